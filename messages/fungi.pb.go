@@ -494,27 +494,29 @@ func (x *PullProgress) GetService() *ServiceInfo {
 	return nil
 }
 
-type ServiceNameRequest struct {
+// The service commands. Each is both a gRPC request and the actor message
+// the service registry and the service's own actor receive.
+type StartService struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ServiceNameRequest) Reset() {
-	*x = ServiceNameRequest{}
+func (x *StartService) Reset() {
+	*x = StartService{}
 	mi := &file_fungi_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ServiceNameRequest) String() string {
+func (x *StartService) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ServiceNameRequest) ProtoMessage() {}
+func (*StartService) ProtoMessage() {}
 
-func (x *ServiceNameRequest) ProtoReflect() protoreflect.Message {
+func (x *StartService) ProtoReflect() protoreflect.Message {
 	mi := &file_fungi_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -526,12 +528,144 @@ func (x *ServiceNameRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ServiceNameRequest.ProtoReflect.Descriptor instead.
-func (*ServiceNameRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use StartService.ProtoReflect.Descriptor instead.
+func (*StartService) Descriptor() ([]byte, []int) {
 	return file_fungi_proto_rawDescGZIP(), []int{8}
 }
 
-func (x *ServiceNameRequest) GetName() string {
+func (x *StartService) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type StopService struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopService) Reset() {
+	*x = StopService{}
+	mi := &file_fungi_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopService) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopService) ProtoMessage() {}
+
+func (x *StopService) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopService.ProtoReflect.Descriptor instead.
+func (*StopService) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *StopService) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RemoveService struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveService) Reset() {
+	*x = RemoveService{}
+	mi := &file_fungi_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveService) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveService) ProtoMessage() {}
+
+func (x *RemoveService) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveService.ProtoReflect.Descriptor instead.
+func (*RemoveService) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RemoveService) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type InspectService struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InspectService) Reset() {
+	*x = InspectService{}
+	mi := &file_fungi_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InspectService) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InspectService) ProtoMessage() {}
+
+func (x *InspectService) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InspectService.ProtoReflect.Descriptor instead.
+func (*InspectService) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *InspectService) GetName() string {
 	if x != nil {
 		return x.Name
 	}
@@ -546,7 +680,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_fungi_proto_msgTypes[9]
+	mi := &file_fungi_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +692,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[9]
+	mi := &file_fungi_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +705,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{9}
+	return file_fungi_proto_rawDescGZIP(), []int{12}
 }
 
 type ServiceList struct {
@@ -583,7 +717,7 @@ type ServiceList struct {
 
 func (x *ServiceList) Reset() {
 	*x = ServiceList{}
-	mi := &file_fungi_proto_msgTypes[10]
+	mi := &file_fungi_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +729,7 @@ func (x *ServiceList) String() string {
 func (*ServiceList) ProtoMessage() {}
 
 func (x *ServiceList) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[10]
+	mi := &file_fungi_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +742,7 @@ func (x *ServiceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceList.ProtoReflect.Descriptor instead.
 func (*ServiceList) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{10}
+	return file_fungi_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ServiceList) GetServices() []*ServiceInfo {
@@ -631,7 +765,7 @@ type PortBinding struct {
 
 func (x *PortBinding) Reset() {
 	*x = PortBinding{}
-	mi := &file_fungi_proto_msgTypes[11]
+	mi := &file_fungi_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +777,7 @@ func (x *PortBinding) String() string {
 func (*PortBinding) ProtoMessage() {}
 
 func (x *PortBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[11]
+	mi := &file_fungi_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +790,7 @@ func (x *PortBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortBinding.ProtoReflect.Descriptor instead.
 func (*PortBinding) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{11}
+	return file_fungi_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PortBinding) GetName() string {
@@ -704,7 +838,7 @@ type MountBinding struct {
 
 func (x *MountBinding) Reset() {
 	*x = MountBinding{}
-	mi := &file_fungi_proto_msgTypes[12]
+	mi := &file_fungi_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +850,7 @@ func (x *MountBinding) String() string {
 func (*MountBinding) ProtoMessage() {}
 
 func (x *MountBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[12]
+	mi := &file_fungi_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +863,7 @@ func (x *MountBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountBinding.ProtoReflect.Descriptor instead.
 func (*MountBinding) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{12}
+	return file_fungi_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MountBinding) GetHostPath() string {
@@ -761,7 +895,7 @@ type Expose struct {
 
 func (x *Expose) Reset() {
 	*x = Expose{}
-	mi := &file_fungi_proto_msgTypes[13]
+	mi := &file_fungi_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +907,7 @@ func (x *Expose) String() string {
 func (*Expose) ProtoMessage() {}
 
 func (x *Expose) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[13]
+	mi := &file_fungi_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +920,7 @@ func (x *Expose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Expose.ProtoReflect.Descriptor instead.
 func (*Expose) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{13}
+	return file_fungi_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Expose) GetEnabled() bool {
@@ -861,7 +995,7 @@ type ServiceInfo struct {
 
 func (x *ServiceInfo) Reset() {
 	*x = ServiceInfo{}
-	mi := &file_fungi_proto_msgTypes[14]
+	mi := &file_fungi_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +1007,7 @@ func (x *ServiceInfo) String() string {
 func (*ServiceInfo) ProtoMessage() {}
 
 func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[14]
+	mi := &file_fungi_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +1020,7 @@ func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceInfo.ProtoReflect.Descriptor instead.
 func (*ServiceInfo) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{14}
+	return file_fungi_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ServiceInfo) GetName() string {
@@ -997,7 +1131,7 @@ type RemoveServiceResponse struct {
 
 func (x *RemoveServiceResponse) Reset() {
 	*x = RemoveServiceResponse{}
-	mi := &file_fungi_proto_msgTypes[15]
+	mi := &file_fungi_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1009,7 +1143,7 @@ func (x *RemoveServiceResponse) String() string {
 func (*RemoveServiceResponse) ProtoMessage() {}
 
 func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[15]
+	mi := &file_fungi_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1022,7 +1156,7 @@ func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceResponse.ProtoReflect.Descriptor instead.
 func (*RemoveServiceResponse) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{15}
+	return file_fungi_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RemoveServiceResponse) GetService() *ServiceInfo {
@@ -1050,7 +1184,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_fungi_proto_msgTypes[16]
+	mi := &file_fungi_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1196,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[16]
+	mi := &file_fungi_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1209,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{16}
+	return file_fungi_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *LogsRequest) GetName() string {
@@ -1108,7 +1242,7 @@ type LogChunk struct {
 
 func (x *LogChunk) Reset() {
 	*x = LogChunk{}
-	mi := &file_fungi_proto_msgTypes[17]
+	mi := &file_fungi_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1120,7 +1254,7 @@ func (x *LogChunk) String() string {
 func (*LogChunk) ProtoMessage() {}
 
 func (x *LogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[17]
+	mi := &file_fungi_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1133,7 +1267,7 @@ func (x *LogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
 func (*LogChunk) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{17}
+	return file_fungi_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LogChunk) GetData() []byte {
@@ -1141,52 +1275,6 @@ func (x *LogChunk) GetData() []byte {
 		return x.Data
 	}
 	return nil
-}
-
-// Reply is the generic answer of an actor to a command that returns nothing
-// else; error is empty on success.
-type Reply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         string                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Reply) Reset() {
-	*x = Reply{}
-	mi := &file_fungi_proto_msgTypes[18]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Reply) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Reply) ProtoMessage() {}
-
-func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[18]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Reply.ProtoReflect.Descriptor instead.
-func (*Reply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{18}
-}
-
-func (x *Reply) GetError() string {
-	if x != nil {
-		return x.Error
-	}
-	return ""
 }
 
 var File_fungi_proto protoreflect.FileDescriptor
@@ -1225,8 +1313,14 @@ const file_fungi_proto_rawDesc = "" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x18\n" +
 	"\acurrent\x18\x02 \x01(\x03R\acurrent\x12\x14\n" +
 	"\x05total\x18\x03 \x01(\x03R\x05total\x12/\n" +
-	"\aservice\x18\x04 \x01(\v2\x15.fungi.v1.ServiceInfoR\aservice\"(\n" +
-	"\x12ServiceNameRequest\x12\x12\n" +
+	"\aservice\x18\x04 \x01(\v2\x15.fungi.v1.ServiceInfoR\aservice\"\"\n" +
+	"\fStartService\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"!\n" +
+	"\vStopService\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"#\n" +
+	"\rRemoveService\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"$\n" +
+	"\x0eInspectService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x15\n" +
 	"\x13ListServicesRequest\"@\n" +
 	"\vServiceList\x121\n" +
@@ -1275,19 +1369,17 @@ const file_fungi_proto_rawDesc = "" +
 	"\x04tail\x18\x02 \x01(\x05R\x04tail\x12\x16\n" +
 	"\x06follow\x18\x03 \x01(\bR\x06follow\"\x1e\n" +
 	"\bLogChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"\x1d\n" +
-	"\x05Reply\x12\x14\n" +
-	"\x05error\x18\x01 \x01(\tR\x05error2\xe7\x04\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\x9f\x04\n" +
 	"\x06Daemon\x121\n" +
 	"\x04Info\x12\x15.fungi.v1.InfoRequest\x1a\x12.fungi.v1.NodeInfo\x12A\n" +
-	"\bRuntimes\x12\x19.fungi.v1.RuntimesRequest\x1a\x1a.fungi.v1.RuntimesResponse\x12E\n" +
-	"\vPullService\x12\x1c.fungi.v1.PullServiceRequest\x1a\x16.fungi.v1.PullProgress0\x01\x12D\n" +
-	"\fListServices\x12\x1d.fungi.v1.ListServicesRequest\x1a\x15.fungi.v1.ServiceList\x12C\n" +
-	"\fStartService\x12\x1c.fungi.v1.ServiceNameRequest\x1a\x15.fungi.v1.ServiceInfo\x12B\n" +
-	"\vStopService\x12\x1c.fungi.v1.ServiceNameRequest\x1a\x15.fungi.v1.ServiceInfo\x12N\n" +
-	"\rRemoveService\x12\x1c.fungi.v1.ServiceNameRequest\x1a\x1f.fungi.v1.RemoveServiceResponse\x12E\n" +
-	"\x0eInspectService\x12\x1c.fungi.v1.ServiceNameRequest\x1a\x15.fungi.v1.ServiceInfo\x12:\n" +
-	"\vServiceLogs\x12\x15.fungi.v1.LogsRequest\x1a\x12.fungi.v1.LogChunk0\x01B$Z\"github.com/fungi-go/fungi/messagesb\x06proto3"
+	"\bRuntimes\x12\x19.fungi.v1.RuntimesRequest\x1a\x1a.fungi.v1.RuntimesResponse\x12>\n" +
+	"\x04Pull\x12\x1c.fungi.v1.PullServiceRequest\x1a\x16.fungi.v1.PullProgress0\x01\x12<\n" +
+	"\x04List\x12\x1d.fungi.v1.ListServicesRequest\x1a\x15.fungi.v1.ServiceList\x126\n" +
+	"\x05Start\x12\x16.fungi.v1.StartService\x1a\x15.fungi.v1.ServiceInfo\x124\n" +
+	"\x04Stop\x12\x15.fungi.v1.StopService\x1a\x15.fungi.v1.ServiceInfo\x12B\n" +
+	"\x06Remove\x12\x17.fungi.v1.RemoveService\x1a\x1f.fungi.v1.RemoveServiceResponse\x12:\n" +
+	"\aInspect\x12\x18.fungi.v1.InspectService\x1a\x15.fungi.v1.ServiceInfo\x123\n" +
+	"\x04Logs\x12\x15.fungi.v1.LogsRequest\x1a\x12.fungi.v1.LogChunk0\x01B$Z\"github.com/fungi-go/fungi/messagesb\x06proto3"
 
 var (
 	file_fungi_proto_rawDescOnce sync.Once
@@ -1301,7 +1393,7 @@ func file_fungi_proto_rawDescGZIP() []byte {
 	return file_fungi_proto_rawDescData
 }
 
-var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_fungi_proto_goTypes = []any{
 	(*InfoRequest)(nil),           // 0: fungi.v1.InfoRequest
 	(*NodeInfo)(nil),              // 1: fungi.v1.NodeInfo
@@ -1311,45 +1403,47 @@ var file_fungi_proto_goTypes = []any{
 	(*RuntimesResponse)(nil),      // 5: fungi.v1.RuntimesResponse
 	(*PullServiceRequest)(nil),    // 6: fungi.v1.PullServiceRequest
 	(*PullProgress)(nil),          // 7: fungi.v1.PullProgress
-	(*ServiceNameRequest)(nil),    // 8: fungi.v1.ServiceNameRequest
-	(*ListServicesRequest)(nil),   // 9: fungi.v1.ListServicesRequest
-	(*ServiceList)(nil),           // 10: fungi.v1.ServiceList
-	(*PortBinding)(nil),           // 11: fungi.v1.PortBinding
-	(*MountBinding)(nil),          // 12: fungi.v1.MountBinding
-	(*Expose)(nil),                // 13: fungi.v1.Expose
-	(*ServiceInfo)(nil),           // 14: fungi.v1.ServiceInfo
-	(*RemoveServiceResponse)(nil), // 15: fungi.v1.RemoveServiceResponse
-	(*LogsRequest)(nil),           // 16: fungi.v1.LogsRequest
-	(*LogChunk)(nil),              // 17: fungi.v1.LogChunk
-	(*Reply)(nil),                 // 18: fungi.v1.Reply
+	(*StartService)(nil),          // 8: fungi.v1.StartService
+	(*StopService)(nil),           // 9: fungi.v1.StopService
+	(*RemoveService)(nil),         // 10: fungi.v1.RemoveService
+	(*InspectService)(nil),        // 11: fungi.v1.InspectService
+	(*ListServicesRequest)(nil),   // 12: fungi.v1.ListServicesRequest
+	(*ServiceList)(nil),           // 13: fungi.v1.ServiceList
+	(*PortBinding)(nil),           // 14: fungi.v1.PortBinding
+	(*MountBinding)(nil),          // 15: fungi.v1.MountBinding
+	(*Expose)(nil),                // 16: fungi.v1.Expose
+	(*ServiceInfo)(nil),           // 17: fungi.v1.ServiceInfo
+	(*RemoveServiceResponse)(nil), // 18: fungi.v1.RemoveServiceResponse
+	(*LogsRequest)(nil),           // 19: fungi.v1.LogsRequest
+	(*LogChunk)(nil),              // 20: fungi.v1.LogChunk
 }
 var file_fungi_proto_depIdxs = []int32{
 	4,  // 0: fungi.v1.RuntimeCapability.wasm_limits:type_name -> fungi.v1.WasmLimits
 	3,  // 1: fungi.v1.RuntimesResponse.runtimes:type_name -> fungi.v1.RuntimeCapability
-	14, // 2: fungi.v1.PullProgress.service:type_name -> fungi.v1.ServiceInfo
-	14, // 3: fungi.v1.ServiceList.services:type_name -> fungi.v1.ServiceInfo
-	11, // 4: fungi.v1.ServiceInfo.ports:type_name -> fungi.v1.PortBinding
-	12, // 5: fungi.v1.ServiceInfo.mounts:type_name -> fungi.v1.MountBinding
-	13, // 6: fungi.v1.ServiceInfo.expose:type_name -> fungi.v1.Expose
-	14, // 7: fungi.v1.RemoveServiceResponse.service:type_name -> fungi.v1.ServiceInfo
+	17, // 2: fungi.v1.PullProgress.service:type_name -> fungi.v1.ServiceInfo
+	17, // 3: fungi.v1.ServiceList.services:type_name -> fungi.v1.ServiceInfo
+	14, // 4: fungi.v1.ServiceInfo.ports:type_name -> fungi.v1.PortBinding
+	15, // 5: fungi.v1.ServiceInfo.mounts:type_name -> fungi.v1.MountBinding
+	16, // 6: fungi.v1.ServiceInfo.expose:type_name -> fungi.v1.Expose
+	17, // 7: fungi.v1.RemoveServiceResponse.service:type_name -> fungi.v1.ServiceInfo
 	0,  // 8: fungi.v1.Daemon.Info:input_type -> fungi.v1.InfoRequest
 	2,  // 9: fungi.v1.Daemon.Runtimes:input_type -> fungi.v1.RuntimesRequest
-	6,  // 10: fungi.v1.Daemon.PullService:input_type -> fungi.v1.PullServiceRequest
-	9,  // 11: fungi.v1.Daemon.ListServices:input_type -> fungi.v1.ListServicesRequest
-	8,  // 12: fungi.v1.Daemon.StartService:input_type -> fungi.v1.ServiceNameRequest
-	8,  // 13: fungi.v1.Daemon.StopService:input_type -> fungi.v1.ServiceNameRequest
-	8,  // 14: fungi.v1.Daemon.RemoveService:input_type -> fungi.v1.ServiceNameRequest
-	8,  // 15: fungi.v1.Daemon.InspectService:input_type -> fungi.v1.ServiceNameRequest
-	16, // 16: fungi.v1.Daemon.ServiceLogs:input_type -> fungi.v1.LogsRequest
+	6,  // 10: fungi.v1.Daemon.Pull:input_type -> fungi.v1.PullServiceRequest
+	12, // 11: fungi.v1.Daemon.List:input_type -> fungi.v1.ListServicesRequest
+	8,  // 12: fungi.v1.Daemon.Start:input_type -> fungi.v1.StartService
+	9,  // 13: fungi.v1.Daemon.Stop:input_type -> fungi.v1.StopService
+	10, // 14: fungi.v1.Daemon.Remove:input_type -> fungi.v1.RemoveService
+	11, // 15: fungi.v1.Daemon.Inspect:input_type -> fungi.v1.InspectService
+	19, // 16: fungi.v1.Daemon.Logs:input_type -> fungi.v1.LogsRequest
 	1,  // 17: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
 	5,  // 18: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
-	7,  // 19: fungi.v1.Daemon.PullService:output_type -> fungi.v1.PullProgress
-	10, // 20: fungi.v1.Daemon.ListServices:output_type -> fungi.v1.ServiceList
-	14, // 21: fungi.v1.Daemon.StartService:output_type -> fungi.v1.ServiceInfo
-	14, // 22: fungi.v1.Daemon.StopService:output_type -> fungi.v1.ServiceInfo
-	15, // 23: fungi.v1.Daemon.RemoveService:output_type -> fungi.v1.RemoveServiceResponse
-	14, // 24: fungi.v1.Daemon.InspectService:output_type -> fungi.v1.ServiceInfo
-	17, // 25: fungi.v1.Daemon.ServiceLogs:output_type -> fungi.v1.LogChunk
+	7,  // 19: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
+	13, // 20: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
+	17, // 21: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
+	17, // 22: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
+	18, // 23: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
+	17, // 24: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
+	20, // 25: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
 	17, // [17:26] is the sub-list for method output_type
 	8,  // [8:17] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
@@ -1368,7 +1462,7 @@ func file_fungi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fungi_proto_rawDesc), len(file_fungi_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

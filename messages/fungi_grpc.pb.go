@@ -23,15 +23,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Daemon_Info_FullMethodName           = "/fungi.v1.Daemon/Info"
-	Daemon_Runtimes_FullMethodName       = "/fungi.v1.Daemon/Runtimes"
-	Daemon_PullService_FullMethodName    = "/fungi.v1.Daemon/PullService"
-	Daemon_ListServices_FullMethodName   = "/fungi.v1.Daemon/ListServices"
-	Daemon_StartService_FullMethodName   = "/fungi.v1.Daemon/StartService"
-	Daemon_StopService_FullMethodName    = "/fungi.v1.Daemon/StopService"
-	Daemon_RemoveService_FullMethodName  = "/fungi.v1.Daemon/RemoveService"
-	Daemon_InspectService_FullMethodName = "/fungi.v1.Daemon/InspectService"
-	Daemon_ServiceLogs_FullMethodName    = "/fungi.v1.Daemon/ServiceLogs"
+	Daemon_Info_FullMethodName     = "/fungi.v1.Daemon/Info"
+	Daemon_Runtimes_FullMethodName = "/fungi.v1.Daemon/Runtimes"
+	Daemon_Pull_FullMethodName     = "/fungi.v1.Daemon/Pull"
+	Daemon_List_FullMethodName     = "/fungi.v1.Daemon/List"
+	Daemon_Start_FullMethodName    = "/fungi.v1.Daemon/Start"
+	Daemon_Stop_FullMethodName     = "/fungi.v1.Daemon/Stop"
+	Daemon_Remove_FullMethodName   = "/fungi.v1.Daemon/Remove"
+	Daemon_Inspect_FullMethodName  = "/fungi.v1.Daemon/Inspect"
+	Daemon_Logs_FullMethodName     = "/fungi.v1.Daemon/Logs"
 )
 
 // DaemonClient is the client API for Daemon service.
@@ -40,13 +40,13 @@ const (
 type DaemonClient interface {
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*NodeInfo, error)
 	Runtimes(ctx context.Context, in *RuntimesRequest, opts ...grpc.CallOption) (*RuntimesResponse, error)
-	PullService(ctx context.Context, in *PullServiceRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullProgress], error)
-	ListServices(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ServiceList, error)
-	StartService(ctx context.Context, in *ServiceNameRequest, opts ...grpc.CallOption) (*ServiceInfo, error)
-	StopService(ctx context.Context, in *ServiceNameRequest, opts ...grpc.CallOption) (*ServiceInfo, error)
-	RemoveService(ctx context.Context, in *ServiceNameRequest, opts ...grpc.CallOption) (*RemoveServiceResponse, error)
-	InspectService(ctx context.Context, in *ServiceNameRequest, opts ...grpc.CallOption) (*ServiceInfo, error)
-	ServiceLogs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error)
+	Pull(ctx context.Context, in *PullServiceRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullProgress], error)
+	List(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ServiceList, error)
+	Start(ctx context.Context, in *StartService, opts ...grpc.CallOption) (*ServiceInfo, error)
+	Stop(ctx context.Context, in *StopService, opts ...grpc.CallOption) (*ServiceInfo, error)
+	Remove(ctx context.Context, in *RemoveService, opts ...grpc.CallOption) (*RemoveServiceResponse, error)
+	Inspect(ctx context.Context, in *InspectService, opts ...grpc.CallOption) (*ServiceInfo, error)
+	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error)
 }
 
 type daemonClient struct {
@@ -77,9 +77,9 @@ func (c *daemonClient) Runtimes(ctx context.Context, in *RuntimesRequest, opts .
 	return out, nil
 }
 
-func (c *daemonClient) PullService(ctx context.Context, in *PullServiceRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullProgress], error) {
+func (c *daemonClient) Pull(ctx context.Context, in *PullServiceRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullProgress], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[0], Daemon_PullService_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[0], Daemon_Pull_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -94,61 +94,61 @@ func (c *daemonClient) PullService(ctx context.Context, in *PullServiceRequest, 
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Daemon_PullServiceClient = grpc.ServerStreamingClient[PullProgress]
+type Daemon_PullClient = grpc.ServerStreamingClient[PullProgress]
 
-func (c *daemonClient) ListServices(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ServiceList, error) {
+func (c *daemonClient) List(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ServiceList, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ServiceList)
-	err := c.cc.Invoke(ctx, Daemon_ListServices_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Daemon_List_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *daemonClient) StartService(ctx context.Context, in *ServiceNameRequest, opts ...grpc.CallOption) (*ServiceInfo, error) {
+func (c *daemonClient) Start(ctx context.Context, in *StartService, opts ...grpc.CallOption) (*ServiceInfo, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ServiceInfo)
-	err := c.cc.Invoke(ctx, Daemon_StartService_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Daemon_Start_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *daemonClient) StopService(ctx context.Context, in *ServiceNameRequest, opts ...grpc.CallOption) (*ServiceInfo, error) {
+func (c *daemonClient) Stop(ctx context.Context, in *StopService, opts ...grpc.CallOption) (*ServiceInfo, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ServiceInfo)
-	err := c.cc.Invoke(ctx, Daemon_StopService_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Daemon_Stop_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *daemonClient) RemoveService(ctx context.Context, in *ServiceNameRequest, opts ...grpc.CallOption) (*RemoveServiceResponse, error) {
+func (c *daemonClient) Remove(ctx context.Context, in *RemoveService, opts ...grpc.CallOption) (*RemoveServiceResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RemoveServiceResponse)
-	err := c.cc.Invoke(ctx, Daemon_RemoveService_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Daemon_Remove_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *daemonClient) InspectService(ctx context.Context, in *ServiceNameRequest, opts ...grpc.CallOption) (*ServiceInfo, error) {
+func (c *daemonClient) Inspect(ctx context.Context, in *InspectService, opts ...grpc.CallOption) (*ServiceInfo, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ServiceInfo)
-	err := c.cc.Invoke(ctx, Daemon_InspectService_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, Daemon_Inspect_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *daemonClient) ServiceLogs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error) {
+func (c *daemonClient) Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[1], Daemon_ServiceLogs_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[1], Daemon_Logs_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +163,7 @@ func (c *daemonClient) ServiceLogs(ctx context.Context, in *LogsRequest, opts ..
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Daemon_ServiceLogsClient = grpc.ServerStreamingClient[LogChunk]
+type Daemon_LogsClient = grpc.ServerStreamingClient[LogChunk]
 
 // DaemonServer is the server API for Daemon service.
 // All implementations must embed UnimplementedDaemonServer
@@ -171,13 +171,13 @@ type Daemon_ServiceLogsClient = grpc.ServerStreamingClient[LogChunk]
 type DaemonServer interface {
 	Info(context.Context, *InfoRequest) (*NodeInfo, error)
 	Runtimes(context.Context, *RuntimesRequest) (*RuntimesResponse, error)
-	PullService(*PullServiceRequest, grpc.ServerStreamingServer[PullProgress]) error
-	ListServices(context.Context, *ListServicesRequest) (*ServiceList, error)
-	StartService(context.Context, *ServiceNameRequest) (*ServiceInfo, error)
-	StopService(context.Context, *ServiceNameRequest) (*ServiceInfo, error)
-	RemoveService(context.Context, *ServiceNameRequest) (*RemoveServiceResponse, error)
-	InspectService(context.Context, *ServiceNameRequest) (*ServiceInfo, error)
-	ServiceLogs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error
+	Pull(*PullServiceRequest, grpc.ServerStreamingServer[PullProgress]) error
+	List(context.Context, *ListServicesRequest) (*ServiceList, error)
+	Start(context.Context, *StartService) (*ServiceInfo, error)
+	Stop(context.Context, *StopService) (*ServiceInfo, error)
+	Remove(context.Context, *RemoveService) (*RemoveServiceResponse, error)
+	Inspect(context.Context, *InspectService) (*ServiceInfo, error)
+	Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error
 	mustEmbedUnimplementedDaemonServer()
 }
 
@@ -194,26 +194,26 @@ func (UnimplementedDaemonServer) Info(context.Context, *InfoRequest) (*NodeInfo,
 func (UnimplementedDaemonServer) Runtimes(context.Context, *RuntimesRequest) (*RuntimesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Runtimes not implemented")
 }
-func (UnimplementedDaemonServer) PullService(*PullServiceRequest, grpc.ServerStreamingServer[PullProgress]) error {
-	return status.Error(codes.Unimplemented, "method PullService not implemented")
+func (UnimplementedDaemonServer) Pull(*PullServiceRequest, grpc.ServerStreamingServer[PullProgress]) error {
+	return status.Error(codes.Unimplemented, "method Pull not implemented")
 }
-func (UnimplementedDaemonServer) ListServices(context.Context, *ListServicesRequest) (*ServiceList, error) {
-	return nil, status.Error(codes.Unimplemented, "method ListServices not implemented")
+func (UnimplementedDaemonServer) List(context.Context, *ListServicesRequest) (*ServiceList, error) {
+	return nil, status.Error(codes.Unimplemented, "method List not implemented")
 }
-func (UnimplementedDaemonServer) StartService(context.Context, *ServiceNameRequest) (*ServiceInfo, error) {
-	return nil, status.Error(codes.Unimplemented, "method StartService not implemented")
+func (UnimplementedDaemonServer) Start(context.Context, *StartService) (*ServiceInfo, error) {
+	return nil, status.Error(codes.Unimplemented, "method Start not implemented")
 }
-func (UnimplementedDaemonServer) StopService(context.Context, *ServiceNameRequest) (*ServiceInfo, error) {
-	return nil, status.Error(codes.Unimplemented, "method StopService not implemented")
+func (UnimplementedDaemonServer) Stop(context.Context, *StopService) (*ServiceInfo, error) {
+	return nil, status.Error(codes.Unimplemented, "method Stop not implemented")
 }
-func (UnimplementedDaemonServer) RemoveService(context.Context, *ServiceNameRequest) (*RemoveServiceResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method RemoveService not implemented")
+func (UnimplementedDaemonServer) Remove(context.Context, *RemoveService) (*RemoveServiceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
 }
-func (UnimplementedDaemonServer) InspectService(context.Context, *ServiceNameRequest) (*ServiceInfo, error) {
-	return nil, status.Error(codes.Unimplemented, "method InspectService not implemented")
+func (UnimplementedDaemonServer) Inspect(context.Context, *InspectService) (*ServiceInfo, error) {
+	return nil, status.Error(codes.Unimplemented, "method Inspect not implemented")
 }
-func (UnimplementedDaemonServer) ServiceLogs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error {
-	return status.Error(codes.Unimplemented, "method ServiceLogs not implemented")
+func (UnimplementedDaemonServer) Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error {
+	return status.Error(codes.Unimplemented, "method Logs not implemented")
 }
 func (UnimplementedDaemonServer) mustEmbedUnimplementedDaemonServer() {}
 func (UnimplementedDaemonServer) testEmbeddedByValue()                {}
@@ -272,117 +272,117 @@ func _Daemon_Runtimes_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Daemon_PullService_Handler(srv interface{}, stream grpc.ServerStream) error {
+func _Daemon_Pull_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(PullServiceRequest)
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(DaemonServer).PullService(m, &grpc.GenericServerStream[PullServiceRequest, PullProgress]{ServerStream: stream})
+	return srv.(DaemonServer).Pull(m, &grpc.GenericServerStream[PullServiceRequest, PullProgress]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Daemon_PullServiceServer = grpc.ServerStreamingServer[PullProgress]
+type Daemon_PullServer = grpc.ServerStreamingServer[PullProgress]
 
-func _Daemon_ListServices_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _Daemon_List_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListServicesRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(DaemonServer).ListServices(ctx, in)
+		return srv.(DaemonServer).List(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Daemon_ListServices_FullMethodName,
+		FullMethod: Daemon_List_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(DaemonServer).ListServices(ctx, req.(*ListServicesRequest))
+		return srv.(DaemonServer).List(ctx, req.(*ListServicesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Daemon_StartService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ServiceNameRequest)
+func _Daemon_Start_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartService)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(DaemonServer).StartService(ctx, in)
+		return srv.(DaemonServer).Start(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Daemon_StartService_FullMethodName,
+		FullMethod: Daemon_Start_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(DaemonServer).StartService(ctx, req.(*ServiceNameRequest))
+		return srv.(DaemonServer).Start(ctx, req.(*StartService))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Daemon_StopService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ServiceNameRequest)
+func _Daemon_Stop_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StopService)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(DaemonServer).StopService(ctx, in)
+		return srv.(DaemonServer).Stop(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Daemon_StopService_FullMethodName,
+		FullMethod: Daemon_Stop_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(DaemonServer).StopService(ctx, req.(*ServiceNameRequest))
+		return srv.(DaemonServer).Stop(ctx, req.(*StopService))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Daemon_RemoveService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ServiceNameRequest)
+func _Daemon_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveService)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(DaemonServer).RemoveService(ctx, in)
+		return srv.(DaemonServer).Remove(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Daemon_RemoveService_FullMethodName,
+		FullMethod: Daemon_Remove_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(DaemonServer).RemoveService(ctx, req.(*ServiceNameRequest))
+		return srv.(DaemonServer).Remove(ctx, req.(*RemoveService))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Daemon_InspectService_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ServiceNameRequest)
+func _Daemon_Inspect_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InspectService)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(DaemonServer).InspectService(ctx, in)
+		return srv.(DaemonServer).Inspect(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Daemon_InspectService_FullMethodName,
+		FullMethod: Daemon_Inspect_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(DaemonServer).InspectService(ctx, req.(*ServiceNameRequest))
+		return srv.(DaemonServer).Inspect(ctx, req.(*InspectService))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Daemon_ServiceLogs_Handler(srv interface{}, stream grpc.ServerStream) error {
+func _Daemon_Logs_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(LogsRequest)
 	if err := stream.RecvMsg(m); err != nil {
 		return err
 	}
-	return srv.(DaemonServer).ServiceLogs(m, &grpc.GenericServerStream[LogsRequest, LogChunk]{ServerStream: stream})
+	return srv.(DaemonServer).Logs(m, &grpc.GenericServerStream[LogsRequest, LogChunk]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Daemon_ServiceLogsServer = grpc.ServerStreamingServer[LogChunk]
+type Daemon_LogsServer = grpc.ServerStreamingServer[LogChunk]
 
 // Daemon_ServiceDesc is the grpc.ServiceDesc for Daemon service.
 // It's only intended for direct use with grpc.RegisterService,
@@ -400,35 +400,35 @@ var Daemon_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Daemon_Runtimes_Handler,
 		},
 		{
-			MethodName: "ListServices",
-			Handler:    _Daemon_ListServices_Handler,
+			MethodName: "List",
+			Handler:    _Daemon_List_Handler,
 		},
 		{
-			MethodName: "StartService",
-			Handler:    _Daemon_StartService_Handler,
+			MethodName: "Start",
+			Handler:    _Daemon_Start_Handler,
 		},
 		{
-			MethodName: "StopService",
-			Handler:    _Daemon_StopService_Handler,
+			MethodName: "Stop",
+			Handler:    _Daemon_Stop_Handler,
 		},
 		{
-			MethodName: "RemoveService",
-			Handler:    _Daemon_RemoveService_Handler,
+			MethodName: "Remove",
+			Handler:    _Daemon_Remove_Handler,
 		},
 		{
-			MethodName: "InspectService",
-			Handler:    _Daemon_InspectService_Handler,
+			MethodName: "Inspect",
+			Handler:    _Daemon_Inspect_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
-			StreamName:    "PullService",
-			Handler:       _Daemon_PullService_Handler,
+			StreamName:    "Pull",
+			Handler:       _Daemon_Pull_Handler,
 			ServerStreams: true,
 		},
 		{
-			StreamName:    "ServiceLogs",
-			Handler:       _Daemon_ServiceLogs_Handler,
+			StreamName:    "Logs",
+			Handler:       _Daemon_Logs_Handler,
 			ServerStreams: true,
 		},
 	},

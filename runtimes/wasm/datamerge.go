@@ -121,9 +121,9 @@ func mergeSegments(segs []dataSegment) []dataSegment {
 			last := &out[len(out)-1]
 			lastEnd := uint64(last.offset) + uint64(len(last.bytes))
 			if uint64(s.offset) >= lastEnd && uint64(s.offset)-lastEnd <= mergeGap {
-				grown := make([]byte, int(uint64(s.offset)-uint64(last.offset)), int(uint64(s.offset)-uint64(last.offset))+len(s.bytes))
-				copy(grown, last.bytes)
-				last.bytes = append(grown, s.bytes...)
+				// append grows geometrically, so merging stays linear.
+				last.bytes = append(last.bytes, make([]byte, uint64(s.offset)-lastEnd)...)
+				last.bytes = append(last.bytes, s.bytes...)
 				continue
 			}
 		}

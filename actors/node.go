@@ -1,0 +1,138 @@
+package actors
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/runtimes"
+)
+
+// NodeConfig is what a node's actor tree is built from.
+type NodeConfig struct {
+	Home          *home.Home
+	Providers     []runtimes.Provider
+	AllowedMounts []string
+	// Logger receives the actor system's own diagnostics; nil discards them.
+	Logger *slog.Logger
+}
+
+// Node is a running supervision tree.
+type Node struct {
+	system   *actor.ActorSystem
+	root     *actor.PID
+	registry *actor.PID
+	runtimes map[string]*actor.PID
+}
+
+// rootSupervisor is the top of the tree. It starts the runtime actors and
+// the service registry and restarts whichever of them fails.
+type rootSupervisor struct {
+	cfg      NodeConfig
+	ready    chan<- *Node
+	runtimes map[string]*actor.PID
+}
+
+func (s *rootSupervisor) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Started:
+		s.spawnChildren(ctx)
+	}
+}
+
+func (s *rootSupervisor) spawnChildren(ctx actor.Context) {
+	s.runtimes = map[string]*actor.PID{}
+	for _, p := range s.cfg.Providers {
+		pid, err := ctx.SpawnNamed(runtimeProps(p), "runtime-"+p.Runtime())
+		if err != nil {
+			panic(err)
+		}
+		s.runtimes[p.Runtime()] = pid
+	}
+	registry, err := ctx.SpawnNamed(registryProps(s.cfg.Home, s.runtimes, s.cfg.AllowedMounts), "services")
+	if err != nil {
+		panic(err)
+	}
+	if s.ready != nil {
+		s.ready <- &Node{system: ctx.ActorSystem(), root: ctx.Self(), registry: registry, runtimes: s.runtimes}
+		s.ready = nil
+	}
+}
+
+// StartNode builds the supervision tree and returns once it is up.
+func StartNode(cfg NodeConfig) (*Node, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
+	ready := make(chan *Node, 1)
+	props := actor.PropsFromProducer(func() actor.Actor { return &rootSupervisor{cfg: cfg, ready: ready} },
+		actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
+	if _, err := system.Root.SpawnNamed(props, "fungi"); err != nil {
+		return nil, fmt.Errorf("start the actor system: %w", err)
+	}
+	select {
+	case n := <-ready:
+		return n, nil
+	case <-time.After(10 * time.Second):
+		return nil, fmt.Errorf("the actor system did not start within 10s")
+	}
+}
+
+// Ask sends a command to the service registry and waits for its answer. An
+// answer that is an *Error is returned as the error.
+func (n *Node) Ask(msg any, timeout time.Duration) (any, error) {
+	return n.ask(n.registry, msg, timeout)
+}
+
+// AskRuntime asks the actor of one runtime provider.
+func (n *Node) AskRuntime(runtime string, msg any, timeout time.Duration) (any, error) {
+	pid, ok := n.runtimes[runtime]
+	if !ok {
+		return nil, errorf(NotFound, "no %s runtime on this node", runtime)
+	}
+	return n.ask(pid, msg, timeout)
+}
+
+// RuntimeNames lists the runtime providers of the node.
+func (n *Node) RuntimeNames() []string {
+	var out []string
+	for name := range n.runtimes {
+		out = append(out, name)
+	}
+	return out
+}
+
+func (n *Node) ask(pid *actor.PID, msg any, timeout time.Duration) (any, error) {
+	res, err := n.system.Root.RequestFuture(pid, msg, timeout).Result()
+	if err != nil {
+		return nil, fmt.Errorf("the node did not answer within %s: %w", timeout, err)
+	}
+	if e, ok := res.(*Error); ok {
+		return nil, e
+	}
+	return res, nil
+}
+
+// PullService registers a service from a manifest; progress is called from
+// another goroutine with each step of the fetch.
+func (n *Node) PullService(req *messages.PullServiceRequest, progress func(*messages.PullProgress), timeout time.Duration) (*messages.ServiceInfo, error) {
+	res, err := n.Ask(&pullService{req: req, progress: progress}, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return res.(*messages.ServiceInfo), nil
+}
+
+// Stop stops every actor, and with them every running service, leaving the
+// desired states on disk for the next start.
+func (n *Node) Stop() {
+	n.system.Root.StopFuture(n.root).Wait()
+	n.system.Shutdown()
+}

@@ -1,0 +1,146 @@
+package actors
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fungi-go/fungi/internal/atomicfile"
+	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/runtimes"
+	"github.com/fungi-go/fungi/runtimes/manifest"
+)
+
+// Desired states a service record keeps across daemon restarts.
+const (
+	desiredRunning = "running"
+	desiredStopped = "stopped"
+)
+
+// Lifecycle states of a service actor.
+const (
+	statePulled   = "pulled"
+	stateStarting = "starting"
+	stateRunning  = "running"
+	stateStopping = "stopping"
+	stateStopped  = "stopped"
+	stateFailed   = "failed"
+)
+
+// serviceRecord is what a node keeps of a service besides its manifest, in
+// services/<name>/state.json.
+type serviceRecord struct {
+	Name         string                 `json:"name"`
+	Runtime      string                 `json:"runtime"`
+	Artifact     runtimes.Artifact      `json:"artifact"`
+	Ports        []runtimes.PortBinding `json:"ports"`
+	DesiredState string                 `json:"desiredState"`
+	Restarts     uint32                 `json:"restarts"`
+	LastError    string                 `json:"lastError,omitempty"`
+	PulledAt     time.Time              `json:"pulledAt"`
+}
+
+const (
+	manifestFile = "manifest.yaml"
+	stateFile    = "state.json"
+)
+
+func saveRecord(h *home.Home, rec *serviceRecord) error {
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(h.ServiceDir(rec.Name), stateFile), data, 0o600)
+}
+
+func saveManifest(h *home.Home, name string, yaml []byte) error {
+	return atomicfile.Write(filepath.Join(h.ServiceDir(name), manifestFile), yaml, 0o600)
+}
+
+func loadService(h *home.Home, name string) (*serviceRecord, *manifest.Manifest, error) {
+	dir := h.ServiceDir(name)
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	var rec serviceRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, manifestFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := manifest.Parse(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, manifestFile), err)
+	}
+	return &rec, m, nil
+}
+
+// describe is the ServiceInfo of a service in a given state.
+func describe(h *home.Home, rec *serviceRecord, m *manifest.Manifest, state string) *messages.ServiceInfo {
+	info := &messages.ServiceInfo{
+		Name:           rec.Name,
+		Runtime:        rec.Runtime,
+		State:          state,
+		DesiredState:   rec.DesiredState,
+		Source:         sourceText(m),
+		Restarts:       rec.Restarts,
+		LastError:      rec.LastError,
+		DataDir:        h.DataDir(rec.Name),
+		RestartPolicy:  m.Spec.Restart,
+		ArtifactSha256: rec.Artifact.SHA256,
+	}
+	for i, p := range rec.Ports {
+		proto := "tcp"
+		if i < len(m.Spec.Ports) {
+			proto = m.Spec.Ports[i].Protocol
+		}
+		info.Ports = append(info.Ports, &messages.PortBinding{
+			Name:        p.Name,
+			ServicePort: uint32(p.ServicePort),
+			HostPort:    uint32(p.HostPort),
+			Protocol:    proto,
+			HostAddress: fmt.Sprintf("127.0.0.1:%d", p.HostPort),
+		})
+	}
+	for _, mt := range m.Spec.Mounts {
+		info.Mounts = append(info.Mounts, &messages.MountBinding{HostPath: expandAppHome(h, rec.Name, mt.HostPath), RuntimePath: mt.RuntimePath})
+	}
+	e := m.Spec.Expose
+	info.Expose = &messages.Expose{
+		Enabled:     e.Enabled,
+		ServiceId:   e.ServiceID,
+		DisplayName: e.DisplayName,
+		Transport:   e.Transport.Kind,
+		Usage:       e.Usage.Kind,
+		Path:        e.Usage.Path,
+		IconUrl:     e.IconURL,
+	}
+	return info
+}
+
+func expandAppHome(h *home.Home, name, p string) string {
+	if rel, ok := strings.CutPrefix(p, manifest.AppHomeVar); ok {
+		return filepath.Join(h.DataDir(name), filepath.FromSlash(rel))
+	}
+	return p
+}
+
+
+func sourceText(m *manifest.Manifest) string {
+	s := m.Spec.Source
+	switch {
+	case s.Image != "":
+		return s.Image
+	case s.URL != "":
+		return s.URL
+	default:
+		return s.File
+	}
+}

@@ -1,0 +1,275 @@
+package actors
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/runtimes"
+	"github.com/fungi-go/fungi/runtimes/manifest"
+)
+
+// serviceRegistry knows every service on the node: it validates pulls,
+// assigns host ports, spawns one serviceActor per service and routes
+// commands to them. It keeps the last state each service reported, so list
+// is answered from its own mailbox.
+type serviceRegistry struct {
+	home          *home.Home
+	runtimes      map[string]*actor.PID
+	allowedMounts []string
+
+	services map[string]*registryEntry
+	pulling  map[string]*pendingPull
+}
+
+type registryEntry struct {
+	pid  *actor.PID
+	info *messages.ServiceInfo
+}
+
+type pendingPull struct {
+	sender   *actor.PID
+	raw      []byte
+	manifest *manifest.Manifest
+	ports    []runtimes.PortBinding
+}
+
+func registryProps(h *home.Home, runtimes map[string]*actor.PID, allowed []string) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor {
+		return &serviceRegistry{home: h, runtimes: runtimes, allowedMounts: allowed}
+	}, actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
+}
+
+func (r *serviceRegistry) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		r.load(ctx)
+	case *pullService:
+		r.pull(ctx, msg)
+	case *fetchDone:
+		r.pulled(ctx, msg)
+	case *messages.ListServicesRequest:
+		r.list(ctx)
+	case *messages.StartService:
+		r.forward(ctx, msg.Name)
+	case *messages.StopService:
+		r.forward(ctx, msg.Name)
+	case *messages.InspectService:
+		r.forward(ctx, msg.Name)
+	case *messages.RemoveService:
+		r.remove(ctx, msg)
+	case *serviceChanged:
+		if e, ok := r.services[msg.info.Name]; ok && e.pid.Equal(ctx.Sender()) {
+			e.info = msg.info
+		}
+	}
+}
+
+// load spawns an actor for every service folder on disk; each brings its
+// service back to its desired state.
+func (r *serviceRegistry) load(ctx actor.Context) {
+	r.services = map[string]*registryEntry{}
+	r.pulling = map[string]*pendingPull{}
+	entries, _ := os.ReadDir(r.home.ServicesDir())
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		rec, m, err := loadService(r.home, e.Name())
+		info := &messages.ServiceInfo{Name: e.Name(), State: stateFailed}
+		if err == nil {
+			info = describe(r.home, rec, m, statePulled)
+		}
+		r.spawn(ctx, e.Name(), info)
+	}
+}
+
+func (r *serviceRegistry) spawn(ctx actor.Context, name string, info *messages.ServiceInfo) {
+	runtime := r.runtimes[info.Runtime] // nil: starts fail and say why
+	pid := ctx.SpawnPrefix(serviceProps(r.home, name, runtime, r.allowedMounts), "svc-"+name+"-")
+	r.services[name] = &registryEntry{pid: pid, info: info}
+}
+
+func (r *serviceRegistry) list(ctx actor.Context) {
+	out := &messages.ServiceList{}
+	for _, e := range r.services {
+		out.Services = append(out.Services, e.info)
+	}
+	sort.Slice(out.Services, func(i, j int) bool { return out.Services[i].Name < out.Services[j].Name })
+	ctx.Respond(out)
+}
+
+func (r *serviceRegistry) forward(ctx actor.Context, name string) {
+	e, ok := r.services[name]
+	if !ok {
+		ctx.Respond(noSuchService(name))
+		return
+	}
+	ctx.Forward(e.pid)
+}
+
+func (r *serviceRegistry) pull(ctx actor.Context, msg *pullService) {
+	m, err := manifest.Parse(msg.req.ManifestYaml)
+	if err != nil {
+		ctx.Respond(errorf(Invalid, "%v", err))
+		return
+	}
+	name := m.Metadata.Name
+	runtime, ok := r.runtimes[m.Spec.Runtime]
+	if !ok {
+		ctx.Respond(errorf(Invalid, "this node has no %s runtime (see `fungi info runtimes`)", m.Spec.Runtime))
+		return
+	}
+	if _, busy := r.pulling[name]; busy {
+		ctx.Respond(errorf(Conflict, "%s is already being pulled; wait for that pull to finish", name))
+		return
+	}
+	if e, ok := r.services[name]; ok && isActive(e.info.State) {
+		ctx.Respond(errorf(Conflict, "%s is %s; stop it first (`fungi service stop %s`), then pull the new manifest", name, e.info.State, name))
+		return
+	}
+	ports, err := r.assignPorts(name, m)
+	if err != nil {
+		ctx.Respond(err)
+		return
+	}
+	r.pulling[name] = &pendingPull{sender: ctx.Sender(), raw: msg.req.ManifestYaml, manifest: m, ports: ports}
+	ctx.Send(runtime, &fetchArtifact{
+		name:     name,
+		req:      runtimes.FetchRequest{Manifest: m, ManifestDir: msg.req.ManifestDir, Shipped: msg.req.Artifact},
+		progress: msg.progress,
+		replyTo:  ctx.Self(),
+	})
+}
+
+func isActive(state string) bool {
+	return state == stateRunning || state == stateStarting || state == stateStopping
+}
+
+// assignPorts gives every manifest port a host port: the one this service
+// had before for the same port name, the fixed one the manifest names, or a
+// free one chosen now and kept from then on.
+func (r *serviceRegistry) assignPorts(name string, m *manifest.Manifest) ([]runtimes.PortBinding, error) {
+	taken := map[int]string{}
+	previous := map[string]int{}
+	for other, e := range r.services {
+		for _, p := range e.info.Ports {
+			if other == name {
+				previous[p.Name] = int(p.HostPort)
+				continue
+			}
+			taken[int(p.HostPort)] = other
+		}
+	}
+	var out []runtimes.PortBinding
+	for i, p := range m.Spec.Ports {
+		portName := p.Name
+		if portName == "" {
+			portName = fmt.Sprintf("port-%d", i)
+		}
+		b := runtimes.PortBinding{Name: portName, ServicePort: p.ServicePort}
+		switch {
+		case !p.HostPort.Auto:
+			b.HostPort = p.HostPort.Port
+			if owner, ok := taken[b.HostPort]; ok {
+				return nil, errorf(Conflict, "host port %d is already assigned to service %s; choose another hostPort or use auto", b.HostPort, owner)
+			}
+		case previous[portName] != 0 && taken[previous[portName]] == "":
+			b.HostPort = previous[portName]
+		default:
+			port, err := freePort(taken)
+			if err != nil {
+				return nil, errorf(Failed, "no free host port for %s: %v", portName, err)
+			}
+			b.HostPort = port
+		}
+		taken[b.HostPort] = name
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// freePort asks the kernel for a free loopback port that no other service
+// has been assigned.
+func freePort(taken map[int]string) (int, error) {
+	for range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if _, used := taken[port]; !used {
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("every port offered was taken")
+}
+
+func (r *serviceRegistry) pulled(ctx actor.Context, msg *fetchDone) {
+	p, ok := r.pulling[msg.name]
+	if !ok {
+		return
+	}
+	delete(r.pulling, msg.name)
+	if msg.err != nil {
+		ctx.Send(p.sender, errorf(Failed, "pull %s: %v", msg.name, msg.err))
+		return
+	}
+	rec := &serviceRecord{
+		Name:         msg.name,
+		Runtime:      p.manifest.Spec.Runtime,
+		Artifact:     msg.artifact,
+		Ports:        p.ports,
+		DesiredState: desiredStopped,
+		PulledAt:     time.Now().UTC(),
+	}
+	if err := os.MkdirAll(r.home.DataDir(msg.name), 0o755); err != nil {
+		ctx.Send(p.sender, errorf(Failed, "create the data folder: %v", err))
+		return
+	}
+	if err := saveManifest(r.home, msg.name, p.raw); err != nil {
+		ctx.Send(p.sender, errorf(Failed, "save the manifest: %v", err))
+		return
+	}
+	if err := saveRecord(r.home, rec); err != nil {
+		ctx.Send(p.sender, errorf(Failed, "save the service state: %v", err))
+		return
+	}
+	if old, ok := r.services[msg.name]; ok {
+		ctx.Stop(old.pid)
+	}
+	info := describe(r.home, rec, p.manifest, statePulled)
+	r.spawn(ctx, msg.name, info)
+	ctx.Send(p.sender, info)
+}
+
+func (r *serviceRegistry) remove(ctx actor.Context, msg *messages.RemoveService) {
+	e, ok := r.services[msg.Name]
+	if !ok {
+		ctx.Respond(noSuchService(msg.Name))
+		return
+	}
+	sender := ctx.Sender()
+	f := ctx.RequestFuture(e.pid, msg, stopGrace+5*time.Second)
+	ctx.ReenterAfter(f, func(res any, err error) {
+		removed, ok := res.(*serviceRemoved)
+		if err != nil || !ok {
+			ctx.Send(sender, errorf(Failed, "remove %s: the service did not stop in time (%v)", msg.Name, err))
+			return
+		}
+		if err := os.RemoveAll(r.home.ServiceDir(msg.Name)); err != nil {
+			ctx.Send(sender, errorf(Failed, "remove %s: %v", msg.Name, err))
+			return
+		}
+		ctx.Stop(e.pid)
+		delete(r.services, msg.Name)
+		ctx.Send(sender, &messages.RemoveServiceResponse{Service: removed.info, DataDirKept: r.home.DataDir(msg.Name)})
+	})
+}

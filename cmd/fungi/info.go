@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fungi-go/fungi/internal/version"
+	"github.com/fungi-go/fungi/messages"
+)
+
+type infoCmd struct {
+	ID       infoIDCmd       `cmd:"" name:"id" help:"Print this node's peer ID."`
+	Addrs    infoAddrsCmd    `cmd:"" help:"Print the addresses peers can reach this node on, one a line."`
+	Version  infoVersionCmd  `cmd:"" help:"Print the version of fungi."`
+	Runtimes infoRuntimesCmd `cmd:"" help:"Show the runtimes this node can run services with."`
+}
+
+type jsonFlag struct {
+	JSON bool `name:"json" help:"Print JSON (field names in the README)."`
+}
+
+type infoIDCmd struct{ jsonFlag }
+
+// The peer ID comes from the key on disk, so it works without a daemon.
+func (c *infoIDCmd) Run(e *env) error {
+	_, id, err := e.home.Identity()
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return printJSON(e.stdout, &messages.NodeInfo{PeerId: id.String()})
+	}
+	fmt.Fprintln(e.stdout, id)
+	return nil
+}
+
+type infoAddrsCmd struct{ jsonFlag }
+
+func (c *infoAddrsCmd) Run(e *env) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		info, err := d.Info(ctx, &messages.InfoRequest{})
+		if err != nil {
+			return err
+		}
+		if c.JSON {
+			return printStrings(e, info.Addrs)
+		}
+		for _, a := range info.Addrs {
+			fmt.Fprintln(e.stdout, a)
+		}
+		return nil
+	})
+}
+
+func printStrings(e *env, items []string) error {
+	if items == nil {
+		items = []string{}
+	}
+	b, err := jsonMarshalIndent(items)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, string(b))
+	return nil
+}
+
+type infoVersionCmd struct{ jsonFlag }
+
+func (c *infoVersionCmd) Run(e *env) error {
+	if c.JSON {
+		return printJSON(e.stdout, &messages.NodeInfo{Version: version.Version})
+	}
+	fmt.Fprintln(e.stdout, "fungi", version.Version)
+	return nil
+}
+
+type infoRuntimesCmd struct{ jsonFlag }
+
+func (c *infoRuntimesCmd) Run(e *env) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		res, err := d.Runtimes(ctx, &messages.RuntimesRequest{})
+		if err != nil {
+			return err
+		}
+		if c.JSON {
+			return printJSONList(e.stdout, res.Runtimes)
+		}
+		w := table(e.stdout)
+		fmt.Fprintln(w, "RUNTIME\tAVAILABLE\tENGINE\tDETAIL")
+		for _, r := range res.Runtimes {
+			fmt.Fprintf(w, "%s\t%v\t%s\t%s\n", r.Name, r.Available, r.Engine, r.Detail)
+			if l := r.WasmLimits; l != nil {
+				fmt.Fprintf(w, "\t\t\tlimits: memory %d MB, request timeout %d ms, %d requests at once\n", l.MemoryLimitMb, l.RequestTimeoutMs, l.MaxConcurrency)
+			}
+		}
+		return w.Flush()
+	})
+}

@@ -1,0 +1,119 @@
+// Command fungi is the Fungi node and its command line: `fungi daemon` runs
+// a node, every other command talks to the node of its --fungi-dir over the
+// Unix socket there.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/alecthomas/kong"
+	"google.golang.org/grpc/status"
+
+	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/internal/version"
+)
+
+// cli is the whole command tree; each group lives in its own file.
+type cli struct {
+	FungiDir string `short:"f" name:"fungi-dir" env:"FUNGI_DIR" placeholder:"DIR" help:"Node folder (default ~/.fungi)."`
+
+	Init    initCmd    `cmd:"" help:"Create the node folder: identity key and default config."`
+	Daemon  daemonCmd  `cmd:"" help:"Run the node in the foreground."`
+	Info    infoCmd    `cmd:"" help:"Show this node's peer ID, addresses, version and runtimes."`
+	Service serviceCmd `cmd:"" help:"Pull, run and inspect services on this node."`
+}
+
+// env is what every command gets: where the node lives and where to write.
+type env struct {
+	home   *home.Home
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run parses args, runs the command and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("fungi"),
+		kong.Description("A private peer-to-peer network for your own devices."),
+		kong.UsageOnError(),
+		kong.Writers(stdout, stderr),
+		kong.Vars{"version": version.Version},
+		kong.Exit(func(code int) { panic(exitCode(code)) }),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, "fungi:", err)
+		return 2
+	}
+	code := 0
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if c, ok := r.(exitCode); ok {
+					code = int(c)
+					return
+				}
+				panic(r)
+			}
+		}()
+		kctx, err := parser.Parse(followFlag(args))
+		if err != nil {
+			fmt.Fprintf(stderr, "fungi: %v\n", err)
+			code = 2
+			return
+		}
+		dir := c.FungiDir
+		if dir == "" {
+			dir = home.Default()
+		}
+		h, err := home.Open(dir)
+		if err != nil {
+			fmt.Fprintln(stderr, "fungi:", err)
+			code = 1
+			return
+		}
+		if err := kctx.Run(&env{home: h, stdout: stdout, stderr: stderr}); err != nil {
+			fmt.Fprintln(stderr, "fungi:", message(err))
+			code = 1
+		}
+	}()
+	return code
+}
+
+type exitCode int
+
+// followFlag lets `service logs NAME -f` mean --follow, as with docker and
+// tail: after the word logs, -f is no longer the global --fungi-dir.
+func followFlag(args []string) []string {
+	out := append([]string(nil), args...)
+	for i := 1; i < len(out); i++ {
+		if out[i-1] == "service" && out[i] == "logs" {
+			for j := i + 1; j < len(out); j++ {
+				if out[j] == "-f" {
+					out[j] = "--follow"
+				}
+			}
+			break
+		}
+	}
+	return out
+}
+
+// message is the text of an error, without gRPC's "rpc error: code = …".
+func message(err error) string {
+	if s, ok := status.FromError(err); ok {
+		return s.Message()
+	}
+	var e interface{ Unwrap() error }
+	if errors.As(err, &e) {
+		return err.Error()
+	}
+	return err.Error()
+}

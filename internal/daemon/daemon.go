@@ -1,0 +1,185 @@
+// Package daemon runs a node: it takes the home's lock, starts the actor
+// tree, the peer host and the CLI API on the home's Unix socket, and stops
+// them in order on a signal.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/fungi-go/fungi/actors"
+	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/runtimes"
+	"github.com/fungi-go/fungi/runtimes/wasm"
+	"github.com/fungi-go/fungi/transport"
+)
+
+// Options configure Run.
+type Options struct {
+	Home *home.Home
+	// Listen overrides the config's listen addresses when not empty.
+	Listen []string
+	// Log receives one line per notable event.
+	Log io.Writer
+}
+
+// Run runs the node until ctx is done.
+func Run(ctx context.Context, opts Options) error {
+	h := opts.Home
+	logf := func(format string, args ...any) { fmt.Fprintf(opts.Log, "fungi daemon: "+format+"\n", args...) }
+	if _, err := h.Init(); err != nil {
+		return err
+	}
+	unlock, err := lockHome(h)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	cfg, err := h.LoadConfig()
+	if err != nil {
+		return err
+	}
+	priv, id, err := h.Identity()
+	if err != nil {
+		return err
+	}
+	listen := cfg.Listen
+	if len(opts.Listen) > 0 {
+		listen = opts.Listen
+	}
+	peerHost, err := transport.NewHost(priv, listen, transport.NewTrustGate())
+	if err != nil {
+		return fmt.Errorf("%w (another program may hold the port; pass --listen with another address)", err)
+	}
+	defer peerHost.Close()
+
+	wasmCfg := wasm.DefaultConfig(h.CacheDir("wasm"))
+	wasmCfg.MemoryLimitMB = cfg.Wasm.MemoryLimitMB
+	wasmCfg.RequestTimeout = cfg.Wasm.RequestTimeout
+	wasmCfg.MaxConcurrency = cfg.Wasm.MaxConcurrency
+	wasmProvider := wasm.New(wasmCfg)
+	defer wasmProvider.Close(context.Background())
+
+	node, err := actors.StartNode(actors.NodeConfig{
+		Home:          h,
+		Providers:     []runtimes.Provider{wasmProvider},
+		AllowedMounts: cfg.Mounts.Allowed,
+		Logger:        slog.New(slog.NewTextHandler(opts.Log, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return err
+	}
+	defer node.Stop()
+
+	ln, err := listenSocket(h.SocketPath())
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(512<<20), grpc.MaxSendMsgSize(64<<20),
+		grpc.ChainUnaryInterceptor(recoverUnary(logf)), grpc.ChainStreamInterceptor(recoverStream(logf)))
+	messages.RegisterDaemonServer(srv, &apiServer{home: h, node: node, info: func() *messages.NodeInfo {
+		return &messages.NodeInfo{PeerId: id.String(), Addrs: transport.Addrs(peerHost)}
+	}})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logf("peer %s", id)
+	for _, a := range transport.Addrs(peerHost) {
+		logf("listening on %s", a)
+	}
+	logf("ready; API on %s", h.SocketPath())
+
+	select {
+	case <-ctx.Done():
+		logf("stopping")
+	case err := <-served:
+		return fmt.Errorf("the API server stopped: %w", err)
+	}
+	stopGRPC(srv, 3*time.Second)
+	os.Remove(h.SocketPath())
+	return nil
+}
+
+// stopGRPC lets calls in flight finish for a while; streams that never end
+// on their own (logs -f) are cut after that.
+func stopGRPC(srv *grpc.Server, grace time.Duration) {
+	done := make(chan struct{})
+	go func() { srv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		srv.Stop()
+	}
+}
+
+// lockHome makes sure one daemon at a time runs on a home. The lock is an
+// flock, so the kernel drops it when a daemon dies however it dies.
+func lockHome(h *home.Home) (func(), error) {
+	f, err := os.OpenFile(h.LockPath(), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("a fungi daemon is already running on %s; stop it first, or pass another --fungi-dir", h.Dir)
+		}
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// listenSocket listens on the API socket, mode 0600. A socket file left by a
+// daemon that died is removed; the home lock says no daemon owns it.
+func listenSocket(path string) (net.Listener, error) {
+	os.Remove(path)
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+// A bug in one API call must not take the node down with every service on
+// it: the call fails, the daemon keeps serving, and the log says where.
+func recoverUnary(logf func(string, ...any)) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				logf("internal error in %s: %v\n%s", info.FullMethod, r, debug.Stack())
+				err = status.Errorf(codes.Internal, "internal error in the daemon (%v); see the daemon's log", r)
+			}
+		}()
+		return handler(ctx, req)
+	}
+}
+
+func recoverStream(logf func(string, ...any)) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				logf("internal error in %s: %v\n%s", info.FullMethod, r, debug.Stack())
+				err = status.Errorf(codes.Internal, "internal error in the daemon (%v); see the daemon's log", r)
+			}
+		}()
+		return handler(srv, ss)
+	}
+}

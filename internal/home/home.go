@@ -1,0 +1,158 @@
+// Package home is the layout of a node's folder (by default ~/.fungi): its
+// identity, config, socket, services, data folders and caches.
+package home
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"gopkg.in/yaml.v3"
+
+	"github.com/fungi-go/fungi/internal/atomicfile"
+)
+
+// Home is one node's folder.
+type Home struct {
+	Dir string
+}
+
+// Default is ~/.fungi, or $FUNGI_DIR when set (Kong applies that one).
+func Default() string {
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".fungi")
+	}
+	return ".fungi"
+}
+
+// Open returns the home at dir (made absolute), without creating anything.
+func Open(dir string) (*Home, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Home{Dir: abs}, nil
+}
+
+func (h *Home) KeyPath() string             { return filepath.Join(h.Dir, "identity.key") }
+func (h *Home) ConfigPath() string          { return filepath.Join(h.Dir, "config.yaml") }
+func (h *Home) SocketPath() string          { return filepath.Join(h.Dir, "fungi.sock") }
+func (h *Home) LockPath() string            { return filepath.Join(h.Dir, "daemon.lock") }
+func (h *Home) ServicesDir() string         { return filepath.Join(h.Dir, "services") }
+func (h *Home) ServiceDir(n string) string  { return filepath.Join(h.Dir, "services", n) }
+func (h *Home) ServiceLog(n string) string  { return filepath.Join(h.ServiceDir(n), "service.log") }
+func (h *Home) DataDir(n string) string     { return filepath.Join(h.Dir, "data", n) }
+func (h *Home) CacheDir(kind string) string { return filepath.Join(h.Dir, "cache", kind) }
+
+// Initialized reports whether the home has an identity.
+func (h *Home) Initialized() bool {
+	_, err := os.Stat(h.KeyPath())
+	return err == nil
+}
+
+// Init creates the folder, an Ed25519 identity and the default config, each
+// only if missing. It reports whether it created the identity.
+func (h *Home) Init() (created bool, err error) {
+	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
+		return false, fmt.Errorf("create %s: %w", h.Dir, err)
+	}
+	if !h.Initialized() {
+		priv, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			return false, err
+		}
+		raw, err := crypto.MarshalPrivateKey(priv)
+		if err != nil {
+			return false, err
+		}
+		if err := atomicfile.Write(h.KeyPath(), raw, 0o600); err != nil {
+			return false, err
+		}
+		created = true
+	}
+	if _, err := os.Stat(h.ConfigPath()); errors.Is(err, os.ErrNotExist) {
+		data, _ := yaml.Marshal(DefaultConfig())
+		header := "# fungi node configuration; see README.md for every key.\n"
+		if err := atomicfile.Write(h.ConfigPath(), append([]byte(header), data...), 0o600); err != nil {
+			return created, err
+		}
+	}
+	return created, nil
+}
+
+// Identity reads the node's private key.
+func (h *Home) Identity() (crypto.PrivKey, peer.ID, error) {
+	raw, err := os.ReadFile(h.KeyPath())
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, "", fmt.Errorf("no identity in %s: run `fungi init` first", h.Dir)
+		}
+		return nil, "", err
+	}
+	priv, err := crypto.UnmarshalPrivateKey(raw)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s is not a valid identity key: %w", h.KeyPath(), err)
+	}
+	id, err := peer.IDFromPrivateKey(priv)
+	return priv, id, err
+}
+
+// Config is the node's config.yaml.
+type Config struct {
+	// Listen is where the node accepts peers (multiaddrs).
+	Listen []string   `yaml:"listen"`
+	Wasm   WasmConfig `yaml:"wasm"`
+	Mounts struct {
+		// Allowed are host folders, besides each service's data folder,
+		// that manifests may mount.
+		Allowed []string `yaml:"allowed"`
+	} `yaml:"mounts"`
+}
+
+// WasmConfig holds the limits of the wasm runtime.
+type WasmConfig struct {
+	MemoryLimitMB  uint32        `yaml:"memoryLimitMB"`
+	RequestTimeout time.Duration `yaml:"requestTimeout"`
+	MaxConcurrency int           `yaml:"maxConcurrency"`
+}
+
+// DefaultPort is the port a node listens on unless told otherwise; a fixed
+// port keeps the addresses in other nodes' address books valid.
+const DefaultPort = 4433
+
+// DefaultConfig is what `fungi init` writes.
+func DefaultConfig() Config {
+	c := Config{
+		Listen: []string{
+			fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultPort),
+			fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", DefaultPort),
+		},
+		Wasm: WasmConfig{MemoryLimitMB: 256, RequestTimeout: 30 * time.Second, MaxConcurrency: 16},
+	}
+	c.Mounts.Allowed = []string{}
+	return c
+}
+
+// LoadConfig reads config.yaml; a missing file means the defaults.
+func (h *Home) LoadConfig() (Config, error) {
+	c := DefaultConfig()
+	data, err := os.ReadFile(h.ConfigPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return c, err
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, fmt.Errorf("%s: %w", h.ConfigPath(), err)
+	}
+	return c, nil
+}

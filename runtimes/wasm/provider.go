@@ -1,0 +1,368 @@
+// Package wasm is the wasm runtime provider: WASI preview 1 core modules run
+// by the embedded wazero engine in HTTP handler mode (CGI/1.1, as WAGI does).
+// No external program is needed.
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/fungi-go/fungi/internal/atomicfile"
+	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/runtimes"
+	"github.com/fungi-go/fungi/runtimes/manifest"
+)
+
+// Config sets where the provider keeps its caches and the limits every
+// request runs under.
+type Config struct {
+	// CacheDir holds downloaded and shipped modules and wazero's compiled code.
+	CacheDir string
+	// MemoryLimitMB caps one instance's linear memory.
+	MemoryLimitMB uint32
+	// RequestTimeout ends a request that runs longer (504).
+	RequestTimeout time.Duration
+	// MaxConcurrency is how many requests one service runs at once; more are
+	// answered 503.
+	MaxConcurrency int
+	// HTTPClient downloads url sources; nil means http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+// DefaultConfig returns the limits a node uses unless its config says otherwise.
+func DefaultConfig(cacheDir string) Config {
+	return Config{CacheDir: cacheDir, MemoryLimitMB: 256, RequestTimeout: 30 * time.Second, MaxConcurrency: 16}
+}
+
+// Provider runs wasm services. The wazero runtime is made on first use, so an
+// idle node with no wasm service running pays nothing for it.
+type Provider struct {
+	cfg    Config
+	memory *memoryPool
+
+	once    sync.Once
+	initErr error
+	runtime wazero.Runtime
+}
+
+var _ runtimes.Provider = (*Provider)(nil)
+
+// New returns a provider; it does no work until a service needs it.
+func New(cfg Config) *Provider {
+	if cfg.MaxConcurrency <= 0 {
+		cfg.MaxConcurrency = 16
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
+	}
+	if cfg.MemoryLimitMB == 0 {
+		cfg.MemoryLimitMB = 256
+	}
+	return &Provider{cfg: cfg, memory: newMemoryPool(4)}
+}
+
+// Runtime implements runtimes.Provider.
+func (p *Provider) Runtime() string { return manifest.RuntimeWasmtime }
+
+// Capability implements runtimes.Provider.
+func (p *Provider) Capability(context.Context) *messages.RuntimeCapability {
+	return &messages.RuntimeCapability{
+		Name:             manifest.RuntimeWasmtime,
+		Available:        true,
+		Engine:           "wazero " + wazeroVersion(),
+		Detail:           "WASI preview 1 modules in HTTP handler mode (CGI/1.1); embedded, no external program",
+		ManifestRuntimes: []string{manifest.RuntimeWasmtime, "wasm"},
+		WasmLimits: &messages.WasmLimits{
+			MemoryLimitMb:    p.cfg.MemoryLimitMB,
+			RequestTimeoutMs: uint32(p.cfg.RequestTimeout / time.Millisecond),
+			MaxConcurrency:   uint32(p.cfg.MaxConcurrency),
+		},
+	}
+}
+
+func wazeroVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/tetratelabs/wazero" {
+				return d.Version
+			}
+		}
+	}
+	return "(unknown version)"
+}
+
+func (p *Provider) init() error {
+	p.once.Do(func() {
+		ctx := context.Background()
+		cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(p.cfg.CacheDir, "compiled"))
+		if err != nil {
+			p.initErr = fmt.Errorf("wasm compilation cache: %w", err)
+			return
+		}
+		rc := wazero.NewRuntimeConfig().
+			WithCompilationCache(cache).
+			WithCloseOnContextDone(true).
+			WithMemoryLimitPages(p.cfg.MemoryLimitMB * 16) // 64 KiB pages
+		p.runtime = wazero.NewRuntimeWithConfig(ctx, rc)
+		wasi_snapshot_preview1.MustInstantiate(ctx, p.runtime)
+	})
+	return p.initErr
+}
+
+// Close releases the wazero runtime.
+func (p *Provider) Close(ctx context.Context) error {
+	if p.runtime != nil {
+		return p.runtime.Close(ctx)
+	}
+	return nil
+}
+
+// Fetch implements runtimes.Provider: it reads, downloads or takes the
+// shipped module, verifies it, stores it under its hash, and compiles it so
+// that the first start finds the compiled code in the cache.
+func (p *Provider) Fetch(ctx context.Context, req runtimes.FetchRequest, progress func(*messages.PullProgress)) (runtimes.Artifact, error) {
+	src := req.Manifest.Spec.Source
+	var bin []byte
+	var err error
+	switch {
+	case req.Shipped != nil:
+		bin = req.Shipped
+	case src.File != "":
+		path := src.File
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(req.ManifestDir, path)
+		}
+		progress(&messages.PullProgress{Message: "reading " + path})
+		bin, err = os.ReadFile(path)
+		if err != nil {
+			return runtimes.Artifact{}, fmt.Errorf("source.file: %w (paths are relative to the manifest's folder)", err)
+		}
+	case src.URL != "":
+		bin, err = p.download(ctx, src.URL, src.SHA256, progress)
+		if err != nil {
+			return runtimes.Artifact{}, err
+		}
+	default:
+		return runtimes.Artifact{}, errors.New("the manifest names no wasm source (source.file or source.url)")
+	}
+	sum := sha256.Sum256(bin)
+	digest := hex.EncodeToString(sum[:])
+	if src.SHA256 != "" && src.SHA256 != digest {
+		return runtimes.Artifact{}, fmt.Errorf("source.sha256 mismatch: the manifest says %s but the module's SHA-256 is %s; the module was refused", src.SHA256, digest)
+	}
+	if err := checkCoreModule(bin); err != nil {
+		return runtimes.Artifact{}, err
+	}
+	path := filepath.Join(p.cfg.CacheDir, "modules", digest+".wasm")
+	if _, err := os.Stat(path); err != nil {
+		if err := atomicfile.Write(path, bin, 0o644); err != nil {
+			return runtimes.Artifact{}, err
+		}
+	}
+	progress(&messages.PullProgress{Message: fmt.Sprintf("compiling %s (%d bytes)", digest[:12], len(bin))})
+	compiled, err := p.compile(ctx, bin)
+	if err != nil {
+		return runtimes.Artifact{}, err
+	}
+	compiled.Close(ctx)
+	return runtimes.Artifact{Ref: path, SHA256: digest}, nil
+}
+
+// checkCoreModule refuses what wazero cannot run, with a message that says
+// what the file is.
+func checkCoreModule(bin []byte) error {
+	if len(bin) < 8 || !bytes.Equal(bin[:4], []byte("\x00asm")) {
+		return errors.New("the artifact is not a WebAssembly binary (no \\0asm header)")
+	}
+	switch {
+	case bytes.Equal(bin[4:8], []byte{1, 0, 0, 0}):
+		return nil
+	case bin[6] == 1 && bin[7] == 0:
+		return errors.New("the artifact is a WebAssembly component (component model / WASI preview 2); fungi runs WASI preview 1 core modules: rebuild it for wasip1 (for Go: GOOS=wasip1 GOARCH=wasm)")
+	default:
+		return fmt.Errorf("the artifact is WebAssembly binary version %x, which fungi does not know", bin[4:8])
+	}
+}
+
+func (p *Provider) compile(ctx context.Context, bin []byte) (wazero.CompiledModule, error) {
+	if err := p.init(); err != nil {
+		return nil, err
+	}
+	merged, _, err := mergeDataSegments(bin)
+	if err != nil {
+		return nil, fmt.Errorf("the module is malformed: %w", err)
+	}
+	compiled, err := p.runtime.CompileModule(ctx, merged)
+	if err != nil {
+		return nil, fmt.Errorf("the module does not compile: %w", err)
+	}
+	if _, ok := compiled.ExportedFunctions()["_start"]; !ok {
+		compiled.Close(ctx)
+		return nil, errors.New("the module has no _start export: fungi runs WASI command modules, each request a fresh run (for Go: package main with GOOS=wasip1)")
+	}
+	return compiled, nil
+}
+
+// download fetches url once: a later pull of the same url finds it in the
+// cache (when the manifest pins a hash, only if the hash matches).
+func (p *Provider) download(ctx context.Context, url, want string, progress func(*messages.PullProgress)) ([]byte, error) {
+	key := sha256.Sum256([]byte(url))
+	cached := filepath.Join(p.cfg.CacheDir, "downloads", hex.EncodeToString(key[:])+".wasm")
+	if bin, err := os.ReadFile(cached); err == nil {
+		sum := sha256.Sum256(bin)
+		if want == "" || hex.EncodeToString(sum[:]) == want {
+			progress(&messages.PullProgress{Message: "using the cached download of " + url})
+			return bin, nil
+		}
+	}
+	progress(&messages.PullProgress{Message: "downloading " + url})
+	client := p.cfg.HTTPClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("download %s: the server answered %s", url, resp.Status)
+	}
+	var buf bytes.Buffer
+	pr := &progressReader{r: resp.Body, total: resp.ContentLength, report: progress, what: "downloading " + url}
+	if _, err := io.Copy(&buf, pr); err != nil {
+		return nil, fmt.Errorf("download %s: %w", url, err)
+	}
+	if err := atomicfile.Write(cached, buf.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+type progressReader struct {
+	r      io.Reader
+	n      int64
+	total  int64
+	last   time.Time
+	report func(*messages.PullProgress)
+	what   string
+}
+
+func (pr *progressReader) Read(b []byte) (int, error) {
+	n, err := pr.r.Read(b)
+	pr.n += int64(n)
+	if now := time.Now(); now.Sub(pr.last) > 200*time.Millisecond || err == io.EOF {
+		pr.last = now
+		pr.report(&messages.PullProgress{Message: pr.what, Current: pr.n, Total: pr.total})
+	}
+	return n, err
+}
+
+// Start implements runtimes.Provider.
+func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runtimes.Instance, error) {
+	if len(spec.Ports) != 1 {
+		return nil, fmt.Errorf("a wasm service serves HTTP on exactly one port; %s has %d", spec.Name, len(spec.Ports))
+	}
+	bin, err := os.ReadFile(spec.Artifact.Ref)
+	if err != nil {
+		return nil, fmt.Errorf("the module is missing from the cache (%w); pull the service again", err)
+	}
+	compiled, err := p.compile(ctx, bin)
+	if err != nil {
+		return nil, err
+	}
+	port := spec.Ports[0].HostPort
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(port)))
+	if err != nil {
+		compiled.Close(ctx)
+		return nil, fmt.Errorf("cannot listen on 127.0.0.1:%d: %w (another program holds the port; stop it, or set another hostPort)", port, err)
+	}
+	h := &handler{
+		p:        p,
+		name:     spec.Name,
+		compiled: compiled,
+		base:     p.moduleConfig(spec),
+		hostPort: port,
+		log:      spec.Log,
+		slots:    make(chan struct{}, p.cfg.MaxConcurrency),
+		timeout:  p.cfg.RequestTimeout,
+	}
+	inst := &instance{
+		server:   &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second},
+		compiled: compiled,
+		done:     make(chan struct{}),
+	}
+	go inst.serve(ln)
+	fmt.Fprintf(spec.Log, "fungi: %s serving on http://127.0.0.1:%d\n", spec.Name, port)
+	return inst, nil
+}
+
+// moduleConfig is the part of every request's configuration that does not
+// change between requests.
+func (p *Provider) moduleConfig(spec runtimes.InstanceSpec) wazero.ModuleConfig {
+	fs := wazero.NewFSConfig()
+	for _, m := range spec.Mounts {
+		fs = fs.WithDirMount(m.HostPath, m.RuntimePath)
+	}
+	args := append([]string{spec.Name}, spec.Manifest.Spec.Command...)
+	cfg := wazero.NewModuleConfig().
+		WithName(""). // anonymous, so requests can run side by side
+		WithArgs(args...).
+		WithStderr(spec.Log).
+		WithFSConfig(fs).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithSysNanosleep().
+		WithRandSource(cryptoRand{})
+	for k, v := range spec.Manifest.Spec.Env {
+		cfg = cfg.WithEnv(k, v)
+	}
+	return cfg
+}
+
+type instance struct {
+	server   *http.Server
+	compiled wazero.CompiledModule
+	done     chan struct{}
+	err      error
+}
+
+func (i *instance) serve(ln net.Listener) {
+	err := i.server.Serve(ln)
+	if !errors.Is(err, http.ErrServerClosed) {
+		i.err = err
+	}
+	close(i.done)
+}
+
+func (i *instance) Stop(ctx context.Context) error {
+	err := i.server.Shutdown(ctx)
+	if err != nil {
+		i.server.Close()
+	}
+	<-i.done
+	i.compiled.Close(context.Background())
+	return nil
+}
+
+func (i *instance) Done() <-chan struct{} { return i.done }
+func (i *instance) Err() error            { return i.err }
