@@ -132,7 +132,6 @@ func expandAppHome(h *home.Home, name, p string) string {
 	return p
 }
 
-
 func sourceText(m *manifest.Manifest) string {
 	s := m.Spec.Source
 	switch {

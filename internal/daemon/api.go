@@ -32,9 +32,9 @@ const (
 // node's actors.
 type apiServer struct {
 	messages.UnimplementedDaemonServer
-	home  *home.Home
-	node  *actors.Node
-	info  func() *messages.NodeInfo
+	home *home.Home
+	node *actors.Node
+	info func() *messages.NodeInfo
 }
 
 func (s *apiServer) Info(context.Context, *messages.InfoRequest) (*messages.NodeInfo, error) {
