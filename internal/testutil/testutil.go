@@ -1,0 +1,75 @@
+// Package testutil builds the artifacts tests run (wasm guests compiled by
+// the Go toolchain) and waits on conditions with deadlines.
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	buildMu sync.Mutex
+	built   = map[string]string{}
+)
+
+// RepoRoot is the module's root folder.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// BuildWasm compiles the Go package at pkg (relative to the repository
+// root) for wasip1 once per test process and returns the .wasm path.
+func BuildWasm(tb testing.TB, pkg string) string {
+	tb.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if p, ok := built[pkg]; ok {
+		return p
+	}
+	dir, err := os.MkdirTemp("", "fungi-wasm-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out := filepath.Join(dir, filepath.Base(pkg)+".wasm")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./"+pkg)
+	cmd.Dir = RepoRoot()
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("build %s for wasip1: %v\n%s", pkg, err, msg)
+	}
+	built[pkg] = out
+	return out
+}
+
+// WaitFor polls cond until it returns nil or the deadline passes, and then
+// fails with cond's last error.
+func WaitFor(tb testing.TB, within time.Duration, what string, cond func() error) {
+	tb.Helper()
+	if err := Poll(within, cond); err != nil {
+		tb.Fatalf("waited %s for %s: %v", within, what, err)
+	}
+}
+
+// Poll is WaitFor without a testing.TB.
+func Poll(within time.Duration, cond func() error) error {
+	deadline := time.Now().Add(within)
+	delay := 10 * time.Millisecond
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w (deadline passed)", err)
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 200*time.Millisecond)
+	}
+}

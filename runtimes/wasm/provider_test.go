@@ -1,0 +1,347 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fungi-go/fungi/internal/testutil"
+	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/runtimes"
+	"github.com/fungi-go/fungi/runtimes/manifest"
+)
+
+// sharedCache lets the tests' providers share compiled code: a cold
+// compile of the guest costs seconds, a cached one milliseconds.
+var sharedCache string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fungi-wasm-cache-")
+	if err != nil {
+		panic(err)
+	}
+	sharedCache = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// syncBuffer is a log the handler writes from request goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func testManifest(file string, env map[string]string) *manifest.Manifest {
+	m := &manifest.Manifest{APIVersion: manifest.APIVersion, Kind: manifest.Kind}
+	m.Metadata.Name = "guest"
+	m.Spec.Runtime = manifest.RuntimeWasmtime
+	m.Spec.Source.File = file
+	m.Spec.Env = env
+	m.Spec.Ports = []manifest.Port{{Name: "http", HostPort: manifest.HostPort{Auto: true}, Protocol: "tcp"}}
+	return m
+}
+
+type running struct {
+	base string
+	log  *syncBuffer
+	inst runtimes.Instance
+}
+
+// startGuest fetches and starts the test guest with cfg's limits.
+func startGuest(t *testing.T, cfg Config, mounts []manifest.ResolvedMount) *running {
+	t.Helper()
+	wasmPath := testutil.BuildWasm(t, "runtimes/wasm/testdata/guest")
+	cfg.CacheDir = sharedCache
+	p := New(cfg)
+	t.Cleanup(func() { p.Close(context.Background()) })
+	m := testManifest(wasmPath, map[string]string{"GREETING": "hello from the manifest"})
+	art, err := p.Fetch(context.Background(), runtimes.FetchRequest{Manifest: m}, func(*messages.PullProgress) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	log := &syncBuffer{}
+	inst, err := p.Start(context.Background(), runtimes.InstanceSpec{
+		Name: "guest", Manifest: m, Artifact: art, Log: log, Mounts: mounts,
+		Ports: []runtimes.PortBinding{{Name: "http", HostPort: port}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { inst.Stop(context.Background()) })
+	return &running{base: fmt.Sprintf("http://127.0.0.1:%d", port), log: log, inst: inst}
+}
+
+func get(t *testing.T, url string) (int, string, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+func TestHandlerModeCGI(t *testing.T) {
+	dataDir := t.TempDir()
+	os.WriteFile(filepath.Join(dataDir, "note.txt"), []byte("from the mount"), 0o644)
+	g := startGuest(t, DefaultConfig(""), []manifest.ResolvedMount{{HostPath: dataDir, RuntimePath: "/data"}})
+
+	resp, err := http.Post(g.base+"/echo?a=1&b=2", "text/plain", strings.NewReader("request body"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "POST a=1&b=2 request body" || resp.Header.Get("X-Method") != "POST" {
+		t.Fatalf("echo: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	if code, body, _ := get(t, g.base+"/env?name=GREETING"); code != 200 || body != "hello from the manifest" {
+		t.Fatalf("manifest env: %d %q", code, body)
+	}
+	if code, body, _ := get(t, g.base+"/file?name=note.txt"); code != 200 || body != "from the mount" {
+		t.Fatalf("mounted folder: %d %q", code, body)
+	}
+	if code, _, _ := get(t, g.base+"/nothing-here"); code != 404 {
+		t.Fatalf("status from the guest: got %d, want 404", code)
+	}
+	if code, _, _ := get(t, g.base+"/stderr?msg=written-to-the-log"); code != 200 {
+		t.Fatalf("stderr request: %d", code)
+	}
+	if !strings.Contains(g.log.String(), "guest says: written-to-the-log") {
+		t.Fatalf("guest stderr missing from the service log:\n%s", g.log.String())
+	}
+}
+
+func TestCrashAnswers502AndKeepsServing(t *testing.T) {
+	g := startGuest(t, DefaultConfig(""), nil)
+	code, body, _ := get(t, g.base+"/crash")
+	if code != http.StatusBadGateway || !strings.Contains(body, "failed while handling the request") {
+		t.Fatalf("crash: %d %q, want 502", code, body)
+	}
+	if !strings.Contains(g.log.String(), "guest crashed on purpose") {
+		t.Fatalf("the panic is not in the log:\n%s", g.log.String())
+	}
+	if code, _, _ := get(t, g.base+"/echo"); code != 200 {
+		t.Fatalf("after a crash the service answered %d, want 200", code)
+	}
+}
+
+func TestTrapAnswers502(t *testing.T) {
+	// A module whose _start executes `unreachable`.
+	trap := []byte{0, 'a', 's', 'm', 1, 0, 0, 0,
+		1, 4, 1, 0x60, 0, 0, // type: () -> ()
+		3, 2, 1, 0, // one function of type 0
+		7, 10, 1, 6, '_', 's', 't', 'a', 'r', 't', 0, 0, // export _start
+		10, 5, 1, 3, 0, 0x00, 0x0b, // body: unreachable, end
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "trap.wasm")
+	os.WriteFile(path, trap, 0o644)
+	p := New(DefaultConfig(filepath.Join(dir, "cache")))
+	defer p.Close(context.Background())
+	m := testManifest(path, nil)
+	art, err := p.Fetch(context.Background(), runtimes.FetchRequest{Manifest: m}, func(*messages.PullProgress) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	log := &syncBuffer{}
+	inst, err := p.Start(context.Background(), runtimes.InstanceSpec{Name: "trap", Manifest: m, Artifact: art, Log: log,
+		Ports: []runtimes.PortBinding{{Name: "http", HostPort: port}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Stop(context.Background())
+	for range 2 {
+		code, _, _ := get(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if code != http.StatusBadGateway {
+			t.Fatalf("trap: got %d, want 502", code)
+		}
+	}
+	if !strings.Contains(log.String(), "the guest trapped") {
+		t.Fatalf("log does not say it trapped:\n%s", log.String())
+	}
+}
+
+func TestTimeoutAnswers504(t *testing.T) {
+	cfg := DefaultConfig("")
+	cfg.RequestTimeout = 300 * time.Millisecond
+	g := startGuest(t, cfg, nil)
+	code, body, _ := get(t, g.base+"/spin?ms=20000")
+	if code != http.StatusGatewayTimeout || !strings.Contains(body, "did not answer within 300ms") {
+		t.Fatalf("timeout: %d %q, want 504", code, body)
+	}
+	if code, _, _ := get(t, g.base+"/echo"); code != 200 {
+		t.Fatalf("after a timeout the service answered %d", code)
+	}
+}
+
+func TestConcurrencyLimitAnswers503(t *testing.T) {
+	cfg := DefaultConfig("")
+	cfg.MaxConcurrency = 1
+	g := startGuest(t, cfg, nil)
+	slow := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(g.base + "/spin?ms=4000")
+		if err != nil {
+			slow <- 0
+			return
+		}
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	testutil.WaitFor(t, 3*time.Second, "a request refused while the slot is taken", func() error {
+		resp, err := http.Get(g.base + "/echo")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			return fmt.Errorf("got %d", resp.StatusCode)
+		}
+		if resp.Header.Get("Retry-After") == "" {
+			t.Errorf("503 without Retry-After")
+		}
+		return nil
+	})
+	if code := <-slow; code != 200 {
+		t.Fatalf("the request holding the slot got %d", code)
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	cfg := DefaultConfig("")
+	cfg.MemoryLimitMB = 64
+	g := startGuest(t, cfg, nil)
+	if code, _, _ := get(t, g.base+"/grow?mb=8"); code != 200 {
+		t.Fatalf("8 MB under a 64 MB limit: %d", code)
+	}
+	if code, _, _ := get(t, g.base+"/grow?mb=200"); code != http.StatusBadGateway {
+		t.Fatalf("200 MB over a 64 MB limit: got %d, want 502", code)
+	}
+	if code, _, _ := get(t, g.base+"/grow?mb=8"); code != 200 {
+		t.Fatalf("after running out of memory the service answered %d", code)
+	}
+}
+
+func TestFetchRefusals(t *testing.T) {
+	dir := t.TempDir()
+	p := New(DefaultConfig(filepath.Join(dir, "cache")))
+	defer p.Close(context.Background())
+	write := func(name string, b []byte) string {
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, b, 0o644)
+		return path
+	}
+	component := write("component.wasm", []byte{0, 'a', 's', 'm', 0x0d, 0, 1, 0})
+	text := write("notwasm.wasm", []byte("#!/bin/sh\necho hi\n"))
+	empty := write("empty.wasm", []byte{0, 'a', 's', 'm', 1, 0, 0, 0})
+	sum := sha256.Sum256([]byte("something else"))
+	tests := []struct {
+		name, file, sha, want string
+	}{
+		{"component", component, "", "is a WebAssembly component (component model / WASI preview 2); fungi runs WASI preview 1 core modules"},
+		{"not wasm", text, "", "not a WebAssembly binary"},
+		{"sha mismatch", empty, hex.EncodeToString(sum[:]), "source.sha256 mismatch"},
+		{"no _start", empty, "", "no _start export"},
+		{"missing file", filepath.Join(dir, "absent.wasm"), "", "no such file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := testManifest(tc.file, nil)
+			m.Spec.Source.SHA256 = tc.sha
+			_, err := p.Fetch(context.Background(), runtimes.FetchRequest{Manifest: m}, func(*messages.PullProgress) {})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestFetchURLOnceAndVerifies(t *testing.T) {
+	wasmPath := testutil.BuildWasm(t, "runtimes/wasm/testdata/guest")
+	bin, _ := os.ReadFile(wasmPath)
+	sum := sha256.Sum256(bin)
+	hits := 0
+	var mu sync.Mutex
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits++
+		mu.Unlock()
+		w.Write(bin)
+	})}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Close()
+	p := New(DefaultConfig(filepath.Join(t.TempDir(), "cache")))
+	defer p.Close(context.Background())
+	m := testManifest("", nil)
+	m.Spec.Source = manifest.Source{URL: "http://" + ln.Addr().String() + "/guest.wasm", SHA256: hex.EncodeToString(sum[:])}
+	var steps []string
+	for range 2 {
+		art, err := p.Fetch(context.Background(), runtimes.FetchRequest{Manifest: m}, func(pp *messages.PullProgress) { steps = append(steps, pp.Message) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if art.SHA256 != hex.EncodeToString(sum[:]) {
+			t.Fatalf("artifact hash %s", art.SHA256)
+		}
+	}
+	if hits != 1 {
+		t.Fatalf("the URL was downloaded %d times, want once", hits)
+	}
+	if !strings.Contains(strings.Join(steps, "\n"), "using the cached download") {
+		t.Fatalf("second pull did not say it used the cache: %v", steps)
+	}
+}
+
+func TestMergeDataSegmentsKeepsMeaning(t *testing.T) {
+	segs := []dataSegment{{offset: 100, bytes: []byte{1, 2}}, {offset: 10, bytes: []byte{9}}, {offset: 200000, bytes: []byte{7}}}
+	merged := mergeSegments(segs)
+	if len(merged) != 2 {
+		t.Fatalf("want the close pair merged and the far one apart, got %d segments", len(merged))
+	}
+	if merged[0].offset != 10 || len(merged[0].bytes) != 92 || merged[0].bytes[0] != 9 || merged[0].bytes[90] != 1 || merged[0].bytes[91] != 2 {
+		t.Fatalf("merged segment wrong: offset %d len %d", merged[0].offset, len(merged[0].bytes))
+	}
+	for _, b := range merged[0].bytes[1:90] {
+		if b != 0 {
+			t.Fatal("the gap is not zero-filled")
+		}
+	}
+}
