@@ -225,6 +225,12 @@ func TestConcurrencyLimitAnswers503(t *testing.T) {
 		resp.Body.Close()
 		slow <- resp.StatusCode
 	}()
+	testutil.WaitFor(t, 10*time.Second, "the slow request to hold the only slot", func() error {
+		if !strings.Contains(g.log.String(), "spinning for 4000 ms") {
+			return fmt.Errorf("not yet")
+		}
+		return nil
+	})
 	testutil.WaitFor(t, 3*time.Second, "a request refused while the slot is taken", func() error {
 		resp, err := http.Get(g.base + "/echo")
 		if err != nil {

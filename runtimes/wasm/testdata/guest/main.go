@@ -34,6 +34,7 @@ func main() {
 			fmt.Fprint(w, "slept")
 		case "/spin":
 			ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+			fmt.Fprintln(os.Stderr, "spinning for", ms, "ms")
 			end := time.Now().Add(time.Duration(ms) * time.Millisecond)
 			n := 0
 			for time.Now().Before(end) {
