@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,10 +14,24 @@ import (
 
 // jsonOptions give every --json output the same stable shape: camelCase
 // field names, every field present even when empty.
-var jsonOptions = protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: true}
+var jsonOptions = protojson.MarshalOptions{EmitUnpopulated: true}
+
+// marshalJSON is protojson's output re-indented by encoding/json, whose
+// spacing, unlike protojson's, is stable from run to run.
+func marshalJSON(m proto.Message) ([]byte, error) {
+	b, err := jsonOptions.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
 
 func printJSON(w io.Writer, m proto.Message) error {
-	b, err := jsonOptions.Marshal(m)
+	b, err := marshalJSON(m)
 	if err != nil {
 		return err
 	}
@@ -32,7 +47,7 @@ func printJSONList[M proto.Message](w io.Writer, items []M) error {
 	}
 	parts := make([]string, len(items))
 	for i, m := range items {
-		b, err := jsonOptions.Marshal(m)
+		b, err := marshalJSON(m)
 		if err != nil {
 			return err
 		}
