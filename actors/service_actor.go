@@ -117,7 +117,9 @@ func (a *serviceActor) info() *messages.ServiceInfo {
 
 // publish tells the registry the current state.
 func (a *serviceActor) publish(ctx actor.Context) {
-	ctx.Send(ctx.Parent(), &serviceChanged{info: a.info()})
+	// Request, not Send: the registry checks the sender is the current
+	// actor of that service, not one being replaced.
+	ctx.Request(ctx.Parent(), &serviceChanged{info: a.info()})
 }
 
 // persist writes the record; a failure is logged and kept in lastError, as

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -40,6 +41,7 @@ func TestScripts(t *testing.T) {
 			"waitstate":  cmdWaitState,
 			"svcport":    cmdServicePort,
 			"http":       cmdHTTP,
+			"holdport":   cmdHoldPort,
 		},
 	})
 }
@@ -164,4 +166,15 @@ func cmdHTTP(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s %s answered %s, want no answer", args[0], args[1], resp.Status)
 	}
 	fmt.Fprintf(ts.Stdout(), "HTTP %d\n%s", resp.StatusCode, data)
+}
+
+// holdport PORT listens on 127.0.0.1:PORT until the script ends, as another
+// program on the machine would.
+func cmdHoldPort(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: holdport PORT")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+args[0])
+	ts.Check(err)
+	ts.Defer(func() { ln.Close() })
 }

@@ -108,12 +108,9 @@ func followFlag(args []string) []string {
 
 // message is the text of an error, without gRPC's "rpc error: code = …".
 func message(err error) string {
-	if s, ok := status.FromError(err); ok {
-		return s.Message()
-	}
-	var e interface{ Unwrap() error }
-	if errors.As(err, &e) {
-		return err.Error()
+	var se interface{ GRPCStatus() *status.Status }
+	if errors.As(err, &se) {
+		return se.GRPCStatus().Message()
 	}
 	return err.Error()
 }

@@ -112,7 +112,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	case reflect.Map:
 		d.decodeStringMap(n, v, path)
 	case reflect.String:
-		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		// A number written where text belongs (a hash of only digits, a
+		// name like 2024) keeps its exact spelling; true/false and null
+		// are more likely mistakes.
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!str" && n.Tag != "!!int" && n.Tag != "!!float") {
 			d.fail(n, path, "must be text, found %s (quote it if you mean text)", kindName(n))
 			return
 		}
