@@ -27,7 +27,8 @@ demo: build examples
 
 # Benchmarks with their baselines, measured in the same run; see docs/BENCHMARKS.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 200x ./runtimes/wasm
+	$(GO) test -run '^$$' -bench 'Request' -benchtime 1000x ./runtimes/wasm
+	$(GO) test -run '^$$' -bench 'Start' -benchtime 5x ./runtimes/wasm
 
 # Regenerates messages/*.pb.go (needs protoc, protoc-gen-go and protoc-gen-go-grpc).
 proto:

@@ -44,7 +44,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
-	ctx = experimental.WithMemoryAllocator(ctx, h.p.memory)
+	if h.p.memory != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, h.p.memory)
+	}
 
 	stdout, guestOut := io.Pipe()
 	cfg := h.base.WithStdin(r.Body).WithStdout(guestOut)

@@ -33,6 +33,13 @@ func (p *memoryPool) Allocate(capacity, max uint64) experimental.LinearMemory {
 	return &pooledMemory{pool: p, max: max}
 }
 
+// drain lets go of the free memories, for an idle node.
+func (p *memoryPool) drain() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.free = nil
+}
+
 func (p *memoryPool) put(m *pooledMemory) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -74,9 +81,13 @@ func (m *pooledMemory) Reallocate(size uint64) []byte {
 	return m.buf
 }
 
+// Free clears the memory off the request's path: wazero frees memory
+// inside proc_exit, before the response reaches the client.
 func (m *pooledMemory) Free() {
-	clear(m.buf[:m.used])
-	m.used = 0
-	m.buf = m.buf[:0]
-	m.pool.put(m)
+	go func() {
+		clear(m.buf[:m.used])
+		m.used = 0
+		m.buf = m.buf[:0]
+		m.pool.put(m)
+	}()
 }
