@@ -46,6 +46,10 @@ func (d *decoder) validate(m *Manifest) {
 		d.bad("kind", "must be %s, found %q", Kind, m.Kind)
 	}
 	d.checkName("metadata.name", m.Metadata.Name, "the service name")
+	if _, ok := d.positions["spec"]; !ok {
+		d.bad("spec", "is required: it says what to run (runtime, source, ports)")
+		return
+	}
 	s := &m.Spec
 	switch s.Runtime {
 	case RuntimeDocker, RuntimeWasmtime:
