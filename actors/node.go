@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/messages"
@@ -20,6 +21,10 @@ type NodeConfig struct {
 	AllowedMounts []string
 	// Logger receives the actor system's own diagnostics; nil discards them.
 	Logger *slog.Logger
+	// Network is the peer host; nil runs a node without peers (tests).
+	Network PeerNetwork
+	// DialAccess opens access streams for the access forwarders.
+	DialAccess AccessDialer
 }
 
 // Node is a running supervision tree.
@@ -27,6 +32,8 @@ type Node struct {
 	system   *actor.ActorSystem
 	root     *actor.PID
 	registry *actor.PID
+	devices  *actor.PID
+	access   *actor.PID
 	runtimes map[string]*actor.PID
 }
 
@@ -58,18 +65,26 @@ func (s *rootSupervisor) spawnChildren(ctx actor.Context) {
 	if err != nil {
 		panic(err)
 	}
+	devices, err := ctx.SpawnNamed(deviceBookProps(s.cfg.Home, s.cfg.Network), "devices")
+	if err != nil {
+		panic(err)
+	}
+	access, err := ctx.SpawnNamed(accessManagerProps(s.cfg.Home, s.cfg.DialAccess, s.cfg.Logger), "access")
+	if err != nil {
+		panic(err)
+	}
 	if s.ready != nil {
-		s.ready <- &Node{system: ctx.ActorSystem(), root: ctx.Self(), registry: registry, runtimes: s.runtimes}
+		s.ready <- &Node{system: ctx.ActorSystem(), root: ctx.Self(), registry: registry, devices: devices, access: access, runtimes: s.runtimes}
 		s.ready = nil
 	}
 }
 
 // StartNode builds the supervision tree and returns once it is up.
 func StartNode(cfg NodeConfig) (*Node, error) {
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	logger := cfg.Logger
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
 	ready := make(chan *Node, 1)
 	props := actor.PropsFromProducer(func() actor.Actor { return &rootSupervisor{cfg: cfg, ready: ready} },
@@ -89,6 +104,27 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 // answer that is an *Error is returned as the error.
 func (n *Node) Ask(msg any, timeout time.Duration) (any, error) {
 	return n.ask(n.registry, msg, timeout)
+}
+
+// AskDevices sends a command to the device book.
+func (n *Node) AskDevices(msg any, timeout time.Duration) (any, error) {
+	return n.ask(n.devices, msg, timeout)
+}
+
+// AskAccess sends a command to the access manager.
+func (n *Node) AskAccess(msg any, timeout time.Duration) (any, error) {
+	return n.ask(n.access, msg, timeout)
+}
+
+// PeerDisconnected tells the node the last connection to p closed, so its
+// session dials again.
+func (n *Node) PeerDisconnected(p peer.ID) {
+	n.system.Root.Send(n.devices, &peerDisconnected{id: p})
+}
+
+// PeerFoundOnLAN reports a peer mDNS saw.
+func (n *Node) PeerFoundOnLAN(info peer.AddrInfo) {
+	n.system.Root.Send(n.devices, &mdnsFound{info: info})
 }
 
 // AskRuntime asks the actor of one runtime provider.

@@ -64,6 +64,12 @@ func (r *serviceRegistry) Receive(ctx actor.Context) {
 		r.forward(ctx, msg.Name)
 	case *messages.RemoveService:
 		r.remove(ctx, msg)
+	case *messages.CatalogRequest:
+		r.catalog(ctx)
+	case *messages.CatalogInspect:
+		r.catalogInspect(ctx, msg)
+	case *ResolveAccess:
+		r.resolveAccess(ctx, msg)
 	case *serviceChanged:
 		if e, ok := r.services[msg.info.Name]; ok && e.pid.Equal(ctx.Sender()) {
 			e.info = msg.info

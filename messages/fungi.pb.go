@@ -1277,6 +1277,2253 @@ func (x *LogChunk) GetData() []byte {
 	return nil
 }
 
+// Device is one entry of the address book.
+type Device struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Alias         string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
+	Addrs         []string               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	Role          string                 `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"` // "" (not trusted) | access | admin
+	Connected     bool                   `protobuf:"varint,5,opt,name=connected,proto3" json:"connected,omitempty"`
+	AddedAt       string                 `protobuf:"bytes,6,opt,name=added_at,json=addedAt,proto3" json:"added_at,omitempty"`
+	Current       bool                   `protobuf:"varint,7,opt,name=current,proto3" json:"current,omitempty"` // the `peer use` default target
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Device) Reset() {
+	*x = Device{}
+	mi := &file_fungi_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Device) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Device) ProtoMessage() {}
+
+func (x *Device) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Device.ProtoReflect.Descriptor instead.
+func (*Device) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Device) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+func (x *Device) GetAlias() string {
+	if x != nil {
+		return x.Alias
+	}
+	return ""
+}
+
+func (x *Device) GetAddrs() []string {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
+func (x *Device) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Device) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
+func (x *Device) GetAddedAt() string {
+	if x != nil {
+		return x.AddedAt
+	}
+	return ""
+}
+
+func (x *Device) GetCurrent() bool {
+	if x != nil {
+		return x.Current
+	}
+	return false
+}
+
+type DeviceAdd struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Alias         string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
+	Addrs         []string               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceAdd) Reset() {
+	*x = DeviceAdd{}
+	mi := &file_fungi_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceAdd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceAdd) ProtoMessage() {}
+
+func (x *DeviceAdd) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceAdd.ProtoReflect.Descriptor instead.
+func (*DeviceAdd) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DeviceAdd) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+func (x *DeviceAdd) GetAlias() string {
+	if x != nil {
+		return x.Alias
+	}
+	return ""
+}
+
+func (x *DeviceAdd) GetAddrs() []string {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
+type DeviceListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceListRequest) Reset() {
+	*x = DeviceListRequest{}
+	mi := &file_fungi_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceListRequest) ProtoMessage() {}
+
+func (x *DeviceListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceListRequest.ProtoReflect.Descriptor instead.
+func (*DeviceListRequest) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{23}
+}
+
+type DeviceList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Devices       []*Device              `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceList) Reset() {
+	*x = DeviceList{}
+	mi := &file_fungi_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceList) ProtoMessage() {}
+
+func (x *DeviceList) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
+func (*DeviceList) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DeviceList) GetDevices() []*Device {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+type DeviceRemove struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceRemove) Reset() {
+	*x = DeviceRemove{}
+	mi := &file_fungi_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceRemove) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceRemove) ProtoMessage() {}
+
+func (x *DeviceRemove) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceRemove.ProtoReflect.Descriptor instead.
+func (*DeviceRemove) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *DeviceRemove) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+type DeviceRename struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Alias         string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceRename) Reset() {
+	*x = DeviceRename{}
+	mi := &file_fungi_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceRename) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceRename) ProtoMessage() {}
+
+func (x *DeviceRename) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceRename.ProtoReflect.Descriptor instead.
+func (*DeviceRename) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *DeviceRename) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *DeviceRename) GetAlias() string {
+	if x != nil {
+		return x.Alias
+	}
+	return ""
+}
+
+type DeviceTrust struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceTrust) Reset() {
+	*x = DeviceTrust{}
+	mi := &file_fungi_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceTrust) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceTrust) ProtoMessage() {}
+
+func (x *DeviceTrust) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceTrust.ProtoReflect.Descriptor instead.
+func (*DeviceTrust) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *DeviceTrust) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *DeviceTrust) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+type DeviceUntrust struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceUntrust) Reset() {
+	*x = DeviceUntrust{}
+	mi := &file_fungi_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceUntrust) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceUntrust) ProtoMessage() {}
+
+func (x *DeviceUntrust) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceUntrust.ProtoReflect.Descriptor instead.
+func (*DeviceUntrust) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *DeviceUntrust) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+type DeviceResolve struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceResolve) Reset() {
+	*x = DeviceResolve{}
+	mi := &file_fungi_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceResolve) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceResolve) ProtoMessage() {}
+
+func (x *DeviceResolve) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceResolve.ProtoReflect.Descriptor instead.
+func (*DeviceResolve) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *DeviceResolve) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+type MdnsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MdnsRequest) Reset() {
+	*x = MdnsRequest{}
+	mi := &file_fungi_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MdnsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MdnsRequest) ProtoMessage() {}
+
+func (x *MdnsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MdnsRequest.ProtoReflect.Descriptor instead.
+func (*MdnsRequest) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{30}
+}
+
+type MdnsPeer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Addrs         []string               `protobuf:"bytes,2,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	Alias         string                 `protobuf:"bytes,3,opt,name=alias,proto3" json:"alias,omitempty"`
+	LastSeen      string                 `protobuf:"bytes,4,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MdnsPeer) Reset() {
+	*x = MdnsPeer{}
+	mi := &file_fungi_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MdnsPeer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MdnsPeer) ProtoMessage() {}
+
+func (x *MdnsPeer) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MdnsPeer.ProtoReflect.Descriptor instead.
+func (*MdnsPeer) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *MdnsPeer) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+func (x *MdnsPeer) GetAddrs() []string {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
+func (x *MdnsPeer) GetAlias() string {
+	if x != nil {
+		return x.Alias
+	}
+	return ""
+}
+
+func (x *MdnsPeer) GetLastSeen() string {
+	if x != nil {
+		return x.LastSeen
+	}
+	return ""
+}
+
+type MdnsPeers struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peers         []*MdnsPeer            `protobuf:"bytes,1,rep,name=peers,proto3" json:"peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MdnsPeers) Reset() {
+	*x = MdnsPeers{}
+	mi := &file_fungi_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MdnsPeers) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MdnsPeers) ProtoMessage() {}
+
+func (x *MdnsPeers) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MdnsPeers.ProtoReflect.Descriptor instead.
+func (*MdnsPeers) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *MdnsPeers) GetPeers() []*MdnsPeer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+type PeerUse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerUse) Reset() {
+	*x = PeerUse{}
+	mi := &file_fungi_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerUse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerUse) ProtoMessage() {}
+
+func (x *PeerUse) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerUse.ProtoReflect.Descriptor instead.
+func (*PeerUse) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *PeerUse) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+type PeerCurrent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerCurrent) Reset() {
+	*x = PeerCurrent{}
+	mi := &file_fungi_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerCurrent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerCurrent) ProtoMessage() {}
+
+func (x *PeerCurrent) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerCurrent.ProtoReflect.Descriptor instead.
+func (*PeerCurrent) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{34}
+}
+
+type PeerClear struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerClear) Reset() {
+	*x = PeerClear{}
+	mi := &file_fungi_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerClear) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerClear) ProtoMessage() {}
+
+func (x *PeerClear) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerClear.ProtoReflect.Descriptor instead.
+func (*PeerClear) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{35}
+}
+
+type CatalogRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatalogRequest) Reset() {
+	*x = CatalogRequest{}
+	mi := &file_fungi_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogRequest) ProtoMessage() {}
+
+func (x *CatalogRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogRequest.ProtoReflect.Descriptor instead.
+func (*CatalogRequest) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{36}
+}
+
+type CatalogInspect struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServiceId     string                 `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatalogInspect) Reset() {
+	*x = CatalogInspect{}
+	mi := &file_fungi_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogInspect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogInspect) ProtoMessage() {}
+
+func (x *CatalogInspect) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogInspect.ProtoReflect.Descriptor instead.
+func (*CatalogInspect) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *CatalogInspect) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+type CatalogPort struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatalogPort) Reset() {
+	*x = CatalogPort{}
+	mi := &file_fungi_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogPort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogPort) ProtoMessage() {}
+
+func (x *CatalogPort) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogPort.ProtoReflect.Descriptor instead.
+func (*CatalogPort) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *CatalogPort) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type CatalogEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServiceId     string                 `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	DisplayName   string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Usage         string                 `protobuf:"bytes,3,opt,name=usage,proto3" json:"usage,omitempty"`
+	Path          string                 `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	Ports         []*CatalogPort         `protobuf:"bytes,5,rep,name=ports,proto3" json:"ports,omitempty"`
+	State         string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	IconUrl       string                 `protobuf:"bytes,7,opt,name=icon_url,json=iconUrl,proto3" json:"icon_url,omitempty"`
+	Runtime       string                 `protobuf:"bytes,8,opt,name=runtime,proto3" json:"runtime,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatalogEntry) Reset() {
+	*x = CatalogEntry{}
+	mi := &file_fungi_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogEntry) ProtoMessage() {}
+
+func (x *CatalogEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogEntry.ProtoReflect.Descriptor instead.
+func (*CatalogEntry) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *CatalogEntry) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *CatalogEntry) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *CatalogEntry) GetUsage() string {
+	if x != nil {
+		return x.Usage
+	}
+	return ""
+}
+
+func (x *CatalogEntry) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *CatalogEntry) GetPorts() []*CatalogPort {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+func (x *CatalogEntry) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *CatalogEntry) GetIconUrl() string {
+	if x != nil {
+		return x.IconUrl
+	}
+	return ""
+}
+
+func (x *CatalogEntry) GetRuntime() string {
+	if x != nil {
+		return x.Runtime
+	}
+	return ""
+}
+
+type Catalog struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Services      []*CatalogEntry        `protobuf:"bytes,1,rep,name=services,proto3" json:"services,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Catalog) Reset() {
+	*x = Catalog{}
+	mi := &file_fungi_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Catalog) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Catalog) ProtoMessage() {}
+
+func (x *Catalog) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Catalog.ProtoReflect.Descriptor instead.
+func (*Catalog) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *Catalog) GetServices() []*CatalogEntry {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+// ErrorReply is a refused or failed request. code is one of not_found,
+// invalid, conflict, denied, failed, unavailable, too_large.
+type ErrorReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErrorReply) Reset() {
+	*x = ErrorReply{}
+	mi := &file_fungi_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorReply) ProtoMessage() {}
+
+func (x *ErrorReply) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorReply.ProtoReflect.Descriptor instead.
+func (*ErrorReply) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ErrorReply) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *ErrorReply) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// Envelope carries one message of the control protocol. A request is one
+// envelope; its reply is one or more envelopes with the same request_id,
+// the last with final set.
+type Envelope struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId uint64                 `protobuf:"varint,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Final     bool                   `protobuf:"varint,2,opt,name=final,proto3" json:"final,omitempty"`
+	// Types that are valid to be assigned to Body:
+	//
+	//	*Envelope_RuntimesRequest
+	//	*Envelope_Pull
+	//	*Envelope_List
+	//	*Envelope_Start
+	//	*Envelope_Stop
+	//	*Envelope_Remove
+	//	*Envelope_Inspect
+	//	*Envelope_Logs
+	//	*Envelope_Catalog
+	//	*Envelope_CatalogInspect
+	//	*Envelope_Runtimes
+	//	*Envelope_Service
+	//	*Envelope_Services
+	//	*Envelope_Removed
+	//	*Envelope_LogChunk
+	//	*Envelope_CatalogList
+	//	*Envelope_CatalogEntry
+	//	*Envelope_PullProgress
+	//	*Envelope_Error
+	Body          isEnvelope_Body `protobuf_oneof:"body"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Envelope) Reset() {
+	*x = Envelope{}
+	mi := &file_fungi_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Envelope) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Envelope) ProtoMessage() {}
+
+func (x *Envelope) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
+func (*Envelope) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *Envelope) GetRequestId() uint64 {
+	if x != nil {
+		return x.RequestId
+	}
+	return 0
+}
+
+func (x *Envelope) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
+func (x *Envelope) GetBody() isEnvelope_Body {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *Envelope) GetRuntimesRequest() *RuntimesRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_RuntimesRequest); ok {
+			return x.RuntimesRequest
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetPull() *PullServiceRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Pull); ok {
+			return x.Pull
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetList() *ListServicesRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_List); ok {
+			return x.List
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetStart() *StartService {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetStop() *StopService {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Stop); ok {
+			return x.Stop
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRemove() *RemoveService {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Remove); ok {
+			return x.Remove
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetInspect() *InspectService {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Inspect); ok {
+			return x.Inspect
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetLogs() *LogsRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Logs); ok {
+			return x.Logs
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetCatalog() *CatalogRequest {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Catalog); ok {
+			return x.Catalog
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetCatalogInspect() *CatalogInspect {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_CatalogInspect); ok {
+			return x.CatalogInspect
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRuntimes() *RuntimesResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Runtimes); ok {
+			return x.Runtimes
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetService() *ServiceInfo {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Service); ok {
+			return x.Service
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetServices() *ServiceList {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Services); ok {
+			return x.Services
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetRemoved() *RemoveServiceResponse {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Removed); ok {
+			return x.Removed
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetLogChunk() *LogChunk {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_LogChunk); ok {
+			return x.LogChunk
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetCatalogList() *Catalog {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_CatalogList); ok {
+			return x.CatalogList
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetCatalogEntry() *CatalogEntry {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_CatalogEntry); ok {
+			return x.CatalogEntry
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetPullProgress() *PullProgress {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_PullProgress); ok {
+			return x.PullProgress
+		}
+	}
+	return nil
+}
+
+func (x *Envelope) GetError() *ErrorReply {
+	if x != nil {
+		if x, ok := x.Body.(*Envelope_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isEnvelope_Body interface {
+	isEnvelope_Body()
+}
+
+type Envelope_RuntimesRequest struct {
+	RuntimesRequest *RuntimesRequest `protobuf:"bytes,10,opt,name=runtimes_request,json=runtimesRequest,proto3,oneof"`
+}
+
+type Envelope_Pull struct {
+	Pull *PullServiceRequest `protobuf:"bytes,11,opt,name=pull,proto3,oneof"`
+}
+
+type Envelope_List struct {
+	List *ListServicesRequest `protobuf:"bytes,12,opt,name=list,proto3,oneof"`
+}
+
+type Envelope_Start struct {
+	Start *StartService `protobuf:"bytes,13,opt,name=start,proto3,oneof"`
+}
+
+type Envelope_Stop struct {
+	Stop *StopService `protobuf:"bytes,14,opt,name=stop,proto3,oneof"`
+}
+
+type Envelope_Remove struct {
+	Remove *RemoveService `protobuf:"bytes,15,opt,name=remove,proto3,oneof"`
+}
+
+type Envelope_Inspect struct {
+	Inspect *InspectService `protobuf:"bytes,16,opt,name=inspect,proto3,oneof"`
+}
+
+type Envelope_Logs struct {
+	Logs *LogsRequest `protobuf:"bytes,17,opt,name=logs,proto3,oneof"`
+}
+
+type Envelope_Catalog struct {
+	Catalog *CatalogRequest `protobuf:"bytes,18,opt,name=catalog,proto3,oneof"`
+}
+
+type Envelope_CatalogInspect struct {
+	CatalogInspect *CatalogInspect `protobuf:"bytes,19,opt,name=catalog_inspect,json=catalogInspect,proto3,oneof"`
+}
+
+type Envelope_Runtimes struct {
+	Runtimes *RuntimesResponse `protobuf:"bytes,30,opt,name=runtimes,proto3,oneof"`
+}
+
+type Envelope_Service struct {
+	Service *ServiceInfo `protobuf:"bytes,31,opt,name=service,proto3,oneof"`
+}
+
+type Envelope_Services struct {
+	Services *ServiceList `protobuf:"bytes,32,opt,name=services,proto3,oneof"`
+}
+
+type Envelope_Removed struct {
+	Removed *RemoveServiceResponse `protobuf:"bytes,33,opt,name=removed,proto3,oneof"`
+}
+
+type Envelope_LogChunk struct {
+	LogChunk *LogChunk `protobuf:"bytes,34,opt,name=log_chunk,json=logChunk,proto3,oneof"`
+}
+
+type Envelope_CatalogList struct {
+	CatalogList *Catalog `protobuf:"bytes,35,opt,name=catalog_list,json=catalogList,proto3,oneof"`
+}
+
+type Envelope_CatalogEntry struct {
+	CatalogEntry *CatalogEntry `protobuf:"bytes,36,opt,name=catalog_entry,json=catalogEntry,proto3,oneof"`
+}
+
+type Envelope_PullProgress struct {
+	PullProgress *PullProgress `protobuf:"bytes,37,opt,name=pull_progress,json=pullProgress,proto3,oneof"`
+}
+
+type Envelope_Error struct {
+	Error *ErrorReply `protobuf:"bytes,40,opt,name=error,proto3,oneof"`
+}
+
+func (*Envelope_RuntimesRequest) isEnvelope_Body() {}
+
+func (*Envelope_Pull) isEnvelope_Body() {}
+
+func (*Envelope_List) isEnvelope_Body() {}
+
+func (*Envelope_Start) isEnvelope_Body() {}
+
+func (*Envelope_Stop) isEnvelope_Body() {}
+
+func (*Envelope_Remove) isEnvelope_Body() {}
+
+func (*Envelope_Inspect) isEnvelope_Body() {}
+
+func (*Envelope_Logs) isEnvelope_Body() {}
+
+func (*Envelope_Catalog) isEnvelope_Body() {}
+
+func (*Envelope_CatalogInspect) isEnvelope_Body() {}
+
+func (*Envelope_Runtimes) isEnvelope_Body() {}
+
+func (*Envelope_Service) isEnvelope_Body() {}
+
+func (*Envelope_Services) isEnvelope_Body() {}
+
+func (*Envelope_Removed) isEnvelope_Body() {}
+
+func (*Envelope_LogChunk) isEnvelope_Body() {}
+
+func (*Envelope_CatalogList) isEnvelope_Body() {}
+
+func (*Envelope_CatalogEntry) isEnvelope_Body() {}
+
+func (*Envelope_PullProgress) isEnvelope_Body() {}
+
+func (*Envelope_Error) isEnvelope_Body() {}
+
+// RemoteRequest asks the local daemon to run a request on a peer.
+type RemoteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Request       *Envelope              `protobuf:"bytes,2,opt,name=request,proto3" json:"request,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoteRequest) Reset() {
+	*x = RemoteRequest{}
+	mi := &file_fungi_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoteRequest) ProtoMessage() {}
+
+func (x *RemoteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoteRequest.ProtoReflect.Descriptor instead.
+func (*RemoteRequest) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *RemoteRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *RemoteRequest) GetRequest() *Envelope {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+type AccessPort struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	LocalAddress  string                 `protobuf:"bytes,2,opt,name=local_address,json=localAddress,proto3" json:"local_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessPort) Reset() {
+	*x = AccessPort{}
+	mi := &file_fungi_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessPort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessPort) ProtoMessage() {}
+
+func (x *AccessPort) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessPort.ProtoReflect.Descriptor instead.
+func (*AccessPort) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *AccessPort) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AccessPort) GetLocalAddress() string {
+	if x != nil {
+		return x.LocalAddress
+	}
+	return ""
+}
+
+type AccessEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Alias         string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
+	ServiceId     string                 `protobuf:"bytes,3,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	Ports         []*AccessPort          `protobuf:"bytes,4,rep,name=ports,proto3" json:"ports,omitempty"`
+	Usage         string                 `protobuf:"bytes,5,opt,name=usage,proto3" json:"usage,omitempty"`
+	Path          string                 `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessEntry) Reset() {
+	*x = AccessEntry{}
+	mi := &file_fungi_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessEntry) ProtoMessage() {}
+
+func (x *AccessEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessEntry.ProtoReflect.Descriptor instead.
+func (*AccessEntry) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *AccessEntry) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetAlias() string {
+	if x != nil {
+		return x.Alias
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetPorts() []*AccessPort {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+func (x *AccessEntry) GetUsage() string {
+	if x != nil {
+		return x.Usage
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+type AccessAttach struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	ServiceId     string                 `protobuf:"bytes,2,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	LocalPort     uint32                 `protobuf:"varint,3,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessAttach) Reset() {
+	*x = AccessAttach{}
+	mi := &file_fungi_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessAttach) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessAttach) ProtoMessage() {}
+
+func (x *AccessAttach) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessAttach.ProtoReflect.Descriptor instead.
+func (*AccessAttach) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *AccessAttach) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *AccessAttach) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *AccessAttach) GetLocalPort() uint32 {
+	if x != nil {
+		return x.LocalPort
+	}
+	return 0
+}
+
+type AccessListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessListRequest) Reset() {
+	*x = AccessListRequest{}
+	mi := &file_fungi_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessListRequest) ProtoMessage() {}
+
+func (x *AccessListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessListRequest.ProtoReflect.Descriptor instead.
+func (*AccessListRequest) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *AccessListRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+type AccessEntries struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*AccessEntry         `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessEntries) Reset() {
+	*x = AccessEntries{}
+	mi := &file_fungi_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessEntries) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessEntries) ProtoMessage() {}
+
+func (x *AccessEntries) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessEntries.ProtoReflect.Descriptor instead.
+func (*AccessEntries) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *AccessEntries) GetEntries() []*AccessEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+type AccessDetach struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	ServiceId     string                 `protobuf:"bytes,2,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessDetach) Reset() {
+	*x = AccessDetach{}
+	mi := &file_fungi_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessDetach) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessDetach) ProtoMessage() {}
+
+func (x *AccessDetach) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessDetach.ProtoReflect.Descriptor instead.
+func (*AccessDetach) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *AccessDetach) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *AccessDetach) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+// AccessHeader opens an access stream: which service and port.
+type AccessHeader struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ServiceId     string                 `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	Port          string                 `protobuf:"bytes,2,opt,name=port,proto3" json:"port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessHeader) Reset() {
+	*x = AccessHeader{}
+	mi := &file_fungi_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessHeader) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessHeader) ProtoMessage() {}
+
+func (x *AccessHeader) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessHeader.ProtoReflect.Descriptor instead.
+func (*AccessHeader) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *AccessHeader) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+func (x *AccessHeader) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
+}
+
+// AccessReply answers the header; after an ok reply the stream is raw bytes.
+type AccessReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AccessReply) Reset() {
+	*x = AccessReply{}
+	mi := &file_fungi_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccessReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccessReply) ProtoMessage() {}
+
+func (x *AccessReply) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccessReply.ProtoReflect.Descriptor instead.
+func (*AccessReply) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *AccessReply) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *AccessReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type ConnectionInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Alias         string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
+	RemoteAddr    string                 `protobuf:"bytes,3,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	Direction     string                 `protobuf:"bytes,4,opt,name=direction,proto3" json:"direction,omitempty"` // inbound | outbound
+	Relayed       bool                   `protobuf:"varint,5,opt,name=relayed,proto3" json:"relayed,omitempty"`
+	Transport     string                 `protobuf:"bytes,6,opt,name=transport,proto3" json:"transport,omitempty"` // tcp | quic
+	RttMs         float64                `protobuf:"fixed64,7,opt,name=rtt_ms,json=rttMs,proto3" json:"rtt_ms,omitempty"`
+	OpenedAt      string                 `protobuf:"bytes,8,opt,name=opened_at,json=openedAt,proto3" json:"opened_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectionInfo) Reset() {
+	*x = ConnectionInfo{}
+	mi := &file_fungi_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectionInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectionInfo) ProtoMessage() {}
+
+func (x *ConnectionInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectionInfo.ProtoReflect.Descriptor instead.
+func (*ConnectionInfo) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *ConnectionInfo) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+func (x *ConnectionInfo) GetAlias() string {
+	if x != nil {
+		return x.Alias
+	}
+	return ""
+}
+
+func (x *ConnectionInfo) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
+func (x *ConnectionInfo) GetDirection() string {
+	if x != nil {
+		return x.Direction
+	}
+	return ""
+}
+
+func (x *ConnectionInfo) GetRelayed() bool {
+	if x != nil {
+		return x.Relayed
+	}
+	return false
+}
+
+func (x *ConnectionInfo) GetTransport() string {
+	if x != nil {
+		return x.Transport
+	}
+	return ""
+}
+
+func (x *ConnectionInfo) GetRttMs() float64 {
+	if x != nil {
+		return x.RttMs
+	}
+	return 0
+}
+
+func (x *ConnectionInfo) GetOpenedAt() string {
+	if x != nil {
+		return x.OpenedAt
+	}
+	return ""
+}
+
+type ConnectionListRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectionListRequest) Reset() {
+	*x = ConnectionListRequest{}
+	mi := &file_fungi_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectionListRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectionListRequest) ProtoMessage() {}
+
+func (x *ConnectionListRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectionListRequest.ProtoReflect.Descriptor instead.
+func (*ConnectionListRequest) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{53}
+}
+
+type ConnectionList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Connections   []*ConnectionInfo      `protobuf:"bytes,1,rep,name=connections,proto3" json:"connections,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectionList) Reset() {
+	*x = ConnectionList{}
+	mi := &file_fungi_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectionList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectionList) ProtoMessage() {}
+
+func (x *ConnectionList) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectionList.ProtoReflect.Descriptor instead.
+func (*ConnectionList) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *ConnectionList) GetConnections() []*ConnectionInfo {
+	if x != nil {
+		return x.Connections
+	}
+	return nil
+}
+
+type PingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Count         int32                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingRequest) Reset() {
+	*x = PingRequest{}
+	mi := &file_fungi_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingRequest) ProtoMessage() {}
+
+func (x *PingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
+func (*PingRequest) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *PingRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *PingRequest) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type PingResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Alias         string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
+	Seq           int32                  `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	RttMs         float64                `protobuf:"fixed64,4,opt,name=rtt_ms,json=rttMs,proto3" json:"rtt_ms,omitempty"`
+	RemoteAddr    string                 `protobuf:"bytes,5,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	Relayed       bool                   `protobuf:"varint,6,opt,name=relayed,proto3" json:"relayed,omitempty"`
+	Error         string                 `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PingResult) Reset() {
+	*x = PingResult{}
+	mi := &file_fungi_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PingResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PingResult) ProtoMessage() {}
+
+func (x *PingResult) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PingResult.ProtoReflect.Descriptor instead.
+func (*PingResult) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *PingResult) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+func (x *PingResult) GetAlias() string {
+	if x != nil {
+		return x.Alias
+	}
+	return ""
+}
+
+func (x *PingResult) GetSeq() int32 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *PingResult) GetRttMs() float64 {
+	if x != nil {
+		return x.RttMs
+	}
+	return 0
+}
+
+func (x *PingResult) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
+func (x *PingResult) GetRelayed() bool {
+	if x != nil {
+		return x.Relayed
+	}
+	return false
+}
+
+func (x *PingResult) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_fungi_proto protoreflect.FileDescriptor
 
 const file_fungi_proto_rawDesc = "" +
@@ -1369,7 +3616,156 @@ const file_fungi_proto_rawDesc = "" +
 	"\x04tail\x18\x02 \x01(\x05R\x04tail\x12\x16\n" +
 	"\x06follow\x18\x03 \x01(\bR\x06follow\"\x1e\n" +
 	"\bLogChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\x9f\x04\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\xb4\x01\n" +
+	"\x06Device\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
+	"\x05alias\x18\x02 \x01(\tR\x05alias\x12\x14\n" +
+	"\x05addrs\x18\x03 \x03(\tR\x05addrs\x12\x12\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\x12\x1c\n" +
+	"\tconnected\x18\x05 \x01(\bR\tconnected\x12\x19\n" +
+	"\badded_at\x18\x06 \x01(\tR\aaddedAt\x12\x18\n" +
+	"\acurrent\x18\a \x01(\bR\acurrent\"P\n" +
+	"\tDeviceAdd\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
+	"\x05alias\x18\x02 \x01(\tR\x05alias\x12\x14\n" +
+	"\x05addrs\x18\x03 \x03(\tR\x05addrs\"\x13\n" +
+	"\x11DeviceListRequest\"8\n" +
+	"\n" +
+	"DeviceList\x12*\n" +
+	"\adevices\x18\x01 \x03(\v2\x10.fungi.v1.DeviceR\adevices\"&\n" +
+	"\fDeviceRemove\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\"<\n" +
+	"\fDeviceRename\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
+	"\x05alias\x18\x02 \x01(\tR\x05alias\"9\n" +
+	"\vDeviceTrust\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\"'\n" +
+	"\rDeviceUntrust\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\"'\n" +
+	"\rDeviceResolve\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\"\r\n" +
+	"\vMdnsRequest\"l\n" +
+	"\bMdnsPeer\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
+	"\x05addrs\x18\x02 \x03(\tR\x05addrs\x12\x14\n" +
+	"\x05alias\x18\x03 \x01(\tR\x05alias\x12\x1b\n" +
+	"\tlast_seen\x18\x04 \x01(\tR\blastSeen\"5\n" +
+	"\tMdnsPeers\x12(\n" +
+	"\x05peers\x18\x01 \x03(\v2\x12.fungi.v1.MdnsPeerR\x05peers\"!\n" +
+	"\aPeerUse\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\"\r\n" +
+	"\vPeerCurrent\"\v\n" +
+	"\tPeerClear\"\x10\n" +
+	"\x0eCatalogRequest\"/\n" +
+	"\x0eCatalogInspect\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\"!\n" +
+	"\vCatalogPort\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xf2\x01\n" +
+	"\fCatalogEntry\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x14\n" +
+	"\x05usage\x18\x03 \x01(\tR\x05usage\x12\x12\n" +
+	"\x04path\x18\x04 \x01(\tR\x04path\x12+\n" +
+	"\x05ports\x18\x05 \x03(\v2\x15.fungi.v1.CatalogPortR\x05ports\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12\x19\n" +
+	"\bicon_url\x18\a \x01(\tR\aiconUrl\x12\x18\n" +
+	"\aruntime\x18\b \x01(\tR\aruntime\"=\n" +
+	"\aCatalog\x122\n" +
+	"\bservices\x18\x01 \x03(\v2\x16.fungi.v1.CatalogEntryR\bservices\":\n" +
+	"\n" +
+	"ErrorReply\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xdc\b\n" +
+	"\bEnvelope\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\x04R\trequestId\x12\x14\n" +
+	"\x05final\x18\x02 \x01(\bR\x05final\x12F\n" +
+	"\x10runtimes_request\x18\n" +
+	" \x01(\v2\x19.fungi.v1.RuntimesRequestH\x00R\x0fruntimesRequest\x122\n" +
+	"\x04pull\x18\v \x01(\v2\x1c.fungi.v1.PullServiceRequestH\x00R\x04pull\x123\n" +
+	"\x04list\x18\f \x01(\v2\x1d.fungi.v1.ListServicesRequestH\x00R\x04list\x12.\n" +
+	"\x05start\x18\r \x01(\v2\x16.fungi.v1.StartServiceH\x00R\x05start\x12+\n" +
+	"\x04stop\x18\x0e \x01(\v2\x15.fungi.v1.StopServiceH\x00R\x04stop\x121\n" +
+	"\x06remove\x18\x0f \x01(\v2\x17.fungi.v1.RemoveServiceH\x00R\x06remove\x124\n" +
+	"\ainspect\x18\x10 \x01(\v2\x18.fungi.v1.InspectServiceH\x00R\ainspect\x12+\n" +
+	"\x04logs\x18\x11 \x01(\v2\x15.fungi.v1.LogsRequestH\x00R\x04logs\x124\n" +
+	"\acatalog\x18\x12 \x01(\v2\x18.fungi.v1.CatalogRequestH\x00R\acatalog\x12C\n" +
+	"\x0fcatalog_inspect\x18\x13 \x01(\v2\x18.fungi.v1.CatalogInspectH\x00R\x0ecatalogInspect\x128\n" +
+	"\bruntimes\x18\x1e \x01(\v2\x1a.fungi.v1.RuntimesResponseH\x00R\bruntimes\x121\n" +
+	"\aservice\x18\x1f \x01(\v2\x15.fungi.v1.ServiceInfoH\x00R\aservice\x123\n" +
+	"\bservices\x18  \x01(\v2\x15.fungi.v1.ServiceListH\x00R\bservices\x12;\n" +
+	"\aremoved\x18! \x01(\v2\x1f.fungi.v1.RemoveServiceResponseH\x00R\aremoved\x121\n" +
+	"\tlog_chunk\x18\" \x01(\v2\x12.fungi.v1.LogChunkH\x00R\blogChunk\x126\n" +
+	"\fcatalog_list\x18# \x01(\v2\x11.fungi.v1.CatalogH\x00R\vcatalogList\x12=\n" +
+	"\rcatalog_entry\x18$ \x01(\v2\x16.fungi.v1.CatalogEntryH\x00R\fcatalogEntry\x12=\n" +
+	"\rpull_progress\x18% \x01(\v2\x16.fungi.v1.PullProgressH\x00R\fpullProgress\x12,\n" +
+	"\x05error\x18( \x01(\v2\x14.fungi.v1.ErrorReplyH\x00R\x05errorB\x06\n" +
+	"\x04body\"U\n" +
+	"\rRemoteRequest\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12,\n" +
+	"\arequest\x18\x02 \x01(\v2\x12.fungi.v1.EnvelopeR\arequest\"E\n" +
+	"\n" +
+	"AccessPort\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
+	"\rlocal_address\x18\x02 \x01(\tR\flocalAddress\"\xb1\x01\n" +
+	"\vAccessEntry\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
+	"\x05alias\x18\x02 \x01(\tR\x05alias\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x03 \x01(\tR\tserviceId\x12*\n" +
+	"\x05ports\x18\x04 \x03(\v2\x14.fungi.v1.AccessPortR\x05ports\x12\x14\n" +
+	"\x05usage\x18\x05 \x01(\tR\x05usage\x12\x12\n" +
+	"\x04path\x18\x06 \x01(\tR\x04path\"d\n" +
+	"\fAccessAttach\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x02 \x01(\tR\tserviceId\x12\x1d\n" +
+	"\n" +
+	"local_port\x18\x03 \x01(\rR\tlocalPort\"+\n" +
+	"\x11AccessListRequest\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\"@\n" +
+	"\rAccessEntries\x12/\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.fungi.v1.AccessEntryR\aentries\"E\n" +
+	"\fAccessDetach\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x02 \x01(\tR\tserviceId\"A\n" +
+	"\fAccessHeader\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\tR\x04port\"3\n" +
+	"\vAccessReply\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\xea\x01\n" +
+	"\x0eConnectionInfo\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
+	"\x05alias\x18\x02 \x01(\tR\x05alias\x12\x1f\n" +
+	"\vremote_addr\x18\x03 \x01(\tR\n" +
+	"remoteAddr\x12\x1c\n" +
+	"\tdirection\x18\x04 \x01(\tR\tdirection\x12\x18\n" +
+	"\arelayed\x18\x05 \x01(\bR\arelayed\x12\x1c\n" +
+	"\ttransport\x18\x06 \x01(\tR\ttransport\x12\x15\n" +
+	"\x06rtt_ms\x18\a \x01(\x01R\x05rttMs\x12\x1b\n" +
+	"\topened_at\x18\b \x01(\tR\bopenedAt\"\x17\n" +
+	"\x15ConnectionListRequest\"L\n" +
+	"\x0eConnectionList\x12:\n" +
+	"\vconnections\x18\x01 \x03(\v2\x18.fungi.v1.ConnectionInfoR\vconnections\";\n" +
+	"\vPingRequest\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\"\xb5\x01\n" +
+	"\n" +
+	"PingResult\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
+	"\x05alias\x18\x02 \x01(\tR\x05alias\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x05R\x03seq\x12\x15\n" +
+	"\x06rtt_ms\x18\x04 \x01(\x01R\x05rttMs\x12\x1f\n" +
+	"\vremote_addr\x18\x05 \x01(\tR\n" +
+	"remoteAddr\x12\x18\n" +
+	"\arelayed\x18\x06 \x01(\bR\arelayed\x12\x14\n" +
+	"\x05error\x18\a \x01(\tR\x05error2\xf9\v\n" +
 	"\x06Daemon\x121\n" +
 	"\x04Info\x12\x15.fungi.v1.InfoRequest\x1a\x12.fungi.v1.NodeInfo\x12A\n" +
 	"\bRuntimes\x12\x19.fungi.v1.RuntimesRequest\x1a\x1a.fungi.v1.RuntimesResponse\x12>\n" +
@@ -1379,7 +3775,25 @@ const file_fungi_proto_rawDesc = "" +
 	"\x04Stop\x12\x15.fungi.v1.StopService\x1a\x15.fungi.v1.ServiceInfo\x12B\n" +
 	"\x06Remove\x12\x17.fungi.v1.RemoveService\x1a\x1f.fungi.v1.RemoveServiceResponse\x12:\n" +
 	"\aInspect\x12\x18.fungi.v1.InspectService\x1a\x15.fungi.v1.ServiceInfo\x123\n" +
-	"\x04Logs\x12\x15.fungi.v1.LogsRequest\x1a\x12.fungi.v1.LogChunk0\x01B$Z\"github.com/fungi-go/fungi/messagesb\x06proto3"
+	"\x04Logs\x12\x15.fungi.v1.LogsRequest\x1a\x12.fungi.v1.LogChunk0\x01\x122\n" +
+	"\tAddDevice\x12\x13.fungi.v1.DeviceAdd\x1a\x10.fungi.v1.Device\x12@\n" +
+	"\vListDevices\x12\x1b.fungi.v1.DeviceListRequest\x1a\x14.fungi.v1.DeviceList\x128\n" +
+	"\fRemoveDevice\x12\x16.fungi.v1.DeviceRemove\x1a\x10.fungi.v1.Device\x128\n" +
+	"\fRenameDevice\x12\x16.fungi.v1.DeviceRename\x1a\x10.fungi.v1.Device\x126\n" +
+	"\vTrustDevice\x12\x15.fungi.v1.DeviceTrust\x1a\x10.fungi.v1.Device\x12:\n" +
+	"\rUntrustDevice\x12\x17.fungi.v1.DeviceUntrust\x1a\x10.fungi.v1.Device\x122\n" +
+	"\x04Mdns\x12\x15.fungi.v1.MdnsRequest\x1a\x13.fungi.v1.MdnsPeers\x12.\n" +
+	"\aUsePeer\x12\x11.fungi.v1.PeerUse\x1a\x10.fungi.v1.Device\x126\n" +
+	"\vCurrentPeer\x12\x15.fungi.v1.PeerCurrent\x1a\x10.fungi.v1.Device\x122\n" +
+	"\tClearPeer\x12\x13.fungi.v1.PeerClear\x1a\x10.fungi.v1.Device\x12:\n" +
+	"\rResolveDevice\x12\x17.fungi.v1.DeviceResolve\x1a\x10.fungi.v1.Device\x127\n" +
+	"\x06Remote\x12\x17.fungi.v1.RemoteRequest\x1a\x12.fungi.v1.Envelope0\x01\x127\n" +
+	"\x06Attach\x12\x16.fungi.v1.AccessAttach\x1a\x15.fungi.v1.AccessEntry\x12B\n" +
+	"\n" +
+	"ListAccess\x12\x1b.fungi.v1.AccessListRequest\x1a\x17.fungi.v1.AccessEntries\x127\n" +
+	"\x06Detach\x12\x16.fungi.v1.AccessDetach\x1a\x15.fungi.v1.AccessEntry\x12H\n" +
+	"\vConnections\x12\x1f.fungi.v1.ConnectionListRequest\x1a\x18.fungi.v1.ConnectionList\x125\n" +
+	"\x04Ping\x12\x15.fungi.v1.PingRequest\x1a\x14.fungi.v1.PingResult0\x01B$Z\"github.com/fungi-go/fungi/messagesb\x06proto3"
 
 var (
 	file_fungi_proto_rawDescOnce sync.Once
@@ -1393,7 +3807,7 @@ func file_fungi_proto_rawDescGZIP() []byte {
 	return file_fungi_proto_rawDescData
 }
 
-var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_fungi_proto_goTypes = []any{
 	(*InfoRequest)(nil),           // 0: fungi.v1.InfoRequest
 	(*NodeInfo)(nil),              // 1: fungi.v1.NodeInfo
@@ -1416,6 +3830,42 @@ var file_fungi_proto_goTypes = []any{
 	(*RemoveServiceResponse)(nil), // 18: fungi.v1.RemoveServiceResponse
 	(*LogsRequest)(nil),           // 19: fungi.v1.LogsRequest
 	(*LogChunk)(nil),              // 20: fungi.v1.LogChunk
+	(*Device)(nil),                // 21: fungi.v1.Device
+	(*DeviceAdd)(nil),             // 22: fungi.v1.DeviceAdd
+	(*DeviceListRequest)(nil),     // 23: fungi.v1.DeviceListRequest
+	(*DeviceList)(nil),            // 24: fungi.v1.DeviceList
+	(*DeviceRemove)(nil),          // 25: fungi.v1.DeviceRemove
+	(*DeviceRename)(nil),          // 26: fungi.v1.DeviceRename
+	(*DeviceTrust)(nil),           // 27: fungi.v1.DeviceTrust
+	(*DeviceUntrust)(nil),         // 28: fungi.v1.DeviceUntrust
+	(*DeviceResolve)(nil),         // 29: fungi.v1.DeviceResolve
+	(*MdnsRequest)(nil),           // 30: fungi.v1.MdnsRequest
+	(*MdnsPeer)(nil),              // 31: fungi.v1.MdnsPeer
+	(*MdnsPeers)(nil),             // 32: fungi.v1.MdnsPeers
+	(*PeerUse)(nil),               // 33: fungi.v1.PeerUse
+	(*PeerCurrent)(nil),           // 34: fungi.v1.PeerCurrent
+	(*PeerClear)(nil),             // 35: fungi.v1.PeerClear
+	(*CatalogRequest)(nil),        // 36: fungi.v1.CatalogRequest
+	(*CatalogInspect)(nil),        // 37: fungi.v1.CatalogInspect
+	(*CatalogPort)(nil),           // 38: fungi.v1.CatalogPort
+	(*CatalogEntry)(nil),          // 39: fungi.v1.CatalogEntry
+	(*Catalog)(nil),               // 40: fungi.v1.Catalog
+	(*ErrorReply)(nil),            // 41: fungi.v1.ErrorReply
+	(*Envelope)(nil),              // 42: fungi.v1.Envelope
+	(*RemoteRequest)(nil),         // 43: fungi.v1.RemoteRequest
+	(*AccessPort)(nil),            // 44: fungi.v1.AccessPort
+	(*AccessEntry)(nil),           // 45: fungi.v1.AccessEntry
+	(*AccessAttach)(nil),          // 46: fungi.v1.AccessAttach
+	(*AccessListRequest)(nil),     // 47: fungi.v1.AccessListRequest
+	(*AccessEntries)(nil),         // 48: fungi.v1.AccessEntries
+	(*AccessDetach)(nil),          // 49: fungi.v1.AccessDetach
+	(*AccessHeader)(nil),          // 50: fungi.v1.AccessHeader
+	(*AccessReply)(nil),           // 51: fungi.v1.AccessReply
+	(*ConnectionInfo)(nil),        // 52: fungi.v1.ConnectionInfo
+	(*ConnectionListRequest)(nil), // 53: fungi.v1.ConnectionListRequest
+	(*ConnectionList)(nil),        // 54: fungi.v1.ConnectionList
+	(*PingRequest)(nil),           // 55: fungi.v1.PingRequest
+	(*PingResult)(nil),            // 56: fungi.v1.PingResult
 }
 var file_fungi_proto_depIdxs = []int32{
 	4,  // 0: fungi.v1.RuntimeCapability.wasm_limits:type_name -> fungi.v1.WasmLimits
@@ -1426,29 +3876,90 @@ var file_fungi_proto_depIdxs = []int32{
 	15, // 5: fungi.v1.ServiceInfo.mounts:type_name -> fungi.v1.MountBinding
 	16, // 6: fungi.v1.ServiceInfo.expose:type_name -> fungi.v1.Expose
 	17, // 7: fungi.v1.RemoveServiceResponse.service:type_name -> fungi.v1.ServiceInfo
-	0,  // 8: fungi.v1.Daemon.Info:input_type -> fungi.v1.InfoRequest
-	2,  // 9: fungi.v1.Daemon.Runtimes:input_type -> fungi.v1.RuntimesRequest
-	6,  // 10: fungi.v1.Daemon.Pull:input_type -> fungi.v1.PullServiceRequest
-	12, // 11: fungi.v1.Daemon.List:input_type -> fungi.v1.ListServicesRequest
-	8,  // 12: fungi.v1.Daemon.Start:input_type -> fungi.v1.StartService
-	9,  // 13: fungi.v1.Daemon.Stop:input_type -> fungi.v1.StopService
-	10, // 14: fungi.v1.Daemon.Remove:input_type -> fungi.v1.RemoveService
-	11, // 15: fungi.v1.Daemon.Inspect:input_type -> fungi.v1.InspectService
-	19, // 16: fungi.v1.Daemon.Logs:input_type -> fungi.v1.LogsRequest
-	1,  // 17: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
-	5,  // 18: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
-	7,  // 19: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
-	13, // 20: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
-	17, // 21: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
-	17, // 22: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
-	18, // 23: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
-	17, // 24: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
-	20, // 25: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
-	17, // [17:26] is the sub-list for method output_type
-	8,  // [8:17] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	21, // 8: fungi.v1.DeviceList.devices:type_name -> fungi.v1.Device
+	31, // 9: fungi.v1.MdnsPeers.peers:type_name -> fungi.v1.MdnsPeer
+	38, // 10: fungi.v1.CatalogEntry.ports:type_name -> fungi.v1.CatalogPort
+	39, // 11: fungi.v1.Catalog.services:type_name -> fungi.v1.CatalogEntry
+	2,  // 12: fungi.v1.Envelope.runtimes_request:type_name -> fungi.v1.RuntimesRequest
+	6,  // 13: fungi.v1.Envelope.pull:type_name -> fungi.v1.PullServiceRequest
+	12, // 14: fungi.v1.Envelope.list:type_name -> fungi.v1.ListServicesRequest
+	8,  // 15: fungi.v1.Envelope.start:type_name -> fungi.v1.StartService
+	9,  // 16: fungi.v1.Envelope.stop:type_name -> fungi.v1.StopService
+	10, // 17: fungi.v1.Envelope.remove:type_name -> fungi.v1.RemoveService
+	11, // 18: fungi.v1.Envelope.inspect:type_name -> fungi.v1.InspectService
+	19, // 19: fungi.v1.Envelope.logs:type_name -> fungi.v1.LogsRequest
+	36, // 20: fungi.v1.Envelope.catalog:type_name -> fungi.v1.CatalogRequest
+	37, // 21: fungi.v1.Envelope.catalog_inspect:type_name -> fungi.v1.CatalogInspect
+	5,  // 22: fungi.v1.Envelope.runtimes:type_name -> fungi.v1.RuntimesResponse
+	17, // 23: fungi.v1.Envelope.service:type_name -> fungi.v1.ServiceInfo
+	13, // 24: fungi.v1.Envelope.services:type_name -> fungi.v1.ServiceList
+	18, // 25: fungi.v1.Envelope.removed:type_name -> fungi.v1.RemoveServiceResponse
+	20, // 26: fungi.v1.Envelope.log_chunk:type_name -> fungi.v1.LogChunk
+	40, // 27: fungi.v1.Envelope.catalog_list:type_name -> fungi.v1.Catalog
+	39, // 28: fungi.v1.Envelope.catalog_entry:type_name -> fungi.v1.CatalogEntry
+	7,  // 29: fungi.v1.Envelope.pull_progress:type_name -> fungi.v1.PullProgress
+	41, // 30: fungi.v1.Envelope.error:type_name -> fungi.v1.ErrorReply
+	42, // 31: fungi.v1.RemoteRequest.request:type_name -> fungi.v1.Envelope
+	44, // 32: fungi.v1.AccessEntry.ports:type_name -> fungi.v1.AccessPort
+	45, // 33: fungi.v1.AccessEntries.entries:type_name -> fungi.v1.AccessEntry
+	52, // 34: fungi.v1.ConnectionList.connections:type_name -> fungi.v1.ConnectionInfo
+	0,  // 35: fungi.v1.Daemon.Info:input_type -> fungi.v1.InfoRequest
+	2,  // 36: fungi.v1.Daemon.Runtimes:input_type -> fungi.v1.RuntimesRequest
+	6,  // 37: fungi.v1.Daemon.Pull:input_type -> fungi.v1.PullServiceRequest
+	12, // 38: fungi.v1.Daemon.List:input_type -> fungi.v1.ListServicesRequest
+	8,  // 39: fungi.v1.Daemon.Start:input_type -> fungi.v1.StartService
+	9,  // 40: fungi.v1.Daemon.Stop:input_type -> fungi.v1.StopService
+	10, // 41: fungi.v1.Daemon.Remove:input_type -> fungi.v1.RemoveService
+	11, // 42: fungi.v1.Daemon.Inspect:input_type -> fungi.v1.InspectService
+	19, // 43: fungi.v1.Daemon.Logs:input_type -> fungi.v1.LogsRequest
+	22, // 44: fungi.v1.Daemon.AddDevice:input_type -> fungi.v1.DeviceAdd
+	23, // 45: fungi.v1.Daemon.ListDevices:input_type -> fungi.v1.DeviceListRequest
+	25, // 46: fungi.v1.Daemon.RemoveDevice:input_type -> fungi.v1.DeviceRemove
+	26, // 47: fungi.v1.Daemon.RenameDevice:input_type -> fungi.v1.DeviceRename
+	27, // 48: fungi.v1.Daemon.TrustDevice:input_type -> fungi.v1.DeviceTrust
+	28, // 49: fungi.v1.Daemon.UntrustDevice:input_type -> fungi.v1.DeviceUntrust
+	30, // 50: fungi.v1.Daemon.Mdns:input_type -> fungi.v1.MdnsRequest
+	33, // 51: fungi.v1.Daemon.UsePeer:input_type -> fungi.v1.PeerUse
+	34, // 52: fungi.v1.Daemon.CurrentPeer:input_type -> fungi.v1.PeerCurrent
+	35, // 53: fungi.v1.Daemon.ClearPeer:input_type -> fungi.v1.PeerClear
+	29, // 54: fungi.v1.Daemon.ResolveDevice:input_type -> fungi.v1.DeviceResolve
+	43, // 55: fungi.v1.Daemon.Remote:input_type -> fungi.v1.RemoteRequest
+	46, // 56: fungi.v1.Daemon.Attach:input_type -> fungi.v1.AccessAttach
+	47, // 57: fungi.v1.Daemon.ListAccess:input_type -> fungi.v1.AccessListRequest
+	49, // 58: fungi.v1.Daemon.Detach:input_type -> fungi.v1.AccessDetach
+	53, // 59: fungi.v1.Daemon.Connections:input_type -> fungi.v1.ConnectionListRequest
+	55, // 60: fungi.v1.Daemon.Ping:input_type -> fungi.v1.PingRequest
+	1,  // 61: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
+	5,  // 62: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
+	7,  // 63: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
+	13, // 64: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
+	17, // 65: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
+	17, // 66: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
+	18, // 67: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
+	17, // 68: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
+	20, // 69: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
+	21, // 70: fungi.v1.Daemon.AddDevice:output_type -> fungi.v1.Device
+	24, // 71: fungi.v1.Daemon.ListDevices:output_type -> fungi.v1.DeviceList
+	21, // 72: fungi.v1.Daemon.RemoveDevice:output_type -> fungi.v1.Device
+	21, // 73: fungi.v1.Daemon.RenameDevice:output_type -> fungi.v1.Device
+	21, // 74: fungi.v1.Daemon.TrustDevice:output_type -> fungi.v1.Device
+	21, // 75: fungi.v1.Daemon.UntrustDevice:output_type -> fungi.v1.Device
+	32, // 76: fungi.v1.Daemon.Mdns:output_type -> fungi.v1.MdnsPeers
+	21, // 77: fungi.v1.Daemon.UsePeer:output_type -> fungi.v1.Device
+	21, // 78: fungi.v1.Daemon.CurrentPeer:output_type -> fungi.v1.Device
+	21, // 79: fungi.v1.Daemon.ClearPeer:output_type -> fungi.v1.Device
+	21, // 80: fungi.v1.Daemon.ResolveDevice:output_type -> fungi.v1.Device
+	42, // 81: fungi.v1.Daemon.Remote:output_type -> fungi.v1.Envelope
+	45, // 82: fungi.v1.Daemon.Attach:output_type -> fungi.v1.AccessEntry
+	48, // 83: fungi.v1.Daemon.ListAccess:output_type -> fungi.v1.AccessEntries
+	45, // 84: fungi.v1.Daemon.Detach:output_type -> fungi.v1.AccessEntry
+	54, // 85: fungi.v1.Daemon.Connections:output_type -> fungi.v1.ConnectionList
+	56, // 86: fungi.v1.Daemon.Ping:output_type -> fungi.v1.PingResult
+	61, // [61:87] is the sub-list for method output_type
+	35, // [35:61] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_fungi_proto_init() }
@@ -1456,13 +3967,34 @@ func file_fungi_proto_init() {
 	if File_fungi_proto != nil {
 		return
 	}
+	file_fungi_proto_msgTypes[42].OneofWrappers = []any{
+		(*Envelope_RuntimesRequest)(nil),
+		(*Envelope_Pull)(nil),
+		(*Envelope_List)(nil),
+		(*Envelope_Start)(nil),
+		(*Envelope_Stop)(nil),
+		(*Envelope_Remove)(nil),
+		(*Envelope_Inspect)(nil),
+		(*Envelope_Logs)(nil),
+		(*Envelope_Catalog)(nil),
+		(*Envelope_CatalogInspect)(nil),
+		(*Envelope_Runtimes)(nil),
+		(*Envelope_Service)(nil),
+		(*Envelope_Services)(nil),
+		(*Envelope_Removed)(nil),
+		(*Envelope_LogChunk)(nil),
+		(*Envelope_CatalogList)(nil),
+		(*Envelope_CatalogEntry)(nil),
+		(*Envelope_PullProgress)(nil),
+		(*Envelope_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fungi_proto_rawDesc), len(file_fungi_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,15 +23,32 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Daemon_Info_FullMethodName     = "/fungi.v1.Daemon/Info"
-	Daemon_Runtimes_FullMethodName = "/fungi.v1.Daemon/Runtimes"
-	Daemon_Pull_FullMethodName     = "/fungi.v1.Daemon/Pull"
-	Daemon_List_FullMethodName     = "/fungi.v1.Daemon/List"
-	Daemon_Start_FullMethodName    = "/fungi.v1.Daemon/Start"
-	Daemon_Stop_FullMethodName     = "/fungi.v1.Daemon/Stop"
-	Daemon_Remove_FullMethodName   = "/fungi.v1.Daemon/Remove"
-	Daemon_Inspect_FullMethodName  = "/fungi.v1.Daemon/Inspect"
-	Daemon_Logs_FullMethodName     = "/fungi.v1.Daemon/Logs"
+	Daemon_Info_FullMethodName          = "/fungi.v1.Daemon/Info"
+	Daemon_Runtimes_FullMethodName      = "/fungi.v1.Daemon/Runtimes"
+	Daemon_Pull_FullMethodName          = "/fungi.v1.Daemon/Pull"
+	Daemon_List_FullMethodName          = "/fungi.v1.Daemon/List"
+	Daemon_Start_FullMethodName         = "/fungi.v1.Daemon/Start"
+	Daemon_Stop_FullMethodName          = "/fungi.v1.Daemon/Stop"
+	Daemon_Remove_FullMethodName        = "/fungi.v1.Daemon/Remove"
+	Daemon_Inspect_FullMethodName       = "/fungi.v1.Daemon/Inspect"
+	Daemon_Logs_FullMethodName          = "/fungi.v1.Daemon/Logs"
+	Daemon_AddDevice_FullMethodName     = "/fungi.v1.Daemon/AddDevice"
+	Daemon_ListDevices_FullMethodName   = "/fungi.v1.Daemon/ListDevices"
+	Daemon_RemoveDevice_FullMethodName  = "/fungi.v1.Daemon/RemoveDevice"
+	Daemon_RenameDevice_FullMethodName  = "/fungi.v1.Daemon/RenameDevice"
+	Daemon_TrustDevice_FullMethodName   = "/fungi.v1.Daemon/TrustDevice"
+	Daemon_UntrustDevice_FullMethodName = "/fungi.v1.Daemon/UntrustDevice"
+	Daemon_Mdns_FullMethodName          = "/fungi.v1.Daemon/Mdns"
+	Daemon_UsePeer_FullMethodName       = "/fungi.v1.Daemon/UsePeer"
+	Daemon_CurrentPeer_FullMethodName   = "/fungi.v1.Daemon/CurrentPeer"
+	Daemon_ClearPeer_FullMethodName     = "/fungi.v1.Daemon/ClearPeer"
+	Daemon_ResolveDevice_FullMethodName = "/fungi.v1.Daemon/ResolveDevice"
+	Daemon_Remote_FullMethodName        = "/fungi.v1.Daemon/Remote"
+	Daemon_Attach_FullMethodName        = "/fungi.v1.Daemon/Attach"
+	Daemon_ListAccess_FullMethodName    = "/fungi.v1.Daemon/ListAccess"
+	Daemon_Detach_FullMethodName        = "/fungi.v1.Daemon/Detach"
+	Daemon_Connections_FullMethodName   = "/fungi.v1.Daemon/Connections"
+	Daemon_Ping_FullMethodName          = "/fungi.v1.Daemon/Ping"
 )
 
 // DaemonClient is the client API for Daemon service.
@@ -47,6 +64,23 @@ type DaemonClient interface {
 	Remove(ctx context.Context, in *RemoveService, opts ...grpc.CallOption) (*RemoveServiceResponse, error)
 	Inspect(ctx context.Context, in *InspectService, opts ...grpc.CallOption) (*ServiceInfo, error)
 	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error)
+	AddDevice(ctx context.Context, in *DeviceAdd, opts ...grpc.CallOption) (*Device, error)
+	ListDevices(ctx context.Context, in *DeviceListRequest, opts ...grpc.CallOption) (*DeviceList, error)
+	RemoveDevice(ctx context.Context, in *DeviceRemove, opts ...grpc.CallOption) (*Device, error)
+	RenameDevice(ctx context.Context, in *DeviceRename, opts ...grpc.CallOption) (*Device, error)
+	TrustDevice(ctx context.Context, in *DeviceTrust, opts ...grpc.CallOption) (*Device, error)
+	UntrustDevice(ctx context.Context, in *DeviceUntrust, opts ...grpc.CallOption) (*Device, error)
+	Mdns(ctx context.Context, in *MdnsRequest, opts ...grpc.CallOption) (*MdnsPeers, error)
+	UsePeer(ctx context.Context, in *PeerUse, opts ...grpc.CallOption) (*Device, error)
+	CurrentPeer(ctx context.Context, in *PeerCurrent, opts ...grpc.CallOption) (*Device, error)
+	ClearPeer(ctx context.Context, in *PeerClear, opts ...grpc.CallOption) (*Device, error)
+	ResolveDevice(ctx context.Context, in *DeviceResolve, opts ...grpc.CallOption) (*Device, error)
+	Remote(ctx context.Context, in *RemoteRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Envelope], error)
+	Attach(ctx context.Context, in *AccessAttach, opts ...grpc.CallOption) (*AccessEntry, error)
+	ListAccess(ctx context.Context, in *AccessListRequest, opts ...grpc.CallOption) (*AccessEntries, error)
+	Detach(ctx context.Context, in *AccessDetach, opts ...grpc.CallOption) (*AccessEntry, error)
+	Connections(ctx context.Context, in *ConnectionListRequest, opts ...grpc.CallOption) (*ConnectionList, error)
+	Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PingResult], error)
 }
 
 type daemonClient struct {
@@ -165,6 +199,194 @@ func (c *daemonClient) Logs(ctx context.Context, in *LogsRequest, opts ...grpc.C
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Daemon_LogsClient = grpc.ServerStreamingClient[LogChunk]
 
+func (c *daemonClient) AddDevice(ctx context.Context, in *DeviceAdd, opts ...grpc.CallOption) (*Device, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Device)
+	err := c.cc.Invoke(ctx, Daemon_AddDevice_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) ListDevices(ctx context.Context, in *DeviceListRequest, opts ...grpc.CallOption) (*DeviceList, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeviceList)
+	err := c.cc.Invoke(ctx, Daemon_ListDevices_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) RemoveDevice(ctx context.Context, in *DeviceRemove, opts ...grpc.CallOption) (*Device, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Device)
+	err := c.cc.Invoke(ctx, Daemon_RemoveDevice_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) RenameDevice(ctx context.Context, in *DeviceRename, opts ...grpc.CallOption) (*Device, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Device)
+	err := c.cc.Invoke(ctx, Daemon_RenameDevice_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) TrustDevice(ctx context.Context, in *DeviceTrust, opts ...grpc.CallOption) (*Device, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Device)
+	err := c.cc.Invoke(ctx, Daemon_TrustDevice_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) UntrustDevice(ctx context.Context, in *DeviceUntrust, opts ...grpc.CallOption) (*Device, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Device)
+	err := c.cc.Invoke(ctx, Daemon_UntrustDevice_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) Mdns(ctx context.Context, in *MdnsRequest, opts ...grpc.CallOption) (*MdnsPeers, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MdnsPeers)
+	err := c.cc.Invoke(ctx, Daemon_Mdns_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) UsePeer(ctx context.Context, in *PeerUse, opts ...grpc.CallOption) (*Device, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Device)
+	err := c.cc.Invoke(ctx, Daemon_UsePeer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) CurrentPeer(ctx context.Context, in *PeerCurrent, opts ...grpc.CallOption) (*Device, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Device)
+	err := c.cc.Invoke(ctx, Daemon_CurrentPeer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) ClearPeer(ctx context.Context, in *PeerClear, opts ...grpc.CallOption) (*Device, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Device)
+	err := c.cc.Invoke(ctx, Daemon_ClearPeer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) ResolveDevice(ctx context.Context, in *DeviceResolve, opts ...grpc.CallOption) (*Device, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Device)
+	err := c.cc.Invoke(ctx, Daemon_ResolveDevice_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) Remote(ctx context.Context, in *RemoteRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Envelope], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[2], Daemon_Remote_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RemoteRequest, Envelope]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Daemon_RemoteClient = grpc.ServerStreamingClient[Envelope]
+
+func (c *daemonClient) Attach(ctx context.Context, in *AccessAttach, opts ...grpc.CallOption) (*AccessEntry, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AccessEntry)
+	err := c.cc.Invoke(ctx, Daemon_Attach_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) ListAccess(ctx context.Context, in *AccessListRequest, opts ...grpc.CallOption) (*AccessEntries, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AccessEntries)
+	err := c.cc.Invoke(ctx, Daemon_ListAccess_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) Detach(ctx context.Context, in *AccessDetach, opts ...grpc.CallOption) (*AccessEntry, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AccessEntry)
+	err := c.cc.Invoke(ctx, Daemon_Detach_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) Connections(ctx context.Context, in *ConnectionListRequest, opts ...grpc.CallOption) (*ConnectionList, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConnectionList)
+	err := c.cc.Invoke(ctx, Daemon_Connections_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PingResult], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[3], Daemon_Ping_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PingRequest, PingResult]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Daemon_PingClient = grpc.ServerStreamingClient[PingResult]
+
 // DaemonServer is the server API for Daemon service.
 // All implementations must embed UnimplementedDaemonServer
 // for forward compatibility.
@@ -178,6 +400,23 @@ type DaemonServer interface {
 	Remove(context.Context, *RemoveService) (*RemoveServiceResponse, error)
 	Inspect(context.Context, *InspectService) (*ServiceInfo, error)
 	Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error
+	AddDevice(context.Context, *DeviceAdd) (*Device, error)
+	ListDevices(context.Context, *DeviceListRequest) (*DeviceList, error)
+	RemoveDevice(context.Context, *DeviceRemove) (*Device, error)
+	RenameDevice(context.Context, *DeviceRename) (*Device, error)
+	TrustDevice(context.Context, *DeviceTrust) (*Device, error)
+	UntrustDevice(context.Context, *DeviceUntrust) (*Device, error)
+	Mdns(context.Context, *MdnsRequest) (*MdnsPeers, error)
+	UsePeer(context.Context, *PeerUse) (*Device, error)
+	CurrentPeer(context.Context, *PeerCurrent) (*Device, error)
+	ClearPeer(context.Context, *PeerClear) (*Device, error)
+	ResolveDevice(context.Context, *DeviceResolve) (*Device, error)
+	Remote(*RemoteRequest, grpc.ServerStreamingServer[Envelope]) error
+	Attach(context.Context, *AccessAttach) (*AccessEntry, error)
+	ListAccess(context.Context, *AccessListRequest) (*AccessEntries, error)
+	Detach(context.Context, *AccessDetach) (*AccessEntry, error)
+	Connections(context.Context, *ConnectionListRequest) (*ConnectionList, error)
+	Ping(*PingRequest, grpc.ServerStreamingServer[PingResult]) error
 	mustEmbedUnimplementedDaemonServer()
 }
 
@@ -214,6 +453,57 @@ func (UnimplementedDaemonServer) Inspect(context.Context, *InspectService) (*Ser
 }
 func (UnimplementedDaemonServer) Logs(*LogsRequest, grpc.ServerStreamingServer[LogChunk]) error {
 	return status.Error(codes.Unimplemented, "method Logs not implemented")
+}
+func (UnimplementedDaemonServer) AddDevice(context.Context, *DeviceAdd) (*Device, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddDevice not implemented")
+}
+func (UnimplementedDaemonServer) ListDevices(context.Context, *DeviceListRequest) (*DeviceList, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDevices not implemented")
+}
+func (UnimplementedDaemonServer) RemoveDevice(context.Context, *DeviceRemove) (*Device, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveDevice not implemented")
+}
+func (UnimplementedDaemonServer) RenameDevice(context.Context, *DeviceRename) (*Device, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenameDevice not implemented")
+}
+func (UnimplementedDaemonServer) TrustDevice(context.Context, *DeviceTrust) (*Device, error) {
+	return nil, status.Error(codes.Unimplemented, "method TrustDevice not implemented")
+}
+func (UnimplementedDaemonServer) UntrustDevice(context.Context, *DeviceUntrust) (*Device, error) {
+	return nil, status.Error(codes.Unimplemented, "method UntrustDevice not implemented")
+}
+func (UnimplementedDaemonServer) Mdns(context.Context, *MdnsRequest) (*MdnsPeers, error) {
+	return nil, status.Error(codes.Unimplemented, "method Mdns not implemented")
+}
+func (UnimplementedDaemonServer) UsePeer(context.Context, *PeerUse) (*Device, error) {
+	return nil, status.Error(codes.Unimplemented, "method UsePeer not implemented")
+}
+func (UnimplementedDaemonServer) CurrentPeer(context.Context, *PeerCurrent) (*Device, error) {
+	return nil, status.Error(codes.Unimplemented, "method CurrentPeer not implemented")
+}
+func (UnimplementedDaemonServer) ClearPeer(context.Context, *PeerClear) (*Device, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClearPeer not implemented")
+}
+func (UnimplementedDaemonServer) ResolveDevice(context.Context, *DeviceResolve) (*Device, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveDevice not implemented")
+}
+func (UnimplementedDaemonServer) Remote(*RemoteRequest, grpc.ServerStreamingServer[Envelope]) error {
+	return status.Error(codes.Unimplemented, "method Remote not implemented")
+}
+func (UnimplementedDaemonServer) Attach(context.Context, *AccessAttach) (*AccessEntry, error) {
+	return nil, status.Error(codes.Unimplemented, "method Attach not implemented")
+}
+func (UnimplementedDaemonServer) ListAccess(context.Context, *AccessListRequest) (*AccessEntries, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAccess not implemented")
+}
+func (UnimplementedDaemonServer) Detach(context.Context, *AccessDetach) (*AccessEntry, error) {
+	return nil, status.Error(codes.Unimplemented, "method Detach not implemented")
+}
+func (UnimplementedDaemonServer) Connections(context.Context, *ConnectionListRequest) (*ConnectionList, error) {
+	return nil, status.Error(codes.Unimplemented, "method Connections not implemented")
+}
+func (UnimplementedDaemonServer) Ping(*PingRequest, grpc.ServerStreamingServer[PingResult]) error {
+	return status.Error(codes.Unimplemented, "method Ping not implemented")
 }
 func (UnimplementedDaemonServer) mustEmbedUnimplementedDaemonServer() {}
 func (UnimplementedDaemonServer) testEmbeddedByValue()                {}
@@ -384,6 +674,298 @@ func _Daemon_Logs_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Daemon_LogsServer = grpc.ServerStreamingServer[LogChunk]
 
+func _Daemon_AddDevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeviceAdd)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).AddDevice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_AddDevice_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).AddDevice(ctx, req.(*DeviceAdd))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_ListDevices_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeviceListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).ListDevices(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_ListDevices_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).ListDevices(ctx, req.(*DeviceListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_RemoveDevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeviceRemove)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).RemoveDevice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_RemoveDevice_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).RemoveDevice(ctx, req.(*DeviceRemove))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_RenameDevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeviceRename)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).RenameDevice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_RenameDevice_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).RenameDevice(ctx, req.(*DeviceRename))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_TrustDevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeviceTrust)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).TrustDevice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_TrustDevice_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).TrustDevice(ctx, req.(*DeviceTrust))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_UntrustDevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeviceUntrust)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).UntrustDevice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_UntrustDevice_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).UntrustDevice(ctx, req.(*DeviceUntrust))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_Mdns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MdnsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).Mdns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_Mdns_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).Mdns(ctx, req.(*MdnsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_UsePeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PeerUse)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).UsePeer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_UsePeer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).UsePeer(ctx, req.(*PeerUse))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_CurrentPeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PeerCurrent)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).CurrentPeer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_CurrentPeer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).CurrentPeer(ctx, req.(*PeerCurrent))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_ClearPeer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PeerClear)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).ClearPeer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_ClearPeer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).ClearPeer(ctx, req.(*PeerClear))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_ResolveDevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeviceResolve)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).ResolveDevice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_ResolveDevice_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).ResolveDevice(ctx, req.(*DeviceResolve))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_Remote_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(RemoteRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DaemonServer).Remote(m, &grpc.GenericServerStream[RemoteRequest, Envelope]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Daemon_RemoteServer = grpc.ServerStreamingServer[Envelope]
+
+func _Daemon_Attach_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AccessAttach)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).Attach(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_Attach_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).Attach(ctx, req.(*AccessAttach))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_ListAccess_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AccessListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).ListAccess(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_ListAccess_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).ListAccess(ctx, req.(*AccessListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_Detach_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AccessDetach)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).Detach(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_Detach_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).Detach(ctx, req.(*AccessDetach))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_Connections_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConnectionListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).Connections(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_Connections_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).Connections(ctx, req.(*ConnectionListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_Ping_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(PingRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DaemonServer).Ping(m, &grpc.GenericServerStream[PingRequest, PingResult]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Daemon_PingServer = grpc.ServerStreamingServer[PingResult]
+
 // Daemon_ServiceDesc is the grpc.ServiceDesc for Daemon service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -419,6 +1001,66 @@ var Daemon_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Inspect",
 			Handler:    _Daemon_Inspect_Handler,
 		},
+		{
+			MethodName: "AddDevice",
+			Handler:    _Daemon_AddDevice_Handler,
+		},
+		{
+			MethodName: "ListDevices",
+			Handler:    _Daemon_ListDevices_Handler,
+		},
+		{
+			MethodName: "RemoveDevice",
+			Handler:    _Daemon_RemoveDevice_Handler,
+		},
+		{
+			MethodName: "RenameDevice",
+			Handler:    _Daemon_RenameDevice_Handler,
+		},
+		{
+			MethodName: "TrustDevice",
+			Handler:    _Daemon_TrustDevice_Handler,
+		},
+		{
+			MethodName: "UntrustDevice",
+			Handler:    _Daemon_UntrustDevice_Handler,
+		},
+		{
+			MethodName: "Mdns",
+			Handler:    _Daemon_Mdns_Handler,
+		},
+		{
+			MethodName: "UsePeer",
+			Handler:    _Daemon_UsePeer_Handler,
+		},
+		{
+			MethodName: "CurrentPeer",
+			Handler:    _Daemon_CurrentPeer_Handler,
+		},
+		{
+			MethodName: "ClearPeer",
+			Handler:    _Daemon_ClearPeer_Handler,
+		},
+		{
+			MethodName: "ResolveDevice",
+			Handler:    _Daemon_ResolveDevice_Handler,
+		},
+		{
+			MethodName: "Attach",
+			Handler:    _Daemon_Attach_Handler,
+		},
+		{
+			MethodName: "ListAccess",
+			Handler:    _Daemon_ListAccess_Handler,
+		},
+		{
+			MethodName: "Detach",
+			Handler:    _Daemon_Detach_Handler,
+		},
+		{
+			MethodName: "Connections",
+			Handler:    _Daemon_Connections_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -429,6 +1071,16 @@ var Daemon_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Logs",
 			Handler:       _Daemon_Logs_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Remote",
+			Handler:       _Daemon_Remote_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Ping",
+			Handler:       _Daemon_Ping_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -52,34 +52,48 @@ func Addrs(h host.Host) []string {
 	return out
 }
 
-// TrustGate lets in only the peers the node's owner trusts, at the
-// handshake, before any protocol runs.
+// TrustGate decides who gets in, at the handshake, before any protocol
+// runs: a peer this node trusts (it then has a role, "access" or "admin"),
+// or one its owner added to dial. Anyone else is refused. The device book
+// is its only writer.
 type TrustGate struct {
-	mu      sync.RWMutex
-	trusted map[peer.ID]bool
+	mu    sync.RWMutex
+	roles map[peer.ID]string
+	dial  map[peer.ID]bool
 }
 
-// NewTrustGate returns a gate that trusts exactly the given peers.
-func NewTrustGate(trusted ...peer.ID) *TrustGate {
-	g := &TrustGate{trusted: map[peer.ID]bool{}}
-	for _, p := range trusted {
-		g.trusted[p] = true
-	}
-	return g
+// NewTrustGate returns a gate that admits nobody yet.
+func NewTrustGate() *TrustGate {
+	return &TrustGate{roles: map[peer.ID]string{}, dial: map[peer.ID]bool{}}
 }
 
-// Trusted reports whether p may connect.
-func (g *TrustGate) Trusted(p peer.ID) bool {
+// Set replaces the trusted peers with their roles, and the dial targets.
+func (g *TrustGate) Set(roles map[peer.ID]string, dial map[peer.ID]bool) {
+	g.mu.Lock()
+	g.roles, g.dial = roles, dial
+	g.mu.Unlock()
+}
+
+// Role is the role of p ("access" or "admin"), or "" when p may use
+// nothing on this node.
+func (g *TrustGate) Role(p peer.ID) string {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	return g.trusted[p]
+	return g.roles[p]
 }
 
-func (g *TrustGate) InterceptPeerDial(p peer.ID) bool                 { return g.Trusted(p) }
-func (g *TrustGate) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.Trusted(p) }
+// Admitted reports whether p may hold a connection to this node.
+func (g *TrustGate) Admitted(p peer.ID) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.roles[p] != "" || g.dial[p]
+}
+
+func (g *TrustGate) InterceptPeerDial(p peer.ID) bool                 { return g.Admitted(p) }
+func (g *TrustGate) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.Admitted(p) }
 func (g *TrustGate) InterceptAccept(network.ConnMultiaddrs) bool      { return true }
 func (g *TrustGate) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
-	return g.Trusted(p)
+	return g.Admitted(p)
 }
 func (g *TrustGate) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
 	return true, 0

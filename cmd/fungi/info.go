@@ -82,17 +82,21 @@ func (c *infoRuntimesCmd) Run(e *env) error {
 		if err != nil {
 			return err
 		}
-		if c.JSON {
-			return printJSONList(e.stdout, res.Runtimes)
-		}
-		w := table(e.stdout)
-		fmt.Fprintln(w, "RUNTIME\tAVAILABLE\tENGINE\tDETAIL")
-		for _, r := range res.Runtimes {
-			fmt.Fprintf(w, "%s\t%v\t%s\t%s\n", r.Name, r.Available, r.Engine, r.Detail)
-			if l := r.WasmLimits; l != nil {
-				fmt.Fprintf(w, "\t\t\tlimits: memory %d MB, request timeout %d ms, %d requests at once\n", l.MemoryLimitMb, l.RequestTimeoutMs, l.MaxConcurrency)
-			}
-		}
-		return w.Flush()
+		return e.printRuntimes(res, c.JSON)
 	})
+}
+
+func (e *env) printRuntimes(res *messages.RuntimesResponse, asJSON bool) error {
+	if asJSON {
+		return printJSONList(e.stdout, res.GetRuntimes())
+	}
+	w := table(e.stdout)
+	fmt.Fprintln(w, "RUNTIME\tAVAILABLE\tENGINE\tDETAIL")
+	for _, r := range res.Runtimes {
+		fmt.Fprintf(w, "%s\t%v\t%s\t%s\n", r.Name, r.Available, r.Engine, r.Detail)
+		if l := r.WasmLimits; l != nil {
+			fmt.Fprintf(w, "\t\t\tlimits: memory %d MB, request timeout %d ms, %d requests at once\n", l.MemoryLimitMb, l.RequestTimeoutMs, l.MaxConcurrency)
+		}
+	}
+	return w.Flush()
 }

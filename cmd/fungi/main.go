@@ -20,10 +20,16 @@ import (
 type cli struct {
 	FungiDir string `short:"f" name:"fungi-dir" env:"FUNGI_DIR" placeholder:"DIR" help:"Node folder (default ~/.fungi)."`
 
-	Init    initCmd    `cmd:"" help:"Create the node folder: identity key and default config."`
-	Daemon  daemonCmd  `cmd:"" help:"Run the node in the foreground."`
-	Info    infoCmd    `cmd:"" help:"Show this node's peer ID, addresses, version and runtimes."`
-	Service serviceCmd `cmd:"" help:"Pull, run and inspect services on this node."`
+	Init       initCmd       `cmd:"" help:"Create the node folder: identity key and default config."`
+	Daemon     daemonCmd     `cmd:"" help:"Run the node in the foreground."`
+	Info       infoCmd       `cmd:"" help:"Show this node's peer ID, addresses, version and runtimes."`
+	Service    serviceCmd    `cmd:"" help:"Pull, run and inspect services on this node."`
+	Device     deviceCmd     `cmd:"" help:"The address book: devices, aliases, trust."`
+	Peer       peerCmd       `cmd:"" help:"Target a peer; administer its services."`
+	Catalog    catalogCmd    `cmd:"" help:"What a peer publishes."`
+	Access     accessCmd     `cmd:"" help:"Local ports forwarded to peers' services."`
+	Ping       pingCmd       `cmd:"" help:"Measure the round trip to a device."`
+	Connection connectionCmd `cmd:"" help:"Open connections to peers."`
 }
 
 // env is what every command gets: where the node lives and where to write.

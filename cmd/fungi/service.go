@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/runtimes/manifest"
 )
 
 type serviceCmd struct {
@@ -37,13 +40,43 @@ func (c *servicePullCmd) Run(e *env) error {
 		if err != nil {
 			return err
 		}
-		if c.JSON {
-			return printJSON(e.stdout, info)
-		}
-		fmt.Fprintf(e.stdout, "pulled %s (%s): %s\n", info.Name, info.Runtime, portsText(info))
-		fmt.Fprintf(e.stderr, "start it with: fungi service start %s\n", info.Name)
-		return nil
+		return e.printPulled(info, c.JSON, "fungi service start")
 	})
+}
+
+func (e *env) printPulled(info *messages.ServiceInfo, asJSON bool, startCmd string) error {
+	if asJSON {
+		return printJSON(e.stdout, info)
+	}
+	fmt.Fprintf(e.stdout, "pulled %s (%s): %s\n", info.Name, info.Runtime, portsText(info))
+	fmt.Fprintf(e.stderr, "start it with: %s %s\n", startCmd, info.Name)
+	return nil
+}
+
+// readManifestToShip reads a manifest for a peer: a source.file travels
+// with it, checksummed, since the peer never reads a path it was sent.
+func readManifestToShip(path string) (*messages.PullServiceRequest, error) {
+	req, err := readManifest(path)
+	if err != nil {
+		return nil, err
+	}
+	m, err := manifest.Parse(req.ManifestYaml)
+	if err != nil {
+		return nil, err
+	}
+	if f := m.Spec.Source.File; f != "" {
+		if !filepath.IsAbs(f) {
+			f = filepath.Join(req.ManifestDir, f)
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("source.file: %w (paths are relative to the manifest's folder)", err)
+		}
+		sum := sha256.Sum256(data)
+		req.Artifact, req.ArtifactSha256 = data, hex.EncodeToString(sum[:])
+	}
+	req.ManifestDir = ""
+	return req, nil
 }
 
 // readManifest reads a manifest for the local daemon. The daemon reads
@@ -78,13 +111,18 @@ func pull(ctx context.Context, d *daemonClient, req *messages.PullServiceRequest
 		if p.Service != nil {
 			return p.Service, nil
 		}
-		if p.Total > 0 {
-			fmt.Fprintf(w, "%s: %d/%d bytes\n", p.Message, p.Current, p.Total)
-		} else if p.Current > 0 {
-			fmt.Fprintf(w, "%s: %d bytes\n", p.Message, p.Current)
-		} else {
-			fmt.Fprintln(w, p.Message)
-		}
+		printProgress(w, p)
+	}
+}
+
+func printProgress(w io.Writer, p *messages.PullProgress) {
+	switch {
+	case p.Total > 0:
+		fmt.Fprintf(w, "%s: %d/%d bytes\n", p.Message, p.Current, p.Total)
+	case p.Current > 0:
+		fmt.Fprintf(w, "%s: %d bytes\n", p.Message, p.Current)
+	default:
+		fmt.Fprintln(w, p.Message)
 	}
 }
 
@@ -107,20 +145,24 @@ func (c *serviceListCmd) Run(e *env) error {
 		if err != nil {
 			return err
 		}
-		if c.JSON {
-			return printJSONList(e.stdout, res.Services)
-		}
-		if len(res.Services) == 0 {
-			fmt.Fprintln(e.stderr, "no services; pull one with: fungi service pull MANIFEST")
-			return nil
-		}
-		w := table(e.stdout)
-		fmt.Fprintln(w, "NAME\tRUNTIME\tSTATE\tPORTS\tSOURCE")
-		for _, s := range res.Services {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Runtime, s.State, portsText(s), s.Source)
-		}
-		return w.Flush()
+		return e.printServiceList(res, c.JSON)
 	})
+}
+
+func (e *env) printServiceList(res *messages.ServiceList, asJSON bool) error {
+	if asJSON {
+		return printJSONList(e.stdout, res.GetServices())
+	}
+	if len(res.GetServices()) == 0 {
+		fmt.Fprintln(e.stderr, "no services; pull one with: fungi service pull MANIFEST")
+		return nil
+	}
+	w := table(e.stdout)
+	fmt.Fprintln(w, "NAME\tRUNTIME\tSTATE\tPORTS\tSOURCE")
+	for _, s := range res.Services {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Runtime, s.State, portsText(s), s.Source)
+	}
+	return w.Flush()
 }
 
 type serviceNameArg struct {
@@ -138,12 +180,16 @@ func (c *serviceStartCmd) Run(e *env) error {
 		if err != nil {
 			return err
 		}
-		if c.JSON {
-			return printJSON(e.stdout, info)
-		}
-		fmt.Fprintf(e.stdout, "started %s: %s\n", info.Name, portsText(info))
-		return nil
+		return e.printStarted(info, c.JSON)
 	})
+}
+
+func (e *env) printStarted(info *messages.ServiceInfo, asJSON bool) error {
+	if asJSON {
+		return printJSON(e.stdout, info)
+	}
+	fmt.Fprintf(e.stdout, "started %s: %s\n", info.GetName(), portsText(info))
+	return nil
 }
 
 type serviceStopCmd struct {
@@ -157,12 +203,16 @@ func (c *serviceStopCmd) Run(e *env) error {
 		if err != nil {
 			return err
 		}
-		if c.JSON {
-			return printJSON(e.stdout, info)
-		}
-		fmt.Fprintf(e.stdout, "stopped %s\n", info.Name)
-		return nil
+		return e.printStopped(info, c.JSON)
 	})
+}
+
+func (e *env) printStopped(info *messages.ServiceInfo, asJSON bool) error {
+	if asJSON {
+		return printJSON(e.stdout, info)
+	}
+	fmt.Fprintf(e.stdout, "stopped %s\n", info.GetName())
+	return nil
 }
 
 type serviceRemoveCmd struct {
@@ -176,13 +226,17 @@ func (c *serviceRemoveCmd) Run(e *env) error {
 		if err != nil {
 			return err
 		}
-		if c.JSON {
-			return printJSON(e.stdout, res)
-		}
-		fmt.Fprintf(e.stdout, "removed %s\n", c.Name)
-		fmt.Fprintf(e.stdout, "its data folder is kept: %s (delete it yourself when you no longer need it)\n", res.DataDirKept)
-		return nil
+		return e.printRemoved(c.Name, res, c.JSON)
 	})
+}
+
+func (e *env) printRemoved(name string, res *messages.RemoveServiceResponse, asJSON bool) error {
+	if asJSON {
+		return printJSON(e.stdout, res)
+	}
+	fmt.Fprintf(e.stdout, "removed %s\n", name)
+	fmt.Fprintf(e.stdout, "its data folder is kept: %s (delete it yourself when you no longer need it)\n", res.GetDataDirKept())
+	return nil
 }
 
 type serviceInspectCmd struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/version"
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport"
 )
 
 // Timeouts of the API's requests to the actor tree. A start includes a
@@ -34,6 +35,7 @@ type apiServer struct {
 	messages.UnimplementedDaemonServer
 	home *home.Home
 	node *actors.Node
+	net  *transport.Network
 	info func() *messages.NodeInfo
 }
 
@@ -45,6 +47,10 @@ func (s *apiServer) Info(context.Context, *messages.InfoRequest) (*messages.Node
 }
 
 func (s *apiServer) Runtimes(_ context.Context, req *messages.RuntimesRequest) (*messages.RuntimesResponse, error) {
+	return s.runtimes(req), nil
+}
+
+func (s *apiServer) runtimes(req *messages.RuntimesRequest) *messages.RuntimesResponse {
 	out := &messages.RuntimesResponse{}
 	names := s.node.RuntimeNames()
 	sort.Strings(names)
@@ -56,7 +62,7 @@ func (s *apiServer) Runtimes(_ context.Context, req *messages.RuntimesRequest) (
 		}
 		out.Runtimes = append(out.Runtimes, res.(*messages.RuntimeCapability))
 	}
-	return out, nil
+	return out
 }
 
 func (s *apiServer) Pull(req *messages.PullServiceRequest, stream messages.Daemon_PullServer) error {
@@ -114,6 +120,10 @@ func (s *apiServer) Remove(_ context.Context, req *messages.RemoveService) (*mes
 // Logs streams a service's log file: the last Tail lines, then, with Follow,
 // what is appended until the client goes away.
 func (s *apiServer) Logs(req *messages.LogsRequest, stream messages.Daemon_LogsServer) error {
+	return s.streamLogs(stream.Context(), req, stream.Send)
+}
+
+func (s *apiServer) streamLogs(ctx context.Context, req *messages.LogsRequest, send func(*messages.LogChunk) error) error {
 	if _, err := s.node.Ask(&messages.InspectService{Name: req.Name}, quickTimeout); err != nil {
 		return apiError(err)
 	}
@@ -122,13 +132,13 @@ func (s *apiServer) Logs(req *messages.LogsRequest, stream messages.Daemon_LogsS
 		if !req.Follow {
 			return nil
 		}
-		f, err = waitForFile(stream.Context(), s.home.ServiceLog(req.Name))
+		f, err = waitForFile(ctx, s.home.ServiceLog(req.Name))
 	}
 	if err != nil {
 		return apiError(err)
 	}
 	defer f.Close()
-	if err := sendTail(f, req.Tail, stream); err != nil {
+	if err := sendTail(f, req.Tail, send); err != nil {
 		return err
 	}
 	if !req.Follow {
@@ -140,7 +150,7 @@ func (s *apiServer) Logs(req *messages.LogsRequest, stream messages.Daemon_LogsS
 	for {
 		n, err := f.Read(buf)
 		if n > 0 {
-			if err := stream.Send(&messages.LogChunk{Data: append([]byte(nil), buf[:n]...)}); err != nil {
+			if err := send(&messages.LogChunk{Data: append([]byte(nil), buf[:n]...)}); err != nil {
 				return err
 			}
 			continue
@@ -149,7 +159,7 @@ func (s *apiServer) Logs(req *messages.LogsRequest, stream messages.Daemon_LogsS
 			return apiError(err)
 		}
 		select {
-		case <-stream.Context().Done():
+		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
@@ -174,7 +184,7 @@ func waitForFile(ctx context.Context, path string) (*os.File, error) {
 
 // sendTail sends the last tail lines of f (all when tail < 0) and leaves f
 // at its end.
-func sendTail(f *os.File, tail int32, stream messages.Daemon_LogsServer) error {
+func sendTail(f *os.File, tail int32, send func(*messages.LogChunk) error) error {
 	var lines []string
 	r := bufio.NewReader(f)
 	for {
@@ -195,7 +205,7 @@ func sendTail(f *os.File, tail int32, stream messages.Daemon_LogsServer) error {
 		for _, l := range lines[start:end] {
 			chunk = append(chunk, l...)
 		}
-		if err := stream.Send(&messages.LogChunk{Data: chunk}); err != nil {
+		if err := send(&messages.LogChunk{Data: chunk}); err != nil {
 			return err
 		}
 	}

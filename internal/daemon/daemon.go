@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -60,7 +61,8 @@ func Run(ctx context.Context, opts Options) error {
 	if len(opts.Listen) > 0 {
 		listen = opts.Listen
 	}
-	peerHost, err := transport.NewHost(priv, listen, transport.NewTrustGate())
+	gate := transport.NewTrustGate()
+	peerHost, err := transport.NewHost(priv, listen, gate)
 	if err != nil {
 		return fmt.Errorf("%w (another program may hold the port; pass --listen with another address)", err)
 	}
@@ -73,16 +75,29 @@ func Run(ctx context.Context, opts Options) error {
 	wasmProvider := wasm.New(wasmCfg)
 	defer wasmProvider.Close(context.Background())
 
+	net := &transport.Network{Host: peerHost, Gate: gate}
 	node, err := actors.StartNode(actors.NodeConfig{
 		Home:          h,
 		Providers:     []runtimes.Provider{wasmProvider},
 		AllowedMounts: cfg.Mounts.Allowed,
 		Logger:        slog.New(slog.NewTextHandler(opts.Log, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Network:       net,
+		DialAccess: func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (transport.HalfCloser, error) {
+			return transport.OpenAccess(ctx, peerHost, p, hdr)
+		},
 	})
 	if err != nil {
 		return err
 	}
 	defer node.Stop()
+	net.OnDisconnect(node.PeerDisconnected)
+	if cfg.MDNS {
+		if stop, err := net.StartMDNS(node.PeerFoundOnLAN); err != nil {
+			logf("mDNS is off: %v", err)
+		} else {
+			defer stop()
+		}
+	}
 
 	ln, err := listenSocket(h.SocketPath())
 	if err != nil {
@@ -90,9 +105,12 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(512<<20), grpc.MaxSendMsgSize(64<<20),
 		grpc.ChainUnaryInterceptor(recoverUnary(logf)), grpc.ChainStreamInterceptor(recoverStream(logf)))
-	messages.RegisterDaemonServer(srv, &apiServer{home: h, node: node, info: func() *messages.NodeInfo {
+	api := &apiServer{home: h, node: node, net: net, info: func() *messages.NodeInfo {
 		return &messages.NodeInfo{PeerId: id.String(), Addrs: transport.Addrs(peerHost)}
-	}})
+	}}
+	messages.RegisterDaemonServer(srv, api)
+	transport.ServeControl(peerHost, gate, api.handleControl)
+	transport.ServeAccess(peerHost, gate, api.resolveAccess, logf)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logf("peer %s", id)

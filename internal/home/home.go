@@ -106,7 +106,9 @@ func (h *Home) Identity() (crypto.PrivKey, peer.ID, error) {
 // Config is the node's config.yaml.
 type Config struct {
 	// Listen is where the node accepts peers (multiaddrs).
-	Listen []string   `yaml:"listen"`
+	Listen []string `yaml:"listen"`
+	// MDNS announces the node on the LAN and notes the peers seen there.
+	MDNS   bool       `yaml:"mdns"`
 	Wasm   WasmConfig `yaml:"wasm"`
 	Mounts struct {
 		// Allowed are host folders, besides each service's data folder,
@@ -133,6 +135,7 @@ func DefaultConfig() Config {
 			fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultPort),
 			fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", DefaultPort),
 		},
+		MDNS: true,
 		Wasm: WasmConfig{MemoryLimitMB: 256, RequestTimeout: 30 * time.Second, MaxConcurrency: 16},
 	}
 	c.Mounts.Allowed = []string{}

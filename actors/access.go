@@ -1,0 +1,313 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/fungi-go/fungi/internal/atomicfile"
+	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport"
+)
+
+// AccessDialer opens an access stream to a peer's service.
+type AccessDialer func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (transport.HalfCloser, error)
+
+// AttachAccess asks the access manager for a local entry for a service a
+// peer publishes; the caller has checked the service in the peer's
+// catalog. The answer is a *messages.AccessEntry or an *Error.
+type AttachAccess struct {
+	PeerID    string
+	Entry     *messages.CatalogEntry
+	LocalPort int
+}
+
+type accessPortRecord struct {
+	Name      string `json:"name"`
+	LocalPort int    `json:"localPort"`
+}
+
+// accessRecord is one access entry as kept in access.json; its local ports
+// stay the same across restarts of either node.
+type accessRecord struct {
+	PeerID    string             `json:"peerId"`
+	ServiceID string             `json:"serviceId"`
+	Usage     string             `json:"usage,omitempty"`
+	Path      string             `json:"path,omitempty"`
+	Ports     []accessPortRecord `json:"ports"`
+	CreatedAt time.Time          `json:"createdAt"`
+}
+
+func (r *accessRecord) key() string { return r.PeerID + "/" + r.ServiceID }
+
+func (r *accessRecord) describe() *messages.AccessEntry {
+	e := &messages.AccessEntry{PeerId: r.PeerID, ServiceId: r.ServiceID, Usage: r.Usage, Path: r.Path}
+	for _, p := range r.Ports {
+		e.Ports = append(e.Ports, &messages.AccessPort{Name: p.Name, LocalAddress: "127.0.0.1:" + strconv.Itoa(p.LocalPort)})
+	}
+	return e
+}
+
+// accessManager owns the access entries and one accessForwarder per entry.
+type accessManager struct {
+	home   *home.Home
+	dial   AccessDialer
+	logger *slog.Logger
+
+	entries    []*accessRecord
+	forwarders map[string]*actor.PID
+}
+
+func accessManagerProps(h *home.Home, dial AccessDialer, logger *slog.Logger) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &accessManager{home: h, dial: dial, logger: logger} },
+		actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
+}
+
+func (m *accessManager) path() string { return filepath.Join(m.home.Dir, "access.json") }
+
+func (m *accessManager) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		m.load(ctx)
+	case *AttachAccess:
+		m.attach(ctx, msg)
+	case *messages.AccessListRequest:
+		m.list(ctx, msg)
+	case *messages.AccessDetach:
+		m.detach(ctx, msg)
+	}
+}
+
+func (m *accessManager) load(ctx actor.Context) {
+	m.forwarders = map[string]*actor.PID{}
+	if data, err := os.ReadFile(m.path()); err == nil {
+		if err := json.Unmarshal(data, &m.entries); err != nil {
+			m.logger.Error("access.json is unreadable; starting without access entries", "err", err)
+		}
+	}
+	for _, r := range m.entries {
+		lns, err := listenAll(r)
+		if err != nil {
+			m.logger.Error("access entry cannot listen; detach and attach it again with another --local-port", "service", r.ServiceID, "err", err)
+			continue
+		}
+		m.spawn(ctx, r, lns)
+	}
+}
+
+func (m *accessManager) save() error {
+	data, err := json.MarshalIndent(m.entries, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(m.path(), data, 0o600)
+}
+
+func (m *accessManager) spawn(ctx actor.Context, r *accessRecord, lns []net.Listener) {
+	id, err := peer.Decode(r.PeerID)
+	if err != nil {
+		return
+	}
+	m.forwarders[r.key()] = ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &accessForwarder{peer: id, rec: r, listeners: lns, dial: m.dial, logger: m.logger}
+	}))
+}
+
+// listenAll listens on every local port of r, all or nothing.
+func listenAll(r *accessRecord) ([]net.Listener, error) {
+	var lns []net.Listener
+	for i := range r.Ports {
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Ports[i].LocalPort)))
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("local port %d for %s is in use (%v); pick another with --local-port", r.Ports[i].LocalPort, r.Ports[i].Name, err)
+		}
+		r.Ports[i].LocalPort = ln.Addr().(*net.TCPAddr).Port
+		lns = append(lns, ln)
+	}
+	return lns, nil
+}
+
+func (m *accessManager) find(peerID, serviceID string) *accessRecord {
+	for _, r := range m.entries {
+		if r.PeerID == peerID && r.ServiceID == serviceID {
+			return r
+		}
+	}
+	return nil
+}
+
+// attach is idempotent: attaching an attached service answers with the
+// entry it has, so scripts can attach before every use.
+func (m *accessManager) attach(ctx actor.Context, msg *AttachAccess) {
+	if r := m.find(msg.PeerID, msg.Entry.ServiceId); r != nil {
+		if msg.LocalPort == 0 || r.Ports[0].LocalPort == msg.LocalPort {
+			ctx.Respond(r.describe())
+			return
+		}
+		ctx.Respond(errorf(Conflict, "%s is already attached on 127.0.0.1:%d; `fungi access detach %s` first to move it", r.ServiceID, r.Ports[0].LocalPort, r.ServiceID))
+		return
+	}
+	if len(msg.Entry.Ports) == 0 {
+		ctx.Respond(errorf(Invalid, "%s publishes no tcp port to attach", msg.Entry.ServiceId))
+		return
+	}
+	r := &accessRecord{PeerID: msg.PeerID, ServiceID: msg.Entry.ServiceId, Usage: msg.Entry.Usage, Path: msg.Entry.Path, CreatedAt: time.Now().UTC()}
+	for i, p := range msg.Entry.Ports {
+		port := 0
+		if i == 0 {
+			port = msg.LocalPort
+		}
+		r.Ports = append(r.Ports, accessPortRecord{Name: p.Name, LocalPort: port})
+	}
+	lns, err := listenAll(r)
+	if err != nil {
+		ctx.Respond(errorf(Conflict, "%v", err))
+		return
+	}
+	m.entries = append(m.entries, r)
+	if err := m.save(); err != nil {
+		for _, l := range lns {
+			l.Close()
+		}
+		m.entries = m.entries[:len(m.entries)-1]
+		ctx.Respond(errorf(Failed, "save access entries: %v", err))
+		return
+	}
+	m.spawn(ctx, r, lns)
+	ctx.Respond(r.describe())
+}
+
+func (m *accessManager) list(ctx actor.Context, msg *messages.AccessListRequest) {
+	out := &messages.AccessEntries{Entries: []*messages.AccessEntry{}}
+	for _, r := range m.entries {
+		if msg.Device == "" || msg.Device == r.PeerID {
+			out.Entries = append(out.Entries, r.describe())
+		}
+	}
+	sort.Slice(out.Entries, func(i, j int) bool { return out.Entries[i].ServiceId < out.Entries[j].ServiceId })
+	ctx.Respond(out)
+}
+
+func (m *accessManager) detach(ctx actor.Context, msg *messages.AccessDetach) {
+	var match *accessRecord
+	for _, r := range m.entries {
+		if r.ServiceID == msg.ServiceId && (msg.Device == "" || msg.Device == r.PeerID) {
+			if match != nil {
+				ctx.Respond(errorf(Invalid, "%s is attached from more than one peer; name one with --peer", msg.ServiceId))
+				return
+			}
+			match = r
+		}
+	}
+	if match == nil {
+		ctx.Respond(errorf(NotFound, "%s is not attached (see `fungi access list`)", msg.ServiceId))
+		return
+	}
+	for i, r := range m.entries {
+		if r == match {
+			m.entries = append(m.entries[:i], m.entries[i+1:]...)
+			break
+		}
+	}
+	if err := m.save(); err != nil {
+		ctx.Respond(errorf(Failed, "save access entries: %v", err))
+		return
+	}
+	if pid, ok := m.forwarders[match.key()]; ok {
+		ctx.Stop(pid)
+		delete(m.forwarders, match.key())
+	}
+	ctx.Respond(match.describe())
+}
+
+// accessForwarder listens on an entry's local ports and bridges every
+// accepted connection to a new access stream to the peer. Accepting and
+// copying run in goroutines of their own; the actor owns the listeners and
+// closes them, and every bridged connection, when it stops.
+type accessForwarder struct {
+	peer      peer.ID
+	rec       *accessRecord
+	listeners []net.Listener
+	dial      AccessDialer
+	logger    *slog.Logger
+	cancel    context.CancelFunc
+}
+
+func (f *accessForwarder) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Started:
+		f.start()
+	case *actor.Stopping:
+		f.stop()
+	}
+}
+
+func (f *accessForwarder) start() {
+	c, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	for i, ln := range f.listeners {
+		hdr := &messages.AccessHeader{ServiceId: f.rec.ServiceID, Port: f.rec.Ports[i].Name}
+		go f.acceptLoop(c, ln, hdr)
+	}
+}
+
+func (f *accessForwarder) stop() {
+	f.cancel()
+	for _, ln := range f.listeners {
+		ln.Close()
+	}
+}
+
+func (f *accessForwarder) acceptLoop(ctx context.Context, ln net.Listener, hdr *messages.AccessHeader) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go f.bridge(ctx, conn.(*net.TCPConn), hdr)
+	}
+}
+
+func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *messages.AccessHeader) {
+	conn.SetNoDelay(true)
+	dialCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	stream, err := f.dial(dialCtx, f.peer, hdr)
+	cancel()
+	if err != nil {
+		f.logger.Warn("access connection refused", "service", hdr.ServiceId, "peer", f.peer.String(), "err", err)
+		f.refuse(conn, err)
+		return
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close(); stream.Close() })
+	defer stop()
+	transport.Pipe(conn, stream)
+}
+
+// refuse tells the client why, where the protocol has a way to: a web
+// service gets an HTTP 502 page; anything else just sees the close.
+func (f *accessForwarder) refuse(conn *net.TCPConn, err error) {
+	defer conn.Close()
+	if f.rec.Usage != "web" {
+		return
+	}
+	conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	buf := make([]byte, 16<<10)
+	conn.Read(buf) // let the request arrive, so the close does not reset it
+	body := fmt.Sprintf("fungi: cannot reach %s on peer %s: %v\n", f.rec.ServiceID, f.peer, err)
+	fmt.Fprintf(conn, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+	conn.CloseWrite()
+}

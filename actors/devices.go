@@ -1,0 +1,554 @@
+package actors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/fungi-go/fungi/internal/atomicfile"
+	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/messages"
+)
+
+// PeerNetwork is what the device book and peer sessions need of the libp2p
+// host. Its methods are safe for concurrent use and return quickly, except
+// Connect, which only sessions call, off their mailbox.
+type PeerNetwork interface {
+	// SetGate replaces who may connect: trusted peers with their roles,
+	// and the peers this node dials.
+	SetGate(roles map[peer.ID]string, dial map[peer.ID]bool)
+	AddAddrs(p peer.ID, addrs []ma.Multiaddr)
+	// ClosePeer closes every connection to p, and with them its streams.
+	ClosePeer(p peer.ID)
+	Connect(ctx context.Context, p peer.ID) error
+	Connected(p peer.ID) bool
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
+
+// Roles a trusted device can have.
+const (
+	RoleAccess = "access"
+	RoleAdmin  = "admin"
+)
+
+// deviceRecord is one address-book entry as kept in devices.json.
+type deviceRecord struct {
+	PeerID  string    `json:"peerId"`
+	Alias   string    `json:"alias,omitempty"`
+	Addrs   []string  `json:"addrs,omitempty"`
+	Role    string    `json:"role,omitempty"`
+	Dial    bool      `json:"dial"`
+	AddedAt time.Time `json:"addedAt"`
+}
+
+type deviceFile struct {
+	Devices []*deviceRecord `json:"devices"`
+	Current string          `json:"current,omitempty"`
+}
+
+// mdnsFound is a peer seen on the LAN.
+type mdnsFound struct{ info peer.AddrInfo }
+
+// peerDisconnected is the network saying the last connection to a peer
+// closed.
+type peerDisconnected struct{ id peer.ID }
+
+type mdnsSeen struct {
+	info peer.AddrInfo
+	at   time.Time
+}
+
+// deviceBook owns the address book, trust and the default target peer. It
+// is the only writer of the trust gate, and it keeps one peerSession for
+// every device this node dials.
+type deviceBook struct {
+	home *home.Home
+	net  PeerNetwork
+
+	file     deviceFile
+	sessions map[peer.ID]*actor.PID
+	seen     map[peer.ID]mdnsSeen
+}
+
+func deviceBookProps(h *home.Home, n PeerNetwork) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &deviceBook{home: h, net: n} },
+		actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
+}
+
+func (b *deviceBook) path() string { return filepath.Join(b.home.Dir, "devices.json") }
+
+func (b *deviceBook) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		b.load(ctx)
+	case *messages.DeviceAdd:
+		b.add(ctx, msg)
+	case *messages.DeviceListRequest:
+		b.list(ctx)
+	case *messages.DeviceRemove:
+		b.remove(ctx, msg)
+	case *messages.DeviceRename:
+		b.rename(ctx, msg)
+	case *messages.DeviceTrust:
+		b.trust(ctx, msg)
+	case *messages.DeviceUntrust:
+		b.untrust(ctx, msg)
+	case *messages.DeviceResolve:
+		b.resolveRequest(ctx, msg)
+	case *messages.PeerUse:
+		b.use(ctx, msg)
+	case *messages.PeerCurrent:
+		b.current(ctx)
+	case *messages.PeerClear:
+		b.clear(ctx)
+	case *messages.MdnsRequest:
+		b.mdnsList(ctx)
+	case *mdnsFound:
+		b.mdnsFound(msg)
+	case *peerDisconnected:
+		if pid, ok := b.sessions[msg.id]; ok {
+			ctx.Send(pid, msg)
+		}
+	}
+}
+
+func (b *deviceBook) load(ctx actor.Context) {
+	b.sessions = map[peer.ID]*actor.PID{}
+	b.seen = map[peer.ID]mdnsSeen{}
+	if data, err := os.ReadFile(b.path()); err == nil {
+		if err := json.Unmarshal(data, &b.file); err != nil {
+			ctx.Logger().Error("devices.json is unreadable; starting with an empty address book", "err", err)
+		}
+	}
+	b.apply(ctx)
+}
+
+func (b *deviceBook) save() error {
+	data, err := json.MarshalIndent(&b.file, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(b.path(), data, 0o600)
+}
+
+// apply pushes the book to the network: the gate, known addresses, and a
+// session for every device to dial.
+func (b *deviceBook) apply(ctx actor.Context) {
+	if b.net == nil {
+		return
+	}
+	roles := map[peer.ID]string{}
+	dial := map[peer.ID]bool{}
+	for _, d := range b.file.Devices {
+		id, err := peer.Decode(d.PeerID)
+		if err != nil {
+			continue
+		}
+		if d.Role != "" {
+			roles[id] = d.Role
+		}
+		if d.Dial {
+			dial[id] = true
+		}
+		b.net.AddAddrs(id, parseAddrs(d.Addrs))
+	}
+	b.net.SetGate(roles, dial)
+	for id, pid := range b.sessions {
+		if !dial[id] {
+			ctx.Stop(pid)
+			delete(b.sessions, id)
+		}
+	}
+	for id := range dial {
+		if _, ok := b.sessions[id]; !ok {
+			b.sessions[id] = ctx.Spawn(peerSessionProps(id, b.net))
+		}
+	}
+}
+
+func parseAddrs(addrs []string) []ma.Multiaddr {
+	var out []ma.Multiaddr
+	for _, a := range addrs {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			continue
+		}
+		// A /p2p/<id> suffix names the peer, not a place to dial.
+		if transport, _ := peer.SplitAddr(m); transport != nil {
+			m = transport
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// find returns the device that name is the alias or peer ID of.
+func (b *deviceBook) find(name string) *deviceRecord {
+	for _, d := range b.file.Devices {
+		if d.Alias == name && name != "" {
+			return d
+		}
+	}
+	for _, d := range b.file.Devices {
+		if d.PeerID == name {
+			return d
+		}
+	}
+	return nil
+}
+
+func (b *deviceBook) describe(d *deviceRecord) *messages.Device {
+	out := &messages.Device{
+		PeerId:  d.PeerID,
+		Alias:   d.Alias,
+		Addrs:   append([]string{}, d.Addrs...),
+		Role:    d.Role,
+		AddedAt: d.AddedAt.UTC().Format(time.RFC3339),
+		Current: b.file.Current == d.PeerID,
+	}
+	if id, err := peer.Decode(d.PeerID); err == nil && b.net != nil {
+		out.Connected = b.net.Connected(id)
+	}
+	return out
+}
+
+func unknownDevice(name string) *Error {
+	return errorf(NotFound, "no device %q in the address book; add it with `fungi device add PEER_ID --alias NAME` (see `fungi device list`)", name)
+}
+
+func (b *deviceBook) add(ctx actor.Context, msg *messages.DeviceAdd) {
+	id, err := peer.Decode(msg.PeerId)
+	if err != nil {
+		ctx.Respond(errorf(Invalid, "%q is not a peer ID (they look like 12D3KooW…; the other node prints its own with `fungi info id`)", msg.PeerId))
+		return
+	}
+	if msg.Alias != "" {
+		if err := checkAlias(msg.Alias); err != nil {
+			ctx.Respond(err)
+			return
+		}
+		if other := b.find(msg.Alias); other != nil && other.PeerID != id.String() {
+			ctx.Respond(errorf(Conflict, "the alias %q already names %s; pick another or `fungi device rename` that one", msg.Alias, other.PeerID))
+			return
+		}
+	}
+	for _, a := range msg.Addrs {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			ctx.Respond(errorf(Invalid, "--addr %q is not a multiaddr (e.g. /ip4/192.168.1.20/tcp/4433): %v", a, err))
+			return
+		}
+		if _, pid := peer.SplitAddr(m); pid != "" && pid != id {
+			ctx.Respond(errorf(Invalid, "--addr %q belongs to peer %s, not %s", a, pid, id))
+			return
+		}
+	}
+	d := b.find(id.String())
+	if d == nil {
+		d = &deviceRecord{PeerID: id.String(), AddedAt: time.Now().UTC()}
+		b.file.Devices = append(b.file.Devices, d)
+	}
+	if msg.Alias != "" {
+		d.Alias = msg.Alias
+	}
+	d.Addrs = mergeStrings(d.Addrs, msg.Addrs)
+	d.Dial = true
+	b.commit(ctx, d)
+}
+
+func checkAlias(alias string) *Error {
+	if !nameRE.MatchString(alias) || len(alias) > 63 {
+		return errorf(Invalid, "alias %q: use lower-case letters, digits and hyphens (at most 63)", alias)
+	}
+	if _, err := peer.Decode(alias); err == nil {
+		return errorf(Invalid, "alias %q looks like a peer ID; pick a name", alias)
+	}
+	return nil
+}
+
+func mergeStrings(a, b []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range append(append([]string{}, a...), b...) {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// commit saves the book, applies it to the network and answers with d.
+func (b *deviceBook) commit(ctx actor.Context, d *deviceRecord) {
+	if err := b.save(); err != nil {
+		ctx.Respond(errorf(Failed, "save the address book: %v", err))
+		return
+	}
+	b.apply(ctx)
+	ctx.Respond(b.describe(d))
+}
+
+func (b *deviceBook) list(ctx actor.Context) {
+	out := &messages.DeviceList{}
+	for _, d := range b.file.Devices {
+		out.Devices = append(out.Devices, b.describe(d))
+	}
+	sort.Slice(out.Devices, func(i, j int) bool {
+		return out.Devices[i].Alias+out.Devices[i].PeerId < out.Devices[j].Alias+out.Devices[j].PeerId
+	})
+	ctx.Respond(out)
+}
+
+func (b *deviceBook) remove(ctx actor.Context, msg *messages.DeviceRemove) {
+	d := b.find(msg.Device)
+	if d == nil {
+		ctx.Respond(unknownDevice(msg.Device))
+		return
+	}
+	for i, x := range b.file.Devices {
+		if x == d {
+			b.file.Devices = append(b.file.Devices[:i], b.file.Devices[i+1:]...)
+			break
+		}
+	}
+	if b.file.Current == d.PeerID {
+		b.file.Current = ""
+	}
+	b.disconnect(d)
+	b.commit(ctx, d)
+}
+
+func (b *deviceBook) disconnect(d *deviceRecord) {
+	if id, err := peer.Decode(d.PeerID); err == nil && b.net != nil {
+		b.net.ClosePeer(id)
+	}
+}
+
+func (b *deviceBook) rename(ctx actor.Context, msg *messages.DeviceRename) {
+	d := b.find(msg.Device)
+	if d == nil {
+		ctx.Respond(unknownDevice(msg.Device))
+		return
+	}
+	if err := checkAlias(msg.Alias); err != nil {
+		ctx.Respond(err)
+		return
+	}
+	if other := b.find(msg.Alias); other != nil && other != d {
+		ctx.Respond(errorf(Conflict, "the alias %q already names %s", msg.Alias, other.PeerID))
+		return
+	}
+	d.Alias = msg.Alias
+	b.commit(ctx, d)
+}
+
+// trust lets a device in with a role. A peer ID not yet in the book is
+// added (without dialing it: it is the one that will connect).
+func (b *deviceBook) trust(ctx actor.Context, msg *messages.DeviceTrust) {
+	role := msg.Role
+	if role == "" {
+		role = RoleAccess
+	}
+	if role != RoleAccess && role != RoleAdmin {
+		ctx.Respond(errorf(Invalid, "role %q: use access (catalog and access) or admin (also administer services)", role))
+		return
+	}
+	d := b.find(msg.Device)
+	if d == nil {
+		id, err := peer.Decode(msg.Device)
+		if err != nil {
+			ctx.Respond(unknownDevice(msg.Device))
+			return
+		}
+		d = &deviceRecord{PeerID: id.String(), AddedAt: time.Now().UTC()}
+		b.file.Devices = append(b.file.Devices, d)
+	}
+	d.Role = role
+	b.commit(ctx, d)
+}
+
+// untrust takes the role away and closes the device's connections at once,
+// cutting any access stream it had open.
+func (b *deviceBook) untrust(ctx actor.Context, msg *messages.DeviceUntrust) {
+	d := b.find(msg.Device)
+	if d == nil {
+		ctx.Respond(unknownDevice(msg.Device))
+		return
+	}
+	d.Role = ""
+	if err := b.save(); err != nil {
+		ctx.Respond(errorf(Failed, "save the address book: %v", err))
+		return
+	}
+	b.apply(ctx) // the gate first, so a redial is refused
+	b.disconnect(d)
+	ctx.Respond(b.describe(d))
+}
+
+func (b *deviceBook) resolveRequest(ctx actor.Context, msg *messages.DeviceResolve) {
+	name := msg.Device
+	if name == "" {
+		if b.file.Current == "" {
+			ctx.Respond(errorf(Invalid, "no target peer: pass --peer DEVICE, or set a default with `fungi peer use DEVICE`"))
+			return
+		}
+		name = b.file.Current
+	}
+	d := b.find(name)
+	if d == nil {
+		ctx.Respond(unknownDevice(name))
+		return
+	}
+	ctx.Respond(b.describe(d))
+}
+
+func (b *deviceBook) use(ctx actor.Context, msg *messages.PeerUse) {
+	d := b.find(msg.Device)
+	if d == nil {
+		ctx.Respond(unknownDevice(msg.Device))
+		return
+	}
+	b.file.Current = d.PeerID
+	b.commit(ctx, d)
+}
+
+func (b *deviceBook) current(ctx actor.Context) {
+	d := b.find(b.file.Current)
+	if b.file.Current == "" || d == nil {
+		ctx.Respond(errorf(NotFound, "no current peer; set one with `fungi peer use DEVICE`"))
+		return
+	}
+	ctx.Respond(b.describe(d))
+}
+
+func (b *deviceBook) clear(ctx actor.Context) {
+	d := b.find(b.file.Current)
+	b.file.Current = ""
+	if err := b.save(); err != nil {
+		ctx.Respond(errorf(Failed, "save the address book: %v", err))
+		return
+	}
+	if d == nil {
+		ctx.Respond(&messages.Device{})
+		return
+	}
+	ctx.Respond(b.describe(d))
+}
+
+func (b *deviceBook) mdnsFound(msg *mdnsFound) {
+	b.seen[msg.info.ID] = mdnsSeen{info: msg.info, at: time.Now()}
+	if b.net != nil && b.find(msg.info.ID.String()) != nil {
+		b.net.AddAddrs(msg.info.ID, msg.info.Addrs)
+	}
+}
+
+func (b *deviceBook) mdnsList(ctx actor.Context) {
+	out := &messages.MdnsPeers{}
+	for id, s := range b.seen {
+		p := &messages.MdnsPeer{PeerId: id.String(), LastSeen: s.at.UTC().Format(time.RFC3339)}
+		for _, a := range s.info.Addrs {
+			p.Addrs = append(p.Addrs, a.String())
+		}
+		if d := b.find(id.String()); d != nil {
+			p.Alias = d.Alias
+		}
+		out.Peers = append(out.Peers, p)
+	}
+	sort.Slice(out.Peers, func(i, j int) bool { return out.Peers[i].PeerId < out.Peers[j].PeerId })
+	ctx.Respond(out)
+}
+
+// Peer sessions.
+
+const (
+	sessionFirstBackoff = time.Second
+	sessionMaxBackoff   = time.Minute
+	sessionDialTimeout  = 10 * time.Second
+)
+
+// peerSession keeps this node connected to one device it dials: it dials
+// at start, and again with backoff whenever the connection is lost.
+type peerSession struct {
+	id      peer.ID
+	net     PeerNetwork
+	backoff time.Duration
+	dialing bool
+	gen     uint64
+}
+
+type dialDone struct {
+	gen uint64
+	err error
+}
+
+type redialDue struct{ gen uint64 }
+
+func peerSessionProps(id peer.ID, n PeerNetwork) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &peerSession{id: id, net: n} })
+}
+
+func (s *peerSession) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		s.dial(ctx)
+	case *dialDone:
+		s.dialed(ctx, msg)
+	case *redialDue:
+		if msg.gen == s.gen {
+			s.dial(ctx)
+		}
+	case *peerDisconnected:
+		s.backoff = 0
+		s.retry(ctx)
+	}
+}
+
+func (s *peerSession) dial(ctx actor.Context) {
+	if s.dialing {
+		return
+	}
+	s.dialing = true
+	s.gen++
+	gen, self, system := s.gen, ctx.Self(), ctx.ActorSystem()
+	go func() {
+		c, cancel := context.WithTimeout(context.Background(), sessionDialTimeout)
+		defer cancel()
+		err := s.net.Connect(c, s.id)
+		system.Root.Send(self, &dialDone{gen: gen, err: err})
+	}()
+}
+
+func (s *peerSession) dialed(ctx actor.Context, msg *dialDone) {
+	s.dialing = false
+	if msg.err == nil {
+		s.backoff = 0
+		return
+	}
+	if !errors.Is(msg.err, context.Canceled) {
+		s.retry(ctx)
+	}
+}
+
+func (s *peerSession) retry(ctx actor.Context) {
+	if s.dialing {
+		return
+	}
+	if s.backoff == 0 {
+		s.backoff = sessionFirstBackoff
+	} else {
+		s.backoff = min(2*s.backoff, sessionMaxBackoff)
+	}
+	s.gen++
+	gen, self, system := s.gen, ctx.Self(), ctx.ActorSystem()
+	time.AfterFunc(s.backoff, func() { system.Root.Send(self, &redialDue{gen: gen}) })
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+
+	"github.com/fungi-go/fungi/messages"
+)
+
+type accessCmd struct {
+	Attach accessAttachCmd `cmd:"" help:"Forward a local port to a service a peer publishes."`
+	List   accessListCmd   `cmd:"" help:"List access entries and their local addresses."`
+	Detach accessDetachCmd `cmd:"" help:"Remove an access entry."`
+	Open   accessOpenCmd   `cmd:"" help:"Attach if needed and open the service's web page (printed where there is no browser)."`
+}
+
+type serviceIDArg struct {
+	ServiceID string `arg:"" name:"service-id" help:"The service ID the peer publishes (see fungi catalog list)."`
+}
+
+type accessAttachCmd struct {
+	serviceIDArg
+	peerFlag
+	LocalPort uint32 `name:"local-port" placeholder:"N" help:"Local port to use (default: one chosen once and kept)."`
+	jsonFlag
+}
+
+func (c *accessAttachCmd) attach(ctx context.Context, e *env, d *daemonClient) (*messages.AccessEntry, error) {
+	dev, err := d.ResolveDevice(ctx, &messages.DeviceResolve{Device: c.Peer})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(e.stderr, "target peer: %s\n", deviceLabel(dev))
+	return d.Attach(ctx, &messages.AccessAttach{Device: dev.PeerId, ServiceId: c.ServiceID, LocalPort: c.LocalPort})
+}
+
+func (c *accessAttachCmd) Run(e *env) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		entry, err := c.attach(ctx, e, d)
+		if err != nil {
+			return err
+		}
+		if c.JSON {
+			return printJSON(e.stdout, entry)
+		}
+		for _, p := range entry.Ports {
+			fmt.Fprintf(e.stdout, "%s %s\n", p.Name, p.LocalAddress)
+		}
+		return nil
+	})
+}
+
+type accessListCmd struct {
+	peerFlag
+	jsonFlag
+}
+
+func (c *accessListCmd) Run(e *env) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		res, err := d.ListAccess(ctx, &messages.AccessListRequest{Device: c.Peer})
+		if err != nil {
+			return err
+		}
+		if c.JSON {
+			return printJSONList(e.stdout, res.Entries)
+		}
+		if len(res.Entries) == 0 {
+			fmt.Fprintln(e.stderr, "no access entries; create one with: fungi access attach SERVICE_ID --peer DEVICE")
+			return nil
+		}
+		w := table(e.stdout)
+		fmt.Fprintln(w, "SERVICE ID\tPEER\tPORT\tLOCAL ADDRESS")
+		for _, en := range res.Entries {
+			who := en.Alias
+			if who == "" {
+				who = en.PeerId
+			}
+			for _, p := range en.Ports {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", en.ServiceId, who, p.Name, p.LocalAddress)
+			}
+		}
+		return w.Flush()
+	})
+}
+
+type accessDetachCmd struct {
+	serviceIDArg
+	peerFlag
+	jsonFlag
+}
+
+func (c *accessDetachCmd) Run(e *env) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		entry, err := d.Detach(ctx, &messages.AccessDetach{Device: c.Peer, ServiceId: c.ServiceID})
+		if err != nil {
+			return err
+		}
+		if c.JSON {
+			return printJSON(e.stdout, entry)
+		}
+		fmt.Fprintf(e.stdout, "detached %s; its local port is closed\n", entry.ServiceId)
+		return nil
+	})
+}
+
+type accessOpenCmd struct {
+	serviceIDArg
+	peerFlag
+}
+
+func (c *accessOpenCmd) Run(e *env) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		attach := &accessAttachCmd{serviceIDArg: c.serviceIDArg, peerFlag: c.peerFlag}
+		entry, err := attach.attach(ctx, e, d)
+		if err != nil {
+			return err
+		}
+		path := entry.Path
+		if path == "" {
+			path = "/"
+		}
+		url := "http://" + entry.Ports[0].LocalAddress + path
+		fmt.Fprintln(e.stdout, url)
+		if entry.Usage != "web" && entry.Usage != "" {
+			fmt.Fprintf(e.stderr, "%s is a %s service, not a web page; connect to %s\n", entry.ServiceId, entry.Usage, entry.Ports[0].LocalAddress)
+			return nil
+		}
+		openBrowser(url)
+		return nil
+	})
+}
+
+// openBrowser opens url where a desktop is there to show it.
+func openBrowser(url string) {
+	var cmd *exec.Cmd
+	switch runtime.GOOS {
+	case "darwin":
+		cmd = exec.Command("open", url)
+	case "windows":
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
+	default:
+		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+			return
+		}
+		cmd = exec.Command("xdg-open", url)
+	}
+	cmd.Start()
+}

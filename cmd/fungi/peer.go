@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/fungi-go/fungi/messages"
+)
+
+type peerCmd struct {
+	Use        peerUseCmd        `cmd:"" help:"Set the default target of remote commands."`
+	Current    peerCurrentCmd    `cmd:"" help:"Show the default target."`
+	Clear      peerClearCmd      `cmd:"" help:"Forget the default target."`
+	Capability peerCapabilityCmd `cmd:"" help:"Show the peer's runtimes and limits."`
+	Admin      peerAdminCmd      `cmd:"" help:"Administer services on the peer (needs the admin role there)."`
+}
+
+// peerFlag names the target of a remote command; without it the target is
+// the one `peer use` set.
+type peerFlag struct {
+	Peer string `name:"peer" placeholder:"DEVICE" help:"Target device, alias or peer ID (default: fungi peer use)."`
+}
+
+type peerUseCmd struct {
+	deviceArg
+	jsonFlag
+}
+
+func (c *peerUseCmd) Run(e *env) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		dev, err := d.UsePeer(ctx, &messages.PeerUse{Device: c.Device})
+		if err != nil {
+			return err
+		}
+		return e.printDevice(dev, c.JSON, "remote commands now target")
+	})
+}
+
+type peerCurrentCmd struct{ jsonFlag }
+
+func (c *peerCurrentCmd) Run(e *env) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		dev, err := d.CurrentPeer(ctx, &messages.PeerCurrent{})
+		if err != nil {
+			return err
+		}
+		if c.JSON {
+			return printJSON(e.stdout, dev)
+		}
+		fmt.Fprintln(e.stdout, deviceLabel(dev))
+		return nil
+	})
+}
+
+type peerClearCmd struct{}
+
+func (c *peerClearCmd) Run(e *env) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		if _, err := d.ClearPeer(ctx, &messages.PeerClear{}); err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, "no default target peer; remote commands need --peer")
+		return nil
+	})
+}
+
+// remote prints the resolved target, then runs req on it and hands each
+// answer to onReply.
+func (e *env) remote(ctx context.Context, d *daemonClient, device string, req *messages.Envelope, onReply func(*messages.Envelope) error) error {
+	dev, err := d.ResolveDevice(ctx, &messages.DeviceResolve{Device: device})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "target peer: %s\n", deviceLabel(dev))
+	stream, err := d.Remote(ctx, &messages.RemoteRequest{Device: dev.PeerId, Request: req})
+	if err != nil {
+		return err
+	}
+	for {
+		env, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := onReply(env); err != nil {
+			return err
+		}
+	}
+}
+
+// remoteOne runs a request with a single answer.
+func (e *env) remoteOne(device string, req *messages.Envelope, use func(*messages.Envelope) error) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		var answer *messages.Envelope
+		if err := e.remote(ctx, d, device, req, func(env *messages.Envelope) error { answer = env; return nil }); err != nil {
+			return err
+		}
+		if answer == nil {
+			return errors.New("the peer sent no answer")
+		}
+		return use(answer)
+	})
+}
+
+type peerCapabilityCmd struct {
+	peerFlag
+	jsonFlag
+}
+
+func (c *peerCapabilityCmd) Run(e *env) error {
+	req := &messages.Envelope{Body: &messages.Envelope_RuntimesRequest{RuntimesRequest: &messages.RuntimesRequest{}}}
+	return e.remoteOne(c.Peer, req, func(env *messages.Envelope) error {
+		return e.printRuntimes(env.GetRuntimes(), c.JSON)
+	})
+}
+
+type peerAdminCmd struct {
+	Service peerAdminServiceCmd `cmd:"" help:"The service commands, run on the peer."`
+}
+
+type peerAdminServiceCmd struct {
+	Pull    remotePullCmd    `cmd:"" help:"Pull a manifest onto the peer; a source.file is shipped with it."`
+	List    remoteListCmd    `cmd:"" help:"List the peer's services."`
+	Start   remoteStartCmd   `cmd:"" help:"Start a service on the peer."`
+	Stop    remoteStopCmd    `cmd:"" help:"Stop a service on the peer."`
+	Remove  remoteRemoveCmd  `cmd:"" help:"Remove a service from the peer; its data folder is kept there."`
+	Inspect remoteInspectCmd `cmd:"" help:"Inspect a service on the peer."`
+	Logs    remoteLogsCmd    `cmd:"" help:"Show a service's output on the peer."`
+}
+
+type remotePullCmd struct {
+	peerFlag
+	File string `arg:"" type:"existingfile" help:"Service manifest (YAML)."`
+	jsonFlag
+}
+
+func (c *remotePullCmd) Run(e *env) error {
+	req, err := readManifestToShip(c.File)
+	if err != nil {
+		return err
+	}
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		var info *messages.ServiceInfo
+		err := e.remote(ctx, d, c.Peer, &messages.Envelope{Body: &messages.Envelope_Pull{Pull: req}}, func(env *messages.Envelope) error {
+			if p := env.GetPullProgress(); p != nil {
+				printProgress(e.stderr, p)
+			}
+			if s := env.GetService(); s != nil {
+				info = s
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if info == nil {
+			return errors.New("the peer ended the pull without a result")
+		}
+		return e.printPulled(info, c.JSON, "fungi peer admin service start")
+	})
+}
+
+type remoteListCmd struct {
+	peerFlag
+	jsonFlag
+}
+
+func (c *remoteListCmd) Run(e *env) error {
+	req := &messages.Envelope{Body: &messages.Envelope_List{List: &messages.ListServicesRequest{}}}
+	return e.remoteOne(c.Peer, req, func(env *messages.Envelope) error {
+		return e.printServiceList(env.GetServices(), c.JSON)
+	})
+}
+
+type remoteStartCmd struct {
+	peerFlag
+	serviceNameArg
+	jsonFlag
+}
+
+func (c *remoteStartCmd) Run(e *env) error {
+	req := &messages.Envelope{Body: &messages.Envelope_Start{Start: &messages.StartService{Name: c.Name}}}
+	return e.remoteOne(c.Peer, req, func(env *messages.Envelope) error {
+		return e.printStarted(env.GetService(), c.JSON)
+	})
+}
+
+type remoteStopCmd struct {
+	peerFlag
+	serviceNameArg
+	jsonFlag
+}
+
+func (c *remoteStopCmd) Run(e *env) error {
+	req := &messages.Envelope{Body: &messages.Envelope_Stop{Stop: &messages.StopService{Name: c.Name}}}
+	return e.remoteOne(c.Peer, req, func(env *messages.Envelope) error {
+		return e.printStopped(env.GetService(), c.JSON)
+	})
+}
+
+type remoteRemoveCmd struct {
+	peerFlag
+	serviceNameArg
+	jsonFlag
+}
+
+func (c *remoteRemoveCmd) Run(e *env) error {
+	req := &messages.Envelope{Body: &messages.Envelope_Remove{Remove: &messages.RemoveService{Name: c.Name}}}
+	return e.remoteOne(c.Peer, req, func(env *messages.Envelope) error {
+		return e.printRemoved(c.Name, env.GetRemoved(), c.JSON)
+	})
+}
+
+type remoteInspectCmd struct {
+	peerFlag
+	serviceNameArg
+	jsonFlag
+}
+
+func (c *remoteInspectCmd) Run(e *env) error {
+	req := &messages.Envelope{Body: &messages.Envelope_Inspect{Inspect: &messages.InspectService{Name: c.Name}}}
+	return e.remoteOne(c.Peer, req, func(env *messages.Envelope) error {
+		if c.JSON {
+			return printJSON(e.stdout, env.GetService())
+		}
+		printInspect(e.stdout, env.GetService())
+		return nil
+	})
+}
+
+type remoteLogsCmd struct {
+	peerFlag
+	serviceNameArg
+	Tail   int  `name:"tail" default:"-1" help:"Show only the last N lines (default all)."`
+	Follow bool `name:"follow" help:"Keep printing new output until interrupted (-f works too after logs)."`
+}
+
+func (c *remoteLogsCmd) Run(e *env) error {
+	req := &messages.Envelope{Body: &messages.Envelope_Logs{Logs: &messages.LogsRequest{Name: c.Name, Tail: int32(c.Tail), Follow: c.Follow}}}
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		return e.remote(ctx, d, c.Peer, req, func(env *messages.Envelope) error {
+			if chunk := env.GetLogChunk(); chunk != nil {
+				e.stdout.Write(chunk.Data)
+			}
+			return nil
+		})
+	})
+}

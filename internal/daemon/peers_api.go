@@ -1,0 +1,285 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/fungi-go/fungi/actors"
+	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport"
+)
+
+const connectTimeout = 10 * time.Second
+
+func (s *apiServer) device(msg any) (*messages.Device, error) {
+	res, err := s.node.AskDevices(msg, quickTimeout)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return res.(*messages.Device), nil
+}
+
+func (s *apiServer) AddDevice(_ context.Context, req *messages.DeviceAdd) (*messages.Device, error) {
+	return s.device(req)
+}
+func (s *apiServer) RemoveDevice(_ context.Context, req *messages.DeviceRemove) (*messages.Device, error) {
+	return s.device(req)
+}
+func (s *apiServer) RenameDevice(_ context.Context, req *messages.DeviceRename) (*messages.Device, error) {
+	return s.device(req)
+}
+func (s *apiServer) TrustDevice(_ context.Context, req *messages.DeviceTrust) (*messages.Device, error) {
+	return s.device(req)
+}
+func (s *apiServer) UntrustDevice(_ context.Context, req *messages.DeviceUntrust) (*messages.Device, error) {
+	return s.device(req)
+}
+func (s *apiServer) UsePeer(_ context.Context, req *messages.PeerUse) (*messages.Device, error) {
+	return s.device(req)
+}
+func (s *apiServer) CurrentPeer(_ context.Context, req *messages.PeerCurrent) (*messages.Device, error) {
+	return s.device(req)
+}
+func (s *apiServer) ClearPeer(_ context.Context, req *messages.PeerClear) (*messages.Device, error) {
+	return s.device(req)
+}
+func (s *apiServer) ResolveDevice(_ context.Context, req *messages.DeviceResolve) (*messages.Device, error) {
+	return s.device(req)
+}
+
+func (s *apiServer) ListDevices(_ context.Context, req *messages.DeviceListRequest) (*messages.DeviceList, error) {
+	res, err := s.node.AskDevices(req, quickTimeout)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return res.(*messages.DeviceList), nil
+}
+
+func (s *apiServer) Mdns(_ context.Context, req *messages.MdnsRequest) (*messages.MdnsPeers, error) {
+	res, err := s.node.AskDevices(req, quickTimeout)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return res.(*messages.MdnsPeers), nil
+}
+
+// target resolves a device name ("" for the current peer) and makes sure
+// there is a connection to it, so an offline peer fails fast with a reason.
+func (s *apiServer) target(ctx context.Context, name string) (*messages.Device, peer.ID, error) {
+	d, err := s.device(&messages.DeviceResolve{Device: name})
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := peer.Decode(d.PeerId)
+	if err != nil {
+		return nil, "", status.Error(codes.Internal, err.Error())
+	}
+	c, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if err := s.net.Connect(c, id); err != nil {
+		return d, id, status.Errorf(codes.Unavailable, "%s is unreachable: %v; is its daemon running, and are its addresses right (`fungi device list`)?", deviceName(d), err)
+	}
+	return d, id, nil
+}
+
+func deviceName(d *messages.Device) string {
+	if d.Alias != "" {
+		return fmt.Sprintf("%s (%s)", d.Alias, d.PeerId)
+	}
+	return d.PeerId
+}
+
+// Remote runs one request on a peer and streams its reply envelopes.
+func (s *apiServer) Remote(req *messages.RemoteRequest, stream messages.Daemon_RemoteServer) error {
+	d, id, err := s.target(stream.Context(), req.Device)
+	if err != nil {
+		return err
+	}
+	if req.Request == nil {
+		return status.Error(codes.InvalidArgument, "no request")
+	}
+	req.Request.RequestId = uint64(time.Now().UnixNano())
+	err = transport.CallControl(stream.Context(), s.net.Host, id, req.Request, stream.Send)
+	return peerError(d, err)
+}
+
+// peerError says which peer said no, and keeps the kind of the refusal.
+func peerError(d *messages.Device, err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *transport.RemoteError
+	if errors.As(err, &re) {
+		code := codes.Unknown
+		switch re.Code {
+		case "denied":
+			code = codes.PermissionDenied
+		case "not_found":
+			code = codes.NotFound
+		case "invalid", "too_large":
+			code = codes.InvalidArgument
+		case "conflict":
+			code = codes.FailedPrecondition
+		}
+		return status.Errorf(code, "%s refused: %s", deviceName(d), re.Message)
+	}
+	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
+		return err
+	}
+	return status.Errorf(codes.Unavailable, "%s: %v", deviceName(d), err)
+}
+
+// remoteCall runs a request that has one answer envelope.
+func (s *apiServer) remoteCall(ctx context.Context, d *messages.Device, id peer.ID, req *messages.Envelope) (*messages.Envelope, error) {
+	var answer *messages.Envelope
+	err := transport.CallControl(ctx, s.net.Host, id, req, func(e *messages.Envelope) error {
+		answer = e
+		return nil
+	})
+	if err != nil {
+		return nil, peerError(d, err)
+	}
+	if answer == nil {
+		return nil, status.Errorf(codes.Unavailable, "%s sent no answer", deviceName(d))
+	}
+	return answer, nil
+}
+
+// Attach checks the service in the peer's catalog, then asks the access
+// manager for the local entry.
+func (s *apiServer) Attach(ctx context.Context, req *messages.AccessAttach) (*messages.AccessEntry, error) {
+	d, id, err := s.target(ctx, req.Device)
+	if err != nil {
+		return nil, err
+	}
+	answer, err := s.remoteCall(ctx, d, id, &messages.Envelope{Body: &messages.Envelope_CatalogInspect{CatalogInspect: &messages.CatalogInspect{ServiceId: req.ServiceId}}})
+	if err != nil {
+		return nil, err
+	}
+	entry := answer.GetCatalogEntry()
+	if entry == nil {
+		return nil, status.Errorf(codes.Unavailable, "%s answered something else than a catalog entry", deviceName(d))
+	}
+	if entry.State != "running" {
+		return nil, status.Errorf(codes.FailedPrecondition, "%s is %s on %s; start it first (`fungi peer admin service start %s --peer %s`), then attach",
+			req.ServiceId, entry.State, deviceName(d), req.ServiceId, firstNonEmpty(d.Alias, d.PeerId))
+	}
+	res, err := s.node.AskAccess(&actors.AttachAccess{PeerID: d.PeerId, Entry: entry, LocalPort: int(req.LocalPort)}, quickTimeout)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	out := res.(*messages.AccessEntry)
+	out.Alias = d.Alias
+	return out, nil
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func (s *apiServer) ListAccess(ctx context.Context, req *messages.AccessListRequest) (*messages.AccessEntries, error) {
+	filter := &messages.AccessListRequest{}
+	if req.Device != "" {
+		d, err := s.device(&messages.DeviceResolve{Device: req.Device})
+		if err != nil {
+			return nil, err
+		}
+		filter.Device = d.PeerId
+	}
+	res, err := s.node.AskAccess(filter, quickTimeout)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	out := res.(*messages.AccessEntries)
+	aliases := s.aliases()
+	for _, e := range out.Entries {
+		e.Alias = aliases[e.PeerId]
+	}
+	return out, nil
+}
+
+func (s *apiServer) Detach(ctx context.Context, req *messages.AccessDetach) (*messages.AccessEntry, error) {
+	msg := &messages.AccessDetach{ServiceId: req.ServiceId}
+	if req.Device != "" {
+		d, err := s.device(&messages.DeviceResolve{Device: req.Device})
+		if err != nil {
+			return nil, err
+		}
+		msg.Device = d.PeerId
+	}
+	res, err := s.node.AskAccess(msg, quickTimeout)
+	if err != nil {
+		return nil, apiError(err)
+	}
+	return res.(*messages.AccessEntry), nil
+}
+
+// aliases maps peer IDs to the aliases of the address book.
+func (s *apiServer) aliases() map[string]string {
+	out := map[string]string{}
+	res, err := s.node.AskDevices(&messages.DeviceListRequest{}, quickTimeout)
+	if err != nil {
+		return out
+	}
+	for _, d := range res.(*messages.DeviceList).Devices {
+		out[d.PeerId] = d.Alias
+	}
+	return out
+}
+
+func (s *apiServer) Connections(context.Context, *messages.ConnectionListRequest) (*messages.ConnectionList, error) {
+	aliases := s.aliases()
+	return &messages.ConnectionList{Connections: s.net.Connections(func(p peer.ID) string { return aliases[p.String()] })}, nil
+}
+
+// Ping measures the round trip to a device over the connection libp2p
+// uses for it.
+func (s *apiServer) Ping(req *messages.PingRequest, stream messages.Daemon_PingServer) error {
+	d, id, err := s.target(stream.Context(), req.Device)
+	if err != nil {
+		return err
+	}
+	count := int(req.Count)
+	if count <= 0 {
+		count = 4
+	}
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	results := ping.Ping(network.WithAllowLimitedConn(ctx, "fungi ping"), s.net.Host, id)
+	for seq := 1; seq <= count; seq++ {
+		r := <-results
+		out := &messages.PingResult{PeerId: d.PeerId, Alias: d.Alias, Seq: int32(seq), RttMs: float64(r.RTT) / float64(time.Millisecond)}
+		if r.Error != nil {
+			out.Error = r.Error.Error()
+		}
+		if conns := s.net.Host.Network().ConnsToPeer(id); len(conns) > 0 {
+			out.RemoteAddr = conns[0].RemoteMultiaddr().String()
+			out.Relayed = conns[0].Stat().Limited
+		}
+		if err := stream.Send(out); err != nil {
+			return err
+		}
+		if r.Error != nil {
+			return status.Errorf(codes.Unavailable, "ping %s: %v", deviceName(d), r.Error)
+		}
+		if seq < count {
+			select {
+			case <-time.After(time.Second):
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+	return nil
+}

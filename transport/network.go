@@ -1,0 +1,105 @@
+package transport
+
+import (
+	"context"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/fungi-go/fungi/messages"
+)
+
+// Network is the libp2p host seen as the actors need it.
+type Network struct {
+	Host host.Host
+	Gate *TrustGate
+}
+
+func (n *Network) SetGate(roles map[peer.ID]string, dial map[peer.ID]bool) { n.Gate.Set(roles, dial) }
+
+func (n *Network) AddAddrs(p peer.ID, addrs []ma.Multiaddr) {
+	if len(addrs) > 0 {
+		n.Host.Peerstore().AddAddrs(p, addrs, peerstore.PermanentAddrTTL)
+	}
+}
+
+func (n *Network) ClosePeer(p peer.ID) { n.Host.Network().ClosePeer(p) }
+
+func (n *Network) Connect(ctx context.Context, p peer.ID) error {
+	return n.Host.Connect(ctx, peer.AddrInfo{ID: p})
+}
+
+func (n *Network) Connected(p peer.ID) bool {
+	return n.Host.Network().Connectedness(p) == network.Connected
+}
+
+// OnDisconnect calls f when the last connection to a peer closes.
+func (n *Network) OnDisconnect(f func(peer.ID)) {
+	n.Host.Network().Notify(&network.NotifyBundle{
+		DisconnectedF: func(nw network.Network, c network.Conn) {
+			if nw.Connectedness(c.RemotePeer()) != network.Connected {
+				go f(c.RemotePeer())
+			}
+		},
+	})
+}
+
+// StartMDNS announces the node on the LAN and reports the peers it sees.
+func (n *Network) StartMDNS(found func(peer.AddrInfo)) (func() error, error) {
+	svc := mdns.NewMdnsService(n.Host, "fungi", mdnsNotifee(found))
+	if err := svc.Start(); err != nil {
+		return nil, err
+	}
+	return svc.Close, nil
+}
+
+type mdnsNotifee func(peer.AddrInfo)
+
+func (f mdnsNotifee) HandlePeerFound(info peer.AddrInfo) { f(info) }
+
+// Connections describes every open connection.
+func (n *Network) Connections(alias func(peer.ID) string) []*messages.ConnectionInfo {
+	var out []*messages.ConnectionInfo
+	for _, c := range n.Host.Network().Conns() {
+		out = append(out, n.describe(c, alias))
+	}
+	return out
+}
+
+func (n *Network) describe(c network.Conn, alias func(peer.ID) string) *messages.ConnectionInfo {
+	p := c.RemotePeer()
+	stat := c.Stat()
+	info := &messages.ConnectionInfo{
+		PeerId:     p.String(),
+		Alias:      alias(p),
+		RemoteAddr: c.RemoteMultiaddr().String(),
+		Direction:  "inbound",
+		Relayed:    stat.Limited || isRelayed(c.RemoteMultiaddr()),
+		Transport:  transportName(c.RemoteMultiaddr()),
+		RttMs:      float64(n.Host.Peerstore().LatencyEWMA(p)) / float64(time.Millisecond),
+		OpenedAt:   stat.Opened.UTC().Format(time.RFC3339),
+	}
+	if stat.Direction == network.DirOutbound {
+		info.Direction = "outbound"
+	}
+	return info
+}
+
+func isRelayed(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
+}
+
+func transportName(a ma.Multiaddr) string {
+	for _, p := range []int{ma.P_QUIC_V1, ma.P_TCP, ma.P_UDP} {
+		if _, err := a.ValueForProtocol(p); err == nil {
+			return ma.ProtocolWithCode(p).Name
+		}
+	}
+	return a.String()
+}
