@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +45,11 @@ func TestScripts(t *testing.T) {
 			"svcport":    cmdServicePort,
 			"http":       cmdHTTP,
 			"holdport":   cmdHoldPort,
+			"nodeinfo":   cmdNodeInfo,
+			"freeport":   cmdFreePort,
+			"accessport": cmdAccessPort,
+			"holdconn":   cmdHoldConn,
+			"connclosed": cmdConnClosed,
 		},
 	})
 }
@@ -72,8 +80,21 @@ func copyExamples(work, wasm string) error {
 	return os.WriteFile(filepath.Join(work, "examples", "wasm", "filebrowser-lite.wasm"), bin, 0o644)
 }
 
-func scriptClient(ts *testscript.TestScript) (*daemonClient, error) {
-	h, err := home.Open(ts.Getenv("FUNGI_DIR"))
+// homeArg takes an optional leading home folder (relative to $WORK) off
+// args; without one the script's $FUNGI_DIR is meant.
+func homeArg(ts *testscript.TestScript, args []string, want int) (string, []string) {
+	if len(args) == want+1 {
+		return ts.MkAbs(args[0]), args[1:]
+	}
+	return ts.Getenv("FUNGI_DIR"), args
+}
+
+func scriptClient(ts *testscript.TestScript, dir ...string) (*daemonClient, error) {
+	d := ts.Getenv("FUNGI_DIR")
+	if len(dir) > 0 {
+		d = dir[0]
+	}
+	h, err := home.Open(d)
 	if err != nil {
 		return nil, err
 	}
@@ -81,10 +102,11 @@ func scriptClient(ts *testscript.TestScript) (*daemonClient, error) {
 	return e.connect()
 }
 
-// waitdaemon waits until the daemon of $FUNGI_DIR answers.
+// waitdaemon [DIR] waits until the daemon of DIR (or $FUNGI_DIR) answers.
 func cmdWaitDaemon(ts *testscript.TestScript, neg bool, args []string) {
+	dir, _ := homeArg(ts, args, 0)
 	err := testutil.Poll(60*time.Second, func() error {
-		c, err := scriptClient(ts)
+		c, err := scriptClient(ts, dir)
 		if err != nil {
 			return err
 		}
@@ -99,13 +121,14 @@ func cmdWaitDaemon(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// waitstate NAME STATE waits until the service reports STATE.
+// waitstate [DIR] NAME STATE waits until the service reports STATE.
 func cmdWaitState(ts *testscript.TestScript, neg bool, args []string) {
+	dir, args := homeArg(ts, args, 2)
 	if len(args) != 2 {
-		ts.Fatalf("usage: waitstate NAME STATE")
+		ts.Fatalf("usage: waitstate [DIR] NAME STATE")
 	}
 	err := testutil.Poll(60*time.Second, func() error {
-		c, err := scriptClient(ts)
+		c, err := scriptClient(ts, dir)
 		if err != nil {
 			return err
 		}
@@ -177,4 +200,94 @@ func cmdHoldPort(ts *testscript.TestScript, neg bool, args []string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:"+args[0])
 	ts.Check(err)
 	ts.Defer(func() { ln.Close() })
+}
+
+// nodeinfo DIR IDVAR ADDRVAR sets the node's peer ID and first address.
+func cmdNodeInfo(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: nodeinfo DIR IDVAR ADDRVAR")
+	}
+	c, err := scriptClient(ts, ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer c.Close()
+	info, err := c.Info(context.Background(), &messages.InfoRequest{})
+	ts.Check(err)
+	if len(info.Addrs) == 0 {
+		ts.Fatalf("%s listens nowhere", args[0])
+	}
+	ts.Setenv(args[1], info.PeerId)
+	ts.Setenv(args[2], info.Addrs[0])
+}
+
+// freeport VAR sets VAR to a loopback port that is free now.
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	ts.Setenv(args[0], strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	ln.Close()
+}
+
+// accessport DIR SERVICE_ID VAR sets VAR to the local port of an access entry.
+func cmdAccessPort(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: accessport DIR SERVICE_ID VAR")
+	}
+	c, err := scriptClient(ts, ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer c.Close()
+	res, err := c.ListAccess(context.Background(), &messages.AccessListRequest{})
+	ts.Check(err)
+	for _, e := range res.Entries {
+		if e.ServiceId == args[1] {
+			_, port, _ := net.SplitHostPort(e.Ports[0].LocalAddress)
+			ts.Setenv(args[2], port)
+			return
+		}
+	}
+	ts.Fatalf("no access entry for %s", args[1])
+}
+
+var (
+	heldMu    sync.Mutex
+	heldConns = map[string]net.Conn{}
+)
+
+// holdconn NAME ADDR opens a kept-alive HTTP connection to ADDR, checks it
+// answers one request, and keeps it open under NAME.
+func cmdHoldConn(ts *testscript.TestScript, neg bool, args []string) {
+	conn, err := net.DialTimeout("tcp", args[1], 10*time.Second)
+	ts.Check(err)
+	ts.Defer(func() { conn.Close() })
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: fungi\r\n\r\n")
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	ts.Check(err)
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		ts.Fatalf("held connection got %s", resp.Status)
+	}
+	heldMu.Lock()
+	heldConns[ts.Getenv("WORK")+args[0]] = conn
+	heldMu.Unlock()
+}
+
+// connclosed NAME waits until the held connection is closed from the far
+// side.
+func cmdConnClosed(ts *testscript.TestScript, neg bool, args []string) {
+	heldMu.Lock()
+	conn := heldConns[ts.Getenv("WORK")+args[0]]
+	heldMu.Unlock()
+	if conn == nil {
+		ts.Fatalf("no held connection %s", args[0])
+	}
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, err := conn.Read(make([]byte, 1))
+	if err == nil {
+		ts.Fatalf("the connection is still open")
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		ts.Fatalf("the connection stayed open for 30s")
+	}
 }

@@ -85,7 +85,7 @@ func (s *apiServer) target(ctx context.Context, name string) (*messages.Device, 
 	c, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	if err := s.net.Connect(c, id); err != nil {
-		return d, id, status.Errorf(codes.Unavailable, "%s is unreachable: %v; is its daemon running, and are its addresses right (`fungi device list`)?", deviceName(d), err)
+		return d, id, s.unreachable(d, err)
 	}
 	return d, id, nil
 }
@@ -108,11 +108,18 @@ func (s *apiServer) Remote(req *messages.RemoteRequest, stream messages.Daemon_R
 	}
 	req.Request.RequestId = uint64(time.Now().UnixNano())
 	err = transport.CallControl(stream.Context(), s.net.Host, id, req.Request, stream.Send)
-	return peerError(d, err)
+	return s.peerError(d, err)
+}
+
+// unreachable explains a failed connection: the peer is down, its
+// addresses are wrong, or it does not trust this node (its gate closes the
+// connection right after the handshake, which looks the same from here).
+func (s *apiServer) unreachable(d *messages.Device, err error) error {
+	return status.Errorf(codes.Unavailable, "%s is unreachable: %v; is its daemon running, and are its addresses right (`fungi device list`)? If it runs, it may not trust this node yet: its owner runs `fungi device trust %s`", deviceName(d), err, s.net.Host.ID())
 }
 
 // peerError says which peer said no, and keeps the kind of the refusal.
-func peerError(d *messages.Device, err error) error {
+func (s *apiServer) peerError(d *messages.Device, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -134,7 +141,7 @@ func peerError(d *messages.Device, err error) error {
 	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
 		return err
 	}
-	return status.Errorf(codes.Unavailable, "%s: %v", deviceName(d), err)
+	return s.unreachable(d, err)
 }
 
 // remoteCall runs a request that has one answer envelope.
@@ -145,7 +152,7 @@ func (s *apiServer) remoteCall(ctx context.Context, d *messages.Device, id peer.
 		return nil
 	})
 	if err != nil {
-		return nil, peerError(d, err)
+		return nil, s.peerError(d, err)
 	}
 	if answer == nil {
 		return nil, status.Errorf(codes.Unavailable, "%s sent no answer", deviceName(d))
