@@ -1,0 +1,214 @@
+package transport
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/fungi-go/fungi/messages"
+)
+
+// pair starts two real hosts on loopback TCP: client is trusted by server
+// with role, and server is a dial target of client.
+func pair(t *testing.T, role string) (client, server host.Host, serverGate *TrustGate) {
+	t.Helper()
+	mk := func() (host.Host, *TrustGate) {
+		priv, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := NewTrustGate()
+		h, err := NewHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h, g
+	}
+	client, clientGate := mk()
+	server, serverGate = mk()
+	clientGate.Set(map[peer.ID]string{}, map[peer.ID]bool{server.ID(): true})
+	serverGate.Set(map[peer.ID]string{client.ID(): role}, map[peer.ID]bool{})
+	client.Peerstore().AddAddrs(server.ID(), server.Addrs(), time.Hour)
+	return client, server, serverGate
+}
+
+func echoControl(ctx context.Context, from peer.ID, role string, req *messages.Envelope, reply func(*messages.Envelope) error) error {
+	return reply(&messages.Envelope{Body: &messages.Envelope_Catalog{Catalog: &messages.CatalogRequest{}}})
+}
+
+func rawStream(t *testing.T, client, server host.Host, proto string) network.Stream {
+	t.Helper()
+	s, err := client.NewStream(context.Background(), server.ID(), protocol.ID(proto))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetDeadline(time.Now().Add(10 * time.Second))
+	return s
+}
+
+func readReply(t *testing.T, s network.Stream) *messages.Envelope {
+	t.Helper()
+	var e messages.Envelope
+	if err := ReadFrame(bufio.NewReader(s), &e, MaxControlFrame); err != nil {
+		t.Fatalf("no error reply: %v", err)
+	}
+	return &e
+}
+
+func TestControlRefusesBadFramesAndKeepsServing(t *testing.T) {
+	client, server, gate := pair(t, "admin")
+	ServeControl(server, gate, echoControl)
+
+	// Oversized: the length alone is refused, the body is never read.
+	s := rawStream(t, client, server, ControlProtocol)
+	s.Write(binary.AppendUvarint(nil, 1<<40))
+	if e := readReply(t, s); e.GetError().GetCode() != "too_large" || !strings.Contains(e.GetError().GetMessage(), "frame too large") {
+		t.Fatalf("oversized frame: %v", e)
+	}
+	s.Close()
+
+	// Malformed: a length, then bytes that are no protobuf.
+	s = rawStream(t, client, server, ControlProtocol)
+	s.Write(append(binary.AppendUvarint(nil, 4), 0xff, 0xff, 0xff, 0xff))
+	if e := readReply(t, s); e.GetError().GetCode() != "invalid" || !strings.Contains(e.GetError().GetMessage(), "malformed frame") {
+		t.Fatalf("malformed frame: %v", e)
+	}
+	s.Close()
+
+	// Cut short: announces more than it sends, then half-closes.
+	s = rawStream(t, client, server, ControlProtocol)
+	s.Write(append(binary.AppendUvarint(nil, 100), 1, 2, 3))
+	s.CloseWrite()
+	if e := readReply(t, s); e.GetError().GetCode() != "invalid" || !strings.Contains(e.GetError().GetMessage(), "cut short") {
+		t.Fatalf("short frame: %v", e)
+	}
+	s.Close()
+
+	// And the node still serves a good request.
+	var got int
+	err := CallControl(context.Background(), client, server.ID(), &messages.Envelope{RequestId: 7, Body: &messages.Envelope_Catalog{Catalog: &messages.CatalogRequest{}}}, func(e *messages.Envelope) error {
+		if e.RequestId != 7 {
+			t.Errorf("reply to request %d, want 7", e.RequestId)
+		}
+		got++
+		return nil
+	})
+	if err != nil || got != 1 {
+		t.Fatalf("good request after bad ones: %v (%d replies)", err, got)
+	}
+}
+
+func TestAccessRefusesBadHeadersAndKeepsServing(t *testing.T) {
+	client, server, gate := pair(t, "access")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.(*net.TCPConn).CloseWrite() }()
+		}
+	}()
+	ServeAccess(server, gate, func(from peer.ID, hdr *messages.AccessHeader) (string, error) {
+		if hdr.ServiceId != "echo" {
+			return "", &RemoteError{Message: "no service " + hdr.ServiceId}
+		}
+		return ln.Addr().String(), nil
+	}, t.Logf)
+
+	for name, payload := range map[string][]byte{
+		"oversized": binary.AppendUvarint(nil, MaxAccessFrame+1),
+		"malformed": append(binary.AppendUvarint(nil, 3), 0xff, 0xff, 0xff),
+	} {
+		s := rawStream(t, client, server, AccessProtocol)
+		s.Write(payload)
+		var reply messages.AccessReply
+		if err := ReadFrame(bufio.NewReader(s), &reply, MaxAccessFrame); err != nil {
+			t.Fatalf("%s: no reply: %v", name, err)
+		}
+		if reply.Ok || !strings.Contains(reply.Error, "bad access header") {
+			t.Fatalf("%s: reply %v", name, &reply)
+		}
+		s.Close()
+	}
+
+	if _, err := OpenAccess(context.Background(), client, server.ID(), &messages.AccessHeader{ServiceId: "nope"}); err == nil || !strings.Contains(err.Error(), "no service nope") {
+		t.Fatalf("unknown service: %v", err)
+	}
+
+	// A good stream: bytes both ways, and half-close carries the end.
+	st, err := OpenAccess(context.Background(), client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Write([]byte("ping through access"))
+	st.CloseWrite()
+	back, err := io.ReadAll(st)
+	if err != nil || string(back) != "ping through access" {
+		t.Fatalf("echo: %q %v", back, err)
+	}
+	st.Close()
+}
+
+func TestStrangerGetsNoConnection(t *testing.T) {
+	client, server, gate := pair(t, "access")
+	gate.Set(map[peer.ID]string{}, map[peer.ID]bool{}) // the client is a stranger now
+	ServeControl(server, gate, echoControl)
+	err := CallControl(context.Background(), client, server.ID(), &messages.Envelope{Body: &messages.Envelope_Catalog{Catalog: &messages.CatalogRequest{}}}, func(*messages.Envelope) error { return nil })
+	if err == nil {
+		t.Fatal("a stranger ran a request")
+	}
+	if server.Network().Connectedness(client.ID()) == network.Connected {
+		t.Fatal("the server kept a connection to a stranger")
+	}
+}
+
+func TestReadFrameLimits(t *testing.T) {
+	var buf bytes.Buffer
+	WriteFrame(&buf, &messages.AccessHeader{ServiceId: strings.Repeat("x", 100)})
+	var h messages.AccessHeader
+	if err := ReadFrame(bufio.NewReader(bytes.NewReader(buf.Bytes())), &h, 50); err == nil || !strings.Contains(err.Error(), "frame too large") {
+		t.Fatalf("limit not enforced: %v", err)
+	}
+	if err := ReadFrame(bufio.NewReader(bytes.NewReader(buf.Bytes())), &h, 200); err != nil || len(h.ServiceId) != 100 {
+		t.Fatalf("round trip: %v", err)
+	}
+}
+
+// FuzzReadFrame: whatever arrives, the decoder returns an error or a
+// message, never panics, and never allocates past the limit.
+func FuzzReadFrame(f *testing.F) {
+	var good bytes.Buffer
+	WriteFrame(&good, &messages.Envelope{RequestId: 1, Body: &messages.Envelope_Start{Start: &messages.StartService{Name: "svc"}}})
+	f.Add(good.Bytes())
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Add([]byte{0x05, 0x0a, 0x03})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bufio.NewReader(bytes.NewReader(data))
+		for i := 0; i < 4; i++ {
+			var e messages.Envelope
+			if err := ReadFrame(r, &e, 1<<16); err != nil {
+				return
+			}
+		}
+	})
+}
