@@ -31,6 +31,8 @@ type PeerNetwork interface {
 	ClosePeer(p peer.ID)
 	Connect(ctx context.Context, p peer.ID) error
 	Connected(p peer.ID) bool
+	// Ping measures one round trip and records it for connection list.
+	Ping(ctx context.Context, p peer.ID) (time.Duration, error)
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
@@ -474,6 +476,9 @@ const (
 	sessionFirstBackoff = time.Second
 	sessionMaxBackoff   = time.Minute
 	sessionDialTimeout  = 10 * time.Second
+	// sessionPingEvery keeps the RTT fresh and finds a dead connection
+	// before a user does.
+	sessionPingEvery = 30 * time.Second
 )
 
 // peerSession keeps this node connected to one device it dials: it dials
@@ -493,6 +498,8 @@ type dialDone struct {
 
 type redialDue struct{ gen uint64 }
 
+type pingDue struct{ gen uint64 }
+
 func peerSessionProps(id peer.ID, n PeerNetwork) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor { return &peerSession{id: id, net: n} })
 }
@@ -506,6 +513,10 @@ func (s *peerSession) Receive(ctx actor.Context) {
 	case *redialDue:
 		if msg.gen == s.gen {
 			s.dial(ctx)
+		}
+	case *pingDue:
+		if msg.gen == s.gen {
+			s.ping(ctx)
 		}
 	case *peerDisconnected:
 		s.backoff = 0
@@ -532,11 +543,24 @@ func (s *peerSession) dialed(ctx actor.Context, msg *dialDone) {
 	s.dialing = false
 	if msg.err == nil {
 		s.backoff = 0
+		s.ping(ctx)
 		return
 	}
 	if !errors.Is(msg.err, context.Canceled) {
 		s.retry(ctx)
 	}
+}
+
+// ping measures the round trip now and schedules the next measurement; a
+// failed ping is left to the disconnect notification.
+func (s *peerSession) ping(ctx actor.Context) {
+	gen, self, system := s.gen, ctx.Self(), ctx.ActorSystem()
+	go func() {
+		c, cancel := context.WithTimeout(context.Background(), sessionDialTimeout)
+		s.net.Ping(c, s.id)
+		cancel()
+		time.AfterFunc(sessionPingEvery, func() { system.Root.Send(self, &pingDue{gen: gen}) })
+	}()
 }
 
 func (s *peerSession) retry(ctx actor.Context) {

@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/fungi-go/fungi/messages"
@@ -36,6 +37,13 @@ func (n *Network) Connect(ctx context.Context, p peer.ID) error {
 
 func (n *Network) Connected(p peer.ID) bool {
 	return n.Host.Network().Connectedness(p) == network.Connected
+}
+
+// Ping measures one round trip to p; libp2p records it in the peerstore,
+// where connection list reads it.
+func (n *Network) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {
+	r := <-ping.Ping(network.WithAllowLimitedConn(ctx, "fungi ping"), n.Host, p)
+	return r.RTT, r.Error
 }
 
 // OnDisconnect calls f when the last connection to a peer closes.

@@ -72,7 +72,11 @@ func (c *connectionListCmd) Run(e *env) error {
 			if cn.Relayed {
 				path = "relayed"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%.3f ms\t%s\n", who, cn.Direction, path, cn.Transport, cn.RttMs, cn.RemoteAddr)
+			rtt := "-"
+			if cn.RttMs > 0 {
+				rtt = fmt.Sprintf("%.3f ms", cn.RttMs)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", who, cn.Direction, path, cn.Transport, rtt, cn.RemoteAddr)
 		}
 		return w.Flush()
 	})
