@@ -107,6 +107,11 @@ func (b *bufferedStream) Read(p []byte) (int, error) { return b.r.Read(p) }
 // buffer of its own size.
 func (b *bufferedStream) WriteTo(w io.Writer) (int64, error) { return b.r.WriteTo(w) }
 
+var pipeBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+type onlyReader struct{ io.Reader }
+type onlyWriter struct{ io.Writer }
+
 // Pipe copies both ways until both sides finished. When one side ends its
 // writing, the other's writing side is closed too (half-close), so request
 // bodies that end with EOF work; an error on either side closes both.
@@ -121,7 +126,11 @@ func Pipe(a, b HalfCloser) {
 	}
 	copyHalf := func(dst, src HalfCloser) {
 		defer wg.Done()
-		if _, err := io.Copy(dst, src); err != nil && !errors.Is(err, io.EOF) {
+		buf := pipeBuffers.Get().(*[]byte)
+		defer pipeBuffers.Put(buf)
+		// onlyReader hides WriteTo/ReadFrom, which would copy in 32 KiB
+		// pieces; large reads mean fewer syscalls and fuller frames.
+		if _, err := io.CopyBuffer(onlyWriter{dst}, onlyReader{src}, *buf); err != nil && !errors.Is(err, io.EOF) {
 			abort()
 			return
 		}

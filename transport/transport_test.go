@@ -22,7 +22,7 @@ import (
 
 // pair starts two real hosts on loopback TCP: client is trusted by server
 // with role, and server is a dial target of client.
-func pair(t *testing.T, role string) (client, server host.Host, serverGate *TrustGate) {
+func pair(t testing.TB, role string) (client, server host.Host, serverGate *TrustGate) {
 	t.Helper()
 	mk := func() (host.Host, *TrustGate) {
 		priv, _, err := crypto.GenerateEd25519Key(nil)

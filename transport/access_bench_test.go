@@ -1,0 +1,290 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/fungi-go/fungi/internal/testutil"
+	"github.com/fungi-go/fungi/messages"
+)
+
+// The access path measured against its baselines in one run: the same
+// target reached directly on loopback, through fungi's access path (a
+// local listener bridged to an access stream, exactly as the access
+// forwarder does), and through `ssh -L` with aes128-gcm.
+//
+//	go test -run '^$' -bench Access -benchtime 20x ./transport
+
+// targets are the services at the far end: a sink that reads to EOF and
+// answers one byte, and an echo server.
+type targets struct{ sink, echo string }
+
+func startTargets(b *testing.B) targets {
+	listen := func(serve func(net.Conn)) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go serve(c)
+			}
+		}()
+		return ln.Addr().String()
+	}
+	return targets{
+		sink: listen(func(c net.Conn) {
+			io.Copy(io.Discard, c)
+			c.Write([]byte{1})
+			c.Close()
+		}),
+		echo: listen(func(c net.Conn) {
+			io.Copy(c, c)
+			c.Close()
+		}),
+	}
+}
+
+// startAccess runs two libp2p hosts and returns local addresses whose
+// connections travel over access streams to the sink and the echo server.
+func startAccess(b *testing.B, t targets) targets {
+	client, server, gate := pair(b, "access")
+	ServeAccess(server, gate, func(_ peer.ID, hdr *messages.AccessHeader) (string, error) {
+		if hdr.ServiceId == "sink" {
+			return t.sink, nil
+		}
+		return t.echo, nil
+	}, b.Logf)
+	forward := func(service string) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func(c *net.TCPConn) {
+					c.SetNoDelay(true)
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					s, err := OpenAccess(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: service, Port: "tcp"})
+					cancel()
+					if err != nil {
+						c.Close()
+						return
+					}
+					Pipe(c, s)
+				}(c.(*net.TCPConn))
+			}
+		}()
+		return ln.Addr().String()
+	}
+	return targets{sink: forward("sink"), echo: forward("echo")}
+}
+
+// startSSH runs sshd on loopback with its own host key and config, and
+// `ssh -L` forwards to both targets with aes128-gcm.
+func startSSH(b *testing.B, t targets) (targets, bool) {
+	if _, err := exec.LookPath("sshd"); err != nil {
+		if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
+			b.Log("no sshd: apt-get install openssh-server openssh-client to measure the ssh -L baseline")
+			return targets{}, false
+		}
+	}
+	dir := b.TempDir()
+	run := func(name string, args ...string) {
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v\n%s", name, err, out)
+		}
+	}
+	run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "host"))
+	run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "user"))
+	pub, _ := os.ReadFile(filepath.Join(dir, "user.pub"))
+	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600)
+	os.MkdirAll("/run/sshd", 0o755)
+	port := freeTCPPort(b)
+	cfg := fmt.Sprintf(`ListenAddress 127.0.0.1:%d
+HostKey %s/host
+AuthorizedKeysFile %s/authorized_keys
+PermitRootLogin yes
+PasswordAuthentication no
+StrictModes no
+UsePAM no
+Ciphers aes128-gcm@openssh.com
+AllowTcpForwarding yes
+PidFile %s/sshd.pid
+`, port, dir, dir, dir)
+	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o600)
+	sshd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	if err := sshd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { sshd.Process.Kill(); sshd.Wait() })
+	sinkPort, echoPort := freeTCPPort(b), freeTCPPort(b)
+	ssh := exec.Command("ssh", "-N", "-i", filepath.Join(dir, "user"), "-p", strconv.Itoa(port),
+		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+		"-o", "Ciphers=aes128-gcm@openssh.com", "-o", "ExitOnForwardFailure=yes",
+		"-L", fmt.Sprintf("127.0.0.1:%d:%s", sinkPort, t.sink),
+		"-L", fmt.Sprintf("127.0.0.1:%d:%s", echoPort, t.echo),
+		"root@127.0.0.1")
+	ssh.Stderr = os.Stderr
+	testutil.WaitFor(b, 10*time.Second, "sshd to listen", func() error {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	if err := ssh.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ssh.Process.Kill(); ssh.Wait() })
+	out := targets{sink: fmt.Sprintf("127.0.0.1:%d", sinkPort), echo: fmt.Sprintf("127.0.0.1:%d", echoPort)}
+	testutil.WaitFor(b, 10*time.Second, "ssh -L to forward", func() error {
+		return echoOnce(out.echo)
+	})
+	return out, true
+}
+
+func freeTCPPort(b *testing.B) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func echoOnce(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("x")); err != nil {
+		return err
+	}
+	_, err = io.ReadFull(c, make([]byte, 1))
+	return err
+}
+
+const streamBytes = 128 << 20
+
+// sendAll pushes n bytes to the sink and waits for its answer.
+func sendAll(b *testing.B, addr string, n int) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 256<<10)
+	for sent := 0; sent < n; sent += len(buf) {
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c.(*net.TCPConn).CloseWrite()
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		b.Fatalf("no answer from the sink: %v", err)
+	}
+}
+
+func BenchmarkAccess(b *testing.B) {
+	t := startTargets(b)
+	paths := []struct {
+		name string
+		t    targets
+	}{{"direct-loopback", t}, {"fungi-access", startAccess(b, t)}}
+	if ssh, ok := startSSH(b, t); ok {
+		paths = append(paths, struct {
+			name string
+			t    targets
+		}{"ssh-L-aes128gcm", ssh})
+	}
+	for _, p := range paths {
+		b.Run("throughput-1-stream/"+p.name, func(b *testing.B) {
+			b.SetBytes(streamBytes)
+			for range b.N {
+				sendAll(b, p.t.sink, streamBytes)
+			}
+		})
+		b.Run("throughput-8-streams/"+p.name, func(b *testing.B) {
+			b.SetBytes(streamBytes)
+			for range b.N {
+				var wg sync.WaitGroup
+				for range 8 {
+					wg.Add(1)
+					go func() { defer wg.Done(); sendAll(b, p.t.sink, streamBytes/8) }()
+				}
+				wg.Wait()
+			}
+		})
+		b.Run("rr-kept-connection/"+p.name, func(b *testing.B) {
+			c, err := net.Dial("tcp", p.t.echo)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			msg, back := make([]byte, 64), make([]byte, 64)
+			lat := make([]time.Duration, 0, 1000)
+			b.ResetTimer()
+			for range b.N {
+				for range 1000 / max(1, b.N) {
+					t0 := time.Now()
+					c.Write(msg)
+					if _, err := io.ReadFull(c, back); err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, time.Since(t0))
+				}
+			}
+			reportPercentiles(b, lat)
+		})
+		b.Run("rr-new-connection/"+p.name, func(b *testing.B) {
+			lat := make([]time.Duration, 0, 200)
+			b.ResetTimer()
+			for range b.N {
+				for range 200 / max(1, b.N) {
+					t0 := time.Now()
+					if err := echoOnce(p.t.echo); err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, time.Since(t0))
+				}
+			}
+			reportPercentiles(b, lat)
+		})
+	}
+}
+
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	us := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Nanoseconds()) / 1000 }
+	b.ReportMetric(us(0.5), "p50-µs")
+	b.ReportMetric(us(0.9), "p90-µs")
+	b.ReportMetric(us(0.99), "p99-µs")
+}
