@@ -26,9 +26,12 @@ demo: build examples
 	./examples/demo.sh
 
 # Benchmarks with their baselines, measured in the same run; see docs/BENCHMARKS.md.
+# The ssh -L baseline needs openssh-server and openssh-client (Debian).
 bench:
 	$(GO) test -run '^$$' -bench 'Request' -benchtime 1000x ./runtimes/wasm
 	$(GO) test -run '^$$' -bench 'Start' -benchtime 5x ./runtimes/wasm
+	$(GO) test -run '^$$' -bench 'Access' -benchtime 10x ./transport
+	$(GO) test -run '^$$' -bench 'RemoteAdmin' -benchtime 500x ./internal/daemon
 
 # Regenerates messages/*.pb.go (needs protoc, protoc-gen-go and protoc-gen-go-grpc).
 proto:
