@@ -5,7 +5,9 @@ WASM    := examples/wasm/filebrowser-lite.wasm
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/fungi-go/fungi/internal/version.Version=$(VERSION)
 
-.PHONY: all build examples test demo bench proto clean
+IMAGE   := fungi-examples/filebrowser-lite:latest
+
+.PHONY: all build examples images test demo bench proto clean
 
 all: build examples
 
@@ -17,6 +19,13 @@ examples: $(WASM)
 
 $(WASM): $(wildcard examples/apps/filebrowser-lite/*.go)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o $@ ./examples/apps/filebrowser-lite
+
+# The example app as a FROM scratch container image, for the docker runtime.
+images:
+	mkdir -p bin/image-filebrowser-lite
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/image-filebrowser-lite/filebrowser-lite ./examples/apps/filebrowser-lite
+	cp examples/apps/filebrowser-lite/Dockerfile bin/image-filebrowser-lite/
+	docker build -q -t $(IMAGE) bin/image-filebrowser-lite
 
 test:
 	$(GO) vet ./...

@@ -72,3 +72,12 @@ type serviceRemoved struct {
 	info *messages.ServiceInfo
 	err  error
 }
+
+// removeInstance asks a runtime actor to delete what the runtime keeps of a
+// service; the answer, runtimeRemoved, goes to replyTo.
+type removeInstance struct {
+	name    string
+	replyTo *actor.PID
+}
+
+type runtimeRemoved struct{ err error }

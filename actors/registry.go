@@ -270,6 +270,10 @@ func (r *serviceRegistry) remove(ctx actor.Context, msg *messages.RemoveService)
 			ctx.Send(sender, errorf(Failed, "remove %s: the service did not stop in time (%v)", msg.Name, err))
 			return
 		}
+		if removed.err != nil {
+			ctx.Send(sender, errorf(Failed, "remove %s: %v; the service is kept, try again", msg.Name, removed.err))
+			return
+		}
 		if err := os.RemoveAll(r.home.ServiceDir(msg.Name)); err != nil {
 			ctx.Send(sender, errorf(Failed, "remove %s: %v", msg.Name, err))
 			return

@@ -30,6 +30,8 @@ func (a *runtimeActor) Receive(ctx actor.Context) {
 		a.fetch(ctx, msg)
 	case *startInstance:
 		a.start(ctx, msg)
+	case *removeInstance:
+		a.remove(ctx, msg)
 	}
 }
 
@@ -55,5 +57,14 @@ func (a *runtimeActor) start(ctx actor.Context, msg *startInstance) {
 	go func() {
 		inst, err := a.provider.Start(context.Background(), msg.spec)
 		system.Root.Send(msg.replyTo, &instanceStarted{gen: msg.gen, inst: inst, err: err})
+	}()
+}
+
+func (a *runtimeActor) remove(ctx actor.Context, msg *removeInstance) {
+	system := ctx.ActorSystem()
+	go func() {
+		c, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		system.Root.Send(msg.replyTo, &runtimeRemoved{err: a.provider.Remove(c, msg.name)})
 	}()
 }

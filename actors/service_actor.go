@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -41,8 +42,11 @@ type serviceActor struct {
 	// gen numbers start attempts; a message about an older attempt is stale.
 	gen       uint64
 	startedAt time.Time
-	backoff   time.Duration
-	log       *serviceLog
+	// exitCode and containerID describe the instance for inspect.
+	exitCode    int32
+	containerID string
+	backoff     time.Duration
+	log         *serviceLog
 
 	startWaiters []*actor.PID
 	stopWaiters  []*actor.PID
@@ -77,6 +81,8 @@ func (a *serviceActor) Receive(ctx actor.Context) {
 		a.stopped(ctx, msg)
 	case *restartDue:
 		a.restartDue(ctx, msg)
+	case *runtimeRemoved:
+		a.runtimeRemoved(ctx, msg)
 	}
 }
 
@@ -112,6 +118,8 @@ func (a *serviceActor) info() *messages.ServiceInfo {
 	if a.state == stateRunning {
 		info.StartedAt = a.startedAt.UTC().Format(time.RFC3339)
 	}
+	info.ExitCode = a.exitCode
+	info.ContainerId = a.containerID
 	return info
 }
 
@@ -188,6 +196,10 @@ func (a *serviceActor) started(ctx actor.Context, msg *instanceStarted) {
 	a.inst = msg.inst
 	a.state = stateRunning
 	a.startedAt = time.Now()
+	a.exitCode = 0
+	if c, ok := msg.inst.(interface{ ContainerID() string }); ok {
+		a.containerID = c.ContainerID()
+	}
 	a.rec.LastError = ""
 	a.persist()
 	a.log.printf("running")
@@ -277,6 +289,10 @@ func (a *serviceActor) exited(ctx actor.Context, msg *instanceExited) {
 	if msg.err != nil {
 		reason = "exited: " + msg.err.Error()
 	}
+	var coded interface{ ExitCode() int }
+	if errors.As(msg.err, &coded) {
+		a.exitCode = int32(coded.ExitCode())
+	}
 	a.inst = nil
 	a.state = stateFailed
 	a.rec.LastError = reason
@@ -320,9 +336,26 @@ func (a *serviceActor) remove(ctx actor.Context) {
 	}
 }
 
+// finishRemove has the runtime delete what it keeps of the service (a
+// container) before answering; the data folder stays.
 func (a *serviceActor) finishRemove(ctx actor.Context) {
-	a.log.printf("removed")
-	ctx.Send(a.removeWaiter, &serviceRemoved{info: a.info()})
+	if a.runtime == nil {
+		a.runtimeRemoved(ctx, &runtimeRemoved{})
+		return
+	}
+	ctx.Send(a.runtime, &removeInstance{name: a.name, replyTo: ctx.Self()})
+}
+
+func (a *serviceActor) runtimeRemoved(ctx actor.Context, msg *runtimeRemoved) {
+	if a.removeWaiter == nil {
+		return
+	}
+	if msg.err != nil {
+		ctx.Send(a.removeWaiter, &serviceRemoved{err: msg.err})
+	} else {
+		a.log.printf("removed")
+		ctx.Send(a.removeWaiter, &serviceRemoved{info: a.info()})
+	}
 	a.removeWaiter = nil
 }
 

@@ -32,6 +32,7 @@ func (p *fakeProvider) Capability(context.Context) *messages.RuntimeCapability {
 func (p *fakeProvider) Fetch(context.Context, runtimes.FetchRequest, func(*messages.PullProgress)) (runtimes.Artifact, error) {
 	return runtimes.Artifact{Ref: "fake", SHA256: "00"}, nil
 }
+func (p *fakeProvider) Remove(context.Context, string) error { return nil }
 func (p *fakeProvider) Start(context.Context, runtimes.InstanceSpec) (runtimes.Instance, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

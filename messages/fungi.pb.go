@@ -432,6 +432,7 @@ type PullProgress struct {
 	Current       int64                  `protobuf:"varint,2,opt,name=current,proto3" json:"current,omitempty"`
 	Total         int64                  `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
 	Service       *ServiceInfo           `protobuf:"bytes,4,opt,name=service,proto3" json:"service,omitempty"` // set on the final message
+	Layer         string                 `protobuf:"bytes,5,opt,name=layer,proto3" json:"layer,omitempty"`     // image layer this step is about (docker)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -492,6 +493,13 @@ func (x *PullProgress) GetService() *ServiceInfo {
 		return x.Service
 	}
 	return nil
+}
+
+func (x *PullProgress) GetLayer() string {
+	if x != nil {
+		return x.Layer
+	}
+	return ""
 }
 
 // The service commands. Each is both a gRPC request and the actor message
@@ -987,8 +995,10 @@ type ServiceInfo struct {
 	Expose         *Expose                `protobuf:"bytes,10,opt,name=expose,proto3" json:"expose,omitempty"`
 	DataDir        string                 `protobuf:"bytes,11,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
 	RestartPolicy  string                 `protobuf:"bytes,12,opt,name=restart_policy,json=restartPolicy,proto3" json:"restart_policy,omitempty"`
-	ArtifactSha256 string                 `protobuf:"bytes,13,opt,name=artifact_sha256,json=artifactSha256,proto3" json:"artifact_sha256,omitempty"`
+	ArtifactSha256 string                 `protobuf:"bytes,13,opt,name=artifact_sha256,json=artifactSha256,proto3" json:"artifact_sha256,omitempty"` // wasm: module SHA-256; docker: image digest
 	StartedAt      string                 `protobuf:"bytes,14,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	ExitCode       int32                  `protobuf:"varint,15,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`         // of the last exit, when it exited on its own
+	ContainerId    string                 `protobuf:"bytes,16,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"` // docker
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1117,6 +1127,20 @@ func (x *ServiceInfo) GetArtifactSha256() string {
 func (x *ServiceInfo) GetStartedAt() string {
 	if x != nil {
 		return x.StartedAt
+	}
+	return ""
+}
+
+func (x *ServiceInfo) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *ServiceInfo) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
 	}
 	return ""
 }
@@ -3555,12 +3579,13 @@ const file_fungi_proto_rawDesc = "" +
 	"\rmanifest_yaml\x18\x01 \x01(\fR\fmanifestYaml\x12!\n" +
 	"\fmanifest_dir\x18\x02 \x01(\tR\vmanifestDir\x12\x1a\n" +
 	"\bartifact\x18\x03 \x01(\fR\bartifact\x12'\n" +
-	"\x0fartifact_sha256\x18\x04 \x01(\tR\x0eartifactSha256\"\x89\x01\n" +
+	"\x0fartifact_sha256\x18\x04 \x01(\tR\x0eartifactSha256\"\x9f\x01\n" +
 	"\fPullProgress\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x18\n" +
 	"\acurrent\x18\x02 \x01(\x03R\acurrent\x12\x14\n" +
 	"\x05total\x18\x03 \x01(\x03R\x05total\x12/\n" +
-	"\aservice\x18\x04 \x01(\v2\x15.fungi.v1.ServiceInfoR\aservice\"\"\n" +
+	"\aservice\x18\x04 \x01(\v2\x15.fungi.v1.ServiceInfoR\aservice\x12\x14\n" +
+	"\x05layer\x18\x05 \x01(\tR\x05layer\"\"\n" +
 	"\fStartService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"!\n" +
 	"\vStopService\x12\x12\n" +
@@ -3589,7 +3614,7 @@ const file_fungi_proto_rawDesc = "" +
 	"\ttransport\x18\x04 \x01(\tR\ttransport\x12\x14\n" +
 	"\x05usage\x18\x05 \x01(\tR\x05usage\x12\x12\n" +
 	"\x04path\x18\x06 \x01(\tR\x04path\x12\x19\n" +
-	"\bicon_url\x18\a \x01(\tR\aiconUrl\"\xda\x03\n" +
+	"\bicon_url\x18\a \x01(\tR\aiconUrl\"\x9a\x04\n" +
 	"\vServiceInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aruntime\x18\x02 \x01(\tR\aruntime\x12\x14\n" +
@@ -3607,7 +3632,9 @@ const file_fungi_proto_rawDesc = "" +
 	"\x0erestart_policy\x18\f \x01(\tR\rrestartPolicy\x12'\n" +
 	"\x0fartifact_sha256\x18\r \x01(\tR\x0eartifactSha256\x12\x1d\n" +
 	"\n" +
-	"started_at\x18\x0e \x01(\tR\tstartedAt\"l\n" +
+	"started_at\x18\x0e \x01(\tR\tstartedAt\x12\x1b\n" +
+	"\texit_code\x18\x0f \x01(\x05R\bexitCode\x12!\n" +
+	"\fcontainer_id\x18\x10 \x01(\tR\vcontainerId\"l\n" +
 	"\x15RemoveServiceResponse\x12/\n" +
 	"\aservice\x18\x01 \x01(\v2\x15.fungi.v1.ServiceInfoR\aservice\x12\"\n" +
 	"\rdata_dir_kept\x18\x02 \x01(\tR\vdataDirKept\"M\n" +

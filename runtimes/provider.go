@@ -23,6 +23,9 @@ type Provider interface {
 	Fetch(ctx context.Context, req FetchRequest, progress func(*messages.PullProgress)) (Artifact, error)
 	// Start runs a service and returns once it serves on its host ports.
 	Start(ctx context.Context, spec InstanceSpec) (Instance, error)
+	// Remove deletes what the runtime keeps of a removed service (a
+	// container); the service's data folder is not touched.
+	Remove(ctx context.Context, service string) error
 }
 
 // FetchRequest is what a provider needs to fetch an artifact.
@@ -68,5 +71,6 @@ type Instance interface {
 	// Done is closed when the service has ended, by Stop or by itself.
 	Done() <-chan struct{}
 	// Err is why the service ended, nil after a clean Stop; valid after Done.
+	// An error with an ExitCode() int method carries the process's code.
 	Err() error
 }

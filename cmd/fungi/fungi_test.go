@@ -6,21 +6,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/runtimes/docker"
 )
 
 func TestMain(m *testing.M) {
@@ -33,10 +39,20 @@ func TestMain(m *testing.M) {
 // testdata/script.
 func TestScripts(t *testing.T) {
 	wasm := testutil.BuildWasm(t, "examples/apps/filebrowser-lite")
+	dockerOK := testutil.DockerAvailable(t)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
+		Condition: func(cond string) (bool, error) {
+			if cond == "docker" {
+				return dockerOK, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("FUNGI_DIR", filepath.Join(e.WorkDir, "home"))
+			if dockerOK {
+				e.Defer(func() { removeContainers(e.WorkDir) })
+			}
 			return copyExamples(e.WorkDir, wasm)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -50,6 +66,19 @@ func TestScripts(t *testing.T) {
 			"accessport": cmdAccessPort,
 			"holdconn":   cmdHoldConn,
 			"connclosed": cmdConnClosed,
+			"dockerimage": func(ts *testscript.TestScript, neg bool, args []string) {
+				testutil.BuildExampleImage(t)
+			},
+			"registry":     cmdRegistry,
+			"subst":        cmdSubst,
+			"waitrestarts": cmdWaitRestarts,
+			"waitlog":      cmdWaitLog,
+			"containername": func(ts *testscript.TestScript, neg bool, args []string) {
+				h, _ := home.Open(ts.MkAbs(args[0]))
+				_, id, err := h.Identity()
+				ts.Check(err)
+				ts.Setenv(args[2], docker.ContainerName(id.String(), args[1]))
+			},
 		},
 	})
 }
@@ -289,5 +318,98 @@ func cmdConnClosed(ts *testscript.TestScript, neg bool, args []string) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		ts.Fatalf("the connection stayed open for 30s")
+	}
+}
+
+// registry VAR starts an OCI registry on 127.0.0.1 for the script and sets
+// VAR to its host:port.
+func cmdRegistry(ts *testscript.TestScript, neg bool, args []string) {
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	ts.Defer(srv.Close)
+	ts.Setenv(args[0], strings.TrimPrefix(srv.URL, "http://"))
+}
+
+// subst IN OUT KEY=VALUE... copies IN to OUT replacing each @KEY@.
+func cmdSubst(ts *testscript.TestScript, neg bool, args []string) {
+	data := ts.ReadFile(args[0])
+	for _, kv := range args[2:] {
+		k, v, _ := strings.Cut(kv, "=")
+		data = strings.ReplaceAll(data, "@"+k+"@", v)
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(data), 0o644))
+}
+
+// waitrestarts [DIR] NAME N waits until the service is running again after
+// N restarts.
+func cmdWaitRestarts(ts *testscript.TestScript, neg bool, args []string) {
+	dir, args := homeArg(ts, args, 2)
+	want, _ := strconv.Atoi(args[1])
+	err := testutil.Poll(60*time.Second, func() error {
+		c, err := scriptClient(ts, dir)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		info, err := c.Inspect(context.Background(), &messages.InspectService{Name: args[0]})
+		if err != nil {
+			return err
+		}
+		if int(info.Restarts) != want || info.State != "running" {
+			return fmt.Errorf("state %s, restarts %d", info.State, info.Restarts)
+		}
+		return nil
+	})
+	if err != nil {
+		ts.Fatalf("%s: %v", args[0], err)
+	}
+}
+
+// waitlog [DIR] NAME REGEXP waits until the service's log matches: a
+// container's output reaches the log through the engine, a moment later.
+func cmdWaitLog(ts *testscript.TestScript, neg bool, args []string) {
+	dir, args := homeArg(ts, args, 2)
+	re := regexp.MustCompile(args[1])
+	err := testutil.Poll(30*time.Second, func() error {
+		c, err := scriptClient(ts, dir)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		stream, err := c.Logs(context.Background(), &messages.LogsRequest{Name: args[0], Tail: -1})
+		if err != nil {
+			return err
+		}
+		var all []byte
+		for {
+			chunk, err := stream.Recv()
+			if err != nil {
+				break
+			}
+			all = append(all, chunk.Data...)
+		}
+		if !re.Match(all) {
+			return fmt.Errorf("no match for %q in:\n%s", args[1], all)
+		}
+		return nil
+	})
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+}
+
+// removeContainers removes what the script's nodes left in the engine, so a
+// failed run does not leave containers behind.
+func removeContainers(work string) {
+	keys, _ := filepath.Glob(filepath.Join(work, "*", "identity.key"))
+	for _, k := range keys {
+		h, _ := home.Open(filepath.Dir(k))
+		_, id, err := h.Identity()
+		if err != nil {
+			continue
+		}
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label="+docker.LabelNode+"="+id.String()).Output()
+		for _, c := range strings.Fields(string(out)) {
+			exec.Command("docker", "rm", "-f", c).Run()
+		}
 	}
 }

@@ -266,8 +266,14 @@ func printInspect(out io.Writer, s *messages.ServiceInfo) {
 	row("Desired state", s.DesiredState)
 	row("Runtime", s.Runtime)
 	row("Source", s.Source)
-	if s.ArtifactSha256 != "" {
-		row("Artifact", "sha256:"+s.ArtifactSha256)
+	if a := s.ArtifactSha256; a != "" {
+		if !strings.HasPrefix(a, "sha256:") {
+			a = "sha256:" + a
+		}
+		row("Artifact", a)
+	}
+	if s.ContainerId != "" {
+		row("Container", s.ContainerId)
 	}
 	if s.StartedAt != "" {
 		row("Started at", s.StartedAt)
@@ -276,6 +282,9 @@ func printInspect(out io.Writer, s *messages.ServiceInfo) {
 	row("Restarts", fmt.Sprint(s.Restarts))
 	if s.LastError != "" {
 		row("Last error", s.LastError)
+	}
+	if s.ExitCode != 0 {
+		row("Exit code", fmt.Sprint(s.ExitCode))
 	}
 	row("Data folder", s.DataDir)
 	for _, p := range s.Ports {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes"
+	"github.com/fungi-go/fungi/runtimes/docker"
 	"github.com/fungi-go/fungi/runtimes/wasm"
 	"github.com/fungi-go/fungi/transport"
 )
@@ -77,8 +79,12 @@ func Run(ctx context.Context, opts Options) error {
 
 	net := &transport.Network{Host: peerHost, Gate: gate}
 	node, err := actors.StartNode(actors.NodeConfig{
-		Home:          h,
-		Providers:     []runtimes.Provider{wasmProvider},
+		Home: h,
+		Providers: []runtimes.Provider{wasmProvider, docker.New(docker.Config{
+			Node:          id.String(),
+			DataRoot:      filepath.Join(h.Dir, "data"),
+			AllowedMounts: cfg.Mounts.Allowed,
+		})},
 		AllowedMounts: cfg.Mounts.Allowed,
 		Logger:        slog.New(slog.NewTextHandler(opts.Log, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Network:       net,

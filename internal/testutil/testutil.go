@@ -73,3 +73,49 @@ func Poll(within time.Duration, cond func() error) error {
 		delay = min(2*delay, 200*time.Millisecond)
 	}
 }
+
+// ExampleImage is the tag `make images` gives the example app's image.
+const ExampleImage = "fungi-examples/filebrowser-lite:latest"
+
+var imageOnce sync.Once
+var imageErr error
+
+// BuildExampleImage builds the example app's FROM scratch image in the real
+// engine once per test process, as `make images` does.
+func BuildExampleImage(tb testing.TB) string {
+	tb.Helper()
+	imageOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "fungi-image-")
+		if err != nil {
+			imageErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "filebrowser-lite"), "./examples/apps/filebrowser-lite")
+		build.Dir = RepoRoot()
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			imageErr = fmt.Errorf("build the app: %v\n%s", err, out)
+			return
+		}
+		df, _ := os.ReadFile(filepath.Join(RepoRoot(), "examples/apps/filebrowser-lite/Dockerfile"))
+		os.WriteFile(filepath.Join(dir, "Dockerfile"), df, 0o644)
+		if out, err := exec.Command("docker", "build", "-q", "-t", ExampleImage, dir).CombinedOutput(); err != nil {
+			imageErr = fmt.Errorf("docker build: %v\n%s", err, out)
+		}
+	})
+	if imageErr != nil {
+		tb.Fatal(imageErr)
+	}
+	return ExampleImage
+}
+
+// DockerAvailable reports whether an engine answers the docker CLI. With
+// FUNGI_REQUIRE_DOCKER=1 a missing engine is a failure, not a skip.
+func DockerAvailable(tb testing.TB) bool {
+	err := exec.Command("docker", "version", "--format", "{{.Server.Version}}").Run()
+	if err != nil && os.Getenv("FUNGI_REQUIRE_DOCKER") == "1" {
+		tb.Fatalf("FUNGI_REQUIRE_DOCKER=1 but no Docker engine answers: %v", err)
+	}
+	return err == nil
+}

@@ -329,6 +329,11 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 	return inst, nil
 }
 
+// Remove implements runtimes.Provider: a wasm service leaves nothing in the
+// runtime but its module in the content-addressed cache, which other
+// services may share.
+func (p *Provider) Remove(context.Context, string) error { return nil }
+
 // moduleConfig is the part of every request's configuration that does not
 // change between requests.
 func (p *Provider) moduleConfig(spec runtimes.InstanceSpec) wazero.ModuleConfig {
