@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -73,6 +74,12 @@ func TestScripts(t *testing.T) {
 			"subst":        cmdSubst,
 			"waitrestarts": cmdWaitRestarts,
 			"waitlog":      cmdWaitLog,
+			"randfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				n, _ := strconv.Atoi(args[1])
+				b := make([]byte, n)
+				rand.Read(b)
+				ts.Check(os.WriteFile(ts.MkAbs(args[0]), b, 0o644))
+			},
 			"containername": func(ts *testscript.TestScript, neg bool, args []string) {
 				h, _ := home.Open(ts.MkAbs(args[0]))
 				_, id, err := h.Identity()

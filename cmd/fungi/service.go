@@ -115,15 +115,41 @@ func pull(ctx context.Context, d *daemonClient, req *messages.PullServiceRequest
 	}
 }
 
+// printProgress prints one step of a pull; a layer with a size gets a bar.
 func printProgress(w io.Writer, p *messages.PullProgress) {
+	prefix := ""
+	if p.Layer != "" {
+		prefix = p.Layer + " "
+	}
 	switch {
 	case p.Total > 0:
-		fmt.Fprintf(w, "%s: %d/%d bytes\n", p.Message, p.Current, p.Total)
+		fmt.Fprintf(w, "%s%s %s %s/%s\n", prefix, p.Message, bar(p.Current, p.Total, 24), humanBytes(p.Current), humanBytes(p.Total))
 	case p.Current > 0:
-		fmt.Fprintf(w, "%s: %d bytes\n", p.Message, p.Current)
+		fmt.Fprintf(w, "%s%s %s\n", prefix, p.Message, humanBytes(p.Current))
 	default:
-		fmt.Fprintln(w, p.Message)
+		fmt.Fprintf(w, "%s%s\n", prefix, p.Message)
 	}
+}
+
+func bar(cur, total int64, width int) string {
+	n := int(float64(width) * float64(min(cur, total)) / float64(total))
+	s := strings.Repeat("=", n)
+	if n < width {
+		s += ">" + strings.Repeat(" ", width-n-1)
+	}
+	return "[" + s + "]"
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
 }
 
 func portsText(info *messages.ServiceInfo) string {
