@@ -41,6 +41,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Start' -benchtime 5x ./runtimes/wasm
 	$(GO) test -run '^$$' -bench 'Access' -benchtime 10x ./transport
 	$(GO) test -run '^$$' -bench 'RemoteAdmin' -benchtime 500x ./internal/daemon
+	$(GO) test -run '^$$' -bench 'Start' -benchtime 10x ./runtimes/docker
 
 # Regenerates messages/*.pb.go (needs protoc, protoc-gen-go and protoc-gen-go-grpc).
 proto:
