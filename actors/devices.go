@@ -33,6 +33,8 @@ type PeerNetwork interface {
 	Connected(p peer.ID) bool
 	// Ping measures one round trip and records it for connection list.
 	Ping(ctx context.Context, p peer.ID) (time.Duration, error)
+	// Reserve takes a slot on a relay and returns when it ends.
+	Reserve(ctx context.Context, relay peer.AddrInfo) (time.Time, error)
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?$`)
@@ -74,16 +76,17 @@ type mdnsSeen struct {
 // is the only writer of the trust gate, and it keeps one peerSession for
 // every device this node dials.
 type deviceBook struct {
-	home *home.Home
-	net  PeerNetwork
+	home   *home.Home
+	net    PeerNetwork
+	relays []peer.AddrInfo
 
 	file     deviceFile
 	sessions map[peer.ID]*actor.PID
 	seen     map[peer.ID]mdnsSeen
 }
 
-func deviceBookProps(h *home.Home, n PeerNetwork) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return &deviceBook{home: h, net: n} },
+func deviceBookProps(h *home.Home, n PeerNetwork, relays []peer.AddrInfo) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &deviceBook{home: h, net: n, relays: relays} },
 		actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
 }
 
@@ -164,7 +167,19 @@ func (b *deviceBook) apply(ctx actor.Context) {
 		}
 		b.net.AddAddrs(id, parseAddrs(d.Addrs))
 	}
-	b.net.SetGate(roles, dial)
+	// The configured relays are dialed too; they get no role, and no
+	// session: the relay keeper holds those connections.
+	for _, r := range b.relays {
+		b.net.AddAddrs(r.ID, r.Addrs)
+	}
+	gateDial := map[peer.ID]bool{}
+	for id := range dial {
+		gateDial[id] = true
+	}
+	for _, r := range b.relays {
+		gateDial[r.ID] = true
+	}
+	b.net.SetGate(roles, gateDial)
 	for id, pid := range b.sessions {
 		if !dial[id] {
 			ctx.Stop(pid)

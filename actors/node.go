@@ -25,6 +25,8 @@ type NodeConfig struct {
 	Network PeerNetwork
 	// DialAccess opens access streams for the access forwarders.
 	DialAccess AccessDialer
+	// Relays are the relays this node keeps a reservation on.
+	Relays []peer.AddrInfo
 }
 
 // Node is a running supervision tree.
@@ -34,6 +36,7 @@ type Node struct {
 	registry *actor.PID
 	devices  *actor.PID
 	access   *actor.PID
+	relays   *actor.PID
 	runtimes map[string]*actor.PID
 }
 
@@ -65,7 +68,7 @@ func (s *rootSupervisor) spawnChildren(ctx actor.Context) {
 	if err != nil {
 		panic(err)
 	}
-	devices, err := ctx.SpawnNamed(deviceBookProps(s.cfg.Home, s.cfg.Network), "devices")
+	devices, err := ctx.SpawnNamed(deviceBookProps(s.cfg.Home, s.cfg.Network, s.cfg.Relays), "devices")
 	if err != nil {
 		panic(err)
 	}
@@ -73,8 +76,14 @@ func (s *rootSupervisor) spawnChildren(ctx actor.Context) {
 	if err != nil {
 		panic(err)
 	}
+	var relays *actor.PID
+	if s.cfg.Network != nil && len(s.cfg.Relays) > 0 {
+		if relays, err = ctx.SpawnNamed(relayKeeperProps(s.cfg.Relays, s.cfg.Network), "relays"); err != nil {
+			panic(err)
+		}
+	}
 	if s.ready != nil {
-		s.ready <- &Node{system: ctx.ActorSystem(), root: ctx.Self(), registry: registry, devices: devices, access: access, runtimes: s.runtimes}
+		s.ready <- &Node{system: ctx.ActorSystem(), root: ctx.Self(), registry: registry, devices: devices, access: access, relays: relays, runtimes: s.runtimes}
 		s.ready = nil
 	}
 }
@@ -120,6 +129,9 @@ func (n *Node) AskAccess(msg any, timeout time.Duration) (any, error) {
 // session dials again.
 func (n *Node) PeerDisconnected(p peer.ID) {
 	n.system.Root.Send(n.devices, &peerDisconnected{id: p})
+	if n.relays != nil {
+		n.system.Root.Send(n.relays, &peerDisconnected{id: p})
+	}
 }
 
 // PeerFoundOnLAN reports a peer mDNS saw.

@@ -62,13 +62,15 @@ func (*InfoRequest) Descriptor() ([]byte, []int) {
 }
 
 type NodeInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
-	Addrs         []string               `protobuf:"bytes,2,rep,name=addrs,proto3" json:"addrs,omitempty"`
-	Version       string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
-	FungiDir      string                 `protobuf:"bytes,4,opt,name=fungi_dir,json=fungiDir,proto3" json:"fungi_dir,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	PeerId            string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Addrs             []string               `protobuf:"bytes,2,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	Version           string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	FungiDir          string                 `protobuf:"bytes,4,opt,name=fungi_dir,json=fungiDir,proto3" json:"fungi_dir,omitempty"`
+	Reachability      string                 `protobuf:"bytes,5,opt,name=reachability,proto3" json:"reachability,omitempty"` // AutoNAT: public | private | unknown
+	RelayReservations []*RelayReservation    `protobuf:"bytes,6,rep,name=relay_reservations,json=relayReservations,proto3" json:"relay_reservations,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *NodeInfo) Reset() {
@@ -129,6 +131,72 @@ func (x *NodeInfo) GetFungiDir() string {
 	return ""
 }
 
+func (x *NodeInfo) GetReachability() string {
+	if x != nil {
+		return x.Reachability
+	}
+	return ""
+}
+
+func (x *NodeInfo) GetRelayReservations() []*RelayReservation {
+	if x != nil {
+		return x.RelayReservations
+	}
+	return nil
+}
+
+type RelayReservation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RelayPeerId   string                 `protobuf:"bytes,1,opt,name=relay_peer_id,json=relayPeerId,proto3" json:"relay_peer_id,omitempty"`
+	Expires       string                 `protobuf:"bytes,2,opt,name=expires,proto3" json:"expires,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayReservation) Reset() {
+	*x = RelayReservation{}
+	mi := &file_fungi_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayReservation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayReservation) ProtoMessage() {}
+
+func (x *RelayReservation) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayReservation.ProtoReflect.Descriptor instead.
+func (*RelayReservation) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RelayReservation) GetRelayPeerId() string {
+	if x != nil {
+		return x.RelayPeerId
+	}
+	return ""
+}
+
+func (x *RelayReservation) GetExpires() string {
+	if x != nil {
+		return x.Expires
+	}
+	return ""
+}
+
 type RuntimesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -137,7 +205,7 @@ type RuntimesRequest struct {
 
 func (x *RuntimesRequest) Reset() {
 	*x = RuntimesRequest{}
-	mi := &file_fungi_proto_msgTypes[2]
+	mi := &file_fungi_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -149,7 +217,7 @@ func (x *RuntimesRequest) String() string {
 func (*RuntimesRequest) ProtoMessage() {}
 
 func (x *RuntimesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[2]
+	mi := &file_fungi_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -162,7 +230,7 @@ func (x *RuntimesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuntimesRequest.ProtoReflect.Descriptor instead.
 func (*RuntimesRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{2}
+	return file_fungi_proto_rawDescGZIP(), []int{3}
 }
 
 // RuntimeCapability says what one runtime provider on a node can do.
@@ -180,7 +248,7 @@ type RuntimeCapability struct {
 
 func (x *RuntimeCapability) Reset() {
 	*x = RuntimeCapability{}
-	mi := &file_fungi_proto_msgTypes[3]
+	mi := &file_fungi_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -192,7 +260,7 @@ func (x *RuntimeCapability) String() string {
 func (*RuntimeCapability) ProtoMessage() {}
 
 func (x *RuntimeCapability) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[3]
+	mi := &file_fungi_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -205,7 +273,7 @@ func (x *RuntimeCapability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuntimeCapability.ProtoReflect.Descriptor instead.
 func (*RuntimeCapability) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{3}
+	return file_fungi_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RuntimeCapability) GetName() string {
@@ -261,7 +329,7 @@ type WasmLimits struct {
 
 func (x *WasmLimits) Reset() {
 	*x = WasmLimits{}
-	mi := &file_fungi_proto_msgTypes[4]
+	mi := &file_fungi_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -273,7 +341,7 @@ func (x *WasmLimits) String() string {
 func (*WasmLimits) ProtoMessage() {}
 
 func (x *WasmLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[4]
+	mi := &file_fungi_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -286,7 +354,7 @@ func (x *WasmLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WasmLimits.ProtoReflect.Descriptor instead.
 func (*WasmLimits) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{4}
+	return file_fungi_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *WasmLimits) GetMemoryLimitMb() uint32 {
@@ -319,7 +387,7 @@ type RuntimesResponse struct {
 
 func (x *RuntimesResponse) Reset() {
 	*x = RuntimesResponse{}
-	mi := &file_fungi_proto_msgTypes[5]
+	mi := &file_fungi_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -331,7 +399,7 @@ func (x *RuntimesResponse) String() string {
 func (*RuntimesResponse) ProtoMessage() {}
 
 func (x *RuntimesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[5]
+	mi := &file_fungi_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -344,7 +412,7 @@ func (x *RuntimesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuntimesResponse.ProtoReflect.Descriptor instead.
 func (*RuntimesResponse) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{5}
+	return file_fungi_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RuntimesResponse) GetRuntimes() []*RuntimeCapability {
@@ -369,7 +437,7 @@ type PullServiceRequest struct {
 
 func (x *PullServiceRequest) Reset() {
 	*x = PullServiceRequest{}
-	mi := &file_fungi_proto_msgTypes[6]
+	mi := &file_fungi_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -381,7 +449,7 @@ func (x *PullServiceRequest) String() string {
 func (*PullServiceRequest) ProtoMessage() {}
 
 func (x *PullServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[6]
+	mi := &file_fungi_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -394,7 +462,7 @@ func (x *PullServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullServiceRequest.ProtoReflect.Descriptor instead.
 func (*PullServiceRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{6}
+	return file_fungi_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PullServiceRequest) GetManifestYaml() []byte {
@@ -439,7 +507,7 @@ type PullProgress struct {
 
 func (x *PullProgress) Reset() {
 	*x = PullProgress{}
-	mi := &file_fungi_proto_msgTypes[7]
+	mi := &file_fungi_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +519,7 @@ func (x *PullProgress) String() string {
 func (*PullProgress) ProtoMessage() {}
 
 func (x *PullProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[7]
+	mi := &file_fungi_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +532,7 @@ func (x *PullProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullProgress.ProtoReflect.Descriptor instead.
 func (*PullProgress) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{7}
+	return file_fungi_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PullProgress) GetMessage() string {
@@ -513,7 +581,7 @@ type StartService struct {
 
 func (x *StartService) Reset() {
 	*x = StartService{}
-	mi := &file_fungi_proto_msgTypes[8]
+	mi := &file_fungi_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -525,7 +593,7 @@ func (x *StartService) String() string {
 func (*StartService) ProtoMessage() {}
 
 func (x *StartService) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[8]
+	mi := &file_fungi_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -538,7 +606,7 @@ func (x *StartService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartService.ProtoReflect.Descriptor instead.
 func (*StartService) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{8}
+	return file_fungi_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StartService) GetName() string {
@@ -557,7 +625,7 @@ type StopService struct {
 
 func (x *StopService) Reset() {
 	*x = StopService{}
-	mi := &file_fungi_proto_msgTypes[9]
+	mi := &file_fungi_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -569,7 +637,7 @@ func (x *StopService) String() string {
 func (*StopService) ProtoMessage() {}
 
 func (x *StopService) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[9]
+	mi := &file_fungi_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -582,7 +650,7 @@ func (x *StopService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopService.ProtoReflect.Descriptor instead.
 func (*StopService) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{9}
+	return file_fungi_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StopService) GetName() string {
@@ -601,7 +669,7 @@ type RemoveService struct {
 
 func (x *RemoveService) Reset() {
 	*x = RemoveService{}
-	mi := &file_fungi_proto_msgTypes[10]
+	mi := &file_fungi_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -613,7 +681,7 @@ func (x *RemoveService) String() string {
 func (*RemoveService) ProtoMessage() {}
 
 func (x *RemoveService) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[10]
+	mi := &file_fungi_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -626,7 +694,7 @@ func (x *RemoveService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveService.ProtoReflect.Descriptor instead.
 func (*RemoveService) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{10}
+	return file_fungi_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RemoveService) GetName() string {
@@ -645,7 +713,7 @@ type InspectService struct {
 
 func (x *InspectService) Reset() {
 	*x = InspectService{}
-	mi := &file_fungi_proto_msgTypes[11]
+	mi := &file_fungi_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -657,7 +725,7 @@ func (x *InspectService) String() string {
 func (*InspectService) ProtoMessage() {}
 
 func (x *InspectService) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[11]
+	mi := &file_fungi_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -670,7 +738,7 @@ func (x *InspectService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectService.ProtoReflect.Descriptor instead.
 func (*InspectService) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{11}
+	return file_fungi_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *InspectService) GetName() string {
@@ -688,7 +756,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_fungi_proto_msgTypes[12]
+	mi := &file_fungi_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +768,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[12]
+	mi := &file_fungi_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +781,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{12}
+	return file_fungi_proto_rawDescGZIP(), []int{13}
 }
 
 type ServiceList struct {
@@ -725,7 +793,7 @@ type ServiceList struct {
 
 func (x *ServiceList) Reset() {
 	*x = ServiceList{}
-	mi := &file_fungi_proto_msgTypes[13]
+	mi := &file_fungi_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +805,7 @@ func (x *ServiceList) String() string {
 func (*ServiceList) ProtoMessage() {}
 
 func (x *ServiceList) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[13]
+	mi := &file_fungi_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +818,7 @@ func (x *ServiceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceList.ProtoReflect.Descriptor instead.
 func (*ServiceList) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{13}
+	return file_fungi_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ServiceList) GetServices() []*ServiceInfo {
@@ -773,7 +841,7 @@ type PortBinding struct {
 
 func (x *PortBinding) Reset() {
 	*x = PortBinding{}
-	mi := &file_fungi_proto_msgTypes[14]
+	mi := &file_fungi_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +853,7 @@ func (x *PortBinding) String() string {
 func (*PortBinding) ProtoMessage() {}
 
 func (x *PortBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[14]
+	mi := &file_fungi_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +866,7 @@ func (x *PortBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortBinding.ProtoReflect.Descriptor instead.
 func (*PortBinding) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{14}
+	return file_fungi_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PortBinding) GetName() string {
@@ -846,7 +914,7 @@ type MountBinding struct {
 
 func (x *MountBinding) Reset() {
 	*x = MountBinding{}
-	mi := &file_fungi_proto_msgTypes[15]
+	mi := &file_fungi_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -858,7 +926,7 @@ func (x *MountBinding) String() string {
 func (*MountBinding) ProtoMessage() {}
 
 func (x *MountBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[15]
+	mi := &file_fungi_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -871,7 +939,7 @@ func (x *MountBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountBinding.ProtoReflect.Descriptor instead.
 func (*MountBinding) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{15}
+	return file_fungi_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MountBinding) GetHostPath() string {
@@ -903,7 +971,7 @@ type Expose struct {
 
 func (x *Expose) Reset() {
 	*x = Expose{}
-	mi := &file_fungi_proto_msgTypes[16]
+	mi := &file_fungi_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +983,7 @@ func (x *Expose) String() string {
 func (*Expose) ProtoMessage() {}
 
 func (x *Expose) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[16]
+	mi := &file_fungi_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +996,7 @@ func (x *Expose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Expose.ProtoReflect.Descriptor instead.
 func (*Expose) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{16}
+	return file_fungi_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Expose) GetEnabled() bool {
@@ -1005,7 +1073,7 @@ type ServiceInfo struct {
 
 func (x *ServiceInfo) Reset() {
 	*x = ServiceInfo{}
-	mi := &file_fungi_proto_msgTypes[17]
+	mi := &file_fungi_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1017,7 +1085,7 @@ func (x *ServiceInfo) String() string {
 func (*ServiceInfo) ProtoMessage() {}
 
 func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[17]
+	mi := &file_fungi_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1030,7 +1098,7 @@ func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceInfo.ProtoReflect.Descriptor instead.
 func (*ServiceInfo) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{17}
+	return file_fungi_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ServiceInfo) GetName() string {
@@ -1155,7 +1223,7 @@ type RemoveServiceResponse struct {
 
 func (x *RemoveServiceResponse) Reset() {
 	*x = RemoveServiceResponse{}
-	mi := &file_fungi_proto_msgTypes[18]
+	mi := &file_fungi_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1235,7 @@ func (x *RemoveServiceResponse) String() string {
 func (*RemoveServiceResponse) ProtoMessage() {}
 
 func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[18]
+	mi := &file_fungi_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1248,7 @@ func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceResponse.ProtoReflect.Descriptor instead.
 func (*RemoveServiceResponse) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{18}
+	return file_fungi_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RemoveServiceResponse) GetService() *ServiceInfo {
@@ -1208,7 +1276,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_fungi_proto_msgTypes[19]
+	mi := &file_fungi_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1288,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[19]
+	mi := &file_fungi_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1301,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{19}
+	return file_fungi_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LogsRequest) GetName() string {
@@ -1266,7 +1334,7 @@ type LogChunk struct {
 
 func (x *LogChunk) Reset() {
 	*x = LogChunk{}
-	mi := &file_fungi_proto_msgTypes[20]
+	mi := &file_fungi_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1346,7 @@ func (x *LogChunk) String() string {
 func (*LogChunk) ProtoMessage() {}
 
 func (x *LogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[20]
+	mi := &file_fungi_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1359,7 @@ func (x *LogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
 func (*LogChunk) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{20}
+	return file_fungi_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *LogChunk) GetData() []byte {
@@ -1317,7 +1385,7 @@ type Device struct {
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_fungi_proto_msgTypes[21]
+	mi := &file_fungi_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1397,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[21]
+	mi := &file_fungi_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1410,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{21}
+	return file_fungi_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Device) GetPeerId() string {
@@ -1405,7 +1473,7 @@ type DeviceAdd struct {
 
 func (x *DeviceAdd) Reset() {
 	*x = DeviceAdd{}
-	mi := &file_fungi_proto_msgTypes[22]
+	mi := &file_fungi_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1485,7 @@ func (x *DeviceAdd) String() string {
 func (*DeviceAdd) ProtoMessage() {}
 
 func (x *DeviceAdd) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[22]
+	mi := &file_fungi_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1498,7 @@ func (x *DeviceAdd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceAdd.ProtoReflect.Descriptor instead.
 func (*DeviceAdd) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{22}
+	return file_fungi_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DeviceAdd) GetPeerId() string {
@@ -1462,7 +1530,7 @@ type DeviceListRequest struct {
 
 func (x *DeviceListRequest) Reset() {
 	*x = DeviceListRequest{}
-	mi := &file_fungi_proto_msgTypes[23]
+	mi := &file_fungi_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1474,7 +1542,7 @@ func (x *DeviceListRequest) String() string {
 func (*DeviceListRequest) ProtoMessage() {}
 
 func (x *DeviceListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[23]
+	mi := &file_fungi_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1487,7 +1555,7 @@ func (x *DeviceListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceListRequest.ProtoReflect.Descriptor instead.
 func (*DeviceListRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{23}
+	return file_fungi_proto_rawDescGZIP(), []int{24}
 }
 
 type DeviceList struct {
@@ -1499,7 +1567,7 @@ type DeviceList struct {
 
 func (x *DeviceList) Reset() {
 	*x = DeviceList{}
-	mi := &file_fungi_proto_msgTypes[24]
+	mi := &file_fungi_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1579,7 @@ func (x *DeviceList) String() string {
 func (*DeviceList) ProtoMessage() {}
 
 func (x *DeviceList) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[24]
+	mi := &file_fungi_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1592,7 @@ func (x *DeviceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
 func (*DeviceList) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{24}
+	return file_fungi_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeviceList) GetDevices() []*Device {
@@ -1543,7 +1611,7 @@ type DeviceRemove struct {
 
 func (x *DeviceRemove) Reset() {
 	*x = DeviceRemove{}
-	mi := &file_fungi_proto_msgTypes[25]
+	mi := &file_fungi_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1623,7 @@ func (x *DeviceRemove) String() string {
 func (*DeviceRemove) ProtoMessage() {}
 
 func (x *DeviceRemove) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[25]
+	mi := &file_fungi_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1636,7 @@ func (x *DeviceRemove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceRemove.ProtoReflect.Descriptor instead.
 func (*DeviceRemove) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{25}
+	return file_fungi_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DeviceRemove) GetDevice() string {
@@ -1588,7 +1656,7 @@ type DeviceRename struct {
 
 func (x *DeviceRename) Reset() {
 	*x = DeviceRename{}
-	mi := &file_fungi_proto_msgTypes[26]
+	mi := &file_fungi_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +1668,7 @@ func (x *DeviceRename) String() string {
 func (*DeviceRename) ProtoMessage() {}
 
 func (x *DeviceRename) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[26]
+	mi := &file_fungi_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +1681,7 @@ func (x *DeviceRename) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceRename.ProtoReflect.Descriptor instead.
 func (*DeviceRename) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{26}
+	return file_fungi_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeviceRename) GetDevice() string {
@@ -1640,7 +1708,7 @@ type DeviceTrust struct {
 
 func (x *DeviceTrust) Reset() {
 	*x = DeviceTrust{}
-	mi := &file_fungi_proto_msgTypes[27]
+	mi := &file_fungi_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1720,7 @@ func (x *DeviceTrust) String() string {
 func (*DeviceTrust) ProtoMessage() {}
 
 func (x *DeviceTrust) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[27]
+	mi := &file_fungi_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1733,7 @@ func (x *DeviceTrust) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceTrust.ProtoReflect.Descriptor instead.
 func (*DeviceTrust) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{27}
+	return file_fungi_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DeviceTrust) GetDevice() string {
@@ -1691,7 +1759,7 @@ type DeviceUntrust struct {
 
 func (x *DeviceUntrust) Reset() {
 	*x = DeviceUntrust{}
-	mi := &file_fungi_proto_msgTypes[28]
+	mi := &file_fungi_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1771,7 @@ func (x *DeviceUntrust) String() string {
 func (*DeviceUntrust) ProtoMessage() {}
 
 func (x *DeviceUntrust) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[28]
+	mi := &file_fungi_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1784,7 @@ func (x *DeviceUntrust) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceUntrust.ProtoReflect.Descriptor instead.
 func (*DeviceUntrust) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{28}
+	return file_fungi_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeviceUntrust) GetDevice() string {
@@ -1735,7 +1803,7 @@ type DeviceResolve struct {
 
 func (x *DeviceResolve) Reset() {
 	*x = DeviceResolve{}
-	mi := &file_fungi_proto_msgTypes[29]
+	mi := &file_fungi_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1747,7 +1815,7 @@ func (x *DeviceResolve) String() string {
 func (*DeviceResolve) ProtoMessage() {}
 
 func (x *DeviceResolve) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[29]
+	mi := &file_fungi_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1760,7 +1828,7 @@ func (x *DeviceResolve) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceResolve.ProtoReflect.Descriptor instead.
 func (*DeviceResolve) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{29}
+	return file_fungi_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeviceResolve) GetDevice() string {
@@ -1778,7 +1846,7 @@ type MdnsRequest struct {
 
 func (x *MdnsRequest) Reset() {
 	*x = MdnsRequest{}
-	mi := &file_fungi_proto_msgTypes[30]
+	mi := &file_fungi_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1790,7 +1858,7 @@ func (x *MdnsRequest) String() string {
 func (*MdnsRequest) ProtoMessage() {}
 
 func (x *MdnsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[30]
+	mi := &file_fungi_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1803,7 +1871,7 @@ func (x *MdnsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MdnsRequest.ProtoReflect.Descriptor instead.
 func (*MdnsRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{30}
+	return file_fungi_proto_rawDescGZIP(), []int{31}
 }
 
 type MdnsPeer struct {
@@ -1818,7 +1886,7 @@ type MdnsPeer struct {
 
 func (x *MdnsPeer) Reset() {
 	*x = MdnsPeer{}
-	mi := &file_fungi_proto_msgTypes[31]
+	mi := &file_fungi_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1830,7 +1898,7 @@ func (x *MdnsPeer) String() string {
 func (*MdnsPeer) ProtoMessage() {}
 
 func (x *MdnsPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[31]
+	mi := &file_fungi_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1843,7 +1911,7 @@ func (x *MdnsPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MdnsPeer.ProtoReflect.Descriptor instead.
 func (*MdnsPeer) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{31}
+	return file_fungi_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *MdnsPeer) GetPeerId() string {
@@ -1883,7 +1951,7 @@ type MdnsPeers struct {
 
 func (x *MdnsPeers) Reset() {
 	*x = MdnsPeers{}
-	mi := &file_fungi_proto_msgTypes[32]
+	mi := &file_fungi_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1895,7 +1963,7 @@ func (x *MdnsPeers) String() string {
 func (*MdnsPeers) ProtoMessage() {}
 
 func (x *MdnsPeers) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[32]
+	mi := &file_fungi_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1908,7 +1976,7 @@ func (x *MdnsPeers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MdnsPeers.ProtoReflect.Descriptor instead.
 func (*MdnsPeers) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{32}
+	return file_fungi_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *MdnsPeers) GetPeers() []*MdnsPeer {
@@ -1927,7 +1995,7 @@ type PeerUse struct {
 
 func (x *PeerUse) Reset() {
 	*x = PeerUse{}
-	mi := &file_fungi_proto_msgTypes[33]
+	mi := &file_fungi_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1939,7 +2007,7 @@ func (x *PeerUse) String() string {
 func (*PeerUse) ProtoMessage() {}
 
 func (x *PeerUse) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[33]
+	mi := &file_fungi_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1952,7 +2020,7 @@ func (x *PeerUse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerUse.ProtoReflect.Descriptor instead.
 func (*PeerUse) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{33}
+	return file_fungi_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PeerUse) GetDevice() string {
@@ -1970,7 +2038,7 @@ type PeerCurrent struct {
 
 func (x *PeerCurrent) Reset() {
 	*x = PeerCurrent{}
-	mi := &file_fungi_proto_msgTypes[34]
+	mi := &file_fungi_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +2050,7 @@ func (x *PeerCurrent) String() string {
 func (*PeerCurrent) ProtoMessage() {}
 
 func (x *PeerCurrent) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[34]
+	mi := &file_fungi_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +2063,7 @@ func (x *PeerCurrent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerCurrent.ProtoReflect.Descriptor instead.
 func (*PeerCurrent) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{34}
+	return file_fungi_proto_rawDescGZIP(), []int{35}
 }
 
 type PeerClear struct {
@@ -2006,7 +2074,7 @@ type PeerClear struct {
 
 func (x *PeerClear) Reset() {
 	*x = PeerClear{}
-	mi := &file_fungi_proto_msgTypes[35]
+	mi := &file_fungi_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2018,7 +2086,7 @@ func (x *PeerClear) String() string {
 func (*PeerClear) ProtoMessage() {}
 
 func (x *PeerClear) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[35]
+	mi := &file_fungi_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2031,7 +2099,7 @@ func (x *PeerClear) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerClear.ProtoReflect.Descriptor instead.
 func (*PeerClear) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{35}
+	return file_fungi_proto_rawDescGZIP(), []int{36}
 }
 
 type CatalogRequest struct {
@@ -2042,7 +2110,7 @@ type CatalogRequest struct {
 
 func (x *CatalogRequest) Reset() {
 	*x = CatalogRequest{}
-	mi := &file_fungi_proto_msgTypes[36]
+	mi := &file_fungi_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2054,7 +2122,7 @@ func (x *CatalogRequest) String() string {
 func (*CatalogRequest) ProtoMessage() {}
 
 func (x *CatalogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[36]
+	mi := &file_fungi_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2067,7 +2135,7 @@ func (x *CatalogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogRequest.ProtoReflect.Descriptor instead.
 func (*CatalogRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{36}
+	return file_fungi_proto_rawDescGZIP(), []int{37}
 }
 
 type CatalogInspect struct {
@@ -2079,7 +2147,7 @@ type CatalogInspect struct {
 
 func (x *CatalogInspect) Reset() {
 	*x = CatalogInspect{}
-	mi := &file_fungi_proto_msgTypes[37]
+	mi := &file_fungi_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2091,7 +2159,7 @@ func (x *CatalogInspect) String() string {
 func (*CatalogInspect) ProtoMessage() {}
 
 func (x *CatalogInspect) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[37]
+	mi := &file_fungi_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2104,7 +2172,7 @@ func (x *CatalogInspect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogInspect.ProtoReflect.Descriptor instead.
 func (*CatalogInspect) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{37}
+	return file_fungi_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CatalogInspect) GetServiceId() string {
@@ -2123,7 +2191,7 @@ type CatalogPort struct {
 
 func (x *CatalogPort) Reset() {
 	*x = CatalogPort{}
-	mi := &file_fungi_proto_msgTypes[38]
+	mi := &file_fungi_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2135,7 +2203,7 @@ func (x *CatalogPort) String() string {
 func (*CatalogPort) ProtoMessage() {}
 
 func (x *CatalogPort) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[38]
+	mi := &file_fungi_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2148,7 +2216,7 @@ func (x *CatalogPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogPort.ProtoReflect.Descriptor instead.
 func (*CatalogPort) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{38}
+	return file_fungi_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CatalogPort) GetName() string {
@@ -2174,7 +2242,7 @@ type CatalogEntry struct {
 
 func (x *CatalogEntry) Reset() {
 	*x = CatalogEntry{}
-	mi := &file_fungi_proto_msgTypes[39]
+	mi := &file_fungi_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2186,7 +2254,7 @@ func (x *CatalogEntry) String() string {
 func (*CatalogEntry) ProtoMessage() {}
 
 func (x *CatalogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[39]
+	mi := &file_fungi_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2199,7 +2267,7 @@ func (x *CatalogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogEntry.ProtoReflect.Descriptor instead.
 func (*CatalogEntry) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{39}
+	return file_fungi_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CatalogEntry) GetServiceId() string {
@@ -2267,7 +2335,7 @@ type Catalog struct {
 
 func (x *Catalog) Reset() {
 	*x = Catalog{}
-	mi := &file_fungi_proto_msgTypes[40]
+	mi := &file_fungi_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2279,7 +2347,7 @@ func (x *Catalog) String() string {
 func (*Catalog) ProtoMessage() {}
 
 func (x *Catalog) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[40]
+	mi := &file_fungi_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2292,7 +2360,7 @@ func (x *Catalog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Catalog.ProtoReflect.Descriptor instead.
 func (*Catalog) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{40}
+	return file_fungi_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Catalog) GetServices() []*CatalogEntry {
@@ -2314,7 +2382,7 @@ type ErrorReply struct {
 
 func (x *ErrorReply) Reset() {
 	*x = ErrorReply{}
-	mi := &file_fungi_proto_msgTypes[41]
+	mi := &file_fungi_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +2394,7 @@ func (x *ErrorReply) String() string {
 func (*ErrorReply) ProtoMessage() {}
 
 func (x *ErrorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[41]
+	mi := &file_fungi_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +2407,7 @@ func (x *ErrorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorReply.ProtoReflect.Descriptor instead.
 func (*ErrorReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{41}
+	return file_fungi_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ErrorReply) GetCode() string {
@@ -2391,7 +2459,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_fungi_proto_msgTypes[42]
+	mi := &file_fungi_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2403,7 +2471,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[42]
+	mi := &file_fungi_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2416,7 +2484,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{42}
+	return file_fungi_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Envelope) GetRequestId() uint64 {
@@ -2740,7 +2808,7 @@ type RemoteRequest struct {
 
 func (x *RemoteRequest) Reset() {
 	*x = RemoteRequest{}
-	mi := &file_fungi_proto_msgTypes[43]
+	mi := &file_fungi_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2752,7 +2820,7 @@ func (x *RemoteRequest) String() string {
 func (*RemoteRequest) ProtoMessage() {}
 
 func (x *RemoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[43]
+	mi := &file_fungi_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2765,7 +2833,7 @@ func (x *RemoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteRequest.ProtoReflect.Descriptor instead.
 func (*RemoteRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{43}
+	return file_fungi_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RemoteRequest) GetDevice() string {
@@ -2792,7 +2860,7 @@ type AccessPort struct {
 
 func (x *AccessPort) Reset() {
 	*x = AccessPort{}
-	mi := &file_fungi_proto_msgTypes[44]
+	mi := &file_fungi_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2804,7 +2872,7 @@ func (x *AccessPort) String() string {
 func (*AccessPort) ProtoMessage() {}
 
 func (x *AccessPort) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[44]
+	mi := &file_fungi_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2817,7 +2885,7 @@ func (x *AccessPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessPort.ProtoReflect.Descriptor instead.
 func (*AccessPort) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{44}
+	return file_fungi_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *AccessPort) GetName() string {
@@ -2848,7 +2916,7 @@ type AccessEntry struct {
 
 func (x *AccessEntry) Reset() {
 	*x = AccessEntry{}
-	mi := &file_fungi_proto_msgTypes[45]
+	mi := &file_fungi_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2860,7 +2928,7 @@ func (x *AccessEntry) String() string {
 func (*AccessEntry) ProtoMessage() {}
 
 func (x *AccessEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[45]
+	mi := &file_fungi_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2873,7 +2941,7 @@ func (x *AccessEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessEntry.ProtoReflect.Descriptor instead.
 func (*AccessEntry) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{45}
+	return file_fungi_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *AccessEntry) GetPeerId() string {
@@ -2929,7 +2997,7 @@ type AccessAttach struct {
 
 func (x *AccessAttach) Reset() {
 	*x = AccessAttach{}
-	mi := &file_fungi_proto_msgTypes[46]
+	mi := &file_fungi_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2941,7 +3009,7 @@ func (x *AccessAttach) String() string {
 func (*AccessAttach) ProtoMessage() {}
 
 func (x *AccessAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[46]
+	mi := &file_fungi_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2954,7 +3022,7 @@ func (x *AccessAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessAttach.ProtoReflect.Descriptor instead.
 func (*AccessAttach) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{46}
+	return file_fungi_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *AccessAttach) GetDevice() string {
@@ -2987,7 +3055,7 @@ type AccessListRequest struct {
 
 func (x *AccessListRequest) Reset() {
 	*x = AccessListRequest{}
-	mi := &file_fungi_proto_msgTypes[47]
+	mi := &file_fungi_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2999,7 +3067,7 @@ func (x *AccessListRequest) String() string {
 func (*AccessListRequest) ProtoMessage() {}
 
 func (x *AccessListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[47]
+	mi := &file_fungi_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3012,7 +3080,7 @@ func (x *AccessListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessListRequest.ProtoReflect.Descriptor instead.
 func (*AccessListRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{47}
+	return file_fungi_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *AccessListRequest) GetDevice() string {
@@ -3031,7 +3099,7 @@ type AccessEntries struct {
 
 func (x *AccessEntries) Reset() {
 	*x = AccessEntries{}
-	mi := &file_fungi_proto_msgTypes[48]
+	mi := &file_fungi_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3043,7 +3111,7 @@ func (x *AccessEntries) String() string {
 func (*AccessEntries) ProtoMessage() {}
 
 func (x *AccessEntries) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[48]
+	mi := &file_fungi_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3056,7 +3124,7 @@ func (x *AccessEntries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessEntries.ProtoReflect.Descriptor instead.
 func (*AccessEntries) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{48}
+	return file_fungi_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AccessEntries) GetEntries() []*AccessEntry {
@@ -3076,7 +3144,7 @@ type AccessDetach struct {
 
 func (x *AccessDetach) Reset() {
 	*x = AccessDetach{}
-	mi := &file_fungi_proto_msgTypes[49]
+	mi := &file_fungi_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3088,7 +3156,7 @@ func (x *AccessDetach) String() string {
 func (*AccessDetach) ProtoMessage() {}
 
 func (x *AccessDetach) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[49]
+	mi := &file_fungi_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3101,7 +3169,7 @@ func (x *AccessDetach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessDetach.ProtoReflect.Descriptor instead.
 func (*AccessDetach) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{49}
+	return file_fungi_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AccessDetach) GetDevice() string {
@@ -3129,7 +3197,7 @@ type AccessHeader struct {
 
 func (x *AccessHeader) Reset() {
 	*x = AccessHeader{}
-	mi := &file_fungi_proto_msgTypes[50]
+	mi := &file_fungi_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3141,7 +3209,7 @@ func (x *AccessHeader) String() string {
 func (*AccessHeader) ProtoMessage() {}
 
 func (x *AccessHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[50]
+	mi := &file_fungi_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3154,7 +3222,7 @@ func (x *AccessHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessHeader.ProtoReflect.Descriptor instead.
 func (*AccessHeader) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{50}
+	return file_fungi_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *AccessHeader) GetServiceId() string {
@@ -3182,7 +3250,7 @@ type AccessReply struct {
 
 func (x *AccessReply) Reset() {
 	*x = AccessReply{}
-	mi := &file_fungi_proto_msgTypes[51]
+	mi := &file_fungi_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3194,7 +3262,7 @@ func (x *AccessReply) String() string {
 func (*AccessReply) ProtoMessage() {}
 
 func (x *AccessReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[51]
+	mi := &file_fungi_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3207,7 +3275,7 @@ func (x *AccessReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessReply.ProtoReflect.Descriptor instead.
 func (*AccessReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{51}
+	return file_fungi_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *AccessReply) GetOk() bool {
@@ -3240,7 +3308,7 @@ type ConnectionInfo struct {
 
 func (x *ConnectionInfo) Reset() {
 	*x = ConnectionInfo{}
-	mi := &file_fungi_proto_msgTypes[52]
+	mi := &file_fungi_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3252,7 +3320,7 @@ func (x *ConnectionInfo) String() string {
 func (*ConnectionInfo) ProtoMessage() {}
 
 func (x *ConnectionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[52]
+	mi := &file_fungi_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3265,7 +3333,7 @@ func (x *ConnectionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionInfo.ProtoReflect.Descriptor instead.
 func (*ConnectionInfo) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{52}
+	return file_fungi_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ConnectionInfo) GetPeerId() string {
@@ -3332,7 +3400,7 @@ type ConnectionListRequest struct {
 
 func (x *ConnectionListRequest) Reset() {
 	*x = ConnectionListRequest{}
-	mi := &file_fungi_proto_msgTypes[53]
+	mi := &file_fungi_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3344,7 +3412,7 @@ func (x *ConnectionListRequest) String() string {
 func (*ConnectionListRequest) ProtoMessage() {}
 
 func (x *ConnectionListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[53]
+	mi := &file_fungi_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3357,7 +3425,7 @@ func (x *ConnectionListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionListRequest.ProtoReflect.Descriptor instead.
 func (*ConnectionListRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{53}
+	return file_fungi_proto_rawDescGZIP(), []int{54}
 }
 
 type ConnectionList struct {
@@ -3369,7 +3437,7 @@ type ConnectionList struct {
 
 func (x *ConnectionList) Reset() {
 	*x = ConnectionList{}
-	mi := &file_fungi_proto_msgTypes[54]
+	mi := &file_fungi_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3381,7 +3449,7 @@ func (x *ConnectionList) String() string {
 func (*ConnectionList) ProtoMessage() {}
 
 func (x *ConnectionList) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[54]
+	mi := &file_fungi_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3394,7 +3462,7 @@ func (x *ConnectionList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionList.ProtoReflect.Descriptor instead.
 func (*ConnectionList) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{54}
+	return file_fungi_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ConnectionList) GetConnections() []*ConnectionInfo {
@@ -3414,7 +3482,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_fungi_proto_msgTypes[55]
+	mi := &file_fungi_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3426,7 +3494,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[55]
+	mi := &file_fungi_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3439,7 +3507,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{55}
+	return file_fungi_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *PingRequest) GetDevice() string {
@@ -3471,7 +3539,7 @@ type PingResult struct {
 
 func (x *PingResult) Reset() {
 	*x = PingResult{}
-	mi := &file_fungi_proto_msgTypes[56]
+	mi := &file_fungi_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3483,7 +3551,7 @@ func (x *PingResult) String() string {
 func (*PingResult) ProtoMessage() {}
 
 func (x *PingResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[56]
+	mi := &file_fungi_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3496,7 +3564,7 @@ func (x *PingResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResult.ProtoReflect.Descriptor instead.
 func (*PingResult) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{56}
+	return file_fungi_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *PingResult) GetPeerId() string {
@@ -3553,12 +3621,17 @@ var File_fungi_proto protoreflect.FileDescriptor
 const file_fungi_proto_rawDesc = "" +
 	"\n" +
 	"\vfungi.proto\x12\bfungi.v1\"\r\n" +
-	"\vInfoRequest\"p\n" +
+	"\vInfoRequest\"\xdf\x01\n" +
 	"\bNodeInfo\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
 	"\x05addrs\x18\x02 \x03(\tR\x05addrs\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12\x1b\n" +
-	"\tfungi_dir\x18\x04 \x01(\tR\bfungiDir\"\x11\n" +
+	"\tfungi_dir\x18\x04 \x01(\tR\bfungiDir\x12\"\n" +
+	"\freachability\x18\x05 \x01(\tR\freachability\x12I\n" +
+	"\x12relay_reservations\x18\x06 \x03(\v2\x1a.fungi.v1.RelayReservationR\x11relayReservations\"P\n" +
+	"\x10RelayReservation\x12\"\n" +
+	"\rrelay_peer_id\x18\x01 \x01(\tR\vrelayPeerId\x12\x18\n" +
+	"\aexpires\x18\x02 \x01(\tR\aexpires\"\x11\n" +
 	"\x0fRuntimesRequest\"\xd9\x01\n" +
 	"\x11RuntimeCapability\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
@@ -3834,159 +3907,161 @@ func file_fungi_proto_rawDescGZIP() []byte {
 	return file_fungi_proto_rawDescData
 }
 
-var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_fungi_proto_goTypes = []any{
 	(*InfoRequest)(nil),           // 0: fungi.v1.InfoRequest
 	(*NodeInfo)(nil),              // 1: fungi.v1.NodeInfo
-	(*RuntimesRequest)(nil),       // 2: fungi.v1.RuntimesRequest
-	(*RuntimeCapability)(nil),     // 3: fungi.v1.RuntimeCapability
-	(*WasmLimits)(nil),            // 4: fungi.v1.WasmLimits
-	(*RuntimesResponse)(nil),      // 5: fungi.v1.RuntimesResponse
-	(*PullServiceRequest)(nil),    // 6: fungi.v1.PullServiceRequest
-	(*PullProgress)(nil),          // 7: fungi.v1.PullProgress
-	(*StartService)(nil),          // 8: fungi.v1.StartService
-	(*StopService)(nil),           // 9: fungi.v1.StopService
-	(*RemoveService)(nil),         // 10: fungi.v1.RemoveService
-	(*InspectService)(nil),        // 11: fungi.v1.InspectService
-	(*ListServicesRequest)(nil),   // 12: fungi.v1.ListServicesRequest
-	(*ServiceList)(nil),           // 13: fungi.v1.ServiceList
-	(*PortBinding)(nil),           // 14: fungi.v1.PortBinding
-	(*MountBinding)(nil),          // 15: fungi.v1.MountBinding
-	(*Expose)(nil),                // 16: fungi.v1.Expose
-	(*ServiceInfo)(nil),           // 17: fungi.v1.ServiceInfo
-	(*RemoveServiceResponse)(nil), // 18: fungi.v1.RemoveServiceResponse
-	(*LogsRequest)(nil),           // 19: fungi.v1.LogsRequest
-	(*LogChunk)(nil),              // 20: fungi.v1.LogChunk
-	(*Device)(nil),                // 21: fungi.v1.Device
-	(*DeviceAdd)(nil),             // 22: fungi.v1.DeviceAdd
-	(*DeviceListRequest)(nil),     // 23: fungi.v1.DeviceListRequest
-	(*DeviceList)(nil),            // 24: fungi.v1.DeviceList
-	(*DeviceRemove)(nil),          // 25: fungi.v1.DeviceRemove
-	(*DeviceRename)(nil),          // 26: fungi.v1.DeviceRename
-	(*DeviceTrust)(nil),           // 27: fungi.v1.DeviceTrust
-	(*DeviceUntrust)(nil),         // 28: fungi.v1.DeviceUntrust
-	(*DeviceResolve)(nil),         // 29: fungi.v1.DeviceResolve
-	(*MdnsRequest)(nil),           // 30: fungi.v1.MdnsRequest
-	(*MdnsPeer)(nil),              // 31: fungi.v1.MdnsPeer
-	(*MdnsPeers)(nil),             // 32: fungi.v1.MdnsPeers
-	(*PeerUse)(nil),               // 33: fungi.v1.PeerUse
-	(*PeerCurrent)(nil),           // 34: fungi.v1.PeerCurrent
-	(*PeerClear)(nil),             // 35: fungi.v1.PeerClear
-	(*CatalogRequest)(nil),        // 36: fungi.v1.CatalogRequest
-	(*CatalogInspect)(nil),        // 37: fungi.v1.CatalogInspect
-	(*CatalogPort)(nil),           // 38: fungi.v1.CatalogPort
-	(*CatalogEntry)(nil),          // 39: fungi.v1.CatalogEntry
-	(*Catalog)(nil),               // 40: fungi.v1.Catalog
-	(*ErrorReply)(nil),            // 41: fungi.v1.ErrorReply
-	(*Envelope)(nil),              // 42: fungi.v1.Envelope
-	(*RemoteRequest)(nil),         // 43: fungi.v1.RemoteRequest
-	(*AccessPort)(nil),            // 44: fungi.v1.AccessPort
-	(*AccessEntry)(nil),           // 45: fungi.v1.AccessEntry
-	(*AccessAttach)(nil),          // 46: fungi.v1.AccessAttach
-	(*AccessListRequest)(nil),     // 47: fungi.v1.AccessListRequest
-	(*AccessEntries)(nil),         // 48: fungi.v1.AccessEntries
-	(*AccessDetach)(nil),          // 49: fungi.v1.AccessDetach
-	(*AccessHeader)(nil),          // 50: fungi.v1.AccessHeader
-	(*AccessReply)(nil),           // 51: fungi.v1.AccessReply
-	(*ConnectionInfo)(nil),        // 52: fungi.v1.ConnectionInfo
-	(*ConnectionListRequest)(nil), // 53: fungi.v1.ConnectionListRequest
-	(*ConnectionList)(nil),        // 54: fungi.v1.ConnectionList
-	(*PingRequest)(nil),           // 55: fungi.v1.PingRequest
-	(*PingResult)(nil),            // 56: fungi.v1.PingResult
+	(*RelayReservation)(nil),      // 2: fungi.v1.RelayReservation
+	(*RuntimesRequest)(nil),       // 3: fungi.v1.RuntimesRequest
+	(*RuntimeCapability)(nil),     // 4: fungi.v1.RuntimeCapability
+	(*WasmLimits)(nil),            // 5: fungi.v1.WasmLimits
+	(*RuntimesResponse)(nil),      // 6: fungi.v1.RuntimesResponse
+	(*PullServiceRequest)(nil),    // 7: fungi.v1.PullServiceRequest
+	(*PullProgress)(nil),          // 8: fungi.v1.PullProgress
+	(*StartService)(nil),          // 9: fungi.v1.StartService
+	(*StopService)(nil),           // 10: fungi.v1.StopService
+	(*RemoveService)(nil),         // 11: fungi.v1.RemoveService
+	(*InspectService)(nil),        // 12: fungi.v1.InspectService
+	(*ListServicesRequest)(nil),   // 13: fungi.v1.ListServicesRequest
+	(*ServiceList)(nil),           // 14: fungi.v1.ServiceList
+	(*PortBinding)(nil),           // 15: fungi.v1.PortBinding
+	(*MountBinding)(nil),          // 16: fungi.v1.MountBinding
+	(*Expose)(nil),                // 17: fungi.v1.Expose
+	(*ServiceInfo)(nil),           // 18: fungi.v1.ServiceInfo
+	(*RemoveServiceResponse)(nil), // 19: fungi.v1.RemoveServiceResponse
+	(*LogsRequest)(nil),           // 20: fungi.v1.LogsRequest
+	(*LogChunk)(nil),              // 21: fungi.v1.LogChunk
+	(*Device)(nil),                // 22: fungi.v1.Device
+	(*DeviceAdd)(nil),             // 23: fungi.v1.DeviceAdd
+	(*DeviceListRequest)(nil),     // 24: fungi.v1.DeviceListRequest
+	(*DeviceList)(nil),            // 25: fungi.v1.DeviceList
+	(*DeviceRemove)(nil),          // 26: fungi.v1.DeviceRemove
+	(*DeviceRename)(nil),          // 27: fungi.v1.DeviceRename
+	(*DeviceTrust)(nil),           // 28: fungi.v1.DeviceTrust
+	(*DeviceUntrust)(nil),         // 29: fungi.v1.DeviceUntrust
+	(*DeviceResolve)(nil),         // 30: fungi.v1.DeviceResolve
+	(*MdnsRequest)(nil),           // 31: fungi.v1.MdnsRequest
+	(*MdnsPeer)(nil),              // 32: fungi.v1.MdnsPeer
+	(*MdnsPeers)(nil),             // 33: fungi.v1.MdnsPeers
+	(*PeerUse)(nil),               // 34: fungi.v1.PeerUse
+	(*PeerCurrent)(nil),           // 35: fungi.v1.PeerCurrent
+	(*PeerClear)(nil),             // 36: fungi.v1.PeerClear
+	(*CatalogRequest)(nil),        // 37: fungi.v1.CatalogRequest
+	(*CatalogInspect)(nil),        // 38: fungi.v1.CatalogInspect
+	(*CatalogPort)(nil),           // 39: fungi.v1.CatalogPort
+	(*CatalogEntry)(nil),          // 40: fungi.v1.CatalogEntry
+	(*Catalog)(nil),               // 41: fungi.v1.Catalog
+	(*ErrorReply)(nil),            // 42: fungi.v1.ErrorReply
+	(*Envelope)(nil),              // 43: fungi.v1.Envelope
+	(*RemoteRequest)(nil),         // 44: fungi.v1.RemoteRequest
+	(*AccessPort)(nil),            // 45: fungi.v1.AccessPort
+	(*AccessEntry)(nil),           // 46: fungi.v1.AccessEntry
+	(*AccessAttach)(nil),          // 47: fungi.v1.AccessAttach
+	(*AccessListRequest)(nil),     // 48: fungi.v1.AccessListRequest
+	(*AccessEntries)(nil),         // 49: fungi.v1.AccessEntries
+	(*AccessDetach)(nil),          // 50: fungi.v1.AccessDetach
+	(*AccessHeader)(nil),          // 51: fungi.v1.AccessHeader
+	(*AccessReply)(nil),           // 52: fungi.v1.AccessReply
+	(*ConnectionInfo)(nil),        // 53: fungi.v1.ConnectionInfo
+	(*ConnectionListRequest)(nil), // 54: fungi.v1.ConnectionListRequest
+	(*ConnectionList)(nil),        // 55: fungi.v1.ConnectionList
+	(*PingRequest)(nil),           // 56: fungi.v1.PingRequest
+	(*PingResult)(nil),            // 57: fungi.v1.PingResult
 }
 var file_fungi_proto_depIdxs = []int32{
-	4,  // 0: fungi.v1.RuntimeCapability.wasm_limits:type_name -> fungi.v1.WasmLimits
-	3,  // 1: fungi.v1.RuntimesResponse.runtimes:type_name -> fungi.v1.RuntimeCapability
-	17, // 2: fungi.v1.PullProgress.service:type_name -> fungi.v1.ServiceInfo
-	17, // 3: fungi.v1.ServiceList.services:type_name -> fungi.v1.ServiceInfo
-	14, // 4: fungi.v1.ServiceInfo.ports:type_name -> fungi.v1.PortBinding
-	15, // 5: fungi.v1.ServiceInfo.mounts:type_name -> fungi.v1.MountBinding
-	16, // 6: fungi.v1.ServiceInfo.expose:type_name -> fungi.v1.Expose
-	17, // 7: fungi.v1.RemoveServiceResponse.service:type_name -> fungi.v1.ServiceInfo
-	21, // 8: fungi.v1.DeviceList.devices:type_name -> fungi.v1.Device
-	31, // 9: fungi.v1.MdnsPeers.peers:type_name -> fungi.v1.MdnsPeer
-	38, // 10: fungi.v1.CatalogEntry.ports:type_name -> fungi.v1.CatalogPort
-	39, // 11: fungi.v1.Catalog.services:type_name -> fungi.v1.CatalogEntry
-	2,  // 12: fungi.v1.Envelope.runtimes_request:type_name -> fungi.v1.RuntimesRequest
-	6,  // 13: fungi.v1.Envelope.pull:type_name -> fungi.v1.PullServiceRequest
-	12, // 14: fungi.v1.Envelope.list:type_name -> fungi.v1.ListServicesRequest
-	8,  // 15: fungi.v1.Envelope.start:type_name -> fungi.v1.StartService
-	9,  // 16: fungi.v1.Envelope.stop:type_name -> fungi.v1.StopService
-	10, // 17: fungi.v1.Envelope.remove:type_name -> fungi.v1.RemoveService
-	11, // 18: fungi.v1.Envelope.inspect:type_name -> fungi.v1.InspectService
-	19, // 19: fungi.v1.Envelope.logs:type_name -> fungi.v1.LogsRequest
-	36, // 20: fungi.v1.Envelope.catalog:type_name -> fungi.v1.CatalogRequest
-	37, // 21: fungi.v1.Envelope.catalog_inspect:type_name -> fungi.v1.CatalogInspect
-	5,  // 22: fungi.v1.Envelope.runtimes:type_name -> fungi.v1.RuntimesResponse
-	17, // 23: fungi.v1.Envelope.service:type_name -> fungi.v1.ServiceInfo
-	13, // 24: fungi.v1.Envelope.services:type_name -> fungi.v1.ServiceList
-	18, // 25: fungi.v1.Envelope.removed:type_name -> fungi.v1.RemoveServiceResponse
-	20, // 26: fungi.v1.Envelope.log_chunk:type_name -> fungi.v1.LogChunk
-	40, // 27: fungi.v1.Envelope.catalog_list:type_name -> fungi.v1.Catalog
-	39, // 28: fungi.v1.Envelope.catalog_entry:type_name -> fungi.v1.CatalogEntry
-	7,  // 29: fungi.v1.Envelope.pull_progress:type_name -> fungi.v1.PullProgress
-	41, // 30: fungi.v1.Envelope.error:type_name -> fungi.v1.ErrorReply
-	42, // 31: fungi.v1.RemoteRequest.request:type_name -> fungi.v1.Envelope
-	44, // 32: fungi.v1.AccessEntry.ports:type_name -> fungi.v1.AccessPort
-	45, // 33: fungi.v1.AccessEntries.entries:type_name -> fungi.v1.AccessEntry
-	52, // 34: fungi.v1.ConnectionList.connections:type_name -> fungi.v1.ConnectionInfo
-	0,  // 35: fungi.v1.Daemon.Info:input_type -> fungi.v1.InfoRequest
-	2,  // 36: fungi.v1.Daemon.Runtimes:input_type -> fungi.v1.RuntimesRequest
-	6,  // 37: fungi.v1.Daemon.Pull:input_type -> fungi.v1.PullServiceRequest
-	12, // 38: fungi.v1.Daemon.List:input_type -> fungi.v1.ListServicesRequest
-	8,  // 39: fungi.v1.Daemon.Start:input_type -> fungi.v1.StartService
-	9,  // 40: fungi.v1.Daemon.Stop:input_type -> fungi.v1.StopService
-	10, // 41: fungi.v1.Daemon.Remove:input_type -> fungi.v1.RemoveService
-	11, // 42: fungi.v1.Daemon.Inspect:input_type -> fungi.v1.InspectService
-	19, // 43: fungi.v1.Daemon.Logs:input_type -> fungi.v1.LogsRequest
-	22, // 44: fungi.v1.Daemon.AddDevice:input_type -> fungi.v1.DeviceAdd
-	23, // 45: fungi.v1.Daemon.ListDevices:input_type -> fungi.v1.DeviceListRequest
-	25, // 46: fungi.v1.Daemon.RemoveDevice:input_type -> fungi.v1.DeviceRemove
-	26, // 47: fungi.v1.Daemon.RenameDevice:input_type -> fungi.v1.DeviceRename
-	27, // 48: fungi.v1.Daemon.TrustDevice:input_type -> fungi.v1.DeviceTrust
-	28, // 49: fungi.v1.Daemon.UntrustDevice:input_type -> fungi.v1.DeviceUntrust
-	30, // 50: fungi.v1.Daemon.Mdns:input_type -> fungi.v1.MdnsRequest
-	33, // 51: fungi.v1.Daemon.UsePeer:input_type -> fungi.v1.PeerUse
-	34, // 52: fungi.v1.Daemon.CurrentPeer:input_type -> fungi.v1.PeerCurrent
-	35, // 53: fungi.v1.Daemon.ClearPeer:input_type -> fungi.v1.PeerClear
-	29, // 54: fungi.v1.Daemon.ResolveDevice:input_type -> fungi.v1.DeviceResolve
-	43, // 55: fungi.v1.Daemon.Remote:input_type -> fungi.v1.RemoteRequest
-	46, // 56: fungi.v1.Daemon.Attach:input_type -> fungi.v1.AccessAttach
-	47, // 57: fungi.v1.Daemon.ListAccess:input_type -> fungi.v1.AccessListRequest
-	49, // 58: fungi.v1.Daemon.Detach:input_type -> fungi.v1.AccessDetach
-	53, // 59: fungi.v1.Daemon.Connections:input_type -> fungi.v1.ConnectionListRequest
-	55, // 60: fungi.v1.Daemon.Ping:input_type -> fungi.v1.PingRequest
-	1,  // 61: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
-	5,  // 62: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
-	7,  // 63: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
-	13, // 64: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
-	17, // 65: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
-	17, // 66: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
-	18, // 67: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
-	17, // 68: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
-	20, // 69: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
-	21, // 70: fungi.v1.Daemon.AddDevice:output_type -> fungi.v1.Device
-	24, // 71: fungi.v1.Daemon.ListDevices:output_type -> fungi.v1.DeviceList
-	21, // 72: fungi.v1.Daemon.RemoveDevice:output_type -> fungi.v1.Device
-	21, // 73: fungi.v1.Daemon.RenameDevice:output_type -> fungi.v1.Device
-	21, // 74: fungi.v1.Daemon.TrustDevice:output_type -> fungi.v1.Device
-	21, // 75: fungi.v1.Daemon.UntrustDevice:output_type -> fungi.v1.Device
-	32, // 76: fungi.v1.Daemon.Mdns:output_type -> fungi.v1.MdnsPeers
-	21, // 77: fungi.v1.Daemon.UsePeer:output_type -> fungi.v1.Device
-	21, // 78: fungi.v1.Daemon.CurrentPeer:output_type -> fungi.v1.Device
-	21, // 79: fungi.v1.Daemon.ClearPeer:output_type -> fungi.v1.Device
-	21, // 80: fungi.v1.Daemon.ResolveDevice:output_type -> fungi.v1.Device
-	42, // 81: fungi.v1.Daemon.Remote:output_type -> fungi.v1.Envelope
-	45, // 82: fungi.v1.Daemon.Attach:output_type -> fungi.v1.AccessEntry
-	48, // 83: fungi.v1.Daemon.ListAccess:output_type -> fungi.v1.AccessEntries
-	45, // 84: fungi.v1.Daemon.Detach:output_type -> fungi.v1.AccessEntry
-	54, // 85: fungi.v1.Daemon.Connections:output_type -> fungi.v1.ConnectionList
-	56, // 86: fungi.v1.Daemon.Ping:output_type -> fungi.v1.PingResult
-	61, // [61:87] is the sub-list for method output_type
-	35, // [35:61] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	2,  // 0: fungi.v1.NodeInfo.relay_reservations:type_name -> fungi.v1.RelayReservation
+	5,  // 1: fungi.v1.RuntimeCapability.wasm_limits:type_name -> fungi.v1.WasmLimits
+	4,  // 2: fungi.v1.RuntimesResponse.runtimes:type_name -> fungi.v1.RuntimeCapability
+	18, // 3: fungi.v1.PullProgress.service:type_name -> fungi.v1.ServiceInfo
+	18, // 4: fungi.v1.ServiceList.services:type_name -> fungi.v1.ServiceInfo
+	15, // 5: fungi.v1.ServiceInfo.ports:type_name -> fungi.v1.PortBinding
+	16, // 6: fungi.v1.ServiceInfo.mounts:type_name -> fungi.v1.MountBinding
+	17, // 7: fungi.v1.ServiceInfo.expose:type_name -> fungi.v1.Expose
+	18, // 8: fungi.v1.RemoveServiceResponse.service:type_name -> fungi.v1.ServiceInfo
+	22, // 9: fungi.v1.DeviceList.devices:type_name -> fungi.v1.Device
+	32, // 10: fungi.v1.MdnsPeers.peers:type_name -> fungi.v1.MdnsPeer
+	39, // 11: fungi.v1.CatalogEntry.ports:type_name -> fungi.v1.CatalogPort
+	40, // 12: fungi.v1.Catalog.services:type_name -> fungi.v1.CatalogEntry
+	3,  // 13: fungi.v1.Envelope.runtimes_request:type_name -> fungi.v1.RuntimesRequest
+	7,  // 14: fungi.v1.Envelope.pull:type_name -> fungi.v1.PullServiceRequest
+	13, // 15: fungi.v1.Envelope.list:type_name -> fungi.v1.ListServicesRequest
+	9,  // 16: fungi.v1.Envelope.start:type_name -> fungi.v1.StartService
+	10, // 17: fungi.v1.Envelope.stop:type_name -> fungi.v1.StopService
+	11, // 18: fungi.v1.Envelope.remove:type_name -> fungi.v1.RemoveService
+	12, // 19: fungi.v1.Envelope.inspect:type_name -> fungi.v1.InspectService
+	20, // 20: fungi.v1.Envelope.logs:type_name -> fungi.v1.LogsRequest
+	37, // 21: fungi.v1.Envelope.catalog:type_name -> fungi.v1.CatalogRequest
+	38, // 22: fungi.v1.Envelope.catalog_inspect:type_name -> fungi.v1.CatalogInspect
+	6,  // 23: fungi.v1.Envelope.runtimes:type_name -> fungi.v1.RuntimesResponse
+	18, // 24: fungi.v1.Envelope.service:type_name -> fungi.v1.ServiceInfo
+	14, // 25: fungi.v1.Envelope.services:type_name -> fungi.v1.ServiceList
+	19, // 26: fungi.v1.Envelope.removed:type_name -> fungi.v1.RemoveServiceResponse
+	21, // 27: fungi.v1.Envelope.log_chunk:type_name -> fungi.v1.LogChunk
+	41, // 28: fungi.v1.Envelope.catalog_list:type_name -> fungi.v1.Catalog
+	40, // 29: fungi.v1.Envelope.catalog_entry:type_name -> fungi.v1.CatalogEntry
+	8,  // 30: fungi.v1.Envelope.pull_progress:type_name -> fungi.v1.PullProgress
+	42, // 31: fungi.v1.Envelope.error:type_name -> fungi.v1.ErrorReply
+	43, // 32: fungi.v1.RemoteRequest.request:type_name -> fungi.v1.Envelope
+	45, // 33: fungi.v1.AccessEntry.ports:type_name -> fungi.v1.AccessPort
+	46, // 34: fungi.v1.AccessEntries.entries:type_name -> fungi.v1.AccessEntry
+	53, // 35: fungi.v1.ConnectionList.connections:type_name -> fungi.v1.ConnectionInfo
+	0,  // 36: fungi.v1.Daemon.Info:input_type -> fungi.v1.InfoRequest
+	3,  // 37: fungi.v1.Daemon.Runtimes:input_type -> fungi.v1.RuntimesRequest
+	7,  // 38: fungi.v1.Daemon.Pull:input_type -> fungi.v1.PullServiceRequest
+	13, // 39: fungi.v1.Daemon.List:input_type -> fungi.v1.ListServicesRequest
+	9,  // 40: fungi.v1.Daemon.Start:input_type -> fungi.v1.StartService
+	10, // 41: fungi.v1.Daemon.Stop:input_type -> fungi.v1.StopService
+	11, // 42: fungi.v1.Daemon.Remove:input_type -> fungi.v1.RemoveService
+	12, // 43: fungi.v1.Daemon.Inspect:input_type -> fungi.v1.InspectService
+	20, // 44: fungi.v1.Daemon.Logs:input_type -> fungi.v1.LogsRequest
+	23, // 45: fungi.v1.Daemon.AddDevice:input_type -> fungi.v1.DeviceAdd
+	24, // 46: fungi.v1.Daemon.ListDevices:input_type -> fungi.v1.DeviceListRequest
+	26, // 47: fungi.v1.Daemon.RemoveDevice:input_type -> fungi.v1.DeviceRemove
+	27, // 48: fungi.v1.Daemon.RenameDevice:input_type -> fungi.v1.DeviceRename
+	28, // 49: fungi.v1.Daemon.TrustDevice:input_type -> fungi.v1.DeviceTrust
+	29, // 50: fungi.v1.Daemon.UntrustDevice:input_type -> fungi.v1.DeviceUntrust
+	31, // 51: fungi.v1.Daemon.Mdns:input_type -> fungi.v1.MdnsRequest
+	34, // 52: fungi.v1.Daemon.UsePeer:input_type -> fungi.v1.PeerUse
+	35, // 53: fungi.v1.Daemon.CurrentPeer:input_type -> fungi.v1.PeerCurrent
+	36, // 54: fungi.v1.Daemon.ClearPeer:input_type -> fungi.v1.PeerClear
+	30, // 55: fungi.v1.Daemon.ResolveDevice:input_type -> fungi.v1.DeviceResolve
+	44, // 56: fungi.v1.Daemon.Remote:input_type -> fungi.v1.RemoteRequest
+	47, // 57: fungi.v1.Daemon.Attach:input_type -> fungi.v1.AccessAttach
+	48, // 58: fungi.v1.Daemon.ListAccess:input_type -> fungi.v1.AccessListRequest
+	50, // 59: fungi.v1.Daemon.Detach:input_type -> fungi.v1.AccessDetach
+	54, // 60: fungi.v1.Daemon.Connections:input_type -> fungi.v1.ConnectionListRequest
+	56, // 61: fungi.v1.Daemon.Ping:input_type -> fungi.v1.PingRequest
+	1,  // 62: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
+	6,  // 63: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
+	8,  // 64: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
+	14, // 65: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
+	18, // 66: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
+	18, // 67: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
+	19, // 68: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
+	18, // 69: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
+	21, // 70: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
+	22, // 71: fungi.v1.Daemon.AddDevice:output_type -> fungi.v1.Device
+	25, // 72: fungi.v1.Daemon.ListDevices:output_type -> fungi.v1.DeviceList
+	22, // 73: fungi.v1.Daemon.RemoveDevice:output_type -> fungi.v1.Device
+	22, // 74: fungi.v1.Daemon.RenameDevice:output_type -> fungi.v1.Device
+	22, // 75: fungi.v1.Daemon.TrustDevice:output_type -> fungi.v1.Device
+	22, // 76: fungi.v1.Daemon.UntrustDevice:output_type -> fungi.v1.Device
+	33, // 77: fungi.v1.Daemon.Mdns:output_type -> fungi.v1.MdnsPeers
+	22, // 78: fungi.v1.Daemon.UsePeer:output_type -> fungi.v1.Device
+	22, // 79: fungi.v1.Daemon.CurrentPeer:output_type -> fungi.v1.Device
+	22, // 80: fungi.v1.Daemon.ClearPeer:output_type -> fungi.v1.Device
+	22, // 81: fungi.v1.Daemon.ResolveDevice:output_type -> fungi.v1.Device
+	43, // 82: fungi.v1.Daemon.Remote:output_type -> fungi.v1.Envelope
+	46, // 83: fungi.v1.Daemon.Attach:output_type -> fungi.v1.AccessEntry
+	49, // 84: fungi.v1.Daemon.ListAccess:output_type -> fungi.v1.AccessEntries
+	46, // 85: fungi.v1.Daemon.Detach:output_type -> fungi.v1.AccessEntry
+	55, // 86: fungi.v1.Daemon.Connections:output_type -> fungi.v1.ConnectionList
+	57, // 87: fungi.v1.Daemon.Ping:output_type -> fungi.v1.PingResult
+	62, // [62:88] is the sub-list for method output_type
+	36, // [36:62] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_fungi_proto_init() }
@@ -3994,7 +4069,7 @@ func file_fungi_proto_init() {
 	if File_fungi_proto != nil {
 		return
 	}
-	file_fungi_proto_msgTypes[42].OneofWrappers = []any{
+	file_fungi_proto_msgTypes[43].OneofWrappers = []any{
 		(*Envelope_RuntimesRequest)(nil),
 		(*Envelope_Pull)(nil),
 		(*Envelope_List)(nil),
@@ -4021,7 +4096,7 @@ func file_fungi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fungi_proto_rawDesc), len(file_fungi_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   57,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

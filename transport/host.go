@@ -13,19 +13,29 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/observedaddrs"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
-	goyamux "github.com/libp2p/go-yamux/v5"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	goyamux "github.com/libp2p/go-yamux/v5"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
 // NewHost starts a libp2p host with the node's key, listening on listen:
-// TCP and QUIC, Noise and TLS, yamux. The gate decides who gets in.
-func NewHost(priv crypto.PrivKey, listen []string, gate *TrustGate) (host.Host, error) {
-	h, err := libp2p.New(
+// TCP and QUIC, TLS and Noise, yamux, the circuit-relay client, hole
+// punching, AutoNAT and port mapping. The gate decides who gets in; relays
+// (may be nil) adds the relayed addresses of its reservations to the
+// host's own.
+func NewHost(priv crypto.PrivKey, listen []string, gate *TrustGate, relays *Relays) (host.Host, error) {
+	extra := []libp2p.Option{}
+	if relays != nil {
+		extra = append(extra, libp2p.AddrsFactory(func(addrs []ma.Multiaddr) []ma.Multiaddr {
+			return append(addrs, relays.Addrs()...)
+		}))
+	}
+	h, err := libp2p.New(append(extra,
 		libp2p.Identity(priv),
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.Transport(tcp.NewTCPTransport),
@@ -37,12 +47,22 @@ func NewHost(priv crypto.PrivKey, listen []string, gate *TrustGate) (host.Host, 
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, muxer()),
 		libp2p.ConnectionGater(gate),
+		libp2p.EnableRelay(),
+		libp2p.EnableHolePunching(),
+		libp2p.NATPortMap(),
 		libp2p.DisableMetrics(),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("start the peer host on %v: %w", listen, err)
 	}
 	return h, nil
+}
+
+func init() {
+	// A home node has a handful of peers, all trusted; libp2p's default of
+	// four observers before it believes its own external address would
+	// leave a node behind NAT with nothing to offer for hole punching.
+	observedaddrs.ActivationThresh = 1
 }
 
 // muxer is libp2p's yamux with larger frames: a 64 KiB frame is four TLS

@@ -2,8 +2,10 @@ package transport
 
 import (
 	"context"
+	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -17,8 +19,46 @@ import (
 
 // Network is the libp2p host seen as the actors need it.
 type Network struct {
-	Host host.Host
-	Gate *TrustGate
+	Host   host.Host
+	Gate   *TrustGate
+	Relays *Relays
+
+	mu           sync.Mutex
+	reachability network.Reachability
+}
+
+// WatchReachability follows what AutoNAT says of this node.
+func (n *Network) WatchReachability() error {
+	sub, err := n.Host.EventBus().Subscribe(new(event.EvtLocalReachabilityChanged))
+	if err != nil {
+		return err
+	}
+	go func() {
+		for e := range sub.Out() {
+			n.mu.Lock()
+			n.reachability = e.(event.EvtLocalReachabilityChanged).Reachability
+			n.mu.Unlock()
+		}
+	}()
+	return nil
+}
+
+// Reachability is AutoNAT's latest verdict: public, private or unknown.
+func (n *Network) Reachability() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch n.reachability {
+	case network.ReachabilityPublic:
+		return "public"
+	case network.ReachabilityPrivate:
+		return "private"
+	}
+	return "unknown"
+}
+
+// Reserve keeps a reservation on a relay.
+func (n *Network) Reserve(ctx context.Context, relay peer.AddrInfo) (time.Time, error) {
+	return n.Relays.Reserve(ctx, n.Host, relay)
 }
 
 func (n *Network) SetGate(roles map[peer.ID]string, dial map[peer.ID]bool) { n.Gate.Set(roles, dial) }

@@ -9,10 +9,33 @@ import (
 )
 
 type infoCmd struct {
-	ID       infoIDCmd       `cmd:"" name:"id" help:"Print this node's peer ID."`
-	Addrs    infoAddrsCmd    `cmd:"" help:"Print the addresses peers can reach this node on, one a line."`
-	Version  infoVersionCmd  `cmd:"" help:"Print the version of fungi."`
-	Runtimes infoRuntimesCmd `cmd:"" help:"Show the runtimes this node can run services with."`
+	ID           infoIDCmd           `cmd:"" name:"id" help:"Print this node's peer ID."`
+	Addrs        infoAddrsCmd        `cmd:"" help:"Print the addresses peers can reach this node on, one a line."`
+	Version      infoVersionCmd      `cmd:"" help:"Print the version of fungi."`
+	Runtimes     infoRuntimesCmd     `cmd:"" help:"Show the runtimes this node can run services with."`
+	Reachability infoReachabilityCmd `cmd:"" help:"Show whether peers can reach this node directly, and its relay reservations."`
+}
+
+type infoReachabilityCmd struct{ jsonFlag }
+
+func (c *infoReachabilityCmd) Run(e *env) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		info, err := d.Info(ctx, &messages.InfoRequest{})
+		if err != nil {
+			return err
+		}
+		if c.JSON {
+			return printJSON(e.stdout, info)
+		}
+		fmt.Fprintf(e.stdout, "reachability: %s\n", info.Reachability)
+		if len(info.RelayReservations) == 0 {
+			fmt.Fprintln(e.stdout, "relay reservations: none")
+		}
+		for _, r := range info.RelayReservations {
+			fmt.Fprintf(e.stdout, "relay reservation: %s until %s\n", r.RelayPeerId, r.Expires)
+		}
+		return nil
+	})
 }
 
 type jsonFlag struct {

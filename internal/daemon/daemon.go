@@ -35,6 +35,8 @@ type Options struct {
 	Home *home.Home
 	// Listen overrides the config's listen addresses when not empty.
 	Listen []string
+	// Relays are added to the config's relays.
+	Relays []string
 	// Log receives one line per notable event.
 	Log io.Writer
 }
@@ -63,8 +65,13 @@ func Run(ctx context.Context, opts Options) error {
 	if len(opts.Listen) > 0 {
 		listen = opts.Listen
 	}
+	relayInfos, err := parseRelays(append(append([]string{}, cfg.Relays...), opts.Relays...))
+	if err != nil {
+		return err
+	}
 	gate := transport.NewTrustGate()
-	peerHost, err := transport.NewHost(priv, listen, gate)
+	relays := transport.NewRelays()
+	peerHost, err := transport.NewHost(priv, listen, gate, relays)
 	if err != nil {
 		return fmt.Errorf("%w (another program may hold the port; pass --listen with another address)", err)
 	}
@@ -77,7 +84,10 @@ func Run(ctx context.Context, opts Options) error {
 	wasmProvider := wasm.New(wasmCfg)
 	defer wasmProvider.Close(context.Background())
 
-	net := &transport.Network{Host: peerHost, Gate: gate}
+	net := &transport.Network{Host: peerHost, Gate: gate, Relays: relays}
+	if err := net.WatchReachability(); err != nil {
+		return err
+	}
 	node, err := actors.StartNode(actors.NodeConfig{
 		Home: h,
 		Providers: []runtimes.Provider{wasmProvider, docker.New(docker.Config{
@@ -91,6 +101,7 @@ func Run(ctx context.Context, opts Options) error {
 		DialAccess: func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (transport.HalfCloser, error) {
 			return transport.OpenAccess(ctx, peerHost, p, hdr)
 		},
+		Relays: relayInfos,
 	})
 	if err != nil {
 		return err
@@ -112,7 +123,11 @@ func Run(ctx context.Context, opts Options) error {
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(512<<20), grpc.MaxSendMsgSize(64<<20),
 		grpc.ChainUnaryInterceptor(recoverUnary(logf)), grpc.ChainStreamInterceptor(recoverStream(logf)))
 	api := &apiServer{home: h, node: node, net: net, info: func() *messages.NodeInfo {
-		return &messages.NodeInfo{PeerId: id.String(), Addrs: transport.Addrs(peerHost)}
+		info := &messages.NodeInfo{PeerId: id.String(), Addrs: transport.Addrs(peerHost), Reachability: net.Reachability()}
+		for relay, exp := range relays.Reservations() {
+			info.RelayReservations = append(info.RelayReservations, &messages.RelayReservation{RelayPeerId: relay.String(), Expires: exp.UTC().Format(time.RFC3339)})
+		}
+		return info
 	}}
 	messages.RegisterDaemonServer(srv, api)
 	transport.ServeControl(peerHost, gate, api.handleControl)
@@ -206,4 +221,27 @@ func recoverStream(logf func(string, ...any)) grpc.StreamServerInterceptor {
 		}()
 		return handler(srv, ss)
 	}
+}
+
+// parseRelays reads relay addresses; each must name the relay's peer ID.
+func parseRelays(addrs []string) ([]peer.AddrInfo, error) {
+	byID := map[peer.ID]*peer.AddrInfo{}
+	var order []peer.ID
+	for _, a := range addrs {
+		info, err := peer.AddrInfoFromString(a)
+		if err != nil {
+			return nil, fmt.Errorf("relay %q: %v (a relay address ends with /p2p/<relay peer ID>, as `fungi relay` prints it)", a, err)
+		}
+		if prev, ok := byID[info.ID]; ok {
+			prev.Addrs = append(prev.Addrs, info.Addrs...)
+			continue
+		}
+		byID[info.ID] = info
+		order = append(order, info.ID)
+	}
+	out := make([]peer.AddrInfo, 0, len(order))
+	for _, id := range order {
+		out = append(out, *byID[id])
+	}
+	return out, nil
 }

@@ -108,14 +108,34 @@ type Config struct {
 	// Listen is where the node accepts peers (multiaddrs).
 	Listen []string `yaml:"listen"`
 	// MDNS announces the node on the LAN and notes the peers seen there.
-	MDNS   bool       `yaml:"mdns"`
-	Wasm   WasmConfig `yaml:"wasm"`
+	MDNS bool `yaml:"mdns"`
+	// Relays are circuit relays (multiaddrs ending /p2p/<relay id>) this
+	// node keeps a reservation on, so peers that cannot dial it reach it.
+	Relays []string `yaml:"relays"`
+	// Relay configures `fungi relay`, when this home runs a relay server.
+	Relay  RelayConfig `yaml:"relay"`
+	Wasm   WasmConfig  `yaml:"wasm"`
 	Mounts struct {
 		// Allowed are host folders, besides each service's data folder,
 		// that manifests may mount.
 		Allowed []string `yaml:"allowed"`
 	} `yaml:"mounts"`
 }
+
+// RelayConfig is the relay server's part of config.yaml.
+type RelayConfig struct {
+	Listen []string `yaml:"listen"`
+	// Allow are the peer IDs the relay serves; `--open` serves anyone.
+	Allow           []string      `yaml:"allow"`
+	MaxReservations int           `yaml:"maxReservations"`
+	MaxCircuits     int           `yaml:"maxCircuits"`
+	ReservationTTL  time.Duration `yaml:"reservationTTL"`
+	CircuitDuration time.Duration `yaml:"circuitDuration"`
+	CircuitBytes    int64         `yaml:"circuitBytes"`
+}
+
+// DefaultRelayPort is where `fungi relay` listens unless told otherwise.
+const DefaultRelayPort = 4001
 
 // WasmConfig holds the limits of the wasm runtime.
 type WasmConfig struct {
@@ -135,7 +155,20 @@ func DefaultConfig() Config {
 			fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultPort),
 			fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", DefaultPort),
 		},
-		MDNS: true,
+		MDNS:   true,
+		Relays: []string{},
+		Relay: RelayConfig{
+			Listen: []string{
+				fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultRelayPort),
+				fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", DefaultRelayPort),
+			},
+			Allow:           []string{},
+			MaxReservations: 128,
+			MaxCircuits:     16,
+			ReservationTTL:  time.Hour,
+			CircuitDuration: time.Hour,
+			CircuitBytes:    1 << 30,
+		},
 		Wasm: WasmConfig{MemoryLimitMB: 256, RequestTimeout: 30 * time.Second, MaxConcurrency: 16},
 	}
 	c.Mounts.Allowed = []string{}

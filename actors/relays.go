@@ -1,0 +1,99 @@
+package actors
+
+import (
+	"context"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// relayKeeper keeps a reservation on every relay in the node's config, so
+// peers that cannot dial this node directly reach it through one. A lost
+// reservation (the relay restarted, the connection dropped) is taken again
+// with backoff; a held one is renewed before it ends.
+type relayKeeper struct {
+	relays []peer.AddrInfo
+	net    PeerNetwork
+	state  map[peer.ID]*relayState
+}
+
+type relayState struct {
+	info    peer.AddrInfo
+	backoff time.Duration
+	gen     uint64
+	busy    bool
+}
+
+type reserveDue struct {
+	id  peer.ID
+	gen uint64
+}
+
+type reserveDone struct {
+	id      peer.ID
+	expires time.Time
+	err     error
+}
+
+const (
+	relayFirstBackoff = time.Second
+	relayMaxBackoff   = 30 * time.Second
+)
+
+func relayKeeperProps(relays []peer.AddrInfo, n PeerNetwork) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &relayKeeper{relays: relays, net: n} })
+}
+
+func (k *relayKeeper) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		k.state = map[peer.ID]*relayState{}
+		for _, r := range k.relays {
+			k.state[r.ID] = &relayState{info: r}
+			k.reserve(ctx, r.ID)
+		}
+	case *reserveDue:
+		if s, ok := k.state[msg.id]; ok && s.gen == msg.gen {
+			k.reserve(ctx, msg.id)
+		}
+	case *reserveDone:
+		k.done(ctx, msg)
+	case *peerDisconnected:
+		if _, ok := k.state[msg.id]; ok {
+			k.reserve(ctx, msg.id)
+		}
+	}
+}
+
+func (k *relayKeeper) reserve(ctx actor.Context, id peer.ID) {
+	s := k.state[id]
+	if s.busy {
+		return
+	}
+	s.busy = true
+	s.gen++
+	self, system := ctx.Self(), ctx.ActorSystem()
+	go func() {
+		c, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		exp, err := k.net.Reserve(c, s.info)
+		system.Root.Send(self, &reserveDone{id: id, expires: exp, err: err})
+	}()
+}
+
+func (k *relayKeeper) done(ctx actor.Context, msg *reserveDone) {
+	s := k.state[msg.id]
+	s.busy = false
+	var wait time.Duration
+	if msg.err != nil {
+		s.backoff = min(max(2*s.backoff, relayFirstBackoff), relayMaxBackoff)
+		wait = s.backoff
+		ctx.Logger().Warn("relay reservation failed; retrying", "relay", msg.id.String(), "in", wait, "err", msg.err)
+	} else {
+		s.backoff = 0
+		wait = time.Until(msg.expires) / 2
+	}
+	gen, self, system := s.gen, ctx.Self(), ctx.ActorSystem()
+	time.AfterFunc(wait, func() { system.Root.Send(self, &reserveDue{id: msg.id, gen: gen}) })
+}

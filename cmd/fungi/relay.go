@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/signal"
+	"syscall"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/fungi-go/fungi/transport"
+)
+
+// relayCmd runs a circuit-relay server for nodes behind NAT, with the
+// identity of its own home (-f).
+type relayCmd struct {
+	Listen []string `name:"listen" placeholder:"MULTIADDR" help:"Where to listen (repeatable; default config relay.listen, port 4001)."`
+	Allow  []string `name:"allow" placeholder:"PEER_ID" help:"A peer to serve, besides config relay.allow (repeatable)."`
+	Open   bool     `name:"open" help:"Serve any peer, not only the allowed ones."`
+}
+
+func (c *relayCmd) Run(e *env) error {
+	if _, err := e.home.Init(); err != nil {
+		return err
+	}
+	cfg, err := e.home.LoadConfig()
+	if err != nil {
+		return err
+	}
+	priv, _, err := e.home.Identity()
+	if err != nil {
+		return err
+	}
+	rc := transport.RelayConfig{
+		Open:            c.Open,
+		MaxReservations: cfg.Relay.MaxReservations,
+		MaxCircuits:     cfg.Relay.MaxCircuits,
+		ReservationTTL:  cfg.Relay.ReservationTTL,
+		CircuitDuration: cfg.Relay.CircuitDuration,
+		CircuitBytes:    cfg.Relay.CircuitBytes,
+	}
+	for _, a := range append(append([]string{}, cfg.Relay.Allow...), c.Allow...) {
+		id, err := peer.Decode(a)
+		if err != nil {
+			return fmt.Errorf("allow %q: not a peer ID", a)
+		}
+		rc.Allow = append(rc.Allow, id)
+	}
+	listen := cfg.Relay.Listen
+	if len(c.Listen) > 0 {
+		listen = c.Listen
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	h, err := transport.NewRelay(priv, listen, rc)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	for _, a := range transport.Addrs(h) {
+		fmt.Fprintln(e.stdout, a)
+	}
+	who := fmt.Sprintf("%d allowed peers", len(rc.Allow))
+	if rc.Open {
+		who = "any peer (--open)"
+	}
+	fmt.Fprintf(e.stderr, "fungi relay: serving %s; nodes add one of the addresses above to config.yaml relays (or daemon --relay)\n", who)
+	<-ctx.Done()
+	fmt.Fprintln(e.stderr, "fungi relay: stopping")
+	return nil
+}

@@ -1,0 +1,149 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// RelayConfig is what a relay server serves, and to whom.
+type RelayConfig struct {
+	// Allow are the peers served; others are refused unless Open.
+	Allow []peer.ID
+	Open  bool
+	// Limits of the relay; zero values take relay.DefaultResources'.
+	MaxReservations int
+	MaxCircuits     int
+	ReservationTTL  time.Duration
+	// CircuitDuration and CircuitBytes bound one relayed connection; the
+	// defaults are generous, since fungi's own nodes move services' data
+	// over it until a direct connection appears.
+	CircuitDuration time.Duration
+	CircuitBytes    int64
+}
+
+// relayACL serves the listed peers only, unless the relay is open.
+type relayACL struct {
+	open  bool
+	allow map[peer.ID]bool
+}
+
+func (a *relayACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool { return a.open || a.allow[p] }
+func (a *relayACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
+	return a.open || (a.allow[src] && a.allow[dest])
+}
+
+// NewRelay starts a circuit-relay v2 server with its own identity.
+func NewRelay(priv crypto.PrivKey, listen []string, cfg RelayConfig) (host.Host, error) {
+	h, err := libp2p.New(
+		libp2p.Identity(priv),
+		libp2p.ListenAddrStrings(listen...),
+		libp2p.DisableRelay(), // it is one; it dials through none
+		libp2p.EnableNATService(),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("start the relay on %v: %w", listen, err)
+	}
+	rc := relay.DefaultResources()
+	if cfg.MaxReservations > 0 {
+		rc.MaxReservations = cfg.MaxReservations
+	}
+	if cfg.MaxCircuits > 0 {
+		rc.MaxCircuits = cfg.MaxCircuits
+	}
+	if cfg.ReservationTTL > 0 {
+		rc.ReservationTTL = cfg.ReservationTTL
+	}
+	rc.Limit = &relay.RelayLimit{Duration: time.Hour, Data: 1 << 30}
+	if cfg.CircuitDuration > 0 {
+		rc.Limit.Duration = cfg.CircuitDuration
+	}
+	if cfg.CircuitBytes > 0 {
+		rc.Limit.Data = cfg.CircuitBytes
+	}
+	acl := &relayACL{open: cfg.Open, allow: map[peer.ID]bool{}}
+	for _, p := range cfg.Allow {
+		acl.allow[p] = true
+	}
+	_, err = relay.New(h, relay.WithResources(rc), relay.WithACL(acl),
+		// A relay on a LAN or a test network has private addresses, and
+		// they are the ones its clients reach it on.
+		relay.WithReservationAddressFilter(func(ma.Multiaddr) bool { return true }))
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return h, nil
+}
+
+// Relays keeps this node's relay reservations and the relayed addresses
+// they give it, which the host advertises next to its own.
+type Relays struct {
+	mu    sync.RWMutex
+	addrs map[peer.ID][]ma.Multiaddr
+	exp   map[peer.ID]time.Time
+}
+
+// NewRelays returns an empty set of reservations.
+func NewRelays() *Relays {
+	return &Relays{addrs: map[peer.ID][]ma.Multiaddr{}, exp: map[peer.ID]time.Time{}}
+}
+
+// Reserve asks relay for a slot and records the addresses it yields.
+func (r *Relays) Reserve(ctx context.Context, h host.Host, relayInfo peer.AddrInfo) (time.Time, error) {
+	res, err := client.Reserve(ctx, h, relayInfo)
+	if err != nil {
+		r.Drop(relayInfo.ID)
+		return time.Time{}, err
+	}
+	circuit := ma.StringCast("/p2p/" + relayInfo.ID.String() + "/p2p-circuit")
+	var addrs []ma.Multiaddr
+	for _, a := range relayInfo.Addrs {
+		addrs = append(addrs, a.Encapsulate(circuit))
+	}
+	r.mu.Lock()
+	r.addrs[relayInfo.ID] = addrs
+	r.exp[relayInfo.ID] = res.Expiration
+	r.mu.Unlock()
+	return res.Expiration, nil
+}
+
+// Drop forgets the reservation on a relay.
+func (r *Relays) Drop(id peer.ID) {
+	r.mu.Lock()
+	delete(r.addrs, id)
+	delete(r.exp, id)
+	r.mu.Unlock()
+}
+
+// Addrs are the relayed addresses of every reservation held.
+func (r *Relays) Addrs() []ma.Multiaddr {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []ma.Multiaddr
+	for _, as := range r.addrs {
+		out = append(out, as...)
+	}
+	return out
+}
+
+// Reservations lists the relays with a reservation and when it ends.
+func (r *Relays) Reservations() map[peer.ID]time.Time {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := map[peer.ID]time.Time{}
+	for id, t := range r.exp {
+		out[id] = t
+	}
+	return out
+}
