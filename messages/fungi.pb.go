@@ -149,6 +149,7 @@ type RelayReservation struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RelayPeerId   string                 `protobuf:"bytes,1,opt,name=relay_peer_id,json=relayPeerId,proto3" json:"relay_peer_id,omitempty"`
 	Expires       string                 `protobuf:"bytes,2,opt,name=expires,proto3" json:"expires,omitempty"`
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -193,6 +194,13 @@ func (x *RelayReservation) GetRelayPeerId() string {
 func (x *RelayReservation) GetExpires() string {
 	if x != nil {
 		return x.Expires
+	}
+	return ""
+}
+
+func (x *RelayReservation) GetError() string {
+	if x != nil {
+		return x.Error
 	}
 	return ""
 }
@@ -3628,10 +3636,11 @@ const file_fungi_proto_rawDesc = "" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12\x1b\n" +
 	"\tfungi_dir\x18\x04 \x01(\tR\bfungiDir\x12\"\n" +
 	"\freachability\x18\x05 \x01(\tR\freachability\x12I\n" +
-	"\x12relay_reservations\x18\x06 \x03(\v2\x1a.fungi.v1.RelayReservationR\x11relayReservations\"P\n" +
+	"\x12relay_reservations\x18\x06 \x03(\v2\x1a.fungi.v1.RelayReservationR\x11relayReservations\"f\n" +
 	"\x10RelayReservation\x12\"\n" +
 	"\rrelay_peer_id\x18\x01 \x01(\tR\vrelayPeerId\x12\x18\n" +
-	"\aexpires\x18\x02 \x01(\tR\aexpires\"\x11\n" +
+	"\aexpires\x18\x02 \x01(\tR\aexpires\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\x11\n" +
 	"\x0fRuntimesRequest\"\xd9\x01\n" +
 	"\x11RuntimeCapability\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +

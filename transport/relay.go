@@ -92,11 +92,12 @@ type Relays struct {
 	mu    sync.RWMutex
 	addrs map[peer.ID][]ma.Multiaddr
 	exp   map[peer.ID]time.Time
+	errs  map[peer.ID]string
 }
 
 // NewRelays returns an empty set of reservations.
 func NewRelays() *Relays {
-	return &Relays{addrs: map[peer.ID][]ma.Multiaddr{}, exp: map[peer.ID]time.Time{}}
+	return &Relays{addrs: map[peer.ID][]ma.Multiaddr{}, exp: map[peer.ID]time.Time{}, errs: map[peer.ID]string{}}
 }
 
 // Reserve asks relay for a slot and records the addresses it yields.
@@ -104,6 +105,9 @@ func (r *Relays) Reserve(ctx context.Context, h host.Host, relayInfo peer.AddrIn
 	res, err := client.Reserve(ctx, h, relayInfo)
 	if err != nil {
 		r.Drop(relayInfo.ID)
+		r.mu.Lock()
+		r.errs[relayInfo.ID] = err.Error()
+		r.mu.Unlock()
 		return time.Time{}, err
 	}
 	circuit := ma.StringCast("/p2p/" + relayInfo.ID.String() + "/p2p-circuit")
@@ -114,6 +118,7 @@ func (r *Relays) Reserve(ctx context.Context, h host.Host, relayInfo peer.AddrIn
 	r.mu.Lock()
 	r.addrs[relayInfo.ID] = addrs
 	r.exp[relayInfo.ID] = res.Expiration
+	delete(r.errs, relayInfo.ID)
 	r.mu.Unlock()
 	return res.Expiration, nil
 }
@@ -137,13 +142,23 @@ func (r *Relays) Addrs() []ma.Multiaddr {
 	return out
 }
 
-// Reservations lists the relays with a reservation and when it ends.
-func (r *Relays) Reservations() map[peer.ID]time.Time {
+// Reservation is the state of this node on one relay.
+type Reservation struct {
+	Expires time.Time // zero when there is none
+	Error   string    // why the last attempt failed
+}
+
+// Reservations lists every relay tried, with its reservation or the reason
+// there is none.
+func (r *Relays) Reservations() map[peer.ID]Reservation {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := map[peer.ID]time.Time{}
+	out := map[peer.ID]Reservation{}
 	for id, t := range r.exp {
-		out[id] = t
+		out[id] = Reservation{Expires: t}
+	}
+	for id, e := range r.errs {
+		out[id] = Reservation{Error: e}
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/rogpeppe/go-internal/testscript"
+	"golang.org/x/sys/unix"
 
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/testutil"
@@ -41,11 +43,15 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	wasm := testutil.BuildWasm(t, "examples/apps/filebrowser-lite")
 	dockerOK := testutil.DockerAvailable(t)
+	netnsOK := netnsAvailable(t)
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Condition: func(cond string) (bool, error) {
 			if cond == "docker" {
 				return dockerOK, nil
+			}
+			if cond == "netns" {
+				return netnsOK, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -53,6 +59,15 @@ func TestScripts(t *testing.T) {
 			e.Setenv("FUNGI_DIR", filepath.Join(e.WorkDir, "home"))
 			if dockerOK {
 				e.Defer(func() { removeContainers(e.WorkDir) })
+			}
+			e.Setenv("REPO", testutil.RepoRoot())
+			// Namespace names are global: a prefix per script and run.
+			ns := fmt.Sprintf("f%d%s", os.Getpid()%100000, filepath.Base(e.WorkDir)[:min(4, len(filepath.Base(e.WorkDir)))])
+			e.Setenv("NS", ns)
+			if netnsOK {
+				e.Defer(func() {
+					exec.Command("bash", filepath.Join(testutil.RepoRoot(), "examples/nat-testnet.sh"), "down", ns).Run()
+				})
 			}
 			return copyExamples(e.WorkDir, wasm)
 		},
@@ -74,6 +89,15 @@ func TestScripts(t *testing.T) {
 			"subst":        cmdSubst,
 			"waitrestarts": cmdWaitRestarts,
 			"waitlog":      cmdWaitLog,
+			"peerid": func(ts *testscript.TestScript, neg bool, args []string) {
+				h, _ := home.Open(ts.MkAbs(args[0]))
+				_, id, err := h.Identity()
+				ts.Check(err)
+				ts.Setenv(args[1], id.String())
+			},
+			"waitport":  cmdWaitPort,
+			"waitrelay": cmdWaitRelay,
+			"nshttp":    cmdNSHTTP,
 			"randfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				n, _ := strconv.Atoi(args[1])
 				b := make([]byte, n)
@@ -419,4 +443,107 @@ func removeContainers(work string) {
 			exec.Command("docker", "rm", "-f", c).Run()
 		}
 	}
+}
+
+// netnsAvailable reports whether the test can build network namespaces (it
+// runs as root and has ip and iptables). FUNGI_REQUIRE_NETNS=1 (CI) makes
+// their absence a failure.
+func netnsAvailable(t *testing.T) bool {
+	ok := os.Geteuid() == 0
+	for _, tool := range []string{"ip", "iptables"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			ok = false
+		}
+	}
+	if !ok && os.Getenv("FUNGI_REQUIRE_NETNS") == "1" {
+		t.Fatal("FUNGI_REQUIRE_NETNS=1 but this run cannot build network namespaces (needs root, ip, iptables)")
+	}
+	return ok
+}
+
+// waitport ADDR waits until something accepts TCP connections on ADDR.
+func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
+	err := testutil.Poll(30*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", args[0], time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	ts.Check(err)
+}
+
+// waitrelay DIR RELAY_ID reserved|refused waits for the node's reservation
+// on the relay to be held, or to be refused.
+func cmdWaitRelay(ts *testscript.TestScript, neg bool, args []string) {
+	err := testutil.Poll(60*time.Second, func() error {
+		c, err := scriptClient(ts, ts.MkAbs(args[0]))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		info, err := c.Info(context.Background(), &messages.InfoRequest{})
+		if err != nil {
+			return err
+		}
+		for _, r := range info.RelayReservations {
+			if r.RelayPeerId != args[1] {
+				continue
+			}
+			if args[2] == "reserved" && r.Expires != "" {
+				return nil
+			}
+			if args[2] == "refused" && r.Error != "" {
+				return nil
+			}
+			return fmt.Errorf("relay state: expires %q error %q", r.Expires, r.Error)
+		}
+		return fmt.Errorf("no reservation attempt on %s yet", args[1])
+	})
+	if err != nil {
+		ts.Fatalf("relay %s never %s: %v", args[1], args[2], err)
+	}
+}
+
+// nshttp NETNS METHOD URL [FILE] is http run inside a network namespace,
+// where a node's access port listens.
+func cmdNSHTTP(ts *testscript.TestScript, neg bool, args []string) {
+	done := make(chan struct{})
+	var out string
+	var err error
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // setns applies to this thread; it dies with it
+		var f *os.File
+		if f, err = os.Open("/var/run/netns/" + args[0]); err != nil {
+			return
+		}
+		defer f.Close()
+		if err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			return
+		}
+		var body io.Reader
+		if len(args) == 4 {
+			body = strings.NewReader(ts.ReadFile(args[3]))
+		}
+		req, _ := http.NewRequest(args[1], args[2], body)
+		// Dial here, on the thread in the namespace: the transport would
+		// dial from a goroutine of its own, on some other thread.
+		var conn net.Conn
+		if conn, err = net.DialTimeout("tcp", req.URL.Host, 10*time.Second); err != nil {
+			return
+		}
+		client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+			DialContext: func(context.Context, string, string) (net.Conn, error) { return conn, nil }}}
+		var resp *http.Response
+		if resp, err = client.Do(req); err != nil {
+			return
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		out = fmt.Sprintf("HTTP %d\n%s", resp.StatusCode, data)
+	}()
+	<-done
+	ts.Check(err)
+	fmt.Fprint(ts.Stdout(), out)
 }

@@ -32,6 +32,10 @@ func (c *infoReachabilityCmd) Run(e *env) error {
 			fmt.Fprintln(e.stdout, "relay reservations: none")
 		}
 		for _, r := range info.RelayReservations {
+			if r.Error != "" {
+				fmt.Fprintf(e.stdout, "relay %s: no reservation: %s\n", r.RelayPeerId, r.Error)
+				continue
+			}
 			fmt.Fprintf(e.stdout, "relay reservation: %s until %s\n", r.RelayPeerId, r.Expires)
 		}
 		return nil

@@ -124,8 +124,12 @@ func Run(ctx context.Context, opts Options) error {
 		grpc.ChainUnaryInterceptor(recoverUnary(logf)), grpc.ChainStreamInterceptor(recoverStream(logf)))
 	api := &apiServer{home: h, node: node, net: net, info: func() *messages.NodeInfo {
 		info := &messages.NodeInfo{PeerId: id.String(), Addrs: transport.Addrs(peerHost), Reachability: net.Reachability()}
-		for relay, exp := range relays.Reservations() {
-			info.RelayReservations = append(info.RelayReservations, &messages.RelayReservation{RelayPeerId: relay.String(), Expires: exp.UTC().Format(time.RFC3339)})
+		for relay, res := range relays.Reservations() {
+			r := &messages.RelayReservation{RelayPeerId: relay.String(), Error: res.Error}
+			if !res.Expires.IsZero() {
+				r.Expires = res.Expires.UTC().Format(time.RFC3339)
+			}
+			info.RelayReservations = append(info.RelayReservations, r)
 		}
 		return info
 	}}
