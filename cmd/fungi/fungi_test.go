@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,7 +36,8 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"fungi": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"fungi":  func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+		"nsexec": nsexec,
 	})
 }
 
@@ -62,7 +65,7 @@ func TestScripts(t *testing.T) {
 			}
 			e.Setenv("REPO", testutil.RepoRoot())
 			// Namespace names are global: a prefix per script and run.
-			ns := fmt.Sprintf("f%d%s", os.Getpid()%100000, filepath.Base(e.WorkDir)[:min(4, len(filepath.Base(e.WorkDir)))])
+			ns := fmt.Sprintf("f%08x", crc32.ChecksumIEEE([]byte(e.WorkDir)))
 			e.Setenv("NS", ns)
 			if netnsOK {
 				e.Defer(func() {
@@ -546,4 +549,30 @@ func cmdNSHTTP(ts *testscript.TestScript, neg bool, args []string) {
 	<-done
 	ts.Check(err)
 	fmt.Fprint(ts.Stdout(), out)
+}
+
+// nsexec NETNS PROGRAM ARGS... runs PROGRAM in a network namespace by
+// entering it and exec-ing, so PROGRAM is this very process and gets the
+// script's signals itself (`ip netns exec` forks, and a SIGINT would stop
+// only ip).
+func nsexec() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: nsexec NETNS PROGRAM ARGS...")
+		os.Exit(2)
+	}
+	runtime.LockOSThread()
+	f, err := os.Open("/var/run/netns/" + os.Args[1])
+	if err == nil {
+		err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "nsexec:", err)
+		os.Exit(1)
+	}
+	path, err := exec.LookPath(os.Args[2])
+	if err == nil {
+		err = syscall.Exec(path, os.Args[2:], os.Environ())
+	}
+	fmt.Fprintln(os.Stderr, "nsexec:", err)
+	os.Exit(1)
 }

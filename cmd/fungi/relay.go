@@ -20,6 +20,8 @@ type relayCmd struct {
 }
 
 func (c *relayCmd) Run(e *env) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	if _, err := e.home.Init(); err != nil {
 		return err
 	}
@@ -50,8 +52,6 @@ func (c *relayCmd) Run(e *env) error {
 	if len(c.Listen) > 0 {
 		listen = c.Listen
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	h, err := transport.NewRelay(priv, listen, rc)
 	if err != nil {
 		return err
