@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"log"
+	mathrand "math/rand"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -38,6 +40,7 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"fungi":  func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
 		"nsexec": nsexec,
+		"bulk":   bulk,
 	})
 }
 
@@ -100,7 +103,27 @@ func TestScripts(t *testing.T) {
 			},
 			"waitport":  cmdWaitPort,
 			"waitrelay": cmdWaitRelay,
-			"nshttp":    cmdNSHTTP,
+			"waitdirect": func(ts *testscript.TestScript, neg bool, args []string) {
+				err := testutil.Poll(30*time.Second, func() error {
+					c, err := scriptClient(ts, ts.MkAbs(args[0]))
+					if err != nil {
+						return err
+					}
+					defer c.Close()
+					res, err := c.Connections(context.Background(), &messages.ConnectionListRequest{})
+					if err != nil {
+						return err
+					}
+					for _, cn := range res.Connections {
+						if cn.PeerId == args[1] && !cn.Relayed {
+							return nil
+						}
+					}
+					return fmt.Errorf("no direct connection to %s", args[1])
+				})
+				ts.Check(err)
+			},
+			"nshttp": cmdNSHTTP,
 			"randfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				n, _ := strconv.Atoi(args[1])
 				b := make([]byte, n)
@@ -575,4 +598,72 @@ func nsexec() {
 	}
 	fmt.Fprintln(os.Stderr, "nsexec:", err)
 	os.Exit(1)
+}
+
+// bulk put URL BYTES [MS_PER_MB] | bulk get URL moves BYTES of seeded
+// pseudo-random data through an HTTP URL (PUT, optionally paced) or reads
+// it back, and prints its SHA-256 and the rate, so a script can compare
+// what went in with what came out.
+func bulk() {
+	if len(os.Args) < 3 {
+		fmt.Fprintln(os.Stderr, "usage: bulk put URL BYTES [MS_PER_MB] | bulk get URL")
+		os.Exit(2)
+	}
+	h := sha256.New()
+	start := time.Now()
+	var n int64
+	switch os.Args[1] {
+	case "put":
+		size, _ := strconv.ParseInt(os.Args[3], 10, 64)
+		pace := 0
+		if len(os.Args) > 4 {
+			pace, _ = strconv.Atoi(os.Args[4])
+		}
+		body := io.TeeReader(&pacedReader{r: io.LimitReader(mathrand.New(mathrand.NewSource(1)), size), msPerMB: pace}, h)
+		req, _ := http.NewRequest(http.MethodPut, os.Args[2], body)
+		req.ContentLength = size
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bulk:", err)
+			os.Exit(1)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			fmt.Fprintln(os.Stderr, "bulk: PUT answered", resp.Status)
+			os.Exit(1)
+		}
+		n = size
+	case "get":
+		resp, err := http.Get(os.Args[2])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bulk:", err)
+			os.Exit(1)
+		}
+		n, _ = io.Copy(h, resp.Body)
+		resp.Body.Close()
+	}
+	secs := time.Since(start).Seconds()
+	fmt.Printf("sha256 %x\n", h.Sum(nil))
+	fmt.Fprintf(os.Stderr, "%d bytes in %.3f s: %.1f MB/s\n", n, secs, float64(n)/secs/1e6)
+	os.Exit(0)
+}
+
+// pacedReader spreads a body over time: msPerMB milliseconds per MiB.
+type pacedReader struct {
+	r       io.Reader
+	msPerMB int
+	sent    int
+}
+
+func (p *pacedReader) Read(b []byte) (int, error) {
+	if len(b) > 64<<10 {
+		b = b[:64<<10]
+	}
+	n, err := p.r.Read(b)
+	p.sent += n
+	if p.msPerMB > 0 && n > 0 {
+		time.Sleep(time.Duration(n) * time.Duration(p.msPerMB) * time.Millisecond / (1 << 20))
+	}
+	return n, err
 }
