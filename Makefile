@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/fungi-go/fungi/internal/version.Version=$(VERSION)
 
 IMAGE   := fungi-examples/filebrowser-lite:latest
 
-.PHONY: all build examples images test demo bench proto clean
+.PHONY: all build examples images test demo bench bench-nat proto clean
 
 all: build examples
 
@@ -42,6 +42,11 @@ bench:
 	$(GO) test -run '^$$' -bench 'Access' -benchtime 10x ./transport
 	$(GO) test -run '^$$' -bench 'RemoteAdmin' -benchtime 500x ./internal/daemon
 	$(GO) test -run '^$$' -bench 'Start' -benchtime 10x ./runtimes/docker
+
+# Access throughput behind two NATs (relayed, hole-punched) and on loopback;
+# needs root, ip, iptables and curl.
+bench-nat:
+	./examples/nat-bench.sh 64
 
 # Regenerates messages/*.pb.go (needs protoc, protoc-gen-go and protoc-gen-go-grpc).
 proto:

@@ -64,6 +64,9 @@ func NewRelay(priv crypto.PrivKey, listen []string, cfg RelayConfig) (host.Host,
 	if cfg.ReservationTTL > 0 {
 		rc.ReservationTTL = cfg.ReservationTTL
 	}
+	// libp2p's 2 KiB copy buffer held relayed transfers to ~36 MB/s in the
+	// NAT benchmark; 64 KiB per direction per circuit costs little memory.
+	rc.BufferSize = 64 << 10
 	rc.Limit = &relay.RelayLimit{Duration: time.Hour, Data: 1 << 30}
 	if cfg.CircuitDuration > 0 {
 		rc.Limit.Duration = cfg.CircuitDuration
