@@ -649,21 +649,23 @@ func bulk() {
 	os.Exit(0)
 }
 
-// pacedReader spreads a body over time: msPerMB milliseconds per MiB.
+// pacedReader spreads a body over time, msPerMB milliseconds per MiB: a
+// token bucket that hands out one 64 KiB chunk per tick.
 type pacedReader struct {
 	r       io.Reader
 	msPerMB int
-	sent    int
+	tick    *time.Ticker
 }
 
 func (p *pacedReader) Read(b []byte) (int, error) {
 	if len(b) > 64<<10 {
 		b = b[:64<<10]
 	}
-	n, err := p.r.Read(b)
-	p.sent += n
-	if p.msPerMB > 0 && n > 0 {
-		time.Sleep(time.Duration(n) * time.Duration(p.msPerMB) * time.Millisecond / (1 << 20))
+	if p.msPerMB > 0 {
+		if p.tick == nil {
+			p.tick = time.NewTicker(time.Duration(p.msPerMB) * time.Millisecond / 16) // 16 chunks a MiB
+		}
+		<-p.tick.C
 	}
-	return n, err
+	return p.r.Read(b)
 }
