@@ -102,6 +102,9 @@ func TestScripts(t *testing.T) {
 				ts.Setenv(args[1], id.String())
 			},
 			"waitport":  cmdWaitPort,
+			"setenvfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
+			},
 			"waitrelay": cmdWaitRelay,
 			"waitdirect": func(ts *testscript.TestScript, neg bool, args []string) {
 				err := testutil.Poll(30*time.Second, func() error {
