@@ -263,7 +263,9 @@ func (r *serviceRegistry) remove(ctx actor.Context, msg *messages.RemoveService)
 		return
 	}
 	sender := ctx.Sender()
-	f := ctx.RequestFuture(e.pid, msg, stopGrace+5*time.Second)
+	// Stopping takes up to the grace period; a container's removal comes on
+	// top of it.
+	f := ctx.RequestFuture(e.pid, msg, stopGrace+time.Minute)
 	ctx.ReenterAfter(f, func(res any, err error) {
 		removed, ok := res.(*serviceRemoved)
 		if err != nil || !ok {

@@ -110,7 +110,7 @@ func (s *apiServer) serviceInfo(req any, timeout time.Duration) (*messages.Servi
 }
 
 func (s *apiServer) Remove(_ context.Context, req *messages.RemoveService) (*messages.RemoveServiceResponse, error) {
-	res, err := s.node.Ask(req, startTimeout)
+	res, err := s.node.Ask(req, startTimeout) // longer than the registry's own bound
 	if err != nil {
 		return nil, apiError(err)
 	}
