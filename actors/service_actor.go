@@ -383,18 +383,34 @@ func (a *serviceActor) shutdown() {
 }
 
 // serviceLog is a service's log file. The instance writes the guest's
-// output to it from request goroutines, hence the lock.
+// output to it from request goroutines, hence the lock. It keeps at most
+// two files of maxLogBytes each (service.log and service.log.1), so a
+// chatty service on an always-on node cannot fill the disk.
 type serviceLog struct {
-	mu sync.Mutex
-	f  *os.File
+	mu   sync.Mutex
+	path string
+	f    *os.File
+	size int64
+	max  int64
 }
 
+const maxLogBytes = 16 << 20
+
 func openServiceLog(path string) *serviceLog {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	l := &serviceLog{path: path, max: maxLogBytes}
+	l.open()
+	return l
+}
+
+func (l *serviceLog) open() {
+	f, err := os.OpenFile(l.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return &serviceLog{}
+		return
 	}
-	return &serviceLog{f: f}
+	l.f = f
+	if info, err := f.Stat(); err == nil {
+		l.size = info.Size()
+	}
 }
 
 func (l *serviceLog) Write(b []byte) (int, error) {
@@ -403,7 +419,18 @@ func (l *serviceLog) Write(b []byte) (int, error) {
 	if l.f == nil {
 		return len(b), nil
 	}
-	return l.f.Write(b)
+	if l.size+int64(len(b)) > l.max && l.size > 0 {
+		l.f.Close()
+		os.Rename(l.path, l.path+".1")
+		l.f, l.size = nil, 0
+		l.open()
+		if l.f == nil {
+			return len(b), nil
+		}
+	}
+	n, err := l.f.Write(b)
+	l.size += int64(n)
+	return n, err
 }
 
 func (l *serviceLog) printf(format string, args ...any) {

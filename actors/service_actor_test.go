@@ -206,3 +206,21 @@ func TestUnknownServiceSaysWhatToDo(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestServiceLogRotates(t *testing.T) {
+	path := t.TempDir() + "/service.log"
+	l := openServiceLog(path)
+	l.max = 100
+	for i := 0; i < 30; i++ {
+		fmt.Fprintf(l, "line %02d\n", i) // 8 bytes each
+	}
+	l.Close()
+	cur, _ := os.ReadFile(path)
+	old, _ := os.ReadFile(path + ".1")
+	if len(cur) > 100 || len(old) > 100 || len(old) == 0 {
+		t.Fatalf("sizes: current %d, previous %d; want both ≤ 100 and a previous file", len(cur), len(old))
+	}
+	if !strings.HasSuffix(string(cur), "line 29\n") {
+		t.Fatalf("the newest line is not last in the current file: %q", cur)
+	}
+}
