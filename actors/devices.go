@@ -341,13 +341,16 @@ func (b *deviceBook) remove(ctx actor.Context, msg *messages.DeviceRemove) {
 	if b.file.Current == d.PeerID {
 		b.file.Current = ""
 	}
+	b.commit(ctx, d) // the gate first, so a redial is refused
 	b.disconnect(d)
-	b.commit(ctx, d)
 }
 
+// disconnect closes the device's connections. Closing waits on the
+// network, so it runs off the mailbox; the gate was updated before, so
+// nothing reconnects in between.
 func (b *deviceBook) disconnect(d *deviceRecord) {
 	if id, err := peer.Decode(d.PeerID); err == nil && b.net != nil {
-		b.net.ClosePeer(id)
+		go b.net.ClosePeer(id)
 	}
 }
 
