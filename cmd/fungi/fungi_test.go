@@ -107,12 +107,7 @@ func TestScripts(t *testing.T) {
 			},
 			"waitrelay": cmdWaitRelay,
 			"waitdirect": func(ts *testscript.TestScript, neg bool, args []string) {
-				err := testutil.Poll(30*time.Second, func() error {
-					c, err := scriptClient(ts, ts.MkAbs(args[0]))
-					if err != nil {
-						return err
-					}
-					defer c.Close()
+				err := pollDaemon(ts, ts.MkAbs(args[0]), 30*time.Second, func(c *daemonClient) error {
 					res, err := c.Connections(context.Background(), &messages.ConnectionListRequest{})
 					if err != nil {
 						return err
@@ -194,15 +189,10 @@ func scriptClient(ts *testscript.TestScript, dir ...string) (*daemonClient, erro
 // waitdaemon [DIR] waits until the daemon of DIR (or $FUNGI_DIR) answers.
 func cmdWaitDaemon(ts *testscript.TestScript, neg bool, args []string) {
 	dir, _ := homeArg(ts, args, 0)
-	err := testutil.Poll(60*time.Second, func() error {
-		c, err := scriptClient(ts, dir)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	err := pollDaemon(ts, dir, 60*time.Second, func(c *daemonClient) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, err = c.Info(ctx, &messages.InfoRequest{})
+		_, err := c.Info(ctx, &messages.InfoRequest{})
 		return err
 	})
 	if err != nil {
@@ -216,12 +206,7 @@ func cmdWaitState(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: waitstate [DIR] NAME STATE")
 	}
-	err := testutil.Poll(60*time.Second, func() error {
-		c, err := scriptClient(ts, dir)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	err := pollDaemon(ts, dir, 60*time.Second, func(c *daemonClient) error {
 		info, err := c.Inspect(context.Background(), &messages.InspectService{Name: args[0]})
 		if err != nil {
 			return err
@@ -404,12 +389,7 @@ func cmdSubst(ts *testscript.TestScript, neg bool, args []string) {
 func cmdWaitRestarts(ts *testscript.TestScript, neg bool, args []string) {
 	dir, args := homeArg(ts, args, 2)
 	want, _ := strconv.Atoi(args[1])
-	err := testutil.Poll(60*time.Second, func() error {
-		c, err := scriptClient(ts, dir)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	err := pollDaemon(ts, dir, 60*time.Second, func(c *daemonClient) error {
 		info, err := c.Inspect(context.Background(), &messages.InspectService{Name: args[0]})
 		if err != nil {
 			return err
@@ -429,12 +409,7 @@ func cmdWaitRestarts(ts *testscript.TestScript, neg bool, args []string) {
 func cmdWaitLog(ts *testscript.TestScript, neg bool, args []string) {
 	dir, args := homeArg(ts, args, 2)
 	re := regexp.MustCompile(args[1])
-	err := testutil.Poll(30*time.Second, func() error {
-		c, err := scriptClient(ts, dir)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	err := pollDaemon(ts, dir, 30*time.Second, func(c *daemonClient) error {
 		stream, err := c.Logs(context.Background(), &messages.LogsRequest{Name: args[0], Tail: -1})
 		if err != nil {
 			return err
@@ -505,12 +480,7 @@ func cmdWaitPort(ts *testscript.TestScript, neg bool, args []string) {
 // waitrelay DIR RELAY_ID reserved|refused waits for the node's reservation
 // on the relay to be held, or to be refused.
 func cmdWaitRelay(ts *testscript.TestScript, neg bool, args []string) {
-	err := testutil.Poll(60*time.Second, func() error {
-		c, err := scriptClient(ts, ts.MkAbs(args[0]))
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	err := pollDaemon(ts, ts.MkAbs(args[0]), 60*time.Second, func(c *daemonClient) error {
 		info, err := c.Info(context.Background(), &messages.InfoRequest{})
 		if err != nil {
 			return err
@@ -671,4 +641,17 @@ func (p *pacedReader) Read(b []byte) (int, error) {
 		<-p.tick.C
 	}
 	return p.r.Read(b)
+}
+
+// pollDaemon calls check with a client of the daemon in dir until it
+// returns nil or within passes.
+func pollDaemon(ts *testscript.TestScript, dir string, within time.Duration, check func(*daemonClient) error) error {
+	return testutil.Poll(within, func() error {
+		c, err := scriptClient(ts, dir)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return check(c)
+	})
 }
