@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -169,14 +170,9 @@ func (b *deviceBook) apply(ctx actor.Context) {
 	}
 	// The configured relays are dialed too; they get no role, and no
 	// session: the relay keeper holds those connections.
+	gateDial := maps.Clone(dial)
 	for _, r := range b.relays {
 		b.net.AddAddrs(r.ID, r.Addrs)
-	}
-	gateDial := map[peer.ID]bool{}
-	for id := range dial {
-		gateDial[id] = true
-	}
-	for _, r := range b.relays {
 		gateDial[r.ID] = true
 	}
 	b.net.SetGate(roles, gateDial)

@@ -41,12 +41,14 @@ func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func
 		s.SetReadDeadline(time.Time{})
 		addr, err := resolve(from, &hdr)
 		if err != nil {
+			logf("access from %s to %s refused: %v", from, hdr.ServiceId, err)
 			WriteFrame(s, &messages.AccessReply{Error: err.Error()})
 			s.Close()
 			return
 		}
 		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
+			logf("access from %s: %s does not answer on %s: %v", from, hdr.ServiceId, addr, err)
 			WriteFrame(s, &messages.AccessReply{Error: fmt.Sprintf("%s is published but does not answer on its port: %v", hdr.ServiceId, err)})
 			s.Close()
 			return
