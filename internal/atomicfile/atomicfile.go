@@ -6,7 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 )
+
+// tempMarker sits between the target's name and the random digits in a
+// temporary file's name: ".devices.json.tmp-1234567".
+const tempMarker = ".tmp-"
 
 // Write replaces path with data: a temporary file in the same folder is
 // written and fsynced, renamed over path, and the folder is fsynced so the
@@ -16,7 +21,7 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := createTemp(dir, filepath.Base(path))
 	if err != nil {
 		return err
 	}
@@ -45,6 +50,37 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	}
 	ok = true
 	return syncDir(dir)
+}
+
+// createTemp makes the temporary file Write fills for target (a base
+// name): hidden, named after the target, ending in os.CreateTemp's random
+// decimal digits, so IsTemp recognises exactly these files.
+func createTemp(dir, target string) (*os.File, error) {
+	return os.CreateTemp(dir, "."+target+tempMarker+"*")
+}
+
+// IsTemp reports whether name, a file's base name, is a temporary file
+// Write makes. A crash between creating one and the rename leaves it
+// behind; whoever owns the folder can delete such files when no Write can
+// be running there.
+func IsTemp(name string) bool {
+	if !strings.HasPrefix(name, ".") {
+		return false
+	}
+	i := strings.LastIndex(name, tempMarker)
+	if i <= 1 { // no target name between the dot and the marker
+		return false
+	}
+	digits := name[i+len(tempMarker):]
+	if digits == "" {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func syncDir(dir string) error {

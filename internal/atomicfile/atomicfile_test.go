@@ -53,3 +53,27 @@ func TestFailedWriteKeepsOldFile(t *testing.T) {
 		}
 	}
 }
+
+func TestIsTempMatchesWhatWriteLeavesAfterACrash(t *testing.T) {
+	dir := t.TempDir()
+	for _, target := range []string{"devices.json", "state.json", "config.yaml", "a", "x.tmp-1"} {
+		// What a crash between creating the temp file and the rename
+		// leaves behind, made the way Write makes it.
+		f, err := createTemp(dir, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if name := filepath.Base(f.Name()); !IsTemp(name) {
+			t.Errorf("IsTemp(%q) = false for the temp file of %s", name, target)
+		}
+	}
+	for _, name := range []string{
+		"devices.json", "state.json", ".devices.json", ".tmp-123", "devices.json.tmp-123",
+		".devices.json.tmp-", ".devices.json.tmp-12a", ".devices.json.tmp-123.bak", ".devices.json.temp-123",
+	} {
+		if IsTemp(name) {
+			t.Errorf("IsTemp(%q) = true; only Write's own temporary files may match", name)
+		}
+	}
+}
