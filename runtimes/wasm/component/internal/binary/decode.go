@@ -159,14 +159,14 @@ type TypeDef struct {
 
 	Prim byte // primitive opcode when Kind == TypePrim
 
-	Fields []Field     // record, func params
-	Cases  []Case      // variant
-	Elem   ValType     // list, option, own/borrow (Elem.Idx)
-	Types  []ValType   // tuple
-	Labels []string    // flags, enum
-	Ok     *ValType    // result
-	Err    *ValType    // result
-	Length uint32      // fixed list
+	Fields []Field   // record, func params
+	Cases  []Case    // variant
+	Elem   ValType   // list, option, own/borrow (Elem.Idx)
+	Types  []ValType // tuple
+	Labels []string  // flags, enum
+	Ok     *ValType  // result
+	Err    *ValType  // result
+	Length uint32    // fixed list
 
 	Results      []Field  // func: named results
 	Result       *ValType // func: a single unnamed result
