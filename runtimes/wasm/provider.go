@@ -29,6 +29,15 @@ import (
 	"github.com/fungi-go/fungi/runtimes/manifest"
 )
 
+// maxModuleBytes is the largest module the provider accepts from any
+// source, whatever the node's configuration: the whole module is held in
+// memory while it is checked and compiled.
+const maxModuleBytes = 256 << 20
+
+func errModuleTooLarge(size int64) error {
+	return fmt.Errorf("the module is %d bytes, more than the %d MiB fungi accepts for a wasm module; it was refused", size, maxModuleBytes>>20)
+}
+
 // Config sets where the provider keeps its caches and the limits every
 // request runs under.
 type Config struct {
@@ -146,6 +155,9 @@ func (p *Provider) Fetch(ctx context.Context, req runtimes.FetchRequest, progres
 	var err error
 	switch {
 	case req.Shipped != nil:
+		if len(req.Shipped) > maxModuleBytes {
+			return runtimes.Artifact{}, errModuleTooLarge(int64(len(req.Shipped)))
+		}
 		bin = req.Shipped
 	case src.File != "":
 		path := src.File
@@ -153,7 +165,7 @@ func (p *Provider) Fetch(ctx context.Context, req runtimes.FetchRequest, progres
 			path = filepath.Join(req.ManifestDir, path)
 		}
 		progress(&messages.PullProgress{Message: "reading " + path})
-		bin, err = os.ReadFile(path)
+		bin, err = readModuleFile(path)
 		if err != nil {
 			return runtimes.Artifact{}, fmt.Errorf("source.file: %w (paths are relative to the manifest's folder)", err)
 		}
@@ -191,6 +203,27 @@ func (p *Provider) Fetch(ctx context.Context, req runtimes.FetchRequest, progres
 	return runtimes.Artifact{Ref: path, SHA256: digest}, nil
 }
 
+// readModuleFile reads a module from disk, refusing one over the size cap
+// before reading it (and again while reading, should the file grow).
+func readModuleFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > maxModuleBytes {
+		return nil, errModuleTooLarge(fi.Size())
+	}
+	bin, err := io.ReadAll(io.LimitReader(f, maxModuleBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(bin) > maxModuleBytes {
+		return nil, errModuleTooLarge(int64(len(bin)))
+	}
+	return bin, nil
+}
+
 // checkCoreModule refuses what wazero cannot run, with a message that says
 // what the file is.
 func checkCoreModule(bin []byte) error {
@@ -211,11 +244,19 @@ func (p *Provider) compile(ctx context.Context, bin []byte) (wazero.CompiledModu
 	if err := p.init(); err != nil {
 		return nil, err
 	}
+	if len(bin) > maxModuleBytes {
+		return nil, errModuleTooLarge(int64(len(bin)))
+	}
+	// wazero's decoder allocates by the counts it reads; a hostile module
+	// must be refused before it gets there.
+	if err := checkModuleBounds(bin); err != nil {
+		return nil, fmt.Errorf("the module is malformed and was refused (%w); rebuild it, or check where it came from", err)
+	}
 	merged := bin
 	if !p.keepSegments {
 		var err error
 		if merged, _, err = mergeDataSegments(bin); err != nil {
-			return nil, fmt.Errorf("the module is malformed: %w", err)
+			return nil, fmt.Errorf("the module is malformed and was refused (%w); rebuild it, or check where it came from", err)
 		}
 	}
 	compiled, err := p.runtime.CompileModule(ctx, merged)
@@ -293,7 +334,7 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 	if len(spec.Ports) != 1 {
 		return nil, fmt.Errorf("a wasm service serves HTTP on exactly one port; %s has %d", spec.Name, len(spec.Ports))
 	}
-	bin, err := os.ReadFile(spec.Artifact.Ref)
+	bin, err := readModuleFile(spec.Artifact.Ref)
 	if err != nil {
 		return nil, fmt.Errorf("the module is missing from the cache (%w); pull the service again", err)
 	}

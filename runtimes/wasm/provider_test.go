@@ -335,19 +335,3 @@ func TestFetchURLOnceAndVerifies(t *testing.T) {
 		t.Fatalf("second pull did not say it used the cache: %v", steps)
 	}
 }
-
-func TestMergeDataSegmentsKeepsMeaning(t *testing.T) {
-	segs := []dataSegment{{offset: 100, bytes: []byte{1, 2}}, {offset: 10, bytes: []byte{9}}, {offset: 200000, bytes: []byte{7}}}
-	merged := mergeSegments(segs)
-	if len(merged) != 2 {
-		t.Fatalf("want the close pair merged and the far one apart, got %d segments", len(merged))
-	}
-	if merged[0].offset != 10 || len(merged[0].bytes) != 92 || merged[0].bytes[0] != 9 || merged[0].bytes[90] != 1 || merged[0].bytes[91] != 2 {
-		t.Fatalf("merged segment wrong: offset %d len %d", merged[0].offset, len(merged[0].bytes))
-	}
-	for _, b := range merged[0].bytes[1:90] {
-		if b != 0 {
-			t.Fatal("the gap is not zero-filled")
-		}
-	}
-}
