@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -84,6 +86,11 @@ type deviceBook struct {
 	file     deviceFile
 	sessions map[peer.ID]*actor.PID
 	seen     map[peer.ID]mdnsSeen
+	// loadErr is why devices.json could not be read. While it is set the
+	// book answers every request with it and never saves: an empty book
+	// written over the user's unreadable one would lose every device and
+	// its trust.
+	loadErr error
 }
 
 func deviceBookProps(h *home.Home, n PeerNetwork, relays []peer.AddrInfo) *actor.Props {
@@ -94,6 +101,10 @@ func deviceBookProps(h *home.Home, n PeerNetwork, relays []peer.AddrInfo) *actor
 func (b *deviceBook) path() string { return filepath.Join(b.home.Dir, "devices.json") }
 
 func (b *deviceBook) Receive(ctx actor.Context) {
+	if b.loadErr != nil {
+		b.refuse(ctx)
+		return
+	}
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		b.load(ctx)
@@ -131,15 +142,70 @@ func (b *deviceBook) Receive(ctx actor.Context) {
 func (b *deviceBook) load(ctx actor.Context) {
 	b.sessions = map[peer.ID]*actor.PID{}
 	b.seen = map[peer.ID]mdnsSeen{}
-	if data, err := os.ReadFile(b.path()); err == nil {
-		if err := json.Unmarshal(data, &b.file); err != nil {
-			ctx.Logger().Error("devices.json is unreadable; starting with an empty address book", "err", err)
-		}
+	file, err := readDeviceBook(b.path())
+	if err != nil {
+		b.loadErr = err
+		ctx.Logger().Error("the address book is unreadable; device commands are refused until it is fixed", "err", err)
+		return
 	}
+	b.file = file
 	b.apply(ctx)
 }
 
+// refuse answers every request with the reason the book could not be read,
+// so no command acts on, or saves, an address book that is not the user's.
+func (b *deviceBook) refuse(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *messages.DeviceAdd, *messages.DeviceListRequest, *messages.DeviceRemove, *messages.DeviceRename,
+		*messages.DeviceTrust, *messages.DeviceUntrust, *messages.DeviceResolve,
+		*messages.PeerUse, *messages.PeerCurrent, *messages.PeerClear, *messages.MdnsRequest:
+		ctx.Respond(errorf(Failed, "%v", b.loadErr))
+	}
+}
+
+// maxDeviceBookSize bounds what is read of devices.json; a book of
+// thousands of devices stays far below it.
+const maxDeviceBookSize = 16 << 20
+
+// readDeviceBook reads an address book. A missing file is an empty book;
+// any other failure is an error that names the file and what to do.
+func readDeviceBook(path string) (deviceFile, error) {
+	var file deviceFile
+	fix := "fungi leaves it untouched; fix it, or move it aside to start with an empty address book, then start the daemon again"
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return file, nil
+	}
+	if err != nil {
+		return file, fmt.Errorf("the address book %s cannot be read: %w; make it readable by the user running the daemon (%s)", path, err, fix)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxDeviceBookSize+1))
+	if err != nil {
+		return file, fmt.Errorf("the address book %s cannot be read: %w; %s", path, err, fix)
+	}
+	if len(data) > maxDeviceBookSize {
+		return file, fmt.Errorf("the address book %s is larger than %d MiB, so it is not an address book fungi wrote; %s", path, maxDeviceBookSize>>20, fix)
+	}
+	if err := json.Unmarshal(data, &file); err != nil {
+		return file, fmt.Errorf("the address book %s is not valid JSON (%v); %s", path, err, fix)
+	}
+	return file, nil
+}
+
+// CheckDeviceBook reports why the home's address book (devices.json)
+// cannot be read, or nil when it can or does not exist yet. The daemon
+// calls it before it starts, so an unreadable book stops the daemon with
+// this message instead of leaving a node that refuses every device command.
+func CheckDeviceBook(h *home.Home) error {
+	_, err := readDeviceBook(filepath.Join(h.Dir, "devices.json"))
+	return err
+}
+
 func (b *deviceBook) save() error {
+	if b.loadErr != nil {
+		return b.loadErr
+	}
 	data, err := json.MarshalIndent(&b.file, "", "  ")
 	if err != nil {
 		return err
