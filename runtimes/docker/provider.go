@@ -5,7 +5,9 @@
 package docker
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,12 +20,13 @@ import (
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
-	"github.com/docker/go-connections/nat"
 
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes"
@@ -43,7 +46,23 @@ type Config struct {
 	AllowedMounts []string
 	// StopGrace is how long a container has between SIGTERM and SIGKILL.
 	StopGrace time.Duration
+	// PullTimeout bounds a whole image pull; 0 means DefaultPullTimeout.
+	PullTimeout time.Duration
+	// PullStallTimeout ends a pull during which the engine reports no
+	// progress for this long; 0 means DefaultPullStallTimeout.
+	PullStallTimeout time.Duration
 }
+
+// Pull deadlines: a large image on a slow link takes long, but a pull that
+// has said nothing new for minutes is stuck, not slow.
+const (
+	DefaultPullTimeout      = 30 * time.Minute
+	DefaultPullStallTimeout = 2 * time.Minute
+)
+
+// maxPullMessage bounds one line of the engine's pull progress: its
+// messages are a few hundred bytes, an error text a few KiB.
+const maxPullMessage = 64 << 10
 
 // DefaultEndpoint is $DOCKER_HOST, or the engine's usual address on this OS.
 func DefaultEndpoint() string {
@@ -82,6 +101,12 @@ func New(cfg Config) *Provider {
 	if cfg.StopGrace == 0 {
 		cfg.StopGrace = 10 * time.Second
 	}
+	if cfg.PullTimeout == 0 {
+		cfg.PullTimeout = DefaultPullTimeout
+	}
+	if cfg.PullStallTimeout == 0 {
+		cfg.PullStallTimeout = DefaultPullStallTimeout
+	}
 	return &Provider{cfg: cfg}
 }
 
@@ -98,7 +123,7 @@ func (p *Provider) engine(ctx context.Context) (*Guard, error) {
 			return nil, fmt.Errorf("the Docker endpoint %s is not usable: %w", p.cfg.Endpoint, err)
 		}
 		roots := append([]string{p.cfg.DataRoot}, p.cfg.AllowedMounts...)
-		p.guard = &Guard{cli: cli, roots: roots}
+		p.guard = &Guard{cli: cli, endpoint: p.cfg.Endpoint, roots: roots}
 	}
 	c, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -116,7 +141,11 @@ func (p *Provider) Capability(ctx context.Context) *messages.RuntimeCapability {
 		c.Detail = err.Error()
 		return c
 	}
-	v, err := g.cli.ServerVersion(ctx)
+	var v types.Version
+	err = g.call(ctx, engineCallTimeout, "ask the engine's version", func(c context.Context) (err error) {
+		v, err = g.cli.ServerVersion(c)
+		return err
+	})
 	if err != nil {
 		c.Detail = err.Error()
 		return c
@@ -135,7 +164,10 @@ func (p *Provider) Fetch(ctx context.Context, req runtimes.FetchRequest, progres
 		return runtimes.Artifact{}, err
 	}
 	ref := req.Manifest.Spec.Source.Image
-	if _, err := g.cli.ImageInspect(ctx, ref); err != nil {
+	if _, err := g.inspectImage(ctx, ref); err != nil {
+		if !cerrdefs.IsNotFound(err) {
+			return runtimes.Artifact{}, err
+		}
 		progress(&messages.PullProgress{Message: "pulling " + ref})
 		if err := p.pull(ctx, g, ref, progress); err != nil {
 			return runtimes.Artifact{}, err
@@ -143,11 +175,24 @@ func (p *Provider) Fetch(ctx context.Context, req runtimes.FetchRequest, progres
 	} else {
 		progress(&messages.PullProgress{Message: "image " + ref + " is present"})
 	}
-	info, err := g.cli.ImageInspect(ctx, ref)
+	info, err := g.inspectImage(ctx, ref)
 	if err != nil {
-		return runtimes.Artifact{}, fmt.Errorf("inspect image %s: %w", ref, err)
+		return runtimes.Artifact{}, err
 	}
 	return runtimes.Artifact{Ref: ref, SHA256: imageDigest(info)}, nil
+}
+
+// inspectImage asks the engine about an image, within a deadline.
+func (g *Guard) inspectImage(ctx context.Context, ref string) (image.InspectResponse, error) {
+	var info image.InspectResponse
+	err := g.call(ctx, engineCallTimeout, "inspect image "+ref, func(c context.Context) (err error) {
+		info, err = g.cli.ImageInspect(c, ref)
+		return err
+	})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		err = fmt.Errorf("inspect image %s: %w", ref, err)
+	}
+	return info, err
 }
 
 // imageDigest is the repository digest where the image came from a
@@ -161,26 +206,63 @@ func imageDigest(info image.InspectResponse) string {
 	return info.ID
 }
 
+// isImage reports whether info is the image an artifact recorded: its
+// local ID or one of its repository digests.
+func isImage(info image.InspectResponse, digest string) bool {
+	if info.ID == digest {
+		return true
+	}
+	for _, d := range info.RepoDigests {
+		if _, dg, ok := strings.Cut(d, "@"); ok && dg == digest {
+			return true
+		}
+	}
+	return false
+}
+
+// errPullStalled is why a pull that stopped progressing was cancelled.
+var errPullStalled = errors.New("no progress")
+
 // pull streams the engine's pull messages as progress, at most every
-// 200 ms per layer so a fast pull does not flood the CLI.
+// 200 ms per layer so a fast pull does not flood the CLI. The pull ends
+// at PullTimeout overall, or after PullStallTimeout without a new message
+// from the engine, so a registry that stops sending cannot hold the
+// service in "being pulled".
 func (p *Provider) pull(ctx context.Context, g *Guard, ref string, progress func(*messages.PullProgress)) error {
-	rc, err := g.cli.ImagePull(ctx, ref, image.PullOptions{})
-	if err != nil {
+	overall, cancelOverall := context.WithTimeout(ctx, p.cfg.PullTimeout)
+	defer cancelOverall()
+	pulling, cancel := context.WithCancelCause(overall)
+	defer cancel(nil)
+	stall := time.AfterFunc(p.cfg.PullStallTimeout, func() { cancel(errPullStalled) })
+	defer stall.Stop()
+	failed := func(err error) error {
+		switch {
+		case errors.Is(context.Cause(pulling), errPullStalled):
+			return fmt.Errorf("pull %s: the engine reported no progress for %s (the registry stopped sending); check the registry and pull again", ref, p.cfg.PullStallTimeout)
+		case errors.Is(overall.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+			return fmt.Errorf("pull %s: not finished within %s; check the registry and the link to it, and pull again", ref, p.cfg.PullTimeout)
+		}
 		return fmt.Errorf("pull %s: %w", ref, err)
 	}
+	rc, err := g.cli.ImagePull(pulling, ref, image.PullOptions{})
+	if err != nil {
+		return failed(err)
+	}
 	defer rc.Close()
-	dec := json.NewDecoder(rc)
+	lines := bufio.NewScanner(rc)
+	lines.Buffer(make([]byte, 0, 4096), maxPullMessage)
 	last := map[string]time.Time{}
-	for {
+	for lines.Scan() {
 		var m jsonmessage.JSONMessage
-		if err := dec.Decode(&m); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return fmt.Errorf("pull %s: %w", ref, err)
+		if err := json.Unmarshal(lines.Bytes(), &m); err != nil {
+			return fmt.Errorf("pull %s: the engine sent a progress message that is not JSON (%v); is %s a Docker engine?", ref, err, g.endpoint)
 		}
 		if m.Error != nil {
 			return fmt.Errorf("pull %s: %s", ref, m.Error.Message)
+		}
+		// A retry countdown is the engine waiting, not progress.
+		if !strings.HasPrefix(m.Status, "Retrying") {
+			stall.Reset(p.cfg.PullStallTimeout)
 		}
 		step := &messages.PullProgress{Layer: m.ID, Message: m.Status}
 		if m.Progress != nil {
@@ -193,18 +275,40 @@ func (p *Provider) pull(ctx context.Context, g *Guard, ref string, progress func
 		last[m.ID] = now
 		progress(step)
 	}
+	if err := lines.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("pull %s: the engine sent a progress message longer than %d KiB; is %s a Docker engine?", ref, maxPullMessage>>10, g.endpoint)
+		}
+		return failed(err)
+	}
+	if pulling.Err() != nil {
+		return failed(pulling.Err())
+	}
+	return nil
 }
 
 // Start implements runtimes.Provider. The service keeps one container for
-// life: it is made on first start and started again afterwards, so a
-// daemon restart finds the same container on the same host ports.
+// as long as its manifest and image stay the same: it is made on first
+// start and started again afterwards, so a daemon restart finds the same
+// container on the same host ports. Whatever container is started has
+// just passed the guard against the current manifest.
 func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runtimes.Instance, error) {
 	g, err := p.engine(ctx)
 	if err != nil {
 		return nil, err
 	}
-	want := Spec{Node: p.cfg.Node, Service: spec.Name, Image: spec.Artifact.Ref, Env: spec.Manifest.Spec.Env, Command: spec.Manifest.Spec.Command, Ports: spec.Ports, Mounts: spec.Mounts}
-	id, err := p.container(ctx, g, want)
+	img, err := g.inspectImage(ctx, spec.Artifact.Ref)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return nil, fmt.Errorf("the engine no longer has image %s; pull the manifest again", spec.Artifact.Ref)
+		}
+		return nil, err
+	}
+	if spec.Artifact.SHA256 != "" && !isImage(img, spec.Artifact.SHA256) {
+		return nil, fmt.Errorf("image %s is now %s, not the %s pulled with the manifest; pull the manifest again to run the new image", spec.Artifact.Ref, shortID(strings.TrimPrefix(img.ID, "sha256:")), spec.Artifact.SHA256)
+	}
+	want := Spec{Node: p.cfg.Node, Service: spec.Name, Image: spec.Artifact.Ref, ImageID: img.ID, Env: spec.Manifest.Spec.Env, Command: spec.Manifest.Spec.Command, Ports: spec.Ports, Mounts: spec.Mounts}
+	id, err := p.container(ctx, g, want, spec.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -213,12 +317,17 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 	inst.cancel = cancel
 	deaths, errs := g.Deaths(watch, id) // subscribed before the start, so no exit is missed
 	started := time.Now()
-	if err := g.Start(ctx, id); err != nil {
+	if err := g.Start(ctx, id, want); err != nil {
 		cancel()
-		return nil, fmt.Errorf("start the container: %w", err)
+		return nil, err
 	}
-	go inst.watch(watch, deaths, errs)
-	go inst.copyLogs(watch, started, spec.Log)
+	logs, stopLogs := context.WithCancel(context.Background())
+	logsDone := make(chan struct{})
+	go func() {
+		defer close(logsDone)
+		inst.copyLogs(logs, started, spec.Log)
+	}()
+	go inst.watch(watch, deaths, errs, stopLogs, logsDone)
 	for _, port := range spec.Ports {
 		if !waitReady(port.HostPort, inst.done, readyWithin) {
 			fmt.Fprintf(spec.Log, "fungi: %s does not answer on 127.0.0.1:%d yet\n", spec.Name, port.HostPort)
@@ -257,43 +366,23 @@ func waitReady(port int, died <-chan struct{}, within time.Duration) bool {
 }
 
 // container returns the service's container, made anew when it is missing
-// or no longer matches the manifest.
-func (p *Provider) container(ctx context.Context, g *Guard, want Spec) (string, error) {
+// or is not exactly the one want makes.
+func (p *Provider) container(ctx context.Context, g *Guard, want Spec, log io.Writer) (string, error) {
 	id, err := g.Find(ctx, want.Node, want.Service)
 	if err != nil {
 		return "", err
 	}
 	if id != "" {
-		info, err := g.Inspect(ctx, id)
-		if err != nil {
-			return "", err
-		}
-		cfg, hc := build(want)
-		if info.Config.Image == cfg.Image && samePorts(info.HostConfig.PortBindings, hc.PortBindings) {
+		err := g.Check(ctx, id, want)
+		if err == nil {
 			return id, nil
 		}
+		fmt.Fprintf(log, "fungi: making the container anew: %v\n", err)
 		if err := g.Remove(ctx, id); err != nil {
 			return "", err
 		}
 	}
 	return g.Create(ctx, want)
-}
-
-func samePorts(a, b map[nat.Port][]nat.PortBinding) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for port, bs := range b {
-		if len(a[port]) != len(bs) {
-			return false
-		}
-		for i := range bs {
-			if a[port][i] != bs[i] {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // Remove deletes the service's container, if it has one.
@@ -329,9 +418,17 @@ type instance struct {
 
 func (i *instance) ContainerID() string { return i.id }
 
-// watch turns the engine's die event into Done.
-func (i *instance) watch(ctx context.Context, deaths <-chan events.Message, errs <-chan error) {
+// logsDrain bounds how long an exited container's last output may take to
+// reach the service log before the log stream is cut.
+const logsDrain = 2 * time.Second
+
+// watch turns the engine's die event into Done. Every way out ends the
+// events subscription and the log stream, so an exited container leaves
+// nothing open on the engine.
+func (i *instance) watch(ctx context.Context, deaths <-chan events.Message, errs <-chan error, stopLogs context.CancelFunc, logsDone <-chan struct{}) {
 	defer close(i.done)
+	defer stopLogs()
+	defer i.cancel()
 	select {
 	case <-deaths:
 	case err := <-errs:
@@ -342,6 +439,13 @@ func (i *instance) watch(ctx context.Context, deaths <-chan events.Message, errs
 		return
 	case <-ctx.Done():
 		return
+	}
+	i.cancel()
+	// The engine ends the follow stream once the container is gone; wait
+	// for it so the container's last words reach the log.
+	select {
+	case <-logsDone:
+	case <-time.After(logsDrain):
 	}
 	i.mu.Lock()
 	stopping := i.stopping
@@ -361,10 +465,47 @@ func (i *instance) watch(ctx context.Context, deaths <-chan events.Message, errs
 func (i *instance) copyLogs(ctx context.Context, since time.Time, log io.Writer) {
 	rc, err := i.guard.Logs(ctx, i.id, since.Add(-time.Second))
 	if err != nil {
+		fmt.Fprintf(log, "fungi: cannot follow the container's output: %v\n", err)
 		return
 	}
 	defer rc.Close()
-	stdcopy.StdCopy(log, log, rc)
+	if err := demuxLogs(log, rc); err != nil && ctx.Err() == nil {
+		fmt.Fprintf(log, "fungi: stopped following the container's output: %v\n", err)
+	}
+}
+
+// maxSystemMessage bounds the engine's own error frames in a log stream.
+const maxSystemMessage = 4 << 10
+
+// demuxLogs copies the engine's multiplexed log stream (an 8-byte header
+// per frame: stream, 3 zero bytes, big-endian size) to log. A frame is
+// streamed through, never held whole, so the size the engine claims
+// allocates nothing.
+func demuxLogs(log io.Writer, r io.Reader) error {
+	var header [8]byte
+	for {
+		if _, err := io.ReadFull(r, header[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("read a log frame header: %w", err)
+		}
+		size := int64(binary.BigEndian.Uint32(header[4:]))
+		switch stdcopy.StdType(header[0]) {
+		case stdcopy.Stdout, stdcopy.Stderr:
+			if n, err := io.CopyN(log, r, size); err != nil {
+				return fmt.Errorf("read a log frame (%d of %d bytes): %w", n, size, err)
+			}
+		case stdcopy.Systemerr:
+			msg, err := io.ReadAll(io.LimitReader(r, min(size, maxSystemMessage)))
+			if err != nil {
+				return fmt.Errorf("read the engine's log error: %w", err)
+			}
+			return fmt.Errorf("the engine: %s", msg)
+		default:
+			return fmt.Errorf("the engine sent a log frame of unknown stream %d", header[0])
+		}
+	}
 }
 
 func (i *instance) Stop(ctx context.Context) error {
@@ -374,7 +515,7 @@ func (i *instance) Stop(ctx context.Context) error {
 	err := i.guard.Stop(ctx, i.id, i.grace)
 	select {
 	case <-i.done:
-	case <-time.After(i.grace + 5*time.Second):
+	case <-time.After(i.grace + stopExtra):
 	}
 	i.cancel()
 	return err
