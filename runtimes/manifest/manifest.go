@@ -7,6 +7,7 @@ package manifest
 import (
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // APIVersion and Kind are the only values a manifest may carry in its header.
@@ -128,6 +129,10 @@ type Error struct {
 	Line, Column int
 	Field        string
 	Msg          string
+
+	// omitted is set on the last entry of an Errors that lists only the
+	// first MaxReportedErrors problems: how many more there are.
+	omitted int
 }
 
 func (e *Error) Error() string {
@@ -141,16 +146,23 @@ func (e *Error) Error() string {
 	return where + e.Msg
 }
 
-// Errors is every problem found in one manifest, in text order.
+// Errors is the problems found in one manifest, in text order. At most
+// MaxReportedErrors are listed; a last entry then counts the rest.
 type Errors []*Error
 
 func (es Errors) Error() string {
 	if len(es) == 1 {
 		return "invalid manifest: " + es[0].Error()
 	}
-	s := fmt.Sprintf("invalid manifest (%d problems):", len(es))
-	for _, e := range es {
-		s += "\n  " + e.Error()
+	total := len(es)
+	if last := es[len(es)-1]; last.omitted > 0 {
+		total += last.omitted - 1
 	}
-	return s
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid manifest (%d problems):", total)
+	for _, e := range es {
+		b.WriteString("\n  ")
+		b.WriteString(e.Error())
+	}
+	return b.String()
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -64,11 +65,6 @@ func (d *decoder) validate(m *Manifest) {
 	d.validatePorts(s)
 	d.validateExpose(m)
 	d.validateMounts(s)
-	for k := range s.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") {
-			d.bad("spec.env."+k, "is not a valid environment variable name")
-		}
-	}
 	switch s.Restart {
 	case "":
 		s.Restart = RestartOnFailure
@@ -242,8 +238,17 @@ func (d *decoder) validateMounts(s *Spec) {
 			}
 		} else if mt.HostPath != "" && !strings.HasPrefix(mt.HostPath, "/") {
 			d.bad(at+".hostPath", "%q must start with ${APP_HOME} or be an absolute path the node's owner allowed", mt.HostPath)
+		} else if d.rules != nil && mt.HostPath != "" && !within(filepath.FromSlash(mt.HostPath), d.rules.AllowedMounts) {
+			d.bad(at+".hostPath", "%q is outside the service's data folder and outside every folder this node allows (%s); use a path under ${APP_HOME}, or ask the node's owner to add the folder to mounts.allowed in config.yaml", mt.HostPath, allowedText(d.rules.AllowedMounts))
 		}
 	}
+}
+
+func allowedText(allowed []string) string {
+	if len(allowed) == 0 {
+		return "mounts.allowed is empty"
+	}
+	return "mounts.allowed: " + strings.Join(allowed, ", ")
 }
 
 // escapes reports whether rel, the rest of a host path after ${APP_HOME},
