@@ -1,0 +1,215 @@
+// Package component runs WebAssembly components (the Component Model, WASI
+// 0.2) on wazero: it decodes a component, links its core modules, and serves
+// the WASI 0.2 interfaces fungi provides, so that a component built by the
+// ordinary toolchains (Rust wasm32-wasip2, TinyGo, jco, ...) runs either as
+// an HTTP handler (wasi:http/incoming-handler, a fresh instance per request,
+// as `wasmtime serve` does) or as a command (wasi:cli/run).
+package component
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/tetratelabs/wazero"
+
+	bin "github.com/fungi-go/fungi/runtimes/wasm/component/internal/binary"
+)
+
+// IsComponent reports whether bin is a component rather than a core module.
+func IsComponent(b []byte) bool { return bin.IsComponent(b) }
+
+// Kind is what a component can be run as.
+type Kind int
+
+const (
+	// KindNone exports neither an HTTP handler nor a command.
+	KindNone Kind = iota
+	// KindHTTP exports wasi:http/incoming-handler.
+	KindHTTP
+	// KindCommand exports wasi:cli/run.
+	KindCommand
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindHTTP:
+		return "wasi:http/proxy (incoming-handler)"
+	case KindCommand:
+		return "wasi:cli/command (run)"
+	}
+	return "neither an HTTP handler nor a command"
+}
+
+// Worlds names the component worlds fungi serves, for `info runtimes`.
+const Worlds = "wasi:http/proxy@0.2.x (incoming-handler, served per request), wasi:cli/command@0.2.x (run, as a job)"
+
+// Preopen is a host folder the guest sees at GuestPath; the guest cannot
+// reach outside it (every path resolves beneath it, symlinks included).
+type Preopen struct {
+	HostPath  string
+	GuestPath string
+	ReadOnly  bool
+}
+
+// Config is what one run or one served request sees.
+type Config struct {
+	// Env is the whole environment the guest sees (wasi:cli/environment).
+	Env map[string]string
+	// Args is the argument list, program name first.
+	Args []string
+	// Stdin is read by wasi:cli/stdin; nil reads as empty.
+	Stdin io.Reader
+	// Stdout and Stderr receive the guest's output (the service log); nil discards.
+	Stdout, Stderr io.Writer
+	// Preopens are the folders wasi:filesystem/preopens offers.
+	Preopens []Preopen
+	// AllowOutboundHTTP lets wasi:http/outgoing-handler send requests; when
+	// false every outgoing request is answered with an error code.
+	AllowOutboundHTTP bool
+}
+
+// Component is a compiled component, ready to be instantiated any number of
+// times. It is safe for concurrent use.
+type Component struct {
+	rt        wazero.Runtime
+	modules   []wazero.CompiledModule
+	host      wazero.CompiledModule
+	hostSpecs []hostSpec
+	exports   map[string]any
+	imports   []string
+	kind      Kind
+	handle    *cfunc
+	run       *cfunc
+}
+
+// Compile decodes and links bin and compiles its core modules in rt (use a
+// runtime with a compilation cache to compile each module once). It refuses a
+// component that imports anything fungi does not provide, listing what is
+// missing. rt's memory limit and close-on-context-done settings apply.
+func Compile(ctx context.Context, rt wazero.Runtime, b []byte) (*Component, error) {
+	dc, err := bin.Decode(b)
+	if err != nil {
+		return nil, fmt.Errorf("malformed component: %w", err)
+	}
+	l := &linker{missing: map[string][]string{}}
+	top := &scope{}
+	if err := l.link(dc, top, nil, 0); err != nil {
+		if merr := l.missingError(); merr != nil {
+			return nil, merr
+		}
+		return nil, fmt.Errorf("link component: %w", err)
+	}
+	if err := l.missingError(); err != nil {
+		return nil, err
+	}
+	c := &Component{rt: rt, hostSpecs: l.hostFuncs, exports: top.exports, imports: l.imports}
+	c.classify()
+	if c.kind == KindNone {
+		return nil, fmt.Errorf("the component exports %s; fungi runs a component that exports wasi:http/incoming-handler (served) or wasi:cli/run (a job)", c.exportList())
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = c.Close(context.Background())
+		}
+	}()
+	if c.host, err = c.compileHost(ctx, rt); err != nil {
+		return nil, fmt.Errorf("compile the WASI host module: %w", err)
+	}
+	for i, pm := range l.plan {
+		cm, err := rt.CompileModule(ctx, pm.bytes)
+		if err != nil {
+			return nil, fmt.Errorf("compile core module %d of the component: %w", i, err)
+		}
+		c.modules = append(c.modules, cm)
+	}
+	ok = true
+	return c, nil
+}
+
+func (c *Component) classify() {
+	for name, e := range c.exports {
+		inst, ok := e.(*cinstance)
+		if !ok {
+			continue
+		}
+		iface, version := splitVersion(name)
+		if !strings.HasPrefix(version, "0.2.") {
+			continue
+		}
+		switch iface {
+		case "wasi:http/incoming-handler":
+			if f, ok := inst.exports["handle"].(*cfunc); ok && f.lift != nil && len(f.typ.params) == 2 && len(f.typ.results) == 0 {
+				c.handle, c.kind = f, KindHTTP
+			}
+		case "wasi:cli/run":
+			if f, ok := inst.exports["run"].(*cfunc); ok && f.lift != nil && len(f.typ.params) == 0 && len(f.typ.results) == 1 && c.kind == KindNone {
+				c.run, c.kind = f, KindCommand
+			}
+		}
+	}
+}
+
+func (c *Component) exportList() string {
+	var names []string
+	for n := range c.exports {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return "nothing"
+	}
+	return strings.Join(names, ", ")
+}
+
+// Kind says whether the component is served (HTTP) or run (command).
+func (c *Component) Kind() Kind { return c.kind }
+
+// Imports lists the interfaces the component imports, versions included.
+func (c *Component) Imports() []string { return append([]string(nil), c.imports...) }
+
+// Close releases the compiled modules.
+func (c *Component) Close(ctx context.Context) error {
+	var errs []error
+	for _, m := range c.modules {
+		errs = append(errs, m.Close(ctx))
+	}
+	if c.host != nil {
+		errs = append(errs, c.host.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// Run runs a command component (wasi:cli/run) to its end and returns its exit
+// code: 0 when run returns ok, 1 when it returns err, or the code it passed
+// to wasi:cli/exit. err is set when the guest traps or cannot start.
+func (c *Component) Run(ctx context.Context, cfg Config) (exitCode int, err error) {
+	if c.kind != KindCommand {
+		return 0, fmt.Errorf("the component is %s, not a command", c.kind)
+	}
+	w, err := newWASI(&cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer w.close()
+	inst, err := c.instantiate(ctx, w)
+	if err != nil {
+		return 0, err
+	}
+	defer inst.close()
+	res, err := inst.call(c.run, nil)
+	if code, ok := exitCode0(err); ok {
+		return code, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("the command trapped: %w", err)
+	}
+	if v, _ := res[0].(Variant); v.Case != 0 {
+		return 1, nil
+	}
+	return 0, nil
+}

@@ -1,0 +1,373 @@
+package component
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// wasi:http: the incoming-handler export is served as an http.Handler, one
+// fresh instance per request (as `wasmtime serve` does); outgoing requests
+// are refused with HTTP-request-denied (see Config.AllowOutboundHTTP).
+
+// fields is a wasi:http fields resource (headers or trailers).
+type fields struct {
+	names     []string // as given, compared case-insensitively
+	values    [][]byte
+	immutable bool
+}
+
+// maxFields bounds how many header lines a guest can hold in one fields.
+const maxFields = 1 << 12
+
+func (f *fields) get(name string) []any {
+	var out []any
+	for i, n := range f.names {
+		if strings.EqualFold(n, name) {
+			out = append(out, append([]byte(nil), f.values[i]...))
+		}
+	}
+	if out == nil {
+		out = []any{}
+	}
+	return out
+}
+
+func (f *fields) del(name string) {
+	k := 0
+	for i, n := range f.names {
+		if !strings.EqualFold(n, name) {
+			f.names[k], f.values[k] = n, f.values[i]
+			k++
+		}
+	}
+	f.names, f.values = f.names[:k], f.values[:k]
+}
+
+func (f *fields) add(name string, v []byte) error {
+	if len(f.names) >= maxFields {
+		return fmt.Errorf("more than %d header fields", maxFields)
+	}
+	f.names = append(f.names, name)
+	f.values = append(f.values, v)
+	return nil
+}
+
+func (f *fields) clone() *fields {
+	return &fields{names: append([]string(nil), f.names...), values: append([][]byte(nil), f.values...)}
+}
+
+func validFieldName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func validFieldValue(v []byte) bool {
+	for _, c := range v {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// header-error cases: invalid-syntax, forbidden, immutable.
+func headerErr(label string) Variant {
+	return Variant{Case: 1, Val: Variant{Case: map[string]uint32{"invalid-syntax": 0, "forbidden": 1, "immutable": 2}[label]}}
+}
+
+func fieldsEdit(a []any, edit func(f *fields, name string) Variant) []any {
+	f, name := a[0].(*fields), a[1].(string)
+	if f.immutable {
+		return []any{headerErr("immutable")}
+	}
+	if !validFieldName(name) {
+		return []any{headerErr("invalid-syntax")}
+	}
+	return []any{edit(f, name)}
+}
+
+type incomingRequest struct {
+	r        *http.Request
+	consumed bool
+}
+
+type incomingBody struct{ r io.Reader }
+
+type futureTrailers struct{}
+
+type outgoingResponse struct {
+	status  uint16
+	headers *fields
+	body    *outgoingBody
+}
+
+// outgoingBody buffers what the guest writes until the response is set, and
+// then writes straight to the client.
+type outgoingBody struct {
+	out     *responseOutparam
+	buf     bytes.Buffer
+	stream  bool
+	written int64
+}
+
+// maxBufferedBody bounds a body the guest writes before it sets the response.
+const maxBufferedBody = 16 << 20
+
+func (b *outgoingBody) Write(p []byte) (int, error) {
+	if b.out != nil && b.out.sent {
+		b.written += int64(len(p))
+		return b.out.w.Write(p)
+	}
+	if b.buf.Len()+len(p) > maxBufferedBody {
+		return 0, fmt.Errorf("more than %d bytes of body written before the response was set", maxBufferedBody)
+	}
+	return b.buf.Write(p)
+}
+
+type responseOutparam struct {
+	w    http.ResponseWriter
+	sent bool
+	set  bool
+	err  string
+}
+
+func methodVariant(m string) Variant {
+	for i, n := range []string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"} {
+		if m == n {
+			return Variant{Case: uint32(i)}
+		}
+	}
+	return Variant{Case: 9, Val: m}
+}
+
+var httpFuncs = map[string]hostFunc{
+	"[constructor]fields": func(c *cx, a []any) []any { return []any{&fields{}} },
+	"[static]fields.from-list": func(c *cx, a []any) []any {
+		f := &fields{}
+		for _, e := range a[0].([]any) {
+			kv := e.([]any)
+			n, v := kv[0].(string), kv[1].([]byte)
+			if !validFieldName(n) || !validFieldValue(v) {
+				return []any{headerErr("invalid-syntax")}
+			}
+			if err := f.add(n, v); err != nil {
+				trapf("%v", err)
+			}
+		}
+		return []any{Variant{Val: f}}
+	},
+	"[method]fields.get": func(c *cx, a []any) []any { return []any{a[0].(*fields).get(a[1].(string))} },
+	"[method]fields.has": func(c *cx, a []any) []any { return []any{len(a[0].(*fields).get(a[1].(string))) > 0} },
+	"[method]fields.set": func(c *cx, a []any) []any {
+		return fieldsEdit(a, func(f *fields, name string) Variant {
+			vs := a[2].([]any)
+			for _, v := range vs {
+				if !validFieldValue(v.([]byte)) {
+					return headerErr("invalid-syntax")
+				}
+			}
+			f.del(name)
+			for _, v := range vs {
+				if err := f.add(name, v.([]byte)); err != nil {
+					trapf("%v", err)
+				}
+			}
+			return Variant{}
+		})
+	},
+	"[method]fields.delete": func(c *cx, a []any) []any {
+		return fieldsEdit(a, func(f *fields, name string) Variant { f.del(name); return Variant{} })
+	},
+	"[method]fields.append": func(c *cx, a []any) []any {
+		return fieldsEdit(a, func(f *fields, name string) Variant {
+			v := a[2].([]byte)
+			if !validFieldValue(v) {
+				return headerErr("invalid-syntax")
+			}
+			if err := f.add(name, v); err != nil {
+				trapf("%v", err)
+			}
+			return Variant{}
+		})
+	},
+	"[method]fields.entries": func(c *cx, a []any) []any {
+		f := a[0].(*fields)
+		out := make([]any, len(f.names))
+		for i := range f.names {
+			out[i] = []any{f.names[i], append([]byte(nil), f.values[i]...)}
+		}
+		return []any{out}
+	},
+	"[method]fields.clone": func(c *cx, a []any) []any { return []any{a[0].(*fields).clone()} },
+
+	"[method]incoming-request.method": func(c *cx, a []any) []any { return []any{methodVariant(a[0].(*incomingRequest).r.Method)} },
+	"[method]incoming-request.path-with-query": func(c *cx, a []any) []any {
+		return []any{Variant{Case: 1, Val: a[0].(*incomingRequest).r.URL.RequestURI()}}
+	},
+	"[method]incoming-request.scheme": func(c *cx, a []any) []any {
+		if a[0].(*incomingRequest).r.TLS != nil {
+			return []any{Variant{Case: 1, Val: Variant{Case: 1}}}
+		}
+		return []any{Variant{Case: 1, Val: Variant{Case: 0}}}
+	},
+	"[method]incoming-request.authority": func(c *cx, a []any) []any {
+		return []any{Variant{Case: 1, Val: a[0].(*incomingRequest).r.Host}}
+	},
+	"[method]incoming-request.headers": func(c *cx, a []any) []any {
+		r := a[0].(*incomingRequest).r
+		f := &fields{immutable: true}
+		for n, vs := range r.Header {
+			for _, v := range vs {
+				if len(f.names) < maxFields {
+					f.names = append(f.names, strings.ToLower(n))
+					f.values = append(f.values, []byte(v))
+				}
+			}
+		}
+		return []any{f}
+	},
+	"[method]incoming-request.consume": func(c *cx, a []any) []any {
+		req := a[0].(*incomingRequest)
+		if req.consumed {
+			return []any{Variant{Case: 1}}
+		}
+		req.consumed = true
+		return []any{Variant{Val: &incomingBody{r: req.r.Body}}}
+	},
+	"[method]incoming-body.stream": func(c *cx, a []any) []any {
+		b := a[0].(*incomingBody)
+		if b.r == nil {
+			return []any{Variant{Case: 1}}
+		}
+		s := &inputStream{r: b.r}
+		b.r = nil
+		return []any{Variant{Val: s}}
+	},
+	"[static]incoming-body.finish":      func(c *cx, a []any) []any { return []any{&futureTrailers{}} },
+	"[method]future-trailers.subscribe": func(c *cx, a []any) []any { return []any{&pollable{}} },
+	"[method]future-trailers.get": func(c *cx, a []any) []any {
+		// some(ok(ok(none))): the trailers are ready, and there are none.
+		return []any{Variant{Case: 1, Val: Variant{Val: Variant{Val: Variant{}}}}}
+	},
+	"[constructor]outgoing-response": func(c *cx, a []any) []any {
+		h := a[0].(*fields)
+		h.immutable = false
+		return []any{&outgoingResponse{status: 200, headers: h}}
+	},
+	"[method]outgoing-response.status-code": func(c *cx, a []any) []any { return []any{a[0].(*outgoingResponse).status} },
+	"[method]outgoing-response.set-status-code": func(c *cx, a []any) []any {
+		s := a[1].(uint16)
+		if s < 100 || s > 999 {
+			return []any{Variant{Case: 1}}
+		}
+		a[0].(*outgoingResponse).status = s
+		return []any{Variant{}}
+	},
+	"[method]outgoing-response.headers": func(c *cx, a []any) []any { return []any{a[0].(*outgoingResponse).headers} },
+	"[method]outgoing-response.body": func(c *cx, a []any) []any {
+		r := a[0].(*outgoingResponse)
+		if r.body != nil {
+			return []any{Variant{Case: 1}}
+		}
+		r.body = &outgoingBody{}
+		return []any{Variant{Val: r.body}}
+	},
+	"[method]outgoing-body.write": func(c *cx, a []any) []any {
+		b := a[0].(*outgoingBody)
+		if b.stream {
+			return []any{Variant{Case: 1}}
+		}
+		b.stream = true
+		return []any{Variant{Val: &outputStream{w: b}}}
+	},
+	"[static]outgoing-body.finish": func(c *cx, a []any) []any { return []any{Variant{}} },
+	"[static]response-outparam.set": func(c *cx, a []any) []any {
+		p, res := a[0].(*responseOutparam), a[1].(Variant)
+		if p.set {
+			trapf("response-outparam.set called twice")
+		}
+		p.set = true
+		if res.Case != 0 {
+			p.err = fmt.Sprintf("the component answered with error-code case %d", res.Val.(Variant).Case)
+			return nil
+		}
+		r := res.Val.(*outgoingResponse)
+		h := p.w.Header()
+		for i, n := range r.headers.names {
+			h.Add(n, string(r.headers.values[i]))
+		}
+		r.headers.immutable = true
+		p.w.WriteHeader(int(r.status))
+		p.sent = true
+		if r.body == nil {
+			r.body = &outgoingBody{}
+		}
+		r.body.out = p
+		if r.body.buf.Len() > 0 {
+			_, _ = p.w.Write(r.body.buf.Bytes())
+			r.body.buf = bytes.Buffer{}
+		}
+		return nil
+	},
+	"http-error-code": func(c *cx, a []any) []any { return []any{Variant{}} },
+}
+
+// outgoingHandle answers every outgoing request with HTTP-request-denied:
+// fungi does not send a guest's requests (yet), whatever the manifest says.
+func outgoingHandle(c *cx, a []any) []any {
+	errCode := c.ft.results[0].cases[1]
+	return []any{Variant{Case: 1, Val: Variant{Case: caseIndex(errCode, "HTTP-request-denied")}}}
+}
+
+// Handler serves the component's wasi:http/incoming-handler export: every
+// request gets a fresh instance, as `wasmtime serve` does. A trap before the
+// response is set answers 500 and the handler keeps serving; the trap goes
+// to cfg.Stderr. Limits (timeouts, concurrency, memory) are the caller's:
+// wrap the handler and configure the wazero runtime.
+func (c *Component) Handler(cfg Config) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.kind != KindHTTP {
+			http.Error(w, "the component is not an HTTP handler", http.StatusInternalServerError)
+			return
+		}
+		ws, err := newWASI(&cfg)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		defer ws.close()
+		inst, err := c.instantiate(r.Context(), ws)
+		if err != nil {
+			fmt.Fprintf(ws.stderr, "component: instantiate: %v\n", err)
+			http.Error(w, "the component failed to start", http.StatusInternalServerError)
+			return
+		}
+		defer inst.close()
+		out := &responseOutparam{w: w}
+		_, err = inst.call(c.handle, []any{&incomingRequest{r: r}, out})
+		switch {
+		case err != nil && !out.sent:
+			fmt.Fprintf(ws.stderr, "component: the request handler trapped: %v\n", err)
+			http.Error(w, "the component trapped", http.StatusInternalServerError)
+		case err != nil:
+			fmt.Fprintf(ws.stderr, "component: the request handler trapped after the response started: %v\n", err)
+			panic(http.ErrAbortHandler)
+		case !out.set:
+			http.Error(w, "the component returned without setting a response", http.StatusInternalServerError)
+		case !out.sent:
+			fmt.Fprintf(ws.stderr, "component: %s\n", out.err)
+			http.Error(w, "the component answered with an error", http.StatusInternalServerError)
+		}
+	})
+}

@@ -1,0 +1,366 @@
+package component
+
+import (
+	crand "crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// hostFuncs is fungi's WASI 0.2 host: interface (without its version) ->
+// function -> implementation. An interface listed with no functions is one
+// whose types fungi provides (a component may import only its types).
+var hostFuncs = map[string]map[string]hostFunc{
+	"wasi:io/error": {
+		"[method]error.to-debug-string": func(c *cx, a []any) []any { return []any{a[0].(*ioError).msg} },
+	},
+	"wasi:io/poll": {
+		"[method]pollable.ready": func(c *cx, a []any) []any { return []any{a[0].(*pollable).ready()} },
+		"[method]pollable.block": func(c *cx, a []any) []any { a[0].(*pollable).block(c); return nil },
+		"poll":                   pollMany,
+	},
+	"wasi:io/streams": streamFuncs,
+	"wasi:cli/environment": {
+		"get-environment": func(c *cx, a []any) []any {
+			env := c.inst.wasi.cfg.Env
+			keys := make([]string, 0, len(env))
+			for k := range env {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			out := make([]any, len(keys))
+			for i, k := range keys {
+				out[i] = []any{k, env[k]}
+			}
+			return []any{out}
+		},
+		"get-arguments": func(c *cx, a []any) []any {
+			out := make([]any, len(c.inst.wasi.cfg.Args))
+			for i, s := range c.inst.wasi.cfg.Args {
+				out[i] = s
+			}
+			return []any{out}
+		},
+		"initial-cwd": func(c *cx, a []any) []any { return []any{Variant{}} },
+	},
+	"wasi:cli/exit": {
+		"exit": func(c *cx, a []any) []any {
+			code := uint32(0)
+			if a[0].(Variant).Case != 0 {
+				code = 1
+			}
+			panic(sys.NewExitError(code))
+		},
+		"exit-with-code": func(c *cx, a []any) []any { panic(sys.NewExitError(uint32(a[0].(uint8)))) },
+	},
+	"wasi:cli/stdin":  {"get-stdin": func(c *cx, a []any) []any { return []any{&inputStream{r: c.inst.wasi.stdin}} }},
+	"wasi:cli/stdout": {"get-stdout": func(c *cx, a []any) []any { return []any{&outputStream{w: c.inst.wasi.stdout}} }},
+	"wasi:cli/stderr": {"get-stderr": func(c *cx, a []any) []any { return []any{&outputStream{w: c.inst.wasi.stderr}} }},
+	// fungi's stdio is never a terminal.
+	"wasi:cli/terminal-input":  {},
+	"wasi:cli/terminal-output": {},
+	"wasi:cli/terminal-stdin":  {"get-terminal-stdin": none},
+	"wasi:cli/terminal-stdout": {"get-terminal-stdout": none},
+	"wasi:cli/terminal-stderr": {"get-terminal-stderr": none},
+	"wasi:clocks/wall-clock": {
+		"now": func(c *cx, a []any) []any {
+			t := time.Now()
+			return []any{[]any{uint64(t.Unix()), uint32(t.Nanosecond())}}
+		},
+		"resolution": func(c *cx, a []any) []any { return []any{[]any{uint64(0), uint32(1)}} },
+	},
+	"wasi:clocks/monotonic-clock": {
+		"now":        func(c *cx, a []any) []any { return []any{monotonicNow()} },
+		"resolution": func(c *cx, a []any) []any { return []any{uint64(1)} },
+		"subscribe-instant": func(c *cx, a []any) []any {
+			return []any{&pollable{deadline: a[0].(uint64), timed: true}}
+		},
+		"subscribe-duration": func(c *cx, a []any) []any {
+			return []any{&pollable{deadline: monotonicNow() + a[0].(uint64), timed: true}}
+		},
+	},
+	"wasi:random/random": {
+		"get-random-bytes": func(c *cx, a []any) []any {
+			b := make([]byte, randomLen(a[0].(uint64)))
+			_, _ = crand.Read(b)
+			return []any{b}
+		},
+		"get-random-u64": func(c *cx, a []any) []any {
+			var b [8]byte
+			_, _ = crand.Read(b[:])
+			return []any{binary.LittleEndian.Uint64(b[:])}
+		},
+	},
+	"wasi:random/insecure": {
+		"get-insecure-random-bytes": func(c *cx, a []any) []any {
+			b := make([]byte, randomLen(a[0].(uint64)))
+			for i := range b {
+				b[i] = byte(rand.Uint32())
+			}
+			return []any{b}
+		},
+		"get-insecure-random-u64": func(c *cx, a []any) []any { return []any{rand.Uint64()} },
+	},
+	"wasi:random/insecure-seed": {
+		"insecure-seed": func(c *cx, a []any) []any {
+			s := c.inst.wasi.seed
+			return []any{[]any{s[0], s[1]}}
+		},
+	},
+	"wasi:filesystem/types":    fsFuncs,
+	"wasi:filesystem/preopens": {"get-directories": getDirectories},
+	"wasi:http/types":          httpFuncs,
+	"wasi:http/outgoing-handler": {
+		"handle": outgoingHandle,
+	},
+}
+
+func none(c *cx, a []any) []any { return []any{Variant{}} }
+
+// maxRandom bounds one request for random bytes.
+const maxRandom = 1 << 20
+
+func randomLen(n uint64) int {
+	if n > maxRandom {
+		trapf("asked for %d random bytes at once (at most %d)", n, maxRandom)
+	}
+	return int(n)
+}
+
+var monoBase = time.Now()
+
+func monotonicNow() uint64 { return uint64(time.Since(monoBase).Nanoseconds()) }
+
+// wasiState is one instance's WASI context.
+type wasiState struct {
+	cfg            *Config
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	seed           [2]uint64
+	preopens       []*descriptor
+}
+
+func newWASI(cfg *Config) (*wasiState, error) {
+	w := &wasiState{cfg: cfg, stdin: cfg.Stdin, stdout: cfg.Stdout, stderr: cfg.Stderr}
+	if w.stdin == nil {
+		w.stdin = eofReader{}
+	}
+	if w.stdout == nil {
+		w.stdout = io.Discard
+	}
+	if w.stderr == nil {
+		w.stderr = io.Discard
+	}
+	w.seed = [2]uint64{rand.Uint64(), rand.Uint64()}
+	for _, p := range cfg.Preopens {
+		d, err := openPreopen(p)
+		if err != nil {
+			w.close()
+			return nil, err
+		}
+		w.preopens = append(w.preopens, d)
+	}
+	return w, nil
+}
+
+func (w *wasiState) close() {
+	for _, d := range w.preopens {
+		d.closeRoot()
+	}
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
+
+func exitCode0(err error) (int, bool) {
+	var e *sys.ExitError
+	if errors.As(err, &e) {
+		return int(e.ExitCode()), true
+	}
+	return 0, false
+}
+
+// ioError is a wasi:io/error resource.
+type ioError struct {
+	msg    string
+	fsCode string // a wasi:filesystem error-code label, if the error came from a file
+}
+
+// pollable is always ready unless it waits for a monotonic-clock instant:
+// every stream fungi gives a guest is synchronous.
+type pollable struct {
+	timed    bool
+	deadline uint64
+}
+
+func (p *pollable) ready() bool { return !p.timed || monotonicNow() >= p.deadline }
+
+func (p *pollable) block(c *cx) {
+	if p.ready() {
+		return
+	}
+	t := time.NewTimer(time.Duration(p.deadline - monotonicNow()))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.ctx.Done():
+		trapf("the call ended (%v) while the guest waited on a clock", c.ctx.Err())
+	}
+}
+
+func pollMany(c *cx, a []any) []any {
+	ps := a[0].([]any)
+	if len(ps) == 0 {
+		trapf("poll of an empty list")
+	}
+	for {
+		var ready []any
+		var earliest *pollable
+		for i, p := range ps {
+			pp := p.(*pollable)
+			if pp.ready() {
+				ready = append(ready, uint32(i))
+			} else if earliest == nil || pp.deadline < earliest.deadline {
+				earliest = pp
+			}
+		}
+		if len(ready) > 0 {
+			return []any{ready}
+		}
+		earliest.block(c)
+	}
+}
+
+// Streams.
+
+type inputStream struct {
+	r      io.Reader
+	closed bool
+}
+
+type outputStream struct {
+	w      io.Writer
+	closed bool
+}
+
+// maxRead bounds one read a guest asks for.
+const maxRead = 1 << 20
+
+// writePermit is what check-write grants: the guest may write this much at once.
+const writePermit = 1 << 20
+
+func streamErr(err error) Variant {
+	if err == nil || errors.Is(err, io.EOF) {
+		return Variant{Case: 1, Val: Variant{Case: 1}} // closed
+	}
+	return Variant{Case: 1, Val: Variant{Case: 0, Val: &ioError{msg: err.Error(), fsCode: fsCode(err)}}}
+}
+
+func (s *inputStream) read(n uint64) any {
+	if s.closed {
+		return streamErr(nil)
+	}
+	n = min(n, maxRead)
+	buf := make([]byte, n)
+	k, err := s.r.Read(buf)
+	if k == 0 && n > 0 && err != nil {
+		s.closed = true
+		return streamErr(err)
+	}
+	return Variant{Val: buf[:k]}
+}
+
+func (s *outputStream) write(b []byte) any {
+	if s.closed {
+		return streamErr(nil)
+	}
+	if _, err := s.w.Write(b); err != nil {
+		s.closed = true
+		return streamErr(err)
+	}
+	return Variant{}
+}
+
+var streamFuncs = map[string]hostFunc{
+	"[method]input-stream.read":          func(c *cx, a []any) []any { return []any{a[0].(*inputStream).read(a[1].(uint64))} },
+	"[method]input-stream.blocking-read": func(c *cx, a []any) []any { return []any{a[0].(*inputStream).read(a[1].(uint64))} },
+	"[method]input-stream.skip":          skip,
+	"[method]input-stream.blocking-skip": skip,
+	"[method]input-stream.subscribe":     func(c *cx, a []any) []any { return []any{&pollable{}} },
+	"[method]output-stream.check-write": func(c *cx, a []any) []any {
+		if a[0].(*outputStream).closed {
+			return []any{streamErr(nil)}
+		}
+		return []any{Variant{Val: uint64(writePermit)}}
+	},
+	"[method]output-stream.write":                           writeStream,
+	"[method]output-stream.blocking-write-and-flush":        writeStream,
+	"[method]output-stream.flush":                           flushStream,
+	"[method]output-stream.blocking-flush":                  flushStream,
+	"[method]output-stream.subscribe":                       func(c *cx, a []any) []any { return []any{&pollable{}} },
+	"[method]output-stream.write-zeroes":                    writeZeroes,
+	"[method]output-stream.blocking-write-zeroes-and-flush": writeZeroes,
+	"[method]output-stream.splice":                          splice,
+	"[method]output-stream.blocking-splice":                 splice,
+}
+
+func writeStream(c *cx, a []any) []any {
+	b := a[1].([]byte)
+	if len(b) > writePermit {
+		trapf("wrote %d bytes, more than check-write permitted", len(b))
+	}
+	return []any{a[0].(*outputStream).write(b)}
+}
+
+func flushStream(c *cx, a []any) []any {
+	if a[0].(*outputStream).closed {
+		return []any{streamErr(nil)}
+	}
+	return []any{Variant{}}
+}
+
+func writeZeroes(c *cx, a []any) []any {
+	n := a[1].(uint64)
+	if n > writePermit {
+		trapf("wrote %d zeroes, more than check-write permitted", n)
+	}
+	return []any{a[0].(*outputStream).write(make([]byte, n))}
+}
+
+func skip(c *cx, a []any) []any {
+	v := a[0].(*inputStream).read(a[1].(uint64)).(Variant)
+	if v.Case != 0 {
+		return []any{v}
+	}
+	return []any{Variant{Val: uint64(len(v.Val.([]byte)))}}
+}
+
+func splice(c *cx, a []any) []any {
+	v := a[1].(*inputStream).read(a[2].(uint64)).(Variant)
+	if v.Case != 0 {
+		return []any{v}
+	}
+	b := v.Val.([]byte)
+	if w := a[0].(*outputStream).write(b).(Variant); w.Case != 0 {
+		return []any{w}
+	}
+	return []any{Variant{Val: uint64(len(b))}}
+}
+
+// caseIndex finds label in an enum's or variant's labels; the WIT of every
+// 0.2.x version fungi serves has it, so a miss is a host bug.
+func caseIndex(t *vtype, label string) uint32 {
+	for i, l := range t.labels {
+		if l == label {
+			return uint32(i)
+		}
+	}
+	panic(fmt.Sprintf("fungi WASI host: type has no case %q (labels %v)", label, t.labels))
+}
