@@ -176,6 +176,9 @@ func (p *Provider) Fetch(ctx context.Context, req runtimes.FetchRequest, progres
 		progress(&messages.PullProgress{Message: "image " + ref + " is present"})
 	}
 	info, err := g.inspectImage(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return runtimes.Artifact{}, fmt.Errorf("the engine at %s finished pulling %s but does not have it (%v); pull again, or check `docker image ls`", g.endpoint, ref, err)
+	}
 	if err != nil {
 		return runtimes.Artifact{}, err
 	}
