@@ -512,6 +512,9 @@ func decodeSection(c *Component, id byte, r *reader, depth int) error {
 		return errors.New("start functions (component values) are not supported")
 	case 12:
 		return errors.New("component values are not supported")
+	case 2, 3, 5, 6, 7, 8, 10, 11:
+	default:
+		return fmt.Errorf("unknown section id %d", id)
 	}
 	n, err := r.count(1)
 	if err != nil {

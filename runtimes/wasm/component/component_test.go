@@ -1,0 +1,84 @@
+package component
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+)
+
+var preamble = []byte{0, 'a', 's', 'm', 0x0d, 0, 1, 0}
+
+func section(id byte, body ...byte) []byte {
+	return append(append([]byte{id}, appendU32(nil, uint32(len(body)))...), body...)
+}
+
+func str(s string) []byte { return appendName(nil, s) }
+
+// importing builds a component that imports iface as an instance exporting
+// one function fn: () -> ().
+func importing(iface, fn string) []byte {
+	var ty []byte
+	ty = append(ty, 1, 0x42, 2)             // one type: an instance type with 2 declarations
+	ty = append(ty, 0x01, 0x40, 0, 0x01, 0) // type 0: func () -> ()
+	ty = append(ty, 0x04, 0x00)             // export
+	ty = append(ty, str(fn)...)
+	ty = append(ty, 0x01, 0) // func of type 0
+	var im []byte
+	im = append(im, 1, 0x00)
+	im = append(im, str(iface)...)
+	im = append(im, 0x05, 0) // instance of type 0
+	b := append([]byte(nil), preamble...)
+	b = append(b, section(7, ty...)...)
+	return append(b, section(10, im...)...)
+}
+
+func TestCompileRefusesMissingImportsWithTheirList(t *testing.T) {
+	for _, tc := range []struct{ iface, fn, want string }{
+		{"wasi:sockets/tcp@0.2.0", "connect", "wasi:sockets/tcp@0.2.0: connect"},
+		{"wasi:cli/environment@0.2.3", "get-everything", "wasi:cli/environment@0.2.3: get-everything"},
+		{"wasi:cli/environment@0.3.0", "get-environment", "wasi:cli/environment@0.3.0: get-environment"},
+	} {
+		_, err := Compile(context.Background(), runtime(t), importing(tc.iface, tc.fn))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "does not provide") {
+			t.Errorf("import %s %s: error %v, want one listing %q", tc.iface, tc.fn, err, tc.want)
+		}
+	}
+	// Control: a function fungi provides, in any 0.2.x version, links; the
+	// component is then refused only because it exports nothing.
+	_, err := Compile(context.Background(), runtime(t), importing("wasi:cli/environment@0.2.3", "get-environment"))
+	if err == nil || strings.Contains(err.Error(), "does not provide") || !strings.Contains(err.Error(), "exports nothing") {
+		t.Errorf("provided import: %v, want only the exports refusal", err)
+	}
+}
+
+func TestCompileRefusesMalformedAndCoreModules(t *testing.T) {
+	bin, err := os.ReadFile(corpusPath(t, "A/containerd_runwasi__hello_wasi_http.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		"truncated":       bin[:len(bin)/2],
+		"bad section":     append(append([]byte(nil), preamble...), 0x0e, 1, 0),
+		"core module":     {0, 'a', 's', 'm', 1, 0, 0, 0},
+		"empty":           nil,
+		"huge count":      append(append([]byte(nil), preamble...), section(7, 0xff, 0xff, 0xff, 0xff, 0x0f)...),
+		"exports nothing": preamble,
+	} {
+		_, err := Compile(context.Background(), runtime(t), b)
+		if err == nil {
+			t.Errorf("%s: compiled", name)
+			continue
+		}
+		if name != "exports nothing" && !strings.Contains(err.Error(), "malformed component") {
+			t.Errorf("%s: %v, want it called malformed", name, err)
+		}
+	}
+	if IsComponent(bin[:7]) || !IsComponent(bin) {
+		t.Error("IsComponent wrong on the preamble")
+	}
+	// The runtime still compiles a good component after the refusals.
+	if _, err := Compile(context.Background(), runtime(t), bin); err != nil {
+		t.Fatalf("good component after malformed ones: %v", err)
+	}
+}
