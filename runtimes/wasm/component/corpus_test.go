@@ -144,3 +144,37 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestHTTPComponentServesConcurrentRequests(t *testing.T) {
+	c := compileCorpus(t, "A/wacker-dev_wacker__http.wasm")
+	srv := httptest.NewServer(c.Handler(Config{Stderr: &syncBuffer{}}))
+	defer srv.Close()
+	const n = 8
+	errs := make(chan string, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			resp, err := http.Get(srv.URL + "/p?i=" + string(rune('a'+i)))
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if want := `{"path":"/p","query":{"i":"` + string(rune('a'+i)) + `"}}`; string(b) != want {
+				errs <- "got " + string(b) + ", want " + want
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
+
+func corpusPathOrEmpty(rel string) string {
+	return filepath.Join(testutil.RepoRoot(), "..", "shared", "wasm-corpus", rel)
+}

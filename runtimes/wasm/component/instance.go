@@ -267,7 +267,7 @@ func (inst *instance) call(f *cfunc, args []any) (results []any, err error) {
 		}
 	}()
 	c := inst.cxFor(ctx, &f.opts)
-	params, resultsT := tupleOf(f.typ.params), tupleOf(f.typ.results)
+	params, resultsT := f.paramsT, f.resultsT
 	var flat []uint64
 	if len(params.flat) > maxFlatParams {
 		p := c.alloc(params.align, params.size)

@@ -54,6 +54,9 @@ type canonOpts struct {
 // cfunc is a component function: a host (WASI) function or a lifted core function.
 type cfunc struct {
 	typ   *funcType
+	// paramsT and resultsT are the parameter and result tuples, laid out
+	// at link time so concurrent calls only read them.
+	paramsT, resultsT *vtype
 	host  hostFunc
 	iface string
 	name  string
@@ -713,7 +716,7 @@ func (l *linker) canon(d *bin.CanonDef, s *scope) error {
 		if err != nil {
 			return err
 		}
-		s.funcs = append(s.funcs, &cfunc{typ: ft, lift: &f, opts: o})
+		s.funcs = append(s.funcs, &cfunc{typ: ft, lift: &f, opts: o, paramsT: tupleOf(ft.params), resultsT: tupleOf(ft.results)})
 	case bin.CanonLower:
 		f, err := idx(s.funcs, d.Func, "func")
 		if err != nil {
