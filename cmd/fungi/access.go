@@ -46,7 +46,7 @@ func (c *accessAttachCmd) Run(e *env) error {
 		if c.JSON {
 			return printJSON(e.stdout, entry)
 		}
-		for _, p := range entry.Ports {
+		for _, p := range humanSafe(entry).Ports {
 			fmt.Fprintf(e.stdout, "%s %s\n", p.Name, p.LocalAddress)
 		}
 		return nil
@@ -74,6 +74,7 @@ func (c *accessListCmd) Run(e *env) error {
 		w := table(e.stdout)
 		fmt.Fprintln(w, "SERVICE ID\tPEER\tPORT\tLOCAL ADDRESS")
 		for _, en := range res.Entries {
+			en = humanSafe(en)
 			who := en.Alias
 			if who == "" {
 				who = en.PeerId
@@ -101,7 +102,7 @@ func (c *accessDetachCmd) Run(e *env) error {
 		if c.JSON {
 			return printJSON(e.stdout, entry)
 		}
-		fmt.Fprintf(e.stdout, "detached %s; its local port is closed\n", entry.ServiceId)
+		fmt.Fprintf(e.stdout, "detached %s; its local port is closed\n", terminalSafe(entry.ServiceId))
 		return nil
 	})
 }
@@ -118,6 +119,10 @@ func (c *accessOpenCmd) Run(e *env) error {
 		if err != nil {
 			return err
 		}
+		if len(entry.Ports) == 0 {
+			return fmt.Errorf("the peer publishes %s without a port to open; see `fungi catalog inspect %s`", terminalSafe(entry.ServiceId), c.ServiceID)
+		}
+		entry = humanSafe(entry)
 		path := entry.Path
 		if path == "" {
 			path = "/"

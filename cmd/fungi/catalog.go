@@ -31,6 +31,7 @@ func (c *catalogListCmd) Run(e *env) error {
 		w := table(e.stdout)
 		fmt.Fprintln(w, "SERVICE ID\tNAME\tUSAGE\tPORTS\tSTATE")
 		for _, s := range list {
+			s = humanSafe(s)
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.ServiceId, s.DisplayName, usageText(s.Usage, s.Path), catalogPorts(s), s.State)
 		}
 		return w.Flush()
@@ -65,6 +66,7 @@ func (c *catalogInspectCmd) Run(e *env) error {
 		if c.JSON {
 			return printJSON(e.stdout, s)
 		}
+		s = humanSafe(s)
 		w := table(e.stdout)
 		fmt.Fprintf(w, "Service ID:\t%s\nName:\t%s\nUsage:\t%s\nPorts:\t%s\nState:\t%s\nRuntime:\t%s\n", s.ServiceId, s.DisplayName, usageText(s.Usage, s.Path), catalogPorts(s), s.State, s.Runtime)
 		return w.Flush()

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/fungi-go/fungi/messages"
 )
@@ -39,11 +41,31 @@ func (e *env) connect() (*daemonClient, error) {
 func (c *daemonClient) Close() error { return c.conn.Close() }
 
 // withDaemon runs f with a client and a context that ends with the command.
+// Its error may carry a peer's words, so it is made safe to print.
 func (e *env) withDaemon(f func(ctx context.Context, c *daemonClient) error) error {
 	c, err := e.connect()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return f(context.Background(), c)
+	return terminalSafeError(f(context.Background(), c))
+}
+
+// terminalSafeError is err with its text through terminalSafe, keeping a
+// gRPC status code for whoever maps it.
+func terminalSafeError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if s, ok := status.FromError(err); ok {
+		msg := s.Message()
+		if safe := terminalSafe(msg); safe != msg {
+			return status.Error(s.Code(), safe)
+		}
+		return err
+	}
+	if msg := err.Error(); terminalSafe(msg) != msg {
+		return errors.New(terminalSafe(msg))
+	}
+	return err
 }

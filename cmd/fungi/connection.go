@@ -32,6 +32,7 @@ func (c *pingCmd) Run(e *env) error {
 			}
 			results = append(results, r)
 			if !c.JSON {
+				r := humanSafe(r)
 				path := "direct"
 				if r.Relayed {
 					path = "relayed"
@@ -64,6 +65,7 @@ func (c *connectionListCmd) Run(e *env) error {
 		w := table(e.stdout)
 		fmt.Fprintln(w, "PEER\tDIRECTION\tPATH\tTRANSPORT\tRTT\tADDRESS")
 		for _, cn := range res.Connections {
+			cn = humanSafe(cn)
 			who := cn.Alias
 			if who == "" {
 				who = cn.PeerId

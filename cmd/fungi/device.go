@@ -47,11 +47,12 @@ func (e *env) printDevice(dev *messages.Device, asJSON bool, verb string) error 
 	return nil
 }
 
+// deviceLabel is how human output names a device: alias and peer ID.
 func deviceLabel(d *messages.Device) string {
 	if d.Alias != "" {
-		return fmt.Sprintf("%s (%s)", d.Alias, d.PeerId)
+		return terminalSafe(fmt.Sprintf("%s (%s)", d.Alias, d.PeerId))
 	}
-	return d.PeerId
+	return terminalSafe(d.PeerId)
 }
 
 type deviceListCmd struct{ jsonFlag }
@@ -72,6 +73,7 @@ func (c *deviceListCmd) Run(e *env) error {
 		w := table(e.stdout)
 		fmt.Fprintln(w, "ALIAS\tPEER ID\tROLE\tCONNECTED\tADDRESSES")
 		for _, dev := range res.Devices {
+			dev = humanSafe(dev)
 			role := dev.Role
 			if role == "" {
 				role = "-"
@@ -162,6 +164,7 @@ func (c *deviceMdnsCmd) Run(e *env) error {
 		w := table(e.stdout)
 		fmt.Fprintln(w, "PEER ID\tALIAS\tLAST SEEN\tADDRESSES")
 		for _, p := range res.Peers {
+			p = humanSafe(p)
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.PeerId, p.Alias, p.LastSeen, strings.Join(p.Addrs, " "))
 		}
 		return w.Flush()

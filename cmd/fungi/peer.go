@@ -114,7 +114,11 @@ type peerCapabilityCmd struct {
 func (c *peerCapabilityCmd) Run(e *env) error {
 	req := &messages.Envelope{Body: &messages.Envelope_RuntimesRequest{RuntimesRequest: &messages.RuntimesRequest{}}}
 	return e.remoteOne(c.Peer, req, func(env *messages.Envelope) error {
-		return e.printRuntimes(env.GetRuntimes(), c.JSON)
+		runtimes := env.GetRuntimes()
+		if !c.JSON {
+			runtimes = humanSafe(runtimes)
+		}
+		return e.printRuntimes(runtimes, c.JSON)
 	})
 }
 
@@ -242,9 +246,15 @@ type remoteLogsCmd struct {
 func (c *remoteLogsCmd) Run(e *env) error {
 	req := &messages.Envelope{Body: &messages.Envelope_Logs{Logs: &messages.LogsRequest{Name: c.Name, Tail: int32(c.Tail), Follow: c.Follow}}}
 	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		// The peer's service writes whatever it likes; its escape
+		// sequences must not reach this terminal.
+		out := &terminalWriter{w: e.stdout}
+		defer out.Close()
 		return e.remote(ctx, d, c.Peer, req, func(env *messages.Envelope) error {
 			if chunk := env.GetLogChunk(); chunk != nil {
-				e.stdout.Write(chunk.Data)
+				if _, err := out.Write(chunk.Data); err != nil {
+					return err
+				}
 			}
 			return nil
 		})

@@ -48,6 +48,7 @@ func (e *env) printPulled(info *messages.ServiceInfo, asJSON bool, startCmd stri
 	if asJSON {
 		return printJSON(e.stdout, info)
 	}
+	info = humanSafe(info)
 	fmt.Fprintf(e.stdout, "pulled %s (%s): %s\n", info.Name, info.Runtime, portsText(info))
 	fmt.Fprintf(e.stderr, "start it with: %s %s\n", startCmd, info.Name)
 	return nil
@@ -117,6 +118,7 @@ func pull(ctx context.Context, d *daemonClient, req *messages.PullServiceRequest
 
 // printProgress prints one step of a pull; a layer with a size gets a bar.
 func printProgress(w io.Writer, p *messages.PullProgress) {
+	p = humanSafe(p)
 	prefix := ""
 	if p.Layer != "" {
 		prefix = p.Layer + " "
@@ -185,7 +187,7 @@ func (e *env) printServiceList(res *messages.ServiceList, asJSON bool) error {
 	}
 	w := table(e.stdout)
 	fmt.Fprintln(w, "NAME\tRUNTIME\tSTATE\tPORTS\tSOURCE")
-	for _, s := range res.Services {
+	for _, s := range humanSafe(res).Services {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Runtime, s.State, portsText(s), s.Source)
 	}
 	return w.Flush()
@@ -214,6 +216,7 @@ func (e *env) printStarted(info *messages.ServiceInfo, asJSON bool) error {
 	if asJSON {
 		return printJSON(e.stdout, info)
 	}
+	info = humanSafe(info)
 	fmt.Fprintf(e.stdout, "started %s: %s\n", info.GetName(), portsText(info))
 	return nil
 }
@@ -237,7 +240,7 @@ func (e *env) printStopped(info *messages.ServiceInfo, asJSON bool) error {
 	if asJSON {
 		return printJSON(e.stdout, info)
 	}
-	fmt.Fprintf(e.stdout, "stopped %s\n", info.GetName())
+	fmt.Fprintf(e.stdout, "stopped %s\n", terminalSafe(info.GetName()))
 	return nil
 }
 
@@ -260,8 +263,8 @@ func (e *env) printRemoved(name string, res *messages.RemoveServiceResponse, asJ
 	if asJSON {
 		return printJSON(e.stdout, res)
 	}
-	fmt.Fprintf(e.stdout, "removed %s\n", name)
-	fmt.Fprintf(e.stdout, "its data folder is kept: %s (delete it yourself when you no longer need it)\n", res.GetDataDirKept())
+	fmt.Fprintf(e.stdout, "removed %s\n", terminalSafe(name))
+	fmt.Fprintf(e.stdout, "its data folder is kept: %s (delete it yourself when you no longer need it)\n", terminalSafe(res.GetDataDirKept()))
 	return nil
 }
 
@@ -285,6 +288,7 @@ func (c *serviceInspectCmd) Run(e *env) error {
 }
 
 func printInspect(out io.Writer, s *messages.ServiceInfo) {
+	s = humanSafe(s)
 	w := table(out)
 	row := func(k, v string) { fmt.Fprintf(w, "%s:\t%s\n", k, v) }
 	row("Name", s.Name)
