@@ -4,13 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/messages"
 )
 
@@ -20,13 +28,17 @@ type daemonClient struct {
 	conn *grpc.ClientConn
 }
 
-// connect dials the daemon of the home. A missing or dead socket gets the
-// message every command shares.
+// socketDialTimeout bounds the first contact with the daemon; a local
+// socket answers at once unless the daemon is stuck.
+const socketDialTimeout = 2 * time.Second
+
+// connect dials the daemon of the home. Every command shares the messages
+// for a daemon that is not there or cannot be reached.
 func (e *env) connect() (*daemonClient, error) {
 	sock := e.home.SocketPath()
-	probe, err := net.DialTimeout("unix", sock, 2*time.Second)
+	probe, err := net.DialTimeout("unix", sock, socketDialTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("fungi daemon is not running (socket %s); start it with `fungi daemon`", sock)
+		return nil, e.dialError(sock, err)
 	}
 	probe.Close()
 	conn, err := grpc.NewClient("unix://"+sock,
@@ -36,6 +48,64 @@ func (e *env) connect() (*daemonClient, error) {
 		return nil, err
 	}
 	return &daemonClient{DaemonClient: messages.NewDaemonClient(conn), conn: conn}, nil
+}
+
+// dialError says why the socket did not answer. Only a missing socket or a
+// refused connection means no daemon runs; a socket this user may not open
+// belongs to a daemon of someone else, and starting another would not help.
+func (e *env) dialError(sock string, err error) error {
+	start := e.daemonCommand()
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return permissionError(sock)
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("fungi daemon is not running (socket %s); start it with `%s`", sock, start)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("the fungi daemon did not answer on socket %s within %s; if it is stuck, stop it and start it again with `%s`", sock, socketDialTimeout, start)
+	default:
+		return fmt.Errorf("fungi daemon is not running (socket %s: %v); start it with `%s`", sock, err, start)
+	}
+}
+
+// permissionError names whose socket it is and its mode, or the folder on
+// the way that this user may not enter.
+func permissionError(sock string) error {
+	me := describeUser(os.Getuid())
+	info, statErr := os.Stat(sock)
+	if statErr != nil {
+		return fmt.Errorf("permission denied reaching the fungi daemon's socket %s (%v): you (%s) may not enter its folder %s; run the command as the user who owns that folder, or pass -f with your own node folder",
+			sock, statErr, me, filepath.Dir(sock))
+	}
+	owner := "another user"
+	if st, ok := info.Sys().(*syscall.Stat_t); ok {
+		owner = describeUser(int(st.Uid))
+	}
+	return fmt.Errorf("permission denied on the fungi daemon's socket %s (owned by %s, mode %04o; you are %s): run the command as %s, or have that user fix the socket's permissions (it is 0600 on purpose: whoever opens it controls the node)",
+		sock, owner, info.Mode().Perm(), me, owner)
+}
+
+func describeUser(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return fmt.Sprintf("%s (uid %d)", u.Username, uid)
+	}
+	return fmt.Sprintf("uid %d", uid)
+}
+
+// daemonCommand is how to start the daemon of this home: the folder in use
+// is repeated unless it is the default one.
+func (e *env) daemonCommand() string {
+	if def, err := filepath.Abs(home.Default()); err == nil && def == e.home.Dir {
+		return "fungi daemon"
+	}
+	return "fungi -f " + shellQuote(e.home.Dir) + " daemon"
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`&|;<>()*?[]{}~#!") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func (c *daemonClient) Close() error { return c.conn.Close() }
