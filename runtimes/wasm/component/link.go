@@ -53,15 +53,15 @@ type canonOpts struct {
 
 // cfunc is a component function: a host (WASI) function or a lifted core function.
 type cfunc struct {
-	typ   *funcType
+	typ *funcType
 	// paramsT and resultsT are the parameter and result tuples, laid out
 	// at link time so concurrent calls only read them.
 	paramsT, resultsT *vtype
-	host  hostFunc
-	iface string
-	name  string
-	lift  *coreItem
-	opts  canonOpts
+	host              hostFunc
+	iface             string
+	name              string
+	lift              *coreItem
+	opts              canonOpts
 }
 
 // cinstance is a component instance's exports.

@@ -242,7 +242,14 @@ func pollMany(c *cx, a []any) []any {
 
 type inputStream struct {
 	r      io.Reader
+	closer io.Closer // an HTTP body's; stdin is never closed by the guest
 	closed bool
+}
+
+func (s *inputStream) drop() {
+	if s.closer != nil {
+		_ = s.closer.Close()
+	}
 }
 
 type outputStream struct {
