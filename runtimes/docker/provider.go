@@ -24,7 +24,6 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/image"
-	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/jsonmessage"
 	"github.com/docker/docker/pkg/stdcopy"
 
@@ -118,7 +117,7 @@ func (p *Provider) engine(ctx context.Context) (*Guard, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.guard == nil {
-		cli, err := client.NewClientWithOpts(client.WithHost(p.cfg.Endpoint), client.WithAPIVersionNegotiation())
+		cli, err := newEngineClient(p.cfg.Endpoint)
 		if err != nil {
 			return nil, fmt.Errorf("the Docker endpoint %s is not usable: %w", p.cfg.Endpoint, err)
 		}
