@@ -413,3 +413,22 @@ func TestVerifyAcceptsWhatTheGuardMade(t *testing.T) {
 		t.Fatalf("a moved mount: got %v, want a mismatch naming the mounts", err)
 	}
 }
+
+// The container runs the image that was pulled with the manifest: when the
+// tag now names another image, the start is refused and says what to do.
+func TestStartRefusesAnImageOtherThanThePulledOne(t *testing.T) {
+	e := newEngineTest(t)
+	spec := e.instanceSpec(t, "moved")
+	spec.Artifact.SHA256 = "sha256:" + strings.Repeat("0", 64)
+	inst, err := e.p.Start(context.Background(), spec)
+	if err == nil {
+		inst.Stop(context.Background())
+		t.Fatal("a container started from an image other than the pulled one")
+	}
+	if !strings.Contains(err.Error(), "not the sha256:"+strings.Repeat("0", 64)+" pulled with the manifest; pull the manifest again") {
+		t.Fatalf("got %q, want the image change named", err)
+	}
+	if id, _ := e.g.Find(context.Background(), e.node, "moved"); id != "" {
+		t.Fatalf("container %s was made for an image other than the pulled one", id)
+	}
+}
