@@ -4,6 +4,22 @@
 // ordinary toolchains (Rust wasm32-wasip2, TinyGo, jco, ...) runs either as
 // an HTTP handler (wasi:http/incoming-handler, a fresh instance per request,
 // as `wasmtime serve` does) or as a command (wasi:cli/run).
+//
+// Interfaces served, in every 0.2.x version a component names (one binary
+// may mix 0.2.0 and 0.2.3): wasi:io/{error,poll,streams},
+// wasi:clocks/{wall-clock,monotonic-clock}, wasi:random/{random,insecure,
+// insecure-seed}, wasi:cli/{environment,exit,stdin,stdout,stderr,
+// terminal-input,terminal-output,terminal-stdin,terminal-stdout,
+// terminal-stderr}, wasi:filesystem/{types,preopens} and
+// wasi:http/{types,outgoing-handler}. A component importing anything else
+// is refused by Compile with the list of what is missing.
+//
+// Files: each Preopen is opened with os.OpenRoot, so every path a guest
+// names resolves beneath it; "..", absolute paths and symlinks (the guest's
+// own included) cannot lead out. Stdio is never a terminal.
+//
+// Outbound HTTP: wasi:http/outgoing-handler answers HTTP-request-denied
+// unless Config.AllowOutboundHTTP is set.
 package component
 
 import (

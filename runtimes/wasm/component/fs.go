@@ -173,7 +173,7 @@ func (d *descriptor) openAt(pathFlags uint32, p string, openFlags, flags uint32)
 	}
 	const (
 		oCreate, oDirectory, oExclusive, oTruncate = 1, 2, 4, 8
-		fRead, fWrite, fMutateDir                  = 1, 2, 32
+		fRead, fWrite                              = 1, 2
 	)
 	write := flags&fWrite != 0 || openFlags&(oCreate|oTruncate) != 0
 	if write && (d.readOnly || !d.writable()) {
@@ -192,7 +192,7 @@ func (d *descriptor) openAt(pathFlags uint32, p string, openFlags, flags uint32)
 		if write {
 			return nil, fsError("is-directory")
 		}
-		return &descriptor{root: d.root, rel: rel, dir: true, readOnly: d.readOnly || flags&fMutateDir == 0 && d.readOnly}, nil
+		return &descriptor{root: d.root, rel: rel, dir: true, readOnly: d.readOnly}, nil
 	case openFlags&oDirectory != 0:
 		if err != nil {
 			return nil, err
