@@ -21,12 +21,15 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/fungi-go/fungi/internal/atomicfile"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes"
 	"github.com/fungi-go/fungi/runtimes/manifest"
+	"github.com/fungi-go/fungi/runtimes/wasm/internal/rootfs"
 )
 
 // maxModuleBytes is the largest module the provider accepts from any
@@ -377,10 +380,21 @@ func (p *Provider) Remove(context.Context, string) error { return nil }
 
 // moduleConfig is the part of every request's configuration that does not
 // change between requests.
+//
+// Each mount is a rootfs, never wazero's WithDirMount: that one lets the host
+// resolve the guest's paths, so symlinks lead out of the folder. The mount's
+// os.Root is closed by its finalizer once the service's handler is gone.
 func (p *Provider) moduleConfig(spec runtimes.InstanceSpec) wazero.ModuleConfig {
 	fs := wazero.NewFSConfig()
 	for _, m := range spec.Mounts {
-		fs = fs.WithDirMount(m.HostPath, m.RuntimePath)
+		var mount experimentalsys.FS
+		if confined, err := rootfs.New(m.HostPath); err != nil {
+			fmt.Fprintf(spec.Log, "fungi: %s: %v; the guest's %s fails every call until the folder is there and the service is restarted\n", spec.Name, err, m.RuntimePath)
+			mount = experimentalsys.UnimplementedFS{}
+		} else {
+			mount = confined
+		}
+		fs = fs.(sysfs.FSConfig).WithSysFSMount(mount, m.RuntimePath)
 	}
 	args := append([]string{spec.Name}, spec.Manifest.Spec.Command...)
 	cfg := wazero.NewModuleConfig().
