@@ -72,7 +72,9 @@ var ErrNotManaged = errors.New("not managed by fungi")
 
 // Guard is the policy guard: the only code that builds container specs and
 // calls the engine's container API. Every container it creates passes
-// checkPolicy; every operation on an existing container checks its label.
+// checkPolicy; every container it starts passes verify, on the engine's
+// account of it, against the current manifest; every operation on an
+// existing container checks its label.
 type Guard struct {
 	cli *client.Client
 	// endpoint names the engine in errors.
@@ -258,6 +260,7 @@ type MismatchError struct {
 	Differences []string
 }
 
+// Error names the container and what differs.
 func (e *MismatchError) Error() string {
 	return fmt.Sprintf("container %s differs from the manifest in %s", e.Container, strings.Join(e.Differences, ", "))
 }

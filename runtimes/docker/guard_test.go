@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"errors"
 	"fmt"
 	"math/rand"
 	"strings"
@@ -55,6 +56,10 @@ func TestGuardDenials(t *testing.T) {
 		{"host network", func(_ *container.Config, h *container.HostConfig) { h.NetworkMode = "host" }, "the host network"},
 		{"host pid", func(_ *container.Config, h *container.HostConfig) { h.PidMode = "host" }, "the host PID namespace"},
 		{"host ipc", func(_ *container.Config, h *container.HostConfig) { h.IpcMode = "host" }, "the host IPC namespace"},
+		{"another container's network", func(_ *container.Config, h *container.HostConfig) { h.NetworkMode = "container:other" }, "another container's network"},
+		{"another container's pid", func(_ *container.Config, h *container.HostConfig) { h.PidMode = "container:other" }, "another container's PID namespace"},
+		{"another container's ipc", func(_ *container.Config, h *container.HostConfig) { h.IpcMode = "container:other" }, "another container's IPC namespace"},
+		{"host cgroup", func(_ *container.Config, h *container.HostConfig) { h.CgroupnsMode = "host" }, "the host cgroup namespace"},
 		{"host uts", func(_ *container.Config, h *container.HostConfig) { h.UTSMode = "host" }, "the host UTS namespace"},
 		{"devices", func(_ *container.Config, h *container.HostConfig) {
 			h.Devices = []container.DeviceMapping{{PathOnHost: "/dev/sda"}}
@@ -127,5 +132,55 @@ func TestAnyManifestSpecPasses(t *testing.T) {
 		if err := checkPolicy(cfg, hc, roots); err != nil {
 			t.Fatalf("spec %d refused: %v", i, err)
 		}
+	}
+}
+
+// inspected is what the engine reports for a container the guard made
+// from spec, as far as verify reads it.
+func inspected(spec Spec) container.InspectResponse {
+	cfg, hc := build(spec)
+	return container.InspectResponse{
+		ContainerJSONBase: &container.ContainerJSONBase{Name: "/" + ContainerName(spec.Node, spec.Service), Image: spec.ImageID, HostConfig: hc},
+		Config:            cfg,
+	}
+}
+
+// verify accepts the container a spec makes and names what differs in one
+// that another spec made; a container altered after it was made fails the
+// policy.
+func TestVerifyNamesWhatDiffers(t *testing.T) {
+	want := goodSpec()
+	want.ImageID = "sha256:" + strings.Repeat("a", 64)
+	if err := verify(inspected(want), want, roots); err != nil {
+		t.Fatalf("the container the spec makes: %v", err)
+	}
+	tests := []struct {
+		name   string
+		modify func(*Spec)
+		want   string
+	}{
+		{"env", func(s *Spec) { s.Env = map[string]string{"A": "2"} }, "its environment"},
+		{"command", func(s *Spec) { s.Command = []string{"serve"} }, "its configuration hash"},
+		{"mount removed", func(s *Spec) { s.Mounts = nil }, "its mounts"},
+		{"port", func(s *Spec) { s.Ports[0].HostPort = 40001 }, "its published ports"},
+		{"image", func(s *Spec) { s.ImageID = "sha256:" + strings.Repeat("b", 64) }, "its image bbbbbbbbbbbb (the manifest's example/web:1 is aaaaaaaaaaaa)"},
+		{"service", func(s *Spec) { s.Service = "other" }, "its service or node label"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			made := goodSpec()
+			made.ImageID = want.ImageID
+			tc.modify(&made)
+			err := verify(inspected(made), want, roots)
+			var mismatch *MismatchError
+			if !errors.As(err, &mismatch) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want a mismatch naming %q", err, tc.want)
+			}
+		})
+	}
+	altered := inspected(want)
+	altered.HostConfig.Privileged = true
+	if err := verify(altered, want, roots); err == nil || !strings.Contains(err.Error(), "privileged mode") {
+		t.Fatalf("a container made privileged after the fact: got %v", err)
 	}
 }

@@ -403,7 +403,10 @@ func (p *Provider) Remove(ctx context.Context, service string) error {
 // ExitError is a container that exited on its own.
 type ExitError struct{ Code int }
 
+// Error says the container's exit code.
 func (e *ExitError) Error() string { return fmt.Sprintf("the container exited with code %d", e.Code) }
+
+// ExitCode is the container's exit code, for the service's restart policy.
 func (e *ExitError) ExitCode() int { return e.Code }
 
 type instance struct {
