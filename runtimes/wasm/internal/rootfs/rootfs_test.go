@@ -2,6 +2,7 @@ package rootfs
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -426,5 +427,40 @@ func TestNewRefusesMissingFolder(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "missing")
 	if _, err := New(missing); err == nil {
 		t.Fatal("New accepted a folder that does not exist")
+	}
+}
+
+// TestConcurrentUse runs file work from several goroutines on one FS, as the
+// requests of one service do; run it with -race.
+func TestConcurrentUse(t *testing.T) {
+	fsys, mount, _ := layout(t)
+	done := make(chan error)
+	for i := range 8 {
+		go func() {
+			name := "sub/c" + string(rune('0'+i))
+			for range 20 {
+				f, errno := fsys.OpenFile(name, experimentalsys.O_RDWR|experimentalsys.O_CREAT|experimentalsys.O_TRUNC, 0o644)
+				if errno != 0 {
+					done <- fmt.Errorf("create %s: %w", name, errno)
+					return
+				}
+				f.Write([]byte(name))
+				f.Close()
+				if st, errno := fsys.Stat(name); errno != 0 || st.Size != int64(len(name)) {
+					done <- fmt.Errorf("stat %s: size %d, errno %v", name, st.Size, errno)
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatalf("concurrent file work: %v", err)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Join(mount, "sub"))
+	if len(entries) != 8 {
+		t.Fatalf("%d files made, want 8", len(entries))
 	}
 }
