@@ -24,8 +24,17 @@ type serviceRegistry struct {
 	runtimes      map[string]*actor.PID
 	allowedMounts []string
 
+	// decode reads a pulled manifest; it runs outside the mailbox. Tests
+	// replace it to hold a decode in flight.
+	decode func([]byte, manifest.NodeRules) (*manifest.Manifest, error)
+	// pullWithin bounds a pull from the manifest's decoding to the
+	// runtime's answer.
+	pullWithin time.Duration
+
 	services map[string]*registryEntry
 	pulling  map[string]*pendingPull
+	// decoding counts the manifests being decoded now.
+	decoding int
 }
 
 type registryEntry struct {
@@ -40,9 +49,34 @@ type pendingPull struct {
 	ports    []runtimes.PortBinding
 }
 
+const (
+	// pullWithin is the longest a pull may take once its manifest is read.
+	// It is longer than the runtime actor's own deadline for a fetch, so a
+	// slow download reports its own reason, and shorter than the API's wait
+	// for a pull, so the caller hears this one rather than a bare timeout.
+	pullWithin = 28 * time.Minute
+	// maxDecodesInFlight bounds the manifests decoded at once; each decode
+	// is bounded, this bounds how many a flood of pulls can start.
+	maxDecodesInFlight = 4
+)
+
+// manifestDecoded is the result of decoding a pulled manifest, sent by the
+// decoding goroutine to the registry.
+type manifestDecoded struct {
+	pull     *pullService
+	sender   *actor.PID
+	manifest *manifest.Manifest
+	err      error
+}
+
+func newServiceRegistry(h *home.Home, runtimes map[string]*actor.PID, allowed []string) *serviceRegistry {
+	return &serviceRegistry{home: h, runtimes: runtimes, allowedMounts: allowed,
+		decode: manifest.ParseForNode, pullWithin: pullWithin}
+}
+
 func registryProps(h *home.Home, runtimes map[string]*actor.PID, allowed []string) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return &serviceRegistry{home: h, runtimes: runtimes, allowedMounts: allowed}
+		return newServiceRegistry(h, runtimes, allowed)
 	}, actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
 }
 
@@ -52,8 +86,8 @@ func (r *serviceRegistry) Receive(ctx actor.Context) {
 		r.load(ctx)
 	case *pullService:
 		r.pull(ctx, msg)
-	case *fetchDone:
-		r.pulled(ctx, msg)
+	case *manifestDecoded:
+		r.decoded(ctx, msg)
 	case *messages.ListServicesRequest:
 		r.list(ctx)
 	case *messages.StartService:
@@ -120,37 +154,82 @@ func (r *serviceRegistry) forward(ctx actor.Context, name string) {
 	ctx.Forward(e.pid)
 }
 
+// pull hands the manifest to a goroutine to decode: a manifest comes from
+// outside and, however bounded its decoding, the registry's mailbox keeps
+// answering list and the service commands meanwhile. The result comes back
+// as manifestDecoded.
 func (r *serviceRegistry) pull(ctx actor.Context, msg *pullService) {
-	m, err := manifest.Parse(msg.req.ManifestYaml)
-	if err != nil {
-		ctx.Respond(errorf(Invalid, "%v", err))
+	if r.decoding >= maxDecodesInFlight {
+		ctx.Respond(errorf(Conflict, "this node is already checking %d pulled manifests; try the pull again in a moment", r.decoding))
 		return
 	}
+	r.decoding++
+	system, self, sender := ctx.ActorSystem(), ctx.Self(), ctx.Sender()
+	decode, rules := r.decode, manifest.NodeRules{AllowedMounts: r.allowedMounts}
+	go func() {
+		done := &manifestDecoded{pull: msg, sender: sender}
+		defer func() {
+			if p := recover(); p != nil {
+				done.manifest, done.err = nil, fmt.Errorf("the manifest decoder failed (%v); this is a bug in fungi, please report it with the manifest", p)
+			}
+			system.Root.Send(self, done)
+		}()
+		done.manifest, done.err = decode(msg.req.ManifestYaml, rules)
+	}()
+}
+
+// decoded goes on with a pull whose manifest was read: it reserves the name,
+// assigns the host ports and asks the runtime for the artifact. The runtime
+// answers to a future, so the pull has a deadline and an answer that comes
+// after it cannot be taken for a later pull of the same name.
+func (r *serviceRegistry) decoded(ctx actor.Context, msg *manifestDecoded) {
+	if r.decoding > 0 { // a restart in between starts the count afresh
+		r.decoding--
+	}
+	if msg.err != nil {
+		ctx.Send(msg.sender, errorf(Invalid, "%v", msg.err))
+		return
+	}
+	m := msg.manifest
 	name := m.Metadata.Name
 	runtime, ok := r.runtimes[m.Spec.Runtime]
 	if !ok {
-		ctx.Respond(errorf(Invalid, "this node has no %s runtime (see `fungi info runtimes`)", m.Spec.Runtime))
+		ctx.Send(msg.sender, errorf(Invalid, "this node has no %s runtime (see `fungi info runtimes`)", m.Spec.Runtime))
 		return
 	}
 	if _, busy := r.pulling[name]; busy {
-		ctx.Respond(errorf(Conflict, "%s is already being pulled; wait for that pull to finish", name))
+		ctx.Send(msg.sender, errorf(Conflict, "%s is already being pulled; wait for that pull to finish", name))
 		return
 	}
 	if e, ok := r.services[name]; ok && isActive(e.info.State) {
-		ctx.Respond(errorf(Conflict, "%s is %s; stop it first (`fungi service stop %s`), then pull the new manifest", name, e.info.State, name))
+		ctx.Send(msg.sender, errorf(Conflict, "%s is %s; stop it first (`fungi service stop %s`), then pull the new manifest", name, e.info.State, name))
 		return
 	}
 	ports, err := r.assignPorts(name, m)
 	if err != nil {
-		ctx.Respond(err)
+		ctx.Send(msg.sender, err)
 		return
 	}
-	r.pulling[name] = &pendingPull{sender: ctx.Sender(), raw: msg.req.ManifestYaml, manifest: m, ports: ports}
+	pending := &pendingPull{sender: msg.sender, raw: msg.pull.req.ManifestYaml, manifest: m, ports: ports}
+	r.pulling[name] = pending
+	fetched := actor.NewFuture(ctx.ActorSystem(), r.pullWithin)
 	ctx.Send(runtime, &fetchArtifact{
 		name:     name,
-		req:      runtimes.FetchRequest{Manifest: m, ManifestDir: msg.req.ManifestDir, Shipped: msg.req.Artifact},
-		progress: msg.progress,
-		replyTo:  ctx.Self(),
+		req:      runtimes.FetchRequest{Manifest: m, ManifestDir: msg.pull.req.ManifestDir, Shipped: msg.pull.req.Artifact},
+		progress: msg.pull.progress,
+		replyTo:  fetched.PID(),
+	})
+	ctx.ReenterAfter(fetched, func(res any, err error) {
+		if r.pulling[name] != pending {
+			return
+		}
+		done, ok := res.(*fetchDone)
+		if err != nil || !ok {
+			delete(r.pulling, name)
+			ctx.Send(pending.sender, errorf(Failed, "pull %s: the %s runtime did not report back within %s (%v); the name is free again, pull once more", name, m.Spec.Runtime, r.pullWithin, err))
+			return
+		}
+		r.pulled(ctx, done)
 	})
 }
 

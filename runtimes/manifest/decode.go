@@ -38,18 +38,25 @@ func ParseForNode(data []byte, rules NodeRules) (*Manifest, error) {
 }
 
 func parse(data []byte, rules *NodeRules) (*Manifest, error) {
+	m, _, err := parseCounting(data, rules)
+	return m, err
+}
+
+// parseCounting is parse that also says how many nodes and entries the
+// decoder visited.
+func parseCounting(data []byte, rules *NodeRules) (*Manifest, int, error) {
 	if len(data) > MaxSize {
-		return nil, Errors{{Line: 1, Column: 1, Msg: fmt.Sprintf("the manifest is %d bytes; a manifest may be at most %d bytes (1 MiB). A service description fits in a few kilobytes: check that this is the right file", len(data), MaxSize)}}
+		return nil, 0, Errors{{Line: 1, Column: 1, Msg: fmt.Sprintf("the manifest is %d bytes; a manifest may be at most %d bytes (1 MiB). A service description fits in a few kilobytes: check that this is the right file", len(data), MaxSize)}}
 	}
 	if e := checkEncoding(data); e != nil {
-		return nil, Errors{e}
+		return nil, 0, Errors{e}
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, Errors{syntaxError(err)}
+		return nil, 0, Errors{syntaxError(err)}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return nil, Errors{{Line: 1, Column: 1, Msg: "the manifest is empty; it needs apiVersion, kind, metadata and spec"}}
+		return nil, 0, Errors{{Line: 1, Column: 1, Msg: "the manifest is empty; it needs apiVersion, kind, metadata and spec"}}
 	}
 	raw := countNodes(&doc)
 	d := &decoder{
@@ -63,9 +70,9 @@ func parse(data []byte, rules *NodeRules) (*Manifest, error) {
 		d.validate(&m)
 	}
 	if errs := d.result(); len(errs) > 0 {
-		return nil, errs
+		return nil, d.work, errs
 	}
-	return &m, nil
+	return &m, d.work, nil
 }
 
 // checkEncoding refuses what yaml.v3 would refuse without a line number:
@@ -149,6 +156,9 @@ type decoder struct {
 	aliasBudget int
 	// exhausted stops the walk once the budget is spent.
 	exhausted bool
+	// work counts the nodes and entries visited, for the fuzz test's check
+	// that decoding stays linear.
+	work int
 }
 
 func (d *decoder) fail(n *yaml.Node, field, format string, args ...any) {
@@ -191,6 +201,7 @@ func (d *decoder) charge(n *yaml.Node, via *yaml.Node) bool {
 	if d.exhausted {
 		return false
 	}
+	d.work += 1 + len(n.Content)
 	if d.aliasDepth == 0 {
 		return true
 	}

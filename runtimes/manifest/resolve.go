@@ -52,7 +52,7 @@ func (m *Manifest) ResolveMounts(appHome string, allowed []string) ([]ResolvedMo
 			return nil, fmt.Errorf("%s: %s is under an allowed folder that does not exist; create that folder first, then start again", field, host)
 		}
 		if root == "" {
-			return nil, fmt.Errorf("%s: %s is a link to %s, outside the service's data folder; fungi does not follow links out of it", field, host, target)
+			return nil, fmt.Errorf("%s: %s is a link to %s, outside the service's data folder and outside the folders allowed in config.yaml (mounts.allowed); fungi does not follow links out of them", field, host, target)
 		}
 		if err := mkdirAllIn(root, target); err != nil {
 			return nil, fmt.Errorf("%s: create %s: %w", field, host, err)
@@ -62,7 +62,7 @@ func (m *Manifest) ResolveMounts(appHome string, allowed []string) ([]ResolvedMo
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}
 		if !within(real, realRoots) {
-			return nil, fmt.Errorf("%s: %s is a link to %s, outside the service's data folder; fungi does not follow links out of it", field, host, real)
+			return nil, fmt.Errorf("%s: %s is a link to %s, outside the service's data folder and outside the folders allowed in config.yaml (mounts.allowed); fungi does not follow links out of them", field, host, real)
 		}
 		out = append(out, ResolvedMount{HostPath: real, RuntimePath: mt.RuntimePath})
 	}
