@@ -125,6 +125,9 @@ func (f *FS) Rename(from, to string) experimentalsys.Errno {
 	if from == to {
 		return 0
 	}
+	if errno := f.checkMovedLink(from, to); errno != 0 {
+		return errno
+	}
 	err := f.root.Rename(from, to)
 	if err == nil {
 		return 0
@@ -182,14 +185,38 @@ func (f *FS) Unlink(p string) experimentalsys.Errno {
 
 // Link implements experimentalsys.FS. Both names resolve beneath the root.
 func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
+	if errno := f.checkMovedLink(rel(oldPath), rel(newPath)); errno != 0 {
+		return errno
+	}
 	return Errno(f.root.Link(rel(oldPath), rel(newPath)))
+}
+
+// checkMovedLink refuses to rename or hard-link a symlink to a place from
+// which its relative target climbs out of the root, the same rule Symlink
+// applies when a link is made.
+func (f *FS) checkMovedLink(from, to string) experimentalsys.Errno {
+	fi, err := f.root.Lstat(from)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return 0 // not a link; the operation itself reports any error
+	}
+	target, err := f.root.Readlink(from)
+	if err != nil {
+		return Errno(err)
+	}
+	if !TargetStaysInside(to, target) {
+		return experimentalsys.EPERM
+	}
+	return 0
 }
 
 // Symlink implements experimentalsys.FS. The link is made beneath the root.
 // A target that is absolute, or that climbs above the root from the link's
 // folder, is refused with EPERM: following it through this FS would be
 // refused anyway, and the host programs that share the folder (backups, a
-// container mounting it) would follow it out.
+// container mounting it) would follow it out. Rename and Link apply the
+// same rule to a link they move. This is a courtesy to those programs, not
+// the boundary: renaming a folder changes the depth of the links inside it
+// unchecked. The boundary is the Root, which no link leads out of.
 func (f *FS) Symlink(target, linkName string) experimentalsys.Errno {
 	name := rel(linkName)
 	if !TargetStaysInside(name, target) {

@@ -184,6 +184,23 @@ func TestGuestSymlinksCannotLeave(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(mount, "made")); err == nil {
 		t.Error("a refused symlink was created anyway")
 	}
+	// A link that stays inside where it is made may not be moved to where
+	// its target climbs out.
+	if errno := fsys.Symlink("../inside.txt", "sub/up"); errno != 0 {
+		t.Fatalf("symlink sub/up -> ../inside.txt: %v", errno)
+	}
+	if errno := fsys.Rename("sub/up", "up"); errno != experimentalsys.EPERM {
+		t.Errorf("rename sub/up to up, where ../inside.txt leaves the mount: errno %v, want EPERM", errno)
+	}
+	if errno := fsys.Link("sub/up", "up"); errno != experimentalsys.EPERM {
+		t.Errorf("hard link sub/up as up: errno %v, want EPERM", errno)
+	}
+	if errno := fsys.Link("sub/up", "sub/up2"); errno != 0 {
+		t.Errorf("hard link sub/up as sub/up2, same depth: %v", errno)
+	}
+	if _, err := os.Lstat(filepath.Join(mount, "up")); err == nil {
+		t.Error("the link was moved out of its depth anyway")
+	}
 	outsideUntouched(t, outside)
 }
 
