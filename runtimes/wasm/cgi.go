@@ -31,6 +31,9 @@ type handler struct {
 	log      io.Writer
 	slots    chan struct{}
 	timeout  time.Duration
+	// wagiArgs builds each request's argv from its path and query as WAGI
+	// does; off when the manifest sets command, which then is the argv.
+	wagiArgs bool
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -50,6 +53,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	stdout, guestOut := io.Pipe()
 	cfg := h.base.WithStdin(r.Body).WithStdout(guestOut)
+	if h.wagiArgs {
+		cfg = cfg.WithArgs(wagiArgs(r)...)
+	}
 	for k, v := range cgiEnv(r, h.hostPort) {
 		cfg = cfg.WithEnv(k, v)
 	}
@@ -79,10 +85,18 @@ func guestEnd(err error) error {
 func (h *handler) respond(w http.ResponseWriter, r *http.Request, stdout *io.PipeReader, done chan error) {
 	defer stdout.Close()
 	br := bufio.NewReaderSize(stdout, 16<<10)
-	header, err := textproto.NewReader(br).ReadMIMEHeader()
+	header, err := readCGIHeader(br, func(line string) {
+		fmt.Fprintf(h.log, "fungi: %s wrote a CGI header line that is not `Name: value`; it was left out: %q\n", h.name, line)
+	})
 	if err != nil {
 		stdout.CloseWithError(errAbandoned)
-		h.fail(w, <-done, err)
+		gerr := <-done
+		if errors.Is(err, errHeaderTooLarge) {
+			fmt.Fprintf(h.log, "fungi: %s %s: %v; answered 502\n", r.Method, r.URL.Path, err)
+			http.Error(w, "fungi: the service sent a malformed response (its CGI header block is too large)", http.StatusBadGateway)
+			return
+		}
+		h.fail(w, gerr, err)
 		return
 	}
 	status := http.StatusOK
@@ -100,6 +114,14 @@ func (h *handler) respond(w http.ResponseWriter, r *http.Request, stdout *io.Pip
 	} else if header.Get("Location") != "" {
 		status = http.StatusFound
 	}
+	// The status is held until the first body byte or the guest's end: a
+	// guest that writes its headers and then times out or traps still gets
+	// an honest 504 or 502 instead of an empty reply under a 200.
+	if _, err := br.Peek(1); err != nil && err != io.EOF {
+		stdout.CloseWithError(errAbandoned)
+		h.fail(w, <-done, err)
+		return
+	}
 	for k, vs := range header {
 		w.Header()[k] = vs
 	}
@@ -113,6 +135,93 @@ func (h *handler) respond(w http.ResponseWriter, r *http.Request, stdout *io.Pip
 		panic(http.ErrAbortHandler)
 	}
 	<-done
+}
+
+// Limits on the CGI header block a guest writes before its body. The host
+// holds the block in memory, so a guest must not be able to make it grow
+// without end; real responses use a few hundred bytes.
+const (
+	maxCGIHeaderBytes = 64 << 10
+	maxCGIHeaderLine  = 8 << 10
+	maxCGIHeaderLines = 256
+)
+
+// errHeaderTooLarge is a header block past one of the limits above.
+var errHeaderTooLarge = errors.New("CGI header block too large")
+
+// readCGIHeader reads the guest's header lines up to the blank line that
+// ends them. Lines end in LF or CRLF; a name and its value are split at the
+// first colon and trimmed, so "content-type:text/plain" (as WAGI's own
+// examples write it) is accepted. Lines without a colon, or with a name
+// that is not an HTTP token, are reported to badLine and left out, as WAGI
+// does.
+func readCGIHeader(br *bufio.Reader, badLine func(string)) (http.Header, error) {
+	header := http.Header{}
+	total := 0
+	for lines := 0; ; lines++ {
+		if lines == maxCGIHeaderLines {
+			return nil, fmt.Errorf("%w: more than %d lines", errHeaderTooLarge, maxCGIHeaderLines)
+		}
+		line, err := readHeaderLine(br)
+		total += len(line)
+		if total > maxCGIHeaderBytes {
+			return nil, fmt.Errorf("%w: more than %d KiB", errHeaderTooLarge, maxCGIHeaderBytes>>10)
+		}
+		if err != nil {
+			return nil, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return header, nil
+		}
+		name, value, ok := strings.Cut(line, ":")
+		name = strings.TrimSpace(name)
+		if !ok || !isToken(name) {
+			badLine(line)
+			continue
+		}
+		header.Add(textproto.CanonicalMIMEHeaderKey(name), strings.TrimSpace(value))
+	}
+}
+
+// readHeaderLine reads one line of at most maxCGIHeaderLine bytes without
+// ever buffering more.
+func readHeaderLine(br *bufio.Reader) (string, error) {
+	var line []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(line)+len(frag) > maxCGIHeaderLine {
+			return "", fmt.Errorf("%w: a line longer than %d KiB", errHeaderTooLarge, maxCGIHeaderLine>>10)
+		}
+		line = append(line, frag...)
+		switch {
+		case err == nil:
+			return string(line), nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(line) > 0:
+			return "", errors.New("the output ended inside the CGI header block")
+		default:
+			return "", err
+		}
+	}
+}
+
+// isToken reports whether s is an HTTP field name (RFC 9110 token).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // fail answers a request whose guest ended before it wrote a response.
@@ -142,12 +251,29 @@ func describe(guestErr, readErr error) error {
 	}
 }
 
+// wagiArgs is the guest's command line for r as WAGI (and Spin's WAGI
+// executor) build it: argv[0] is the request path, then the query string
+// split at every '&', undecoded. RFC 3875 section 4.4 would pass search
+// words only for a query without an unencoded '='; WAGI passes every part,
+// and modules written for WAGI read them that way (Spin's test expects
+// ["/test", "abc=def"] for /test?abc=def).
+func wagiArgs(r *http.Request) []string {
+	args := []string{r.URL.EscapedPath()}
+	if r.URL.RawQuery != "" || r.URL.ForceQuery {
+		args = append(args, strings.Split(r.URL.RawQuery, "&")...)
+	}
+	return args
+}
+
 // cgiEnv is the request's CGI meta-variables (RFC 3875 section 4.1), plus
-// REQUEST_URI, which Go's and most other CGI libraries read.
+// REQUEST_URI, which Go's and most other CGI libraries read, and the
+// variables WAGI adds. A fungi wasm service answers every path on its port,
+// which in WAGI's terms is the route "/...": SCRIPT_NAME is empty and the
+// whole path is PATH_INFO.
 func cgiEnv(r *http.Request, port int) map[string]string {
-	host, _, err := net.SplitHostPort(r.Host)
+	host, hostPort, err := net.SplitHostPort(r.Host)
 	if err != nil {
-		host = r.Host
+		host, hostPort = strings.Trim(r.Host, "[]"), strconv.Itoa(port)
 	}
 	remote, remotePort, _ := net.SplitHostPort(r.RemoteAddr)
 	env := map[string]string{
@@ -160,10 +286,16 @@ func cgiEnv(r *http.Request, port int) map[string]string {
 		"REQUEST_URI":       r.URL.RequestURI(),
 		"SCRIPT_NAME":       "",
 		"PATH_INFO":         r.URL.Path,
+		"PATH_TRANSLATED":   r.URL.Path,
 		"QUERY_STRING":      r.URL.RawQuery,
 		"REMOTE_ADDR":       remote,
 		"REMOTE_HOST":       remote,
 		"REMOTE_PORT":       remotePort,
+		"AUTH_TYPE":         "",
+		"REMOTE_USER":       "",
+		"X_MATCHED_ROUTE":   "/...",
+		"X_RAW_PATH_INFO":   r.URL.EscapedPath(),
+		"X_FULL_URL":        "http://" + net.JoinHostPort(host, hostPort) + r.URL.RequestURI(),
 	}
 	if r.ContentLength >= 0 && (r.ContentLength > 0 || r.Body != http.NoBody) {
 		env["CONTENT_LENGTH"] = strconv.FormatInt(r.ContentLength, 10)

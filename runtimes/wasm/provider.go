@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -349,7 +350,7 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(port)))
 	if err != nil {
 		compiled.Close(ctx)
-		return nil, fmt.Errorf("cannot listen on 127.0.0.1:%d: %w (another program holds the port; stop it, or set another hostPort)", port, err)
+		return nil, listenError(port, err)
 	}
 	h := &handler{
 		p:        p,
@@ -360,6 +361,7 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 		log:      spec.Log,
 		slots:    make(chan struct{}, p.cfg.MaxConcurrency),
 		timeout:  p.cfg.RequestTimeout,
+		wagiArgs: len(spec.Manifest.Spec.Command) == 0,
 	}
 	p.running.Add(1)
 	inst := &instance{
@@ -371,6 +373,23 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 	go inst.serve(ln)
 	fmt.Fprintf(spec.Log, "fungi: %s serving on http://127.0.0.1:%d\n", spec.Name, port)
 	return inst, nil
+}
+
+// listenError says why the service's port could not be opened, by the
+// cause the system gave, and what to do about it.
+func listenError(port int, err error) error {
+	var hint string
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		hint = "another program holds the port; stop it, or set another hostPort"
+	case errors.Is(err, syscall.EACCES):
+		hint = "this system does not let fungi open that port (ports below 1024 need privileges); set a hostPort of 1024 or above"
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		hint = "the address is not available on this machine; check its loopback interface"
+	default:
+		hint = "check the hostPort in the manifest"
+	}
+	return fmt.Errorf("cannot listen on 127.0.0.1:%d: %w (%s)", port, err, hint)
 }
 
 // Remove implements runtimes.Provider: a wasm service leaves nothing in the

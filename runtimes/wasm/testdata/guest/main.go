@@ -11,10 +11,41 @@ import (
 	"net/http/cgi"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 )
 
 func main() {
+	// These paths write stdout by hand, to give the host responses that
+	// net/http/cgi would never produce.
+	switch os.Getenv("PATH_INFO") {
+	case "/huge-header":
+		// A header line that never ends.
+		os.Stdout.WriteString("Content-Type: text/plain\nX-Endless: ")
+		chunk := make([]byte, 1<<20)
+		for i := range chunk {
+			chunk[i] = 'a'
+		}
+		for range 512 {
+			if _, err := os.Stdout.Write(chunk); err != nil {
+				fmt.Fprintln(os.Stderr, "stdout closed:", err)
+				os.Exit(1)
+			}
+		}
+		return
+	case "/headers-then-hang":
+		os.Stdout.WriteString("Content-Type: text/plain\n\n")
+		fmt.Fprintln(os.Stderr, "headers written, now hanging")
+		for n := 0; ; n++ {
+			if n < 0 {
+				fmt.Print(n) // keeps the loop from being optimised away
+			}
+		}
+	case "/args":
+		os.Stdout.WriteString("Content-Type: text/plain\n\n")
+		os.Stdout.WriteString(strings.Join(os.Args, "\n"))
+		return
+	}
 	cgi.Serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/echo":
