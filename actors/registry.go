@@ -55,9 +55,10 @@ const (
 	// slow download reports its own reason, and shorter than the API's wait
 	// for a pull, so the caller hears this one rather than a bare timeout.
 	pullWithin = 28 * time.Minute
-	// maxDecodesInFlight bounds the manifests decoded at once; each decode
-	// is bounded, this bounds how many a flood of pulls can start.
-	maxDecodesInFlight = 4
+	// maxDecodesInFlight bounds the manifests decoded at once. Each decode
+	// is linear in a manifest of at most 1 MiB, yet yaml.v3 may build some
+	// 100 MB of nodes for one; this bounds what a flood of pulls can take.
+	maxDecodesInFlight = 2
 )
 
 // manifestDecoded is the result of decoding a pulled manifest, sent by the

@@ -155,7 +155,7 @@ func TestRegistryLimitsManifestsDecodedAtOnce(t *testing.T) {
 	}
 	_, err := askRegistry(system, reg, pullRequest([]byte("{")), registryAnswerWithin)
 	var e *Error
-	if !errors.As(err, &e) || e.Kind != Conflict || !strings.Contains(e.Msg, "already checking 4 pulled manifests") {
+	if !errors.As(err, &e) || e.Kind != Conflict || !strings.Contains(e.Msg, fmt.Sprintf("already checking %d pulled manifests", maxDecodesInFlight)) {
 		t.Fatalf("pull past the limit: %v, want a refusal saying to try again", err)
 	}
 	close(release)
