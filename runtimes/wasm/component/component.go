@@ -229,3 +229,14 @@ func (c *Component) Run(ctx context.Context, cfg Config) (exitCode int, err erro
 	}
 	return 0, nil
 }
+
+// Interfaces lists the WASI interfaces fungi serves, for `info runtimes` and
+// `peer capability`; each is served in every 0.2.x version.
+func Interfaces() []string {
+	out := make([]string, 0, len(hostFuncs))
+	for name := range hostFuncs {
+		out = append(out, name+"@0.2.x")
+	}
+	sort.Strings(out)
+	return out
+}

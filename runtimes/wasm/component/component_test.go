@@ -82,3 +82,18 @@ func TestCompileRefusesMalformedAndCoreModules(t *testing.T) {
 		t.Fatalf("good component after malformed ones: %v", err)
 	}
 }
+
+func TestInterfacesListsWhatLinks(t *testing.T) {
+	got := strings.Join(Interfaces(), " ")
+	for _, want := range []string{"wasi:http/types@0.2.x", "wasi:cli/run", "wasi:filesystem/preopens@0.2.x", "wasi:io/streams@0.2.x"} {
+		if want == "wasi:cli/run" {
+			if strings.Contains(got, want) {
+				t.Errorf("Interfaces() lists %s, an export, not an import fungi serves", want)
+			}
+			continue
+		}
+		if !strings.Contains(got, want) {
+			t.Errorf("Interfaces() = %s; missing %s", got, want)
+		}
+	}
+}

@@ -174,7 +174,3 @@ func TestHTTPComponentServesConcurrentRequests(t *testing.T) {
 		t.Error(e)
 	}
 }
-
-func corpusPathOrEmpty(rel string) string {
-	return filepath.Join(testutil.RepoRoot(), "..", "shared", "wasm-corpus", rel)
-}
