@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 
@@ -172,5 +173,23 @@ func TestHTTPComponentServesConcurrentRequests(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+func TestHTTPComponentPastItsDeadlineAnswers504(t *testing.T) {
+	c := compileCorpus(t, "A/containerd_runwasi__hello_wasi_http.wasm")
+	h := c.Handler(Config{Stderr: &syncBuffer{}})
+	ctx, cancel := context.WithDeadline(context.Background(), time.Unix(1, 0))
+	defer cancel()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil).WithContext(ctx))
+	if w.Code != http.StatusGatewayTimeout {
+		t.Fatalf("status %d, want 504", w.Code)
+	}
+	// Control: the same handler answers a live request.
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d after the timed-out request, want 200", w.Code)
 	}
 }

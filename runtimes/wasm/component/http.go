@@ -599,8 +599,10 @@ func (b *incomingBody) drop() {
 // Handler serves the component's wasi:http/incoming-handler export: every
 // request gets a fresh instance, as `wasmtime serve` does. A trap before the
 // response is set answers 500 and the handler keeps serving; the trap goes
-// to cfg.Stderr. Limits (timeouts, concurrency, memory) are the caller's:
-// wrap the handler and configure the wazero runtime.
+// to cfg.Stderr. A request whose context deadline passes answers 504 (the
+// runtime must be made WithCloseOnContextDone to stop a running guest).
+// Concurrency and memory limits are the caller's: wrap the handler and
+// configure the wazero runtime.
 func (c *Component) Handler(cfg Config) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c.kind != KindHTTP {
@@ -614,6 +616,10 @@ func (c *Component) Handler(cfg Config) http.Handler {
 		}
 		defer ws.close()
 		inst, err := c.instantiate(r.Context(), ws)
+		if err != nil && errors.Is(r.Context().Err(), context.DeadlineExceeded) {
+			http.Error(w, "the component did not answer in time", http.StatusGatewayTimeout)
+			return
+		}
 		if err != nil {
 			fmt.Fprintf(ws.stderr, "component: instantiate: %v\n", err)
 			http.Error(w, "the component failed to start", http.StatusInternalServerError)
@@ -623,6 +629,9 @@ func (c *Component) Handler(cfg Config) http.Handler {
 		out := &responseOutparam{w: w}
 		_, err = inst.call(c.handle, []any{&incomingRequest{r: r}, out})
 		switch {
+		case err != nil && !out.sent && errors.Is(r.Context().Err(), context.DeadlineExceeded):
+			fmt.Fprintf(ws.stderr, "component: the request ran past its deadline: %v\n", err)
+			http.Error(w, "the component did not answer in time", http.StatusGatewayTimeout)
 		case err != nil && !out.sent:
 			fmt.Fprintf(ws.stderr, "component: the request handler trapped: %v\n", err)
 			http.Error(w, "the component trapped", http.StatusInternalServerError)
