@@ -45,8 +45,9 @@ const (
 // Deadlines of engine calls. A call that does not answer within them fails
 // with the endpoint named, so a stuck engine never wedges a service.
 const (
-	// engineCallTimeout bounds inspect, list, create, start and remove.
-	engineCallTimeout = 30 * time.Second
+	// DefaultEngineCallTimeout bounds inspect, list, create, start and
+	// remove unless Config.EngineCallTimeout says otherwise.
+	DefaultEngineCallTimeout = 30 * time.Second
 	// stopExtra is how long a stop may take beyond the container's grace.
 	stopExtra = 15 * time.Second
 )
@@ -79,6 +80,8 @@ type Guard struct {
 	cli *client.Client
 	// endpoint names the engine in errors.
 	endpoint string
+	// callTimeout bounds each engine call but a stop's and a stream's.
+	callTimeout time.Duration
 	// roots are the folders binds may come from: the services' data root
 	// and the folders the node's owner allowed.
 	roots []string
@@ -325,6 +328,9 @@ func explainStartError(err error) error {
 
 // call bounds one engine call and names the engine when it runs out.
 func (g *Guard) call(ctx context.Context, within time.Duration, what string, fn func(context.Context) error) error {
+	if within <= 0 {
+		within = DefaultEngineCallTimeout
+	}
 	c, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	err := fn(c)
@@ -342,7 +348,7 @@ func (g *Guard) Create(ctx context.Context, spec Spec) (string, error) {
 	}
 	name := ContainerName(spec.Node, spec.Service)
 	var resp container.CreateResponse
-	err := g.call(ctx, engineCallTimeout, "create the container", func(c context.Context) (err error) {
+	err := g.call(ctx, g.callTimeout, "create the container", func(c context.Context) (err error) {
 		resp, err = g.cli.ContainerCreate(c, cfg, hc, nil, nil, name)
 		return err
 	})
@@ -358,7 +364,7 @@ func (g *Guard) Create(ctx context.Context, spec Spec) (string, error) {
 // managed inspects a container and refuses it unless fungi made it.
 func (g *Guard) managed(ctx context.Context, id string) (container.InspectResponse, error) {
 	var info container.InspectResponse
-	err := g.call(ctx, engineCallTimeout, "inspect container "+shortID(id), func(c context.Context) (err error) {
+	err := g.call(ctx, g.callTimeout, "inspect container "+shortID(id), func(c context.Context) (err error) {
 		info, err = g.cli.ContainerInspect(c, id)
 		return err
 	})
@@ -381,7 +387,7 @@ func shortID(id string) string {
 // Find returns the container of a node's service, or "" when it has none.
 func (g *Guard) Find(ctx context.Context, node, service string) (string, error) {
 	var list []container.Summary
-	err := g.call(ctx, engineCallTimeout, "list the containers", func(c context.Context) (err error) {
+	err := g.call(ctx, g.callTimeout, "list the containers", func(c context.Context) (err error) {
 		list, err = g.cli.ContainerList(c, container.ListOptions{All: true, Filters: filters.NewArgs(
 			filters.Arg("label", LabelManaged+"=true"),
 			filters.Arg("label", LabelService+"="+service),
@@ -419,7 +425,7 @@ func (g *Guard) Start(ctx context.Context, id string, want Spec) error {
 	if err := g.Check(ctx, id, want); err != nil {
 		return fmt.Errorf("the policy guard did not start the container: %w", err)
 	}
-	err := g.call(ctx, engineCallTimeout, "start the container", func(c context.Context) error {
+	err := g.call(ctx, g.callTimeout, "start the container", func(c context.Context) error {
 		return g.cli.ContainerStart(c, id, container.StartOptions{})
 	})
 	if err != nil {
@@ -444,7 +450,7 @@ func (g *Guard) Remove(ctx context.Context, id string) error {
 	if _, err := g.managed(ctx, id); err != nil {
 		return err
 	}
-	return g.call(ctx, engineCallTimeout, "remove the container", func(c context.Context) error {
+	return g.call(ctx, g.callTimeout, "remove the container", func(c context.Context) error {
 		return g.cli.ContainerRemove(c, id, container.RemoveOptions{Force: true})
 	})
 }
@@ -458,13 +464,13 @@ func (g *Guard) Logs(ctx context.Context, id string, since time.Time) (io.ReadCl
 	// The follow stream lasts as long as the container runs and its caller
 	// ends it with ctx; only opening it is bounded like any call.
 	follow, cancel := context.WithCancel(ctx)
-	timer := time.AfterFunc(engineCallTimeout, cancel)
+	timer := time.AfterFunc(g.callTimeout, cancel)
 	rc, err := g.cli.ContainerLogs(follow, id, container.LogsOptions{ShowStdout: true, ShowStderr: true, Follow: true, Since: strconv.FormatInt(since.Unix(), 10)})
 	if !timer.Stop() {
 		if err == nil {
 			rc.Close()
 		}
-		return nil, fmt.Errorf("follow the container's logs: the Docker engine at %s did not answer within %s", g.endpoint, engineCallTimeout)
+		return nil, fmt.Errorf("follow the container's logs: the Docker engine at %s did not answer within %s", g.endpoint, g.callTimeout)
 	}
 	if err != nil {
 		cancel()

@@ -45,6 +45,10 @@ type Config struct {
 	AllowedMounts []string
 	// StopGrace is how long a container has between SIGTERM and SIGKILL.
 	StopGrace time.Duration
+	// EngineCallTimeout bounds each engine call (inspect, list, create,
+	// start, remove); 0 means DefaultEngineCallTimeout. A stop has the
+	// container's grace on top.
+	EngineCallTimeout time.Duration
 	// PullTimeout bounds a whole image pull; 0 means DefaultPullTimeout.
 	PullTimeout time.Duration
 	// PullStallTimeout ends a pull during which the engine reports no
@@ -100,6 +104,9 @@ func New(cfg Config) *Provider {
 	if cfg.StopGrace == 0 {
 		cfg.StopGrace = 10 * time.Second
 	}
+	if cfg.EngineCallTimeout == 0 {
+		cfg.EngineCallTimeout = DefaultEngineCallTimeout
+	}
 	if cfg.PullTimeout == 0 {
 		cfg.PullTimeout = DefaultPullTimeout
 	}
@@ -122,7 +129,7 @@ func (p *Provider) engine(ctx context.Context) (*Guard, error) {
 			return nil, fmt.Errorf("the Docker endpoint %s is not usable: %w", p.cfg.Endpoint, err)
 		}
 		roots := append([]string{p.cfg.DataRoot}, p.cfg.AllowedMounts...)
-		p.guard = &Guard{cli: cli, endpoint: p.cfg.Endpoint, roots: roots}
+		p.guard = &Guard{cli: cli, endpoint: p.cfg.Endpoint, callTimeout: p.cfg.EngineCallTimeout, roots: roots}
 	}
 	c, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -141,7 +148,7 @@ func (p *Provider) Capability(ctx context.Context) *messages.RuntimeCapability {
 		return c
 	}
 	var v types.Version
-	err = g.call(ctx, engineCallTimeout, "ask the engine's version", func(c context.Context) (err error) {
+	err = g.call(ctx, g.callTimeout, "ask the engine's version", func(c context.Context) (err error) {
 		v, err = g.cli.ServerVersion(c)
 		return err
 	})
@@ -187,7 +194,7 @@ func (p *Provider) Fetch(ctx context.Context, req runtimes.FetchRequest, progres
 // inspectImage asks the engine about an image, within a deadline.
 func (g *Guard) inspectImage(ctx context.Context, ref string) (image.InspectResponse, error) {
 	var info image.InspectResponse
-	err := g.call(ctx, engineCallTimeout, "inspect image "+ref, func(c context.Context) (err error) {
+	err := g.call(ctx, g.callTimeout, "inspect image "+ref, func(c context.Context) (err error) {
 		info, err = g.cli.ImageInspect(c, ref)
 		return err
 	})
