@@ -113,7 +113,7 @@ func Compile(ctx context.Context, rt wazero.Runtime, b []byte) (*Component, erro
 	}
 	l := &linker{missing: map[string][]string{}}
 	top := &scope{}
-	if err := l.link(dc, top, nil, 0); err != nil {
+	if err := l.linkTop(dc, top); err != nil {
 		if merr := l.missingError(); merr != nil {
 			return nil, merr
 		}

@@ -88,7 +88,16 @@ type plannedModule struct {
 	bytes []byte
 }
 
+// Bounds on linking, so that a small binary that instantiates its nested
+// components over and over cannot make a pull run for long.
+const (
+	maxLinkSteps        = 1 << 20
+	maxCoreInstances    = 1 << 10
+	maxHostFuncsPerComp = 1 << 16
+)
+
 type linker struct {
+	steps     int
 	plan      []plannedModule
 	hostFuncs []hostSpec
 	missing   map[string][]string // interface -> functions fungi does not provide
@@ -96,6 +105,9 @@ type linker struct {
 }
 
 func (l *linker) addHost(h hostSpec) coreItem {
+	if len(l.hostFuncs) >= maxHostFuncsPerComp {
+		trapf("more than %d lowered functions and resource built-ins", maxHostFuncsPerComp)
+	}
 	l.hostFuncs = append(l.hostFuncs, h)
 	return coreItem{inst: hostInstance, name: "f" + strconv.Itoa(len(l.hostFuncs)-1)}
 }
@@ -356,6 +368,22 @@ func (l *linker) hostInstanceFor(name string, it *instanceType) *cinstance {
 	return inst
 }
 
+// linkTop links the outermost component; a bound the linker hits deep
+// inside (a trap), or a fault of the linker itself, comes back as an error
+// so that a pull fails and the daemon keeps serving.
+func (l *linker) linkTop(c *bin.Component, s *scope) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if t, ok := r.(*trap); ok {
+				err = errors.New(t.msg)
+				return
+			}
+			err = fmt.Errorf("fungi's component linker failed (%v); please report it with the component", r)
+		}
+	}()
+	return l.link(c, s, nil, 0)
+}
+
 // link evaluates c's definitions in s. args binds a nested component's
 // imports; nil means the outermost component, whose imports are the host's.
 func (l *linker) link(c *bin.Component, s *scope, args map[string]any, depth int) error {
@@ -364,6 +392,9 @@ func (l *linker) link(c *bin.Component, s *scope, args map[string]any, depth int
 	}
 	s.exports = map[string]any{}
 	for i, d := range c.Defs {
+		if l.steps++; l.steps > maxLinkSteps {
+			return fmt.Errorf("linking takes more than %d steps; the component is refused as too complex", maxLinkSteps)
+		}
 		if err := l.linkDef(d, s, args, depth); err != nil {
 			return fmt.Errorf("definition %d (%T): %w", i, d, err)
 		}
@@ -432,6 +463,9 @@ func (l *linker) linkDef(d any, s *scope, args map[string]any, depth int) error 
 		})
 		if err != nil {
 			return err
+		}
+		if len(l.plan) >= maxCoreInstances {
+			return fmt.Errorf("more than %d core module instances", maxCoreInstances)
 		}
 		l.plan = append(l.plan, plannedModule{bytes: rewritten})
 		s.coreInstances = append(s.coreInstances, &coreInstance{plan: len(l.plan) - 1})
