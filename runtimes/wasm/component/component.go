@@ -102,11 +102,29 @@ type Component struct {
 	run       *cfunc
 }
 
+// CompileOption adjusts Compile.
+type CompileOption func(*compileOptions)
+
+type compileOptions struct {
+	checkCore func([]byte) error
+}
+
+// WithCoreModuleCheck runs check on each core module before wazero decodes
+// it (wazero allocates by the counts it reads, so a caller that bounds them
+// for plain modules should bound the component's modules the same way).
+func WithCoreModuleCheck(check func(module []byte) error) CompileOption {
+	return func(o *compileOptions) { o.checkCore = check }
+}
+
 // Compile decodes and links bin and compiles its core modules in rt (use a
 // runtime with a compilation cache to compile each module once). It refuses a
 // component that imports anything fungi does not provide, listing what is
 // missing. rt's memory limit and close-on-context-done settings apply.
-func Compile(ctx context.Context, rt wazero.Runtime, b []byte) (*Component, error) {
+func Compile(ctx context.Context, rt wazero.Runtime, b []byte, opts ...CompileOption) (*Component, error) {
+	var o compileOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	dc, err := bin.Decode(b)
 	if err != nil {
 		return nil, fmt.Errorf("malformed component: %w", err)
@@ -137,6 +155,11 @@ func Compile(ctx context.Context, rt wazero.Runtime, b []byte) (*Component, erro
 		return nil, fmt.Errorf("compile the WASI host module: %w", err)
 	}
 	for i, pm := range l.plan {
+		if o.checkCore != nil {
+			if err := o.checkCore(pm.bytes); err != nil {
+				return nil, fmt.Errorf("malformed component: core module %d: %w", i, err)
+			}
+		}
 		cm, err := rt.CompileModule(ctx, pm.bytes)
 		if err != nil {
 			return nil, fmt.Errorf("compile core module %d of the component: %w", i, err)

@@ -2,6 +2,7 @@ package component
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -97,3 +98,26 @@ func TestInterfacesListsWhatLinks(t *testing.T) {
 		}
 	}
 }
+
+func TestCompileRunsTheCoreModuleCheck(t *testing.T) {
+	var checked int
+	refuse := WithCoreModuleCheck(func(m []byte) error {
+		checked++
+		if len(m) > 100 {
+			return errTooBig
+		}
+		return nil
+	})
+	_, err := Compile(context.Background(), runtime(t), escapeGuest(), refuse)
+	if err == nil || !strings.Contains(err.Error(), "malformed component: core module") || checked == 0 {
+		t.Fatalf("err %v after %d checks; want the check's refusal", err, checked)
+	}
+	// Control: a check that passes everything lets the same component compile.
+	c, err := Compile(context.Background(), runtime(t), escapeGuest(), WithCoreModuleCheck(func([]byte) error { return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close(context.Background())
+}
+
+var errTooBig = errors.New("too big")
