@@ -3,6 +3,7 @@ package actors
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,25 +62,73 @@ func saveManifest(h *home.Home, name string, yaml []byte) error {
 	return atomicfile.Write(filepath.Join(h.ServiceDir(name), manifestFile), yaml, 0o600)
 }
 
+// The largest state.json and manifest.yaml a node reads back. Both are
+// written by fungi and are a few KiB; a file larger than this was not.
+const (
+	maxRecordBytes   = 1 << 20
+	maxManifestBytes = 1 << 20
+)
+
 func loadService(h *home.Home, name string) (*serviceRecord, *manifest.Manifest, error) {
-	dir := h.ServiceDir(name)
-	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	rec, err := loadRecord(h, name)
 	if err != nil {
 		return nil, nil, err
+	}
+	m, err := loadManifest(h, name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rec, m, nil
+}
+
+// loadRecord reads services/<name>/state.json. A record that does not name
+// the service of its folder is refused: it is not that service's record.
+func loadRecord(h *home.Home, name string) (*serviceRecord, error) {
+	path := filepath.Join(h.ServiceDir(name), stateFile)
+	data, err := readBounded(path, maxRecordBytes)
+	if err != nil {
+		return nil, err
 	}
 	var rec serviceRecord
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, manifestFile))
+	if rec.Name != name {
+		return nil, fmt.Errorf("%s: the record names service %q, not %q", path, rec.Name, name)
+	}
+	return &rec, nil
+}
+
+// loadManifest reads and strictly decodes services/<name>/manifest.yaml;
+// its errors carry the line and column.
+func loadManifest(h *home.Home, name string) (*manifest.Manifest, error) {
+	path := filepath.Join(h.ServiceDir(name), manifestFile)
+	raw, err := readBounded(path, maxManifestBytes)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	m, err := manifest.Parse(raw)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, manifestFile), err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &rec, m, nil
+	return m, nil
+}
+
+// readBounded reads a whole file of at most limit bytes.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes, more than fungi ever writes there", path, limit)
+	}
+	return data, nil
 }
 
 // describe is the ServiceInfo of a service in a given state.

@@ -2,12 +2,22 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes"
+)
+
+// Deadlines of the provider calls. Each is shorter than the API's own wait
+// for the same command, so the caller hears the reason rather than a bare
+// timeout.
+const (
+	fetchWithin  = 25 * time.Minute
+	startWithin  = 90 * time.Second
+	removeWithin = time.Minute
 )
 
 // runtimeActor owns one runtime provider. It hands each slow provider call
@@ -47,7 +57,13 @@ func (a *runtimeActor) capability(ctx actor.Context) {
 func (a *runtimeActor) fetch(ctx actor.Context, msg *fetchArtifact) {
 	system := ctx.ActorSystem()
 	go func() {
-		art, err := a.provider.Fetch(context.Background(), msg.req, msg.progress)
+		c, cancel := context.WithTimeout(context.Background(), fetchWithin)
+		defer cancel()
+		var art runtimes.Artifact
+		err := guard(func() (err error) {
+			art, err = a.provider.Fetch(c, msg.req, msg.progress)
+			return err
+		})
 		system.Root.Send(msg.replyTo, &fetchDone{name: msg.name, artifact: art, err: err})
 	}()
 }
@@ -55,7 +71,16 @@ func (a *runtimeActor) fetch(ctx actor.Context, msg *fetchArtifact) {
 func (a *runtimeActor) start(ctx actor.Context, msg *startInstance) {
 	system := ctx.ActorSystem()
 	go func() {
-		inst, err := a.provider.Start(context.Background(), msg.spec)
+		c, cancel := context.WithTimeout(context.Background(), startWithin)
+		defer cancel()
+		var inst runtimes.Instance
+		err := guard(func() (err error) {
+			inst, err = a.provider.Start(c, msg.spec)
+			return err
+		})
+		if err != nil && c.Err() != nil {
+			err = fmt.Errorf("%w (the %s runtime did not start it within %s)", err, a.provider.Runtime(), startWithin)
+		}
 		system.Root.Send(msg.replyTo, &instanceStarted{gen: msg.gen, inst: inst, err: err})
 	}()
 }
@@ -63,8 +88,21 @@ func (a *runtimeActor) start(ctx actor.Context, msg *startInstance) {
 func (a *runtimeActor) remove(ctx actor.Context, msg *removeInstance) {
 	system := ctx.ActorSystem()
 	go func() {
-		c, cancel := context.WithTimeout(context.Background(), time.Minute)
+		c, cancel := context.WithTimeout(context.Background(), removeWithin)
 		defer cancel()
-		system.Root.Send(msg.replyTo, &runtimeRemoved{err: a.provider.Remove(c, msg.name)})
+		err := guard(func() error { return a.provider.Remove(c, msg.name) })
+		system.Root.Send(msg.replyTo, &runtimeRemoved{err: err})
 	}()
+}
+
+// guard runs a provider call in a goroutine of the runtime actor's own: a
+// panic there would end the daemon and every service with it, so it becomes
+// the call's error, and whoever asked still gets an answer.
+func guard(call func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("the runtime panicked: %v (a bug in fungi; please report it)", p)
+		}
+	}()
+	return call()
 }

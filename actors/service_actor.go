@@ -16,13 +16,14 @@ import (
 	"github.com/fungi-go/fungi/runtimes/manifest"
 )
 
-// Restart backoff of a service that failed: doubling from the first to the
-// cap, and back to the first once the service has run for stableAfter.
+// restartBackoff is the wait before a failed service is started again:
+// doubling from first up to max, and back to first once the service has run
+// for stableAfter. It is a variable so tests can make it short.
+var restartBackoff = struct{ first, max time.Duration }{time.Second, 30 * time.Second}
+
 const (
-	firstBackoff = time.Second
-	maxBackoff   = 30 * time.Second
-	stableAfter  = time.Minute
-	stopGrace    = 10 * time.Second
+	stableAfter = time.Minute
+	stopGrace   = 10 * time.Second
 )
 
 // serviceActor owns one service: its record, its lifecycle state machine
@@ -35,18 +36,27 @@ type serviceActor struct {
 	runtime       *actor.PID
 	allowedMounts []string
 
-	rec   *serviceRecord
-	man   *manifest.Manifest
-	state string
-	inst  runtimes.Instance
-	// gen numbers start attempts; a message about an older attempt is stale.
+	rec *serviceRecord
+	// recordLoaded says rec was read from state.json; a record made up for a
+	// service that did not load is never written over the one on disk.
+	recordLoaded bool
+	// broken says why the service could not be loaded; such a service
+	// cannot start, but stop, remove, inspect and list still work.
+	broken string
+	man    *manifest.Manifest
+	state  string
+	inst   runtimes.Instance
+	// gen numbers start attempts and pending restarts; a message about an
+	// older one is stale.
 	gen       uint64
 	startedAt time.Time
 	// exitCode and containerID describe the instance for inspect.
 	exitCode    int32
 	containerID string
 	backoff     time.Duration
-	log         *serviceLog
+	// retry is the timer of a pending restart, nil when there is none.
+	retry *time.Timer
+	log   *serviceLog
 
 	startWaiters []*actor.PID
 	stopWaiters  []*actor.PID
@@ -87,29 +97,41 @@ func (a *serviceActor) Receive(ctx actor.Context) {
 }
 
 func (a *serviceActor) load(ctx actor.Context) {
-	rec, man, err := loadService(a.home, a.name)
-	if err != nil {
-		// A record that does not load cannot be run; say so in list and
-		// inspect rather than vanish.
-		a.rec = &serviceRecord{Name: a.name, DesiredState: desiredStopped, LastError: "cannot load service: " + err.Error()}
-		a.man = &manifest.Manifest{}
-		a.state = stateFailed
-		a.publish(ctx)
+	_, logErr := os.Stat(a.home.ServiceLog(a.name))
+	a.log = openServiceLog(a.home.ServiceLog(a.name))
+	rec, recErr := loadRecord(a.home, a.name)
+	man, manErr := loadManifest(a.home, a.name)
+	if recErr != nil || manErr != nil {
+		a.loadBroken(ctx, rec, errors.Join(recErr, manErr))
 		return
 	}
-	a.rec, a.man = rec, man
+	a.rec, a.man, a.recordLoaded = rec, man, true
 	a.state = statePulled
-	if rec.DesiredState == desiredStopped && rec.LastError == "" && !rec.PulledAt.IsZero() {
-		if _, err := os.Stat(a.home.ServiceLog(a.name)); err == nil {
-			a.state = stateStopped
-		}
+	if rec.DesiredState == desiredStopped && rec.LastError == "" && !rec.PulledAt.IsZero() && logErr == nil {
+		a.state = stateStopped
 	}
-	a.log = openServiceLog(a.home.ServiceLog(a.name))
 	if rec.DesiredState == desiredRunning {
 		a.log.printf("daemon started: bringing the service back")
 		a.beginStart(ctx)
 		return
 	}
+	a.publish(ctx)
+}
+
+// loadBroken keeps a service whose record or manifest does not load (edited
+// by hand, cut short, written by another version) in the failed state with
+// the reason, so it shows in list and inspect and can be pulled again or
+// removed, rather than vanish or take the node down.
+func (a *serviceActor) loadBroken(ctx actor.Context, rec *serviceRecord, err error) {
+	a.broken = fmt.Sprintf("cannot load the service: %v; pull its manifest again (`fungi service pull FILE`) or remove it (`fungi service remove %s`)", err, a.name)
+	a.recordLoaded = rec != nil
+	if rec == nil {
+		rec = &serviceRecord{Name: a.name, DesiredState: desiredStopped}
+	}
+	rec.LastError = a.broken
+	a.rec, a.man = rec, &manifest.Manifest{}
+	a.state = stateFailed
+	a.log.printf("%s", a.broken)
 	a.publish(ctx)
 }
 
@@ -130,42 +152,72 @@ func (a *serviceActor) publish(ctx actor.Context) {
 	ctx.Request(ctx.Parent(), &serviceChanged{info: a.info()})
 }
 
-// persist writes the record; a failure is logged and kept in lastError, as
-// the in-memory state is still right.
+// persist writes the record; a failure is logged, as the in-memory state is
+// still right. A record that was never read from disk is not written: it
+// would replace what is there with what little the actor knows.
 func (a *serviceActor) persist() {
+	if !a.recordLoaded {
+		return
+	}
 	if err := saveRecord(a.home, a.rec); err != nil {
 		a.log.printf("could not save state: %v", err)
 	}
 }
 
 func (a *serviceActor) start(ctx actor.Context) {
-	switch a.state {
-	case stateRunning:
+	if a.broken != "" {
+		ctx.Respond(errorf(Invalid, "%s cannot start: %s", a.name, a.broken))
+		return
+	}
+	if a.state == stateRunning {
 		ctx.Respond(a.info())
 		return
-	case stateStarting, stateStopping:
-		// A stop in progress finishes first; stopped() then starts again.
-	default:
-		a.beginStart(ctx)
 	}
+	// A start this node refuses outright is answered now, and the desired
+	// state stays what it was: retrying cannot make it work.
+	if _, err := a.preflight(); err != nil {
+		ctx.Respond(errorf(Invalid, "%s did not start: %v", a.name, err))
+		if a.state != stateStarting && a.state != stateStopping {
+			a.cancelRestart()
+			a.state = stateFailed
+			a.rec.LastError = err.Error()
+			a.log.printf("start refused: %v", err)
+			a.persist()
+			a.publish(ctx)
+		}
+		return
+	}
+	a.startWaiters = append(a.startWaiters, ctx.Sender())
 	a.rec.DesiredState = desiredRunning
 	a.persist()
-	a.startWaiters = append(a.startWaiters, ctx.Sender())
+	if a.state == stateStarting || a.state == stateStopping {
+		// The attempt under way answers; a stop in progress finishes first
+		// and stopped() then starts again.
+		return
+	}
+	a.backoff = 0 // a start asked for by hand is not a restart
+	a.beginStart(ctx)
 }
 
-func (a *serviceActor) beginStart(ctx actor.Context) {
-	a.gen++
-	a.state = stateStarting
-	a.rec.DesiredState = desiredRunning
+// preflight checks what the node itself can tell before asking the
+// runtime: that it has the runtime, and that the mounts are allowed.
+func (a *serviceActor) preflight() ([]manifest.ResolvedMount, error) {
 	if a.runtime == nil {
-		a.fail(ctx, fmt.Sprintf("this node has no %s runtime (see `fungi info runtimes`)", a.rec.Runtime))
-		return
+		return nil, fmt.Errorf("this node has no %s runtime (see `fungi info runtimes`)", a.rec.Runtime)
 	}
-	mounts, err := a.man.ResolveMounts(a.home.DataDir(a.name), a.allowedMounts)
+	return a.man.ResolveMounts(a.home.DataDir(a.name), a.allowedMounts)
+}
+
+// beginStart begins a start attempt for a service whose desired state is
+// running.
+func (a *serviceActor) beginStart(ctx actor.Context) {
+	a.cancelRestart()
+	mounts, err := a.preflight()
 	if err != nil {
-		a.fail(ctx, err.Error())
+		a.fail(ctx, err.Error(), false)
 		return
 	}
+	a.state = stateStarting
 	a.log.printf("starting")
 	ctx.Send(a.runtime, &startInstance{
 		gen:     a.gen,
@@ -190,7 +242,7 @@ func (a *serviceActor) started(ctx actor.Context, msg *instanceStarted) {
 		return
 	}
 	if msg.err != nil {
-		a.fail(ctx, msg.err.Error())
+		a.fail(ctx, msg.err.Error(), true)
 		return
 	}
 	a.inst = msg.inst
@@ -215,19 +267,37 @@ func (a *serviceActor) started(ctx actor.Context, msg *instanceStarted) {
 	}
 }
 
-// fail records a failed start; waiters get the reason.
-func (a *serviceActor) fail(ctx actor.Context, reason string) {
+// fail records a start that did not work and answers everyone waiting on
+// it with the reason. A start that failed in the runtime (an engine not up
+// yet, a port held) is tried again under the restart policy, with the same
+// backoff as a crash; one the node refused (retry false) is not.
+func (a *serviceActor) fail(ctx actor.Context, reason string, retry bool) {
 	a.state = stateFailed
 	a.inst = nil
 	a.rec.LastError = reason
-	a.persist()
 	a.log.printf("failed: %s", reason)
-	a.answer(ctx, &a.startWaiters, errorf(Failed, "%s did not start: %s", a.name, reason))
+	answer := fmt.Sprintf("%s did not start: %s", a.name, reason)
+	switch {
+	case a.removeWaiter != nil:
+	case a.rec.DesiredState == desiredStopped:
+		// A stop came in while the start was under way: it is stopped.
+		a.state = stateStopped
+	case retry && a.restartsAfterFailure():
+		wait := a.scheduleRestart(ctx)
+		answer += fmt.Sprintf("; trying again in %s (restart policy %s); `fungi service stop %s` stops the tries", wait, a.man.Spec.Restart, a.name)
+	}
+	a.persist()
+	a.answer(ctx, &a.startWaiters, errorf(Failed, "%s", answer))
 	a.answer(ctx, &a.stopWaiters, a.info())
 	a.publish(ctx)
 	if a.removeWaiter != nil {
 		a.finishRemove(ctx)
 	}
+}
+
+func (a *serviceActor) restartsAfterFailure() bool {
+	p := a.man.Spec.Restart
+	return p == manifest.RestartAlways || p == manifest.RestartOnFailure
 }
 
 func (a *serviceActor) stop(ctx actor.Context) {
@@ -238,11 +308,11 @@ func (a *serviceActor) stop(ctx actor.Context) {
 		a.beginStop(ctx)
 	case stateStarting, stateStopping:
 	default:
-		a.gen++ // cancels a pending restart
-		if a.state == stateFailed {
+		a.cancelRestart()
+		if a.state == stateFailed && a.broken == "" {
 			a.state = stateStopped
-			a.publish(ctx)
 		}
+		a.publish(ctx)
 		ctx.Respond(a.info())
 		return
 	}
@@ -293,6 +363,9 @@ func (a *serviceActor) exited(ctx actor.Context, msg *instanceExited) {
 	if errors.As(msg.err, &coded) {
 		a.exitCode = int32(coded.ExitCode())
 	}
+	if time.Since(a.startedAt) > stableAfter {
+		a.backoff = 0 // it ran well for a while: this is a new run of trouble
+	}
 	a.inst = nil
 	a.state = stateFailed
 	a.rec.LastError = reason
@@ -305,22 +378,35 @@ func (a *serviceActor) exited(ctx actor.Context, msg *instanceExited) {
 	a.publish(ctx)
 }
 
-func (a *serviceActor) scheduleRestart(ctx actor.Context) {
-	if time.Since(a.startedAt) > stableAfter || a.backoff == 0 {
-		a.backoff = firstBackoff
+// scheduleRestart arms the next try after the backoff and returns the wait.
+func (a *serviceActor) scheduleRestart(ctx actor.Context) time.Duration {
+	if a.backoff == 0 {
+		a.backoff = restartBackoff.first
 	} else {
-		a.backoff = min(2*a.backoff, maxBackoff)
+		a.backoff = min(2*a.backoff, restartBackoff.max)
 	}
 	a.rec.Restarts++
 	a.log.printf("restarting in %s (restart policy %s)", a.backoff, a.man.Spec.Restart)
 	gen, self, system := a.gen, ctx.Self(), ctx.ActorSystem()
-	time.AfterFunc(a.backoff, func() { system.Root.Send(self, &restartDue{gen: gen}) })
+	a.retry = time.AfterFunc(a.backoff, func() { system.Root.Send(self, &restartDue{gen: gen}) })
+	return a.backoff
+}
+
+// cancelRestart drops a pending restart: its timer is stopped, and should
+// it have fired already, its message is stale.
+func (a *serviceActor) cancelRestart() {
+	if a.retry != nil {
+		a.retry.Stop()
+		a.retry = nil
+	}
+	a.gen++
 }
 
 func (a *serviceActor) restartDue(ctx actor.Context, msg *restartDue) {
-	if msg.gen == a.gen && a.state == stateFailed && a.rec.DesiredState == desiredRunning {
-		a.beginStart(ctx)
+	if msg.gen != a.gen {
+		return
 	}
+	a.beginStart(ctx)
 }
 
 func (a *serviceActor) remove(ctx actor.Context) {
@@ -331,7 +417,7 @@ func (a *serviceActor) remove(ctx actor.Context) {
 		a.beginStop(ctx)
 	case stateStarting, stateStopping:
 	default:
-		a.gen++
+		a.cancelRestart()
 		a.finishRemove(ctx)
 	}
 }
@@ -371,6 +457,10 @@ func (a *serviceActor) answer(ctx actor.Context, list *[]*actor.PID, reply any) 
 // is restarted by its supervisor. The desired state is left alone, so the
 // next daemon brings the service back.
 func (a *serviceActor) shutdown() {
+	if a.retry != nil {
+		a.retry.Stop()
+		a.retry = nil
+	}
 	if a.inst != nil {
 		c, cancel := context.WithTimeout(context.Background(), stopGrace)
 		a.inst.Stop(c)

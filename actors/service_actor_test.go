@@ -16,44 +16,68 @@ import (
 	"github.com/fungi-go/fungi/runtimes"
 )
 
-// fakeProvider is a runtime whose instances the test ends at will, to drive
-// the service actor's restart policy. The real providers are exercised by
-// their own tests and the end-to-end scripts.
+// fakeProvider is a runtime whose instances the test ends at will, and
+// whose engine the test takes down and brings up per service, to drive the
+// service actor's restart policy. The real providers are exercised by their
+// own tests and the end-to-end scripts.
 type fakeProvider struct {
-	mu     sync.Mutex
-	starts int
-	live   []*fakeInstance
+	runtime string // "wasmtime" unless set
+	mu      sync.Mutex
+	starts  map[string]int
+	live    map[string][]*fakeInstance
+	down    map[string]error
 }
 
-func (p *fakeProvider) Runtime() string { return "wasmtime" }
+func (p *fakeProvider) Runtime() string {
+	if p.runtime != "" {
+		return p.runtime
+	}
+	return "wasmtime"
+}
 func (p *fakeProvider) Capability(context.Context) *messages.RuntimeCapability {
-	return &messages.RuntimeCapability{Name: "wasmtime", Available: true}
+	return &messages.RuntimeCapability{Name: p.Runtime(), Available: true}
 }
 func (p *fakeProvider) Fetch(context.Context, runtimes.FetchRequest, func(*messages.PullProgress)) (runtimes.Artifact, error) {
 	return runtimes.Artifact{Ref: "fake", SHA256: "00"}, nil
 }
 func (p *fakeProvider) Remove(context.Context, string) error { return nil }
-func (p *fakeProvider) Start(context.Context, runtimes.InstanceSpec) (runtimes.Instance, error) {
+func (p *fakeProvider) Start(_ context.Context, spec runtimes.InstanceSpec) (runtimes.Instance, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.starts++
+	if p.starts == nil {
+		p.starts, p.live = map[string]int{}, map[string][]*fakeInstance{}
+	}
+	p.starts[spec.Name]++
+	if err := p.down[spec.Name]; err != nil {
+		return nil, err
+	}
 	inst := &fakeInstance{done: make(chan struct{})}
-	p.live = append(p.live, inst)
+	p.live[spec.Name] = append(p.live[spec.Name], inst)
 	return inst, nil
 }
 
-// crash ends the newest instance as if it exited with an error.
-func (p *fakeProvider) crash() {
+// crash ends the newest instance of a service as if it exited with an error.
+func (p *fakeProvider) crash(name string) {
 	p.mu.Lock()
-	inst := p.live[len(p.live)-1]
+	inst := p.live[name][len(p.live[name])-1]
 	p.mu.Unlock()
 	inst.end(errors.New("exit code 3"))
 }
 
-func (p *fakeProvider) startCount() int {
+// setDown makes every start of the service fail with err (nil: succeed).
+func (p *fakeProvider) setDown(name string, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.starts
+	if p.down == nil {
+		p.down = map[string]error{}
+	}
+	p.down[name] = err
+}
+
+func (p *fakeProvider) startCount(name string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.starts[name]
 }
 
 type fakeInstance struct {
@@ -69,28 +93,51 @@ func (i *fakeInstance) Stop(context.Context) error { i.end(nil); return nil }
 func (i *fakeInstance) Done() <-chan struct{}      { return i.done }
 func (i *fakeInstance) Err() error                 { return i.err }
 
+// fakeManifest takes the name, the restart policy and further spec lines.
 const fakeManifest = `apiVersion: fungi.dev/v1alpha1
 kind: ServiceManifest
-metadata: {name: svc}
+metadata: {name: %s}
 spec:
   runtime: wasmtime
   source: {file: x.wasm}
   ports: [{name: http}]
   restart: %s
-`
+%s`
 
-func startTestNode(t *testing.T, policy string) (*Node, *fakeProvider) {
-	h := &home.Home{Dir: t.TempDir()}
-	p := &fakeProvider{}
+// shortBackoff makes restarts come after milliseconds for the test. It is
+// called before the node starts, so the node is stopped before it is put back.
+func shortBackoff(t *testing.T, first, max time.Duration) {
+	saved := restartBackoff
+	restartBackoff.first, restartBackoff.max = first, max
+	t.Cleanup(func() { restartBackoff = saved })
+}
+
+// cancelBackoff is the backoff of the tests that stop a pending restart: long
+// enough for the stop to come before it, short enough for a witness service
+// to be restarted several times over within a second or two.
+const cancelBackoff = 150 * time.Millisecond
+
+func newTestNode(t *testing.T, h *home.Home, p runtimes.Provider) *Node {
 	n, err := StartNode(NodeConfig{Home: h, Providers: []runtimes.Provider{p}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(n.Stop)
-	_, err = n.PullService(&messages.PullServiceRequest{ManifestYaml: []byte(fmt.Sprintf(fakeManifest, policy))}, func(*messages.PullProgress) {}, 5*time.Second)
+	return n
+}
+
+func pullTestService(t *testing.T, n *Node, name, policy, extra string) {
+	t.Helper()
+	_, err := n.PullService(&messages.PullServiceRequest{ManifestYaml: []byte(fmt.Sprintf(fakeManifest, name, policy, extra))}, func(*messages.PullProgress) {}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+func startTestNode(t *testing.T, policy string) (*Node, *fakeProvider) {
+	p := &fakeProvider{}
+	n := newTestNode(t, &home.Home{Dir: t.TempDir()}, p)
+	pullTestService(t, n, "svc", policy, "")
 	if _, err := n.Ask(&messages.StartService{Name: "svc"}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +145,12 @@ func startTestNode(t *testing.T, policy string) (*Node, *fakeProvider) {
 }
 
 func inspect(t *testing.T, n *Node) *messages.ServiceInfo {
-	res, err := n.Ask(&messages.InspectService{Name: "svc"}, 5*time.Second)
+	return inspectService(t, n, "svc")
+}
+
+func inspectService(t *testing.T, n *Node, name string) *messages.ServiceInfo {
+	t.Helper()
+	res, err := n.Ask(&messages.InspectService{Name: name}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,11 +159,11 @@ func inspect(t *testing.T, n *Node) *messages.ServiceInfo {
 
 func TestOnFailureRestartsAndCounts(t *testing.T) {
 	n, p := startTestNode(t, "on-failure")
-	p.crash()
+	p.crash("svc")
 	testutil.WaitFor(t, 10*time.Second, "the restart", func() error {
 		info := inspect(t, n)
-		if p.startCount() != 2 || info.State != stateRunning {
-			return fmt.Errorf("starts %d, state %s", p.startCount(), info.State)
+		if p.startCount("svc") != 2 || info.State != stateRunning {
+			return fmt.Errorf("starts %d, state %s", p.startCount("svc"), info.State)
 		}
 		if info.Restarts != 1 {
 			return fmt.Errorf("restarts %d", info.Restarts)
@@ -122,7 +174,7 @@ func TestOnFailureRestartsAndCounts(t *testing.T) {
 
 func TestNeverStaysFailedWithReason(t *testing.T) {
 	n, p := startTestNode(t, "never")
-	p.crash()
+	p.crash("svc")
 	testutil.WaitFor(t, 5*time.Second, "the failed state", func() error {
 		info := inspect(t, n)
 		if info.State != stateFailed {
@@ -133,31 +185,49 @@ func TestNeverStaysFailedWithReason(t *testing.T) {
 		}
 		return nil
 	})
-	if p.startCount() != 1 || inspect(t, n).Restarts != 0 {
-		t.Fatalf("restart policy never restarted it: starts %d", p.startCount())
+	if p.startCount("svc") != 1 || inspect(t, n).Restarts != 0 {
+		t.Fatalf("restart policy never restarted it: starts %d", p.startCount("svc"))
 	}
 }
 
+// TestStopCancelsPendingRestart stops a crashed service while its restart
+// is pending and waits until the restart would have come and gone: a second
+// service, crashed after the stop with the same backoff, is tried three
+// times over meanwhile.
 func TestStopCancelsPendingRestart(t *testing.T) {
-	n, p := startTestNode(t, "always")
-	p.crash()
-	testutil.WaitFor(t, 5*time.Second, "the failure to be seen", func() error {
-		if s := inspect(t, n).State; s != stateFailed && s != stateRunning {
-			return fmt.Errorf("state %s", s)
+	shortBackoff(t, cancelBackoff, cancelBackoff)
+	p := &fakeProvider{}
+	n := newTestNode(t, &home.Home{Dir: t.TempDir()}, p)
+	for _, name := range []string{"svc", "witness"} {
+		pullTestService(t, n, name, "always", "")
+		if _, err := n.Ask(&messages.StartService{Name: name}, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.crash("svc")
+	testutil.WaitFor(t, 5*time.Second, "the crash to be seen", func() error {
+		if info := inspect(t, n); info.Restarts != 1 {
+			return fmt.Errorf("state %s, restarts %d", info.State, info.Restarts)
 		}
 		return nil
 	})
 	if _, err := n.Ask(&messages.StopService{Name: "svc"}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	info := inspect(t, n)
-	if info.DesiredState != desiredStopped || info.State != stateStopped {
+	if info := inspect(t, n); info.DesiredState != desiredStopped || info.State != stateStopped {
 		t.Fatalf("after stop: state %s desired %s", info.State, info.DesiredState)
 	}
-	// The backoff timer fires into a newer generation and must do nothing.
-	before := p.startCount()
-	if inspect(t, n).State != stateStopped || p.startCount() != before {
-		t.Fatalf("a stopped service restarted")
+	startsAtStop := p.startCount("svc")
+	p.setDown("witness", errors.New("engine down"))
+	p.crash("witness")
+	testutil.WaitFor(t, 10*time.Second, "the witness to be tried three times", func() error {
+		if got := p.startCount("witness"); got < 4 {
+			return fmt.Errorf("%d starts", got)
+		}
+		return nil
+	})
+	if info := inspect(t, n); info.State != stateStopped || p.startCount("svc") != startsAtStop {
+		t.Fatalf("a stopped service restarted: state %s, %d starts, %d at the stop", info.State, p.startCount("svc"), startsAtStop)
 	}
 }
 
@@ -168,7 +238,7 @@ func TestDesiredStateSurvivesRestartOfTheNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.PullService(&messages.PullServiceRequest{ManifestYaml: []byte(fmt.Sprintf(fakeManifest, "never"))}, func(*messages.PullProgress) {}, 5*time.Second); err != nil {
+	if _, err := n.PullService(&messages.PullServiceRequest{ManifestYaml: []byte(fmt.Sprintf(fakeManifest, "svc", "never", ""))}, func(*messages.PullProgress) {}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	res, err := n.Ask(&messages.StartService{Name: "svc"}, 5*time.Second)
