@@ -13,8 +13,9 @@ import (
 
 // removeStaleTemps deletes the temporary files atomicfile.Write leaves when
 // the node dies between writing one and renaming it. It must run with the
-// home's lock held: then no Write of this home can be under way, so every
-// such file is stale.
+// home's lock held: the daemon is then the only writer of these folders
+// (`fungi init` writes only a new home's first two files, which the
+// daemon's own Init has already written), so every such file is stale.
 //
 // Only the folders fungi itself writes with atomicfile are swept: the
 // home's top level (identity, config, address book, access entries), every
