@@ -8,11 +8,12 @@ import (
 
 // FuzzLink feeds decodable components to the linker: whatever they say, it
 // must return (a plan or an error) without panicking. The seeds are small
-// whole components (the hand-made guest has two core modules), so
+// whole components (the hand-made guests have two core modules each), so
 // mutations reach core instantiation and import rewriting too.
 func FuzzLink(f *testing.F) {
 	f.Add(importing("wasi:cli/environment@0.2.0", "get-environment"))
 	f.Add(escapeGuest())
+	f.Add(resourceGuest())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		dc, err := bin.Decode(b)
 		if err != nil {
