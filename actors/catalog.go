@@ -91,7 +91,11 @@ func (r *serviceRegistry) resolveAccess(ctx actor.Context, msg *ResolveAccess) {
 	}
 	for _, p := range info.Ports {
 		if p.Name == msg.Port || msg.Port == "" {
-			ctx.Respond(&AccessTarget{Addr: fmt.Sprintf("127.0.0.1:%d", p.HostPort)})
+			addr := p.HostAddress
+			if addr == "" {
+				addr = fmt.Sprintf("127.0.0.1:%d", p.HostPort)
+			}
+			ctx.Respond(&AccessTarget{Addr: addr})
 			return
 		}
 	}

@@ -245,6 +245,9 @@ func (r *serviceRegistry) assignPorts(name string, m *manifest.Manifest) ([]runt
 	taken := map[int]string{}
 	previous := map[string]int{}
 	for other, e := range r.services {
+		if e.info.Runtime == manifest.RuntimeExternal {
+			continue // its ports belong to a program fungi did not start
+		}
 		for _, p := range e.info.Ports {
 			if other == name {
 				previous[p.Name] = int(p.HostPort)
@@ -260,6 +263,13 @@ func (r *serviceRegistry) assignPorts(name string, m *manifest.Manifest) ([]runt
 			portName = fmt.Sprintf("port-%d", i)
 		}
 		b := runtimes.PortBinding{Name: portName, ServicePort: p.ServicePort}
+		if m.Spec.Runtime == manifest.RuntimeExternal {
+			// The existing service holds its own port; fungi opens none,
+			// so there is nothing to assign or to collide with.
+			b.HostPort = p.ServicePort
+			out = append(out, b)
+			continue
+		}
 		switch {
 		case !p.HostPort.Auto:
 			b.HostPort = p.HostPort.Port

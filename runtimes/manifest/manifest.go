@@ -20,6 +20,10 @@ const (
 const (
 	RuntimeDocker   = "docker"
 	RuntimeWasmtime = "wasmtime"
+	// RuntimeExternal publishes a TCP service that already runs (sshd, a
+	// NAS page): fungi starts nothing, it probes the target and serves it
+	// through catalog and access.
+	RuntimeExternal = "external"
 )
 
 // Restart policies.
@@ -79,12 +83,15 @@ type Usage struct {
 }
 
 // Source is where the artifact comes from: an image for docker, a url or a
-// file for wasm.
+// file for wasm; for an external service, the host that already serves it.
 type Source struct {
 	Image  string `yaml:"image"`
 	URL    string `yaml:"url"`
 	File   string `yaml:"file"`
 	SHA256 string `yaml:"sha256"`
+	// Host is an external service's target host (default 127.0.0.1);
+	// other hosts than loopback need the node's external.allowedHosts.
+	Host string `yaml:"host"`
 }
 
 // Port is one port the service listens on.

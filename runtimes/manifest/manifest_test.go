@@ -102,7 +102,7 @@ func TestBadManifests(t *testing.T) {
 		{"missing name", edit("  name: filebrowser-lite-wasi\n", "  name: \"\"\n"), `metadata.name: is required`},
 		{"bad name", edit("name: filebrowser-lite-wasi", "name: File_Browser"), `line 4, column 9: metadata.name: "File_Browser" is not a valid name`},
 		{"long name", edit("name: filebrowser-lite-wasi", "name: "+strings.Repeat("a", 64)), `is 64 characters; the service name may have at most 63`},
-		{"unknown runtime", edit("runtime: wasmtime", "runtime: podman"), `line 6, column 12: spec.runtime: unknown runtime "podman": use docker or wasmtime (alias wasm)`},
+		{"unknown runtime", edit("runtime: wasmtime", "runtime: podman"), `line 6, column 12: spec.runtime: unknown runtime "podman": use docker, wasmtime (alias wasm) or external`},
 		{"enabled not bool", edit("enabled: true", "enabled: yes please"), `line 8, column 14: spec.expose.enabled: must be true or false, found the text "yes please"`},
 		{"host port text", edit("hostPort: auto", "hostPort: any"), `line 19, column 17: spec.ports[0].hostPort: must be auto or a port from 1 to 65535, found the text "any"`},
 		{"host port range", edit("hostPort: auto", "hostPort: 70000"), `spec.ports[0].hostPort: must be auto or a port from 1 to 65535, found 70000`},

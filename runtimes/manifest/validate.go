@@ -53,13 +53,16 @@ func (d *decoder) validate(m *Manifest) {
 	}
 	s := &m.Spec
 	switch s.Runtime {
-	case RuntimeDocker, RuntimeWasmtime:
+	case RuntimeDocker, RuntimeWasmtime, RuntimeExternal:
 	case "wasm":
 		s.Runtime = RuntimeWasmtime
 	case "":
-		d.bad("spec.runtime", "is required: docker or wasmtime")
+		d.bad("spec.runtime", "is required: docker, wasmtime or external")
 	default:
-		d.bad("spec.runtime", "unknown runtime %q: use docker or wasmtime (alias wasm)", s.Runtime)
+		d.bad("spec.runtime", "unknown runtime %q: use docker, wasmtime (alias wasm) or external", s.Runtime)
+	}
+	if s.Runtime == RuntimeExternal {
+		d.validateExternal(s)
 	}
 	d.validateSource(s)
 	d.validatePorts(s)
@@ -68,6 +71,10 @@ func (d *decoder) validate(m *Manifest) {
 	switch s.Restart {
 	case "":
 		s.Restart = RestartOnFailure
+		if s.Runtime == RuntimeExternal {
+			// A target that went away is probed again until it is back.
+			s.Restart = RestartAlways
+		}
 	case RestartAlways, RestartOnFailure, RestartNever:
 	default:
 		d.bad("spec.restart", "must be always, on-failure or never, found %q", s.Restart)
@@ -87,6 +94,12 @@ func (d *decoder) checkName(path, name, what string) {
 
 func (d *decoder) validateSource(s *Spec) {
 	src := s.Source
+	if s.Runtime == RuntimeExternal {
+		return // validateExternal
+	}
+	if src.Host != "" {
+		d.bad("spec.source.host", "is for runtime: external (a service that already runs); a %s service runs from image, url or file", s.Runtime)
+	}
 	set := 0
 	for _, v := range []string{src.Image, src.URL, src.File} {
 		if v != "" {
@@ -158,6 +171,15 @@ func (d *decoder) validatePorts(s *Spec) {
 		if s.Runtime == RuntimeDocker && p.ServicePort == 0 {
 			d.bad(at+".servicePort", "is required for a docker service: the port the container listens on")
 		}
+		if s.Runtime == RuntimeExternal {
+			if p.ServicePort == 0 {
+				d.bad(at+".servicePort", "is required for an external service: the port the existing service listens on (e.g. 22 for sshd)")
+			}
+			if _, set := d.positions[at+".hostPort"]; set {
+				d.bad(at+".hostPort", "does not apply to an external service: fungi opens no port of its own; peers reach servicePort through access")
+			}
+			continue
+		}
 		if !p.HostPort.Auto {
 			if hostPorts[p.HostPort.Port] {
 				d.bad(at+".hostPort", "host port %d is used twice", p.HostPort.Port)
@@ -167,6 +189,34 @@ func (d *decoder) validatePorts(s *Spec) {
 	}
 	if s.Runtime == RuntimeWasmtime && len(s.Ports) > 1 {
 		d.bad("spec.ports", "a wasmtime service serves HTTP on exactly one port; found %d", len(s.Ports))
+	}
+}
+
+// validateExternal checks what an external service may say: a target host
+// and its ports, nothing to fetch or run.
+func (d *decoder) validateExternal(s *Spec) {
+	src := s.Source
+	for _, f := range []struct{ field, value string }{{"image", src.Image}, {"url", src.URL}, {"file", src.File}, {"sha256", src.SHA256}} {
+		if field, v := f.field, f.value; v != "" {
+			d.bad("spec.source."+field, "an external service runs already: fungi fetches nothing; give source.host (default 127.0.0.1) and the ports")
+		}
+	}
+	if h := src.Host; h != "" {
+		if strings.ContainsAny(h, "/ \t@") || strings.Contains(h, "://") {
+			d.bad("spec.source.host", "%q is not a host: give an IP address or a host name, e.g. 127.0.0.1 or nas.lan", h)
+		}
+	}
+	if len(s.Ports) == 0 {
+		d.bad("spec.ports", "an external service names at least one port: the port the existing service listens on, e.g. {name: ssh, servicePort: 22}")
+	}
+	if len(s.Mounts) > 0 {
+		d.bad("spec.mounts", "an external service runs outside fungi: it has no mounts")
+	}
+	if len(s.Env) > 0 {
+		d.bad("spec.env", "an external service runs outside fungi: env does not reach it")
+	}
+	if len(s.Command) > 0 {
+		d.bad("spec.command", "an external service runs outside fungi: it has no command")
 	}
 }
 

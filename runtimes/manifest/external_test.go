@@ -1,0 +1,62 @@
+package manifest
+
+import (
+	"strings"
+	"testing"
+)
+
+const externalSSH = `apiVersion: fungi.dev/v1alpha1
+kind: ServiceManifest
+metadata: {name: ssh}
+spec:
+  runtime: external
+  expose: {enabled: true, usage: {kind: ssh}}
+  source: {host: 127.0.0.1}
+  ports: [{name: ssh, servicePort: 22}]
+`
+
+func TestExternalManifest(t *testing.T) {
+	m, err := Parse([]byte(externalSSH))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Spec.Runtime != RuntimeExternal || m.Spec.Source.Host != "127.0.0.1" || m.Spec.Ports[0].ServicePort != 22 {
+		t.Fatalf("decoded %+v", m.Spec)
+	}
+	if m.Spec.Restart != RestartAlways {
+		t.Errorf("restart defaults to %q for an external service; want always, so a target that comes back is published again", m.Spec.Restart)
+	}
+	if m.Spec.Expose.Usage.Kind != "ssh" {
+		t.Errorf("usage %q", m.Spec.Expose.Usage.Kind)
+	}
+}
+
+func TestExternalManifestRefusals(t *testing.T) {
+	for _, tc := range []struct{ name, edit, want string }{
+		{"fetches nothing", "  source: {host: 127.0.0.1, image: x}", "spec.source.image: an external service runs already"},
+		{"needs a service port", "  ports: [{name: ssh}]", "spec.ports[0].servicePort: is required for an external service"},
+		{"opens no host port", "  ports: [{name: ssh, servicePort: 22, hostPort: 2222}]", "spec.ports[0].hostPort: does not apply to an external service"},
+		{"is a host, not a URL", "  source: {host: \"http://nas/\"}", "spec.source.host: \"http://nas/\" is not a host"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text := externalSSH
+			switch {
+			case strings.HasPrefix(tc.edit, "  source:"):
+				text = strings.Replace(text, "  source: {host: 127.0.0.1}", tc.edit, 1)
+			case strings.HasPrefix(tc.edit, "  ports:"):
+				text = strings.Replace(text, "  ports: [{name: ssh, servicePort: 22}]", tc.edit, 1)
+			}
+			_, err := Parse([]byte(text))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), "line ") {
+				t.Errorf("the error has no line and column: %v", err)
+			}
+		})
+	}
+	wasm := strings.Replace(good, "    file: ../wasm/filebrowser-lite.wasm", "    file: ../wasm/filebrowser-lite.wasm\n    host: 127.0.0.1", 1)
+	if _, err := Parse([]byte(wasm)); err == nil || !strings.Contains(err.Error(), "spec.source.host: is for runtime: external") {
+		t.Fatalf("a wasm manifest naming source.host: %v", err)
+	}
+}
