@@ -91,7 +91,7 @@ func New(cfg Config) *Provider {
 	if cfg.MemoryLimitMB == 0 {
 		cfg.MemoryLimitMB = 256
 	}
-	return &Provider{cfg: cfg, memory: newMemoryPool(4)}
+	return &Provider{cfg: cfg, memory: newMemoryPool(4, defaultPoolBudget)}
 }
 
 // Runtime implements runtimes.Provider.

@@ -75,6 +75,7 @@ func testManifest(file string, env map[string]string) *manifest.Manifest {
 }
 
 type running struct {
+	p    *Provider
 	base string
 	log  *syncBuffer
 	inst runtimes.Instance
@@ -102,7 +103,7 @@ func startGuest(t *testing.T, cfg Config, mounts []manifest.ResolvedMount) *runn
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { inst.Stop(context.Background()) })
-	return &running{base: fmt.Sprintf("http://127.0.0.1:%d", port), log: log, inst: inst}
+	return &running{p: p, base: fmt.Sprintf("http://127.0.0.1:%d", port), log: log, inst: inst}
 }
 
 func get(t *testing.T, url string) (int, string, http.Header) {

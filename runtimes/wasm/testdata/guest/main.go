@@ -79,6 +79,12 @@ func main() {
 				b[i] = 1
 			}
 			fmt.Fprint(w, len(b))
+		case "/hog":
+			// Takes memory a megabyte at a time until the limit ends it.
+			var held [][]byte
+			for {
+				held = append(held, make([]byte, 1<<20))
+			}
 		case "/redirect":
 			http.Redirect(w, r, "/echo", http.StatusFound)
 		case "/file":
