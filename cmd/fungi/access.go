@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -123,16 +124,26 @@ func (c *accessOpenCmd) Run(e *env) error {
 			return fmt.Errorf("the peer publishes %s without a port to open; see `fungi catalog inspect %s`", terminalSafe(entry.ServiceId), c.ServiceID)
 		}
 		entry = humanSafe(entry)
+		local := entry.Ports[0].LocalAddress
+		switch entry.Usage {
+		case "web", "":
+		case "ssh":
+			// A browser cannot open ssh; the line to type is what helps.
+			host, port, _ := net.SplitHostPort(local)
+			fmt.Fprintf(e.stdout, "ssh -p %s USER@%s\n", port, host)
+			fmt.Fprintf(e.stderr, "%s is an ssh service: connect with the line above (scp takes -P %s)\n", entry.ServiceId, port)
+			return nil
+		default:
+			fmt.Fprintln(e.stdout, local)
+			fmt.Fprintf(e.stderr, "%s is a %s service, not a web page; connect to %s\n", entry.ServiceId, entry.Usage, local)
+			return nil
+		}
 		path := entry.Path
 		if path == "" {
 			path = "/"
 		}
-		url := "http://" + entry.Ports[0].LocalAddress + path
+		url := "http://" + local + path
 		fmt.Fprintln(e.stdout, url)
-		if entry.Usage != "web" && entry.Usage != "" {
-			fmt.Fprintf(e.stderr, "%s is a %s service, not a web page; connect to %s\n", entry.ServiceId, entry.Usage, entry.Ports[0].LocalAddress)
-			return nil
-		}
 		openBrowser(url)
 		return nil
 	})

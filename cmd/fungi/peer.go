@@ -134,6 +134,7 @@ type peerAdminServiceCmd struct {
 	Remove  remoteRemoveCmd  `cmd:"" help:"Remove a service from the peer; its data folder is kept there."`
 	Inspect remoteInspectCmd `cmd:"" help:"Inspect a service on the peer."`
 	Logs    remoteLogsCmd    `cmd:"" help:"Show a service's output on the peer."`
+	Expose  remoteExposeCmd  `cmd:"" help:"Publish a TCP service that already runs on the peer or its LAN."`
 }
 
 type remotePullCmd struct {

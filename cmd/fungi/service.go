@@ -23,6 +23,7 @@ type serviceCmd struct {
 	Remove  serviceRemoveCmd  `cmd:"" help:"Stop and remove a service; its data folder is kept."`
 	Inspect serviceInspectCmd `cmd:"" help:"Show a service's state, runtime, source, ports, mounts, restarts and last error."`
 	Logs    serviceLogsCmd    `cmd:"" help:"Show a service's output."`
+	Expose  serviceExposeCmd  `cmd:"" help:"Publish a TCP service that already runs here or on the LAN (sshd, a NAS page): writes, pulls and starts its manifest."`
 }
 
 type servicePullCmd struct {

@@ -60,3 +60,31 @@ func TestExternalManifestRefusals(t *testing.T) {
 		t.Fatalf("a wasm manifest naming source.host: %v", err)
 	}
 }
+
+func TestExternalWritesAValidManifest(t *testing.T) {
+	raw, err := External(ExternalOptions{Name: "nas", Host: "192.168.1.30", Port: 8080, DisplayName: "My NAS"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Parse(raw)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, raw)
+	}
+	if m.Spec.Runtime != RuntimeExternal || m.Spec.Source.Host != "192.168.1.30" || m.Spec.Ports[0].ServicePort != 8080 ||
+		m.Spec.Expose.Usage.Kind != "web" || m.Spec.Expose.DisplayName != "My NAS" || !m.Spec.Expose.Enabled {
+		t.Fatalf("wrote\n%s\ndecoded %+v", raw, m.Spec)
+	}
+	ssh, err := External(ExternalOptions{Name: "ssh", Port: 22})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := Parse(ssh); m.Spec.Expose.Usage.Kind != "ssh" || m.Spec.Ports[0].Name != "ssh" {
+		t.Fatalf("port 22 is not published as ssh:\n%s", ssh)
+	}
+	if _, err := External(ExternalOptions{Name: "Bad Name", Port: 22}); err == nil || !strings.Contains(err.Error(), "metadata.name") {
+		t.Fatalf("a bad name: %v", err)
+	}
+	if _, err := External(ExternalOptions{Name: "x", Port: 70000}); err == nil {
+		t.Fatal("port 70000 was accepted")
+	}
+}
