@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -16,6 +17,10 @@ import (
 
 	"github.com/fungi-go/fungi/messages"
 )
+
+// accessHeaderTimeout bounds the exchange before the bytes flow: the header
+// in, the service resolved and dialled, the answer out.
+const accessHeaderTimeout = 30 * time.Second
 
 // AccessResolver turns an access header from a peer into the local address
 // of the service, or refuses it with a reason the peer is shown.
@@ -30,7 +35,7 @@ func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func
 			s.Reset()
 			return
 		}
-		s.SetReadDeadline(time.Now().Add(30 * time.Second))
+		s.SetDeadline(time.Now().Add(accessHeaderTimeout))
 		br := bufio.NewReader(s)
 		var hdr messages.AccessHeader
 		if err := ReadFrame(br, &hdr, MaxAccessFrame); err != nil {
@@ -38,7 +43,6 @@ func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func
 			s.Close()
 			return
 		}
-		s.SetReadDeadline(time.Time{})
 		addr, err := resolve(from, &hdr)
 		if err != nil {
 			logf("access from %s to %s refused: %v", from, hdr.ServiceId, err)
@@ -58,6 +62,7 @@ func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func
 			s.Reset()
 			return
 		}
+		s.SetDeadline(time.Time{})
 		Pipe(conn.(*net.TCPConn), &bufferedStream{Stream: s, r: br})
 	})
 }
@@ -67,22 +72,22 @@ func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func
 func OpenAccess(ctx context.Context, h host.Host, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
 	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "fungi access"), p, AccessProtocol)
 	if err != nil {
-		return nil, err
+		return nil, streamOpenError(err)
+	}
+	if d, ok := ctx.Deadline(); ok {
+		s.SetDeadline(d)
 	}
 	if err := WriteFrame(s, hdr); err != nil {
 		s.Reset()
-		return nil, err
-	}
-	if d, ok := ctx.Deadline(); ok {
-		s.SetReadDeadline(d)
+		return nil, fmt.Errorf("the peer did not accept the connection: %w", explainReset(err))
 	}
 	br := bufio.NewReader(s)
 	var reply messages.AccessReply
 	if err := ReadFrame(br, &reply, MaxAccessFrame); err != nil {
 		s.Reset()
-		return nil, fmt.Errorf("the peer did not accept the connection: %w", err)
+		return nil, fmt.Errorf("the peer did not accept the connection: %w", explainReset(err))
 	}
-	s.SetReadDeadline(time.Time{})
+	s.SetDeadline(time.Time{})
 	if !reply.Ok {
 		s.Close()
 		return nil, &RemoteError{Code: "denied", Message: reply.Error}
@@ -111,36 +116,129 @@ func (b *bufferedStream) WriteTo(w io.Writer) (int64, error) { return b.r.WriteT
 
 var pipeBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
-type onlyReader struct{ io.Reader }
-type onlyWriter struct{ io.Writer }
+// How long a bridged connection may make no progress before Pipe tears it
+// down. A write that moves nothing for pipeWriteStall means the receiver
+// stopped reading while its side is still open. Once one direction ended,
+// the other must move a byte every pipeHalfIdle: a service that answered
+// and stopped reading an upload it does not want, or a client that left
+// half-way, would otherwise hold both ends forever. Variables so tests can
+// shorten them.
+var (
+	pipeWriteStall = 2 * time.Minute
+	pipeHalfIdle   = 2 * time.Minute
+)
+
+type deadlines interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+type resetter interface{ Reset() error }
+
+// pipe is one bridged connection: two ends, two copying directions.
+type pipe struct {
+	a, b     HalfCloser
+	mu       sync.Mutex
+	ended    int  // directions that ended, cleanly or not
+	failed   bool // an error ended a direction: reset rather than close
+	tornDown bool
+	halfDone atomic.Bool
+}
 
 // Pipe copies both ways until both sides finished. When one side ends its
 // writing, the other's writing side is closed too (half-close), so request
-// bodies that end with EOF work; an error on either side closes both.
+// bodies that end with EOF work. It never blocks forever: every write has a
+// deadline, once one direction ended the other must keep moving, and when
+// an end breaks (a reset, a failed read) both are torn down at once, a
+// stream with a reset so the peer's side of the bridge ends too.
 func Pipe(a, b HalfCloser) {
+	p := &pipe{a: a, b: b}
 	var wg sync.WaitGroup
-	var once sync.Once
-	abort := func() {
-		once.Do(func() {
-			a.Close()
-			b.Close()
-		})
-	}
-	copyHalf := func(dst, src HalfCloser) {
-		defer wg.Done()
-		buf := pipeBuffers.Get().(*[]byte)
-		defer pipeBuffers.Put(buf)
-		// onlyReader hides WriteTo/ReadFrom, which would copy in 32 KiB
-		// pieces; large reads mean fewer syscalls and fuller frames.
-		if _, err := io.CopyBuffer(onlyWriter{dst}, onlyReader{src}, *buf); err != nil && !errors.Is(err, io.EOF) {
-			abort()
-			return
-		}
-		dst.CloseWrite()
-	}
 	wg.Add(2)
-	go copyHalf(a, b)
-	go copyHalf(b, a)
+	go func() { defer wg.Done(); p.copyHalf(a, b) }()
+	go func() { defer wg.Done(); p.copyHalf(b, a) }()
 	wg.Wait()
-	abort()
+	p.mu.Lock()
+	failed := p.failed
+	p.mu.Unlock()
+	p.teardown(failed)
+}
+
+// teardown closes both ends once; a failed bridge resets its streams.
+func (p *pipe) teardown(failed bool) {
+	p.mu.Lock()
+	if p.tornDown {
+		p.mu.Unlock()
+		return
+	}
+	p.tornDown = true
+	p.mu.Unlock()
+	for _, c := range []HalfCloser{p.a, p.b} {
+		if r, ok := c.(resetter); ok && failed {
+			r.Reset()
+			continue
+		}
+		c.Close()
+	}
+}
+
+// copyHalf copies src to dst and reports how it ended.
+func (p *pipe) copyHalf(dst, src HalfCloser) {
+	buf := pipeBuffers.Get().(*[]byte)
+	defer pipeBuffers.Put(buf)
+	readBroken, err := p.copyBytes(dst, src, *buf)
+	p.mu.Lock()
+	p.ended++
+	if err != nil {
+		p.failed = true
+	}
+	last := p.ended == 2
+	p.mu.Unlock()
+	switch {
+	case last:
+	case readBroken:
+		// src broke both ways (reset, refused): nothing more can be
+		// delivered to it or read from it.
+		p.teardown(true)
+	default:
+		// The other direction reads from dst: it may still carry an
+		// answer, but it must keep moving now.
+		p.halfDone.Store(true)
+		if d, ok := dst.(deadlines); ok {
+			d.SetReadDeadline(time.Now().Add(pipeHalfIdle))
+		}
+	}
+}
+
+// copyBytes is io.Copy with a deadline on every write, and on every read
+// once the other direction ended. readBroken tells a failed read of src
+// from a failed write to dst.
+func (p *pipe) copyBytes(dst, src HalfCloser, buf []byte) (readBroken bool, err error) {
+	srcD, _ := src.(deadlines)
+	dstD, _ := dst.(deadlines)
+	for {
+		half := p.halfDone.Load()
+		if half && srcD != nil {
+			srcD.SetReadDeadline(time.Now().Add(pipeHalfIdle))
+		}
+		n, rerr := src.Read(buf)
+		if n > 0 {
+			if dstD != nil {
+				stall := pipeWriteStall
+				if p.halfDone.Load() {
+					stall = min(stall, pipeHalfIdle)
+				}
+				dstD.SetWriteDeadline(time.Now().Add(stall))
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return false, werr
+			}
+		}
+		if rerr != nil {
+			if errors.Is(rerr, io.EOF) {
+				return false, dst.CloseWrite()
+			}
+			return true, rerr
+		}
+	}
 }

@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -14,15 +17,39 @@ import (
 	"github.com/fungi-go/fungi/messages"
 )
 
-// Deadlines of the control protocol: reading a request (which may carry a
-// module) and the whole exchange when the caller sets none.
+// Deadlines of the control protocol. An admin's request may carry a module
+// and gets longer to arrive than an access-role peer's, which is tiny.
 const (
-	requestReadTimeout = 2 * time.Minute
-	defaultCallTimeout = 10 * time.Minute
+	requestReadTimeout       = 2 * time.Minute
+	accessRequestReadTimeout = 30 * time.Second
+	requestWriteTimeout      = 2 * time.Minute
 )
 
+// MaxControlStreamsPerPeer is how many control requests one peer may have
+// running on this node at once; each open `logs -f` holds one. More are
+// refused with code "busy" before their request is read.
+const MaxControlStreamsPerPeer = 16
+
+// An exchange lives as long as both ends are there, not for a fixed time:
+// the serving side sends an empty envelope every keepaliveInterval while
+// its handler works (a `logs -f` may be quiet for hours), and a write that
+// fails or stalls for replyWriteTimeout means the controller left. The
+// calling side gives up when nothing, not even a keepalive, arrived for
+// callIdleTimeout. Variables so tests can shorten them.
+var (
+	keepaliveInterval = 15 * time.Second
+	replyWriteTimeout = 30 * time.Second
+	callIdleTimeout   = 90 * time.Second
+)
+
+// keepalivesSent counts keepalive envelopes written, so tests can wait on
+// an exchange outliving the idle timeout without sleeping.
+var keepalivesSent atomic.Int64
+
 // ControlHandler answers one request from a peer. reply sends an envelope
-// of the answer; the transport adds the request ID and the final mark.
+// of the answer; the transport adds the request ID and the final mark. ctx
+// ends when the caller goes away (its stream closed or reset), so a
+// handler that waits (a log follow) must return on ctx.Done.
 type ControlHandler func(ctx context.Context, from peer.ID, role string, req *messages.Envelope, reply func(*messages.Envelope) error) error
 
 // RemoteError is an error reply from a peer.
@@ -33,79 +60,211 @@ type RemoteError struct {
 
 func (e *RemoteError) Error() string { return e.Message }
 
-// ServeControl registers the control protocol on h.
+// peerStreams counts the control streams each peer has open.
+type peerStreams struct {
+	mu   sync.Mutex
+	open map[peer.ID]int
+}
+
+func (c *peerStreams) acquire(p peer.ID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open[p] >= MaxControlStreamsPerPeer {
+		return false
+	}
+	c.open[p]++
+	return true
+}
+
+func (c *peerStreams) release(p peer.ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.open[p]--; c.open[p] <= 0 {
+		delete(c.open, p)
+	}
+}
+
+func errorEnvelope(code, msg string) *messages.Envelope {
+	return &messages.Envelope{Final: true, Body: &messages.Envelope_Error{Error: &messages.ErrorReply{Code: code, Message: msg}}}
+}
+
+// ServeControl registers the control protocol on h. A request is read only
+// up to what the caller's role may send, and only while the caller has
+// fewer than MaxControlStreamsPerPeer requests running.
 func ServeControl(h host.Host, gate *TrustGate, handle ControlHandler) {
+	streams := &peerStreams{open: map[peer.ID]int{}}
 	h.SetStreamHandler(ControlProtocol, func(s network.Stream) {
-		defer s.Close()
 		from := s.Conn().RemotePeer()
 		role := gate.Role(from)
 		if role == "" {
 			s.Reset()
 			return
 		}
-		s.SetReadDeadline(time.Now().Add(requestReadTimeout))
-		var req messages.Envelope
-		if err := ReadFrame(bufio.NewReader(s), &req, MaxControlFrame); err != nil {
-			code := "invalid"
-			if errors.Is(err, ErrFrameTooLarge) {
-				code = "too_large"
-			}
-			WriteFrame(s, &messages.Envelope{Final: true, Body: &messages.Envelope_Error{Error: &messages.ErrorReply{Code: code, Message: "the peer refused the request: " + err.Error()}}})
+		if !streams.acquire(from) {
+			s.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+			WriteFrame(s, errorEnvelope("busy", fmt.Sprintf(
+				"the peer refused the request: %d of your requests are already running there (the limit per peer; each `logs -f` holds one); end some and try again",
+				MaxControlStreamsPerPeer)))
+			s.Close()
 			return
 		}
-		s.SetReadDeadline(time.Time{})
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		reply := func(e *messages.Envelope) error {
-			e.RequestId = req.RequestId
-			return WriteFrame(s, e)
-		}
-		err := handle(ctx, from, role, &req, reply)
-		final := &messages.Envelope{Final: true}
-		if err != nil {
-			var re *RemoteError
-			if !errors.As(err, &re) {
-				re = &RemoteError{Code: "failed", Message: err.Error()}
-			}
-			final.Body = &messages.Envelope_Error{Error: &messages.ErrorReply{Code: re.Code, Message: re.Message}}
-		}
-		reply(final)
-		s.CloseWrite()
+		defer streams.release(from)
+		serveControlStream(s, from, role, handle)
 	})
 }
 
-// CallControl sends req to p and hands each reply envelope to onReply until
-// the final one. An error reply becomes a *RemoteError.
-func CallControl(ctx context.Context, h host.Host, p peer.ID, req *messages.Envelope, onReply func(*messages.Envelope) error) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, defaultCallTimeout)
-		defer cancel()
+func serveControlStream(s network.Stream, from peer.ID, role string, handle ControlHandler) {
+	readTimeout := accessRequestReadTimeout
+	if role == "admin" {
+		readTimeout = requestReadTimeout
 	}
-	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "fungi control"), p, ControlProtocol)
-	if err != nil {
+	s.SetReadDeadline(time.Now().Add(readTimeout))
+	var req messages.Envelope
+	if err := ReadFrame(bufio.NewReader(s), &req, ControlFrameLimit(role)); err != nil {
+		code := "invalid"
+		msg := "the peer refused the request: " + err.Error()
+		if errors.Is(err, ErrFrameTooLarge) {
+			code = "too_large"
+			if role != "admin" {
+				msg += fmt.Sprintf(" (a peer with the %s role may send requests of at most %d bytes; shipping a module needs admin)", role, MaxAccessRoleControlFrame)
+			}
+		}
+		s.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+		WriteFrame(s, errorEnvelope(code, msg))
+		s.Close()
+		return
+	}
+	s.SetReadDeadline(time.Time{})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var writeMu sync.Mutex
+	write := func(e *messages.Envelope) error {
+		writeMu.Lock()
+		defer writeMu.Unlock()
+		e.RequestId = req.RequestId
+		s.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
+		err := WriteFrame(s, e)
+		if err != nil {
+			cancel() // the controller is gone or stuck: stop the work for it
+		}
 		return err
 	}
-	defer s.Close()
-	if d, ok := ctx.Deadline(); ok {
-		s.SetDeadline(d)
+	keepaliveDone := make(chan struct{})
+	go func() {
+		defer close(keepaliveDone)
+		tick := time.NewTicker(keepaliveInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if write(&messages.Envelope{}) != nil {
+					return
+				}
+				keepalivesSent.Add(1)
+			}
+		}
+	}()
+
+	err := handle(ctx, from, role, &req, write)
+	gone := ctx.Err() != nil
+	cancel()
+	<-keepaliveDone
+	if gone {
+		s.Reset()
+		return
 	}
+	final := &messages.Envelope{Final: true}
+	if err != nil {
+		var re *RemoteError
+		if !errors.As(err, &re) {
+			re = &RemoteError{Code: "failed", Message: err.Error()}
+		}
+		final.Body = &messages.Envelope_Error{Error: &messages.ErrorReply{Code: re.Code, Message: re.Message}}
+	}
+	if write(final) != nil {
+		s.Reset()
+		return
+	}
+	s.Close()
+}
+
+// CallControl sends req to p and hands each reply envelope to onReply until
+// the final one. An error reply becomes a *RemoteError. The call lasts until
+// ctx ends or the peer stops answering (no frame, keepalives included, for
+// callIdleTimeout); a call that ends early resets the stream, so the peer
+// stops working for it at once.
+func CallControl(ctx context.Context, h host.Host, p peer.ID, req *messages.Envelope, onReply func(*messages.Envelope) error) error {
+	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "fungi control"), p, ControlProtocol)
+	if err != nil {
+		return streamOpenError(err)
+	}
+	// The request goes out while replies are read: a peer may refuse a
+	// large request after its first bytes, and the refusal must not wait
+	// behind a write the peer no longer reads.
+	// Until the request is out, the peer has nothing to answer: the read
+	// deadline covers the send too, and shrinks to the idle timeout after.
+	sent := make(chan struct{})
+	var sendErr error
+	var deadlineMu sync.Mutex
+	sending := true
+	go func() {
+		defer close(sent)
+		s.SetWriteDeadline(time.Now().Add(requestWriteTimeout))
+		if sendErr = WriteFrame(s, req); sendErr == nil {
+			sendErr = s.CloseWrite()
+		}
+		deadlineMu.Lock()
+		sending = false
+		s.SetReadDeadline(time.Now().Add(callIdleTimeout))
+		deadlineMu.Unlock()
+	}()
+	completed := false
+	defer func() {
+		select {
+		case <-sent:
+			if completed && sendErr == nil {
+				s.Close()
+				return
+			}
+		default:
+		}
+		s.Reset()
+		<-sent
+	}()
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer stop()
-	if err := WriteFrame(s, req); err != nil {
-		return fmt.Errorf("send the request: %w", err)
-	}
-	s.CloseWrite()
 	r := bufio.NewReader(s)
 	for {
+		deadlineMu.Lock()
+		idle := callIdleTimeout
+		if sending {
+			idle += requestWriteTimeout
+		}
+		s.SetReadDeadline(time.Now().Add(idle))
+		deadlineMu.Unlock()
 		var e messages.Envelope
 		if err := ReadFrame(r, &e, MaxControlFrame); err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("the peer did not answer in time: %w", ctx.Err())
 			}
-			return fmt.Errorf("read the reply: %w", err)
+			select {
+			case <-sent:
+				if sendErr != nil {
+					return fmt.Errorf("send the request: %w", explainReset(sendErr))
+				}
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return fmt.Errorf("the peer sent nothing for %s, not even a keepalive; it is gone or overloaded, try again", callIdleTimeout)
+			}
+			return fmt.Errorf("read the reply: %w", explainReset(err))
 		}
 		if er := e.GetError(); er != nil {
+			completed = true
 			return &RemoteError{Code: er.Code, Message: er.Message}
 		}
 		if e.Body != nil {
@@ -114,6 +273,7 @@ func CallControl(ctx context.Context, h host.Host, p peer.ID, req *messages.Enve
 			}
 		}
 		if e.Final {
+			completed = true
 			return nil
 		}
 	}

@@ -25,11 +25,20 @@ import (
 
 // NewHost starts a libp2p host with the node's key, listening on listen:
 // TCP and QUIC, TLS and Noise, yamux, the circuit-relay client, hole
-// punching, AutoNAT and port mapping. The gate decides who gets in; relays
-// (may be nil) adds the relayed addresses of its reservations to the
+// punching, AutoNAT and, with portMapping, UPnP/NAT-PMP port mapping on the
+// gateway. The gate decides who gets in, and sizes the resource limits: an
+// admitted peer may hold TrustedPeerStreams streams, a stranger none.
+// relays (may be nil) adds the relayed addresses of its reservations to the
 // host's own.
-func NewHost(priv crypto.PrivKey, listen []string, gate *TrustGate, relays *Relays) (host.Host, error) {
-	extra := []libp2p.Option{}
+func NewHost(priv crypto.PrivKey, listen []string, gate *TrustGate, relays *Relays, portMapping bool) (host.Host, error) {
+	rm, err := newResourceManager(gate)
+	if err != nil {
+		return nil, fmt.Errorf("set up the peer host's resource limits: %w", err)
+	}
+	extra := []libp2p.Option{libp2p.ResourceManager(rm)}
+	if portMapping {
+		extra = append(extra, libp2p.NATPortMap())
+	}
 	if relays != nil {
 		extra = append(extra, libp2p.AddrsFactory(func(addrs []ma.Multiaddr) []ma.Multiaddr {
 			return append(addrs, relays.Addrs()...)
@@ -49,10 +58,10 @@ func NewHost(priv crypto.PrivKey, listen []string, gate *TrustGate, relays *Rela
 		libp2p.ConnectionGater(gate),
 		libp2p.EnableRelay(),
 		libp2p.EnableHolePunching(),
-		libp2p.NATPortMap(),
 		libp2p.DisableMetrics(),
 	)...)
 	if err != nil {
+		rm.Close()
 		return nil, fmt.Errorf("start the peer host on %v: %w", listen, err)
 	}
 	return h, nil

@@ -30,7 +30,7 @@ func pair(t testing.TB, role string) (client, server host.Host, serverGate *Trus
 			t.Fatal(err)
 		}
 		g := NewTrustGate()
-		h, err := NewHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, g, nil)
+		h, err := NewHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, g, nil, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -61,6 +61,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	if err := actors.CheckAccessBook(h); err != nil {
+		return err
+	}
 	listen := cfg.Listen
 	if len(opts.Listen) > 0 {
 		listen = opts.Listen
@@ -71,7 +74,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	gate := transport.NewTrustGate()
 	relays := transport.NewRelays()
-	peerHost, err := transport.NewHost(priv, listen, gate, relays)
+	peerHost, err := transport.NewHost(priv, listen, gate, relays, cfg.PortMapping)
 	if err != nil {
 		return fmt.Errorf("%w (another program may hold the port; pass --listen with another address)", err)
 	}
@@ -139,6 +142,7 @@ func Run(ctx context.Context, opts Options) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logf("peer %s", id)
+	logf("mDNS %s, port mapping %s (config.yaml keys mdns, portMapping)", onOff(cfg.MDNS), onOff(cfg.PortMapping))
 	for _, a := range transport.Addrs(peerHost) {
 		logf("listening on %s", a)
 	}
@@ -153,6 +157,13 @@ func Run(ctx context.Context, opts Options) error {
 	stopGRPC(srv, 3*time.Second)
 	os.Remove(h.SocketPath())
 	return nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
 
 // stopGRPC lets calls in flight finish for a while; streams that never end

@@ -62,6 +62,11 @@ func (h *Home) Init() (created bool, err error) {
 	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
 		return false, fmt.Errorf("create %s: %w", h.Dir, err)
 	}
+	// MkdirAll leaves an existing folder as it was; the home holds the
+	// identity key and the API socket, so only its owner may look in.
+	if err := os.Chmod(h.Dir, 0o700); err != nil {
+		return false, fmt.Errorf("make %s private (mode 0700): %w", h.Dir, err)
+	}
 	if !h.Initialized() {
 		priv, _, err := crypto.GenerateEd25519Key(nil)
 		if err != nil {
@@ -109,6 +114,10 @@ type Config struct {
 	Listen []string `yaml:"listen"`
 	// MDNS announces the node on the LAN and notes the peers seen there.
 	MDNS bool `yaml:"mdns"`
+	// PortMapping asks the LAN's gateway (UPnP, NAT-PMP) to forward the
+	// node's port, so peers outside can dial it. Off for nodes that must
+	// send nothing off the machine, such as test and demo daemons.
+	PortMapping bool `yaml:"portMapping"`
 	// Relays are circuit relays (multiaddrs ending /p2p/<relay id>) this
 	// node keeps a reservation on, so peers that cannot dial it reach it.
 	Relays []string `yaml:"relays"`
@@ -155,8 +164,9 @@ func DefaultConfig() Config {
 			fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultPort),
 			fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", DefaultPort),
 		},
-		MDNS:   true,
-		Relays: []string{},
+		MDNS:        true,
+		PortMapping: true,
+		Relays:      []string{},
 		Relay: RelayConfig{
 			Listen: []string{
 				fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultRelayPort),

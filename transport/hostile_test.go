@@ -1,0 +1,375 @@
+package transport
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/fungi-go/fungi/internal/testutil"
+	"github.com/fungi-go/fungi/messages"
+)
+
+// A frame that announces far more than it carries costs what arrived, not
+// what it announced.
+func TestReadFrameAllocatesWhatArrives(t *testing.T) {
+	announced := 60 << 20
+	frame := append(binary.AppendUvarint(nil, uint64(announced)), bytes.Repeat([]byte{0x0a}, 100)...)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var e messages.Envelope
+	err := ReadFrame(bufio.NewReader(bytes.NewReader(frame)), &e, MaxControlFrame)
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "cut short") {
+		t.Fatalf("a frame cut short was read: %v", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
+		t.Fatalf("reading 100 bytes of a frame announcing %d allocated %d bytes", announced, got)
+	}
+}
+
+// A whole frame larger than one growth step still arrives intact.
+func TestReadFrameLargeRoundTrip(t *testing.T) {
+	art := bytes.Repeat([]byte("module"), 1<<20)
+	var buf bytes.Buffer
+	WriteFrame(&buf, &messages.Envelope{Body: &messages.Envelope_Pull{Pull: &messages.PullServiceRequest{Artifact: art}}})
+	var e messages.Envelope
+	if err := ReadFrame(bufio.NewReader(&buf), &e, MaxControlFrame); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(e.GetPull().GetArtifact(), art) {
+		t.Fatal("the artifact changed on the way")
+	}
+}
+
+// An access-role peer may not send an admin-sized request: the length alone
+// is refused, naming the role's limit. An admin may still ship a module.
+func TestControlBoundsFramesByRole(t *testing.T) {
+	client, server, gate := pair(t, "access")
+	var got []int
+	var mu sync.Mutex
+	ServeControl(server, gate, func(ctx context.Context, from peer.ID, role string, req *messages.Envelope, reply func(*messages.Envelope) error) error {
+		mu.Lock()
+		got = append(got, len(req.GetPull().GetArtifact()))
+		mu.Unlock()
+		return nil
+	})
+	big := &messages.Envelope{Body: &messages.Envelope_Pull{Pull: &messages.PullServiceRequest{Artifact: make([]byte, 1<<20)}}}
+
+	s := rawStream(t, client, server, ControlProtocol)
+	s.Write(binary.AppendUvarint(nil, MaxAccessRoleControlFrame+1))
+	e := readReply(t, s)
+	if e.GetError().GetCode() != "too_large" || !strings.Contains(e.GetError().GetMessage(), "access role may send requests of at most") {
+		t.Fatalf("access-role oversized request: %v", e)
+	}
+	s.Close()
+	err := CallControl(context.Background(), client, server.ID(), big, func(*messages.Envelope) error { return nil })
+	var re *RemoteError
+	if !errors.As(err, &re) || re.Code != "too_large" {
+		t.Fatalf("access-role peer shipped a module: %v", err)
+	}
+
+	gate.Set(map[peer.ID]string{client.ID(): "admin"}, map[peer.ID]bool{})
+	if err := CallControl(context.Background(), client, server.ID(), big, func(*messages.Envelope) error { return nil }); err != nil {
+		t.Fatalf("admin shipping a module: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] != 1<<20 {
+		t.Fatalf("handler saw %v, want one request with a 1 MiB artifact", got)
+	}
+}
+
+// A peer holding MaxControlStreamsPerPeer requests open gets a clear
+// refusal for the next one, and is served again once they end.
+func TestControlLimitsStreamsPerPeer(t *testing.T) {
+	client, server, gate := pair(t, "access")
+	ServeControl(server, gate, echoControl)
+	var held []io.Closer
+	for range MaxControlStreamsPerPeer {
+		s := rawStream(t, client, server, ControlProtocol)
+		s.Write(append(binary.AppendUvarint(nil, 100), 1)) // a request that never completes
+		held = append(held, s)
+	}
+	catalog := &messages.Envelope{Body: &messages.Envelope_Catalog{Catalog: &messages.CatalogRequest{}}}
+	testutil.WaitFor(t, 10*time.Second, "the extra request refused", func() error {
+		err := CallControl(context.Background(), client, server.ID(), catalog, func(*messages.Envelope) error { return nil })
+		var re *RemoteError
+		if !errors.As(err, &re) || re.Code != "busy" || !strings.Contains(re.Message, fmt.Sprintf("%d of your requests are already running", MaxControlStreamsPerPeer)) {
+			return fmt.Errorf("got %v", err)
+		}
+		return nil
+	})
+	for _, s := range held {
+		s.(interface{ Reset() error }).Reset()
+	}
+	testutil.WaitFor(t, 10*time.Second, "a request served after the held ones ended", func() error {
+		return CallControl(context.Background(), client, server.ID(), catalog, func(*messages.Envelope) error { return nil })
+	})
+}
+
+// shortControlTimers makes keepalives and the idle timeout fast for a test.
+func shortControlTimers(t *testing.T) {
+	ka, wr, idle := keepaliveInterval, replyWriteTimeout, callIdleTimeout
+	keepaliveInterval, replyWriteTimeout, callIdleTimeout = 20*time.Millisecond, 2*time.Second, 300*time.Millisecond
+	t.Cleanup(func() { keepaliveInterval, replyWriteTimeout, callIdleTimeout = ka, wr, idle })
+}
+
+// A follow ends on the serving node when the controller leaves, although
+// the follow itself has nothing to send.
+func TestControlFollowEndsWhenCallerLeaves(t *testing.T) {
+	shortControlTimers(t)
+	client, server, gate := pair(t, "admin")
+	started, ended := make(chan struct{}), make(chan struct{})
+	ServeControl(server, gate, func(ctx context.Context, from peer.ID, role string, req *messages.Envelope, reply func(*messages.Envelope) error) error {
+		close(started)
+		<-ctx.Done() // a quiet `logs -f`
+		close(ended)
+		return nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	callDone := make(chan error, 1)
+	go func() {
+		callDone <- CallControl(ctx, client, server.ID(), &messages.Envelope{Body: &messages.Envelope_Logs{Logs: &messages.LogsRequest{Name: "svc", Follow: true}}}, func(*messages.Envelope) error { return nil })
+	}()
+	<-started
+	cancel()
+	if err := <-callDone; err == nil {
+		t.Fatal("a cancelled call reported success")
+	}
+	testutil.WaitFor(t, 10*time.Second, "the follow to end on the serving node", func() error {
+		select {
+		case <-ended:
+			return nil
+		default:
+			return errors.New("the handler still runs for a controller that left")
+		}
+	})
+}
+
+// A quiet exchange outlives the caller's idle timeout many times over while
+// keepalives flow, and ends normally.
+func TestControlQuietCallIsNotCut(t *testing.T) {
+	shortControlTimers(t)
+	client, server, gate := pair(t, "admin")
+	release := make(chan struct{})
+	ServeControl(server, gate, func(ctx context.Context, from peer.ID, role string, req *messages.Envelope, reply func(*messages.Envelope) error) error {
+		<-release
+		return reply(&messages.Envelope{Body: &messages.Envelope_LogChunk{LogChunk: &messages.LogChunk{Data: []byte("late line\n")}}})
+	})
+	callDone := make(chan error, 1)
+	var got []byte
+	go func() {
+		callDone <- CallControl(context.Background(), client, server.ID(), &messages.Envelope{Body: &messages.Envelope_Logs{Logs: &messages.LogsRequest{Follow: true}}}, func(e *messages.Envelope) error {
+			got = append(got, e.GetLogChunk().GetData()...)
+			return nil
+		})
+	}()
+	// Ten idle timeouts' worth of keepalives: the call would have been cut
+	// long before if anything but the peer's silence could end it.
+	from := keepalivesSent.Load()
+	perTimeout := int64(callIdleTimeout / keepaliveInterval)
+	testutil.WaitFor(t, 30*time.Second, "keepalives over ten idle timeouts", func() error {
+		select {
+		case err := <-callDone:
+			t.Fatalf("the quiet call ended early: %v", err)
+		default:
+		}
+		if n := keepalivesSent.Load() - from; n < 10*perTimeout {
+			return fmt.Errorf("%d keepalives sent", n)
+		}
+		return nil
+	})
+	close(release)
+	if err := <-callDone; err != nil || string(got) != "late line\n" {
+		t.Fatalf("call: %v, got %q", err, got)
+	}
+}
+
+// A peer that stops answering (no frames, no keepalives) ends the call with
+// words saying so, instead of hanging the controller.
+func TestControlCallEndsWhenPeerGoesSilent(t *testing.T) {
+	shortControlTimers(t)
+	client, server, _ := pair(t, "admin")
+	release := make(chan struct{})
+	defer close(release)
+	server.SetStreamHandler(ControlProtocol, func(s network.Stream) {
+		var req messages.Envelope
+		ReadFrame(bufio.NewReader(s), &req, MaxControlFrame)
+		<-release // holds the stream and says nothing
+		s.Reset()
+	})
+	err := CallControl(context.Background(), client, server.ID(), &messages.Envelope{Body: &messages.Envelope_List{List: &messages.ListServicesRequest{}}}, func(*messages.Envelope) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "not even a keepalive") {
+		t.Fatalf("a silent peer: %v", err)
+	}
+}
+
+// fdCount is the number of open file descriptors of this process.
+func fdCount() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
+
+// forwardLocally is the using node's half of the access path, as the
+// access forwarder does it: a local listener, each connection bridged to
+// a new access stream by Pipe.
+func forwardLocally(t testing.TB, client host.Host, server peer.ID, hdr *messages.AccessHeader) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				st, err := OpenAccess(ctx, client, server, hdr)
+				cancel()
+				if err != nil {
+					c.Close()
+					return
+				}
+				Pipe(c.(*net.TCPConn), st)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// shortPipeTimers makes Pipe's no-progress deadlines fast for a test.
+func shortPipeTimers(t *testing.T) {
+	stall, idle := pipeWriteStall, pipeHalfIdle
+	pipeWriteStall, pipeHalfIdle = 2*time.Second, 300*time.Millisecond
+	t.Cleanup(func() { pipeWriteStall, pipeHalfIdle = stall, idle })
+}
+
+// baseline is what a test's process holds before the load: it is back to
+// it when fds are no more than before plus what the test itself keeps,
+// and goroutines are within a little of before.
+type baseline struct{ fds, goroutines int }
+
+func takeBaseline() baseline { return baseline{fdCount(), runtime.NumGoroutine()} }
+
+func (b baseline) backTo(t testing.TB, what string, keptFDs func() int) {
+	t.Helper()
+	testutil.WaitFor(t, 20*time.Second, what, func() error {
+		fds, gs := fdCount(), runtime.NumGoroutine()
+		if fds > b.fds+keptFDs() || gs > b.goroutines+5 {
+			return fmt.Errorf("%d fds (baseline %d, %d kept by the test), %d goroutines (baseline %d)", fds, b.fds, keptFDs(), gs, b.goroutines)
+		}
+		return nil
+	})
+}
+
+// A service that answers an upload before reading it, then stops reading:
+// either it keeps its connection open, or it closes it. Both ends of every
+// bridge must go, on the using node and on the serving node, whatever the
+// client does; before, the copy towards the peer blocked in a stream write
+// forever (goroutines, fds and streams kept until restart).
+func TestPipeFreesBridgesWhenServiceAnswersBeforeReadingUpload(t *testing.T) {
+	for _, serviceCloses := range []bool{false, true} {
+		t.Run(fmt.Sprintf("serviceCloses=%v", serviceCloses), func(t *testing.T) {
+			shortPipeTimers(t)
+			client, server, gate := pair(t, "access")
+			var mu sync.Mutex
+			var kept []net.Conn
+			svc, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				svc.Close()
+				mu.Lock()
+				for _, c := range kept {
+					c.Close()
+				}
+				mu.Unlock()
+			})
+			go func() {
+				for {
+					c, err := svc.Accept()
+					if err != nil {
+						return
+					}
+					// Reads the request line only, answers, ends its writing.
+					bufio.NewReader(c).ReadString('\n')
+					io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+					c.(*net.TCPConn).CloseWrite()
+					if serviceCloses {
+						c.Close()
+						continue
+					}
+					mu.Lock()
+					kept = append(kept, c) // open, never read again
+					mu.Unlock()
+				}
+			}()
+			ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return svc.Addr().String(), nil }, t.Logf)
+			entry := forwardLocally(t, client, server.ID(), &messages.AccessHeader{ServiceId: "svc", Port: "http"})
+			upload := func() error {
+				c, err := net.Dial("tcp", entry)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				io.WriteString(c, "PUT /files/big HTTP/1.1\r\nHost: x\r\nContent-Length: 33554432\r\n\r\n")
+				go c.Write(make([]byte, 32<<20)) // blocks once nobody reads; ends with the close
+				status, err := bufio.NewReader(c).ReadString('\n')
+				if err != nil || !strings.Contains(status, "413") {
+					return fmt.Errorf("answer %q, %v", status, err)
+				}
+				return nil
+			}
+			if err := upload(); err != nil { // warm: connection, identify, buffers
+				t.Fatal(err)
+			}
+			base := takeBaseline()
+			mu.Lock()
+			base.fds -= len(kept) // counted in keptFDs
+			mu.Unlock()
+			const n = 20
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			for range n {
+				wg.Add(1)
+				go func() { defer wg.Done(); errs <- upload() }()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			base.backTo(t, "every bridge freed on both nodes", func() int {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(kept)
+			})
+		})
+	}
+}
