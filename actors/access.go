@@ -3,6 +3,7 @@ package actors
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -67,6 +68,9 @@ type accessManager struct {
 
 	entries    []*accessRecord
 	forwarders map[string]*actor.PID
+	// broken is why access.json could not be loaded; while set, nothing
+	// is saved over it.
+	broken error
 }
 
 func accessManagerProps(h *home.Home, dial AccessDialer, logger *slog.Logger) *actor.Props {
@@ -77,9 +81,16 @@ func accessManagerProps(h *home.Home, dial AccessDialer, logger *slog.Logger) *a
 func (m *accessManager) path() string { return filepath.Join(m.home.Dir, "access.json") }
 
 func (m *accessManager) Receive(ctx actor.Context) {
-	switch msg := ctx.Message().(type) {
+	switch ctx.Message().(type) {
 	case *actor.Started:
 		m.load(ctx)
+	case *AttachAccess, *messages.AccessDetach:
+		if m.broken != nil {
+			ctx.Respond(errorf(Failed, "%v", m.broken))
+			return
+		}
+	}
+	switch msg := ctx.Message().(type) {
 	case *AttachAccess:
 		m.attach(ctx, msg)
 	case *messages.AccessListRequest:
@@ -91,11 +102,15 @@ func (m *accessManager) Receive(ctx actor.Context) {
 
 func (m *accessManager) load(ctx actor.Context) {
 	m.forwarders = map[string]*actor.PID{}
-	if data, err := os.ReadFile(m.path()); err == nil {
-		if err := json.Unmarshal(data, &m.entries); err != nil {
-			m.logger.Error("access.json is unreadable; starting without access entries", "err", err)
-		}
+	entries, err := readAccessBook(m.path())
+	if err != nil {
+		// Starting empty would let the next attach overwrite the entries
+		// the file still holds: keep the file, refuse every change.
+		m.broken = err
+		m.logger.Error("access entries are unavailable", "err", err)
+		return
 	}
+	m.entries = entries
 	for _, r := range m.entries {
 		lns, err := listenAll(r)
 		if err != nil {
@@ -104,6 +119,29 @@ func (m *accessManager) load(ctx actor.Context) {
 		}
 		m.spawn(ctx, r, lns)
 	}
+}
+
+// CheckAccessBook reads the home's access.json the way the access manager
+// will, so a daemon refuses to start on a file it cannot read rather than
+// run without the entries it holds. A missing file is an empty book.
+func CheckAccessBook(h *home.Home) error {
+	_, err := readAccessBook(filepath.Join(h.Dir, "access.json"))
+	return err
+}
+
+func readAccessBook(path string) ([]*accessRecord, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the access entries in %s: %v; fix the file's permissions or move it aside, then start again", path, err)
+	}
+	var entries []*accessRecord
+	if err := json.Unmarshal(data, &entries); err != nil {
+		return nil, fmt.Errorf("the access entries in %s are not valid JSON: %v; repair the file or move it aside (its entries are then lost), then start again", path, err)
+	}
+	return entries, nil
 }
 
 func (m *accessManager) save() error {
@@ -298,16 +336,26 @@ func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *me
 }
 
 // refuse tells the client why, where the protocol has a way to: a web
-// service gets an HTTP 502 page; anything else just sees the close.
+// service gets an HTTP page, 503 when a stream limit (this node's or the
+// peer's) turned the connection away, so clients retry, and 502 when the
+// peer or service cannot be reached; anything else just sees the close.
 func (f *accessForwarder) refuse(conn *net.TCPConn, err error) {
 	defer conn.Close()
 	if f.rec.Usage != "web" {
 		return
 	}
-	conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	conn.SetDeadline(time.Now().Add(refuseTimeout))
 	buf := make([]byte, 16<<10)
 	conn.Read(buf) // let the request arrive, so the close does not reset it
+	status, extra := "502 Bad Gateway", ""
+	if errors.Is(err, transport.ErrStreamLimit) {
+		status, extra = "503 Service Unavailable", "Retry-After: 1\r\n"
+	}
 	body := fmt.Sprintf("fungi: cannot reach %s on peer %s: %v\n", f.rec.ServiceID, f.peer, err)
-	fmt.Fprintf(conn, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+	fmt.Fprintf(conn, "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n%sConnection: close\r\n\r\n%s", status, len(body), extra, body)
 	conn.CloseWrite()
 }
+
+// refuseTimeout bounds the refusal page: the wait for the request and the
+// write of the answer to a client that may not read it.
+const refuseTimeout = 2 * time.Second
