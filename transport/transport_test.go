@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -16,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/fungi-go/fungi/messages"
 )
@@ -193,22 +196,68 @@ func TestReadFrameLimits(t *testing.T) {
 	}
 }
 
-// FuzzReadFrame: whatever arrives, the decoder returns an error or a
-// message, never panics, and never allocates past the limit.
+// FuzzReadFrame: whatever arrives, in whatever pieces, the incremental
+// decoder agrees with a plain one (read the length, then the announced
+// bytes at once): the same messages, an error where it errs, a too-large
+// error exactly when the length passes the role's limit; never a panic.
+//
+//	go test -run '^$' -fuzz FuzzReadFrame -fuzztime 10s ./transport
 func FuzzReadFrame(f *testing.F) {
 	var good bytes.Buffer
 	WriteFrame(&good, &messages.Envelope{RequestId: 1, Body: &messages.Envelope_Start{Start: &messages.StartService{Name: "svc"}}})
-	f.Add(good.Bytes())
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
-	f.Add([]byte{0x05, 0x0a, 0x03})
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, data []byte) {
-		r := bufio.NewReader(bytes.NewReader(data))
+	f.Add(good.Bytes(), uint8(0), false)
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, uint8(1), true)
+	f.Add([]byte{0x05, 0x0a, 0x03}, uint8(2), false)
+	f.Add([]byte{}, uint8(0), true)
+	f.Add(append(binary.AppendUvarint(nil, MaxAccessRoleControlFrame+1), 0x0a), uint8(3), false)
+	f.Fuzz(func(t *testing.T, data []byte, pieces uint8, admin bool) {
+		role := "access"
+		if admin {
+			role = "admin"
+		}
+		limit := ControlFrameLimit(role)
+		var src io.Reader = bytes.NewReader(data)
+		switch pieces % 3 {
+		case 1:
+			src = iotest.OneByteReader(src)
+		case 2:
+			src = iotest.HalfReader(src)
+		}
+		r := bufio.NewReaderSize(src, 16)
+		ref := bytes.NewReader(data)
 		for i := 0; i < 4; i++ {
-			var e messages.Envelope
-			if err := ReadFrame(r, &e, 1<<16); err != nil {
+			var got, want messages.Envelope
+			err := ReadFrame(r, &got, limit)
+			wantErr, tooLarge := plainReadFrame(ref, &want, limit)
+			if (err == nil) != (wantErr == nil) {
+				t.Fatalf("frame %d: incremental %v, plain %v", i, err, wantErr)
+			}
+			if errors.Is(err, ErrFrameTooLarge) != tooLarge {
+				t.Fatalf("frame %d: too large %v, want %v (%v)", i, errors.Is(err, ErrFrameTooLarge), tooLarge, err)
+			}
+			if err != nil {
 				return
+			}
+			if !proto.Equal(&got, &want) {
+				t.Fatalf("frame %d: incremental %v, plain %v", i, &got, &want)
 			}
 		}
 	})
+}
+
+// plainReadFrame is the obvious decoder ReadFrame must agree with.
+func plainReadFrame(r *bytes.Reader, m proto.Message, limit int) (err error, tooLarge bool) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return err, false
+	}
+	if n > uint64(limit) {
+		return ErrFrameTooLarge, true
+	}
+	if n > uint64(r.Len()) {
+		return io.ErrUnexpectedEOF, false
+	}
+	b := make([]byte, n)
+	io.ReadFull(r, b)
+	return proto.Unmarshal(b, m), false
 }
