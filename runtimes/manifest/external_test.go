@@ -88,3 +88,21 @@ func TestExternalWritesAValidManifest(t *testing.T) {
 		t.Fatal("port 70000 was accepted")
 	}
 }
+
+func TestAllowOutboundHTTP(t *testing.T) {
+	m, err := Parse([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Spec.AllowOutboundHTTP {
+		t.Fatal("outbound HTTP is allowed by default")
+	}
+	m, err = Parse([]byte(good + "  allowOutboundHttp: true\n"))
+	if err != nil || !m.Spec.AllowOutboundHTTP {
+		t.Fatalf("allowOutboundHttp: true gave %v, %v", m, err)
+	}
+	_, err = Parse([]byte(externalSSH + "  allowOutboundHttp: true\n"))
+	if err == nil || !strings.Contains(err.Error(), "spec.allowOutboundHttp: is for wasmtime services") {
+		t.Fatalf("allowOutboundHttp on an external service: %v", err)
+	}
+}

@@ -59,6 +59,10 @@ type Spec struct {
 	Env     map[string]string `yaml:"env"`
 	Command []string          `yaml:"command"`
 	Restart string            `yaml:"restart"`
+	// AllowOutboundHTTP lets a wasm component send HTTP requests
+	// (wasi:http/outgoing-handler); without it every request it makes is
+	// answered with an error, so a guest reaches no network by default.
+	AllowOutboundHTTP bool `yaml:"allowOutboundHttp"`
 }
 
 // Expose says how the service appears in the catalog peers see.
