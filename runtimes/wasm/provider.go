@@ -35,8 +35,9 @@ import (
 
 // maxModuleBytes is the largest module the provider accepts from any
 // source, whatever the node's configuration: the whole module is held in
-// memory while it is checked and compiled.
-const maxModuleBytes = 256 << 20
+// memory while it is checked and compiled. A variable only so tests can
+// stream past it without sending 256 MiB.
+var maxModuleBytes = 256 << 20
 
 func errModuleTooLarge(size int64) error {
 	return fmt.Errorf("the module is %d bytes, more than the %d MiB fungi accepts for a wasm module; it was refused", size, maxModuleBytes>>20)
@@ -56,11 +57,17 @@ type Config struct {
 	MaxConcurrency int
 	// HTTPClient downloads url sources; nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// DownloadTimeout ends a source.url download that takes longer.
+	DownloadTimeout time.Duration
+	// DownloadIdleTimeout ends a download when no bytes arrive for this long
+	// (waiting for the answer included).
+	DownloadIdleTimeout time.Duration
 }
 
 // DefaultConfig returns the limits a node uses unless its config says otherwise.
 func DefaultConfig(cacheDir string) Config {
-	return Config{CacheDir: cacheDir, MemoryLimitMB: 256, RequestTimeout: 30 * time.Second, MaxConcurrency: 16}
+	return Config{CacheDir: cacheDir, MemoryLimitMB: 256, RequestTimeout: 30 * time.Second, MaxConcurrency: 16,
+		DownloadTimeout: 10 * time.Minute, DownloadIdleTimeout: 30 * time.Second}
 }
 
 // Provider runs wasm services. The wazero runtime is made on first use, so an
@@ -90,6 +97,12 @@ func New(cfg Config) *Provider {
 	}
 	if cfg.MemoryLimitMB == 0 {
 		cfg.MemoryLimitMB = 256
+	}
+	if cfg.DownloadTimeout <= 0 {
+		cfg.DownloadTimeout = 10 * time.Minute
+	}
+	if cfg.DownloadIdleTimeout <= 0 {
+		cfg.DownloadIdleTimeout = 30 * time.Second
 	}
 	return &Provider{cfg: cfg, memory: newMemoryPool(4, defaultPoolBudget)}
 }
@@ -215,10 +228,10 @@ func readModuleFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Size() > maxModuleBytes {
+	if fi, err := f.Stat(); err == nil && fi.Size() > int64(maxModuleBytes) {
 		return nil, errModuleTooLarge(fi.Size())
 	}
-	bin, err := io.ReadAll(io.LimitReader(f, maxModuleBytes+1))
+	bin, err := io.ReadAll(io.LimitReader(f, int64(maxModuleBytes)+1))
 	if err != nil {
 		return nil, err
 	}
@@ -275,11 +288,13 @@ func (p *Provider) compile(ctx context.Context, bin []byte) (wazero.CompiledModu
 }
 
 // download fetches url once: a later pull of the same url finds it in the
-// cache (when the manifest pins a hash, only if the hash matches).
+// cache (when the manifest pins a hash, only if the hash matches). The
+// download has an overall deadline, an idle deadline that any received
+// bytes push back, and the module size cap.
 func (p *Provider) download(ctx context.Context, url, want string, progress func(*messages.PullProgress)) ([]byte, error) {
 	key := sha256.Sum256([]byte(url))
 	cached := filepath.Join(p.cfg.CacheDir, "downloads", hex.EncodeToString(key[:])+".wasm")
-	if bin, err := os.ReadFile(cached); err == nil {
+	if bin, err := readModuleFile(cached); err == nil {
 		sum := sha256.Sum256(bin)
 		if want == "" || hex.EncodeToString(sum[:]) == want {
 			progress(&messages.PullProgress{Message: "using the cached download of " + url})
@@ -291,22 +306,53 @@ func (p *Provider) download(ctx context.Context, url, want string, progress func
 	if client == nil {
 		client = http.DefaultClient
 	}
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.DownloadTimeout)
+	defer cancel()
+	// The idle timer runs from the request on: it covers a server that
+	// never answers as well as one that stops sending halfway.
+	var stalled atomic.Bool
+	idle := time.AfterFunc(p.cfg.DownloadIdleTimeout, func() {
+		stalled.Store(true)
+		cancel()
+	})
+	defer idle.Stop()
+	fail := func(err error) error {
+		switch {
+		case stalled.Load():
+			return fmt.Errorf("download %s: nothing arrived for %s, so it was given up; check that the server is up, then pull again", url, p.cfg.DownloadIdleTimeout)
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			return fmt.Errorf("download %s did not finish within %s, so it was given up; pull again, or download the module and use source.file", url, p.cfg.DownloadTimeout)
+		default:
+			return fmt.Errorf("download %s: %w", url, err)
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("source.url %q: %w", url, err)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("download %s: %w", url, err)
+		return nil, fail(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("download %s: the server answered %s", url, resp.Status)
 	}
+	if resp.ContentLength > int64(maxModuleBytes) {
+		return nil, fmt.Errorf("download %s: %w", url, errModuleTooLarge(resp.ContentLength))
+	}
 	var buf bytes.Buffer
-	pr := &progressReader{r: resp.Body, total: resp.ContentLength, report: progress, what: "downloading " + url}
-	if _, err := io.Copy(&buf, pr); err != nil {
-		return nil, fmt.Errorf("download %s: %w", url, err)
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength))
+	}
+	pr := &progressReader{r: resp.Body, total: resp.ContentLength, report: progress, what: "downloading " + url,
+		received: func() { idle.Reset(p.cfg.DownloadIdleTimeout) }}
+	n, err := io.Copy(&buf, io.LimitReader(pr, int64(maxModuleBytes)+1))
+	if err != nil {
+		return nil, fail(err)
+	}
+	if n > int64(maxModuleBytes) {
+		return nil, fmt.Errorf("download %s: the server sent more than %d MiB, the most fungi accepts for a wasm module; it was refused", url, maxModuleBytes>>20)
 	}
 	if err := atomicfile.Write(cached, buf.Bytes(), 0o644); err != nil {
 		return nil, err
@@ -315,17 +361,21 @@ func (p *Provider) download(ctx context.Context, url, want string, progress func
 }
 
 type progressReader struct {
-	r      io.Reader
-	n      int64
-	total  int64
-	last   time.Time
-	report func(*messages.PullProgress)
-	what   string
+	r        io.Reader
+	n        int64
+	total    int64
+	last     time.Time
+	report   func(*messages.PullProgress)
+	what     string
+	received func() // called whenever bytes arrive
 }
 
 func (pr *progressReader) Read(b []byte) (int, error) {
 	n, err := pr.r.Read(b)
 	pr.n += int64(n)
+	if n > 0 && pr.received != nil {
+		pr.received()
+	}
 	if now := time.Now(); now.Sub(pr.last) > 200*time.Millisecond || err == io.EOF {
 		pr.last = now
 		pr.report(&messages.PullProgress{Message: pr.what, Current: pr.n, Total: pr.total})

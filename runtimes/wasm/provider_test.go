@@ -9,8 +9,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -334,5 +336,110 @@ func TestFetchURLOnceAndVerifies(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(steps, "\n"), "using the cached download") {
 		t.Fatalf("second pull did not say it used the cache: %v", steps)
+	}
+}
+
+// fetchURL pulls url with cfg's download limits and returns Fetch's error,
+// failing the test if Fetch is still running after within.
+func fetchURL(t *testing.T, cfg Config, url string, within time.Duration) error {
+	t.Helper()
+	cfg.CacheDir = filepath.Join(t.TempDir(), "cache")
+	p := New(cfg)
+	defer p.Close(context.Background())
+	m := testManifest("", nil)
+	m.Spec.Source = manifest.Source{URL: url}
+	result := make(chan error, 1)
+	go func() {
+		_, err := p.Fetch(context.Background(), runtimes.FetchRequest{Manifest: m}, func(*messages.PullProgress) {})
+		result <- err
+	}()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	select {
+	case err := <-result:
+		return err
+	case <-deadline.C:
+		t.Fatalf("the download of %s was still running after %s", url, within)
+		return nil
+	}
+}
+
+func TestDownloadsThatStallOrNeverEndAreGivenUp(t *testing.T) {
+	chunk := bytes.Repeat([]byte{0}, 64<<10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/silent": // never answers
+			<-r.Context().Done()
+		case "/stalls": // answers, sends a little, then nothing
+			w.Header().Set("Content-Length", "1000000")
+			w.Write([]byte("\x00asm\x01\x00\x00\x00"))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		case "/trickles": // sends forever, a byte a write: far too slow to reach the size cap
+			for r.Context().Err() == nil {
+				if _, err := w.Write(chunk[:1]); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+			}
+		case "/floods": // sends forever as fast as it can
+			for {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		case "/claims-too-much":
+			w.Header().Set("Content-Length", strconv.Itoa(maxModuleBytes+1))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
+		}
+	}))
+	defer srv.Close()
+	cfg := DefaultConfig("")
+	cfg.DownloadIdleTimeout = 300 * time.Millisecond
+	cfg.DownloadTimeout = 2 * time.Second
+	for path, want := range map[string]string{
+		"/silent":          "nothing arrived for 300ms",
+		"/stalls":          "nothing arrived for 300ms",
+		"/trickles":        "did not finish within 2s",
+		"/claims-too-much": "more than the 256 MiB fungi accepts",
+	} {
+		t.Run(path, func(t *testing.T) {
+			if err := fetchURL(t, cfg, srv.URL+path, 20*time.Second); err == nil || !strings.Contains(err.Error(), want) {
+				t.Fatalf("got %v, want an error containing %q", err, want)
+			}
+		})
+	}
+	t.Run("/floods", func(t *testing.T) {
+		// The cap is lowered so the test need not send 256 MiB; the check
+		// is the same.
+		saved := maxModuleBytes
+		maxModuleBytes = 4 << 20
+		t.Cleanup(func() { maxModuleBytes = saved })
+		cfg := cfg
+		cfg.DownloadTimeout = time.Minute
+		if err := fetchURL(t, cfg, srv.URL+"/floods", 20*time.Second); err == nil || !strings.Contains(err.Error(), "sent more than 4 MiB") {
+			t.Fatalf("got %v, want the download refused past the size cap", err)
+		}
+	})
+}
+
+func TestFetchRefusesAFileOverTheSizeCap(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "huge.wasm")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A sparse file: the check must refuse it by its size, before reading.
+	if err := f.Truncate(int64(maxModuleBytes) + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	p := New(DefaultConfig(filepath.Join(dir, "cache")))
+	defer p.Close(context.Background())
+	_, err = p.Fetch(context.Background(), runtimes.FetchRequest{Manifest: testManifest(path, nil)}, func(*messages.PullProgress) {})
+	if err == nil || !strings.Contains(err.Error(), "more than the 256 MiB fungi accepts") {
+		t.Fatalf("got %v, want the file refused by its size", err)
 	}
 }
