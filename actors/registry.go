@@ -126,6 +126,10 @@ func (r *serviceRegistry) load(ctx actor.Context) {
 		info := &messages.ServiceInfo{Name: e.Name(), State: stateFailed}
 		if err == nil {
 			info = describe(r.home, rec, m, statePulled)
+		} else if rec, rerr := loadRecord(r.home, e.Name()); rerr == nil {
+			// The manifest no longer decodes, but the record still names the
+			// runtime, so a remove can clean up what the runtime keeps.
+			info.Runtime = rec.Runtime
 		}
 		r.spawn(ctx, e.Name(), info)
 	}

@@ -65,6 +65,9 @@ func (b *browser) entries(dir string) ([]entry, error) {
 	}
 	out := make([]entry, 0, len(des))
 	for _, de := range des {
+		if strings.HasPrefix(de.Name(), ".upload-") {
+			continue // an upload still being written
+		}
 		e := entry{Name: de.Name(), Dir: de.IsDir()}
 		if info, err := de.Info(); err == nil && !de.IsDir() {
 			e.Size = info.Size()
@@ -135,16 +138,26 @@ func (b *browser) file(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		f, err := os.Create(p)
+		// Write beside the target and rename over it: an upload cut short
+		// (a client gone, a power cut) never leaves a partial file under the
+		// final name, nor truncates the one stored before.
+		f, err := os.CreateTemp(filepath.Dir(p), ".upload-*")
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		n, err := io.Copy(f, r.Body)
+		if err == nil {
+			err = f.Sync()
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
+		if err == nil {
+			err = os.Rename(f.Name(), p)
+		}
 		if err != nil {
+			os.Remove(f.Name())
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
