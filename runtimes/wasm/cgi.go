@@ -275,6 +275,9 @@ func cgiEnv(r *http.Request, port int) map[string]string {
 	if err != nil {
 		host, hostPort = strings.Trim(r.Host, "[]"), strconv.Itoa(port)
 	}
+	if host == "" {
+		host = "127.0.0.1" // an HTTP/1.0 request without Host: the address the service listens on
+	}
 	remote, remotePort, _ := net.SplitHostPort(r.RemoteAddr)
 	env := map[string]string{
 		"GATEWAY_INTERFACE": "CGI/1.1",

@@ -168,3 +168,15 @@ func TestListenErrorSaysTheCause(t *testing.T) {
 }
 
 func newBufReader(s string) *bufio.Reader { return bufio.NewReaderSize(strings.NewReader(s), 16<<10) }
+
+func TestCGIEnvWithoutAHostHeader(t *testing.T) {
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader("GET /a%20b?q HTTP/1.0\r\n\r\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.RemoteAddr = "127.0.0.1:5555"
+	env := cgiEnv(r, 8080)
+	if env["SERVER_NAME"] != "127.0.0.1" || env["X_FULL_URL"] != "http://127.0.0.1:8080/a%20b?q" || env["PATH_INFO"] != "/a b" {
+		t.Fatalf("SERVER_NAME %q, X_FULL_URL %q, PATH_INFO %q", env["SERVER_NAME"], env["X_FULL_URL"], env["PATH_INFO"])
+	}
+}
