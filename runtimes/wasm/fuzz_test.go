@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,6 +33,14 @@ func FuzzMergeDataSegments(f *testing.F) {
 	// fuzz iteration, so only the small ones seed the corpus.
 	for _, name := range []string{"deislabs_wagi__hello.wasm", "deislabs_wagi-examples__hello.gr.wasm"} {
 		if bin, err := os.ReadFile(filepath.Join(testutil.RepoRoot(), "..", "shared", "wasm-corpus", "C", name)); err == nil {
+			f.Add(bin)
+		}
+	}
+
+	// A Go module has thousands of segments, the case the merge is for; it
+	// is too large to mutate quickly, so it seeds the plain test run only.
+	if fuzzing := flag.Lookup("test.fuzz"); fuzzing == nil || fuzzing.Value.String() == "" {
+		if bin, err := os.ReadFile(testutil.BuildWasm(f, "runtimes/wasm/testdata/guest")); err == nil {
 			f.Add(bin)
 		}
 	}
