@@ -373,3 +373,104 @@ func TestPipeFreesBridgesWhenServiceAnswersBeforeReadingUpload(t *testing.T) {
 		})
 	}
 }
+
+// echoService is a TCP echo server on loopback that half-closes at EOF.
+func echoService(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.(*net.TCPConn).CloseWrite(); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// One trusted peer holds 300 access streams at once, four times libp2p's
+// default of 75 per peer and protocol, and every one carries bytes.
+func TestTrustedPeerHoldsManyAccessStreams(t *testing.T) {
+	client, server, gate := pair(t, "access")
+	addr := echoService(t)
+	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return addr, nil }, t.Logf)
+	const n = 300
+	streams := make([]HalfCloser, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			st, err := OpenAccess(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
+			if err != nil {
+				errs <- fmt.Errorf("stream %d: %w", i, err)
+				return
+			}
+			streams[i] = st
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i, st := range streams { // all open at once; each still works
+		msg := fmt.Sprintf("stream %d", i)
+		st.Write([]byte(msg))
+		st.CloseWrite()
+		back, err := io.ReadAll(st)
+		if err != nil || string(back) != msg {
+			t.Fatalf("%s: echo %q, %v", msg, back, err)
+		}
+		st.Close()
+	}
+}
+
+// When a peer's stream limit is reached, the refusal says so (and wraps
+// ErrStreamLimit, which the access forwarder answers with a 503), instead
+// of libp2p's bare reset that read as "bad frame length".
+func TestStreamLimitRefusalIsNamed(t *testing.T) {
+	const limit = 8
+	trustedPeerStreams = limit
+	server, gate := newTestHost(t) // the serving node has the small limit
+	trustedPeerStreams = TrustedPeerStreams
+	client, clientGate := newTestHost(t)
+	trustEachOther(client, clientGate, server, gate, "access")
+	addr := echoService(t)
+	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return addr, nil }, t.Logf)
+	var open []HalfCloser
+	defer func() {
+		for _, st := range open {
+			st.Close()
+		}
+	}()
+	var err error
+	for range limit + 1 {
+		var st HalfCloser
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		st, err = OpenAccess(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
+		cancel()
+		if err != nil {
+			break
+		}
+		open = append(open, st)
+	}
+	if err == nil {
+		t.Fatalf("%d streams opened past a limit of %d", len(open), limit)
+	}
+	if !errors.Is(err, ErrStreamLimit) || !strings.Contains(err.Error(), "the peer refused the stream, it has as many open as it allows") {
+		t.Fatalf("refusal at the limit: %v", err)
+	}
+	t.Logf("refusal: %v", err)
+	if strings.Contains(err.Error(), "bad frame length") {
+		t.Fatalf("misleading refusal: %v", err)
+	}
+}

@@ -25,6 +25,9 @@ const (
 	NodeStreams = 16384
 )
 
+// trustedPeerStreams is TrustedPeerStreams, smaller in tests that reach it.
+var trustedPeerStreams = TrustedPeerStreams
+
 // ErrStreamLimit marks a stream that a resource limit refused, on this node
 // or on the peer: wait for connections to end, or spread the load.
 var ErrStreamLimit = errors.New("stream limit reached")
@@ -55,9 +58,9 @@ func newResourceManager(gate *TrustGate) (network.ResourceManager, error) {
 		StreamsOutbound: rcmgr.LimitVal(NodeStreams),
 	}
 	perPeer := rcmgr.ResourceLimits{
-		Streams:         rcmgr.LimitVal(2 * TrustedPeerStreams),
-		StreamsInbound:  rcmgr.LimitVal(TrustedPeerStreams),
-		StreamsOutbound: rcmgr.LimitVal(TrustedPeerStreams),
+		Streams:         rcmgr.LimitVal(2 * trustedPeerStreams),
+		StreamsInbound:  rcmgr.LimitVal(trustedPeerStreams),
+		StreamsOutbound: rcmgr.LimitVal(trustedPeerStreams),
 	}
 	ours := map[protocol.ID]rcmgr.ResourceLimits{ControlProtocol: perPeer, AccessProtocol: perPeer}
 	cfg := rcmgr.PartialLimitConfig{
@@ -82,7 +85,7 @@ func isLimitReset(err error) bool {
 func streamOpenError(err error) error {
 	if errors.Is(err, network.ErrResourceLimitExceeded) {
 		return fmt.Errorf("%w: this node already has as many streams open as it allows (%d per peer, %d in all); wait for some connections to end: %v",
-			ErrStreamLimit, TrustedPeerStreams, NodeStreams, err)
+			ErrStreamLimit, trustedPeerStreams, NodeStreams, err)
 	}
 	return explainReset(err)
 }
@@ -92,7 +95,7 @@ func streamOpenError(err error) error {
 func explainReset(err error) error {
 	if isLimitReset(err) {
 		return fmt.Errorf("%w: the peer refused the stream, it has as many open as it allows (%d per peer on a fungi node); wait for some connections to end: %v",
-			ErrStreamLimit, TrustedPeerStreams, err)
+			ErrStreamLimit, trustedPeerStreams, err)
 	}
 	if errors.Is(err, network.ErrReset) {
 		return fmt.Errorf("the peer closed the stream before answering (it may be stopping, or have untrusted this node): %w", err)

@@ -27,25 +27,34 @@ import (
 // with role, and server is a dial target of client.
 func pair(t testing.TB, role string) (client, server host.Host, serverGate *TrustGate) {
 	t.Helper()
-	mk := func() (host.Host, *TrustGate) {
-		priv, _, err := crypto.GenerateEd25519Key(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		g := NewTrustGate()
-		h, err := NewHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, g, nil, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
-		return h, g
+	client, clientGate := newTestHost(t)
+	server, serverGate = newTestHost(t)
+	trustEachOther(client, clientGate, server, serverGate, role)
+	return client, server, serverGate
+}
+
+// newTestHost starts a real host on loopback TCP whose gate admits nobody
+// yet; port mapping is off, so a test sends nothing off the machine.
+func newTestHost(t testing.TB) (host.Host, *TrustGate) {
+	t.Helper()
+	priv, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	client, clientGate := mk()
-	server, serverGate = mk()
+	g := NewTrustGate()
+	h, err := NewHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, g, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h, g
+}
+
+// trustEachOther makes server trust client with role, and client dial server.
+func trustEachOther(client host.Host, clientGate *TrustGate, server host.Host, serverGate *TrustGate, role string) {
 	clientGate.Set(map[peer.ID]string{}, map[peer.ID]bool{server.ID(): true})
 	serverGate.Set(map[peer.ID]string{client.ID(): role}, map[peer.ID]bool{})
 	client.Peerstore().AddAddrs(server.ID(), server.Addrs(), time.Hour)
-	return client, server, serverGate
 }
 
 func echoControl(ctx context.Context, from peer.ID, role string, req *messages.Envelope, reply func(*messages.Envelope) error) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
 	"sort"
 	"testing"
 	"time"
@@ -16,16 +17,31 @@ import (
 	"github.com/fungi-go/fungi/messages"
 )
 
-// startDaemon runs a real node in this process and returns an API client.
+// quietConfig is the config of a daemon in a test: no mDNS multicast and no
+// UPnP/NAT-PMP requests to the gateway, so nothing leaves the machine.
+const quietConfig = "mdns: false\nportMapping: false\n"
+
+// startDaemon runs a real node in this process, with quietConfig, and
+// returns an API client.
 func startDaemon(tb testing.TB) (messages.DaemonClient, *messages.NodeInfo) {
+	c, info, _ := startDaemonLogged(tb, io.Discard)
+	return c, info
+}
+
+// startDaemonLogged is startDaemon with the daemon's log going to log; it
+// also returns the node's home.
+func startDaemonLogged(tb testing.TB, log io.Writer) (messages.DaemonClient, *messages.NodeInfo, *home.Home) {
 	h, err := home.Open(tb.TempDir())
 	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(h.ConfigPath(), []byte(quietConfig), 0o600); err != nil {
 		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Log: io.Discard})
+		done <- Run(ctx, Options{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Log: log})
 	}()
 	tb.Cleanup(func() { cancel(); <-done })
 	conn, err := grpc.NewClient("unix://"+h.SocketPath(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -36,13 +52,15 @@ func startDaemon(tb testing.TB) (messages.DaemonClient, *messages.NodeInfo) {
 	c := messages.NewDaemonClient(conn)
 	var info *messages.NodeInfo
 	testutil.WaitFor(tb, 30*time.Second, "the daemon", func() error {
-		if _, err := net.Dial("unix", h.SocketPath()); err != nil {
+		probe, err := net.Dial("unix", h.SocketPath())
+		if err != nil {
 			return err
 		}
+		probe.Close() // left open, it holds the API server's stop for two minutes
 		info, err = c.Info(context.Background(), &messages.InfoRequest{})
 		return err
 	})
-	return c, info
+	return c, info, h
 }
 
 // BenchmarkRemoteAdminCommand measures `peer admin service list` at the

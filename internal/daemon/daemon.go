@@ -53,6 +53,12 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer unlock()
+	// With the lock held this daemon is the only writer: any temporary file
+	// left in the home is from a node that died mid-write. A file that
+	// cannot be removed is reported and left; it is never read as data.
+	if err := removeStaleTemps(h); err != nil {
+		logf("%v", err)
+	}
 	cfg, err := h.LoadConfig()
 	if err != nil {
 		return err

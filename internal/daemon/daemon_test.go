@@ -1,0 +1,86 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/internal/testutil"
+)
+
+// syncBuffer is a log a daemon writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// The daemons tests start send nothing off the machine: their config has
+// mDNS and port mapping off, and the running daemon says it took both off.
+func TestTestDaemonsKeepMDNSAndPortMappingOff(t *testing.T) {
+	var log syncBuffer
+	_, _, h := startDaemonLogged(t, &log)
+	cfg, err := h.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MDNS || cfg.PortMapping {
+		t.Fatalf("a test daemon's config: mdns %v, portMapping %v; both must be off", cfg.MDNS, cfg.PortMapping)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the daemon's settings line", func() error {
+		if !strings.Contains(log.String(), "mDNS off, port mapping off") {
+			return os.ErrNotExist
+		}
+		return nil
+	})
+}
+
+// An access.json the daemon cannot read or parse stops it with the file
+// named, and is left as it was: starting with an empty book would let the
+// next attach overwrite the entries it holds.
+func TestDaemonRefusesAccessBookItCannotRead(t *testing.T) {
+	for name, plant := range map[string]func(path string) error{
+		"unreadable": func(path string) error { return os.Mkdir(path, 0o700) }, // reading a folder fails
+		"malformed":  func(path string) error { return os.WriteFile(path, []byte(`[{"peerId": "12D3`), 0o600) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			h, err := home.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(h.ConfigPath(), []byte(quietConfig), 0o600)
+			path := filepath.Join(h.Dir, "access.json")
+			if err := plant(path); err != nil {
+				t.Fatal(err)
+			}
+			before, _ := os.ReadFile(path)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err = Run(ctx, Options{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Log: &syncBuffer{}})
+			if err == nil || !strings.Contains(err.Error(), path) {
+				t.Fatalf("daemon with a broken %s: %v", path, err)
+			}
+			after, _ := os.ReadFile(path)
+			if !bytes.Equal(before, after) {
+				t.Fatalf("access.json changed: %q -> %q", before, after)
+			}
+		})
+	}
+}
