@@ -26,6 +26,10 @@ command -v curl >/dev/null || { echo "the demo needs curl (apt-get install curl)
 
 start_node() {
 	local home=$1
+	# Both nodes live on this machine: no mDNS multicast, no UPnP/NAT-PMP
+	# requests to the gateway. init keeps a config.yaml it finds.
+	mkdir -p -m 0700 "$home"
+	printf 'mdns: false\nportMapping: false\n' >"$home/config.yaml"
 	run "$fungi" -f "$home" init
 	say "$fungi -f $home daemon --listen /ip4/127.0.0.1/tcp/0 &"
 	"$fungi" -f "$home" daemon --listen /ip4/127.0.0.1/tcp/0 2>"$home.log" &

@@ -34,10 +34,18 @@ put() {
 		awk -v n="$name" '{printf "%-28s %8.1f MB/s\n", n, $1/1e6}'
 }
 
+# quiet_home HOME: no mDNS and no port mapping; a daemon in a network
+# namespace of the test network could keep them, but the loopback pair runs
+# on this machine's own network, and one config for all is simpler.
+quiet_home() {
+	mkdir -p -m 0700 "$1"
+	printf 'mdns: false\nportMapping: false\n' >"$1/config.yaml"
+}
+
 start_pair() { # start_pair NS_A NS_B RELAY_ARGS...: A and B homes under $work/$1-$2
 	local na=$1 nb=$2
 	shift 2
-	for n in a b; do "$fungi" -f "$work/$na$nb-$n" init >/dev/null; done
+	for n in a b; do quiet_home "$work/$na$nb-$n"; "$fungi" -f "$work/$na$nb-$n" init >/dev/null; done
 	local run_a=() run_b=()
 	[ "$na" != - ] && run_a=(ip netns exec "$na")
 	[ "$nb" != - ] && run_b=(ip netns exec "$nb")

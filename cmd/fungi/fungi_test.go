@@ -29,6 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/rogpeppe/go-internal/testscript"
 	"golang.org/x/sys/unix"
+	"gopkg.in/yaml.v3"
 
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/testutil"
@@ -74,6 +75,9 @@ func TestScripts(t *testing.T) {
 				e.Defer(func() {
 					exec.Command("bash", filepath.Join(testutil.RepoRoot(), "examples/nat-testnet.sh"), "down", ns).Run()
 				})
+			}
+			if err := quietHomes(e.WorkDir); err != nil {
+				return err
 			}
 			return copyExamples(e.WorkDir, wasm)
 		},
@@ -166,6 +170,61 @@ func copyExamples(work, wasm string) error {
 
 // homeArg takes an optional leading home folder (relative to $WORK) off
 // args; without one the script's $FUNGI_DIR is meant.
+// scriptHomes are the homes the scripts give their daemons (-f a, b, c;
+// FUNGI_DIR is home).
+var scriptHomes = []string{"a", "b", "c", "home"}
+
+// quietHomes writes, before any `fungi init`, the config of every home a
+// script may use: the defaults with mDNS and port mapping off, so the
+// daemons send no multicast and no gateway requests off the machine. The
+// nat_* scripts run their daemons in network namespaces of their own, and
+// keep the defaults.
+func quietHomes(workDir string) error {
+	if strings.HasPrefix(filepath.Base(workDir), "script-nat_") {
+		return nil
+	}
+	cfg := home.DefaultConfig()
+	cfg.MDNS, cfg.PortMapping = false, false
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	for _, name := range scriptHomes {
+		dir := filepath.Join(workDir, name)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "config.yaml"), append([]byte("# a test daemon: nothing leaves the machine\n"), data...), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// The daemons of the scripts (outside network namespaces) run with mDNS
+// and port mapping off, and `fungi init` keeps that config.
+func TestScriptDaemonsKeepMDNSAndPortMappingOff(t *testing.T) {
+	work := filepath.Join(t.TempDir(), "script-remote_flow")
+	if err := quietHomes(work); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range scriptHomes {
+		dir := filepath.Join(work, name)
+		var stdout, stderr strings.Builder
+		if code := run([]string{"-f", dir, "init"}, &stdout, &stderr); code != 0 {
+			t.Fatalf("fungi init %s: %s", name, stderr.String())
+		}
+		h, _ := home.Open(dir)
+		cfg, err := h.LoadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.MDNS || cfg.PortMapping {
+			t.Fatalf("home %s: mdns %v, portMapping %v; a test daemon must have both off", name, cfg.MDNS, cfg.PortMapping)
+		}
+	}
+}
+
 func homeArg(ts *testscript.TestScript, args []string, want int) (string, []string) {
 	if len(args) == want+1 {
 		return ts.MkAbs(args[0]), args[1:]
