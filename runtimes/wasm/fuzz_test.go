@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"testing"
 	"time"
@@ -114,7 +115,8 @@ func instantiatedMemory(ctx context.Context, rt wazero.Runtime, compiled wazero.
 	}
 	defer mod.Close(ctx)
 	mem := mod.Memory()
-	if mem == nil {
+	// wazero returns a typed nil for a module without memory.
+	if mem == nil || reflect.ValueOf(mem).IsNil() {
 		return nil, nil
 	}
 	b, _ := mem.Read(0, mem.Size())
