@@ -95,32 +95,44 @@ func TestControlBoundsFramesByRole(t *testing.T) {
 	}
 }
 
-// A peer holding MaxControlStreamsPerPeer requests open gets a clear
-// refusal for the next one, and is served again once they end.
+// A peer with MaxControlStreamsPerPeer requests running (each a `logs -f`,
+// say) gets a clear refusal for the next one, and is served again once
+// they end.
 func TestControlLimitsStreamsPerPeer(t *testing.T) {
 	client, server, gate := pair(t, "access")
-	ServeControl(server, gate, echoControl)
-	var held []io.Closer
-	for range MaxControlStreamsPerPeer {
-		s := rawStream(t, client, server, ControlProtocol)
-		s.Write(append(binary.AppendUvarint(nil, 100), 1)) // a request that never completes
-		held = append(held, s)
-	}
-	catalog := &messages.Envelope{Body: &messages.Envelope_Catalog{Catalog: &messages.CatalogRequest{}}}
-	testutil.WaitFor(t, 10*time.Second, "the extra request refused", func() error {
-		err := CallControl(context.Background(), client, server.ID(), catalog, func(*messages.Envelope) error { return nil })
-		var re *RemoteError
-		if !errors.As(err, &re) || re.Code != "busy" || !strings.Contains(re.Message, fmt.Sprintf("%d of your requests are already running", MaxControlStreamsPerPeer)) {
-			return fmt.Errorf("got %v", err)
+	release := make(chan struct{})
+	var running sync.WaitGroup
+	running.Add(MaxControlStreamsPerPeer)
+	ServeControl(server, gate, func(ctx context.Context, from peer.ID, role string, req *messages.Envelope, reply func(*messages.Envelope) error) error {
+		if req.GetCatalogInspect() != nil { // a request that runs until released
+			running.Done()
+			<-release
 		}
 		return nil
 	})
-	for _, s := range held {
-		s.(interface{ Reset() error }).Reset()
+	hold := &messages.Envelope{Body: &messages.Envelope_CatalogInspect{CatalogInspect: &messages.CatalogInspect{ServiceId: "x"}}}
+	held := make(chan error, MaxControlStreamsPerPeer)
+	for range MaxControlStreamsPerPeer {
+		go func() {
+			held <- CallControl(context.Background(), client, server.ID(), hold, func(*messages.Envelope) error { return nil })
+		}()
 	}
-	testutil.WaitFor(t, 10*time.Second, "a request served after the held ones ended", func() error {
-		return CallControl(context.Background(), client, server.ID(), catalog, func(*messages.Envelope) error { return nil })
-	})
+	running.Wait()
+	catalog := &messages.Envelope{Body: &messages.Envelope_Catalog{Catalog: &messages.CatalogRequest{}}}
+	err := CallControl(context.Background(), client, server.ID(), catalog, func(*messages.Envelope) error { return nil })
+	var re *RemoteError
+	if !errors.As(err, &re) || re.Code != "busy" || !strings.Contains(re.Message, fmt.Sprintf("%d of your requests are already running", MaxControlStreamsPerPeer)) {
+		t.Fatalf("request past the limit: %v", err)
+	}
+	close(release)
+	for range MaxControlStreamsPerPeer {
+		if err := <-held; err != nil {
+			t.Fatalf("a held request: %v", err)
+		}
+	}
+	if err := CallControl(context.Background(), client, server.ID(), catalog, func(*messages.Envelope) error { return nil }); err != nil {
+		t.Fatalf("a request once the held ones ended: %v", err)
+	}
 }
 
 // shortControlTimers makes keepalives and the idle timeout fast for a test.
