@@ -330,7 +330,16 @@ func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *me
 		f.refuse(conn, err)
 		return
 	}
-	stop := context.AfterFunc(ctx, func() { conn.Close(); stream.Close() })
+	// A forwarder that stops (detach, shutdown) resets its streams: a
+	// plain close would leave the peer's side of the bridge waiting.
+	stop := context.AfterFunc(ctx, func() {
+		conn.Close()
+		if r, ok := stream.(interface{ Reset() error }); ok {
+			r.Reset()
+			return
+		}
+		stream.Close()
+	})
 	defer stop()
 	transport.Pipe(conn, stream)
 }

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/messages"
@@ -53,7 +55,9 @@ func TestForwarderAnswersLimitWith503(t *testing.T) {
 		{fmt.Errorf("failed to dial: no addresses"), 502, "no addresses"},
 	} {
 		f := &accessForwarder{peer: id, rec: &accessRecord{ServiceID: "files", Usage: "web"}, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			dial: func(context.Context, peer.ID, *messages.AccessHeader) (transport.HalfCloser, error) { return nil, tc.dialErr }}
+			dial: func(context.Context, peer.ID, *messages.AccessHeader) (transport.HalfCloser, error) {
+				return nil, tc.dialErr
+			}}
 		client, accepted := loopbackPair(t)
 		go f.bridge(context.Background(), accepted, &messages.AccessHeader{ServiceId: "files", Port: "http"})
 		client.SetDeadline(time.Now().Add(10 * time.Second))
@@ -69,3 +73,79 @@ func TestForwarderAnswersLimitWith503(t *testing.T) {
 	}
 }
 
+// Stopping a forwarder (detach, shutdown) ends the serving node's side of
+// every bridge at once, even while the service is streaming to a client:
+// the stream is reset, not just closed on this side.
+func TestForwarderStopEndsTheServingSide(t *testing.T) {
+	mk := func() (host.Host, *transport.TrustGate) {
+		priv, _, _ := crypto.GenerateEd25519Key(nil)
+		g := transport.NewTrustGate()
+		h, err := transport.NewHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, g, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h, g
+	}
+	using, usingGate := mk()
+	serving, servingGate := mk()
+	usingGate.Set(map[peer.ID]string{}, map[peer.ID]bool{serving.ID(): true})
+	servingGate.Set(map[peer.ID]string{using.ID(): RoleAccess}, map[peer.ID]bool{})
+	using.Peerstore().AddAddrs(serving.ID(), serving.Addrs(), time.Hour)
+
+	// The service streams to its client until its connection breaks.
+	svc, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	ended := make(chan error, 1)
+	go func() {
+		c, err := svc.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(time.Minute))
+		chunk := make([]byte, 64<<10)
+		for {
+			if _, err := c.Write(chunk); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	transport.ServeAccess(serving, servingGate, func(peer.ID, *messages.AccessHeader) (string, error) { return svc.Addr().String(), nil }, t.Logf)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &accessRecord{PeerID: serving.ID().String(), ServiceID: "stream", Usage: "tcp", Ports: []accessPortRecord{{Name: "tcp"}}}
+	system := actor.NewActorSystem()
+	fwd := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &accessForwarder{peer: serving.ID(), rec: rec, listeners: []net.Listener{ln}, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			dial: func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (transport.HalfCloser, error) {
+				return transport.OpenAccess(ctx, using, p, hdr)
+			}}
+	}))
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	client.SetDeadline(time.Now().Add(time.Minute))
+	if _, err := io.ReadFull(client, make([]byte, 1<<20)); err != nil { // the bridge carries the stream
+		t.Fatal(err)
+	}
+	// The client stops reading; the forwarder stops.
+	if err := system.Root.StopFuture(fwd).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ended:
+		t.Logf("the service's connection ended: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the serving node still bridges the service to a forwarder that stopped")
+	}
+}
