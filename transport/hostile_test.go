@@ -486,3 +486,29 @@ func TestStreamLimitRefusalIsNamed(t *testing.T) {
 		t.Fatalf("misleading refusal: %v", err)
 	}
 }
+
+// The reported attack: an access-role peer opens 24 control streams, each
+// announcing a 64 MiB frame and sending a few bytes. Each is refused on its
+// length, and the node allocates a few KiB for them, not 24 × 64 MiB.
+func TestAccessRolePeerCannotMakeNodeHoldAnnouncedFrames(t *testing.T) {
+	client, server, gate := pair(t, "access")
+	ServeControl(server, gate, echoControl)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const streams = 24
+	codes := map[string]int{}
+	for range streams {
+		s := rawStream(t, client, server, ControlProtocol)
+		s.Write(append(binary.AppendUvarint(nil, MaxControlFrame), bytes.Repeat([]byte{1}, 10)...))
+		codes[readReply(t, s).GetError().GetCode()]++
+		s.Close()
+	}
+	runtime.ReadMemStats(&after)
+	if codes["too_large"]+codes["busy"] != streams {
+		t.Fatalf("replies %v, want every stream refused", codes)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 64<<20 {
+		t.Fatalf("%d refused streams made the node allocate %d MiB", streams, got>>20)
+	}
+}
