@@ -359,19 +359,35 @@ func (a *serviceActor) exited(ctx actor.Context, msg *instanceExited) {
 	if msg.err != nil {
 		reason = "exited: " + msg.err.Error()
 	}
+	failed := msg.err != nil
 	var coded interface{ ExitCode() int }
 	if errors.As(msg.err, &coded) {
 		a.exitCode = int32(coded.ExitCode())
+		failed = coded.ExitCode() != 0
+	} else if msg.err == nil {
+		a.exitCode = 0
 	}
 	if time.Since(a.startedAt) > stableAfter {
 		a.backoff = 0 // it ran well for a while: this is a new run of trouble
 	}
 	a.inst = nil
-	a.state = stateFailed
-	a.rec.LastError = reason
-	a.log.printf("%s", reason)
 	policy := a.man.Spec.Restart
-	if policy == manifest.RestartAlways || (policy == manifest.RestartOnFailure && msg.err != nil) {
+	if failed {
+		a.state = stateFailed
+		a.rec.LastError = reason
+	} else {
+		// A job that ran to its end (a command component, a container
+		// that exits 0) is done, not broken; unless it is to run always,
+		// a daemon restart must not run it again.
+		a.state = stateStopped
+		a.rec.LastError = ""
+		reason = "exited with code 0"
+		if policy != manifest.RestartAlways {
+			a.rec.DesiredState = desiredStopped
+		}
+	}
+	a.log.printf("%s", reason)
+	if policy == manifest.RestartAlways || (policy == manifest.RestartOnFailure && failed) {
 		a.scheduleRestart(ctx)
 	}
 	a.persist()

@@ -16,13 +16,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/tetratelabs/wazero"
-	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
@@ -30,6 +30,7 @@ import (
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes"
 	"github.com/fungi-go/fungi/runtimes/manifest"
+	"github.com/fungi-go/fungi/runtimes/wasm/component"
 	"github.com/fungi-go/fungi/runtimes/wasm/internal/rootfs"
 )
 
@@ -116,7 +117,7 @@ func (p *Provider) Capability(context.Context) *messages.RuntimeCapability {
 		Name:             manifest.RuntimeWasmtime,
 		Available:        true,
 		Engine:           "wazero " + wazeroVersion(),
-		Detail:           "WASI preview 1 modules in HTTP handler mode (CGI/1.1); embedded, no external program",
+		Detail:           "WASI preview 1 modules in HTTP handler mode (CGI/1.1, WAGI); components: " + component.Worlds + "; WASI 0.2.x interfaces: " + strings.Join(component.Interfaces(), ", ") + "; embedded, no external program",
 		ManifestRuntimes: []string{manifest.RuntimeWasmtime, "wasm"},
 		WasmLimits: &messages.WasmLimits{
 			MemoryLimitMb:    p.cfg.MemoryLimitMB,
@@ -199,14 +200,28 @@ func (p *Provider) Fetch(ctx context.Context, req runtimes.FetchRequest, progres
 	if src.SHA256 != "" && src.SHA256 != digest {
 		return runtimes.Artifact{}, fmt.Errorf("source.sha256 mismatch: the manifest says %s but the module's SHA-256 is %s; the module was refused", src.SHA256, digest)
 	}
-	if err := checkCoreModule(bin); err != nil {
-		return runtimes.Artifact{}, err
+	isComponent := component.IsComponent(bin)
+	if !isComponent {
+		if err := checkCoreModule(bin); err != nil {
+			return runtimes.Artifact{}, err
+		}
 	}
 	path := filepath.Join(p.cfg.CacheDir, "modules", digest+".wasm")
 	if _, err := os.Stat(path); err != nil {
 		if err := atomicfile.Write(path, bin, 0o644); err != nil {
 			return runtimes.Artifact{}, err
 		}
+	}
+	if isComponent {
+		progress(&messages.PullProgress{Message: fmt.Sprintf("compiling component %s (%d bytes)", digest[:12], len(bin))})
+		c, err := p.compileComponent(ctx, bin)
+		if err != nil {
+			return runtimes.Artifact{}, err
+		}
+		progress(&messages.PullProgress{Message: fmt.Sprintf("component %s: %s", digest[:12], c.Kind())})
+		c.Close(ctx)
+		debug.FreeOSMemory()
+		return runtimes.Artifact{Ref: path, SHA256: digest}, nil
 	}
 	progress(&messages.PullProgress{Message: fmt.Sprintf("compiling %s (%d bytes)", digest[:12], len(bin))})
 	compiled, err := p.compile(ctx, bin)
@@ -251,7 +266,7 @@ func checkCoreModule(bin []byte) error {
 	case bytes.Equal(bin[4:8], []byte{1, 0, 0, 0}):
 		return nil
 	case bin[6] == 1 && bin[7] == 0:
-		return errors.New("the artifact is a WebAssembly component (component model / WASI preview 2); fungi runs WASI preview 1 core modules: rebuild it for wasip1 (for Go: GOOS=wasip1 GOARCH=wasm)")
+		return fmt.Errorf("the artifact is a WebAssembly component of layer/version %x that fungi does not know", bin[4:8])
 	default:
 		return fmt.Errorf("the artifact is WebAssembly binary version %x, which fungi does not know", bin[4:8])
 	}
@@ -385,28 +400,37 @@ func (pr *progressReader) Read(b []byte) (int, error) {
 
 // Start implements runtimes.Provider.
 func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runtimes.Instance, error) {
-	if len(spec.Ports) != 1 {
-		return nil, fmt.Errorf("a wasm service serves HTTP on exactly one port; %s has %d", spec.Name, len(spec.Ports))
-	}
 	bin, err := readModuleFile(spec.Artifact.Ref)
 	if err != nil {
 		return nil, fmt.Errorf("the module is missing from the cache (%w); pull the service again", err)
 	}
+	if component.IsComponent(bin) {
+		return p.startComponent(ctx, spec, bin)
+	}
+	if len(spec.Ports) != 1 {
+		return nil, fmt.Errorf("a wasm service serves HTTP on exactly one port; %s has %d", spec.Name, len(spec.Ports))
+	}
 	compiled, err := p.compile(ctx, bin)
 	if err != nil {
+		return nil, err
+	}
+	base, mounts, err := p.moduleConfig(spec)
+	if err != nil {
+		compiled.Close(ctx)
 		return nil, err
 	}
 	port := spec.Ports[0].HostPort
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(port)))
 	if err != nil {
 		compiled.Close(ctx)
+		closeMounts(mounts)
 		return nil, listenError(port, err)
 	}
 	h := &handler{
 		p:        p,
 		name:     spec.Name,
 		compiled: compiled,
-		base:     p.moduleConfig(spec),
+		base:     base,
 		hostPort: port,
 		log:      spec.Log,
 		slots:    make(chan struct{}, p.cfg.MaxConcurrency),
@@ -418,6 +442,7 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 		p:        p,
 		server:   &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second},
 		compiled: compiled,
+		mounts:   mounts,
 		done:     make(chan struct{}),
 	}
 	go inst.serve(ln)
@@ -451,19 +476,19 @@ func (p *Provider) Remove(context.Context, string) error { return nil }
 // change between requests.
 //
 // Each mount is a rootfs, never wazero's WithDirMount: that one lets the host
-// resolve the guest's paths, so symlinks lead out of the folder. The mount's
-// os.Root is closed by its finalizer once the service's handler is gone.
-func (p *Provider) moduleConfig(spec runtimes.InstanceSpec) wazero.ModuleConfig {
+// resolve the guest's paths, so symlinks lead out of the folder. The
+// mounts' os.Roots are the instance's, closed when it stops.
+func (p *Provider) moduleConfig(spec runtimes.InstanceSpec) (wazero.ModuleConfig, []*rootfs.FS, error) {
 	fs := wazero.NewFSConfig()
+	var mounts []*rootfs.FS
 	for _, m := range spec.Mounts {
-		var mount experimentalsys.FS
-		if confined, err := rootfs.New(m.HostPath); err != nil {
-			fmt.Fprintf(spec.Log, "fungi: %s: %v; the guest's %s fails every call until the folder is there and the service is restarted\n", spec.Name, err, m.RuntimePath)
-			mount = experimentalsys.UnimplementedFS{}
-		} else {
-			mount = confined
+		confined, err := rootfs.New(m.HostPath)
+		if err != nil {
+			closeMounts(mounts)
+			return nil, nil, fmt.Errorf("spec.mounts: %w", err)
 		}
-		fs = fs.(sysfs.FSConfig).WithSysFSMount(mount, m.RuntimePath)
+		mounts = append(mounts, confined)
+		fs = fs.(sysfs.FSConfig).WithSysFSMount(confined, m.RuntimePath)
 	}
 	args := append([]string{spec.Name}, spec.Manifest.Spec.Command...)
 	cfg := wazero.NewModuleConfig().
@@ -478,14 +503,22 @@ func (p *Provider) moduleConfig(spec runtimes.InstanceSpec) wazero.ModuleConfig 
 	for k, v := range spec.Manifest.Spec.Env {
 		cfg = cfg.WithEnv(k, v)
 	}
-	return cfg
+	return cfg, mounts, nil
+}
+
+func closeMounts(mounts []*rootfs.FS) {
+	for _, m := range mounts {
+		m.Close()
+	}
 }
 
 type instance struct {
 	p        *Provider
 	stopOnce sync.Once
 	server   *http.Server
-	compiled wazero.CompiledModule
+	compiled wazero.CompiledModule                     // a module service
+	closer   interface{ Close(context.Context) error } // a component service
+	mounts   []*rootfs.FS
 	done     chan struct{}
 	err      error
 }
@@ -505,7 +538,13 @@ func (i *instance) Stop(ctx context.Context) error {
 	}
 	<-i.done
 	i.stopOnce.Do(func() {
-		i.compiled.Close(context.Background())
+		if i.compiled != nil {
+			i.compiled.Close(context.Background())
+		}
+		if i.closer != nil {
+			i.closer.Close(context.Background())
+		}
+		closeMounts(i.mounts)
 		if i.p.running.Add(-1) == 0 && i.p.memory != nil {
 			i.p.memory.drain()
 		}

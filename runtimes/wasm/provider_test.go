@@ -284,7 +284,7 @@ func TestFetchRefusals(t *testing.T) {
 	tests := []struct {
 		name, file, sha, want string
 	}{
-		{"component", component, "", "is a WebAssembly component (component model / WASI preview 2); fungi runs WASI preview 1 core modules"},
+		{"component exporting nothing", component, "", "the component exports nothing; fungi runs a component that exports wasi:http/incoming-handler (served) or wasi:cli/run (a job)"},
 		{"not wasm", text, "", "not a WebAssembly binary"},
 		{"sha mismatch", empty, hex.EncodeToString(sum[:]), "source.sha256 mismatch"},
 		{"no _start", empty, "", "no _start export"},

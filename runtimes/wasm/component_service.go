@@ -1,0 +1,199 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero/experimental"
+
+	"github.com/fungi-go/fungi/runtimes"
+	"github.com/fungi-go/fungi/runtimes/wasm/component"
+)
+
+// compileComponent decodes, links and compiles a component, refusing one
+// that imports what fungi does not serve or exports neither a handler nor
+// a command. Each core module is bounded as a plain module is.
+func (p *Provider) compileComponent(ctx context.Context, bin []byte) (*component.Component, error) {
+	if err := p.init(); err != nil {
+		return nil, err
+	}
+	c, err := component.Compile(ctx, p.runtime, bin, component.WithCoreModuleCheck(checkModuleBounds))
+	if err != nil {
+		return nil, fmt.Errorf("the component was refused: %w", err)
+	}
+	return c, nil
+}
+
+// componentConfig is what every run or request of a component sees.
+func componentConfig(spec runtimes.InstanceSpec) component.Config {
+	cfg := component.Config{
+		Env:               spec.Manifest.Spec.Env,
+		Args:              append([]string{spec.Name}, spec.Manifest.Spec.Command...),
+		Stdout:            spec.Log,
+		Stderr:            spec.Log,
+		AllowOutboundHTTP: spec.Manifest.Spec.AllowOutboundHTTP,
+	}
+	for _, m := range spec.Mounts {
+		cfg.Preopens = append(cfg.Preopens, component.Preopen{HostPath: m.HostPath, GuestPath: m.RuntimePath})
+	}
+	return cfg
+}
+
+// startComponent serves an HTTP component on the service's port, or runs a
+// command component as a job.
+func (p *Provider) startComponent(ctx context.Context, spec runtimes.InstanceSpec, bin []byte) (runtimes.Instance, error) {
+	c, err := p.compileComponent(ctx, bin)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range spec.Mounts {
+		if fi, err := os.Stat(m.HostPath); err != nil || !fi.IsDir() {
+			c.Close(ctx)
+			return nil, fmt.Errorf("spec.mounts: %s is not a folder fungi can open (%v)", m.HostPath, err)
+		}
+	}
+	cfg := componentConfig(spec)
+	switch c.Kind() {
+	case component.KindHTTP:
+		return p.serveComponent(ctx, spec, c, cfg)
+	case component.KindCommand:
+		return p.runJob(spec, c, cfg), nil
+	}
+	c.Close(ctx)
+	return nil, errors.New("the component exports neither wasi:http/incoming-handler nor wasi:cli/run")
+}
+
+func (p *Provider) serveComponent(ctx context.Context, spec runtimes.InstanceSpec, c *component.Component, cfg component.Config) (runtimes.Instance, error) {
+	if len(spec.Ports) != 1 {
+		c.Close(ctx)
+		return nil, fmt.Errorf("an HTTP component serves on exactly one port; %s has %d", spec.Name, len(spec.Ports))
+	}
+	port := spec.Ports[0].HostPort
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(port)))
+	if err != nil {
+		c.Close(ctx)
+		return nil, listenError(port, err)
+	}
+	h := &componentHandler{
+		p:       p,
+		name:    spec.Name,
+		inner:   c.Handler(cfg),
+		slots:   make(chan struct{}, p.cfg.MaxConcurrency),
+		timeout: p.cfg.RequestTimeout,
+	}
+	p.running.Add(1)
+	inst := &instance{
+		p:      p,
+		server: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second},
+		closer: c,
+		done:   make(chan struct{}),
+	}
+	go inst.serve(ln)
+	fmt.Fprintf(spec.Log, "fungi: %s (component, wasi:http) serving on http://127.0.0.1:%d\n", spec.Name, port)
+	return inst, nil
+}
+
+// componentHandler puts the limits every wasm service has around a
+// component's handler: requests at once (503), the request timeout (the
+// component answers 504 itself) and pooled memory.
+type componentHandler struct {
+	p       *Provider
+	name    string
+	inner   http.Handler
+	slots   chan struct{}
+	timeout time.Duration
+}
+
+func (h *componentHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, fmt.Sprintf("fungi: %s is serving its limit of %d requests at once; try again", h.name, cap(h.slots)), http.StatusServiceUnavailable)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	if h.p.memory != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, h.p.memory)
+	}
+	h.inner.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// runJob runs a command component once; its end is the instance's end, and
+// a non-zero exit code reaches the service's state through JobExit.
+func (p *Provider) runJob(spec runtimes.InstanceSpec, c *component.Component, cfg component.Config) runtimes.Instance {
+	ctx, cancel := context.WithCancel(context.Background())
+	if p.memory != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, p.memory)
+	}
+	j := &job{cancel: cancel, done: make(chan struct{})}
+	p.running.Add(1)
+	fmt.Fprintf(spec.Log, "fungi: %s (component, wasi:cli/run) started as a job\n", spec.Name)
+	go func() {
+		defer close(j.done)
+		defer func() {
+			c.Close(context.Background())
+			if p.running.Add(-1) == 0 && p.memory != nil {
+				p.memory.drain()
+			}
+		}()
+		code, err := c.Run(ctx, cfg)
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		switch {
+		case j.stopped:
+		case err != nil:
+			j.err = fmt.Errorf("the job trapped: %w", err)
+			fmt.Fprintf(spec.Log, "fungi: %s: %v\n", spec.Name, j.err)
+		default:
+			j.err = &JobExit{Code: code}
+			fmt.Fprintf(spec.Log, "fungi: %s: the job exited with code %d\n", spec.Name, code)
+		}
+	}()
+	return j
+}
+
+// JobExit is how a command component ended: its exit code.
+type JobExit struct{ Code int }
+
+func (e *JobExit) Error() string { return fmt.Sprintf("the job exited with code %d", e.Code) }
+
+// ExitCode is the job's exit code, for the service's state and restart policy.
+func (e *JobExit) ExitCode() int { return e.Code }
+
+type job struct {
+	cancel  context.CancelFunc
+	done    chan struct{}
+	mu      sync.Mutex
+	stopped bool
+	err     error
+}
+
+func (j *job) Stop(ctx context.Context) error {
+	j.mu.Lock()
+	j.stopped = true
+	j.mu.Unlock()
+	j.cancel()
+	select {
+	case <-j.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (j *job) Done() <-chan struct{} { return j.done }
+
+func (j *job) Err() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
+}
