@@ -178,7 +178,7 @@ func (d *decoder) validatePorts(s *Spec) {
 			if p.ServicePort == 0 {
 				d.bad(at+".servicePort", "is required for an external service: the port the existing service listens on (e.g. 22 for sshd)")
 			}
-			if _, set := d.positions[at+".hostPort"]; set {
+			if _, set := d.positions[at+".hostPort"]; set && !p.HostPort.Auto {
 				d.bad(at+".hostPort", "does not apply to an external service: fungi opens no port of its own; peers reach servicePort through access")
 			}
 			continue
