@@ -26,6 +26,7 @@ import (
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes"
 	"github.com/fungi-go/fungi/runtimes/docker"
+	"github.com/fungi-go/fungi/runtimes/external"
 	"github.com/fungi-go/fungi/runtimes/wasm"
 	"github.com/fungi-go/fungi/transport"
 )
@@ -70,6 +71,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err := actors.CheckAccessBook(h); err != nil {
 		return err
 	}
+	if err := actors.CheckDeviceBook(h); err != nil {
+		return err
+	}
 	listen := cfg.Listen
 	if len(opts.Listen) > 0 {
 		listen = opts.Listen
@@ -103,7 +107,7 @@ func Run(ctx context.Context, opts Options) error {
 			Node:          id.String(),
 			DataRoot:      filepath.Join(h.Dir, "data"),
 			AllowedMounts: cfg.Mounts.Allowed,
-		})},
+		}), external.New(external.Config{AllowedHosts: cfg.External.AllowedHosts})},
 		AllowedMounts: cfg.Mounts.Allowed,
 		Logger:        slog.New(slog.NewTextHandler(opts.Log, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Network:       net,

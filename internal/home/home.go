@@ -129,6 +129,14 @@ type Config struct {
 		// that manifests may mount.
 		Allowed []string `yaml:"allowed"`
 	} `yaml:"mounts"`
+	External ExternalConfig `yaml:"external"`
+}
+
+// ExternalConfig is what services that already run may publish.
+type ExternalConfig struct {
+	// AllowedHosts are hosts besides loopback (IP addresses, CIDR
+	// networks, host names) that `runtime: external` services may name.
+	AllowedHosts []string `yaml:"allowedHosts"`
 }
 
 // RelayConfig is the relay server's part of config.yaml.
@@ -182,6 +190,7 @@ func DefaultConfig() Config {
 		Wasm: WasmConfig{MemoryLimitMB: 256, RequestTimeout: 30 * time.Second, MaxConcurrency: 16},
 	}
 	c.Mounts.Allowed = []string{}
+	c.External.AllowedHosts = []string{}
 	return c
 }
 

@@ -32,7 +32,10 @@ type Config struct {
 	// AllowedHosts are hosts (IP addresses, CIDR networks or host names)
 	// besides loopback that services may publish.
 	AllowedHosts []string
-	// ProbeInterval is how often a running target is checked; 0 means 5 s.
+	// ProbeInterval is how often a running target is checked; 0 means 5 s
+	// for a target on this machine (read from the socket tables, nothing is
+	// sent to it) and 30 s for another host (a connection, which the
+	// target may log).
 	ProbeInterval time.Duration
 	// ProbeTimeout bounds one connection attempt; 0 means 3 s.
 	ProbeTimeout time.Duration
@@ -47,9 +50,6 @@ var _ runtimes.Provider = (*Provider)(nil)
 
 // New returns a provider with cfg's allowances.
 func New(cfg Config) *Provider {
-	if cfg.ProbeInterval <= 0 {
-		cfg.ProbeInterval = 5 * time.Second
-	}
 	if cfg.ProbeTimeout <= 0 {
 		cfg.ProbeTimeout = 3 * time.Second
 	}
@@ -175,8 +175,48 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 	}
 	fmt.Fprintf(spec.Log, "fungi: %s publishes %s (already running; fungi started nothing)\n", spec.Name, strings.Join(targets, ", "))
 	w := &watch{p: p, targets: targets, stop: make(chan struct{}), done: make(chan struct{}), log: spec}
+	w.local = isLoopbackHost(host)
+	w.interval = p.cfg.ProbeInterval
+	if w.interval <= 0 {
+		w.interval = 30 * time.Second
+		if w.local {
+			w.interval = 5 * time.Second
+		}
+	}
 	go w.run()
 	return w, nil
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// check is one probe of a running watch: a local target by the socket
+// tables where they can be read, otherwise by connecting.
+func (w *watch) check(ctx context.Context) error {
+	if w.local {
+		allKnown := true
+		for _, t := range w.targets {
+			_, p, _ := net.SplitHostPort(t)
+			port, _ := strconv.Atoi(p)
+			up, known := listensLocally(port)
+			if !known {
+				allKnown = false
+				break
+			}
+			if !up {
+				return fmt.Errorf("%s does not answer: nothing listens on port %d any more (is the service running?)", t, port)
+			}
+		}
+		if allKnown {
+			return nil
+		}
+	}
+	return w.p.probe(ctx, w.targets)
 }
 
 // probe connects to every target once.
@@ -218,6 +258,8 @@ type watch struct {
 	p        *Provider
 	targets  []string
 	log      runtimes.InstanceSpec
+	local    bool
+	interval time.Duration
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
@@ -226,7 +268,7 @@ type watch struct {
 
 func (w *watch) run() {
 	defer close(w.done)
-	t := time.NewTicker(w.p.cfg.ProbeInterval)
+	t := time.NewTicker(w.interval)
 	defer t.Stop()
 	for {
 		select {
@@ -242,7 +284,7 @@ func (w *watch) run() {
 			case <-ctx.Done():
 			}
 		}()
-		err := w.p.probe(ctx, w.targets)
+		err := w.check(ctx)
 		cancel()
 		select {
 		case <-w.stop:
