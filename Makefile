@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/fungi-go/fungi/internal/version.Version=$(VERSION)
 
 IMAGE   := fungi-examples/filebrowser-lite:latest
 
-.PHONY: all build examples images test demo bench bench-nat proto clean
+.PHONY: all build examples images test demo drill fuzz bench bench-nat bench-ssh proto clean
 
 all: build examples
 
@@ -30,6 +30,25 @@ images:
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	$(MAKE) fuzz FUZZTIME=3s
+
+# Longer drills that keep the boundary closed: the crash drill (SIGKILL under
+# load, 20 rounds), the load drill (1,000 connections, 200 concurrent 1 MiB
+# uploads through one access entry) and every fuzz target for a minute.
+# CI runs a bounded part of each inside `make test` and `make fuzz`.
+drill:
+	FUNGI_DRILL_ROUNDS=$${FUNGI_DRILL_ROUNDS:-20} $(GO) test -count=1 -run '^TestCrashDrill$$' -v ./cmd/fungi
+	FUNGI_DRILL_CONNS=1000 FUNGI_DRILL_UPLOADS=200 $(GO) test -count=1 -run 'TestLoadDrill' -v ./transport ./actors
+	$(MAKE) fuzz FUZZTIME=60s
+
+# Every decoder of outside input, fuzzed for FUZZTIME each.
+FUZZTIME ?= 5s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./runtimes/manifest
+	$(GO) test -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME) ./transport
+	$(GO) test -run '^$$' -fuzz '^FuzzMergeDataSegments$$' -fuzztime $(FUZZTIME) ./runtimes/wasm
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./runtimes/wasm/component/internal/binary
+	$(GO) test -run '^$$' -fuzz '^FuzzLink$$' -fuzztime $(FUZZTIME) ./runtimes/wasm/component
 
 demo: build examples
 	./examples/demo.sh
