@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -102,13 +101,20 @@ func startAccess(b *testing.B, t targets) targets {
 	return targets{sink: forward("sink"), echo: forward("echo")}
 }
 
-// startSSH runs sshd on loopback with its own host key and config, and
-// `ssh -L` forwards to both targets with aes128-gcm.
-func startSSH(b *testing.B, t targets) (targets, bool) {
+// sshServer is a loopback sshd with its own host key, and the user key
+// that may log in as root.
+type sshServer struct {
+	addr    string
+	userKey string
+}
+
+// startSSHD runs sshd on loopback with its own host key and config
+// (aes128-gcm, forwarding and sftp allowed); ok is false without sshd.
+func startSSHD(b *testing.B) (sshServer, bool) {
 	if _, err := exec.LookPath("sshd"); err != nil {
 		if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
-			b.Log("no sshd: apt-get install openssh-server openssh-client to measure the ssh -L baseline")
-			return targets{}, false
+			b.Log("no sshd: apt-get install openssh-server openssh-client to measure the ssh baselines")
+			return sshServer{}, false
 		}
 	}
 	dir := b.TempDir()
@@ -132,6 +138,7 @@ StrictModes no
 UsePAM no
 Ciphers aes128-gcm@openssh.com
 AllowTcpForwarding yes
+Subsystem sftp internal-sftp
 PidFile %s/sshd.pid
 `, port, dir, dir, dir)
 	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o600)
@@ -140,21 +147,37 @@ PidFile %s/sshd.pid
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { sshd.Process.Kill(); sshd.Wait() })
-	sinkPort, echoPort := freeTCPPort(b), freeTCPPort(b)
-	ssh := exec.Command("ssh", "-N", "-i", filepath.Join(dir, "user"), "-p", strconv.Itoa(port),
-		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-		"-o", "Ciphers=aes128-gcm@openssh.com", "-o", "ExitOnForwardFailure=yes",
-		"-L", fmt.Sprintf("127.0.0.1:%d:%s", sinkPort, t.sink),
-		"-L", fmt.Sprintf("127.0.0.1:%d:%s", echoPort, t.echo),
-		"root@127.0.0.1")
-	ssh.Stderr = os.Stderr
+	srv := sshServer{addr: fmt.Sprintf("127.0.0.1:%d", port), userKey: filepath.Join(dir, "user")}
 	testutil.WaitFor(b, 10*time.Second, "sshd to listen", func() error {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		c, err := net.Dial("tcp", srv.addr)
 		if err == nil {
 			c.Close()
 		}
 		return err
 	})
+	return srv, true
+}
+
+// sshArgs are the client options every ssh and scp of the benchmarks use.
+func (s sshServer) sshArgs() []string {
+	return []string{"-i", s.userKey, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "Ciphers=aes128-gcm@openssh.com"}
+}
+
+// startSSH forwards to both targets with `ssh -L` through a loopback sshd.
+func startSSH(b *testing.B, t targets) (targets, bool) {
+	srv, ok := startSSHD(b)
+	if !ok {
+		return targets{}, false
+	}
+	_, port, _ := net.SplitHostPort(srv.addr)
+	sinkPort, echoPort := freeTCPPort(b), freeTCPPort(b)
+	args := append(srv.sshArgs(), "-N", "-p", port, "-o", "ExitOnForwardFailure=yes",
+		"-L", fmt.Sprintf("127.0.0.1:%d:%s", sinkPort, t.sink),
+		"-L", fmt.Sprintf("127.0.0.1:%d:%s", echoPort, t.echo),
+		"root@127.0.0.1")
+	ssh := exec.Command("ssh", args...)
+	ssh.Stderr = os.Stderr
 	if err := ssh.Start(); err != nil {
 		b.Fatal(err)
 	}
