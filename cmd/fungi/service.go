@@ -348,6 +348,15 @@ func (c *serviceLogsCmd) Run(e *env) error {
 		if err != nil {
 			return err
 		}
+		// A service's output is its guest's text, and a remote admin may have
+		// pulled the guest: on a terminal its control sequences are stripped,
+		// as for a peer's logs; piped, the bytes stay exact.
+		var out io.Writer = e.stdout
+		if isTerminal(e.stdout) {
+			tw := &terminalWriter{w: e.stdout}
+			defer tw.Close()
+			out = tw
+		}
 		for {
 			chunk, err := stream.Recv()
 			if errors.Is(err, io.EOF) {
@@ -356,7 +365,17 @@ func (c *serviceLogsCmd) Run(e *env) error {
 			if err != nil {
 				return err
 			}
-			e.stdout.Write(chunk.Data)
+			out.Write(chunk.Data)
 		}
 	})
+}
+
+// isTerminal reports whether w is a terminal rather than a pipe or file.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
