@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -162,6 +163,19 @@ func (m *accessManager) spawn(ctx actor.Context, r *accessRecord, lns []net.List
 	}))
 }
 
+// localPortError says why an access entry's local port could not be
+// opened, by the cause the system gave: a port in use and a port this user
+// may not open need different fixes.
+func localPortError(port int, name string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("local port %d for %s is in use by another program (%v); pick another with --local-port", port, name, err)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("local port %d for %s needs privileges this daemon lacks (%v); ports below 1024 usually do: pick one of 1024 or above with --local-port", port, name, err)
+	}
+	return fmt.Errorf("local port %d for %s cannot be opened (%v); pick another with --local-port", port, name, err)
+}
+
 // listenAll listens on every local port of r, all or nothing.
 func listenAll(r *accessRecord) ([]net.Listener, error) {
 	var lns []net.Listener
@@ -171,7 +185,7 @@ func listenAll(r *accessRecord) ([]net.Listener, error) {
 			for _, l := range lns {
 				l.Close()
 			}
-			return nil, fmt.Errorf("local port %d for %s is in use (%v); pick another with --local-port", r.Ports[i].LocalPort, r.Ports[i].Name, err)
+			return nil, localPortError(r.Ports[i].LocalPort, r.Ports[i].Name, err)
 		}
 		r.Ports[i].LocalPort = ln.Addr().(*net.TCPAddr).Port
 		lns = append(lns, ln)
