@@ -106,6 +106,7 @@ func TestScripts(t *testing.T) {
 				ts.Setenv(args[1], id.String())
 			},
 			"waitport": cmdWaitPort,
+			"webserver": cmdWebServer,
 			"setenvfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
 			},
@@ -358,6 +359,20 @@ func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Setenv(args[0], strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	ln.Close()
+}
+
+// webserver VAR serves HTTP on a loopback port, as a program fungi did not
+// start would, until the script ends; VAR is set to the port.
+func cmdWebServer(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: webserver VAR")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from a program fungi did not start: %s %s\n", r.Method, r.URL.Path)
+	}))
+	ts.Defer(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	ts.Setenv(args[0], port)
 }
 
 // accessport DIR SERVICE_ID VAR sets VAR to the local port of an access entry.
