@@ -26,7 +26,10 @@ func External(o ExternalOptions) ([]byte, error) {
 		usage = guessUsage(o.Port)
 	}
 	portName := usage
-	if usage == "raw" {
+	switch usage {
+	case "web":
+		portName = "http"
+	case "raw":
 		portName = "tcp"
 	}
 	spec := map[string]any{
