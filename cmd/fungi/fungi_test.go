@@ -186,6 +186,9 @@ func quietHomes(workDir string) error {
 	}
 	cfg := home.DefaultConfig()
 	cfg.MDNS, cfg.PortMapping = false, false
+	// Many daemons share this machine: the dashboard, on a fixed port by
+	// default, is off unless a test turns it on (on port 0).
+	cfg.UI.Enabled = false
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
 		return err

@@ -157,6 +157,7 @@ func Run(ctx context.Context, opts Options) error {
 		logf("listening on %s", a)
 	}
 	logf("ready; API on %s", h.SocketPath())
+	defer startUI(h, cfg, logf)()
 
 	select {
 	case <-ctx.Done():

@@ -50,6 +50,14 @@ func (h *Home) ServiceLog(n string) string  { return filepath.Join(h.ServiceDir(
 func (h *Home) DataDir(n string) string     { return filepath.Join(h.Dir, "data", n) }
 func (h *Home) CacheDir(kind string) string { return filepath.Join(h.Dir, "cache", kind) }
 
+// UITokenPath is the dashboard's secret (mode 0600): whoever reads it may
+// use the dashboard, as whoever opens the socket may use the CLI API.
+func (h *Home) UITokenPath() string { return filepath.Join(h.Dir, "ui-token") }
+
+// UIAddrPath holds the address the running daemon's dashboard listens on;
+// `fungi ui` reads it. It is removed when the daemon stops.
+func (h *Home) UIAddrPath() string { return filepath.Join(h.Dir, "ui.addr") }
+
 // Initialized reports whether the home has an identity.
 func (h *Home) Initialized() bool {
 	_, err := os.Stat(h.KeyPath())
@@ -130,7 +138,19 @@ type Config struct {
 		Allowed []string `yaml:"allowed"`
 	} `yaml:"mounts"`
 	External ExternalConfig `yaml:"external"`
+	UI       UIConfig       `yaml:"ui"`
 }
+
+// UIConfig is the web dashboard's part of config.yaml.
+type UIConfig struct {
+	// Enabled serves the dashboard; off, the node serves no HTTP at all.
+	Enabled bool `yaml:"enabled"`
+	// Listen is a loopback host:port; a port of 0 picks a free one.
+	Listen string `yaml:"listen"`
+}
+
+// DefaultUIPort is where the dashboard listens unless told otherwise.
+const DefaultUIPort = 4434
 
 // ExternalConfig is what services that already run may publish.
 type ExternalConfig struct {
@@ -191,6 +211,7 @@ func DefaultConfig() Config {
 	}
 	c.Mounts.Allowed = []string{}
 	c.External.AllowedHosts = []string{}
+	c.UI = UIConfig{Enabled: true, Listen: fmt.Sprintf("127.0.0.1:%d", DefaultUIPort)}
 	return c
 }
 

@@ -1,0 +1,49 @@
+package daemon
+
+import (
+	"fmt"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/internal/ui"
+	"github.com/fungi-go/fungi/internal/webapi"
+	"github.com/fungi-go/fungi/messages"
+)
+
+// startUI serves the dashboard when config.yaml asks for it. The dashboard
+// is a client of this daemon's own API on the home's socket, so it follows
+// every rule the CLI does. A dashboard that cannot start (its port taken by
+// another node on this machine) is logged, and the node runs without it.
+// The returned func stops it.
+func startUI(h *home.Home, cfg home.Config, logf func(string, ...any)) func() {
+	if !cfg.UI.Enabled {
+		return func() {}
+	}
+	conn, err := grpc.NewClient("unix://"+h.SocketPath(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(512<<20), grpc.MaxCallRecvMsgSize(64<<20)))
+	if err != nil {
+		logf("dashboard off: %v", err)
+		return func() {}
+	}
+	client := messages.NewDaemonClient(conn)
+	srv, err := ui.Start(ui.Options{
+		Listen:    cfg.UI.Listen,
+		TokenPath: h.UITokenPath(),
+		AddrPath:  h.UIAddrPath(),
+		API:       webapi.New(client),
+		Metrics:   webapi.Metrics(client),
+	})
+	if err != nil {
+		conn.Close()
+		logf("dashboard off: %v", err)
+		return func() {}
+	}
+	logf("dashboard on %s (open it with `fungi ui`; config.yaml keys ui.enabled, ui.listen)", fmt.Sprintf("http://%s/", srv.Addr))
+	return func() {
+		srv.Close()
+		conn.Close()
+	}
+}

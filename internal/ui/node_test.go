@@ -1,0 +1,303 @@
+package ui_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/fungi-go/fungi/internal/daemon"
+	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/internal/testutil"
+	"github.com/fungi-go/fungi/internal/ui"
+	"github.com/fungi-go/fungi/messages"
+)
+
+// node is a real daemon, in this process, with its dashboard on.
+type node struct {
+	home  *home.Home
+	addr  string // the dashboard's host:port
+	token string
+	api   messages.DaemonClient
+	info  *messages.NodeInfo
+}
+
+// startNode runs a daemon with the dashboard on 127.0.0.1:0 and waits for
+// it to write the dashboard's address into its home.
+func startNode(tb testing.TB) *node {
+	tb.Helper()
+	h, err := home.Open(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := "mdns: false\nportMapping: false\nui:\n  enabled: true\n  listen: 127.0.0.1:0\n"
+	if err := os.WriteFile(h.ConfigPath(), []byte(cfg), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Options{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Log: io.Discard})
+	}()
+	tb.Cleanup(func() { cancel(); <-done })
+	n := &node{home: h}
+	testutil.WaitFor(tb, 30*time.Second, "the dashboard's address in the home", func() error {
+		data, err := os.ReadFile(h.UIAddrPath())
+		if err != nil {
+			return err
+		}
+		n.addr = strings.TrimSpace(string(data))
+		return nil
+	})
+	tok, err := os.ReadFile(h.UITokenPath())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n.token = strings.TrimSpace(string(tok))
+	conn, err := grpc.NewClient("unix://"+h.SocketPath(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	n.api = messages.NewDaemonClient(conn)
+	testutil.WaitFor(tb, 30*time.Second, "the daemon's API", func() error {
+		n.info, err = n.api.Info(context.Background(), &messages.InfoRequest{})
+		return err
+	})
+	return n
+}
+
+// loggedIn is an HTTP client holding a session from a one-time link.
+func (n *node) loggedIn(tb testing.TB) *http.Client {
+	tb.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 30 * time.Second}
+	res, err := c.Get(ui.LoginLink(n.token, n.addr, time.Now()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		tb.Fatalf("login link: %s", res.Status)
+	}
+	return c
+}
+
+func TestTokenFileIsPrivate(t *testing.T) {
+	n := startNode(t)
+	st, err := os.Stat(n.home.UITokenPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("ui-token mode %04o, want 0600", st.Mode().Perm())
+	}
+}
+
+// Every route, pages and API and metrics alike, answers 401 without the
+// token, and the body says nothing about the node.
+func TestNoTokenIs401OnEveryRoute(t *testing.T) {
+	n := startNode(t)
+	routes := []struct{ method, path string }{
+		{"GET", "/"}, {"GET", "/index.html"}, {"GET", "/app.js"}, {"GET", "/app.css"}, {"GET", "/anything"},
+		{"GET", "/metrics"}, {"GET", "/api/session"}, {"GET", "/api/node"}, {"GET", "/api/services"},
+		{"POST", "/api/services/pull"}, {"GET", "/api/services/x"}, {"POST", "/api/services/x/start"},
+		{"POST", "/api/services/x/stop"}, {"POST", "/api/services/x/remove"}, {"GET", "/api/services/x/logs"},
+		{"GET", "/api/devices"}, {"POST", "/api/devices"}, {"POST", "/api/devices/x/trust"},
+		{"POST", "/api/devices/x/untrust"}, {"POST", "/api/devices/x/rename"}, {"POST", "/api/devices/x/remove"},
+		{"GET", "/api/devices/x/catalog"}, {"GET", "/api/access"}, {"POST", "/api/access/attach"},
+		{"POST", "/api/access/detach"}, {"GET", "/api/connections"}, {"GET", "/api/events"},
+		{"GET", "/login"}, {"GET", "/login?code=1.2.3"},
+	}
+	for _, r := range routes {
+		for _, auth := range []string{"", "Bearer wrong", "Bearer " + n.token[:len(n.token)-1]} {
+			req, _ := http.NewRequest(r.method, "http://"+n.addr+r.path, nil)
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			req.AddCookie(&http.Cookie{Name: "fungi_session", Value: "forged"})
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusUnauthorized {
+				t.Errorf("%s %s (auth %q): %s, want 401", r.method, r.path, auth, res.Status)
+			}
+			if strings.Contains(string(body), n.info.PeerId) || len(body) > 200 {
+				t.Errorf("%s %s: a 401 body that says more than it should: %q", r.method, r.path, body)
+			}
+		}
+	}
+	// The token itself opens the API (how /metrics is scraped).
+	req, _ := http.NewRequest("GET", "http://"+n.addr+"/api/node", nil)
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("with the token: %s", res.Status)
+	}
+}
+
+// A login link works once.
+func TestLoginLinkIsOneTime(t *testing.T) {
+	n := startNode(t)
+	link := ui.LoginLink(n.token, n.addr, time.Now())
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for i, want := range []int{http.StatusSeeOther, http.StatusUnauthorized} {
+		res, err := noRedirect.Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Fatalf("use %d of the link: %s, want %d", i+1, res.Status, want)
+		}
+		if i == 0 {
+			c := res.Cookies()
+			if len(c) != 1 || !c[0].HttpOnly || c[0].SameSite != http.SameSiteStrictMode {
+				t.Fatalf("session cookie %+v: want one, HttpOnly, SameSite=Strict", c)
+			}
+		}
+	}
+}
+
+// A page on another site cannot change anything: a POST that carries the
+// session cookie but comes from another origin, or lacks the CSRF token,
+// is refused and the service is not started.
+func TestCrossSitePostRefused(t *testing.T) {
+	n := startNode(t)
+	c := n.loggedIn(t)
+	base := "http://" + n.addr
+	for _, tc := range []struct {
+		name   string
+		origin string
+		csrf   bool
+	}{
+		{"another origin with the token", "http://evil.example", true},
+		{"same origin without the CSRF token", base, false},
+		{"no origin, no CSRF token", "", false},
+	} {
+		req, _ := http.NewRequest("POST", base+"/api/devices", strings.NewReader(`{"peerId":"`+n.info.PeerId+`","alias":"x"}`))
+		if tc.origin != "" {
+			req.Header.Set("Origin", tc.origin)
+		}
+		if tc.csrf {
+			req.Header.Set("X-Fungi-CSRF", csrfOf(t, c, base))
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: %s, want 403", tc.name, res.Status)
+		}
+	}
+	// The same request from the dashboard itself passes the checks and
+	// reaches the daemon, which answers with its own rule.
+	req, _ := http.NewRequest("POST", base+"/api/services/nope/start", nil)
+	req.Header.Set("Origin", base)
+	req.Header.Set("X-Fungi-CSRF", csrfOf(t, c, base))
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "nope") {
+		t.Fatalf("own POST: %s %s, want the daemon's 404 about the service", res.Status, body)
+	}
+}
+
+func csrfOf(t *testing.T, c *http.Client, base string) string {
+	res, err := c.Get(base + "/api/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	s := string(body)
+	i := strings.Index(s, `"csrf":"`)
+	if i < 0 {
+		t.Fatalf("/api/session: %s", s)
+	}
+	s = s[i+8:]
+	return s[:strings.Index(s, `"`)]
+}
+
+// DNS rebinding: a name that resolves to 127.0.0.1 sends itself as Host;
+// the dashboard answers only to its loopback names, even with a session.
+func TestForeignHostRefused(t *testing.T) {
+	n := startNode(t)
+	c := n.loggedIn(t)
+	u, _ := url.Parse("http://" + n.addr)
+	for _, host := range []string{"evil.example:" + u.Port(), "evil.example", "127.0.0.1:1", "localhost.evil.example:" + u.Port()} {
+		req, _ := http.NewRequest("GET", "http://"+n.addr+"/api/node", nil)
+		req.Host = host
+		req.Header.Set("Authorization", "Bearer "+n.token)
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusMisdirectedRequest {
+			t.Errorf("Host %s: %s, want 421", host, res.Status)
+		}
+	}
+}
+
+// The listener is on loopback only, and a non-loopback ui.listen is
+// refused rather than served.
+func TestLoopbackOnly(t *testing.T) {
+	n := startNode(t)
+	host, _, _ := net.SplitHostPort(n.addr)
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		t.Fatalf("dashboard on %s, want a loopback address", n.addr)
+	}
+	for _, listen := range []string{"0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:0"} {
+		s, err := ui.Start(ui.Options{Listen: listen, TokenPath: t.TempDir() + "/tok"})
+		if err == nil {
+			s.Close()
+			t.Errorf("ui.Start(%s) served; want it refused", listen)
+		}
+	}
+}
+
+// /metrics, scraped with the token, has the node's series.
+func TestMetricsScrape(t *testing.T) {
+	n := startNode(t)
+	req, _ := http.NewRequest("GET", "http://"+n.addr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+n.token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %s", res.Status)
+	}
+	for _, want := range []string{
+		`fungi_services{state="stopped"} 0`, `fungi_services{state="running"} 0`,
+		`fungi_peer_connections{path="direct"} 0`, `fungi_peer_connections{path="relayed"} 0`,
+		`fungi_relay_reservations{status="ok"} 0`, `fungi_access_entries 0`, `fungi_daemon_up 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
