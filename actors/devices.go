@@ -128,6 +128,10 @@ func (b *deviceBook) Receive(ctx actor.Context) {
 		b.current(ctx)
 	case *messages.PeerClear:
 		b.clear(ctx)
+	case *setRelays:
+		b.relays = msg.relays
+		b.apply(ctx)
+		ctx.Respond(true)
 	case *messages.MdnsRequest:
 		b.mdnsList(ctx)
 	case *mdnsFound:

@@ -77,7 +77,9 @@ func (s *rootSupervisor) spawnChildren(ctx actor.Context) {
 		panic(err)
 	}
 	var relays *actor.PID
-	if s.cfg.Network != nil && len(s.cfg.Relays) > 0 {
+	// The keeper runs with no relays too: config.yaml's relays may be set
+	// while the node runs (SetRelays).
+	if s.cfg.Network != nil {
 		if relays, err = ctx.SpawnNamed(relayKeeperProps(s.cfg.Relays, s.cfg.Network), "relays"); err != nil {
 			panic(err)
 		}

@@ -105,6 +105,8 @@ func (r *serviceRegistry) Receive(ctx actor.Context) {
 		r.catalogInspect(ctx, msg)
 	case *ResolveAccess:
 		r.resolveAccess(ctx, msg)
+	case *setAllowedMounts:
+		r.setAllowedMounts(ctx, msg)
 	case *serviceChanged:
 		if e, ok := r.services[msg.info.Name]; ok && e.pid.Equal(ctx.Sender()) {
 			e.info = msg.info

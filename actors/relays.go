@@ -59,6 +59,8 @@ func (k *relayKeeper) Receive(ctx actor.Context) {
 		}
 	case *reserveDone:
 		k.done(ctx, msg)
+	case *setRelays:
+		k.setRelays(ctx, msg)
 	case *peerDisconnected:
 		if _, ok := k.state[msg.id]; ok {
 			k.reserve(ctx, msg.id)
@@ -83,7 +85,10 @@ func (k *relayKeeper) reserve(ctx actor.Context, id peer.ID) {
 }
 
 func (k *relayKeeper) done(ctx actor.Context, msg *reserveDone) {
-	s := k.state[msg.id]
+	s, ok := k.state[msg.id]
+	if !ok { // removed from config.yaml while reserving
+		return
+	}
 	s.busy = false
 	var wait time.Duration
 	if msg.err != nil {

@@ -91,6 +91,8 @@ func (a *serviceActor) Receive(ctx actor.Context) {
 		a.stopped(ctx, msg)
 	case *restartDue:
 		a.restartDue(ctx, msg)
+	case *setAllowedMounts:
+		a.allowedMounts = msg.allowed
 	case *runtimeRemoved:
 		a.runtimeRemoved(ctx, msg)
 	}

@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,6 +46,9 @@ type Config struct {
 // Provider publishes existing TCP services.
 type Provider struct {
 	cfg Config
+	// hosts is cfg.AllowedHosts as config.yaml says now: SetAllowedHosts
+	// replaces it while pulls read it, so it is swapped whole, never edited.
+	hosts atomic.Pointer[[]string]
 }
 
 var _ runtimes.Provider = (*Provider)(nil)
@@ -53,8 +58,20 @@ func New(cfg Config) *Provider {
 	if cfg.ProbeTimeout <= 0 {
 		cfg.ProbeTimeout = 3 * time.Second
 	}
-	return &Provider{cfg: cfg}
+	p := &Provider{cfg: cfg}
+	p.SetAllowedHosts(cfg.AllowedHosts)
+	return p
 }
+
+// SetAllowedHosts replaces the hosts besides loopback that services may
+// publish (config.yaml's external.allowedHosts, reloaded while the daemon
+// runs); later pulls and starts check against the new list.
+func (p *Provider) SetAllowedHosts(hosts []string) {
+	h := slices.Clone(hosts)
+	p.hosts.Store(&h)
+}
+
+func (p *Provider) allowedHosts() []string { return *p.hosts.Load() }
 
 // Runtime implements runtimes.Provider.
 func (p *Provider) Runtime() string { return manifest.RuntimeExternal }
@@ -62,8 +79,8 @@ func (p *Provider) Runtime() string { return manifest.RuntimeExternal }
 // Capability implements runtimes.Provider.
 func (p *Provider) Capability(context.Context) *messages.RuntimeCapability {
 	detail := "existing TCP services on this host (loopback)"
-	if len(p.cfg.AllowedHosts) > 0 {
-		detail += "; also " + strings.Join(p.cfg.AllowedHosts, ", ")
+	if len(p.allowedHosts()) > 0 {
+		detail += "; also " + strings.Join(p.allowedHosts(), ", ")
 	} else {
 		detail += "; other hosts need " + AllowedHostsKey
 	}
@@ -108,7 +125,7 @@ func (p *Provider) Allowed(ctx context.Context, host string) error {
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a.Unmap()}
 	} else {
-		for _, entry := range p.cfg.AllowedHosts {
+		for _, entry := range p.allowedHosts() {
 			if strings.EqualFold(strings.TrimSpace(entry), host) {
 				return nil
 			}
@@ -135,7 +152,7 @@ func (p *Provider) addrAllowed(a netip.Addr) bool {
 	if a.IsLoopback() {
 		return true
 	}
-	for _, entry := range p.cfg.AllowedHosts {
+	for _, entry := range p.allowedHosts() {
 		entry = strings.TrimSpace(entry)
 		if pfx, err := netip.ParsePrefix(entry); err == nil && pfx.Contains(a) {
 			return true

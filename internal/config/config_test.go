@@ -1,0 +1,73 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/fungi-go/fungi/internal/home"
+)
+
+const commented = `# my node
+listen: [/ip4/127.0.0.1/tcp/0]   # loopback only
+mdns: false
+mounts: {allowed: []}     # host folders
+wasm:
+  memoryLimitMB: 64 # small box
+`
+
+func TestSetKeepsCommentsAndValidates(t *testing.T) {
+	h := &home.Home{Dir: t.TempDir()}
+	if err := os.WriteFile(h.ConfigPath(), []byte(commented), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := Add(h, "mounts.allowed", "/srv/media"); err != nil || !changed {
+		t.Fatalf("add mount: changed %v, err %v", changed, err)
+	}
+	if err := Set(h, "wasm.requestTimeout", []string{"5s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Set(h, "mdns", []string{"true"}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(h.ConfigPath())
+	for _, want := range []string{"# my node", "# loopback only", "# host folders", "# small box"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("comment %q lost:\n%s", want, data)
+		}
+	}
+	cfg, err := h.LoadConfig()
+	if err != nil {
+		t.Fatalf("edited config does not load: %v\n%s", err, data)
+	}
+	if len(cfg.Mounts.Allowed) != 1 || cfg.Mounts.Allowed[0] != "/srv/media" || !cfg.MDNS ||
+		cfg.Wasm.RequestTimeout.String() != "5s" || cfg.Wasm.MemoryLimitMB != 64 {
+		t.Fatalf("config after edits: %+v\n%s", cfg, data)
+	}
+	if got, _ := Get(h, "wasm.requestTimeout"); len(got) != 1 || got[0] != "5s" {
+		t.Fatalf("get wasm.requestTimeout = %q", got)
+	}
+	if removed, err := Remove(h, "mounts.allowed", "/srv/media"); err != nil || !removed {
+		t.Fatalf("remove mount: %v %v", removed, err)
+	}
+	if got, _ := Get(h, "mounts.allowed"); len(got) != 0 {
+		t.Fatalf("mounts.allowed after remove = %q", got)
+	}
+
+	before, _ := os.ReadFile(h.ConfigPath())
+	for _, bad := range []struct{ key, value string }{
+		{"relays", "/ip4/1.2.3.4/tcp/4001"}, // no /p2p/ID
+		{"mounts.allowed", "relative/dir"},
+		{"mdns", "maybe"},
+		{"wasm.requestTimeout", "-1s"},
+		{"nosuch", "x"},
+	} {
+		if err := Set(h, bad.key, []string{bad.value}); err == nil {
+			t.Errorf("set %s %s: accepted", bad.key, bad.value)
+		}
+	}
+	after, _ := os.ReadFile(h.ConfigPath())
+	if string(before) != string(after) {
+		t.Fatalf("a refused edit changed the file:\n%s", after)
+	}
+}
