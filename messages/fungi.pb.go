@@ -3624,6 +3624,634 @@ func (x *PingResult) GetError() string {
 	return ""
 }
 
+// PendingDevice is a peer the gate refused: who, from where, when, how often.
+type PendingDevice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Addr          string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`                            // the address of its latest attempt
+	FirstSeen     string                 `protobuf:"bytes,3,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"` // RFC 3339
+	LastSeen      string                 `protobuf:"bytes,4,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	Attempts      int64                  `protobuf:"varint,5,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingDevice) Reset() {
+	*x = PendingDevice{}
+	mi := &file_fungi_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingDevice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingDevice) ProtoMessage() {}
+
+func (x *PendingDevice) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingDevice.ProtoReflect.Descriptor instead.
+func (*PendingDevice) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *PendingDevice) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+func (x *PendingDevice) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *PendingDevice) GetFirstSeen() string {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return ""
+}
+
+func (x *PendingDevice) GetLastSeen() string {
+	if x != nil {
+		return x.LastSeen
+	}
+	return ""
+}
+
+func (x *PendingDevice) GetAttempts() int64 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+type PendingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingRequest) Reset() {
+	*x = PendingRequest{}
+	mi := &file_fungi_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingRequest) ProtoMessage() {}
+
+func (x *PendingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingRequest.ProtoReflect.Descriptor instead.
+func (*PendingRequest) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{59}
+}
+
+type PendingDevices struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Devices       []*PendingDevice       `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingDevices) Reset() {
+	*x = PendingDevices{}
+	mi := &file_fungi_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingDevices) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingDevices) ProtoMessage() {}
+
+func (x *PendingDevices) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingDevices.ProtoReflect.Descriptor instead.
+func (*PendingDevices) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *PendingDevices) GetDevices() []*PendingDevice {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+// InviteRequest makes a single-use pairing code.
+type InviteRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Role           string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`                                            // access (default) | admin: what the joiner gets here
+	ExpiresSeconds int64                  `protobuf:"varint,2,opt,name=expires_seconds,json=expiresSeconds,proto3" json:"expires_seconds,omitempty"` // 0: the default (10 minutes)
+	Alias          string                 `protobuf:"bytes,3,opt,name=alias,proto3" json:"alias,omitempty"`                                          // optional alias here for the device that joins
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *InviteRequest) Reset() {
+	*x = InviteRequest{}
+	mi := &file_fungi_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InviteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InviteRequest) ProtoMessage() {}
+
+func (x *InviteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InviteRequest.ProtoReflect.Descriptor instead.
+func (*InviteRequest) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *InviteRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *InviteRequest) GetExpiresSeconds() int64 {
+	if x != nil {
+		return x.ExpiresSeconds
+	}
+	return 0
+}
+
+func (x *InviteRequest) GetAlias() string {
+	if x != nil {
+		return x.Alias
+	}
+	return ""
+}
+
+type Invite struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"` // one line for `fungi device join`
+	PeerId        string                 `protobuf:"bytes,2,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Addrs         []string               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"` // the addresses the code carries
+	Role          string                 `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	Expires       string                 `protobuf:"bytes,5,opt,name=expires,proto3" json:"expires,omitempty"` // RFC 3339
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Invite) Reset() {
+	*x = Invite{}
+	mi := &file_fungi_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Invite) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Invite) ProtoMessage() {}
+
+func (x *Invite) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Invite.ProtoReflect.Descriptor instead.
+func (*Invite) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *Invite) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *Invite) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+func (x *Invite) GetAddrs() []string {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
+func (x *Invite) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Invite) GetExpires() string {
+	if x != nil {
+		return x.Expires
+	}
+	return ""
+}
+
+type JoinRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Alias         string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRequest) Reset() {
+	*x = JoinRequest{}
+	mi := &file_fungi_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRequest) ProtoMessage() {}
+
+func (x *JoinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
+func (*JoinRequest) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *JoinRequest) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetAlias() string {
+	if x != nil {
+		return x.Alias
+	}
+	return ""
+}
+
+// PairCode is what an invite code carries (base64url after "fungi1-").
+type PairCode struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        []byte                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Addrs         [][]byte               `protobuf:"bytes,2,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	InviteId      []byte                 `protobuf:"bytes,3,opt,name=invite_id,json=inviteId,proto3" json:"invite_id,omitempty"` // 8 bytes: which invite
+	Secret        []byte                 `protobuf:"bytes,4,opt,name=secret,proto3" json:"secret,omitempty"`                     // 32 bytes, single use
+	ExpiresUnix   int64                  `protobuf:"varint,5,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PairCode) Reset() {
+	*x = PairCode{}
+	mi := &file_fungi_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PairCode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PairCode) ProtoMessage() {}
+
+func (x *PairCode) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PairCode.ProtoReflect.Descriptor instead.
+func (*PairCode) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *PairCode) GetPeerId() []byte {
+	if x != nil {
+		return x.PeerId
+	}
+	return nil
+}
+
+func (x *PairCode) GetAddrs() [][]byte {
+	if x != nil {
+		return x.Addrs
+	}
+	return nil
+}
+
+func (x *PairCode) GetInviteId() []byte {
+	if x != nil {
+		return x.InviteId
+	}
+	return nil
+}
+
+func (x *PairCode) GetSecret() []byte {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+func (x *PairCode) GetExpiresUnix() int64 {
+	if x != nil {
+		return x.ExpiresUnix
+	}
+	return 0
+}
+
+// PairRequest is the joiner's first and only frame on /fungi/pair/1.0.0:
+// proof = HMAC-SHA256(secret, context, inviter ID, joiner ID).
+type PairRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InviteId      []byte                 `protobuf:"bytes,1,opt,name=invite_id,json=inviteId,proto3" json:"invite_id,omitempty"`
+	Proof         []byte                 `protobuf:"bytes,2,opt,name=proof,proto3" json:"proof,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PairRequest) Reset() {
+	*x = PairRequest{}
+	mi := &file_fungi_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PairRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PairRequest) ProtoMessage() {}
+
+func (x *PairRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PairRequest.ProtoReflect.Descriptor instead.
+func (*PairRequest) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *PairRequest) GetInviteId() []byte {
+	if x != nil {
+		return x.InviteId
+	}
+	return nil
+}
+
+func (x *PairRequest) GetProof() []byte {
+	if x != nil {
+		return x.Proof
+	}
+	return nil
+}
+
+type PairReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	Error         string                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Role          string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PairReply) Reset() {
+	*x = PairReply{}
+	mi := &file_fungi_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PairReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PairReply) ProtoMessage() {}
+
+func (x *PairReply) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PairReply.ProtoReflect.Descriptor instead.
+func (*PairReply) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *PairReply) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *PairReply) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *PairReply) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+// ConfigReloadRequest asks the daemon to read config.yaml again.
+type ConfigReloadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfigReloadRequest) Reset() {
+	*x = ConfigReloadRequest{}
+	mi := &file_fungi_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigReloadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigReloadRequest) ProtoMessage() {}
+
+func (x *ConfigReloadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigReloadRequest.ProtoReflect.Descriptor instead.
+func (*ConfigReloadRequest) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{67}
+}
+
+// ConfigReloadReply says which changed keys took effect and which wait for
+// a restart of the daemon.
+type ConfigReloadReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Applied       []string               `protobuf:"bytes,1,rep,name=applied,proto3" json:"applied,omitempty"`                                  // keys changed and applied now
+	RestartNeeded []string               `protobuf:"bytes,2,rep,name=restart_needed,json=restartNeeded,proto3" json:"restart_needed,omitempty"` // keys changed that apply at the next daemon start
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfigReloadReply) Reset() {
+	*x = ConfigReloadReply{}
+	mi := &file_fungi_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfigReloadReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfigReloadReply) ProtoMessage() {}
+
+func (x *ConfigReloadReply) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfigReloadReply.ProtoReflect.Descriptor instead.
+func (*ConfigReloadReply) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *ConfigReloadReply) GetApplied() []string {
+	if x != nil {
+		return x.Applied
+	}
+	return nil
+}
+
+func (x *ConfigReloadReply) GetRestartNeeded() []string {
+	if x != nil {
+		return x.RestartNeeded
+	}
+	return nil
+}
+
 var File_fungi_proto protoreflect.FileDescriptor
 
 const file_fungi_proto_rawDesc = "" +
@@ -3874,8 +4502,49 @@ const file_fungi_proto_rawDesc = "" +
 	"\vremote_addr\x18\x05 \x01(\tR\n" +
 	"remoteAddr\x12\x18\n" +
 	"\arelayed\x18\x06 \x01(\bR\arelayed\x12\x14\n" +
-	"\x05error\x18\a \x01(\tR\x05error2\xf9\v\n" +
-	"\x06Daemon\x121\n" +
+	"\x05error\x18\a \x01(\tR\x05error\"\x94\x01\n" +
+	"\rPendingDevice\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x12\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x1d\n" +
+	"\n" +
+	"first_seen\x18\x03 \x01(\tR\tfirstSeen\x12\x1b\n" +
+	"\tlast_seen\x18\x04 \x01(\tR\blastSeen\x12\x1a\n" +
+	"\battempts\x18\x05 \x01(\x03R\battempts\"\x10\n" +
+	"\x0ePendingRequest\"C\n" +
+	"\x0ePendingDevices\x121\n" +
+	"\adevices\x18\x01 \x03(\v2\x17.fungi.v1.PendingDeviceR\adevices\"b\n" +
+	"\rInviteRequest\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12'\n" +
+	"\x0fexpires_seconds\x18\x02 \x01(\x03R\x0eexpiresSeconds\x12\x14\n" +
+	"\x05alias\x18\x03 \x01(\tR\x05alias\"y\n" +
+	"\x06Invite\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x17\n" +
+	"\apeer_id\x18\x02 \x01(\tR\x06peerId\x12\x14\n" +
+	"\x05addrs\x18\x03 \x03(\tR\x05addrs\x12\x12\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\x12\x18\n" +
+	"\aexpires\x18\x05 \x01(\tR\aexpires\"7\n" +
+	"\vJoinRequest\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\tR\x04code\x12\x14\n" +
+	"\x05alias\x18\x02 \x01(\tR\x05alias\"\x91\x01\n" +
+	"\bPairCode\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\fR\x06peerId\x12\x14\n" +
+	"\x05addrs\x18\x02 \x03(\fR\x05addrs\x12\x1b\n" +
+	"\tinvite_id\x18\x03 \x01(\fR\binviteId\x12\x16\n" +
+	"\x06secret\x18\x04 \x01(\fR\x06secret\x12!\n" +
+	"\fexpires_unix\x18\x05 \x01(\x03R\vexpiresUnix\"@\n" +
+	"\vPairRequest\x12\x1b\n" +
+	"\tinvite_id\x18\x01 \x01(\fR\binviteId\x12\x14\n" +
+	"\x05proof\x18\x02 \x01(\fR\x05proof\"E\n" +
+	"\tPairReply\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\"\x15\n" +
+	"\x13ConfigReloadRequest\"T\n" +
+	"\x11ConfigReloadReply\x12\x18\n" +
+	"\aapplied\x18\x01 \x03(\tR\aapplied\x12%\n" +
+	"\x0erestart_needed\x18\x02 \x03(\tR\rrestartNeeded2\xfa\r\n" +
+	"\x06Daemon\x12J\n" +
+	"\fReloadConfig\x12\x1d.fungi.v1.ConfigReloadRequest\x1a\x1b.fungi.v1.ConfigReloadReply\x121\n" +
 	"\x04Info\x12\x15.fungi.v1.InfoRequest\x1a\x12.fungi.v1.NodeInfo\x12A\n" +
 	"\bRuntimes\x12\x19.fungi.v1.RuntimesRequest\x1a\x1a.fungi.v1.RuntimesResponse\x12>\n" +
 	"\x04Pull\x12\x1c.fungi.v1.PullServiceRequest\x1a\x16.fungi.v1.PullProgress0\x01\x12<\n" +
@@ -3902,7 +4571,11 @@ const file_fungi_proto_rawDesc = "" +
 	"ListAccess\x12\x1b.fungi.v1.AccessListRequest\x1a\x17.fungi.v1.AccessEntries\x127\n" +
 	"\x06Detach\x12\x16.fungi.v1.AccessDetach\x1a\x15.fungi.v1.AccessEntry\x12H\n" +
 	"\vConnections\x12\x1f.fungi.v1.ConnectionListRequest\x1a\x18.fungi.v1.ConnectionList\x125\n" +
-	"\x04Ping\x12\x15.fungi.v1.PingRequest\x1a\x14.fungi.v1.PingResult0\x01B$Z\"github.com/fungi-go/fungi/messagesb\x06proto3"
+	"\x04Ping\x12\x15.fungi.v1.PingRequest\x1a\x14.fungi.v1.PingResult0\x01\x12A\n" +
+	"\vListPending\x12\x18.fungi.v1.PendingRequest\x1a\x18.fungi.v1.PendingDevices\x129\n" +
+	"\fInviteDevice\x12\x17.fungi.v1.InviteRequest\x1a\x10.fungi.v1.Invite\x125\n" +
+	"\n" +
+	"JoinDevice\x12\x15.fungi.v1.JoinRequest\x1a\x10.fungi.v1.DeviceB$Z\"github.com/fungi-go/fungi/messagesb\x06proto3"
 
 var (
 	file_fungi_proto_rawDescOnce sync.Once
@@ -3916,7 +4589,7 @@ func file_fungi_proto_rawDescGZIP() []byte {
 	return file_fungi_proto_rawDescData
 }
 
-var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_fungi_proto_goTypes = []any{
 	(*InfoRequest)(nil),           // 0: fungi.v1.InfoRequest
 	(*NodeInfo)(nil),              // 1: fungi.v1.NodeInfo
@@ -3976,6 +4649,17 @@ var file_fungi_proto_goTypes = []any{
 	(*ConnectionList)(nil),        // 55: fungi.v1.ConnectionList
 	(*PingRequest)(nil),           // 56: fungi.v1.PingRequest
 	(*PingResult)(nil),            // 57: fungi.v1.PingResult
+	(*PendingDevice)(nil),         // 58: fungi.v1.PendingDevice
+	(*PendingRequest)(nil),        // 59: fungi.v1.PendingRequest
+	(*PendingDevices)(nil),        // 60: fungi.v1.PendingDevices
+	(*InviteRequest)(nil),         // 61: fungi.v1.InviteRequest
+	(*Invite)(nil),                // 62: fungi.v1.Invite
+	(*JoinRequest)(nil),           // 63: fungi.v1.JoinRequest
+	(*PairCode)(nil),              // 64: fungi.v1.PairCode
+	(*PairRequest)(nil),           // 65: fungi.v1.PairRequest
+	(*PairReply)(nil),             // 66: fungi.v1.PairReply
+	(*ConfigReloadRequest)(nil),   // 67: fungi.v1.ConfigReloadRequest
+	(*ConfigReloadReply)(nil),     // 68: fungi.v1.ConfigReloadReply
 }
 var file_fungi_proto_depIdxs = []int32{
 	2,  // 0: fungi.v1.NodeInfo.relay_reservations:type_name -> fungi.v1.RelayReservation
@@ -4014,63 +4698,72 @@ var file_fungi_proto_depIdxs = []int32{
 	45, // 33: fungi.v1.AccessEntry.ports:type_name -> fungi.v1.AccessPort
 	46, // 34: fungi.v1.AccessEntries.entries:type_name -> fungi.v1.AccessEntry
 	53, // 35: fungi.v1.ConnectionList.connections:type_name -> fungi.v1.ConnectionInfo
-	0,  // 36: fungi.v1.Daemon.Info:input_type -> fungi.v1.InfoRequest
-	3,  // 37: fungi.v1.Daemon.Runtimes:input_type -> fungi.v1.RuntimesRequest
-	7,  // 38: fungi.v1.Daemon.Pull:input_type -> fungi.v1.PullServiceRequest
-	13, // 39: fungi.v1.Daemon.List:input_type -> fungi.v1.ListServicesRequest
-	9,  // 40: fungi.v1.Daemon.Start:input_type -> fungi.v1.StartService
-	10, // 41: fungi.v1.Daemon.Stop:input_type -> fungi.v1.StopService
-	11, // 42: fungi.v1.Daemon.Remove:input_type -> fungi.v1.RemoveService
-	12, // 43: fungi.v1.Daemon.Inspect:input_type -> fungi.v1.InspectService
-	20, // 44: fungi.v1.Daemon.Logs:input_type -> fungi.v1.LogsRequest
-	23, // 45: fungi.v1.Daemon.AddDevice:input_type -> fungi.v1.DeviceAdd
-	24, // 46: fungi.v1.Daemon.ListDevices:input_type -> fungi.v1.DeviceListRequest
-	26, // 47: fungi.v1.Daemon.RemoveDevice:input_type -> fungi.v1.DeviceRemove
-	27, // 48: fungi.v1.Daemon.RenameDevice:input_type -> fungi.v1.DeviceRename
-	28, // 49: fungi.v1.Daemon.TrustDevice:input_type -> fungi.v1.DeviceTrust
-	29, // 50: fungi.v1.Daemon.UntrustDevice:input_type -> fungi.v1.DeviceUntrust
-	31, // 51: fungi.v1.Daemon.Mdns:input_type -> fungi.v1.MdnsRequest
-	34, // 52: fungi.v1.Daemon.UsePeer:input_type -> fungi.v1.PeerUse
-	35, // 53: fungi.v1.Daemon.CurrentPeer:input_type -> fungi.v1.PeerCurrent
-	36, // 54: fungi.v1.Daemon.ClearPeer:input_type -> fungi.v1.PeerClear
-	30, // 55: fungi.v1.Daemon.ResolveDevice:input_type -> fungi.v1.DeviceResolve
-	44, // 56: fungi.v1.Daemon.Remote:input_type -> fungi.v1.RemoteRequest
-	47, // 57: fungi.v1.Daemon.Attach:input_type -> fungi.v1.AccessAttach
-	48, // 58: fungi.v1.Daemon.ListAccess:input_type -> fungi.v1.AccessListRequest
-	50, // 59: fungi.v1.Daemon.Detach:input_type -> fungi.v1.AccessDetach
-	54, // 60: fungi.v1.Daemon.Connections:input_type -> fungi.v1.ConnectionListRequest
-	56, // 61: fungi.v1.Daemon.Ping:input_type -> fungi.v1.PingRequest
-	1,  // 62: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
-	6,  // 63: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
-	8,  // 64: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
-	14, // 65: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
-	18, // 66: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
-	18, // 67: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
-	19, // 68: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
-	18, // 69: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
-	21, // 70: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
-	22, // 71: fungi.v1.Daemon.AddDevice:output_type -> fungi.v1.Device
-	25, // 72: fungi.v1.Daemon.ListDevices:output_type -> fungi.v1.DeviceList
-	22, // 73: fungi.v1.Daemon.RemoveDevice:output_type -> fungi.v1.Device
-	22, // 74: fungi.v1.Daemon.RenameDevice:output_type -> fungi.v1.Device
-	22, // 75: fungi.v1.Daemon.TrustDevice:output_type -> fungi.v1.Device
-	22, // 76: fungi.v1.Daemon.UntrustDevice:output_type -> fungi.v1.Device
-	33, // 77: fungi.v1.Daemon.Mdns:output_type -> fungi.v1.MdnsPeers
-	22, // 78: fungi.v1.Daemon.UsePeer:output_type -> fungi.v1.Device
-	22, // 79: fungi.v1.Daemon.CurrentPeer:output_type -> fungi.v1.Device
-	22, // 80: fungi.v1.Daemon.ClearPeer:output_type -> fungi.v1.Device
-	22, // 81: fungi.v1.Daemon.ResolveDevice:output_type -> fungi.v1.Device
-	43, // 82: fungi.v1.Daemon.Remote:output_type -> fungi.v1.Envelope
-	46, // 83: fungi.v1.Daemon.Attach:output_type -> fungi.v1.AccessEntry
-	49, // 84: fungi.v1.Daemon.ListAccess:output_type -> fungi.v1.AccessEntries
-	46, // 85: fungi.v1.Daemon.Detach:output_type -> fungi.v1.AccessEntry
-	55, // 86: fungi.v1.Daemon.Connections:output_type -> fungi.v1.ConnectionList
-	57, // 87: fungi.v1.Daemon.Ping:output_type -> fungi.v1.PingResult
-	62, // [62:88] is the sub-list for method output_type
-	36, // [36:62] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	58, // 36: fungi.v1.PendingDevices.devices:type_name -> fungi.v1.PendingDevice
+	67, // 37: fungi.v1.Daemon.ReloadConfig:input_type -> fungi.v1.ConfigReloadRequest
+	0,  // 38: fungi.v1.Daemon.Info:input_type -> fungi.v1.InfoRequest
+	3,  // 39: fungi.v1.Daemon.Runtimes:input_type -> fungi.v1.RuntimesRequest
+	7,  // 40: fungi.v1.Daemon.Pull:input_type -> fungi.v1.PullServiceRequest
+	13, // 41: fungi.v1.Daemon.List:input_type -> fungi.v1.ListServicesRequest
+	9,  // 42: fungi.v1.Daemon.Start:input_type -> fungi.v1.StartService
+	10, // 43: fungi.v1.Daemon.Stop:input_type -> fungi.v1.StopService
+	11, // 44: fungi.v1.Daemon.Remove:input_type -> fungi.v1.RemoveService
+	12, // 45: fungi.v1.Daemon.Inspect:input_type -> fungi.v1.InspectService
+	20, // 46: fungi.v1.Daemon.Logs:input_type -> fungi.v1.LogsRequest
+	23, // 47: fungi.v1.Daemon.AddDevice:input_type -> fungi.v1.DeviceAdd
+	24, // 48: fungi.v1.Daemon.ListDevices:input_type -> fungi.v1.DeviceListRequest
+	26, // 49: fungi.v1.Daemon.RemoveDevice:input_type -> fungi.v1.DeviceRemove
+	27, // 50: fungi.v1.Daemon.RenameDevice:input_type -> fungi.v1.DeviceRename
+	28, // 51: fungi.v1.Daemon.TrustDevice:input_type -> fungi.v1.DeviceTrust
+	29, // 52: fungi.v1.Daemon.UntrustDevice:input_type -> fungi.v1.DeviceUntrust
+	31, // 53: fungi.v1.Daemon.Mdns:input_type -> fungi.v1.MdnsRequest
+	34, // 54: fungi.v1.Daemon.UsePeer:input_type -> fungi.v1.PeerUse
+	35, // 55: fungi.v1.Daemon.CurrentPeer:input_type -> fungi.v1.PeerCurrent
+	36, // 56: fungi.v1.Daemon.ClearPeer:input_type -> fungi.v1.PeerClear
+	30, // 57: fungi.v1.Daemon.ResolveDevice:input_type -> fungi.v1.DeviceResolve
+	44, // 58: fungi.v1.Daemon.Remote:input_type -> fungi.v1.RemoteRequest
+	47, // 59: fungi.v1.Daemon.Attach:input_type -> fungi.v1.AccessAttach
+	48, // 60: fungi.v1.Daemon.ListAccess:input_type -> fungi.v1.AccessListRequest
+	50, // 61: fungi.v1.Daemon.Detach:input_type -> fungi.v1.AccessDetach
+	54, // 62: fungi.v1.Daemon.Connections:input_type -> fungi.v1.ConnectionListRequest
+	56, // 63: fungi.v1.Daemon.Ping:input_type -> fungi.v1.PingRequest
+	59, // 64: fungi.v1.Daemon.ListPending:input_type -> fungi.v1.PendingRequest
+	61, // 65: fungi.v1.Daemon.InviteDevice:input_type -> fungi.v1.InviteRequest
+	63, // 66: fungi.v1.Daemon.JoinDevice:input_type -> fungi.v1.JoinRequest
+	68, // 67: fungi.v1.Daemon.ReloadConfig:output_type -> fungi.v1.ConfigReloadReply
+	1,  // 68: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
+	6,  // 69: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
+	8,  // 70: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
+	14, // 71: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
+	18, // 72: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
+	18, // 73: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
+	19, // 74: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
+	18, // 75: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
+	21, // 76: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
+	22, // 77: fungi.v1.Daemon.AddDevice:output_type -> fungi.v1.Device
+	25, // 78: fungi.v1.Daemon.ListDevices:output_type -> fungi.v1.DeviceList
+	22, // 79: fungi.v1.Daemon.RemoveDevice:output_type -> fungi.v1.Device
+	22, // 80: fungi.v1.Daemon.RenameDevice:output_type -> fungi.v1.Device
+	22, // 81: fungi.v1.Daemon.TrustDevice:output_type -> fungi.v1.Device
+	22, // 82: fungi.v1.Daemon.UntrustDevice:output_type -> fungi.v1.Device
+	33, // 83: fungi.v1.Daemon.Mdns:output_type -> fungi.v1.MdnsPeers
+	22, // 84: fungi.v1.Daemon.UsePeer:output_type -> fungi.v1.Device
+	22, // 85: fungi.v1.Daemon.CurrentPeer:output_type -> fungi.v1.Device
+	22, // 86: fungi.v1.Daemon.ClearPeer:output_type -> fungi.v1.Device
+	22, // 87: fungi.v1.Daemon.ResolveDevice:output_type -> fungi.v1.Device
+	43, // 88: fungi.v1.Daemon.Remote:output_type -> fungi.v1.Envelope
+	46, // 89: fungi.v1.Daemon.Attach:output_type -> fungi.v1.AccessEntry
+	49, // 90: fungi.v1.Daemon.ListAccess:output_type -> fungi.v1.AccessEntries
+	46, // 91: fungi.v1.Daemon.Detach:output_type -> fungi.v1.AccessEntry
+	55, // 92: fungi.v1.Daemon.Connections:output_type -> fungi.v1.ConnectionList
+	57, // 93: fungi.v1.Daemon.Ping:output_type -> fungi.v1.PingResult
+	60, // 94: fungi.v1.Daemon.ListPending:output_type -> fungi.v1.PendingDevices
+	62, // 95: fungi.v1.Daemon.InviteDevice:output_type -> fungi.v1.Invite
+	22, // 96: fungi.v1.Daemon.JoinDevice:output_type -> fungi.v1.Device
+	67, // [67:97] is the sub-list for method output_type
+	37, // [37:67] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_fungi_proto_init() }
@@ -4105,7 +4798,7 @@ func file_fungi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fungi_proto_rawDesc), len(file_fungi_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   58,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,7 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
+	Daemon_ReloadConfig_FullMethodName  = "/fungi.v1.Daemon/ReloadConfig"
 	Daemon_Info_FullMethodName          = "/fungi.v1.Daemon/Info"
 	Daemon_Runtimes_FullMethodName      = "/fungi.v1.Daemon/Runtimes"
 	Daemon_Pull_FullMethodName          = "/fungi.v1.Daemon/Pull"
@@ -49,12 +50,16 @@ const (
 	Daemon_Detach_FullMethodName        = "/fungi.v1.Daemon/Detach"
 	Daemon_Connections_FullMethodName   = "/fungi.v1.Daemon/Connections"
 	Daemon_Ping_FullMethodName          = "/fungi.v1.Daemon/Ping"
+	Daemon_ListPending_FullMethodName   = "/fungi.v1.Daemon/ListPending"
+	Daemon_InviteDevice_FullMethodName  = "/fungi.v1.Daemon/InviteDevice"
+	Daemon_JoinDevice_FullMethodName    = "/fungi.v1.Daemon/JoinDevice"
 )
 
 // DaemonClient is the client API for Daemon service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type DaemonClient interface {
+	ReloadConfig(ctx context.Context, in *ConfigReloadRequest, opts ...grpc.CallOption) (*ConfigReloadReply, error)
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*NodeInfo, error)
 	Runtimes(ctx context.Context, in *RuntimesRequest, opts ...grpc.CallOption) (*RuntimesResponse, error)
 	Pull(ctx context.Context, in *PullServiceRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullProgress], error)
@@ -81,6 +86,9 @@ type DaemonClient interface {
 	Detach(ctx context.Context, in *AccessDetach, opts ...grpc.CallOption) (*AccessEntry, error)
 	Connections(ctx context.Context, in *ConnectionListRequest, opts ...grpc.CallOption) (*ConnectionList, error)
 	Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PingResult], error)
+	ListPending(ctx context.Context, in *PendingRequest, opts ...grpc.CallOption) (*PendingDevices, error)
+	InviteDevice(ctx context.Context, in *InviteRequest, opts ...grpc.CallOption) (*Invite, error)
+	JoinDevice(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*Device, error)
 }
 
 type daemonClient struct {
@@ -89,6 +97,16 @@ type daemonClient struct {
 
 func NewDaemonClient(cc grpc.ClientConnInterface) DaemonClient {
 	return &daemonClient{cc}
+}
+
+func (c *daemonClient) ReloadConfig(ctx context.Context, in *ConfigReloadRequest, opts ...grpc.CallOption) (*ConfigReloadReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConfigReloadReply)
+	err := c.cc.Invoke(ctx, Daemon_ReloadConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (c *daemonClient) Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*NodeInfo, error) {
@@ -387,10 +405,41 @@ func (c *daemonClient) Ping(ctx context.Context, in *PingRequest, opts ...grpc.C
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Daemon_PingClient = grpc.ServerStreamingClient[PingResult]
 
+func (c *daemonClient) ListPending(ctx context.Context, in *PendingRequest, opts ...grpc.CallOption) (*PendingDevices, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PendingDevices)
+	err := c.cc.Invoke(ctx, Daemon_ListPending_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) InviteDevice(ctx context.Context, in *InviteRequest, opts ...grpc.CallOption) (*Invite, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Invite)
+	err := c.cc.Invoke(ctx, Daemon_InviteDevice_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) JoinDevice(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*Device, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Device)
+	err := c.cc.Invoke(ctx, Daemon_JoinDevice_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DaemonServer is the server API for Daemon service.
 // All implementations must embed UnimplementedDaemonServer
 // for forward compatibility.
 type DaemonServer interface {
+	ReloadConfig(context.Context, *ConfigReloadRequest) (*ConfigReloadReply, error)
 	Info(context.Context, *InfoRequest) (*NodeInfo, error)
 	Runtimes(context.Context, *RuntimesRequest) (*RuntimesResponse, error)
 	Pull(*PullServiceRequest, grpc.ServerStreamingServer[PullProgress]) error
@@ -417,6 +466,9 @@ type DaemonServer interface {
 	Detach(context.Context, *AccessDetach) (*AccessEntry, error)
 	Connections(context.Context, *ConnectionListRequest) (*ConnectionList, error)
 	Ping(*PingRequest, grpc.ServerStreamingServer[PingResult]) error
+	ListPending(context.Context, *PendingRequest) (*PendingDevices, error)
+	InviteDevice(context.Context, *InviteRequest) (*Invite, error)
+	JoinDevice(context.Context, *JoinRequest) (*Device, error)
 	mustEmbedUnimplementedDaemonServer()
 }
 
@@ -427,6 +479,9 @@ type DaemonServer interface {
 // pointer dereference when methods are called.
 type UnimplementedDaemonServer struct{}
 
+func (UnimplementedDaemonServer) ReloadConfig(context.Context, *ConfigReloadRequest) (*ConfigReloadReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReloadConfig not implemented")
+}
 func (UnimplementedDaemonServer) Info(context.Context, *InfoRequest) (*NodeInfo, error) {
 	return nil, status.Error(codes.Unimplemented, "method Info not implemented")
 }
@@ -505,6 +560,15 @@ func (UnimplementedDaemonServer) Connections(context.Context, *ConnectionListReq
 func (UnimplementedDaemonServer) Ping(*PingRequest, grpc.ServerStreamingServer[PingResult]) error {
 	return status.Error(codes.Unimplemented, "method Ping not implemented")
 }
+func (UnimplementedDaemonServer) ListPending(context.Context, *PendingRequest) (*PendingDevices, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPending not implemented")
+}
+func (UnimplementedDaemonServer) InviteDevice(context.Context, *InviteRequest) (*Invite, error) {
+	return nil, status.Error(codes.Unimplemented, "method InviteDevice not implemented")
+}
+func (UnimplementedDaemonServer) JoinDevice(context.Context, *JoinRequest) (*Device, error) {
+	return nil, status.Error(codes.Unimplemented, "method JoinDevice not implemented")
+}
 func (UnimplementedDaemonServer) mustEmbedUnimplementedDaemonServer() {}
 func (UnimplementedDaemonServer) testEmbeddedByValue()                {}
 
@@ -524,6 +588,24 @@ func RegisterDaemonServer(s grpc.ServiceRegistrar, srv DaemonServer) {
 		t.testEmbeddedByValue()
 	}
 	s.RegisterService(&Daemon_ServiceDesc, srv)
+}
+
+func _Daemon_ReloadConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfigReloadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).ReloadConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_ReloadConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).ReloadConfig(ctx, req.(*ConfigReloadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
 }
 
 func _Daemon_Info_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
@@ -966,6 +1048,60 @@ func _Daemon_Ping_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Daemon_PingServer = grpc.ServerStreamingServer[PingResult]
 
+func _Daemon_ListPending_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PendingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).ListPending(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_ListPending_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).ListPending(ctx, req.(*PendingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_InviteDevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InviteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).InviteDevice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_InviteDevice_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).InviteDevice(ctx, req.(*InviteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_JoinDevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JoinRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).JoinDevice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_JoinDevice_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).JoinDevice(ctx, req.(*JoinRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Daemon_ServiceDesc is the grpc.ServiceDesc for Daemon service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -973,6 +1109,10 @@ var Daemon_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "fungi.v1.Daemon",
 	HandlerType: (*DaemonServer)(nil),
 	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "ReloadConfig",
+			Handler:    _Daemon_ReloadConfig_Handler,
+		},
 		{
 			MethodName: "Info",
 			Handler:    _Daemon_Info_Handler,
@@ -1060,6 +1200,18 @@ var Daemon_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Connections",
 			Handler:    _Daemon_Connections_Handler,
+		},
+		{
+			MethodName: "ListPending",
+			Handler:    _Daemon_ListPending_Handler,
+		},
+		{
+			MethodName: "InviteDevice",
+			Handler:    _Daemon_InviteDevice_Handler,
+		},
+		{
+			MethodName: "JoinDevice",
+			Handler:    _Daemon_JoinDevice_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
