@@ -30,6 +30,7 @@ type cli struct {
 	Access     accessCmd     `cmd:"" help:"Local ports forwarded to peers' services."`
 	Ping       pingCmd       `cmd:"" help:"Measure the round trip to a device."`
 	Connection connectionCmd `cmd:"" help:"Open connections to peers."`
+	UI         uiCmd         `cmd:"" name:"ui" help:"Open the web dashboard in a browser (prints a one-time login link)."`
 	Relay      relayCmd      `cmd:"" help:"Run a circuit-relay server for nodes behind NAT."`
 }
 
