@@ -336,12 +336,14 @@ func (f *accessForwarder) acceptLoop(ctx context.Context, ln net.Listener, hdr *
 
 func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *messages.AccessHeader) {
 	conn.SetNoDelay(true)
-	dialCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// Early data: the stream comes back once its header is written, and
+	// the client's first bytes follow it without waiting for the peer's
+	// reply; the peer admits the service before they reach it.
+	dialCtx, cancel := context.WithTimeout(transport.WithEarlyData(ctx), 10*time.Second)
 	stream, err := f.dial(dialCtx, f.peer, hdr)
 	cancel()
 	if err != nil {
-		f.logger.Warn("access connection refused", "service", hdr.ServiceId, "peer", f.peer.String(), "err", err)
-		f.refuse(conn, err)
+		f.refuse(conn, err, true)
 		return
 	}
 	// A forwarder that stops (detach, shutdown) resets its streams: a
@@ -355,6 +357,12 @@ func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *me
 		stream.Close()
 	})
 	defer stop()
+	if as, ok := stream.(*transport.AccessStream); ok {
+		// The request already went out behind the header: the refusal
+		// page must not wait for another.
+		transport.PipeAccess(conn, as, func(err error) { f.refuse(conn, err, false) })
+		return
+	}
 	transport.Pipe(conn, stream)
 }
 
@@ -362,14 +370,18 @@ func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *me
 // service gets an HTTP page, 503 when a stream limit (this node's or the
 // peer's) turned the connection away, so clients retry, and 502 when the
 // peer or service cannot be reached; anything else just sees the close.
-func (f *accessForwarder) refuse(conn *net.TCPConn, err error) {
+// awaitRequest lets the request arrive first when it has not been read.
+func (f *accessForwarder) refuse(conn *net.TCPConn, err error, awaitRequest bool) {
+	f.logger.Warn("access connection refused", "service", f.rec.ServiceID, "peer", f.peer.String(), "err", err)
 	defer conn.Close()
 	if f.rec.Usage != "web" {
 		return
 	}
 	conn.SetDeadline(time.Now().Add(refuseTimeout))
-	buf := make([]byte, 16<<10)
-	conn.Read(buf) // let the request arrive, so the close does not reset it
+	if awaitRequest {
+		buf := make([]byte, 16<<10)
+		conn.Read(buf) // let the request arrive, so the close does not reset it
+	}
 	status, extra := "502 Bad Gateway", ""
 	if errors.Is(err, transport.ErrStreamLimit) {
 		status, extra = "503 Service Unavailable", "Retry-After: 1\r\n"

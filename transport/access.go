@@ -68,31 +68,97 @@ func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func
 }
 
 // OpenAccess opens an access stream to p for one connection and returns it
-// once the peer accepted; a refusal comes back as its reason.
+// once the peer accepted; a refusal comes back as its reason. With a
+// context from WithEarlyData it returns as soon as the header is written:
+// the caller's first bytes then travel right behind it instead of a round
+// trip later, and the reply is read by the first Read (see AccessStream).
+// The peer still checks the role and admits the service before any of
+// those bytes reach the service: until then they wait in the stream's
+// receive window.
 func OpenAccess(ctx context.Context, h host.Host, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
 	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "fungi access"), p, AccessProtocol)
 	if err != nil {
 		return nil, streamOpenError(err)
 	}
-	if d, ok := ctx.Deadline(); ok {
-		s.SetDeadline(d)
+	deadline, _ := ctx.Deadline()
+	if !deadline.IsZero() {
+		s.SetWriteDeadline(deadline)
 	}
 	if err := WriteFrame(s, hdr); err != nil {
 		s.Reset()
 		return nil, fmt.Errorf("the peer did not accept the connection: %w", explainReset(err))
 	}
-	br := bufio.NewReader(s)
+	s.SetWriteDeadline(time.Time{})
+	a := &AccessStream{bufferedStream: bufferedStream{Stream: s, r: bufio.NewReader(s)}, replyDeadline: deadline}
+	if early, _ := ctx.Value(earlyDataKey{}).(bool); early {
+		return a, nil
+	}
+	if err := a.Accepted(); err != nil {
+		return nil, err
+	}
+	return &a.bufferedStream, nil
+}
+
+type earlyDataKey struct{}
+
+// WithEarlyData marks ctx so OpenAccess does not wait for the peer's reply
+// before returning the stream: a new connection's first request then costs
+// one round trip, not two. The caller must be ready for the refusal to
+// surface later, from AccessStream.Accepted or its first Read; PipeAccess
+// turns it into the same answer an immediate refusal gets.
+func WithEarlyData(ctx context.Context) context.Context {
+	return context.WithValue(ctx, earlyDataKey{}, true)
+}
+
+// AccessStream is an access stream whose header is sent and whose reply
+// may still be on its way: writes go out at once, the first Read waits for
+// the reply and fails with the refusal if the peer refused.
+type AccessStream struct {
+	bufferedStream
+	replyDeadline time.Time
+	once          sync.Once
+	refusal       error
+}
+
+// Accepted waits for the peer's reply and returns why it refused, or nil
+// once the service is admitted and dialled.
+func (a *AccessStream) Accepted() error {
+	a.once.Do(func() { a.refusal = a.readReply() })
+	return a.refusal
+}
+
+func (a *AccessStream) readReply() error {
+	if !a.replyDeadline.IsZero() {
+		a.SetReadDeadline(a.replyDeadline)
+	}
 	var reply messages.AccessReply
-	if err := ReadFrame(br, &reply, MaxAccessFrame); err != nil {
-		s.Reset()
-		return nil, fmt.Errorf("the peer did not accept the connection: %w", explainReset(err))
+	if err := ReadFrame(a.r, &reply, MaxAccessFrame); err != nil {
+		a.Stream.Reset()
+		return fmt.Errorf("the peer did not accept the connection: %w", explainReset(err))
 	}
-	s.SetDeadline(time.Time{})
+	a.SetReadDeadline(time.Time{})
 	if !reply.Ok {
-		s.Close()
-		return nil, &RemoteError{Code: "denied", Message: reply.Error}
+		// A reset, not a close: with early data an upload may be blocked
+		// on a window the peer will never open again.
+		a.Stream.Reset()
+		return &RemoteError{Code: "denied", Message: reply.Error}
 	}
-	return &bufferedStream{Stream: s, r: br}, nil
+	return nil
+}
+
+func (a *AccessStream) Read(p []byte) (int, error) {
+	if err := a.Accepted(); err != nil {
+		return 0, err
+	}
+	return a.r.Read(p)
+}
+
+// WriteTo waits for the reply, then drains like bufferedStream.
+func (a *AccessStream) WriteTo(w io.Writer) (int64, error) {
+	if err := a.Accepted(); err != nil {
+		return 0, err
+	}
+	return a.r.WriteTo(w)
 }
 
 // HalfCloser is a connection that can end its writing side alone.
@@ -138,6 +204,7 @@ type resetter interface{ Reset() error }
 // pipe is one bridged connection: two ends, two copying directions.
 type pipe struct {
 	a, b     HalfCloser
+	refusal  error // the peer refused an AccessStream end: no bytes flowed back
 	mu       sync.Mutex
 	ended    int  // directions that ended, cleanly or not
 	failed   bool // an error ended a direction: reset rather than close
@@ -151,16 +218,31 @@ type pipe struct {
 // deadline, once one direction ended the other must keep moving, and when
 // an end breaks (a reset, a failed read) both are torn down at once, a
 // stream with a reset so the peer's side of the bridge ends too.
-func Pipe(a, b HalfCloser) {
-	p := &pipe{a: a, b: b}
+func Pipe(a, b HalfCloser) { (&pipe{a: a, b: b}).run(nil) }
+
+// PipeAccess is Pipe for a local connection and an access stream opened
+// WithEarlyData: the connection's bytes go out while the peer decides, and
+// if it refuses, the upload stops and refused writes the connection its
+// answer (the connection is closed after it returns).
+func PipeAccess(conn *net.TCPConn, s *AccessStream, refused func(error)) {
+	(&pipe{a: conn, b: s}).run(refused)
+}
+
+func (p *pipe) run(refused func(error)) {
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); p.copyHalf(a, b) }()
-	go func() { defer wg.Done(); p.copyHalf(b, a) }()
+	go func() { defer wg.Done(); p.copyHalf(p.a, p.b) }()
+	go func() { defer wg.Done(); p.copyHalf(p.b, p.a) }()
 	wg.Wait()
 	p.mu.Lock()
-	failed := p.failed
+	failed, refusal, tornDown := p.failed, p.refusal, p.tornDown
 	p.mu.Unlock()
+	if refusal != nil && refused != nil && !tornDown {
+		if d, ok := p.a.(deadlines); ok {
+			d.SetReadDeadline(time.Time{})
+		}
+		refused(refusal)
+	}
 	p.teardown(failed)
 }
 
@@ -184,6 +266,20 @@ func (p *pipe) teardown(failed bool) {
 
 // copyHalf copies src to dst and reports how it ended.
 func (p *pipe) copyHalf(dst, src HalfCloser) {
+	if as, ok := src.(*AccessStream); ok {
+		if err := as.Accepted(); err != nil {
+			p.mu.Lock()
+			p.refusal, p.failed = err, true
+			p.ended++
+			p.mu.Unlock()
+			// Stop the upload; the refusal's answer goes to dst once
+			// nothing else reads it.
+			if d, ok := dst.(deadlines); ok {
+				d.SetReadDeadline(time.Unix(1, 0))
+			}
+			return
+		}
+	}
 	buf := pipeBuffers.Get().(*[]byte)
 	defer pipeBuffers.Put(buf)
 	readBroken, err := p.copyBytes(dst, src, *buf)
@@ -193,9 +289,10 @@ func (p *pipe) copyHalf(dst, src HalfCloser) {
 		p.failed = true
 	}
 	last := p.ended == 2
+	refused := p.refusal != nil
 	p.mu.Unlock()
 	switch {
-	case last:
+	case last, refused:
 	case readBroken:
 		// src broke both ways (reset, refused): nothing more can be
 		// delivered to it or read from it.

@@ -9,10 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/internal/testutil"
@@ -24,7 +27,9 @@ import (
 // local listener bridged to an access stream, exactly as the access
 // forwarder does), and through `ssh -L` with aes128-gcm.
 //
-//	go test -run '^$' -bench Access -benchtime 20x ./transport
+// Each fungi path is run over TCP (TLS 1.3 and yamux) and over QUIC.
+//
+//	go test -run '^$' -bench Access -benchtime 10x ./transport
 
 // targets are the services at the far end: a sink that reads to EOF and
 // answers one byte, and an echo server.
@@ -61,10 +66,22 @@ func startTargets(b *testing.B) targets {
 	}
 }
 
-// startAccess runs two libp2p hosts and returns local addresses whose
-// connections travel over access streams to the sink and the echo server.
+// startAccess is startAccessOn over TCP with early data, the path a node
+// takes by default.
 func startAccess(b *testing.B, t targets) targets {
-	client, server, gate := pair(b, "access")
+	return startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", false)
+}
+
+// startAccessOn runs two libp2p hosts listening on listen (TCP or QUIC) and
+// returns local addresses whose connections travel over access streams to
+// the sink and the echo server, bridged exactly as the access forwarder
+// does: early data, the reply read while the first bytes travel. With
+// replyFirst the bridge waits for the reply before any byte flows, as
+// before early data, the baseline of that change.
+func startAccessOn(b *testing.B, t targets, listen string, replyFirst bool) targets {
+	client, clientGate := newBenchHost(b, listen)
+	server, gate := newBenchHost(b, listen)
+	trustEachOther(client, clientGate, server, gate, "access")
 	ServeAccess(server, gate, func(_ peer.ID, hdr *messages.AccessHeader) (string, error) {
 		if hdr.ServiceId == "sink" {
 			return t.sink, nil
@@ -85,11 +102,19 @@ func startAccess(b *testing.B, t targets) targets {
 				}
 				go func(c *net.TCPConn) {
 					c.SetNoDelay(true)
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					ctx := context.Background()
+					if !replyFirst {
+						ctx = WithEarlyData(ctx)
+					}
+					ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 					s, err := OpenAccess(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: service, Port: "tcp"})
 					cancel()
 					if err != nil {
 						c.Close()
+						return
+					}
+					if as, ok := s.(*AccessStream); ok {
+						PipeAccess(c, as, func(error) {})
 						return
 					}
 					Pipe(c, s)
@@ -99,6 +124,21 @@ func startAccess(b *testing.B, t targets) targets {
 		return ln.Addr().String()
 	}
 	return targets{sink: forward("sink"), echo: forward("echo")}
+}
+
+// newBenchHost is newTestHost on a chosen loopback listen address.
+func newBenchHost(b *testing.B, listen string) (host.Host, *TrustGate) {
+	priv, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g := NewTrustGate()
+	h, err := NewHost(priv, []string{listen}, g, nil, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close() })
+	return h, g
 }
 
 // sshServer is a loopback sshd with its own host key, and the user key
@@ -234,35 +274,44 @@ func sendAll(b *testing.B, addr string, n int) {
 }
 
 func BenchmarkAccess(b *testing.B) {
+	b.Logf("cpu: %s; load average: %s", cpuModel(), loadAverage())
 	t := startTargets(b)
-	paths := []struct {
+	type path struct {
 		name string
 		t    targets
-	}{{"direct-loopback", t}, {"fungi-access", startAccess(b, t)}}
+		// rrOnly paths skip the throughput runs: they differ from
+		// another path only before the first byte flows.
+		rrOnly bool
+	}
+	paths := []path{
+		{name: "direct-loopback", t: t},
+		{name: "fungi-access-tcp", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", false)},
+		{name: "fungi-access-tcp-reply-first", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", true), rrOnly: true},
+		{name: "fungi-access-quic", t: startAccessOn(b, t, "/ip4/127.0.0.1/udp/0/quic-v1", false)},
+	}
 	if ssh, ok := startSSH(b, t); ok {
-		paths = append(paths, struct {
-			name string
-			t    targets
-		}{"ssh-L-aes128gcm", ssh})
+		paths = append(paths, path{name: "ssh-L-aes128gcm", t: ssh})
 	}
 	for _, p := range paths {
-		b.Run("throughput-1-stream/"+p.name, func(b *testing.B) {
-			b.SetBytes(streamBytes)
-			for range b.N {
-				sendAll(b, p.t.sink, streamBytes)
-			}
-		})
-		b.Run("throughput-8-streams/"+p.name, func(b *testing.B) {
-			b.SetBytes(streamBytes)
-			for range b.N {
-				var wg sync.WaitGroup
-				for range 8 {
-					wg.Add(1)
-					go func() { defer wg.Done(); sendAll(b, p.t.sink, streamBytes/8) }()
+		if !p.rrOnly {
+			b.Run("throughput-1-stream/"+p.name, func(b *testing.B) {
+				b.SetBytes(streamBytes)
+				for range b.N {
+					sendAll(b, p.t.sink, streamBytes)
 				}
-				wg.Wait()
-			}
-		})
+			})
+			b.Run("throughput-8-streams/"+p.name, func(b *testing.B) {
+				b.SetBytes(streamBytes)
+				for range b.N {
+					var wg sync.WaitGroup
+					for range 8 {
+						wg.Add(1)
+						go func() { defer wg.Done(); sendAll(b, p.t.sink, streamBytes/8) }()
+					}
+					wg.Wait()
+				}
+			})
+		}
 		b.Run("rr-kept-connection/"+p.name, func(b *testing.B) {
 			c, err := net.Dial("tcp", p.t.echo)
 			if err != nil {
@@ -310,4 +359,30 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(us(0.5), "p50-µs")
 	b.ReportMetric(us(0.9), "p90-µs")
 	b.ReportMetric(us(0.99), "p99-µs")
+}
+
+// cpuModel is the machine's CPU as /proc/cpuinfo names it, so figures
+// carry the machine they were measured on.
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if name, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+		}
+	}
+	return "unknown"
+}
+
+// loadAverage is /proc/loadavg's 1, 5 and 15 minute figures: the machine
+// is shared, and ratios measured under load say so.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	return strings.Join(f[:min(3, len(f))], " ")
 }

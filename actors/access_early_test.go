@@ -1,0 +1,61 @@
+package actors
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport"
+)
+
+// The forwarder sends a request right behind the access header, before
+// the peer answered; when the peer then refuses, the web client still
+// gets a 502 page with the peer's reason, not a bare close.
+func TestForwarderAnswersALateRefusalWith502(t *testing.T) {
+	mk := func() (host.Host, *transport.TrustGate) {
+		priv, _, _ := crypto.GenerateEd25519Key(nil)
+		g := transport.NewTrustGate()
+		h, err := transport.NewHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, g, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h, g
+	}
+	using, usingGate := mk()
+	serving, servingGate := mk()
+	usingGate.Set(map[peer.ID]string{}, map[peer.ID]bool{serving.ID(): true})
+	servingGate.Set(map[peer.ID]string{using.ID(): RoleAccess}, map[peer.ID]bool{})
+	using.Peerstore().AddAddrs(serving.ID(), serving.Addrs(), time.Hour)
+	transport.ServeAccess(serving, servingGate, func(peer.ID, *messages.AccessHeader) (string, error) {
+		return "", errors.New("files is stopped")
+	}, t.Logf)
+
+	f := &accessForwarder{peer: serving.ID(), rec: &accessRecord{ServiceID: "files", Usage: "web"}, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		dial: func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (transport.HalfCloser, error) {
+			return transport.OpenAccess(ctx, using, p, hdr)
+		}}
+	client, accepted := loopbackPair(t)
+	go f.bridge(context.Background(), accepted, &messages.AccessHeader{ServiceId: "files", Port: "http"})
+	client.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(client, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(client), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 502 || !strings.Contains(string(body), "files is stopped") {
+		t.Fatalf("late refusal: status %d, body %q", res.StatusCode, body)
+	}
+}

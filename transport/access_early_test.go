@@ -1,0 +1,150 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/fungi-go/fungi/messages"
+)
+
+// countingEcho is an echo service that counts the connections it accepted.
+func countingEcho(t *testing.T) (addr string, accepted *atomic.Int32) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	accepted = new(atomic.Int32)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return ln.Addr().String(), accepted
+}
+
+// With early data, OpenAccess hands the stream back while the peer is
+// still deciding, so the first bytes travel right behind the header; they
+// reach the service only once it is admitted, and come back.
+func TestEarlyDataTravelsBeforeTheReply(t *testing.T) {
+	client, server, gate := pair(t, "access")
+	echo, accepted := countingEcho(t)
+	deciding, admit := make(chan struct{}), make(chan struct{})
+	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) {
+		close(deciding)
+		<-admit
+		return echo, nil
+	}, t.Logf)
+
+	ctx, cancel := context.WithTimeout(WithEarlyData(context.Background()), 10*time.Second)
+	defer cancel()
+	st, err := OpenAccess(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Write([]byte("early bytes")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-deciding:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the header never reached the peer")
+	}
+	// The peer holds its decision: OpenAccess did not wait for it, and
+	// nothing reached the service yet.
+	if n := accepted.Load(); n != 0 {
+		t.Fatalf("the service saw %d connections before it was admitted", n)
+	}
+	close(admit)
+	back := make([]byte, len("early bytes"))
+	if _, err := io.ReadFull(st, back); err != nil || string(back) != "early bytes" {
+		t.Fatalf("echo of the early bytes: %q %v", back, err)
+	}
+}
+
+// A refusal still arrives with its reason when bytes were sent early, and
+// the service never sees a connection.
+func TestEarlyDataRefusedKeepsItsReason(t *testing.T) {
+	client, server, gate := pair(t, "access")
+	_, accepted := countingEcho(t)
+	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) {
+		return "", errors.New("no service nope")
+	}, t.Logf)
+	ctx, cancel := context.WithTimeout(WithEarlyData(context.Background()), 10*time.Second)
+	defer cancel()
+	st, err := OpenAccess(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "nope", Port: "tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+	_, err = st.Read(make([]byte, 1))
+	var remote *RemoteError
+	if !errors.As(err, &remote) || !strings.Contains(err.Error(), "no service nope") {
+		t.Fatalf("read after a refusal: %v", err)
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Fatalf("a refused service saw %d connections", n)
+	}
+}
+
+// PipeAccess stops the upload of a refused connection and lets the caller
+// answer it: the client reads the answer, then the close.
+func TestPipeAccessAnswersARefusal(t *testing.T) {
+	client, server, gate := pair(t, "access")
+	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) {
+		return "", errors.New("no service nope")
+	}, t.Logf)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	local, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	accepted, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(WithEarlyData(context.Background()), 10*time.Second)
+	defer cancel()
+	st, err := OpenAccess(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "nope", Port: "tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		PipeAccess(accepted.(*net.TCPConn), st.(*AccessStream), func(err error) {
+			io.WriteString(accepted, "refused: "+err.Error())
+		})
+	}()
+	local.SetDeadline(time.Now().Add(10 * time.Second))
+	local.Write([]byte("request"))
+	answer, err := io.ReadAll(local)
+	if err != nil || !strings.Contains(string(answer), "refused: ") || !strings.Contains(string(answer), "no service nope") {
+		t.Fatalf("answer to a refused connection: %q %v", answer, err)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("PipeAccess did not return after the refusal")
+	}
+}
