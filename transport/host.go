@@ -98,22 +98,56 @@ func Addrs(h host.Host) []string {
 // runs: a peer this node trusts (it then has a role, "access" or "admin"),
 // or one its owner added to dial. Anyone else is refused. The device book
 // is its only writer.
+//
+// Two things besides: every stranger refused at the handshake is recorded
+// as a pending device (Pending), and while an invite is open (Pairing) a
+// bounded number of strangers get in as pairing guests, who may use the
+// pairing protocol and nothing of fungi's own.
 type TrustGate struct {
 	mu    sync.RWMutex
 	roles map[peer.ID]string
 	dial  map[peer.ID]bool
+
+	pending *pendingPeers
+	pairing *Pairing
 }
 
 // NewTrustGate returns a gate that admits nobody yet.
 func NewTrustGate() *TrustGate {
-	return &TrustGate{roles: map[peer.ID]string{}, dial: map[peer.ID]bool{}}
+	return &TrustGate{roles: map[peer.ID]string{}, dial: map[peer.ID]bool{}, pending: newPendingPeers()}
 }
 
-// Set replaces the trusted peers with their roles, and the dial targets.
+// SetPairing lets strangers in as pairing guests while p has an invite
+// open. Call it before the host starts.
+func (g *TrustGate) SetPairing(p *Pairing) {
+	g.mu.Lock()
+	g.pairing = p
+	g.mu.Unlock()
+}
+
+// Set replaces the trusted peers with their roles, and the dial targets. A
+// peer now admitted is no longer pending.
 func (g *TrustGate) Set(roles map[peer.ID]string, dial map[peer.ID]bool) {
 	g.mu.Lock()
 	g.roles, g.dial = roles, dial
 	g.mu.Unlock()
+	for p := range roles {
+		g.pending.forget(p)
+	}
+	for p := range dial {
+		g.pending.forget(p)
+	}
+}
+
+// Pending lists the strangers refused at the handshake, latest first.
+func (g *TrustGate) Pending() []PendingPeer { return g.pending.list() }
+
+// guest reports whether p is in as a pairing guest.
+func (g *TrustGate) guest(p peer.ID) bool {
+	g.mu.RLock()
+	pairing := g.pairing
+	g.mu.RUnlock()
+	return pairing != nil && pairing.isGuest(p)
 }
 
 // Role is the role of p ("access" or "admin"), or "" when p may use
@@ -134,8 +168,20 @@ func (g *TrustGate) Admitted(p peer.ID) bool {
 func (g *TrustGate) InterceptPeerDial(p peer.ID) bool                 { return g.Admitted(p) }
 func (g *TrustGate) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.Admitted(p) }
 func (g *TrustGate) InterceptAccept(network.ConnMultiaddrs) bool      { return true }
-func (g *TrustGate) InterceptSecured(_ network.Direction, p peer.ID, _ network.ConnMultiaddrs) bool {
-	return g.Admitted(p)
+func (g *TrustGate) InterceptSecured(dir network.Direction, p peer.ID, addrs network.ConnMultiaddrs) bool {
+	if g.Admitted(p) {
+		return true
+	}
+	if dir != network.DirInbound {
+		return false
+	}
+	// Recorded even when it gets in as a guest: a guest that never proves
+	// an invite is a stranger the owner may still want to see.
+	g.pending.record(p, addrs.RemoteMultiaddr())
+	g.mu.RLock()
+	pairing := g.pairing
+	g.mu.RUnlock()
+	return pairing != nil && pairing.admitGuest(p)
 }
 func (g *TrustGate) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
 	return true, 0

@@ -42,7 +42,11 @@ type gateLimiter struct {
 }
 
 func (l *gateLimiter) GetPeerLimits(p peer.ID) rcmgr.Limit {
-	if l.gate.Admitted(p) {
+	// A pairing guest gets the trusted limits too: libp2p keeps a peer's
+	// limits while it has connections, and a guest that pairs becomes
+	// trusted on the connection it came in on. Until then fungi's own
+	// protocols reset its streams (they check the role).
+	if l.gate.Admitted(p) || l.gate.guest(p) {
 		return l.trusted
 	}
 	return &rcmgr.BaseLimit{}

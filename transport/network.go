@@ -22,6 +22,8 @@ type Network struct {
 	Host   host.Host
 	Gate   *TrustGate
 	Relays *Relays
+	// pairing holds the open invites; nil until the first invite.
+	pairing *Pairing
 
 	mu           sync.Mutex
 	reachability network.Reachability
@@ -41,6 +43,18 @@ func (n *Network) WatchReachability() error {
 		}
 	}()
 	return nil
+}
+
+// Pairing serves the pairing protocol from the first call on, with paired
+// trusting whoever redeems an invite, and returns the node's invites. A
+// node that never invites never admits a guest.
+func (n *Network) Pairing(paired Paired) *Pairing {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.pairing == nil {
+		n.pairing = ServePair(n.Host, n.Gate, paired)
+	}
+	return n.pairing
 }
 
 // Reachability is AutoNAT's latest verdict: public, private or unknown.
@@ -71,9 +85,22 @@ func (n *Network) AddAddrs(p peer.ID, addrs []ma.Multiaddr) {
 
 func (n *Network) ClosePeer(p peer.ID) { n.Host.Network().ClosePeer(p) }
 
+// Connect dials p on every address known for it at once: those the owner
+// gave or libp2p learned, and a relayed one through every relay this node
+// holds a reservation on, so a device two nodes share a relay with is
+// reached by its peer ID alone.
 func (n *Network) Connect(ctx context.Context, p peer.ID) error {
+	if n.Relays != nil {
+		if via := n.Relays.Addrs(); len(via) > 0 {
+			n.Host.Peerstore().AddAddrs(p, via, relayedAddrTTL)
+		}
+	}
 	return n.Host.Connect(ctx, peer.AddrInfo{ID: p})
 }
+
+// relayedAddrTTL keeps the guessed relayed addresses of a peer for a while
+// after a dial; the next dial adds them again.
+const relayedAddrTTL = 10 * time.Minute
 
 func (n *Network) Connected(p peer.ID) bool {
 	return n.Host.Network().Connectedness(p) == network.Connected

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/fungi-go/fungi/messages"
 )
@@ -16,6 +17,9 @@ type deviceCmd struct {
 	Trust   deviceTrustCmd   `cmd:"" help:"Let a device in: access (catalog and access, the default) or admin (also administer services)."`
 	Untrust deviceUntrustCmd `cmd:"" help:"Take a device's role away and close its connections at once."`
 	Mdns    deviceMdnsCmd    `cmd:"" name:"mdns" help:"Show the devices seen on the LAN."`
+	Invite  deviceInviteCmd  `cmd:"" help:"Print a single-use code another device joins this one with."`
+	Join    deviceJoinCmd    `cmd:"" help:"Join another device with the code its device invite printed."`
+	Pending devicePendingCmd `cmd:"" help:"List devices the gate refused; let one in with device trust PEER_ID."`
 }
 
 type deviceArg struct {
@@ -167,6 +171,71 @@ func (c *deviceMdnsCmd) Run(e *env) error {
 			p = humanSafe(p)
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", p.PeerId, p.Alias, p.LastSeen, strings.Join(p.Addrs, " "))
 		}
+		return w.Flush()
+	})
+}
+
+type deviceInviteCmd struct {
+	Role    string        `name:"role" default:"access" enum:"access,admin" help:"What the joining device may do here: access or admin."`
+	Expires time.Duration `name:"expires" default:"10m" help:"How long the code can be used (at most 24h)."`
+	Alias   string        `name:"alias" help:"A name here for the device that joins."`
+	jsonFlag
+}
+
+func (c *deviceInviteCmd) Run(e *env) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		inv, err := d.InviteDevice(ctx, &messages.InviteRequest{Role: c.Role, ExpiresSeconds: int64(c.Expires / time.Second), Alias: c.Alias})
+		if err != nil {
+			return err
+		}
+		if c.JSON {
+			return printJSON(e.stdout, inv)
+		}
+		fmt.Fprintln(e.stdout, inv.Code)
+		fmt.Fprintf(e.stderr, "on the other device run: fungi device join CODE --alias NAME (one use, role %s, until %s; %d addresses in the code)\n",
+			inv.Role, inv.Expires, len(inv.Addrs))
+		return nil
+	})
+}
+
+type deviceJoinCmd struct {
+	Code  string `arg:"" help:"The code fungi device invite printed on the other device."`
+	Alias string `name:"alias" required:"" help:"A name here for the device that invited."`
+	jsonFlag
+}
+
+func (c *deviceJoinCmd) Run(e *env) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		dev, err := d.JoinDevice(ctx, &messages.JoinRequest{Code: c.Code, Alias: c.Alias})
+		if err != nil {
+			return err
+		}
+		return e.printDevice(dev, c.JSON, "joined")
+	})
+}
+
+type devicePendingCmd struct{ jsonFlag }
+
+func (c *devicePendingCmd) Run(e *env) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		res, err := d.ListPending(ctx, &messages.PendingRequest{})
+		if err != nil {
+			return err
+		}
+		if c.JSON {
+			return printJSONList(e.stdout, res.Devices)
+		}
+		if len(res.Devices) == 0 {
+			fmt.Fprintln(e.stderr, "no device was refused since the daemon started")
+			return nil
+		}
+		w := table(e.stdout)
+		fmt.Fprintln(w, "PEER ID\tADDRESS\tATTEMPTS\tFIRST SEEN\tLAST SEEN")
+		for _, p := range res.Devices {
+			p = humanSafe(p)
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", p.PeerId, p.Addr, p.Attempts, p.FirstSeen, p.LastSeen)
+		}
+		fmt.Fprintln(e.stderr, "let one in with: fungi device trust PEER_ID [--role access|admin]")
 		return w.Flush()
 	})
 }
