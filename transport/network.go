@@ -102,8 +102,11 @@ func (n *Network) Connect(ctx context.Context, p peer.ID) error {
 // after a dial; the next dial adds them again.
 const relayedAddrTTL = 10 * time.Minute
 
+// Connected reports whether p has a connection, direct or relayed (libp2p
+// calls a relayed-only peer Limited).
 func (n *Network) Connected(p peer.ID) bool {
-	return n.Host.Network().Connectedness(p) == network.Connected
+	c := n.Host.Network().Connectedness(p)
+	return c == network.Connected || c == network.Limited
 }
 
 // Ping measures one round trip to p; libp2p records it in the peerstore,
