@@ -92,6 +92,7 @@ func TestScripts(t *testing.T) {
 			"accessport": cmdAccessPort,
 			"holdconn":   cmdHoldConn,
 			"connclosed": cmdConnClosed,
+			"sighup":     cmdSighup,
 			"dockerimage": func(ts *testscript.TestScript, neg bool, args []string) {
 				testutil.BuildExampleImage(t)
 			},

@@ -31,7 +31,9 @@ type cli struct {
 	Ping       pingCmd       `cmd:"" help:"Measure the round trip to a device."`
 	Connection connectionCmd `cmd:"" help:"Open connections to peers."`
 	UI         uiCmd         `cmd:"" name:"ui" help:"Open the web dashboard in a browser (prints a one-time login link)."`
-	Relay      relayCmd      `cmd:"" help:"Run a circuit-relay server for nodes behind NAT."`
+	Relay      relayCmd      `cmd:"" help:"Run a circuit-relay server for nodes behind NAT; add, remove, list the relays this node uses."`
+	Config     configCmd     `cmd:"" help:"Read and set config.yaml keys; the running daemon applies what it can at once."`
+	Mounts     mountsCmd     `cmd:"" help:"Host folders manifests may mount (mounts.allowed)."`
 }
 
 // env is what every command gets: where the node lives and where to write.

@@ -11,15 +11,24 @@ import (
 	"github.com/fungi-go/fungi/transport"
 )
 
-// relayCmd runs a circuit-relay server for nodes behind NAT, with the
-// identity of its own home (-f).
+// relayCmd runs a relay server (the default, as before) or edits the
+// relays this node keeps a reservation on.
 type relayCmd struct {
+	Serve  relayServeCmd  `cmd:"" default:"withargs" help:"Run a circuit-relay server for nodes behind NAT (the default)."`
+	Add    relayAddCmd    `cmd:"" help:"Keep a reservation on a relay (config.yaml relays; applied at once)."`
+	Remove relayRemoveCmd `cmd:"" help:"Stop using a relay."`
+	List   relayListCmd   `cmd:"" help:"List the relays in config.yaml."`
+}
+
+// relayServeCmd runs a circuit-relay server for nodes behind NAT, with the
+// identity of its own home (-f).
+type relayServeCmd struct {
 	Listen []string `name:"listen" placeholder:"MULTIADDR" help:"Where to listen (repeatable; default config relay.listen, port 4001)."`
 	Allow  []string `name:"allow" placeholder:"PEER_ID" help:"A peer to serve, besides config relay.allow (repeatable)."`
 	Open   bool     `name:"open" help:"Serve any peer, not only the allowed ones."`
 }
 
-func (c *relayCmd) Run(e *env) error {
+func (c *relayServeCmd) Run(e *env) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if _, err := e.home.Init(); err != nil {

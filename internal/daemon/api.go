@@ -37,6 +37,8 @@ type apiServer struct {
 	node *actors.Node
 	net  *transport.Network
 	info func() *messages.NodeInfo
+	// reloader applies config.yaml while the node runs.
+	reloader *reloader
 }
 
 func (s *apiServer) Info(context.Context, *messages.InfoRequest) (*messages.NodeInfo, error) {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"syscall"
@@ -54,6 +55,11 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer unlock()
+	// SIGHUP reloads config.yaml; it never stops the node. Taken this early
+	// so a SIGHUP during start-up does not kill the daemon either.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	// With the lock held this daemon is the only writer: any temporary file
 	// left in the home is from a node that died mid-write. A file that
 	// cannot be removed is reported and left; it is never read as data.
@@ -101,13 +107,14 @@ func Run(ctx context.Context, opts Options) error {
 	if err := net.WatchReachability(); err != nil {
 		return err
 	}
+	externalProvider := external.New(external.Config{AllowedHosts: cfg.External.AllowedHosts})
 	node, err := actors.StartNode(actors.NodeConfig{
 		Home: h,
 		Providers: []runtimes.Provider{wasmProvider, docker.New(docker.Config{
 			Node:          id.String(),
 			DataRoot:      filepath.Join(h.Dir, "data"),
 			AllowedMounts: cfg.Mounts.Allowed,
-		}), external.New(external.Config{AllowedHosts: cfg.External.AllowedHosts})},
+		}), externalProvider},
 		AllowedMounts: cfg.Mounts.Allowed,
 		Logger:        slog.New(slog.NewTextHandler(opts.Log, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Network:       net,
@@ -121,13 +128,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer node.Stop()
 	net.OnDisconnect(node.PeerDisconnected)
-	if cfg.MDNS {
-		if stop, err := net.StartMDNS(node.PeerFoundOnLAN); err != nil {
-			logf("mDNS is off: %v", err)
-		} else {
-			defer stop()
-		}
-	}
+	reload := &reloader{home: h, started: cfg, applied: cfg, flags: opts.Relays, node: node, net: net, external: externalProvider, logf: logf}
+	reload.setMDNS(cfg.MDNS)
+	defer reload.close()
 
 	ln, err := listenSocket(h.SocketPath())
 	if err != nil {
@@ -135,7 +138,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(512<<20), grpc.MaxSendMsgSize(64<<20),
 		grpc.ChainUnaryInterceptor(recoverUnary(logf)), grpc.ChainStreamInterceptor(recoverStream(logf)))
-	api := &apiServer{home: h, node: node, net: net, info: func() *messages.NodeInfo {
+	api := &apiServer{home: h, node: node, net: net, reloader: reload, info: func() *messages.NodeInfo {
 		info := &messages.NodeInfo{PeerId: id.String(), Addrs: transport.Addrs(peerHost), Reachability: net.Reachability()}
 		for relay, res := range relays.Reservations() {
 			r := &messages.RelayReservation{RelayPeerId: relay.String(), Error: res.Error}
@@ -159,11 +162,18 @@ func Run(ctx context.Context, opts Options) error {
 	logf("ready; API on %s", h.SocketPath())
 	defer startUI(h, cfg, logf)()
 
-	select {
-	case <-ctx.Done():
-		logf("stopping")
-	case err := <-served:
-		return fmt.Errorf("the API server stopped: %w", err)
+	for stopped := false; !stopped; {
+		select {
+		case <-hup:
+			if _, err := reload.reload(); err != nil {
+				logf("SIGHUP: config.yaml not applied, the node keeps its settings: %v", err)
+			}
+		case <-ctx.Done():
+			logf("stopping")
+			stopped = true
+		case err := <-served:
+			return fmt.Errorf("the API server stopped: %w", err)
+		}
 	}
 	stopGRPC(srv, 3*time.Second)
 	os.Remove(h.SocketPath())
