@@ -3301,15 +3301,20 @@ func (x *AccessReply) GetError() string {
 }
 
 type ConnectionInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
-	Alias         string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
-	RemoteAddr    string                 `protobuf:"bytes,3,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
-	Direction     string                 `protobuf:"bytes,4,opt,name=direction,proto3" json:"direction,omitempty"` // inbound | outbound
-	Relayed       bool                   `protobuf:"varint,5,opt,name=relayed,proto3" json:"relayed,omitempty"`
-	Transport     string                 `protobuf:"bytes,6,opt,name=transport,proto3" json:"transport,omitempty"` // tcp | quic
-	RttMs         float64                `protobuf:"fixed64,7,opt,name=rtt_ms,json=rttMs,proto3" json:"rtt_ms,omitempty"`
-	OpenedAt      string                 `protobuf:"bytes,8,opt,name=opened_at,json=openedAt,proto3" json:"opened_at,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	PeerId     string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Alias      string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
+	RemoteAddr string                 `protobuf:"bytes,3,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	Direction  string                 `protobuf:"bytes,4,opt,name=direction,proto3" json:"direction,omitempty"` // inbound | outbound
+	Relayed    bool                   `protobuf:"varint,5,opt,name=relayed,proto3" json:"relayed,omitempty"`
+	Transport  string                 `protobuf:"bytes,6,opt,name=transport,proto3" json:"transport,omitempty"` // tcp | quic
+	RttMs      float64                `protobuf:"fixed64,7,opt,name=rtt_ms,json=rttMs,proto3" json:"rtt_ms,omitempty"`
+	OpenedAt   string                 `protobuf:"bytes,8,opt,name=opened_at,json=openedAt,proto3" json:"opened_at,omitempty"`
+	// Hole punching of a relayed connection (issue 10): when it was last
+	// tried, why it failed, and when it is tried next.
+	PunchLastTry  string `protobuf:"bytes,20,opt,name=punch_last_try,json=punchLastTry,proto3" json:"punch_last_try,omitempty"` // RFC 3339; "" when never tried
+	PunchError    string `protobuf:"bytes,21,opt,name=punch_error,json=punchError,proto3" json:"punch_error,omitempty"`
+	PunchNextTry  string `protobuf:"bytes,22,opt,name=punch_next_try,json=punchNextTry,proto3" json:"punch_next_try,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3396,6 +3401,27 @@ func (x *ConnectionInfo) GetRttMs() float64 {
 func (x *ConnectionInfo) GetOpenedAt() string {
 	if x != nil {
 		return x.OpenedAt
+	}
+	return ""
+}
+
+func (x *ConnectionInfo) GetPunchLastTry() string {
+	if x != nil {
+		return x.PunchLastTry
+	}
+	return ""
+}
+
+func (x *ConnectionInfo) GetPunchError() string {
+	if x != nil {
+		return x.PunchError
+	}
+	return ""
+}
+
+func (x *ConnectionInfo) GetPunchNextTry() string {
+	if x != nil {
+		return x.PunchNextTry
 	}
 	return ""
 }
@@ -4476,7 +4502,7 @@ const file_fungi_proto_rawDesc = "" +
 	"\x04port\x18\x02 \x01(\tR\x04port\"3\n" +
 	"\vAccessReply\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\xea\x01\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"\xd7\x02\n" +
 	"\x0eConnectionInfo\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
 	"\x05alias\x18\x02 \x01(\tR\x05alias\x12\x1f\n" +
@@ -4486,7 +4512,11 @@ const file_fungi_proto_rawDesc = "" +
 	"\arelayed\x18\x05 \x01(\bR\arelayed\x12\x1c\n" +
 	"\ttransport\x18\x06 \x01(\tR\ttransport\x12\x15\n" +
 	"\x06rtt_ms\x18\a \x01(\x01R\x05rttMs\x12\x1b\n" +
-	"\topened_at\x18\b \x01(\tR\bopenedAt\"\x17\n" +
+	"\topened_at\x18\b \x01(\tR\bopenedAt\x12$\n" +
+	"\x0epunch_last_try\x18\x14 \x01(\tR\fpunchLastTry\x12\x1f\n" +
+	"\vpunch_error\x18\x15 \x01(\tR\n" +
+	"punchError\x12$\n" +
+	"\x0epunch_next_try\x18\x16 \x01(\tR\fpunchNextTry\"\x17\n" +
 	"\x15ConnectionListRequest\"L\n" +
 	"\x0eConnectionList\x12:\n" +
 	"\vconnections\x18\x01 \x03(\v2\x18.fungi.v1.ConnectionInfoR\vconnections\";\n" +
