@@ -23,6 +23,7 @@ type cli struct {
 	Init       initCmd       `cmd:"" help:"Create the node folder: identity key and default config."`
 	Daemon     daemonCmd     `cmd:"" help:"Run the node in the foreground."`
 	Info       infoCmd       `cmd:"" help:"Show this node's peer ID, addresses, version and runtimes."`
+	Status     statusCmd     `cmd:"" help:"One screen: node, runtimes, services by state, devices online, access entries."`
 	Service    serviceCmd    `cmd:"" help:"Pull, run and inspect services on this node."`
 	Device     deviceCmd     `cmd:"" help:"The address book: devices, aliases, trust."`
 	Peer       peerCmd       `cmd:"" help:"Target a peer; administer its services."`

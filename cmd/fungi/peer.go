@@ -131,6 +131,7 @@ type peerAdminServiceCmd struct {
 	List    remoteListCmd    `cmd:"" help:"List the peer's services."`
 	Start   remoteStartCmd   `cmd:"" help:"Start a service on the peer."`
 	Stop    remoteStopCmd    `cmd:"" help:"Stop a service on the peer."`
+	Restart remoteRestartCmd `cmd:"" help:"Stop a service on the peer and start it again."`
 	Remove  remoteRemoveCmd  `cmd:"" help:"Remove a service from the peer; its data folder is kept there."`
 	Inspect remoteInspectCmd `cmd:"" help:"Inspect a service on the peer."`
 	Logs    remoteLogsCmd    `cmd:"" help:"Show a service's output on the peer."`
@@ -259,5 +260,22 @@ func (c *remoteLogsCmd) Run(e *env) error {
 			}
 			return nil
 		})
+	})
+}
+
+type remoteRestartCmd struct {
+	peerFlag
+	serviceNameArg
+	jsonFlag
+}
+
+func (c *remoteRestartCmd) Run(e *env) error {
+	stop := &messages.Envelope{Body: &messages.Envelope_Stop{Stop: &messages.StopService{Name: c.Name}}}
+	if err := e.remoteOne(c.Peer, stop, func(*messages.Envelope) error { return nil }); err != nil {
+		return err
+	}
+	start := &messages.Envelope{Body: &messages.Envelope_Start{Start: &messages.StartService{Name: c.Name}}}
+	return e.remoteOne(c.Peer, start, func(env *messages.Envelope) error {
+		return e.printRestarted(env.GetService(), c.JSON)
 	})
 }

@@ -20,6 +20,7 @@ type serviceCmd struct {
 	List    serviceListCmd    `cmd:"" help:"List the services on this node."`
 	Start   serviceStartCmd   `cmd:"" help:"Start a service."`
 	Stop    serviceStopCmd    `cmd:"" help:"Stop a service."`
+	Restart serviceRestartCmd `cmd:"" help:"Stop a service and start it again (same host ports)."`
 	Remove  serviceRemoveCmd  `cmd:"" help:"Stop and remove a service; its data folder is kept."`
 	Inspect serviceInspectCmd `cmd:"" help:"Show a service's state, runtime, source, ports, mounts, restarts and last error."`
 	Logs    serviceLogsCmd    `cmd:"" help:"Show a service's output."`
@@ -378,4 +379,33 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+type serviceRestartCmd struct {
+	serviceNameArg
+	jsonFlag
+}
+
+// Run stops the service and starts it again, on the same host ports: what
+// an owner does after changing its data, or mounts.allowed.
+func (c *serviceRestartCmd) Run(e *env) error {
+	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		if _, err := d.Stop(ctx, &messages.StopService{Name: c.Name}); err != nil {
+			return err
+		}
+		info, err := d.Start(ctx, &messages.StartService{Name: c.Name})
+		if err != nil {
+			return fmt.Errorf("stopped %s, but it did not start again: %s", c.Name, message(err))
+		}
+		return e.printRestarted(info, c.JSON)
+	})
+}
+
+func (e *env) printRestarted(info *messages.ServiceInfo, asJSON bool) error {
+	if asJSON {
+		return printJSON(e.stdout, info)
+	}
+	info = humanSafe(info)
+	fmt.Fprintf(e.stdout, "restarted %s: %s\n", info.GetName(), portsText(info))
+	return nil
 }
