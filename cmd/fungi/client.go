@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/fungi-go/fungi/internal/apisock"
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/messages"
 )
@@ -35,13 +36,18 @@ const socketDialTimeout = 2 * time.Second
 // connect dials the daemon of the home. Every command shares the messages
 // for a daemon that is not there or cannot be reached.
 func (e *env) connect() (*daemonClient, error) {
-	sock := e.home.SocketPath()
-	probe, err := net.DialTimeout("unix", sock, socketDialTimeout)
+	sock := apisock.Address(e.home.Dir)
+	ctx, cancel := context.WithTimeout(context.Background(), socketDialTimeout)
+	probe, err := apisock.DialContext(ctx, sock)
+	cancel()
 	if err != nil {
 		return nil, e.dialError(sock, err)
 	}
 	probe.Close()
-	conn, err := grpc.NewClient("unix://"+sock,
+	// The endpoint is a Unix socket or, on Windows, a named pipe; gRPC
+	// reaches either through the same dialer.
+	conn, err := grpc.NewClient("passthrough:///fungi-daemon",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return apisock.DialContext(ctx, sock) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(512<<20)))
 	if err != nil {
@@ -77,8 +83,8 @@ func permissionError(sock string) error {
 			sock, statErr, me, filepath.Dir(sock))
 	}
 	owner := "another user"
-	if st, ok := info.Sys().(*syscall.Stat_t); ok {
-		owner = describeUser(int(st.Uid))
+	if uid, ok := fileOwner(info); ok {
+		owner = describeUser(uid)
 	}
 	return fmt.Errorf("permission denied on the fungi daemon's socket %s (owned by %s, mode %04o; you are %s): run the command as %s, or have that user fix the socket's permissions (it is 0600 on purpose: whoever opens it controls the node)",
 		sock, owner, info.Mode().Perm(), me, owner)

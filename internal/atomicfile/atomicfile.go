@@ -82,12 +82,3 @@ func IsTemp(name string) bool {
 	}
 	return true
 }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

@@ -5,11 +5,9 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fungi-go/fungi/actors"
+	"github.com/fungi-go/fungi/internal/apisock"
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes"
@@ -132,7 +131,7 @@ func Run(ctx context.Context, opts Options) error {
 	reload.setMDNS(cfg.MDNS)
 	defer reload.close()
 
-	ln, err := listenSocket(h.SocketPath())
+	ln, err := apisock.Listen(apisock.Address(h.Dir))
 	if err != nil {
 		return err
 	}
@@ -159,7 +158,7 @@ func Run(ctx context.Context, opts Options) error {
 	for _, a := range transport.Addrs(peerHost) {
 		logf("listening on %s", a)
 	}
-	logf("ready; API on %s", h.SocketPath())
+	logf("ready; API on %s", apisock.Address(h.Dir))
 	defer startUI(h, cfg, logf)()
 
 	for stopped := false; !stopped; {
@@ -176,7 +175,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	stopGRPC(srv, 3*time.Second)
-	os.Remove(h.SocketPath())
+	apisock.Remove(apisock.Address(h.Dir))
 	return nil
 }
 
@@ -197,40 +196,6 @@ func stopGRPC(srv *grpc.Server, grace time.Duration) {
 	case <-time.After(grace):
 		srv.Stop()
 	}
-}
-
-// lockHome makes sure one daemon at a time runs on a home. The lock is an
-// flock, so the kernel drops it when a daemon dies however it dies.
-func lockHome(h *home.Home) (func(), error) {
-	f, err := os.OpenFile(h.LockPath(), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("a fungi daemon is already running on %s; stop it first, or pass another --fungi-dir", h.Dir)
-		}
-		return nil, err
-	}
-	return func() { f.Close() }, nil
-}
-
-// listenSocket listens on the API socket, mode 0600. A socket file left by a
-// daemon that died is removed; the home lock says no daemon owns it.
-func listenSocket(path string) (net.Listener, error) {
-	os.Remove(path)
-	old := syscall.Umask(0o177)
-	ln, err := net.Listen("unix", path)
-	syscall.Umask(old)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, err
-	}
-	return ln, nil
 }
 
 // A bug in one API call must not take the node down with every service on

@@ -133,17 +133,14 @@ func datetime(t time.Time) Variant {
 // statRecord builds descriptor-stat for the result type's ok payload.
 func statRecord(c *cx, fi fs.FileInfo) []any {
 	rec := c.ft.results[0].cases[0]
-	var links uint64 = 1
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		links = uint64(st.Nlink)
-	}
+	links := linkCount(fi)
 	mt := datetime(fi.ModTime())
 	return []any{caseIndex(rec.fields[0], descType(fi.Mode())), links, uint64(fi.Size()), mt, mt, mt}
 }
 
 func metaHash(fi fs.FileInfo) []any {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return []any{uint64(st.Ino), uint64(st.Dev)}
+	if ino, dev, ok := fileID(fi); ok {
+		return []any{ino, dev}
 	}
 	return []any{uint64(fi.ModTime().UnixNano()), uint64(fi.Size())}
 }
