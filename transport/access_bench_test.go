@@ -66,19 +66,28 @@ func startTargets(b *testing.B) targets {
 	}
 }
 
-// startAccess is startAccessOn over TCP with early data, the path a node
-// takes by default.
+// startAccess is startAccessOn over TCP as a node bridges: early data
+// and streams opened ahead.
 func startAccess(b *testing.B, t targets) targets {
-	return startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", false)
+	return startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeAhead)
 }
+
+// How the benchmark's bridge gets its stream: as a node does (streams
+// opened ahead, early data), early data alone, or the reply first (the
+// path before both: a round trip, then the bytes).
+type bridgeMode int
+
+const (
+	bridgeAhead bridgeMode = iota
+	bridgeEarly
+	bridgeReplyFirst
+)
 
 // startAccessOn runs two libp2p hosts listening on listen (TCP or QUIC) and
 // returns local addresses whose connections travel over access streams to
 // the sink and the echo server, bridged exactly as the access forwarder
-// does: early data, the reply read while the first bytes travel. With
-// replyFirst the bridge waits for the reply before any byte flows, as
-// before early data, the baseline of that change.
-func startAccessOn(b *testing.B, t targets, listen string, replyFirst bool) targets {
+// does with mode.
+func startAccessOn(b *testing.B, t targets, listen string, mode bridgeMode) targets {
 	client, clientGate := newBenchHost(b, listen)
 	server, gate := newBenchHost(b, listen)
 	trustEachOther(client, clientGate, server, gate, "access")
@@ -89,6 +98,18 @@ func startAccessOn(b *testing.B, t targets, listen string, replyFirst bool) targ
 		return t.echo, nil
 	}, b.Logf)
 	forward := func(service string) string {
+		hdr := &messages.AccessHeader{ServiceId: service, Port: "tcp"}
+		open := func(ctx context.Context) (HalfCloser, error) {
+			if mode != bridgeReplyFirst {
+				ctx = WithEarlyData(ctx)
+			}
+			return OpenAccess(ctx, client, server.ID(), hdr)
+		}
+		if mode == bridgeAhead {
+			ahead := NewAccessAhead(AccessAheadStreams, AccessAheadMaxAge, open)
+			b.Cleanup(ahead.Close)
+			open = ahead.Take
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)
@@ -102,12 +123,8 @@ func startAccessOn(b *testing.B, t targets, listen string, replyFirst bool) targ
 				}
 				go func(c *net.TCPConn) {
 					c.SetNoDelay(true)
-					ctx := context.Background()
-					if !replyFirst {
-						ctx = WithEarlyData(ctx)
-					}
-					ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-					s, err := OpenAccess(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: service, Port: "tcp"})
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					s, err := open(ctx)
 					cancel()
 					if err != nil {
 						c.Close()
@@ -285,9 +302,10 @@ func BenchmarkAccess(b *testing.B) {
 	}
 	paths := []path{
 		{name: "direct-loopback", t: t},
-		{name: "fungi-access-tcp", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", false)},
-		{name: "fungi-access-tcp-reply-first", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", true), rrOnly: true},
-		{name: "fungi-access-quic", t: startAccessOn(b, t, "/ip4/127.0.0.1/udp/0/quic-v1", false)},
+		{name: "fungi-access-tcp", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeAhead)},
+		{name: "fungi-access-tcp-no-ahead", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeEarly), rrOnly: true},
+		{name: "fungi-access-tcp-reply-first", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeReplyFirst), rrOnly: true},
+		{name: "fungi-access-quic", t: startAccessOn(b, t, "/ip4/127.0.0.1/udp/0/quic-v1", bridgeAhead)},
 	}
 	if ssh, ok := startSSH(b, t); ok {
 		paths = append(paths, path{name: "ssh-L-aes128gcm", t: ssh})
