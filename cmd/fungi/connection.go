@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/fungi-go/fungi/messages"
 )
@@ -28,9 +29,22 @@ func (c *pingCmd) Run(e *env) error {
 				break
 			}
 			if err != nil {
+				// --json still prints what came, the failed ping last
+				// with its error, so scripts see which seq failed and why.
+				if c.JSON {
+					if len(results) == 0 || results[len(results)-1].Error == "" {
+						results = append(results, &messages.PingResult{Seq: int32(len(results) + 1), Error: message(err)})
+					}
+					printJSONList(e.stdout, results)
+				}
 				return err
 			}
 			results = append(results, r)
+			if r.Error != "" {
+				// The daemon ends the stream with the error next; a
+				// failed ping has no round trip to print.
+				continue
+			}
 			if !c.JSON {
 				r := humanSafe(r)
 				path := "direct"
@@ -63,7 +77,7 @@ func (c *connectionListCmd) Run(e *env) error {
 			return printJSONList(e.stdout, res.Connections)
 		}
 		w := table(e.stdout)
-		fmt.Fprintln(w, "PEER\tDIRECTION\tPATH\tTRANSPORT\tRTT\tADDRESS")
+		fmt.Fprintln(w, "PEER\tDIRECTION\tPATH\tTRANSPORT\tRTT\tADDRESS\tHOLE PUNCH")
 		for _, cn := range res.Connections {
 			cn = humanSafe(cn)
 			who := cn.Alias
@@ -78,8 +92,31 @@ func (c *connectionListCmd) Run(e *env) error {
 			if cn.RttMs > 0 {
 				rtt = fmt.Sprintf("%.3f ms", cn.RttMs)
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", who, cn.Direction, path, cn.Transport, rtt, cn.RemoteAddr)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", who, cn.Direction, path, cn.Transport, rtt, cn.RemoteAddr, punchSummary(cn))
 		}
 		return w.Flush()
 	})
+}
+
+// punchSummary says, for a relayed connection, when hole punching was last
+// tried, why it failed, and when it is tried next.
+func punchSummary(cn *messages.ConnectionInfo) string {
+	if !cn.Relayed {
+		return "-"
+	}
+	var parts []string
+	if cn.PunchLastTry != "" {
+		s := "tried " + cn.PunchLastTry
+		if cn.PunchError != "" {
+			s += " (failed: " + cn.PunchError + ")"
+		}
+		parts = append(parts, s)
+	}
+	if cn.PunchNextTry != "" {
+		parts = append(parts, "next "+cn.PunchNextTry)
+	}
+	if len(parts) == 0 {
+		return "not tried yet"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -20,7 +20,7 @@ type peerCmd struct {
 // peerFlag names the target of a remote command; without it the target is
 // the one `peer use` set.
 type peerFlag struct {
-	Peer string `name:"peer" placeholder:"DEVICE" help:"Target device, alias or peer ID (default: fungi peer use)."`
+	Peer string `name:"peer" short:"p" placeholder:"DEVICE" help:"Target device, alias or peer ID (default: fungi peer use)."`
 }
 
 type peerUseCmd struct {
@@ -69,10 +69,21 @@ func (c *peerClearCmd) Run(e *env) error {
 // remote prints the resolved target, then runs req on it and hands each
 // answer to onReply.
 func (e *env) remote(ctx context.Context, d *daemonClient, device string, req *messages.Envelope, onReply func(*messages.Envelope) error) error {
+	_, err := e.remoteOn(ctx, d, device, req, onReply)
+	return err
+}
+
+// remoteOn is remote that also returns the device the request ran on, for
+// output that names where a service runs.
+func (e *env) remoteOn(ctx context.Context, d *daemonClient, device string, req *messages.Envelope, onReply func(*messages.Envelope) error) (*messages.Device, error) {
 	dev, err := d.ResolveDevice(ctx, &messages.DeviceResolve{Device: device})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return dev, e.remoteStream(ctx, d, dev, req, onReply)
+}
+
+func (e *env) remoteStream(ctx context.Context, d *daemonClient, dev *messages.Device, req *messages.Envelope, onReply func(*messages.Envelope) error) error {
 	fmt.Fprintf(e.stderr, "target peer: %s\n", deviceLabel(dev))
 	stream, err := d.Remote(ctx, &messages.RemoteRequest{Device: dev.PeerId, Request: req})
 	if err != nil {
@@ -94,16 +105,43 @@ func (e *env) remote(ctx context.Context, d *daemonClient, device string, req *m
 
 // remoteOne runs a request with a single answer.
 func (e *env) remoteOne(device string, req *messages.Envelope, use func(*messages.Envelope) error) error {
+	return e.remoteOneOn(device, req, func(_ *messages.Device, env *messages.Envelope) error { return use(env) })
+}
+
+// remoteOneOn is remoteOne that tells use which device answered.
+func (e *env) remoteOneOn(device string, req *messages.Envelope, use func(*messages.Device, *messages.Envelope) error) error {
 	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
 		var answer *messages.Envelope
-		if err := e.remote(ctx, d, device, req, func(env *messages.Envelope) error { answer = env; return nil }); err != nil {
+		dev, err := e.remoteOn(ctx, d, device, req, func(env *messages.Envelope) error { answer = env; return nil })
+		if err != nil {
 			return err
 		}
 		if answer == nil {
 			return errors.New("the peer sent no answer")
 		}
-		return use(answer)
+		return use(dev, answer)
 	})
+}
+
+// deviceName is how output names a device: its alias, else its peer ID.
+func deviceName(d *messages.Device) string {
+	if d.GetAlias() != "" {
+		return terminalSafe(d.Alias)
+	}
+	return terminalSafe(d.GetPeerId())
+}
+
+// printStartedOn says a service runs on a peer: its ports are the peer's
+// loopback, reached from here through an access entry.
+func (e *env) printStartedOn(verb string, dev *messages.Device, info *messages.ServiceInfo, asJSON bool) error {
+	if asJSON {
+		return printJSON(e.stdout, info)
+	}
+	info = humanSafe(info)
+	on := deviceName(dev)
+	fmt.Fprintf(e.stdout, "%s %s on %s: %s (on %s; reach it with fungi access attach %s --peer %s)\n",
+		verb, info.GetName(), on, portsText(info), on, info.GetName(), on)
+	return nil
 }
 
 type peerCapabilityCmd struct {
@@ -151,7 +189,7 @@ func (c *remotePullCmd) Run(e *env) error {
 	}
 	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
 		var info *messages.ServiceInfo
-		err := e.remote(ctx, d, c.Peer, &messages.Envelope{Body: &messages.Envelope_Pull{Pull: req}}, func(env *messages.Envelope) error {
+		dev, err := e.remoteOn(ctx, d, c.Peer, &messages.Envelope{Body: &messages.Envelope_Pull{Pull: req}}, func(env *messages.Envelope) error {
 			if p := env.GetPullProgress(); p != nil {
 				printProgress(e.stderr, p)
 			}
@@ -166,7 +204,14 @@ func (c *remotePullCmd) Run(e *env) error {
 		if info == nil {
 			return errors.New("the peer ended the pull without a result")
 		}
-		return e.printPulled(info, c.JSON, "fungi peer admin service start")
+		if c.JSON {
+			return printJSON(e.stdout, info)
+		}
+		info = humanSafe(info)
+		on := deviceName(dev)
+		fmt.Fprintf(e.stdout, "pulled %s (%s) on %s: %s (on %s)\n", info.Name, info.Runtime, on, portsText(info), on)
+		fmt.Fprintf(e.stderr, "start it with: fungi peer admin service start %s --peer %s\n", info.Name, on)
+		return nil
 	})
 }
 
@@ -190,8 +235,8 @@ type remoteStartCmd struct {
 
 func (c *remoteStartCmd) Run(e *env) error {
 	req := &messages.Envelope{Body: &messages.Envelope_Start{Start: &messages.StartService{Name: c.Name}}}
-	return e.remoteOne(c.Peer, req, func(env *messages.Envelope) error {
-		return e.printStarted(env.GetService(), c.JSON)
+	return e.remoteOneOn(c.Peer, req, func(dev *messages.Device, env *messages.Envelope) error {
+		return e.printStartedOn("started", dev, env.GetService(), c.JSON)
 	})
 }
 
@@ -275,7 +320,7 @@ func (c *remoteRestartCmd) Run(e *env) error {
 		return err
 	}
 	start := &messages.Envelope{Body: &messages.Envelope_Start{Start: &messages.StartService{Name: c.Name}}}
-	return e.remoteOne(c.Peer, start, func(env *messages.Envelope) error {
-		return e.printRestarted(env.GetService(), c.JSON)
+	return e.remoteOneOn(c.Peer, start, func(dev *messages.Device, env *messages.Envelope) error {
+		return e.printStartedOn("restarted", dev, env.GetService(), c.JSON)
 	})
 }
