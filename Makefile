@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/fungi-go/fungi/internal/version.Version=$(VERSION)
 
 IMAGE   := fungi-examples/filebrowser-lite:latest
 
-.PHONY: all build examples images test demo drill fuzz bench bench-nat bench-ssh proto clean
+.PHONY: all build examples images test demo drill fuzz bench bench-nat bench-ssh proto clean dist crossbuild
 
 all: build examples
 
@@ -69,9 +69,36 @@ bench:
 bench-nat:
 	./examples/nat-bench.sh 64
 
+# Release archives for every OS/arch: static (CGO_ENABLED=0), stripped
+# (-s -w -trimpath) binaries stamped with VERSION, one tar.gz per pair (zip
+# for windows) and SHA256SUMS, in dist/.
+DIST_PAIRS := linux/amd64 linux/arm64 linux/arm darwin/amd64 darwin/arm64 windows/amd64
+dist:
+	rm -rf dist && mkdir -p dist
+	set -e; for p in $(DIST_PAIRS); do \
+		os=$${p%/*}; arch=$${p#*/}; name=fungi-$(VERSION)-$$os-$$arch; exe=fungi; \
+		[ $$os = windows ] && exe=fungi.exe; \
+		mkdir -p dist/$$name; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o dist/$$name/$$exe ./cmd/fungi; \
+		cp README.md LICENSE* dist/$$name/ 2>/dev/null || true; \
+		if [ $$os = windows ]; then (cd dist && zip -qr $$name.zip $$name); \
+		else tar -C dist -czf dist/$$name.tar.gz $$name; fi; \
+		ls -l dist/$$name/$$exe; rm -rf dist/$$name; \
+	done
+	cd dist && sha256sum *.tar.gz *.zip > SHA256SUMS && cat SHA256SUMS
+
+# go build for every release pair and go vet for windows/amd64 and
+# darwin/arm64 (the OSes whose files differ from linux); see .ci/run.
+crossbuild:
+	set -e; for p in $(DIST_PAIRS); do \
+		echo "build $$p"; CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build ./...; \
+	done
+	GOOS=windows GOARCH=amd64 $(GO) vet ./...
+	GOOS=darwin GOARCH=arm64 $(GO) vet ./...
+
 # Regenerates messages/*.pb.go (needs protoc, protoc-gen-go and protoc-gen-go-grpc).
 proto:
 	cd messages && $(GO) generate
 
 clean:
-	rm -rf bin examples/wasm
+	rm -rf bin examples/wasm dist
