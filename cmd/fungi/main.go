@@ -18,8 +18,7 @@ import (
 
 // cli is the whole command tree; each group lives in its own file.
 type cli struct {
-	FungiDir string           `short:"f" name:"fungi-dir" env:"FUNGI_DIR" placeholder:"DIR" help:"Node folder (default ~/.fungi)."`
-	Version  kong.VersionFlag `name:"version" help:"Print the version and exit."`
+	FungiDir string `short:"f" name:"fungi-dir" env:"FUNGI_DIR" placeholder:"DIR" help:"Node folder (default ~/.fungi)."`
 
 	Init       initCmd       `cmd:"" help:"Create the node folder: identity key and default config."`
 	Daemon     daemonCmd     `cmd:"" help:"Run the node in the foreground."`
@@ -36,7 +35,8 @@ type cli struct {
 	Relay      relayCmd      `cmd:"" help:"Run a circuit-relay server for nodes behind NAT; add, remove, list the relays this node uses."`
 	Config     configCmd     `cmd:"" help:"Read and set config.yaml keys; the running daemon applies what it can at once."`
 	Mounts     mountsCmd     `cmd:"" help:"Host folders manifests may mount (mounts.allowed)."`
-	VersionCmd versionCmd    `cmd:"" name:"version" help:"Print this binary's version, Go version, OS and architecture."`
+	Completion completionCmd `cmd:"" help:"Print the shell completion script: source <(fungi completion bash), zsh likewise, fish: fungi completion fish | source."`
+	Complete   completeCmd   `cmd:"" name:"__complete" hidden:"" help:"Answer the completion scripts."`
 }
 
 // env is what every command gets: where the node lives and where to write.
@@ -76,6 +76,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 				panic(r)
 			}
 		}()
+		if len(args) == 0 {
+			// A bare `fungi` is a new user's first try: the full usage.
+			args = []string{"--help"}
+		}
 		kctx, err := parser.Parse(followFlag(args))
 		if err != nil {
 			fmt.Fprintf(stderr, "fungi: %v\n", err)
