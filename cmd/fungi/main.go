@@ -18,7 +18,8 @@ import (
 
 // cli is the whole command tree; each group lives in its own file.
 type cli struct {
-	FungiDir string `short:"f" name:"fungi-dir" env:"FUNGI_DIR" placeholder:"DIR" help:"Node folder (default ~/.fungi)."`
+	FungiDir string           `short:"f" name:"fungi-dir" env:"FUNGI_DIR" placeholder:"DIR" help:"Node folder (default ~/.fungi)."`
+	Version  kong.VersionFlag `name:"version" help:"Print the version and exit."`
 
 	Init       initCmd       `cmd:"" help:"Create the node folder: identity key and default config."`
 	Daemon     daemonCmd     `cmd:"" help:"Run the node in the foreground."`
@@ -37,6 +38,7 @@ type cli struct {
 	Mounts     mountsCmd     `cmd:"" help:"Host folders manifests may mount (mounts.allowed)."`
 	Completion completionCmd `cmd:"" help:"Print the shell completion script: source <(fungi completion bash), zsh likewise, fish: fungi completion fish | source."`
 	Complete   completeCmd   `cmd:"" name:"__complete" hidden:"" help:"Answer the completion scripts."`
+	VersionCmd versionCmd    `cmd:"" name:"version" help:"Print this binary's version, Go version, OS and architecture."`
 }
 
 // env is what every command gets: where the node lives and where to write.
