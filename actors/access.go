@@ -297,9 +297,6 @@ type accessForwarder struct {
 	dial      AccessDialer
 	logger    *slog.Logger
 	cancel    context.CancelFunc
-	// ahead keeps streams opened ahead for each listener, so a new
-	// connection finds one admitted and waiting.
-	ahead []*transport.AccessAhead
 }
 
 func (f *accessForwarder) Receive(ctx actor.Context) {
@@ -316,11 +313,7 @@ func (f *accessForwarder) start() {
 	f.cancel = cancel
 	for i, ln := range f.listeners {
 		hdr := &messages.AccessHeader{ServiceId: f.rec.ServiceID, Port: f.rec.Ports[i].Name}
-		ahead := transport.NewAccessAhead(transport.AccessAheadStreams, transport.AccessAheadMaxAge, func(ctx context.Context) (transport.HalfCloser, error) {
-			return f.dial(transport.WithEarlyData(ctx), f.peer, hdr)
-		})
-		f.ahead = append(f.ahead, ahead)
-		go f.acceptLoop(c, ln, ahead)
+		go f.acceptLoop(c, ln, hdr)
 	}
 }
 
@@ -329,35 +322,29 @@ func (f *accessForwarder) stop() {
 	for _, ln := range f.listeners {
 		ln.Close()
 	}
-	for _, a := range f.ahead {
-		a.Close()
-	}
 }
 
-func (f *accessForwarder) acceptLoop(ctx context.Context, ln net.Listener, ahead *transport.AccessAhead) {
+// acceptLoop bridges every connection over a new stream: with early data
+// it costs one round trip to the peer, like a stream opened ahead would
+// (transport.AccessAhead), without holding idle connections at the
+// service; BenchmarkAccessLink measured both.
+func (f *accessForwarder) acceptLoop(ctx context.Context, ln net.Listener, hdr *messages.AccessHeader) {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
 			return
 		}
-		go f.bridgeVia(ctx, conn.(*net.TCPConn), ahead.Take)
+		go f.bridge(ctx, conn.(*net.TCPConn), hdr)
 	}
 }
 
-// bridge carries conn over a new access stream for hdr.
 func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *messages.AccessHeader) {
-	f.bridgeVia(ctx, conn, func(ctx context.Context) (transport.HalfCloser, error) { return f.dial(ctx, f.peer, hdr) })
-}
-
-// bridgeVia carries conn over the stream open returns: a stream opened
-// ahead, or a new one.
-func (f *accessForwarder) bridgeVia(ctx context.Context, conn *net.TCPConn, open func(context.Context) (transport.HalfCloser, error)) {
 	conn.SetNoDelay(true)
 	// Early data: the stream comes back once its header is written, and
 	// the client's first bytes follow it without waiting for the peer's
 	// reply; the peer admits the service before they reach it.
 	dialCtx, cancel := context.WithTimeout(transport.WithEarlyData(ctx), 10*time.Second)
-	stream, err := open(dialCtx)
+	stream, err := f.dial(dialCtx, f.peer, hdr)
 	cancel()
 	if err != nil {
 		f.refuse(conn, err, true)
