@@ -189,9 +189,10 @@ func (c *remotePullCmd) Run(e *env) error {
 	}
 	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
 		var info *messages.ServiceInfo
+		progress := newProgressPrinter(e.stderr)
 		dev, err := e.remoteOn(ctx, d, c.Peer, &messages.Envelope{Body: &messages.Envelope_Pull{Pull: req}}, func(env *messages.Envelope) error {
 			if p := env.GetPullProgress(); p != nil {
-				printProgress(e.stderr, p)
+				progress.print(p)
 			}
 			if s := env.GetService(); s != nil {
 				info = s

@@ -103,6 +103,7 @@ func pull(ctx context.Context, d *daemonClient, req *messages.PullServiceRequest
 	if err != nil {
 		return nil, err
 	}
+	progress := newProgressPrinter(w)
 	for {
 		p, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -114,24 +115,7 @@ func pull(ctx context.Context, d *daemonClient, req *messages.PullServiceRequest
 		if p.Service != nil {
 			return p.Service, nil
 		}
-		printProgress(w, p)
-	}
-}
-
-// printProgress prints one step of a pull; a layer with a size gets a bar.
-func printProgress(w io.Writer, p *messages.PullProgress) {
-	p = humanSafe(p)
-	prefix := ""
-	if p.Layer != "" {
-		prefix = p.Layer + " "
-	}
-	switch {
-	case p.Total > 0:
-		fmt.Fprintf(w, "%s%s %s %s/%s\n", prefix, p.Message, bar(p.Current, p.Total, 24), humanBytes(p.Current), humanBytes(p.Total))
-	case p.Current > 0:
-		fmt.Fprintf(w, "%s%s %s\n", prefix, p.Message, humanBytes(p.Current))
-	default:
-		fmt.Fprintf(w, "%s%s\n", prefix, p.Message)
+		progress.print(p)
 	}
 }
 
