@@ -36,7 +36,11 @@ func (n *Node) SetRelays(relays []peer.AddrInfo) {
 // SetAllowedMounts applies a new mounts.allowed from config.yaml without a
 // restart; services already running keep their mounts until they restart.
 func (n *Node) SetAllowedMounts(allowed []string) {
-	n.system.Root.Send(n.registry, &setAllowedMounts{allowed: slices.Clone(allowed)})
+	msg := &setAllowedMounts{allowed: slices.Clone(allowed)}
+	n.system.Root.Send(n.registry, msg)
+	for _, pid := range n.runtimes {
+		n.system.Root.Send(pid, msg)
+	}
 }
 
 // setRelays on the keeper: reserve on the new relays at once, forget the

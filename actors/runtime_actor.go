@@ -42,6 +42,12 @@ func (a *runtimeActor) Receive(ctx actor.Context) {
 		a.start(ctx, msg)
 	case *removeInstance:
 		a.remove(ctx, msg)
+	case *setAllowedMounts:
+		// Providers that check mounts themselves (docker's guard) take the
+		// new list for the instances they create next.
+		if p, ok := a.provider.(interface{ SetAllowedMounts([]string) }); ok {
+			p.SetAllowedMounts(msg.allowed)
+		}
 	}
 }
 

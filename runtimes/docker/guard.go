@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
@@ -84,7 +85,7 @@ type Guard struct {
 	callTimeout time.Duration
 	// roots are the folders binds may come from: the services' data root
 	// and the folders the node's owner allowed.
-	roots []string
+	roots atomic.Pointer[[]string]
 }
 
 // ContainerName is the engine name of a service's container: the service
@@ -343,7 +344,7 @@ func (g *Guard) call(ctx context.Context, within time.Duration, what string, fn 
 // Create makes the service's container from spec.
 func (g *Guard) Create(ctx context.Context, spec Spec) (string, error) {
 	cfg, hc := build(spec)
-	if err := checkPolicy(cfg, hc, g.roots); err != nil {
+	if err := checkPolicy(cfg, hc, *g.roots.Load()); err != nil {
 		return "", err
 	}
 	name := ContainerName(spec.Node, spec.Service)
@@ -416,7 +417,7 @@ func (g *Guard) Check(ctx context.Context, id string, want Spec) error {
 	if err != nil {
 		return err
 	}
-	return verify(info, want, g.roots)
+	return verify(info, want, *g.roots.Load())
 }
 
 // Start starts a managed container, once the engine's account of it has

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -119,6 +120,19 @@ func New(cfg Config) *Provider {
 // Runtime implements runtimes.Provider.
 func (p *Provider) Runtime() string { return manifest.RuntimeDocker }
 
+// SetAllowedMounts replaces the folders besides the data root that binds
+// may come from (config.yaml's mounts.allowed, reloaded while the daemon
+// runs); containers created later are checked against the new list.
+func (p *Provider) SetAllowedMounts(allowed []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg.AllowedMounts = slices.Clone(allowed)
+	if p.guard != nil {
+		roots := append([]string{p.cfg.DataRoot}, p.cfg.AllowedMounts...)
+		p.guard.roots.Store(&roots)
+	}
+}
+
 // engine returns the guard once the engine answers a ping.
 func (p *Provider) engine(ctx context.Context) (*Guard, error) {
 	p.mu.Lock()
@@ -129,7 +143,8 @@ func (p *Provider) engine(ctx context.Context) (*Guard, error) {
 			return nil, fmt.Errorf("the Docker endpoint %s is not usable: %w", p.cfg.Endpoint, err)
 		}
 		roots := append([]string{p.cfg.DataRoot}, p.cfg.AllowedMounts...)
-		p.guard = &Guard{cli: cli, endpoint: p.cfg.Endpoint, callTimeout: p.cfg.EngineCallTimeout, roots: roots}
+		p.guard = &Guard{cli: cli, endpoint: p.cfg.Endpoint, callTimeout: p.cfg.EngineCallTimeout}
+		p.guard.roots.Store(&roots)
 	}
 	c, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
