@@ -93,6 +93,7 @@ func TestScripts(t *testing.T) {
 			"holdconn":   cmdHoldConn,
 			"connclosed": cmdConnClosed,
 			"sighup":     cmdSighup,
+			"waitfile":   cmdWaitFile,
 			"dockerimage": func(ts *testscript.TestScript, neg bool, args []string) {
 				testutil.BuildExampleImage(t)
 			},

@@ -108,12 +108,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 type exitCode int
 
-// followFlag lets `service logs NAME -f` mean --follow, as with docker and
+// followFlag lets `service logs NAME -f` (and `daemon logs -f`) mean --follow, as with docker and
 // tail: after the word logs, -f is no longer the global --fungi-dir.
 func followFlag(args []string) []string {
 	out := append([]string(nil), args...)
 	for i := 1; i < len(out); i++ {
-		if out[i-1] == "service" && out[i] == "logs" {
+		if (out[i-1] == "service" || out[i-1] == "daemon") && out[i] == "logs" {
 			for j := i + 1; j < len(out); j++ {
 				if out[j] == "-f" {
 					out[j] = "--follow"

@@ -40,12 +40,17 @@ type Options struct {
 	Relays []string
 	// Log receives one line per notable event.
 	Log io.Writer
+	// LogLevel overrides config.yaml's log.level when not empty.
+	LogLevel string
 }
 
 // Run runs the node until ctx is done.
 func Run(ctx context.Context, opts Options) error {
 	h := opts.Home
-	logf := func(format string, args ...any) { fmt.Fprintf(opts.Log, "fungi daemon: "+format+"\n", args...) }
+	// Until the home's log file is open (it needs the lock and the config),
+	// lines go to stderr only.
+	logger := slog.New(slog.NewTextHandler(opts.Log, nil))
+	logf := func(format string, args ...any) { logger.Info(fmt.Sprintf(format, args...)) }
 	if _, err := h.Init(); err != nil {
 		return err
 	}
@@ -69,6 +74,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	logger, closeLog, err := openLog(h, cfg, opts)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
 	priv, id, err := h.Identity()
 	if err != nil {
 		return err
@@ -115,7 +125,7 @@ func Run(ctx context.Context, opts Options) error {
 			AllowedMounts: cfg.Mounts.Allowed,
 		}), externalProvider},
 		AllowedMounts: cfg.Mounts.Allowed,
-		Logger:        slog.New(slog.NewTextHandler(opts.Log, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:        slog.New(atLeast{logger.Handler(), slog.LevelWarn}),
 		Network:       net,
 		DialAccess: func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (transport.HalfCloser, error) {
 			return transport.OpenAccess(ctx, peerHost, p, hdr)
@@ -149,7 +159,8 @@ func Run(ctx context.Context, opts Options) error {
 		return info
 	}}
 	messages.RegisterDaemonServer(srv, api)
-	transport.ServeControl(peerHost, gate, api.handleControl)
+	transport.ServeControl(peerHost, gate, logControl(logger, node, api.handleControl))
+	defer logEvents(logger, peerHost, relays, node)()
 	transport.ServeAccess(peerHost, gate, api.resolveAccess, logf)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

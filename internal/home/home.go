@@ -139,6 +139,15 @@ type Config struct {
 	} `yaml:"mounts"`
 	External ExternalConfig `yaml:"external"`
 	UI       UIConfig       `yaml:"ui"`
+	// Log is the daemon's own log (HOME/logs/daemon.log).
+	Log LogConfig `yaml:"log"`
+}
+
+// LogConfig is the daemon log's part of config.yaml.
+type LogConfig struct {
+	// Level is debug, info, warn or error; `fungi daemon --log-level`
+	// overrides it.
+	Level string `yaml:"level"`
 }
 
 // UIConfig is the web dashboard's part of config.yaml.
@@ -208,6 +217,7 @@ func DefaultConfig() Config {
 			CircuitBytes:    1 << 30,
 		},
 		Wasm: WasmConfig{MemoryLimitMB: 256, RequestTimeout: 30 * time.Second, MaxConcurrency: 16},
+		Log:  LogConfig{Level: "info"},
 	}
 	c.Mounts.Allowed = []string{}
 	c.External.AllowedHosts = []string{}
