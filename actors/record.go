@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -43,6 +44,9 @@ type serviceRecord struct {
 	Restarts     uint32                 `json:"restarts"`
 	LastError    string                 `json:"lastError,omitempty"`
 	PulledAt     time.Time              `json:"pulledAt"`
+	// Shipped says source.file came with the pull from a peer: the
+	// manifest's path names a file on that peer, not on this node.
+	Shipped bool `json:"shipped,omitempty"`
 }
 
 const (
@@ -138,7 +142,7 @@ func describe(h *home.Home, rec *serviceRecord, m *manifest.Manifest, state stri
 		Runtime:        rec.Runtime,
 		State:          state,
 		DesiredState:   rec.DesiredState,
-		Source:         sourceText(m),
+		Source:         sourceText(m, rec),
 		Restarts:       rec.Restarts,
 		LastError:      rec.LastError,
 		DataDir:        h.DataDir(rec.Name),
@@ -181,9 +185,15 @@ func expandAppHome(h *home.Home, name, p string) string {
 	return p
 }
 
-func sourceText(m *manifest.Manifest) string {
+func sourceText(m *manifest.Manifest, rec *serviceRecord) string {
 	s := m.Spec.Source
 	switch {
+	case rec.Shipped && s.File != "":
+		sum := rec.Artifact.SHA256
+		if len(sum) > 12 {
+			sum = sum[:12]
+		}
+		return fmt.Sprintf("%s (shipped with the pull, sha256 %s)", path.Base(filepath.ToSlash(s.File)), sum)
 	case s.Image != "":
 		return s.Image
 	case s.URL != "":

@@ -47,6 +47,7 @@ type pendingPull struct {
 	raw      []byte
 	manifest *manifest.Manifest
 	ports    []runtimes.PortBinding
+	shipped  bool
 }
 
 const (
@@ -217,7 +218,7 @@ func (r *serviceRegistry) decoded(ctx actor.Context, msg *manifestDecoded) {
 		ctx.Send(msg.sender, err)
 		return
 	}
-	pending := &pendingPull{sender: msg.sender, raw: msg.pull.req.ManifestYaml, manifest: m, ports: ports}
+	pending := &pendingPull{sender: msg.sender, raw: msg.pull.req.ManifestYaml, manifest: m, ports: ports, shipped: len(msg.pull.req.Artifact) > 0}
 	r.pulling[name] = pending
 	fetched := actor.NewFuture(ctx.ActorSystem(), r.pullWithin)
 	ctx.Send(runtime, &fetchArtifact{
@@ -331,6 +332,7 @@ func (r *serviceRegistry) pulled(ctx actor.Context, msg *fetchDone) {
 		Ports:        p.ports,
 		DesiredState: desiredStopped,
 		PulledAt:     time.Now().UTC(),
+		Shipped:      p.shipped,
 	}
 	if err := os.MkdirAll(r.home.DataDir(msg.name), 0o755); err != nil {
 		ctx.Send(p.sender, errorf(Failed, "create the data folder: %v", err))
