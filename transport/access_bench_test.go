@@ -296,7 +296,7 @@ func sendAll(b *testing.B, addr string, n int) {
 }
 
 func BenchmarkAccess(b *testing.B) {
-	b.Logf("cpu: %s; load average: %s", cpuModel(), loadAverage())
+	fmt.Printf("# BenchmarkAccess on %s, load average %s\n", cpuModel(), loadAverage())
 	t := startTargets(b)
 	type path struct {
 		name string

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -154,7 +155,7 @@ func startAccessLink(b *testing.B, t targets, mode bridgeMode) targets {
 //
 //	go test -run '^$' -bench AccessLink -benchtime 5x ./transport
 func BenchmarkAccessLink(b *testing.B) {
-	b.Logf("cpu: %s; load average: %s; link round trip %v", cpuModel(), loadAverage(), 2*linkDelay)
+	fmt.Printf("# BenchmarkAccessLink on %s, load average %s, link delay asked %v each way\n", cpuModel(), loadAverage(), linkDelay)
 	t := startTargets(b)
 	paths := []struct {
 		name string
