@@ -32,6 +32,7 @@ const (
 	Int
 	Duration
 	List
+	String
 )
 
 // Key is one documented config.yaml key.
@@ -68,6 +69,9 @@ var Keys = []Key{
 	{Name: "wasm.requestTimeout", Kind: Duration, When: "after a daemon restart"},
 	{Name: "wasm.maxConcurrency", Kind: Int, When: "after a daemon restart"},
 	{Name: "mounts.allowed", Kind: List, Live: true, When: "for later pulls and service starts", check: checkFolder},
+	{Name: "ui.enabled", Kind: Bool, When: "after a daemon restart"},
+	{Name: "ui.listen", Kind: String, When: "after a daemon restart", check: nonEmpty},
+	{Name: "log.level", Kind: String, When: "after a daemon restart", check: checkLevel},
 }
 
 // Lookup finds a documented key.
@@ -233,7 +237,7 @@ func (k Key) validate(v string) error {
 		} else if err != nil {
 			err = errors.New("want a duration such as 30s or 1h")
 		}
-	case List:
+	case List, String:
 		err = k.check(v)
 	}
 	if err != nil {
@@ -247,6 +251,14 @@ func nonEmpty(v string) error {
 		return errors.New("empty")
 	}
 	return nil
+}
+
+func checkLevel(v string) error {
+	switch v {
+	case "debug", "info", "warn", "error":
+		return nil
+	}
+	return errors.New("want debug, info, warn or error")
 }
 
 func checkMultiaddr(v string) error {
@@ -288,7 +300,7 @@ func valueNode(k Key, values []string) *yaml.Node {
 		}
 		return n
 	}
-	tag := map[Kind]string{Bool: "!!bool", Int: "!!int", Duration: "!!str"}[k.Kind]
+	tag := map[Kind]string{Bool: "!!bool", Int: "!!int", Duration: "!!str", String: "!!str"}[k.Kind]
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: values[0]}
 }
 

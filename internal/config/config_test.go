@@ -30,6 +30,9 @@ func TestSetKeepsCommentsAndValidates(t *testing.T) {
 	if err := Set(h, "mdns", []string{"true"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := Set(h, "ui.listen", []string{"127.0.0.1:0"}); err != nil {
+		t.Fatal(err)
+	}
 	data, _ := os.ReadFile(h.ConfigPath())
 	for _, want := range []string{"# my node", "# loopback only", "# host folders", "# small box"} {
 		if !strings.Contains(string(data), want) {
@@ -41,7 +44,7 @@ func TestSetKeepsCommentsAndValidates(t *testing.T) {
 		t.Fatalf("edited config does not load: %v\n%s", err, data)
 	}
 	if len(cfg.Mounts.Allowed) != 1 || cfg.Mounts.Allowed[0] != "/srv/media" || !cfg.MDNS ||
-		cfg.Wasm.RequestTimeout.String() != "5s" || cfg.Wasm.MemoryLimitMB != 64 {
+		cfg.Wasm.RequestTimeout.String() != "5s" || cfg.Wasm.MemoryLimitMB != 64 || cfg.UI.Listen != "127.0.0.1:0" {
 		t.Fatalf("config after edits: %+v\n%s", cfg, data)
 	}
 	if got, _ := Get(h, "wasm.requestTimeout"); len(got) != 1 || got[0] != "5s" {
@@ -59,6 +62,7 @@ func TestSetKeepsCommentsAndValidates(t *testing.T) {
 		{"relays", "/ip4/1.2.3.4/tcp/4001"}, // no /p2p/ID
 		{"mounts.allowed", "relative/dir"},
 		{"mdns", "maybe"},
+		{"log.level", "loud"},
 		{"wasm.requestTimeout", "-1s"},
 		{"nosuch", "x"},
 	} {
