@@ -23,8 +23,10 @@ import (
 //go:embed assets
 var assets embed.FS
 
-// sessionCookie names the session cookie the login link sets.
-const sessionCookie = "fungi_session"
+// sessionCookie prefixes the session cookie's name; the port follows,
+// since browsers share cookies between ports and two nodes on one machine
+// each have a dashboard.
+const sessionCookie = "fungi_session_"
 
 // csrfHeader carries the session's CSRF token on state-changing requests.
 const csrfHeader = "X-Fungi-CSRF"
@@ -135,7 +137,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sid, viaCookie := "", false
-	if c, err := r.Cookie(sessionCookie); err == nil && h.sess.valid(c.Value, time.Now()) {
+	if c, err := r.Cookie(sessionCookie + h.port); err == nil && h.sess.valid(c.Value, time.Now()) {
 		sid, viaCookie = c.Value, true
 	}
 	if !viaCookie && !h.sess.bearerOK(r.Header.Get("Authorization")) {
@@ -180,7 +182,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "unauthorized: "+err.Error()+"; run `fungi ui` for a new link", http.StatusUnauthorized)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: sid, Path: "/", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie + h.port, Value: sid, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(sessionLifetime / time.Second)})
 	// A redirect drops the code from the address bar and history.
 	http.Redirect(w, r, "/", http.StatusSeeOther)

@@ -1,0 +1,239 @@
+package ui_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/fungi-go/fungi/internal/testutil"
+	"github.com/fungi-go/fungi/internal/ui"
+	"github.com/fungi-go/fungi/messages"
+)
+
+// chromiumPath is Debian's chromium.
+const chromiumPath = "/usr/bin/chromium"
+
+// browser starts headless Chromium; without it the test skips, unless
+// FUNGI_REQUIRE_BROWSER=1 (CI) makes that a failure.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		if os.Getenv("FUNGI_REQUIRE_BROWSER") == "1" {
+			t.Fatalf("no %s (Debian package chromium) and FUNGI_REQUIRE_BROWSER=1", chromiumPath)
+		}
+		t.Skipf("no %s (Debian package chromium): skipping the browser test", chromiumPath)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.Headless,
+		chromedp.WindowSize(1280, 1000), chromedp.Flag("disable-dev-shm-usage", true))
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(alloc)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 4*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting %s: %v", chromiumPath, err)
+	}
+	return ctx
+}
+
+// tab opens another tab in the browser of ctx.
+func tab(t *testing.T, ctx context.Context) context.Context {
+	c, cancel := chromedp.NewContext(ctx)
+	t.Cleanup(cancel)
+	return c
+}
+
+func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitJS waits until a JavaScript expression is true in the page.
+func waitJS(t *testing.T, ctx context.Context, what, expr string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main').innerText`))
+		t.Fatalf("waiting for %s: %v\npage: %s", what, err, body)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, ctx context.Context, what, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+func stateIs(service, state string) string {
+	return fmt.Sprintf(`(document.querySelector('tr[data-service=%q] td.state')||{}).textContent === %q`, service, state)
+}
+
+// screenshot saves the page as name.png among the test's artifacts (go
+// test -artifacts), or in $FUNGI_UI_SCREENSHOTS when set.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("FUNGI_UI_SCREENSHOTS")
+	if dir == "" {
+		dir = t.ArtifactDir()
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBrowser drives the dashboards of two real nodes in headless
+// Chromium: log in through the one-time link, pull the example wasm
+// manifest by upload, start it, follow its link, see a log line appear
+// live, stop it; then, on a second node, add the first as a device, see it
+// online, open its catalog, attach, load the service through the local
+// address, and untrust.
+func TestBrowser(t *testing.T) {
+	ctx := browser(t)
+	wasm := testutil.BuildWasm(t, "examples/apps/filebrowser-lite")
+	manifest := filepath.Join(testutil.RepoRoot(), "examples/service-manifests/filebrowser-lite-wasi.service.yaml")
+	const svc = "filebrowser-lite-wasi"
+	server, laptop := startNode(t), startNode(t)
+
+	// Log in on the server's dashboard.
+	run(t, ctx, "open the login link", chromedp.Navigate(ui.LoginLink(server.token, server.addr, time.Now())))
+	waitJS(t, ctx, "the node's peer ID", fmt.Sprintf(`(document.querySelector('#peer-id')||{}).textContent === %q`, server.info.PeerId))
+	cookies := eval[string](t, ctx, "read document.cookie", `document.cookie`)
+	if strings.Contains(cookies, "fungi_session") {
+		t.Fatalf("the session cookie is readable from JavaScript (%q); it must be HttpOnly", cookies)
+	}
+
+	// Pull by upload: the manifest and the wasm its source.file names.
+	run(t, ctx, "pull by upload",
+		chromedp.SetUploadFiles(chromedp.CSS("#manifest-file"), []string{manifest}),
+		chromedp.SetUploadFiles(chromedp.CSS("#artifact-file"), []string{wasm}),
+		chromedp.Click(chromedp.CSS("#pull-btn")))
+	// The daemon calls a service pulled and never started "pulled" (stopped).
+	waitJS(t, ctx, "the pulled service in the table, not running", stateIs(svc, "pulled"))
+	waitJS(t, ctx, "the pull's final progress line", `document.querySelector('#pull-progress').textContent.startsWith("pulled filebrowser-lite-wasi")`)
+	screenshot(t, ctx, "services")
+
+	// Start it, and follow its link.
+	run(t, ctx, "start", chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-service=%q] button[data-action=start]`, svc))))
+	waitJS(t, ctx, "running", stateIs(svc, "running"))
+	href := eval[string](t, ctx, "the port link", fmt.Sprintf(`document.querySelector('tr[data-service=%q] a.port-link').href`, svc))
+	if !strings.HasPrefix(href, "http://127.0.0.1:") {
+		t.Fatalf("port link %q", href)
+	}
+	page := tab(t, ctx)
+	run(t, page, "follow the service's link", chromedp.Navigate(href))
+	body := eval[string](t, page, "the service's page", `document.body.innerText`)
+	if !strings.Contains(strings.ToLower(body), "filebrowser") && !strings.Contains(strings.ToLower(body), "file") {
+		t.Fatalf("the service's page at %s: %q", href, body)
+	}
+
+	// The service page: a log line appears live.
+	run(t, ctx, "open the service page", chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-service=%q] a.svc-link`, svc))))
+	waitJS(t, ctx, "inspect details", `document.querySelector('#svc-inspect') && document.querySelector('#svc-inspect').textContent.includes("wasmtime")`)
+	waitJS(t, ctx, "the log pane following", `document.querySelector('#svc-logs') !== null`)
+	req, _ := http.NewRequest("PUT", strings.TrimSuffix(href, "/")+"/files/live-note.txt", strings.NewReader("hello"))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	waitJS(t, ctx, "the log line live", `document.querySelector('#svc-logs').textContent.includes("stored live-note.txt")`)
+	screenshot(t, ctx, "service")
+
+	// Stop it from the page; measure in the browser how long the change
+	// takes to show (the click, the daemon's stop, the event).
+	eval[bool](t, ctx, "stop", fmt.Sprintf(`(() => {
+		const t0 = performance.now();
+		window.fungiStopShown = 0; window.fungiFirstChange = 0;
+		new MutationObserver((_, obs) => {
+			const st = document.querySelector('#svc-state');
+			if (st && st.textContent !== "running" && !window.fungiFirstChange) window.fungiFirstChange = performance.now() - t0;
+			if (st && st.textContent === "stopped") { window.fungiStopShown = performance.now() - t0; obs.disconnect(); }
+		}).observe(document.querySelector('main'), {subtree: true, childList: true, characterData: true});
+		document.querySelector('button[data-action=stop][data-name=%q]').click();
+		return true;
+	})()`, svc))
+	waitJS(t, ctx, "stopped on the service page", `window.fungiStopShown > 0`)
+	shown := eval[float64](t, ctx, "read the figure", `window.fungiStopShown`)
+	first := eval[float64](t, ctx, "read the figure", `window.fungiFirstChange`)
+	t.Logf("stop clicked -> first state change shown: %.0f ms; 'stopped' shown: %.0f ms (includes the runtime's stop)", first, shown)
+	// A change made elsewhere (the CLI's API) appears in the open page.
+	run(t, ctx, "home page", chromedp.Navigate("http://"+server.addr+"/#/"))
+	waitJS(t, ctx, "stopped in the table", stateIs(svc, "stopped"))
+	eval[bool](t, ctx, "watch", fmt.Sprintf(`(() => { window.fungiSeen = 0; new MutationObserver((_, obs) => {
+		if (%s) { window.fungiSeen = Date.now(); obs.disconnect(); } }).observe(document.querySelector('main'), {subtree: true, childList: true, characterData: true}); return true; })()`, stateIs(svc, "running")))
+	t0 := time.Now()
+	if _, err := server.api.Start(context.Background(), &messages.StartService{Name: svc}); err != nil {
+		t.Fatal(err)
+	}
+	called := time.Now()
+	waitJS(t, ctx, "running, started through the API", `window.fungiSeen > 0`)
+	seen := eval[float64](t, ctx, "read the figure", `window.fungiSeen`)
+	t.Logf("state change -> shown in an open page: %d ms after the start call returned (%d ms after it was sent)",
+		int64(seen)-called.UnixMilli(), int64(seen)-t0.UnixMilli())
+
+	// The server lets the laptop in, through its own dashboard.
+	run(t, ctx, "devices page", chromedp.Navigate("http://"+server.addr+"/#/devices"))
+	run(t, ctx, "add the laptop",
+		chromedp.SendKeys(chromedp.CSS("#dev-peer"), laptop.info.PeerId),
+		chromedp.SendKeys(chromedp.CSS("#dev-alias"), "laptop"),
+		chromedp.Click(chromedp.CSS("#device-add button[type=submit]")))
+	row := fmt.Sprintf(`tr[data-peer=%q]`, laptop.info.PeerId)
+	waitJS(t, ctx, "the laptop listed", fmt.Sprintf(`document.querySelector('%s') !== null`, row))
+	run(t, ctx, "trust the laptop (access)", chromedp.Click(chromedp.CSS(row+` button[data-action=trust]`)))
+	waitJS(t, ctx, "the laptop trusted", fmt.Sprintf(`document.querySelector('%s td.role').textContent === "access"`, row))
+
+	// On the laptop's dashboard: add the server, see it online, its catalog.
+	lap := tab(t, ctx)
+	run(t, lap, "log in on the laptop", chromedp.Navigate(ui.LoginLink(laptop.token, laptop.addr, time.Now())))
+	waitJS(t, lap, "the laptop's dashboard", fmt.Sprintf(`(document.querySelector('#peer-id')||{}).textContent === %q`, laptop.info.PeerId))
+	run(t, lap, "devices page", chromedp.Navigate("http://"+laptop.addr+"/#/devices"))
+	run(t, lap, "add the server",
+		chromedp.SendKeys(chromedp.CSS("#dev-peer"), server.info.PeerId),
+		chromedp.SendKeys(chromedp.CSS("#dev-alias"), "home-server"),
+		chromedp.SendKeys(chromedp.CSS("#dev-addr"), server.info.Addrs[0]),
+		chromedp.Click(chromedp.CSS("#device-add button[type=submit]")))
+	srow := fmt.Sprintf(`tr[data-peer=%q]`, server.info.PeerId)
+	waitJS(t, lap, "the server online", fmt.Sprintf(`(document.querySelector('%s td.online')||{}).textContent === "online"`, srow))
+	screenshot(t, lap, "devices")
+	run(t, lap, "open its catalog", chromedp.Click(chromedp.CSS(srow+` a.catalog-link`)))
+	crow := fmt.Sprintf(`tr[data-service-id=%q]`, svc)
+	waitJS(t, lap, "the catalog entry", fmt.Sprintf(`document.querySelector('%s') !== null`, crow))
+	screenshot(t, lap, "catalog")
+	run(t, lap, "attach", chromedp.Click(chromedp.CSS(crow+` button[data-action=attach]`)))
+	run(t, lap, "access page", chromedp.Navigate("http://"+laptop.addr+"/#/access"))
+	waitJS(t, lap, "the access entry", fmt.Sprintf(`document.querySelector('#access %s a.access-link') !== null`, crow))
+	screenshot(t, lap, "access")
+	local := eval[string](t, lap, "the local address", `document.querySelector('#access `+crow+` a.access-link').href`)
+	run(t, page, "load the service through the local address", chromedp.Navigate(local))
+	body = eval[string](t, page, "the service through the local address", `document.body.innerText`)
+	if !strings.Contains(body, "live-note.txt") {
+		t.Fatalf("the service through %s does not list the file stored on the server: %q", local, body)
+	}
+	run(t, lap, "connections page", chromedp.Navigate("http://"+laptop.addr+"/#/connections"))
+	waitJS(t, lap, "the connection listed", fmt.Sprintf(`document.querySelector('#connections tr[data-peer=%q]') !== null`, server.info.PeerId))
+	screenshot(t, lap, "connections")
+
+	// The server untrusts the laptop: its role and its connection go.
+	run(t, ctx, "untrust the laptop", chromedp.Click(chromedp.CSS(row+` button[data-action=untrust]`)))
+	waitJS(t, ctx, "the laptop not trusted", fmt.Sprintf(`document.querySelector('%s td.role').textContent === "not trusted"`, row))
+	waitJS(t, ctx, "the laptop offline", fmt.Sprintf(`document.querySelector('%s td.offline') !== null`, row))
+	waitJS(t, lap, "the connection gone from the laptop's page", fmt.Sprintf(`document.querySelector('#connections tr[data-peer=%q]') === null`, server.info.PeerId))
+}
