@@ -213,7 +213,7 @@ func CallControl(ctx context.Context, h host.Host, p peer.ID, req *messages.Enve
 	go func() {
 		defer close(sent)
 		s.SetWriteDeadline(time.Now().Add(requestWriteTimeout))
-		if sendErr = WriteFrame(s, req); sendErr == nil {
+		if sendErr = WriteFrame(requestWriter(ctx, s), req); sendErr == nil {
 			sendErr = s.CloseWrite()
 		}
 		deadlineMu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -107,7 +108,18 @@ func (s *apiServer) Remote(req *messages.RemoteRequest, stream messages.Daemon_R
 		return status.Error(codes.InvalidArgument, "no request")
 	}
 	req.Request.RequestId = uint64(time.Now().UnixNano())
-	err = transport.CallControl(stream.Context(), s.net.Host, id, req.Request, stream.Send)
+	ctx, send := stream.Context(), stream.Send
+	if pull := req.Request.GetPull(); pull != nil && len(pull.Artifact) > 0 {
+		// The shipped file's progress goes out while replies may already
+		// arrive: one lock keeps the two from sending at once.
+		var mu sync.Mutex
+		send = func(e *messages.Envelope) error { mu.Lock(); defer mu.Unlock(); return stream.Send(e) }
+		what := "shipping source.file to " + firstNonEmpty(d.Alias, d.PeerId)
+		ctx = transport.WithSendProgress(ctx, func(sent, total int64) {
+			send(&messages.Envelope{Body: &messages.Envelope_PullProgress{PullProgress: &messages.PullProgress{Message: what, Current: sent, Total: total}}})
+		})
+	}
+	err = transport.CallControl(ctx, s.net.Host, id, req.Request, send)
 	return s.peerError(d, err)
 }
 
