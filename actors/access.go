@@ -30,7 +30,9 @@ type AccessDialer func(ctx context.Context, p peer.ID, hdr *messages.AccessHeade
 // peer publishes; the caller has checked the service in the peer's
 // catalog. The answer is a *messages.AccessEntry or an *Error.
 type AttachAccess struct {
-	PeerID    string
+	PeerID string
+	// Alias is the device's alias when attached, for the pages that name it.
+	Alias     string
 	Entry     *messages.CatalogEntry
 	LocalPort int
 }
@@ -49,6 +51,10 @@ type accessRecord struct {
 	Path      string             `json:"path,omitempty"`
 	Ports     []accessPortRecord `json:"ports"`
 	CreatedAt time.Time          `json:"createdAt"`
+	// Alias is the device's alias at attach time, so a refusal page names
+	// the node as its owner knows it (with its peer ID, which never goes
+	// stale).
+	Alias string `json:"alias,omitempty"`
 }
 
 func (r *accessRecord) key() string { return r.PeerID + "/" + r.ServiceID }
@@ -217,7 +223,7 @@ func (m *accessManager) attach(ctx actor.Context, msg *AttachAccess) {
 		ctx.Respond(errorf(Invalid, "%s publishes no tcp port to attach", msg.Entry.ServiceId))
 		return
 	}
-	r := &accessRecord{PeerID: msg.PeerID, ServiceID: msg.Entry.ServiceId, Usage: msg.Entry.Usage, Path: msg.Entry.Path, CreatedAt: time.Now().UTC()}
+	r := &accessRecord{PeerID: msg.PeerID, ServiceID: msg.Entry.ServiceId, Usage: msg.Entry.Usage, Path: msg.Entry.Path, CreatedAt: time.Now().UTC(), Alias: msg.Alias}
 	for i, p := range msg.Entry.Ports {
 		port := 0
 		if i == 0 {
@@ -390,7 +396,11 @@ func (f *accessForwarder) refuse(conn *net.TCPConn, err error, awaitRequest bool
 	if errors.Is(err, transport.ErrStreamLimit) {
 		status, extra = "503 Service Unavailable", "Retry-After: 1\r\n"
 	}
-	body := fmt.Sprintf("fungi: cannot reach %s on peer %s: %v\n", f.rec.ServiceID, f.peer, err)
+	node := "peer " + f.peer.String()
+	if f.rec.Alias != "" {
+		node = fmt.Sprintf("%s (%s)", f.rec.Alias, f.peer)
+	}
+	body := fmt.Sprintf("fungi: cannot reach %s on %s: %v\n", f.rec.ServiceID, node, err)
 	fmt.Fprintf(conn, "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n%sConnection: close\r\n\r\n%s", status, len(body), extra, body)
 	conn.CloseWrite()
 }

@@ -191,7 +191,7 @@ func (s *apiServer) Attach(ctx context.Context, req *messages.AccessAttach) (*me
 		return nil, status.Errorf(codes.FailedPrecondition, "%s is %s on %s; start it first (`fungi peer admin service start %s --peer %s`), then attach",
 			req.ServiceId, entry.State, deviceName(d), req.ServiceId, firstNonEmpty(d.Alias, d.PeerId))
 	}
-	res, err := s.node.AskAccess(&actors.AttachAccess{PeerID: d.PeerId, Entry: entry, LocalPort: int(req.LocalPort)}, quickTimeout)
+	res, err := s.node.AskAccess(&actors.AttachAccess{PeerID: d.PeerId, Alias: d.Alias, Entry: entry, LocalPort: int(req.LocalPort)}, quickTimeout)
 	if err != nil {
 		return nil, apiError(err)
 	}
