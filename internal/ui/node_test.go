@@ -2,12 +2,15 @@ package ui_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -281,9 +284,8 @@ func TestLoopbackOnly(t *testing.T) {
 	}
 }
 
-// /metrics, scraped with the token, has the node's series.
-func TestMetricsScrape(t *testing.T) {
-	n := startNode(t)
+func scrape(t *testing.T, n *node) string {
+	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+n.addr+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+n.token)
 	res, err := http.DefaultClient.Do(req)
@@ -295,12 +297,54 @@ func TestMetricsScrape(t *testing.T) {
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("/metrics: %s", res.Status)
 	}
+	return string(body)
+}
+
+// /metrics, scraped with the token, has the node's series; a wasm
+// service's requests are counted and timed.
+func TestMetricsScrape(t *testing.T) {
+	n := startNode(t)
+	wasmBin, err := os.ReadFile(testutil.BuildWasm(t, "examples/apps/filebrowser-lite"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(wasmBin)
+	m := "apiVersion: fungi.dev/v1alpha1\nkind: ServiceManifest\nmetadata: {name: metered}\nspec:\n  runtime: wasmtime\n  source: {file: app.wasm}\n  ports:\n    - {name: http, hostPort: auto, protocol: tcp}\n"
+	stream, err := n.api.Pull(context.Background(), &messages.PullServiceRequest{ManifestYaml: []byte(m), Artifact: wasmBin, ArtifactSha256: hex.EncodeToString(sum[:])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := stream.Recv(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("pull: %v", err)
+		}
+	}
+	info, err := n.api.Start(context.Background(), &messages.StartService{Name: "metered"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get("http://" + info.Ports[0].HostAddress + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	body := scrape(t, n)
+	// Whatever the guest answered (without its data mount it fails), the
+	// request is counted under its status.
+	if !regexp.MustCompile(`(?m)^fungi_wasm_requests_total\{code="[0-9]{3}",service="metered"\} 1$`).MatchString(body) {
+		t.Errorf("/metrics does not count the wasm request:\n%s", body)
+	}
 	for _, want := range []string{
-		`fungi_services{state="stopped"} 0`, `fungi_services{state="running"} 0`,
+		`fungi_services{state="running"} 1`, `fungi_services{state="stopped"} 0`,
+		`fungi_service_restarts_total{service="metered"} 0`,
+		`fungi_wasm_request_duration_seconds_count{service="metered"} 1`,
 		`fungi_peer_connections{path="direct"} 0`, `fungi_peer_connections{path="relayed"} 0`,
 		`fungi_relay_reservations{status="ok"} 0`, `fungi_access_entries 0`, `fungi_daemon_up 1`,
 	} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}

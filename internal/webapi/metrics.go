@@ -3,13 +3,40 @@ package webapi
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/runtimes/wasm"
 )
+
+// The wasm runtime reports each request it serves through its
+// RequestObserver hook; these count them. They are the process's: two
+// nodes in one process (tests) share them.
+var (
+	wasmRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fungi_wasm_requests_total", Help: "HTTP requests served by wasm services, by status code.",
+	}, []string{"service", "code"})
+	wasmLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "fungi_wasm_request_duration_seconds", Help: "Time to serve an HTTP request in a wasm service (a fresh instance each).",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+	}, []string{"service"})
+	hookOnce sync.Once
+)
+
+func hookWasm() {
+	hookOnce.Do(func() {
+		f := func(service string, status int, took time.Duration) {
+			wasmRequests.WithLabelValues(service, strconv.Itoa(status)).Inc()
+			wasmLatency.WithLabelValues(service).Observe(took.Seconds())
+		}
+		wasm.RequestObserver.Store(&f)
+	})
+}
 
 // serviceStates are the states a service reports; each gets a series, at
 // zero when no service is in it, so a dashboard sees the state exists.
@@ -98,6 +125,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 // series, asked of the daemon at scrape time, and the Go runtime's.
 func Metrics(d messages.DaemonClient) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{d}, prometheus.NewGoCollector())
+	hookWasm()
+	reg.MustRegister(collector{d}, wasmRequests, wasmLatency, prometheus.NewGoCollector())
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Timeout: 10 * time.Second})
 }

@@ -440,7 +440,7 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 	p.running.Add(1)
 	inst := &instance{
 		p:        p,
-		server:   &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second},
+		server:   &http.Server{Handler: observed(spec.Name, h), ReadHeaderTimeout: 10 * time.Second},
 		compiled: compiled,
 		mounts:   mounts,
 		done:     make(chan struct{}),
