@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"google.golang.org/grpc/status"
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/internal/ui"
@@ -118,6 +119,23 @@ func TestBrowser(t *testing.T) {
 	if strings.Contains(cookies, "fungi_session") {
 		t.Fatalf("the session cookie is readable from JavaScript (%q); it must be HttpOnly", cookies)
 	}
+
+	// A bad pasted manifest: the error shows by the form, in the daemon's
+	// words, the text the CLI prints.
+	bad := "apiVersion: fungi.dev/v1alpha1\nkind: ServiceManifest\nmetadata: {name: Bad_Name}\nspec: {runtime: wasmtime}\n"
+	stream, err := server.api.Pull(context.Background(), &messages.PullServiceRequest{ManifestYaml: []byte(bad)})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	cliText := status.Convert(err).Message()
+	if cliText == "" {
+		t.Fatal("the daemon accepted a manifest with an invalid name")
+	}
+	run(t, ctx, "pull a bad pasted manifest",
+		chromedp.SendKeys(chromedp.CSS("#manifest-text"), bad),
+		chromedp.Click(chromedp.CSS("#pull-btn")))
+	waitJS(t, ctx, "the daemon's error by the form", fmt.Sprintf(`document.querySelector('#pull-error').textContent === %q`, cliText))
+	eval[bool](t, ctx, "clear the pasted manifest", `(() => { document.querySelector('#manifest-text').value = ""; return true; })()`)
 
 	// Pull by upload: the manifest and the wasm its source.file names.
 	run(t, ctx, "pull by upload",
