@@ -345,6 +345,7 @@ func (f *accessForwarder) acceptLoop(ctx context.Context, ln net.Listener, hdr *
 }
 
 func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *messages.AccessHeader) {
+	defer observeAccess(f.peer.String(), hdr.ServiceId)()
 	conn.SetNoDelay(true)
 	// Early data: the stream comes back once its header is written, and
 	// the client's first bytes follow it without waiting for the peer's

@@ -245,6 +245,18 @@ func TestBrowser(t *testing.T) {
 	if !strings.Contains(body, "live-note.txt") {
 		t.Fatalf("the service through %s does not list the file stored on the server: %q", local, body)
 	}
+	// The laptop's /metrics counts the connections through the entry.
+	req, _ = http.NewRequest("GET", "http://"+laptop.addr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+laptop.token)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if want := fmt.Sprintf(`fungi_access_connections_total{peer=%q,service=%q}`, server.info.PeerId, svc); !strings.Contains(string(metrics), want) {
+		t.Errorf("the laptop's /metrics lacks %s", want)
+	}
 	run(t, lap, "connections page", chromedp.Navigate("http://"+laptop.addr+"/#/connections"))
 	waitJS(t, lap, "the connection listed", fmt.Sprintf(`document.querySelector('#connections tr[data-peer=%q]') !== null`, server.info.PeerId))
 	screenshot(t, lap, "connections")

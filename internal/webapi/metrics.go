@@ -10,12 +10,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/fungi-go/fungi/actors"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes/wasm"
 )
 
 // The wasm runtime reports each request it serves through its
-// RequestObserver hook; these count them. They are the process's: two
+// RequestObserver hook, the access forwarders each connection through
+// actors.AccessObserver; these count them. They are the process's: two
 // nodes in one process (tests) share them.
 var (
 	wasmRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -25,6 +27,12 @@ var (
 		Name: "fungi_wasm_request_duration_seconds", Help: "Time to serve an HTTP request in a wasm service (a fresh instance each).",
 		Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
 	}, []string{"service"})
+	accessConns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fungi_access_connections_total", Help: "Connections made to an access entry's local port.",
+	}, []string{"peer", "service"})
+	accessOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "fungi_access_open_connections", Help: "Connections open through an access entry now.",
+	}, []string{"peer", "service"})
 	hookOnce sync.Once
 )
 
@@ -35,6 +43,13 @@ func hookWasm() {
 			wasmLatency.WithLabelValues(service).Observe(took.Seconds())
 		}
 		wasm.RequestObserver.Store(&f)
+		a := func(peerID, serviceID string, delta int) {
+			if delta > 0 {
+				accessConns.WithLabelValues(peerID, serviceID).Inc()
+			}
+			accessOpen.WithLabelValues(peerID, serviceID).Add(float64(delta))
+		}
+		actors.AccessObserver.Store(&a)
 	})
 }
 
@@ -126,6 +141,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 func Metrics(d messages.DaemonClient) http.Handler {
 	reg := prometheus.NewRegistry()
 	hookWasm()
-	reg.MustRegister(collector{d}, wasmRequests, wasmLatency, prometheus.NewGoCollector())
+	reg.MustRegister(collector{d}, wasmRequests, wasmLatency, accessConns, accessOpen, prometheus.NewGoCollector())
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Timeout: 10 * time.Second})
 }

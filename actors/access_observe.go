@@ -1,0 +1,19 @@
+package actors
+
+import "sync/atomic"
+
+// AccessObserver, when set, is told when a connection to an access entry's
+// local port opens (delta 1) and when its bridge ends (delta -1), with the
+// entry's peer and service IDs. The dashboard's /metrics sets it; it must
+// return at once.
+var AccessObserver atomic.Pointer[func(peerID, serviceID string, delta int)]
+
+// observeAccess reports a bridge opening and returns what reports its end.
+func observeAccess(peerID, serviceID string) func() {
+	obs := AccessObserver.Load()
+	if obs == nil {
+		return func() {}
+	}
+	(*obs)(peerID, serviceID, 1)
+	return func() { (*obs)(peerID, serviceID, -1) }
+}
