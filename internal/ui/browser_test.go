@@ -146,6 +146,16 @@ func TestBrowser(t *testing.T) {
 	waitJS(t, ctx, "the pulled service in the table, not running", stateIs(svc, "pulled"))
 	waitJS(t, ctx, "the pull's final progress line", `document.querySelector('#pull-progress').textContent.startsWith("pulled filebrowser-lite-wasi")`)
 	screenshot(t, ctx, "services")
+	// On a phone's screen the page fits its width (wide tables scroll
+	// inside their own box).
+	phone := tab(t, ctx)
+	run(t, phone, "a phone's screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
+		chromedp.Navigate("http://"+server.addr+"/#/"))
+	waitJS(t, phone, "the table on the phone", stateIs(svc, "pulled"))
+	if w := eval[string](t, phone, "the page's width", `document.documentElement.scrollWidth + " <= " + window.innerWidth`); !fitsWidth(w) {
+		t.Errorf("on a 390 px wide screen the page is wider than the screen: %s", w)
+	}
+	screenshot(t, phone, "services-phone")
 
 	// Start it, and follow its link.
 	run(t, ctx, "start", chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-service=%q] button[data-action=start]`, svc))))
@@ -266,4 +276,11 @@ func TestBrowser(t *testing.T) {
 	waitJS(t, ctx, "the laptop not trusted", fmt.Sprintf(`document.querySelector('%s td.role').textContent === "not trusted"`, row))
 	waitJS(t, ctx, "the laptop offline", fmt.Sprintf(`document.querySelector('%s td.offline') !== null`, row))
 	waitJS(t, lap, "the connection gone from the laptop's page", fmt.Sprintf(`document.querySelector('#connections tr[data-peer=%q]') === null`, server.info.PeerId))
+}
+
+// fitsWidth reads "SCROLLWIDTH <= INNERWIDTH" and checks it.
+func fitsWidth(s string) bool {
+	var scroll, inner int
+	fmt.Sscanf(s, "%d <= %d", &scroll, &inner)
+	return inner > 0 && scroll <= inner
 }
