@@ -271,6 +271,20 @@ func TestBrowser(t *testing.T) {
 	waitJS(t, lap, "the connection listed", fmt.Sprintf(`document.querySelector('#connections tr[data-peer=%q]') !== null`, server.info.PeerId))
 	screenshot(t, lap, "connections")
 
+	// Rename the server on the laptop; detach the entry.
+	run(t, lap, "devices page", chromedp.Navigate("http://"+laptop.addr+"/#/devices"))
+	waitJS(t, lap, "the server's row", fmt.Sprintf(`document.querySelector('%s input.alias-input') !== null`, srow))
+	eval[bool](t, lap, "type the new alias", fmt.Sprintf(`(() => { document.querySelector('%s input.alias-input').value = "nas"; return true; })()`, srow))
+	run(t, lap, "rename", chromedp.Click(chromedp.CSS(srow+` button[data-action=rename]`)))
+	waitJS(t, lap, "the new alias", fmt.Sprintf(`document.querySelector('%s a.catalog-link').textContent === "nas"`, srow))
+	run(t, lap, "access page", chromedp.Navigate("http://"+laptop.addr+"/#/access"))
+	run(t, lap, "detach", chromedp.Click(chromedp.CSS(`#access `+crow+` button[data-action=detach]`)))
+	waitJS(t, lap, "the entry gone", fmt.Sprintf(`document.querySelector('#access %s') === null`, crow))
+	if entries, err := laptop.api.ListAccess(context.Background(), &messages.AccessListRequest{}); err != nil || len(entries.Entries) != 0 {
+		t.Fatalf("after detach: %v entries, %v", entries, err)
+	}
+	run(t, lap, "connections page", chromedp.Navigate("http://"+laptop.addr+"/#/connections"))
+
 	// The server untrusts the laptop: its role and its connection go.
 	run(t, ctx, "untrust the laptop", chromedp.Click(chromedp.CSS(row+` button[data-action=untrust]`)))
 	waitJS(t, ctx, "the laptop not trusted", fmt.Sprintf(`document.querySelector('%s td.role').textContent === "not trusted"`, row))
