@@ -99,11 +99,17 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	gate := transport.NewTrustGate()
 	relays := transport.NewRelays()
+	if err := claimPorts(listen); err != nil {
+		return err
+	}
 	peerHost, err := transport.NewHost(priv, listen, gate, relays, cfg.PortMapping)
 	if err != nil {
 		return fmt.Errorf("%w (another program may hold the port; pass --listen with another address)", err)
 	}
 	defer peerHost.Close()
+	if err := checkListening(listen, peerHost.Network().ListenAddresses()); err != nil {
+		return err
+	}
 
 	wasmCfg := wasm.DefaultConfig(h.CacheDir("wasm"))
 	wasmCfg.MemoryLimitMB = cfg.Wasm.MemoryLimitMB
