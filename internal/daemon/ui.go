@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 
 	"google.golang.org/grpc"
@@ -16,8 +17,10 @@ import (
 // is a client of this daemon's own API on the home's socket, so it follows
 // every rule the CLI does. A dashboard that cannot start (its port taken by
 // another node on this machine) is logged, and the node runs without it.
-// The returned func stops it.
-func startUI(h *home.Home, cfg home.Config, logf func(string, ...any)) func() {
+// It stops when ctx ends, before the API server's graceful stop, so an
+// open page's log stream does not hold that stop up; the returned func
+// stops it too.
+func startUI(ctx context.Context, h *home.Home, cfg home.Config, logf func(string, ...any)) func() {
 	if !cfg.UI.Enabled {
 		return func() {}
 	}
@@ -42,8 +45,10 @@ func startUI(h *home.Home, cfg home.Config, logf func(string, ...any)) func() {
 		return func() {}
 	}
 	logf("dashboard on %s (open it with `fungi ui`; config.yaml keys ui.enabled, ui.listen)", fmt.Sprintf("http://%s/", srv.Addr))
-	return func() {
+	stop := func() {
 		srv.Close()
 		conn.Close()
 	}
+	context.AfterFunc(ctx, stop)
+	return stop
 }

@@ -6,7 +6,6 @@
 package ui
 
 import (
-	"context"
 	"embed"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fungi-go/fungi/internal/atomicfile"
@@ -48,9 +48,10 @@ type Options struct {
 // Server is a running dashboard.
 type Server struct {
 	// Addr is the host:port it listens on.
-	Addr     string
-	srv      *http.Server
-	addrPath string
+	Addr      string
+	srv       *http.Server
+	addrPath  string
+	closeOnce sync.Once
 }
 
 // Start listens and serves in the background. A listen address that is
@@ -84,16 +85,16 @@ func Start(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Close stops serving; open event streams are cut after a short grace.
+// Close stops serving at once: open event streams never end on their
+// own, and the dashboard's other requests are short. Calling it again does
+// nothing.
 func (s *Server) Close() {
-	if s.addrPath != "" {
-		os.Remove(s.addrPath)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	if err := s.srv.Shutdown(ctx); err != nil {
+	s.closeOnce.Do(func() {
+		if s.addrPath != "" {
+			os.Remove(s.addrPath)
+		}
 		s.srv.Close()
-	}
+	})
 }
 
 func portOf(addr string) string {
