@@ -176,7 +176,7 @@ func Run(ctx context.Context, opts Options) error {
 		logf("listening on %s", a)
 	}
 	logf("ready; API on %s", apisock.Address(h.Dir))
-	defer startUI(h, cfg, logf)()
+	defer startUI(ctx, h, cfg, logf)()
 
 	for stopped := false; !stopped; {
 		select {

@@ -3,10 +3,12 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"net"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/fungi-go/fungi/internal/apisock"
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/ui"
 	"github.com/fungi-go/fungi/internal/webapi"
@@ -14,8 +16,8 @@ import (
 )
 
 // startUI serves the dashboard when config.yaml asks for it. The dashboard
-// is a client of this daemon's own API on the home's socket, so it follows
-// every rule the CLI does. A dashboard that cannot start (its port taken by
+// is a client of this daemon's own API on the home's socket (a named pipe
+// on Windows), so it follows every rule the CLI does. A dashboard that cannot start (its port taken by
 // another node on this machine) is logged, and the node runs without it.
 // It stops when ctx ends, before the API server's graceful stop, so an
 // open page's log stream does not hold that stop up; the returned func
@@ -24,7 +26,9 @@ func startUI(ctx context.Context, h *home.Home, cfg home.Config, logf func(strin
 	if !cfg.UI.Enabled {
 		return func() {}
 	}
-	conn, err := grpc.NewClient("unix://"+h.SocketPath(),
+	sock := apisock.Address(h.Dir)
+	conn, err := grpc.NewClient("passthrough:///fungi-api",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return apisock.DialContext(ctx, sock) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(512<<20), grpc.MaxCallRecvMsgSize(64<<20)))
 	if err != nil {
