@@ -84,6 +84,12 @@ func (s *rootSupervisor) spawnChildren(ctx actor.Context) {
 			panic(err)
 		}
 	}
+	// Relayed connections are punched again while they stay relayed.
+	if hp, ok := s.cfg.Network.(HolePuncher); ok {
+		if _, err := ctx.SpawnNamed(punchKeeperProps(hp), "punch"); err != nil {
+			panic(err)
+		}
+	}
 	if s.ready != nil {
 		s.ready <- &Node{system: ctx.ActorSystem(), root: ctx.Self(), registry: registry, devices: devices, access: access, relays: relays, runtimes: s.runtimes}
 		s.ready = nil

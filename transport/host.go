@@ -57,14 +57,31 @@ func NewHost(priv crypto.PrivKey, listen []string, gate *TrustGate, relays *Rela
 		libp2p.Muxer(yamux.ID, muxer()),
 		libp2p.ConnectionGater(gate),
 		libp2p.EnableRelay(),
-		libp2p.EnableHolePunching(),
 		libp2p.DisableMetrics(),
 	)...)
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("start the peer host on %v: %w", listen, err)
 	}
-	return h, nil
+	// Hole punching runs beside the host rather than inside it, so a
+	// relayed connection can be punched again later (see Puncher).
+	puncher, err := startPuncher(h)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("start hole punching: %w", err)
+	}
+	return &punchingHost{Host: h, puncher: puncher}, nil
+}
+
+// punchingHost is the libp2p host with the node's hole puncher.
+type punchingHost struct {
+	host.Host
+	puncher *Puncher
+}
+
+func (h *punchingHost) Close() error {
+	h.puncher.Close()
+	return h.Host.Close()
 }
 
 func init() {

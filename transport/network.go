@@ -162,6 +162,17 @@ func (n *Network) describe(c network.Conn, alias func(peer.ID) string) *messages
 		RttMs:      float64(n.Host.Peerstore().LatencyEWMA(p)) / float64(time.Millisecond),
 		OpenedAt:   stat.Opened.UTC().Format(time.RFC3339),
 	}
+	if pu := n.puncher(); pu != nil && info.Relayed {
+		if ps, ok := pu.State(p); ok {
+			info.PunchError = ps.Error
+			if !ps.LastTry.IsZero() {
+				info.PunchLastTry = ps.LastTry.Format(time.RFC3339)
+			}
+			if !ps.NextTry.IsZero() {
+				info.PunchNextTry = ps.NextTry.UTC().Format(time.RFC3339)
+			}
+		}
+	}
 	if stat.Direction == network.DirOutbound {
 		info.Direction = "outbound"
 	}
