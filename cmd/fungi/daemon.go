@@ -2,18 +2,27 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"os/signal"
+	"os/user"
+	"path/filepath"
 	"syscall"
 
+	"github.com/fungi-go/fungi/internal/apisock"
 	"github.com/fungi-go/fungi/internal/daemon"
+	"github.com/fungi-go/fungi/internal/install"
 	"github.com/fungi-go/fungi/internal/logging"
 )
 
 // daemonCmd runs the node (`fungi daemon`, the default) and manages it: its
 // log, and installing it as a system service.
 type daemonCmd struct {
-	Run  daemonRunCmd  `cmd:"" default:"withargs" hidden:"" help:"Run the node in the foreground."`
-	Logs daemonLogsCmd `cmd:"" help:"Show the daemon's own log (HOME/logs/daemon.log); works without a running daemon."`
+	Run       daemonRunCmd       `cmd:"" default:"withargs" hidden:"" help:"Run the node in the foreground."`
+	Logs      daemonLogsCmd      `cmd:"" help:"Show the daemon's own log (HOME/logs/daemon.log); works without a running daemon."`
+	Install   daemonInstallCmd   `cmd:"" help:"Run the daemon as a system service: systemd unit (Linux), launchd job (macOS), Windows service."`
+	Uninstall daemonUninstallCmd `cmd:"" help:"Stop and remove the service daemon install made."`
+	Status    daemonStatusCmd    `cmd:"" help:"Whether the service is installed and running, and whether the daemon answers."`
 }
 
 type daemonRunCmd struct {
@@ -47,4 +56,131 @@ func (c *daemonLogsCmd) Run(e *env) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return logging.Follow(ctx, path, end, e.stdout)
+}
+
+// serviceScope is how a service is installed: for this user (default) or
+// the whole machine, and where the unit goes.
+type serviceScope struct {
+	User    bool   `name:"user" xor:"scope" help:"For the current user, started at login (the default)."`
+	System  bool   `name:"system" xor:"scope" help:"For the whole machine, started at boot (needs root/administrator)."`
+	RunAs   string `name:"run-as" placeholder:"USER" help:"With --system: the user the daemon runs as (default: the user running the command, or SUDO_USER under sudo)."`
+	UnitDir string `name:"unit-dir" env:"FUNGI_UNIT_DIR" placeholder:"DIR" help:"Write the unit/plist here instead of the system's folder, touching nothing else (tests, image builds)."`
+}
+
+func (c serviceScope) spec(e *env) (install.Spec, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return install.Spec{}, fmt.Errorf("find this fungi binary: %w", err)
+	}
+	if resolved, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = resolved
+	}
+	s := install.Spec{Exe: exe, Home: e.home.Dir, System: c.System, User: c.RunAs, Dir: c.UnitDir}
+	if s.System && s.User == "" {
+		s.User = os.Getenv("SUDO_USER")
+		if u, err := user.Current(); s.User == "" && err == nil && u.Uid != "0" {
+			s.User = u.Username
+		}
+	}
+	return s, nil
+}
+
+type daemonInstallCmd struct {
+	serviceScope
+	jsonFlag
+}
+
+func (c *daemonInstallCmd) Run(e *env) error {
+	s, err := c.spec(e)
+	if err != nil {
+		return err
+	}
+	res, err := install.Install(s)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return printAny(e, res)
+	}
+	fmt.Fprintf(e.stdout, "installed %s (runs %s on %s)\n", res.Path, s.Exe, s.Home)
+	if res.Activated {
+		fmt.Fprintln(e.stdout, "started; `fungi daemon status` shows it")
+	}
+	if res.Next != "" {
+		fmt.Fprintln(e.stdout, "next:", res.Next)
+	}
+	return nil
+}
+
+type daemonUninstallCmd struct {
+	serviceScope
+	jsonFlag
+}
+
+func (c *daemonUninstallCmd) Run(e *env) error {
+	s, err := c.spec(e)
+	if err != nil {
+		return err
+	}
+	res, err := install.Uninstall(s)
+	if err != nil {
+		return err
+	}
+	if c.JSON {
+		return printAny(e, res)
+	}
+	fmt.Fprintf(e.stdout, "removed %s\n", res.Path)
+	return nil
+}
+
+type daemonStatusCmd struct {
+	serviceScope
+	jsonFlag
+}
+
+// daemonStatus is `fungi daemon status --json`.
+type daemonStatus struct {
+	install.Status
+	// Answering is true when a daemon answers on this home's API socket,
+	// however it was started.
+	Answering bool   `json:"answering"`
+	Socket    string `json:"socket"`
+}
+
+func (c *daemonStatusCmd) Run(e *env) error {
+	s, err := c.spec(e)
+	if err != nil {
+		return err
+	}
+	st, err := install.StatusOf(s)
+	if err != nil {
+		return err
+	}
+	out := daemonStatus{Status: st, Socket: apisock.Address(e.home.Dir)}
+	ctx, cancel := context.WithTimeout(context.Background(), apisock.DialTimeout)
+	if conn, err := apisock.DialContext(ctx, out.Socket); err == nil {
+		conn.Close()
+		out.Answering = true
+	}
+	cancel()
+	if c.JSON {
+		return printAny(e, out)
+	}
+	installed := "not installed"
+	if st.Installed {
+		installed = "installed"
+	}
+	fmt.Fprintf(e.stdout, "service: %s (%s)\n", installed, st.Path)
+	if st.State != "" {
+		fmt.Fprintf(e.stdout, "state: %s\n", st.State)
+	}
+	if st.Note != "" {
+		fmt.Fprintf(e.stdout, "note: %s\n", st.Note)
+	}
+	if out.Answering {
+		fmt.Fprintf(e.stdout, "daemon: answering on %s\n", out.Socket)
+	} else {
+		fmt.Fprintf(e.stdout, "daemon: not answering on %s\n", out.Socket)
+	}
+	return nil
 }

@@ -1,0 +1,201 @@
+// Package install makes the fungi daemon a service of the operating
+// system: a systemd unit on Linux, a launchd job on macOS, a Windows
+// service. Each starts `fungi -f HOME daemon` at boot (system) or login
+// (user) and starts it again when it fails.
+package install
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"text/template"
+)
+
+// Name is the service's name: fungi.service, the dev.fungi.daemon launchd
+// label, the "fungi" Windows service.
+const Name = "fungi"
+
+// Spec is what the service runs and for whom.
+type Spec struct {
+	// Exe is the absolute path of the fungi binary.
+	Exe string
+	// Home is the node folder the daemon runs on.
+	Home string
+	// System installs for the whole machine (started at boot) instead of
+	// for the current user (started at login).
+	System bool
+	// User runs a system service as this user; "" means root (Linux) or
+	// LocalSystem (Windows).
+	User string
+	// Dir, when set, is where the unit or plist is written instead of the
+	// system's folder; nothing else on the system is touched (tests, and
+	// packagers building an image).
+	Dir string
+}
+
+// Args is the daemon's command line after the binary.
+func (s Spec) Args() []string { return []string{"-f", s.Home, "daemon"} }
+
+// Result says what Install or Uninstall did and what is left to the user.
+type Result struct {
+	// Path is the unit, plist or service name written or removed.
+	Path string `json:"path"`
+	// Activated is true when the service manager was told to start (or
+	// stop) it.
+	Activated bool `json:"activated"`
+	// Next is what the user still has to do, "" when nothing.
+	Next string `json:"next"`
+}
+
+// Status is what is known about the installed service.
+type Status struct {
+	Path      string `json:"path"`
+	Installed bool   `json:"installed"`
+	// State is the service manager's word for it (active, inactive,
+	// running, …), or "" when no manager could be asked.
+	State string `json:"state"`
+	// Note explains a missing State.
+	Note string `json:"note,omitempty"`
+}
+
+// systemdQuote quotes a word for an ExecStart= line.
+func systemdQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\"'\\$%;") {
+		return s
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `$$`, `%`, `%%`)
+	return `"` + r.Replace(s) + `"`
+}
+
+var unitTemplate = template.Must(template.New("unit").Funcs(template.FuncMap{"q": systemdQuote}).Parse(`# Written by ` + "`fungi daemon install`" + `; ` + "`fungi daemon uninstall`" + ` removes it.
+[Unit]
+Description=Fungi node ({{.Home}})
+Documentation=https://github.com/fungi-go/fungi
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=simple
+ExecStart={{q .Exe}}{{range .Args}} {{q .}}{{end}}
+{{- if and .System .User}}
+User={{.User}}
+{{- end}}
+Restart=on-failure
+RestartSec=5s
+# SIGTERM stops the node in order (services, then the peer host).
+KillSignal=SIGTERM
+TimeoutStopSec=30s
+
+[Install]
+WantedBy={{if .System}}multi-user.target{{else}}default.target{{end}}
+`))
+
+// SystemdUnit is the text of fungi.service for s.
+func SystemdUnit(s Spec) string {
+	var b bytes.Buffer
+	if err := unitTemplate.Execute(&b, struct {
+		Spec
+		Args []string
+	}{s, s.Args()}); err != nil {
+		panic(err) // the template is fixed and its data plain strings
+	}
+	return b.String()
+}
+
+// LaunchdLabel names the launchd job.
+const LaunchdLabel = "dev.fungi.daemon"
+
+var plistTemplate = template.Must(template.New("plist").Parse(`<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+	<key>Label</key>
+	<string>` + LaunchdLabel + `</string>
+	<key>ProgramArguments</key>
+	<array>
+		<string>{{.Exe}}</string>
+{{- range .Args}}
+		<string>{{.}}</string>
+{{- end}}
+	</array>
+{{- if and .System .User}}
+	<key>UserName</key>
+	<string>{{.User}}</string>
+{{- end}}
+	<key>RunAtLoad</key>
+	<true/>
+	<key>KeepAlive</key>
+	<dict>
+		<key>SuccessfulExit</key>
+		<false/>
+		<key>NetworkState</key>
+		<true/>
+	</dict>
+	<key>ThrottleInterval</key>
+	<integer>5</integer>
+	<key>StandardErrorPath</key>
+	<string>{{.Home}}/logs/launchd.err</string>
+</dict>
+</plist>
+`))
+
+// LaunchdPlist is the launchd job for s. text/template's html escaping is
+// not used: paths are escaped for XML here.
+func LaunchdPlist(s Spec) string {
+	x := func(v string) string {
+		var b bytes.Buffer
+		xmlEscape(&b, v)
+		return b.String()
+	}
+	esc := s
+	esc.Exe, esc.Home, esc.User = x(s.Exe), x(s.Home), x(s.User)
+	args := make([]string, 0, 3)
+	for _, a := range s.Args() {
+		args = append(args, x(a))
+	}
+	var b bytes.Buffer
+	if err := plistTemplate.Execute(&b, struct {
+		Spec
+		Args []string
+	}{esc, args}); err != nil {
+		panic(err)
+	}
+	return b.String()
+}
+
+func xmlEscape(b *bytes.Buffer, s string) {
+	strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;").WriteString(b, s)
+}
+
+// WindowsService describes the Windows service for s, as the service
+// control manager is given it.
+type WindowsService struct {
+	Name        string   `json:"name"`
+	DisplayName string   `json:"displayName"`
+	Description string   `json:"description"`
+	Exe         string   `json:"exe"`
+	Args        []string `json:"args"`
+	StartType   string   `json:"startType"`
+	// Account is LocalSystem, or the user the service runs as.
+	Account string `json:"account"`
+	// Recovery restarts the service 5 s after each failure.
+	Recovery string `json:"recovery"`
+}
+
+// WindowsServiceFor is the Windows service for s.
+func WindowsServiceFor(s Spec) WindowsService {
+	account := "LocalSystem"
+	if s.User != "" {
+		account = s.User
+	}
+	return WindowsService{
+		Name:        Name,
+		DisplayName: "Fungi node",
+		Description: fmt.Sprintf("Fungi node on %s: a private peer-to-peer network for your own devices.", s.Home),
+		Exe:         s.Exe,
+		Args:        s.Args(),
+		StartType:   "automatic (delayed)",
+		Account:     account,
+		Recovery:    "restart after 5s, every failure",
+	}
+}
