@@ -264,8 +264,13 @@ func TestBrowser(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if want := fmt.Sprintf(`fungi_access_connections_total{peer=%q,service=%q}`, server.info.PeerId, svc); !strings.Contains(string(metrics), want) {
-		t.Errorf("the laptop's /metrics lacks %s", want)
+	for _, want := range []string{
+		fmt.Sprintf(`fungi_access_connections_total{peer=%q,service=%q}`, server.info.PeerId, svc),
+		`fungi_peer_connections{path="direct"} 1`, `fungi_access_entries 1`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("the laptop's /metrics lacks %s", want)
+		}
 	}
 	run(t, lap, "connections page", chromedp.Navigate("http://"+laptop.addr+"/#/connections"))
 	waitJS(t, lap, "the connection listed", fmt.Sprintf(`document.querySelector('#connections tr[data-peer=%q]') !== null`, server.info.PeerId))
