@@ -32,9 +32,15 @@ type daemonRunCmd struct {
 }
 
 func (c *daemonRunCmd) Run(e *env) error {
+	run := func(ctx context.Context) error {
+		return daemon.Run(ctx, daemon.Options{Home: e.home, Listen: c.Listen, Relays: c.Relay, Log: e.stderr, LogLevel: c.LogLevel})
+	}
+	if handled, err := underServiceManager(run); handled {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return daemon.Run(ctx, daemon.Options{Home: e.home, Listen: c.Listen, Relays: c.Relay, Log: e.stderr, LogLevel: c.LogLevel})
+	return run(ctx)
 }
 
 type daemonLogsCmd struct {
