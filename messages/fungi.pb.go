@@ -1379,14 +1379,18 @@ func (x *LogChunk) GetData() []byte {
 
 // Device is one entry of the address book.
 type Device struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
-	Alias         string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
-	Addrs         []string               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`
-	Role          string                 `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"` // "" (not trusted) | access | admin
-	Connected     bool                   `protobuf:"varint,5,opt,name=connected,proto3" json:"connected,omitempty"`
-	AddedAt       string                 `protobuf:"bytes,6,opt,name=added_at,json=addedAt,proto3" json:"added_at,omitempty"`
-	Current       bool                   `protobuf:"varint,7,opt,name=current,proto3" json:"current,omitempty"` // the `peer use` default target
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PeerId    string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Alias     string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
+	Addrs     []string               `protobuf:"bytes,3,rep,name=addrs,proto3" json:"addrs,omitempty"`
+	Role      string                 `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"` // "" (not trusted) | access | admin
+	Connected bool                   `protobuf:"varint,5,opt,name=connected,proto3" json:"connected,omitempty"`
+	AddedAt   string                 `protobuf:"bytes,6,opt,name=added_at,json=addedAt,proto3" json:"added_at,omitempty"`
+	Current   bool                   `protobuf:"varint,7,opt,name=current,proto3" json:"current,omitempty"` // the `peer use` default target
+	// The address this node last reached the device on, and when (issue
+	// 10): dialed first after a restart.
+	LastAddr      string `protobuf:"bytes,20,opt,name=last_addr,json=lastAddr,proto3" json:"last_addr,omitempty"`
+	LastConnected string `protobuf:"bytes,21,opt,name=last_connected,json=lastConnected,proto3" json:"last_connected,omitempty"` // RFC 3339
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1468,6 +1472,20 @@ func (x *Device) GetCurrent() bool {
 		return x.Current
 	}
 	return false
+}
+
+func (x *Device) GetLastAddr() string {
+	if x != nil {
+		return x.LastAddr
+	}
+	return ""
+}
+
+func (x *Device) GetLastConnected() string {
+	if x != nil {
+		return x.LastConnected
+	}
+	return ""
 }
 
 type DeviceAdd struct {
@@ -4379,7 +4397,7 @@ const file_fungi_proto_rawDesc = "" +
 	"\x04tail\x18\x02 \x01(\x05R\x04tail\x12\x16\n" +
 	"\x06follow\x18\x03 \x01(\bR\x06follow\"\x1e\n" +
 	"\bLogChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"\xb4\x01\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\xf8\x01\n" +
 	"\x06Device\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
 	"\x05alias\x18\x02 \x01(\tR\x05alias\x12\x14\n" +
@@ -4387,7 +4405,9 @@ const file_fungi_proto_rawDesc = "" +
 	"\x04role\x18\x04 \x01(\tR\x04role\x12\x1c\n" +
 	"\tconnected\x18\x05 \x01(\bR\tconnected\x12\x19\n" +
 	"\badded_at\x18\x06 \x01(\tR\aaddedAt\x12\x18\n" +
-	"\acurrent\x18\a \x01(\bR\acurrent\"P\n" +
+	"\acurrent\x18\a \x01(\bR\acurrent\x12\x1b\n" +
+	"\tlast_addr\x18\x14 \x01(\tR\blastAddr\x12%\n" +
+	"\x0elast_connected\x18\x15 \x01(\tR\rlastConnected\"P\n" +
 	"\tDeviceAdd\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
 	"\x05alias\x18\x02 \x01(\tR\x05alias\x12\x14\n" +
