@@ -56,6 +56,10 @@ type deviceRecord struct {
 	Role    string    `json:"role,omitempty"`
 	Dial    bool      `json:"dial"`
 	AddedAt time.Time `json:"addedAt"`
+	// LastAddr is where this node last reached the device, and
+	// LastConnected when: learned, not typed, and dialed after a restart.
+	LastAddr      string    `json:"lastAddr,omitempty"`
+	LastConnected time.Time `json:"lastConnected,omitempty"`
 }
 
 type deviceFile struct {
@@ -140,6 +144,34 @@ func (b *deviceBook) Receive(ctx actor.Context) {
 		if pid, ok := b.sessions[msg.id]; ok {
 			ctx.Send(pid, msg)
 		}
+	case *reachedVia:
+		b.reached(ctx, msg)
+	}
+}
+
+// reachedVia is a session saying its device answered on addr.
+type reachedVia struct {
+	id   peer.ID
+	addr string
+}
+
+// lastConnectedSaveEvery bounds how often a device that stays on the same
+// address rewrites the book just to say when it last worked.
+const lastConnectedSaveEvery = 10 * time.Minute
+
+// reached remembers where a device answered, so a restart dials that path.
+func (b *deviceBook) reached(ctx actor.Context, msg *reachedVia) {
+	d := b.find(msg.id.String())
+	if d == nil || msg.addr == "" || len(msg.addr) > 1024 {
+		return
+	}
+	now := time.Now().UTC()
+	if d.LastAddr == msg.addr && now.Sub(d.LastConnected) < lastConnectedSaveEvery {
+		return
+	}
+	d.LastAddr, d.LastConnected = msg.addr, now
+	if err := b.save(); err != nil {
+		ctx.Logger().Warn("could not remember where a device answered", "peer", d.PeerID, "err", err)
 	}
 }
 
@@ -236,7 +268,7 @@ func (b *deviceBook) apply(ctx actor.Context) {
 		if d.Dial {
 			dial[id] = true
 		}
-		b.net.AddAddrs(id, parseAddrs(d.Addrs))
+		b.net.AddAddrs(id, parseAddrs(append([]string{d.LastAddr}, d.Addrs...)))
 	}
 	// The configured relays are dialed too; they get no role, and no
 	// session: the relay keeper holds those connections.
@@ -298,6 +330,10 @@ func (b *deviceBook) describe(d *deviceRecord) *messages.Device {
 		Role:    d.Role,
 		AddedAt: d.AddedAt.UTC().Format(time.RFC3339),
 		Current: b.file.Current == d.PeerID,
+	}
+	if d.LastAddr != "" {
+		out.LastAddr = d.LastAddr
+		out.LastConnected = d.LastConnected.UTC().Format(time.RFC3339)
 	}
 	if id, err := peer.Decode(d.PeerID); err == nil && b.net != nil {
 		out.Connected = b.net.Connected(id)
@@ -627,6 +663,9 @@ func (s *peerSession) dialed(ctx actor.Context, msg *dialDone) {
 	s.dialing = false
 	if msg.err == nil {
 		s.backoff = 0
+		if an, ok := s.net.(interface{ ConnAddr(peer.ID) string }); ok && ctx.Parent() != nil {
+			ctx.Send(ctx.Parent(), &reachedVia{id: s.id, addr: an.ConnAddr(s.id)})
+		}
 		s.ping(ctx)
 		return
 	}

@@ -109,6 +109,20 @@ func (n *Network) Connected(p peer.ID) bool {
 	return c == network.Connected || c == network.Limited
 }
 
+// ConnAddr is the address of the connection to p that new streams take: a
+// direct one when there is one, else a relayed one; "" when none.
+func (n *Network) ConnAddr(p peer.ID) string {
+	var relayed string
+	for _, c := range n.Host.Network().ConnsToPeer(p) {
+		if c.Stat().Limited || isRelayed(c.RemoteMultiaddr()) {
+			relayed = c.RemoteMultiaddr().String()
+			continue
+		}
+		return c.RemoteMultiaddr().String()
+	}
+	return relayed
+}
+
 // Ping measures one round trip to p; libp2p records it in the peerstore,
 // where connection list reads it.
 func (n *Network) Ping(ctx context.Context, p peer.ID) (time.Duration, error) {

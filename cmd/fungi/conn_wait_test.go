@@ -52,3 +52,28 @@ func cmdWaitConn(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%v; the connections were:\n%s", err, last)
 	}
 }
+
+// waitdevice DIR DEVICE REGEXP waits (60 s) until the device's address-book
+// entry, as JSON (`device list --json` fields), matches REGEXP.
+func cmdWaitDevice(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: waitdevice DIR DEVICE REGEXP")
+	}
+	re := regexp.MustCompile(args[2])
+	var last string
+	err := pollDaemon(ts, ts.MkAbs(args[0]), 60*time.Second, func(c *daemonClient) error {
+		d, err := c.ResolveDevice(context.Background(), &messages.DeviceResolve{Device: args[1]})
+		if err != nil {
+			return err
+		}
+		b, _ := protojson.MarshalOptions{EmitUnpopulated: true}.Marshal(d)
+		last = string(b)
+		if !re.Match(b) {
+			return fmt.Errorf("%s does not match %q", args[1], args[2])
+		}
+		return nil
+	})
+	if err != nil {
+		ts.Fatalf("%v; the entry was:\n%s", err, last)
+	}
+}

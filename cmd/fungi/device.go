@@ -75,7 +75,7 @@ func (c *deviceListCmd) Run(e *env) error {
 			return nil
 		}
 		w := table(e.stdout)
-		fmt.Fprintln(w, "ALIAS\tPEER ID\tROLE\tCONNECTED\tADDRESSES")
+		fmt.Fprintln(w, "ALIAS\tPEER ID\tROLE\tCONNECTED\tADDRESSES\tLAST REACHED")
 		for _, dev := range res.Devices {
 			dev = humanSafe(dev)
 			role := dev.Role
@@ -86,7 +86,15 @@ func (c *deviceListCmd) Run(e *env) error {
 			if dev.Current {
 				alias += " *"
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\n", alias, dev.PeerId, role, dev.Connected, strings.Join(dev.Addrs, " "))
+			last := "-"
+			if dev.LastAddr != "" {
+				last = dev.LastAddr + " at " + dev.LastConnected
+			}
+			addrs := strings.Join(dev.Addrs, " ")
+			if addrs == "" {
+				addrs = "-"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%v\t%s\t%s\n", alias, dev.PeerId, role, dev.Connected, addrs, last)
 		}
 		return w.Flush()
 	})

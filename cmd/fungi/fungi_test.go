@@ -112,8 +112,9 @@ func TestScripts(t *testing.T) {
 			"setenvfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
 			},
-			"waitrelay": cmdWaitRelay,
-			"waitconn":  cmdWaitConn,
+			"waitrelay":  cmdWaitRelay,
+			"waitconn":   cmdWaitConn,
+			"waitdevice": cmdWaitDevice,
 			"waitdirect": func(ts *testscript.TestScript, neg bool, args []string) {
 				err := pollDaemon(ts, ts.MkAbs(args[0]), 30*time.Second, func(c *daemonClient) error {
 					res, err := c.Connections(context.Background(), &messages.ConnectionListRequest{})
