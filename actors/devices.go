@@ -146,6 +146,10 @@ func (b *deviceBook) Receive(ctx actor.Context) {
 		}
 	case *reachedVia:
 		b.reached(ctx, msg)
+	case *addrsChanged:
+		for _, pid := range b.sessions {
+			ctx.Send(pid, msg)
+		}
 	}
 }
 
@@ -641,6 +645,13 @@ func (s *peerSession) Receive(ctx actor.Context) {
 	case *peerDisconnected:
 		s.backoff = 0
 		s.retry(ctx)
+	case *addrsChanged:
+		// This node moved: a device it could not reach may be reachable
+		// now, so dial it at once instead of at the end of the backoff.
+		if !s.dialing && !s.net.Connected(s.id) {
+			s.backoff = 0
+			s.dial(ctx)
+		}
 	}
 }
 

@@ -84,6 +84,20 @@ func (s *rootSupervisor) spawnChildren(ctx actor.Context) {
 			panic(err)
 		}
 	}
+	// Roaming: when this node's addresses change it takes its relay
+	// reservations again and dials its devices that are not connected.
+	if an, ok := s.cfg.Network.(interface{ OnAddrsChanged(func()) error }); ok {
+		system := ctx.ActorSystem()
+		err := an.OnAddrsChanged(func() {
+			system.Root.Send(devices, &addrsChanged{})
+			if relays != nil {
+				system.Root.Send(relays, &addrsChanged{})
+			}
+		})
+		if err != nil {
+			ctx.Logger().Warn("address changes are not followed", "err", err)
+		}
+	}
 	// Relayed connections are punched again while they stay relayed.
 	if hp, ok := s.cfg.Network.(HolePuncher); ok {
 		if _, err := ctx.SpawnNamed(punchKeeperProps(hp), "punch"); err != nil {

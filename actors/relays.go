@@ -23,6 +23,7 @@ type relayState struct {
 	backoff time.Duration
 	gen     uint64
 	busy    bool
+	last    time.Time // when the last reservation was asked for
 }
 
 type reserveDue struct {
@@ -65,8 +66,22 @@ func (k *relayKeeper) Receive(ctx actor.Context) {
 		if _, ok := k.state[msg.id]; ok {
 			k.reserve(ctx, msg.id)
 		}
+	case *addrsChanged:
+		// Roaming: this node's addresses changed (another network, a new
+		// public address), so a reservation may now point at an address
+		// that is gone. Take each again at once, at most every
+		// relayAddrRetry: a reservation itself changes the addresses.
+		for id, s := range k.state {
+			if time.Since(s.last) >= relayAddrRetry {
+				k.reserve(ctx, id)
+			}
+		}
 	}
 }
+
+// relayAddrRetry is the least time between two reservations on one relay
+// that an address change causes; a variable so a test can shorten it.
+var relayAddrRetry = 10 * time.Second
 
 func (k *relayKeeper) reserve(ctx actor.Context, id peer.ID) {
 	s := k.state[id]
@@ -74,6 +89,7 @@ func (k *relayKeeper) reserve(ctx actor.Context, id peer.ID) {
 		return
 	}
 	s.busy = true
+	s.last = time.Now()
 	s.gen++
 	self, system := ctx.Self(), ctx.ActorSystem()
 	go func() {
