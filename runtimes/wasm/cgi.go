@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 )
 
@@ -37,19 +36,11 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	select {
-	case h.slots <- struct{}{}:
-		defer func() { <-h.slots }()
-	default:
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, fmt.Sprintf("fungi: %s is serving its limit of %d requests at once; try again", h.name, cap(h.slots)), http.StatusServiceUnavailable)
+	ctx, release, ok := h.p.admit(w, r, h.name, h.slots, h.timeout)
+	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
-	defer cancel()
-	if h.p.memory != nil {
-		ctx = experimental.WithMemoryAllocator(ctx, h.p.memory)
-	}
+	defer release()
 
 	stdout, guestOut := io.Pipe()
 	cfg := h.base.WithStdin(r.Body).WithStdout(guestOut)

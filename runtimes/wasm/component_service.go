@@ -111,20 +111,30 @@ type componentHandler struct {
 }
 
 func (h *componentHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	select {
-	case h.slots <- struct{}{}:
-		defer func() { <-h.slots }()
-	default:
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, fmt.Sprintf("fungi: %s is serving its limit of %d requests at once; try again", h.name, cap(h.slots)), http.StatusServiceUnavailable)
+	ctx, release, ok := h.p.admit(w, r, h.name, h.slots, h.timeout)
+	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
-	defer cancel()
-	if h.p.memory != nil {
-		ctx = experimental.WithMemoryAllocator(ctx, h.p.memory)
-	}
+	defer release()
 	h.inner.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// admit is what every request to a wasm service, module or component,
+// passes first: one of the service's slots (else 503 with Retry-After), the
+// request timeout, and pooled memory. release gives the slot back.
+func (p *Provider) admit(w http.ResponseWriter, r *http.Request, name string, slots chan struct{}, timeout time.Duration) (ctx context.Context, release func(), ok bool) {
+	select {
+	case slots <- struct{}{}:
+	default:
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, fmt.Sprintf("fungi: %s is serving its limit of %d requests at once; try again", name, cap(slots)), http.StatusServiceUnavailable)
+		return nil, nil, false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	if p.memory != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, p.memory)
+	}
+	return ctx, func() { cancel(); <-slots }, true
 }
 
 // runJob runs a command component once; its end is the instance's end, and
