@@ -371,7 +371,7 @@ func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *me
 	if as, ok := stream.(*transport.AccessStream); ok {
 		// The request already went out behind the header: the refusal
 		// page must not wait for another.
-		transport.PipeAccess(conn, as, func(err error) { f.refuse(conn, err, false) })
+		transport.PipeAccess(conn, as, func(err error) { f.refuse(conn, err, false) }, accessBytesCounter(f.peer.String(), hdr.ServiceId))
 		return
 	}
 	transport.Pipe(conn, stream)

@@ -8,6 +8,21 @@ import "sync/atomic"
 // return at once.
 var AccessObserver atomic.Pointer[func(peerID, serviceID string, delta int)]
 
+// AccessBytesObserver, when set, is told of the bytes each access
+// connection moves: sent towards the peer's service, or received from it.
+// It is called on the copying goroutines and must return at once.
+var AccessBytesObserver atomic.Pointer[func(peerID, serviceID string, sent bool, n int)]
+
+// accessBytesCounter is the count callback of one bridge, nil when nobody
+// observes.
+func accessBytesCounter(peerID, serviceID string) func(sent bool, n int) {
+	obs := AccessBytesObserver.Load()
+	if obs == nil {
+		return nil
+	}
+	return func(sent bool, n int) { (*obs)(peerID, serviceID, sent, n) }
+}
+
 // observeAccess reports a bridge opening and returns what reports its end.
 func observeAccess(peerID, serviceID string) func() {
 	obs := AccessObserver.Load()

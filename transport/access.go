@@ -204,7 +204,8 @@ type resetter interface{ Reset() error }
 // pipe is one bridged connection: two ends, two copying directions.
 type pipe struct {
 	a, b     HalfCloser
-	refusal  error // the peer refused an AccessStream end: no bytes flowed back
+	count    func(aToB bool, n int) // nil: nobody counts
+	refusal  error                  // the peer refused an AccessStream end: no bytes flowed back
 	mu       sync.Mutex
 	ended    int  // directions that ended, cleanly or not
 	failed   bool // an error ended a direction: reset rather than close
@@ -223,9 +224,10 @@ func Pipe(a, b HalfCloser) { (&pipe{a: a, b: b}).run(nil) }
 // PipeAccess is Pipe for a local connection and an access stream opened
 // WithEarlyData: the connection's bytes go out while the peer decides, and
 // if it refuses, the upload stops and refused writes the connection its
-// answer (the connection is closed after it returns).
-func PipeAccess(conn *net.TCPConn, s *AccessStream, refused func(error)) {
-	(&pipe{a: conn, b: s}).run(refused)
+// answer (the connection is closed after it returns). counted, when not
+// nil, is told of every write: sent for bytes towards the peer.
+func PipeAccess(conn *net.TCPConn, s *AccessStream, refused func(error), counted func(sent bool, n int)) {
+	(&pipe{a: conn, b: s, count: counted}).run(refused)
 }
 
 func (p *pipe) run(refused func(error)) {
@@ -329,6 +331,9 @@ func (p *pipe) copyBytes(dst, src HalfCloser, buf []byte) (readBroken bool, err 
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return false, werr
+			}
+			if p.count != nil {
+				p.count(src == p.a, n)
 			}
 		}
 		if rerr != nil {

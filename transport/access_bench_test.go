@@ -131,7 +131,7 @@ func startAccessOn(b *testing.B, t targets, listen string, mode bridgeMode) targ
 						return
 					}
 					if as, ok := s.(*AccessStream); ok {
-						PipeAccess(c, as, func(error) {})
+						PipeAccess(c, as, func(error) {}, nil)
 						return
 					}
 					Pipe(c, s)

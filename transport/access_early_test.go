@@ -134,7 +134,7 @@ func TestPipeAccessAnswersARefusal(t *testing.T) {
 		defer close(done)
 		PipeAccess(accepted.(*net.TCPConn), st.(*AccessStream), func(err error) {
 			io.WriteString(accepted, "refused: "+err.Error())
-		})
+		}, nil)
 	}()
 	local.SetDeadline(time.Now().Add(10 * time.Second))
 	local.Write([]byte("request"))

@@ -136,7 +136,7 @@ func startAccessLink(b *testing.B, t targets, mode bridgeMode) targets {
 					return
 				}
 				if as, ok := s.(*AccessStream); ok {
-					PipeAccess(c, as, func(error) {})
+					PipeAccess(c, as, func(error) {}, nil)
 					return
 				}
 				Pipe(c, s)

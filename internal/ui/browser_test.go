@@ -266,6 +266,8 @@ func TestBrowser(t *testing.T) {
 	res.Body.Close()
 	for _, want := range []string{
 		fmt.Sprintf(`fungi_access_connections_total{peer=%q,service=%q}`, server.info.PeerId, svc),
+		fmt.Sprintf(`fungi_access_bytes_total{direction="sent",peer=%q,service=%q}`, server.info.PeerId, svc),
+		fmt.Sprintf(`fungi_access_bytes_total{direction="received",peer=%q,service=%q}`, server.info.PeerId, svc),
 		`fungi_peer_connections{path="direct"} 1`, `fungi_access_entries 1`,
 	} {
 		if !strings.Contains(string(metrics), want) {

@@ -30,6 +30,9 @@ var (
 	accessConns = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "fungi_access_connections_total", Help: "Connections made to an access entry's local port.",
 	}, []string{"peer", "service"})
+	accessBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "fungi_access_bytes_total", Help: "Bytes moved through an access entry: sent to the peer's service, or received from it.",
+	}, []string{"peer", "service", "direction"})
 	accessOpen = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "fungi_access_open_connections", Help: "Connections open through an access entry now.",
 	}, []string{"peer", "service"})
@@ -50,6 +53,14 @@ func hookWasm() {
 			accessOpen.WithLabelValues(peerID, serviceID).Add(float64(delta))
 		}
 		actors.AccessObserver.Store(&a)
+		b := func(peerID, serviceID string, sent bool, n int) {
+			direction := "received"
+			if sent {
+				direction = "sent"
+			}
+			accessBytes.WithLabelValues(peerID, serviceID, direction).Add(float64(n))
+		}
+		actors.AccessBytesObserver.Store(&b)
 	})
 }
 
@@ -141,6 +152,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 func Metrics(d messages.DaemonClient) http.Handler {
 	reg := prometheus.NewRegistry()
 	hookWasm()
-	reg.MustRegister(collector{d}, wasmRequests, wasmLatency, accessConns, accessOpen, prometheus.NewGoCollector())
+	reg.MustRegister(collector{d}, wasmRequests, wasmLatency, accessConns, accessBytes, accessOpen, prometheus.NewGoCollector())
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Timeout: 10 * time.Second})
 }
