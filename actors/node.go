@@ -21,6 +21,9 @@ type NodeConfig struct {
 	AllowedMounts []string
 	// Logger receives the actor system's own diagnostics; nil discards them.
 	Logger *slog.Logger
+	// Events receives the node's own events for the daemon log (service
+	// state changes); nil discards them.
+	Events *slog.Logger
 	// Network is the peer host; nil runs a node without peers (tests).
 	Network PeerNetwork
 	// DialAccess opens access streams for the access forwarders.
@@ -64,7 +67,7 @@ func (s *rootSupervisor) spawnChildren(ctx actor.Context) {
 		}
 		s.runtimes[p.Runtime()] = pid
 	}
-	registry, err := ctx.SpawnNamed(registryProps(s.cfg.Home, s.runtimes, s.cfg.AllowedMounts), "services")
+	registry, err := ctx.SpawnNamed(registryProps(s.cfg.Home, s.runtimes, s.cfg.AllowedMounts, s.cfg.Events), "services")
 	if err != nil {
 		panic(err)
 	}

@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"sort"
@@ -21,6 +23,7 @@ import (
 // is answered from its own mailbox.
 type serviceRegistry struct {
 	home          *home.Home
+	events        *slog.Logger // the daemon log; nil discards
 	runtimes      map[string]*actor.PID
 	allowedMounts []string
 
@@ -76,9 +79,11 @@ func newServiceRegistry(h *home.Home, runtimes map[string]*actor.PID, allowed []
 		decode: manifest.ParseForNode, pullWithin: pullWithin}
 }
 
-func registryProps(h *home.Home, runtimes map[string]*actor.PID, allowed []string) *actor.Props {
+func registryProps(h *home.Home, runtimes map[string]*actor.PID, allowed []string, events *slog.Logger) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
-		return newServiceRegistry(h, runtimes, allowed)
+		r := newServiceRegistry(h, runtimes, allowed)
+		r.events = events
+		return r
 	}, actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
 }
 
@@ -109,9 +114,7 @@ func (r *serviceRegistry) Receive(ctx actor.Context) {
 	case *setAllowedMounts:
 		r.setAllowedMounts(ctx, msg)
 	case *serviceChanged:
-		if e, ok := r.services[msg.info.Name]; ok && e.pid.Equal(ctx.Sender()) {
-			e.info = msg.info
-		}
+		r.changed(ctx, msg)
 	}
 }
 
@@ -382,4 +385,25 @@ func (r *serviceRegistry) remove(ctx actor.Context, msg *messages.RemoveService)
 		delete(r.services, msg.Name)
 		ctx.Send(sender, &messages.RemoveServiceResponse{Service: removed.info, DataDirKept: r.home.DataDir(msg.Name)})
 	})
+}
+
+// changed keeps the state a service actor reported, and writes a change of
+// state to the daemon log: the one place every service's story is told.
+func (r *serviceRegistry) changed(ctx actor.Context, msg *serviceChanged) {
+	e, ok := r.services[msg.info.Name]
+	if !ok || !e.pid.Equal(ctx.Sender()) {
+		return
+	}
+	if r.events != nil && (e.info == nil || e.info.State != msg.info.State) {
+		from := ""
+		if e.info != nil {
+			from = e.info.State
+		}
+		level := slog.LevelInfo
+		if msg.info.State == stateFailed {
+			level = slog.LevelWarn
+		}
+		r.events.Log(context.Background(), level, "service state", "service", msg.info.Name, "runtime", msg.info.Runtime, "from", from, "to", msg.info.State, "lastError", msg.info.LastError)
+	}
+	e.info = msg.info
 }

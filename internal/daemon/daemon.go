@@ -132,6 +132,7 @@ func Run(ctx context.Context, opts Options) error {
 		}), externalProvider},
 		AllowedMounts: cfg.Mounts.Allowed,
 		Logger:        slog.New(atLeast{logger.Handler(), slog.LevelWarn}),
+		Events:        logger,
 		Network:       net,
 		DialAccess: func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (transport.HalfCloser, error) {
 			return transport.OpenAccess(ctx, peerHost, p, hdr)
