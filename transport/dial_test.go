@@ -1,0 +1,82 @@
+package transport
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/fungi-go/fungi/messages"
+)
+
+// A peer that was down when this node last dialed it is reachable as soon
+// as it is back: the user's next connection is not refused by libp2p's
+// dial backoff (seen as a 502 right after both nodes restarted).
+func TestAccessDialsAPeerThatCameBack(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	addr := "/ip4/127.0.0.1/tcp/" + strconv.Itoa(port)
+
+	client, clientGate := newTestHost(t)
+	serverKey, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverID, _ := peer.IDFromPrivateKey(serverKey)
+	clientGate.Set(map[peer.ID]string{}, map[peer.ID]bool{serverID: true})
+	maddr, err := ma.NewMultiaddr(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.Peerstore().AddAddr(serverID, maddr, time.Hour)
+
+	// The server is down: the dial fails and libp2p puts the address in
+	// backoff.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_, err = OpenAccess(ctx, client, serverID, &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
+	cancel()
+	if err == nil {
+		t.Fatal("a dial to a peer that is down succeeded")
+	}
+
+	// The server comes back on the same address.
+	gate := NewTrustGate()
+	server, err := NewHost(serverKey, []string{addr}, gate, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	gate.Set(map[peer.ID]string{client.ID(): "access"}, map[peer.ID]bool{})
+	target, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	go func() {
+		for {
+			c, err := target.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return target.Addr().String(), nil }, t.Logf)
+
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := OpenAccess(ctx, client, serverID, &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
+	if err != nil {
+		t.Fatalf("the first connection after the peer came back was refused: %v", err)
+	}
+	s.Close()
+}
