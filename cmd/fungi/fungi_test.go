@@ -107,7 +107,7 @@ func TestScripts(t *testing.T) {
 				ts.Check(err)
 				ts.Setenv(args[1], id.String())
 			},
-			"waitport": cmdWaitPort,
+			"waitport":  cmdWaitPort,
 			"webserver": cmdWebServer,
 			"setenvfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
