@@ -106,6 +106,9 @@ func TestCrashDrill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := quietHome(h.Dir); err != nil {
+		t.Fatal(err)
+	}
 	d := &drill{t: t, fungi: fungi, home: h, logDir: t.TempDir(), ports: map[string]int{},
 		tried: map[string]upload{}, desired: map[string]string{}, unsure: map[string]bool{}}
 	t.Cleanup(d.shutdown)
@@ -131,7 +134,7 @@ func TestCrashDrill(t *testing.T) {
 	d.mu.Lock()
 	acked, tried := len(d.acked), len(d.tried)
 	d.mu.Unlock()
-	t.Logf("%d rounds: %d uploads acknowledged and read back after every kill, of %d sent; %d cut by a kill left a partial file (the example app writes in place); the kills left %d temporary files, all cleared", rounds, acked, tried, d.partialUploads(), d.tempsLeftByKills)
+	t.Logf("%d rounds: %d uploads acknowledged and read back after every kill, of %d sent; %d cut by a kill left a partial file; the kills left %d temporary files, all cleared", rounds, acked, tried, d.partialUploads(), d.tempsLeftByKills)
 }
 
 // round puts the daemon under load and kills it at a point chosen at random:

@@ -188,6 +188,17 @@ func quietHomes(workDir string) error {
 	if strings.HasPrefix(filepath.Base(workDir), "script-nat_") {
 		return nil
 	}
+	for _, name := range scriptHomes {
+		if err := quietHome(filepath.Join(workDir, name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// quietHome writes dir's config.yaml for a test daemon outside a network
+// namespace of its own: the defaults with mDNS and port mapping off.
+func quietHome(dir string) error {
 	cfg := home.DefaultConfig()
 	cfg.MDNS, cfg.PortMapping = false, false
 	// Many daemons share this machine: the dashboard, on a fixed port by
@@ -197,16 +208,10 @@ func quietHomes(workDir string) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range scriptHomes {
-		dir := filepath.Join(workDir, name)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, "config.yaml"), append([]byte("# a test daemon: nothing leaves the machine\n"), data...), 0o600); err != nil {
-			return err
-		}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
 	}
-	return nil
+	return os.WriteFile(filepath.Join(dir, "config.yaml"), append([]byte("# a test daemon: nothing leaves the machine\n"), data...), 0o600)
 }
 
 // The daemons of the scripts (outside network namespaces) run with mDNS
