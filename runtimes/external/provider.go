@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"slices"
@@ -191,7 +192,7 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 		return nil, err
 	}
 	fmt.Fprintf(spec.Log, "fungi: %s publishes %s (already running; fungi started nothing)\n", spec.Name, strings.Join(targets, ", "))
-	w := &watch{p: p, targets: targets, stop: make(chan struct{}), done: make(chan struct{}), log: spec}
+	w := &watch{p: p, targets: targets, stop: make(chan struct{}), done: make(chan struct{}), log: spec.Log}
 	w.local = isLoopbackHost(host)
 	w.interval = p.cfg.ProbeInterval
 	if w.interval <= 0 {
@@ -274,7 +275,7 @@ func (p *Provider) Remove(context.Context, string) error { return nil }
 type watch struct {
 	p        *Provider
 	targets  []string
-	log      runtimes.InstanceSpec
+	log      io.Writer // the service log
 	local    bool
 	interval time.Duration
 	stop     chan struct{}
@@ -287,22 +288,23 @@ func (w *watch) run() {
 	defer close(w.done)
 	t := time.NewTicker(w.interval)
 	defer t.Stop()
-	for {
+	// A stop ends a probe under way as well as the wait for the next.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
 		select {
 		case <-w.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		go func() {
-			select {
-			case <-w.stop:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
 		err := w.check(ctx)
-		cancel()
 		select {
 		case <-w.stop:
 			return
@@ -310,7 +312,7 @@ func (w *watch) run() {
 		}
 		if err != nil {
 			w.err = fmt.Errorf("the published service stopped answering: %w", err)
-			fmt.Fprintf(w.log.Log, "fungi: %v\n", w.err)
+			fmt.Fprintf(w.log, "fungi: %v\n", w.err)
 			return
 		}
 	}
