@@ -335,42 +335,50 @@ func BenchmarkAccess(b *testing.B) {
 				}
 			})
 		}
-		b.Run("rr-kept-connection/"+p.name, func(b *testing.B) {
-			c, err := net.Dial("tcp", p.t.echo)
-			if err != nil {
+		b.Run("rr-kept-connection/"+p.name, func(b *testing.B) { benchKeptConnection(b, p.t.echo, 1000) })
+		b.Run("rr-new-connection/"+p.name, func(b *testing.B) { benchNewConnection(b, p.t.echo, 200) })
+	}
+}
+
+// benchKeptConnection times n round trips of 64 bytes over one kept
+// connection to the echo service at addr, spread over b.N.
+func benchKeptConnection(b *testing.B, addr string, n int) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	msg, back := make([]byte, 64), make([]byte, 64)
+	lat := make([]time.Duration, 0, n)
+	b.ResetTimer()
+	for range b.N {
+		for range n / max(1, b.N) {
+			t0 := time.Now()
+			c.Write(msg)
+			if _, err := io.ReadFull(c, back); err != nil {
 				b.Fatal(err)
 			}
-			defer c.Close()
-			msg, back := make([]byte, 64), make([]byte, 64)
-			lat := make([]time.Duration, 0, 1000)
-			b.ResetTimer()
-			for range b.N {
-				for range 1000 / max(1, b.N) {
-					t0 := time.Now()
-					c.Write(msg)
-					if _, err := io.ReadFull(c, back); err != nil {
-						b.Fatal(err)
-					}
-					lat = append(lat, time.Since(t0))
-				}
-			}
-			reportPercentiles(b, lat)
-		})
-		b.Run("rr-new-connection/"+p.name, func(b *testing.B) {
-			lat := make([]time.Duration, 0, 200)
-			b.ResetTimer()
-			for range b.N {
-				for range 200 / max(1, b.N) {
-					t0 := time.Now()
-					if err := echoOnce(p.t.echo); err != nil {
-						b.Fatal(err)
-					}
-					lat = append(lat, time.Since(t0))
-				}
-			}
-			reportPercentiles(b, lat)
-		})
+			lat = append(lat, time.Since(t0))
+		}
 	}
+	reportPercentiles(b, lat)
+}
+
+// benchNewConnection times n new connections to the echo service at addr,
+// each with one round trip, spread over b.N.
+func benchNewConnection(b *testing.B, addr string, n int) {
+	lat := make([]time.Duration, 0, n)
+	b.ResetTimer()
+	for range b.N {
+		for range n / max(1, b.N) {
+			t0 := time.Now()
+			if err := echoOnce(addr); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+	}
+	reportPercentiles(b, lat)
 }
 
 func reportPercentiles(b *testing.B, lat []time.Duration) {
