@@ -20,8 +20,6 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/internal/testutil"
@@ -38,21 +36,7 @@ import (
 //	FUNGI_DRILL_CONNS=1000 FUNGI_DRILL_UPLOADS=200 go test -count=1 -run TestLoadDrill -v ./transport ./actors
 func TestLoadDrillThroughForwarder(t *testing.T) {
 	conns, uploads := drillEnv(t, "FUNGI_DRILL_CONNS", 200), drillEnv(t, "FUNGI_DRILL_UPLOADS", 50)
-	mk := func() (host.Host, *transport.TrustGate) {
-		priv, _, _ := crypto.GenerateEd25519Key(nil)
-		g := transport.NewTrustGate()
-		h, err := transport.NewHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, g, nil, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
-		return h, g
-	}
-	using, usingGate := mk()
-	serving, servingGate := mk()
-	usingGate.Set(map[peer.ID]string{}, map[peer.ID]bool{serving.ID(): true})
-	servingGate.Set(map[peer.ID]string{using.ID(): RoleAccess}, map[peer.ID]bool{})
-	using.Peerstore().AddAddrs(serving.ID(), serving.Addrs(), time.Hour)
+	using, serving, servingGate := accessPeers(t)
 
 	// The service holds every /hold request until all arrived, so the
 	// entry really carries them at once; /upload answers the SHA-256.

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/messages"
@@ -23,21 +21,7 @@ import (
 // the peer answered; when the peer then refuses, the web client still
 // gets a 502 page with the peer's reason, not a bare close.
 func TestForwarderAnswersALateRefusalWith502(t *testing.T) {
-	mk := func() (host.Host, *transport.TrustGate) {
-		priv, _, _ := crypto.GenerateEd25519Key(nil)
-		g := transport.NewTrustGate()
-		h, err := transport.NewHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, g, nil, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
-		return h, g
-	}
-	using, usingGate := mk()
-	serving, servingGate := mk()
-	usingGate.Set(map[peer.ID]string{}, map[peer.ID]bool{serving.ID(): true})
-	servingGate.Set(map[peer.ID]string{using.ID(): RoleAccess}, map[peer.ID]bool{})
-	using.Peerstore().AddAddrs(serving.ID(), serving.Addrs(), time.Hour)
+	using, serving, servingGate := accessPeers(t)
 	transport.ServeAccess(serving, servingGate, func(peer.ID, *messages.AccessHeader) (string, error) {
 		return "", errors.New("files is stopped")
 	}, t.Logf)

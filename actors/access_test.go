@@ -77,21 +77,7 @@ func TestForwarderAnswersLimitWith503(t *testing.T) {
 // every bridge at once, even while the service is streaming to a client:
 // the stream is reset, not just closed on this side.
 func TestForwarderStopEndsTheServingSide(t *testing.T) {
-	mk := func() (host.Host, *transport.TrustGate) {
-		priv, _, _ := crypto.GenerateEd25519Key(nil)
-		g := transport.NewTrustGate()
-		h, err := transport.NewHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, g, nil, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
-		return h, g
-	}
-	using, usingGate := mk()
-	serving, servingGate := mk()
-	usingGate.Set(map[peer.ID]string{}, map[peer.ID]bool{serving.ID(): true})
-	servingGate.Set(map[peer.ID]string{using.ID(): RoleAccess}, map[peer.ID]bool{})
-	using.Peerstore().AddAddrs(serving.ID(), serving.Addrs(), time.Hour)
+	using, serving, servingGate := accessPeers(t)
 
 	// The service streams to its client until its connection breaks.
 	svc, err := net.Listen("tcp", "127.0.0.1:0")
@@ -148,4 +134,26 @@ func TestForwarderStopEndsTheServingSide(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the serving node still bridges the service to a forwarder that stopped")
 	}
+}
+
+// accessPeers starts two real hosts on loopback: using dials serving, and
+// serving trusts using with the access role.
+func accessPeers(t *testing.T) (using, serving host.Host, servingGate *transport.TrustGate) {
+	t.Helper()
+	mk := func() (host.Host, *transport.TrustGate) {
+		priv, _, _ := crypto.GenerateEd25519Key(nil)
+		g := transport.NewTrustGate()
+		h, err := transport.NewHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, g, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h, g
+	}
+	using, usingGate := mk()
+	serving, servingGate = mk()
+	usingGate.Set(map[peer.ID]string{}, map[peer.ID]bool{serving.ID(): true})
+	servingGate.Set(map[peer.ID]string{using.ID(): RoleAccess}, map[peer.ID]bool{})
+	using.Peerstore().AddAddrs(serving.ID(), serving.Addrs(), time.Hour)
+	return using, serving, servingGate
 }
