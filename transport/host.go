@@ -19,7 +19,6 @@ import (
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
-	goyamux "github.com/libp2p/go-yamux/v5"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -89,15 +88,6 @@ func init() {
 	// four observers before it believes its own external address would
 	// leave a node behind NAT with nothing to offer for hole punching.
 	observedaddrs.ActivationThresh = 1
-}
-
-// muxer is libp2p's yamux with larger frames: a 64 KiB frame is four TLS
-// records and a goroutine hand-off, and on a bulk transfer those per-frame
-// costs showed in the profile next to the cipher.
-func muxer() *yamux.Transport {
-	cfg := *(*goyamux.Config)(yamux.DefaultTransport)
-	cfg.MaxMessageSize = 256 << 10
-	return (*yamux.Transport)(&cfg)
 }
 
 // Addrs are the host's listen addresses, each ending /p2p/<id>, the form
