@@ -25,7 +25,6 @@ const (
 
 // Lifecycle states of a service actor.
 const (
-	statePulled   = "pulled"
 	stateStarting = "starting"
 	stateRunning  = "running"
 	stateStopping = "stopping"

@@ -131,7 +131,7 @@ func (r *serviceRegistry) load(ctx actor.Context) {
 		rec, m, err := loadService(r.home, e.Name())
 		info := &messages.ServiceInfo{Name: e.Name(), State: stateFailed}
 		if err == nil {
-			info = describe(r.home, rec, m, statePulled)
+			info = describe(r.home, rec, m, stateStopped)
 		} else if rec, rerr := loadRecord(r.home, e.Name()); rerr == nil {
 			// The manifest no longer decodes, but the record still names the
 			// runtime, so a remove can clean up what the runtime keeps.
@@ -352,7 +352,7 @@ func (r *serviceRegistry) pulled(ctx actor.Context, msg *fetchDone) {
 	if old, ok := r.services[msg.name]; ok {
 		ctx.Stop(old.pid)
 	}
-	info := describe(r.home, rec, p.manifest, statePulled)
+	info := describe(r.home, rec, p.manifest, stateStopped)
 	r.spawn(ctx, msg.name, info)
 	ctx.Send(p.sender, info)
 }

@@ -27,7 +27,7 @@ const (
 )
 
 // serviceActor owns one service: its record, its lifecycle state machine
-// (pulled → starting → running → stopping → stopped, or failed) and its
+// (stopped → starting → running → stopping → stopped, or failed) and its
 // running instance. It loads its record itself when started, so a restart by
 // its supervisor begins from what is on disk.
 type serviceActor struct {
@@ -99,7 +99,6 @@ func (a *serviceActor) Receive(ctx actor.Context) {
 }
 
 func (a *serviceActor) load(ctx actor.Context) {
-	_, logErr := os.Stat(a.home.ServiceLog(a.name))
 	a.log = openServiceLog(a.home.ServiceLog(a.name))
 	rec, recErr := loadRecord(a.home, a.name)
 	man, manErr := loadManifest(a.home, a.name)
@@ -108,10 +107,9 @@ func (a *serviceActor) load(ctx actor.Context) {
 		return
 	}
 	a.rec, a.man, a.recordLoaded = rec, man, true
-	a.state = statePulled
-	if rec.DesiredState == desiredStopped && rec.LastError == "" && !rec.PulledAt.IsZero() && logErr == nil {
-		a.state = stateStopped
-	}
+	// A pulled service that was never started is stopped too (SPEC: pull
+	// registers the service stopped).
+	a.state = stateStopped
 	if rec.DesiredState == desiredRunning {
 		a.log.printf("daemon started: bringing the service back")
 		a.beginStart(ctx)

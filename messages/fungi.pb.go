@@ -1061,7 +1061,7 @@ type ServiceInfo struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Runtime        string                 `protobuf:"bytes,2,opt,name=runtime,proto3" json:"runtime,omitempty"`
-	State          string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`                                   // pulled | starting | running | stopping | stopped | failed
+	State          string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`                                   // starting | running | stopping | stopped | failed
 	DesiredState   string                 `protobuf:"bytes,4,opt,name=desired_state,json=desiredState,proto3" json:"desired_state,omitempty"` // running | stopped
 	Source         string                 `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
 	Ports          []*PortBinding         `protobuf:"bytes,6,rep,name=ports,proto3" json:"ports,omitempty"`

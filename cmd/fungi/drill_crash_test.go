@@ -290,7 +290,7 @@ func (d *drill) checkAfterRestart(round int) {
 				return err
 			}
 			info = i
-			stoppedNow := i.State == "stopped" || i.State == "pulled"
+			stoppedNow := i.State == "stopped"
 			switch {
 			case unsure && (i.State == "running" || stoppedNow),
 				want == "running" && i.State == "running",

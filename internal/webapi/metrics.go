@@ -66,7 +66,7 @@ func hookWasm() {
 
 // serviceStates are the states a service reports; each gets a series, at
 // zero when no service is in it, so a dashboard sees the state exists.
-var serviceStates = []string{"pulled", "starting", "running", "stopping", "stopped", "failed"}
+var serviceStates = []string{"starting", "running", "stopping", "stopped", "failed"}
 
 var (
 	descServices     = prometheus.NewDesc("fungi_services", "Services on this node by state.", []string{"state"}, nil)
