@@ -142,8 +142,8 @@ func TestBrowser(t *testing.T) {
 		chromedp.SetUploadFiles(chromedp.CSS("#manifest-file"), []string{manifest}),
 		chromedp.SetUploadFiles(chromedp.CSS("#artifact-file"), []string{wasm}),
 		chromedp.Click(chromedp.CSS("#pull-btn")))
-	// The daemon calls a service pulled and never started "pulled" (stopped).
-	waitJS(t, ctx, "the pulled service in the table, not running", stateIs(svc, "pulled"))
+	// A pulled service is registered stopped.
+	waitJS(t, ctx, "the pulled service in the table, stopped", stateIs(svc, "stopped"))
 	waitJS(t, ctx, "the pull's final progress line", `document.querySelector('#pull-progress').textContent.startsWith("pulled filebrowser-lite-wasi")`)
 	screenshot(t, ctx, "services")
 	// On a phone's screen the page fits its width (wide tables scroll
@@ -151,7 +151,7 @@ func TestBrowser(t *testing.T) {
 	phone := tab(t, ctx)
 	run(t, phone, "a phone's screen", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
 		chromedp.Navigate("http://"+server.addr+"/#/"))
-	waitJS(t, phone, "the table on the phone", stateIs(svc, "pulled"))
+	waitJS(t, phone, "the table on the phone", stateIs(svc, "stopped"))
 	if w := eval[string](t, phone, "the page's width", `document.documentElement.scrollWidth + " <= " + window.innerWidth`); !fitsWidth(w) {
 		t.Errorf("on a 390 px wide screen the page is wider than the screen: %s", w)
 	}
