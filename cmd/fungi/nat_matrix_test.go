@@ -1,0 +1,549 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	"golang.org/x/sys/unix"
+
+	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/internal/testutil"
+	"github.com/fungi-go/fungi/messages"
+)
+
+// The NAT matrix (issue 10, must show 2): for every pair of router kinds of
+// examples/nat-testnet.sh, two homes and a relay on the internet segment;
+// A adds B by peer ID, administers B's services through the relay, reaches
+// the example app through an access entry, and the test records whether
+// and how fast the connection turns direct. TestNATKinds first checks that
+// each kind of router is what its name says.
+//
+// FUNGI_NAT_MATRIX=full runs the 16 ordered pairs instead of the 10
+// unordered ones (`make drill`); FUNGI_NAT_MATRIX_OUT=FILE writes the
+// table as Markdown; FUNGI_NAT_MATRIX_LOGS=1 shows the daemons' logs of
+// cells that passed too.
+
+// natKinds are the router kinds of examples/nat-testnet.sh.
+var natKinds = []string{"eim", "apdf", "sym", "none"}
+
+// natExpect says what the kinds allow, A being the node that dials B
+// through the relay and B the one that starts the hole punch (DCUtR):
+//
+//   - "direct" where either home is public (none): the NATed side dials
+//     the public one, straight away (DCUtR's direct dial) or as its half of
+//     the punch; between endpoint-independent mappings (eim, apdf), where
+//     the address the relay observed is the one a punch packet comes from;
+//     and sym with eim: the symmetric side's packets come from a port
+//     nobody announced, but a full-cone router lets them in from anywhere,
+//     and DCUtR swaps dialer and listener on its last try, so one of the
+//     two directions works whichever side is symmetric.
+//   - "relayed" for sym with sym or apdf: the symmetric side's punch leaves
+//     from a port its peer never heard of and the peer's filter drops it,
+//     and the peer's punch goes to the port the symmetric NAT gave the
+//     relay, which accepts only the relay. No port prediction is tried.
+func natExpect(a, b string) string {
+	switch {
+	case a == "none" || b == "none":
+		return "direct"
+	case a == "sym" && b == "sym", a == "sym" && b == "apdf", a == "apdf" && b == "sym":
+		return "relayed"
+	}
+	return "direct"
+}
+
+// natCellResult is one cell of the matrix.
+type natCellResult struct {
+	a, b      string
+	accessOK  bool
+	direct    bool
+	toDirect  time.Duration // from `device add` to the first direct connection
+	transport string
+	punchErr  string // B's last punch error while still relayed
+	setup     time.Duration
+	total     time.Duration
+}
+
+// natPunchDeadline bounds the wait for a direct connection where the kinds
+// allow one: libp2p punches as the relayed connection opens, the punch
+// keeper again 5 s later and then 30 s after that, so 45 s covers two
+// failed attempts before the one that must work.
+const natPunchDeadline = 45 * time.Second
+
+func TestNATMatrix(t *testing.T) {
+	if !netnsAvailable(t) {
+		t.Skip("needs root, ip and iptables to build network namespaces")
+	}
+	env := newNATEnv(t)
+	var cells [][2]string
+	for i, a := range natKinds {
+		for j, b := range natKinds {
+			if j >= i || os.Getenv("FUNGI_NAT_MATRIX") == "full" {
+				cells = append(cells, [2]string{a, b})
+			}
+		}
+	}
+	var mu sync.Mutex
+	var results []natCellResult
+	start := time.Now()
+	t.Run("cells", func(t *testing.T) {
+		for _, c := range cells {
+			t.Run(c[0]+"-"+c[1], func(t *testing.T) {
+				t.Parallel()
+				r := env.runCell(t, c[0], c[1])
+				mu.Lock()
+				results = append(results, r)
+				mu.Unlock()
+			})
+		}
+	})
+	slices.SortFunc(results, func(x, y natCellResult) int {
+		return strings.Compare(fmt.Sprint(slices.Index(natKinds, x.a), slices.Index(natKinds, x.b)),
+			fmt.Sprint(slices.Index(natKinds, y.a), slices.Index(natKinds, y.b)))
+	})
+	table := natMarkdown(results)
+	t.Logf("NAT matrix, %d cells in %s:\n%s", len(results), time.Since(start).Round(time.Second), table)
+	if out := os.Getenv("FUNGI_NAT_MATRIX_OUT"); out != "" {
+		if err := os.WriteFile(out, []byte(table), 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// natMarkdown is the matrix as a Markdown table, one row per cell.
+func natMarkdown(rs []natCellResult) string {
+	var b strings.Builder
+	b.WriteString("| A (dials) | B (punches) | expected | access | path | time to direct | transport | cell time |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range rs {
+		path, ttd := "relayed", "—"
+		if r.direct {
+			path, ttd = "direct", fmt.Sprintf("%.1f s", r.toDirect.Seconds())
+		}
+		access := "ok"
+		if !r.accessOK {
+			access = "FAILED"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %.0f s |\n",
+			r.a, r.b, natExpect(r.a, r.b), access, path, ttd, r.transport, r.total.Seconds())
+	}
+	return b.String()
+}
+
+// natEnv is what every cell shares: the fungi and nsexec programs (this
+// test binary, as testscript.Main put them on PATH) and the example app.
+type natEnv struct {
+	fungi, nsexec string
+	manifest      string
+}
+
+func newNATEnv(t *testing.T) *natEnv {
+	fungi, err := exec.LookPath("fungi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nsexecPath, err := exec.LookPath("nsexec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	if err := copyExamples(work, testutil.BuildWasm(t, "examples/apps/filebrowser-lite")); err != nil {
+		t.Fatal(err)
+	}
+	return &natEnv{fungi: fungi, nsexec: nsexecPath,
+		manifest: filepath.Join(work, "examples/service-manifests/filebrowser-lite-wasi.service.yaml")}
+}
+
+// natPrefix names a test network: namespace and interface names are global
+// and an interface name has at most 15 bytes ("up-" PREFIX "rb").
+func natPrefix(t *testing.T) string {
+	return fmt.Sprintf("m%08x", crc32.ChecksumIEEE([]byte(t.TempDir())))
+}
+
+// natUp builds a test network with the given router kinds; it is removed
+// when the test ends, after the daemons (cleanups run last first).
+func natUp(t *testing.T, prefix, kindA, kindB string) {
+	script := filepath.Join(testutil.RepoRoot(), "examples/nat-testnet.sh")
+	t.Cleanup(func() {
+		if out, err := exec.Command("bash", script, "down", prefix).CombinedOutput(); err != nil {
+			t.Errorf("nat-testnet.sh down %s: %v\n%s", prefix, err, out)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", script, "up", prefix)
+	cmd.Env = append(os.Environ(), "NAT_A="+kindA, "NAT_B="+kindB)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("NAT_A=%s NAT_B=%s nat-testnet.sh up %s: %v\n%s", kindA, kindB, prefix, err, out)
+	}
+}
+
+// natNode is a fungi process of a cell.
+type natNode struct {
+	dir string
+	id  string
+	log string
+	cmd *exec.Cmd
+}
+
+func (e *natEnv) newNode(t *testing.T, dir string) *natNode {
+	// mDNS and port mapping off: the matrix is about punching through the
+	// routers, not about asking them for a port; the dashboard off too.
+	if err := quietHome(dir); err != nil {
+		t.Fatal(err)
+	}
+	e.cli(t, &natNode{dir: dir}, "init")
+	h, err := home.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, id, err := h.Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &natNode{dir: dir, id: id.String(), log: dir + ".log"}
+}
+
+// start runs `fungi -f DIR ARGS...` in network namespace ns until the test
+// ends: SIGINT then, SIGKILL if it has not stopped within 10 s.
+func (e *natEnv) start(t *testing.T, n *natNode, ns string, args ...string) {
+	logf, err := os.Create(n.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.cmd = exec.Command(e.nsexec, append([]string{ns, e.fungi, "-f", n.dir}, args...)...)
+	n.cmd.Stdout, n.cmd.Stderr = logf, logf
+	if os.Getenv("FUNGI_NAT_MATRIX_LOGS") == "debug" {
+		n.cmd.Env = append(os.Environ(), "GOLOG_LOG_LEVEL=holepunch=debug")
+	}
+	if err := n.cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { n.cmd.Wait(); logf.Close(); close(exited) }()
+	t.Cleanup(func() {
+		n.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			n.cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() || os.Getenv("FUNGI_NAT_MATRIX_LOGS") != "" {
+			data, _ := os.ReadFile(n.log)
+			if len(data) > 6000 {
+				data = data[len(data)-6000:]
+			}
+			t.Logf("log of %s (end):\n%s", filepath.Base(n.dir), data)
+		}
+	})
+}
+
+// cli runs a fungi command against n's daemon and returns its stdout.
+func (e *natEnv) cli(t *testing.T, n *natNode, args ...string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.fungi, append([]string{"-f", n.dir}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("fungi %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out)
+}
+
+func natClient(dir string) (*daemonClient, error) {
+	h, err := home.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	return (&env{home: h, stdout: io.Discard, stderr: io.Discard}).connect()
+}
+
+// natPoll calls check with a client of n's daemon until it returns nil or
+// within passes.
+func natPoll(n *natNode, within time.Duration, check func(context.Context, *daemonClient) error) error {
+	return testutil.Poll(within, func() error {
+		c, err := natClient(n.dir)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return check(ctx, c)
+	})
+}
+
+func natReserved(relayID string) func(context.Context, *daemonClient) error {
+	return func(ctx context.Context, c *daemonClient) error {
+		info, err := c.Info(ctx, &messages.InfoRequest{})
+		if err != nil {
+			return err
+		}
+		for _, r := range info.RelayReservations {
+			if r.RelayPeerId == relayID && r.Expires != "" {
+				return nil
+			}
+		}
+		return errors.New("no reservation on the relay yet")
+	}
+}
+
+// natKnowsPublicAddr is nil once the node lists a public address of its
+// own that is not a relay's.
+func natKnowsPublicAddr(ctx context.Context, c *daemonClient) error {
+	info, err := c.Info(ctx, &messages.InfoRequest{})
+	if err != nil {
+		return err
+	}
+	for _, s := range info.Addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err == nil && !strings.Contains(s, "/p2p-circuit") && manet.IsPublicAddr(a) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no public address of its own among %v", info.Addrs)
+}
+
+// natConn is n's connection to peer: the direct one if there is one.
+func natConn(ctx context.Context, c *daemonClient, peer string) (*messages.ConnectionInfo, error) {
+	res, err := c.Connections(ctx, &messages.ConnectionListRequest{})
+	if err != nil {
+		return nil, err
+	}
+	var found *messages.ConnectionInfo
+	for _, cn := range res.Connections {
+		if cn.PeerId == peer && (found == nil || found.Relayed) {
+			found = cn
+		}
+	}
+	if found == nil {
+		return nil, fmt.Errorf("no connection to %s", peer)
+	}
+	return found, nil
+}
+
+// runCell builds one cell: relay, two homes of the given kinds, pairing,
+// remote administration and access, then the wait for a direct path.
+func (e *natEnv) runCell(t *testing.T, kindA, kindB string) natCellResult {
+	began := time.Now()
+	res := natCellResult{a: kindA, b: kindB}
+	prefix := natPrefix(t)
+	natUp(t, prefix, kindA, kindB)
+	base := t.TempDir()
+	r, a, b := e.newNode(t, filepath.Join(base, "r")), e.newNode(t, filepath.Join(base, "a")), e.newNode(t, filepath.Join(base, "b"))
+	relayAddr := "/ip4/11.99.0.1/udp/4001/quic-v1/p2p/" + r.id
+	e.start(t, r, prefix+"pub", "relay", "--listen", "/ip4/11.99.0.1/tcp/4001",
+		"--listen", "/ip4/11.99.0.1/udp/4001/quic-v1", "--allow", a.id, "--allow", b.id)
+	for _, n := range []struct {
+		node *natNode
+		ns   string
+	}{{a, prefix + "ha"}, {b, prefix + "hb"}} {
+		e.start(t, n.node, n.ns, "daemon", "--listen", "/ip4/0.0.0.0/tcp/4433",
+			"--listen", "/ip4/0.0.0.0/udp/4433/quic-v1", "--relay", relayAddr)
+	}
+	// Both reservations: B's so A can reach it, A's so A has talked to the
+	// relay. And both nodes know a public address of their own, the one the
+	// relay observed (what they punch with): libp2p starts punching only
+	// after that, and a relayed connection that opens before misses the
+	// punch libp2p makes as it opens, leaving it to the punch keeper's
+	// retry seconds later. Nodes that have run a while, as a user's have,
+	// are past that point.
+	for _, n := range []*natNode{a, b} {
+		if err := natPoll(n, 60*time.Second, natReserved(r.id)); err != nil {
+			t.Fatalf("%s: no reservation on the relay: %v", filepath.Base(n.dir), err)
+		}
+		if err := natPoll(n, 30*time.Second, natKnowsPublicAddr); err != nil {
+			t.Fatalf("%s: %v", filepath.Base(n.dir), err)
+		}
+	}
+	res.setup = time.Since(began)
+
+	// Pairing by peer ID: B lets A in as admin; A dials B by its ID alone,
+	// through the relay both share.
+	e.cli(t, b, "device", "trust", a.id, "--role", "admin")
+	t0 := time.Now()
+	e.cli(t, a, "device", "add", b.id, "--alias", "node-b")
+
+	// The path is watched from the start, while A works through it.
+	type seen struct {
+		at        time.Duration
+		transport string
+	}
+	directCh := make(chan seen, 1)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		c, err := natClient(a.dir)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for ctx.Err() == nil {
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			cn, err := natConn(cctx, c, b.id)
+			cancel()
+			if err == nil && !cn.Relayed {
+				directCh <- seen{time.Since(t0), cn.Transport}
+				return
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+
+	out := e.cli(t, a, "peer", "admin", "service", "pull", "--peer", "node-b", e.manifest)
+	if !strings.Contains(out, "pulled filebrowser-lite-wasi") {
+		t.Fatalf("pull said %q", out)
+	}
+	e.cli(t, a, "peer", "admin", "service", "start", "--peer", "node-b", "filebrowser-lite-wasi")
+	e.cli(t, a, "access", "attach", "filebrowser-lite-wasi", "--peer", "node-b")
+	port := natAccessPort(t, a, "filebrowser-lite-wasi")
+	body := fmt.Sprintf("through %s and %s", kindA, kindB)
+	url := fmt.Sprintf("http://127.0.0.1:%d/files/matrix.txt", port)
+	status, _, err := natHTTP(prefix+"ha", http.MethodPut, url, body)
+	if err != nil || status/100 != 2 {
+		t.Fatalf("PUT through A's access port: %d %v", status, err)
+	}
+	status, got, err := natHTTP(prefix+"ha", http.MethodGet, url, "")
+	if err != nil || status != http.StatusOK || got != body {
+		t.Fatalf("GET through A's access port: %d %q %v", status, got, err)
+	}
+	res.accessOK = true
+
+	switch want := natExpect(kindA, kindB); want {
+	case "direct":
+		select {
+		case s := <-directCh:
+			res.direct, res.toDirect, res.transport = true, s.at, s.transport
+		case <-time.After(natPunchDeadline - time.Since(t0)):
+			t.Errorf("%s behind %s, %s behind %s: still relayed %s after device add; the kinds allow a direct path",
+				"A", kindA, "B", kindB, natPunchDeadline)
+		}
+	case "relayed":
+		// Relayed after B (the side that punches) has tried and failed at
+		// least once, libp2p's own attempt as the connection opened and
+		// then the keeper's: a direct path here would mean the routers
+		// are not what their kinds say.
+		err := natPoll(b, natPunchDeadline, func(ctx context.Context, c *daemonClient) error {
+			cn, err := natConn(ctx, c, a.id)
+			if err != nil {
+				return err
+			}
+			if !cn.Relayed || cn.PunchError == "" {
+				return fmt.Errorf("relayed %v, punch error %q", cn.Relayed, cn.PunchError)
+			}
+			res.punchErr = cn.PunchError
+			return nil
+		})
+		select {
+		case s := <-directCh:
+			res.direct, res.toDirect, res.transport = true, s.at, s.transport
+			t.Errorf("A behind %s, B behind %s: direct (%s) after %s; these kinds should not be punchable",
+				kindA, kindB, s.transport, s.at)
+		default:
+		}
+		if err != nil && !res.direct {
+			t.Errorf("B never recorded a failed punch: %v", err)
+		}
+	}
+	res.total = time.Since(began)
+	t.Logf("A %s, B %s: access ok, direct %v after %s (%s), punch error %q; setup %s, cell %s",
+		kindA, kindB, res.direct, res.toDirect.Round(time.Millisecond), res.transport, res.punchErr,
+		res.setup.Round(time.Millisecond), res.total.Round(time.Millisecond))
+	return res
+}
+
+// natAccessPort is the local port of n's access entry for service.
+func natAccessPort(t *testing.T, n *natNode, service string) int {
+	c, err := natClient(n.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := c.ListAccess(ctx, &messages.AccessListRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range res.Entries {
+		if e.ServiceId == service && len(e.Ports) > 0 {
+			_, p, _ := net.SplitHostPort(e.Ports[0].LocalAddress)
+			var port int
+			fmt.Sscan(p, &port)
+			return port
+		}
+	}
+	t.Fatalf("no access entry for %s", service)
+	return 0
+}
+
+// inNetns runs f on an OS thread that has entered network namespace ns. A
+// socket belongs to the namespace it was made in, so f may hand sockets out
+// to be used from any goroutine.
+func inNetns(ns string, f func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread, in another namespace, ends with the
+		// goroutine instead of going back to the scheduler.
+		runtime.LockOSThread()
+		nsf, err := os.Open("/var/run/netns/" + ns)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer nsf.Close()
+		if err := unix.Setns(int(nsf.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- err
+			return
+		}
+		done <- f()
+	}()
+	return <-done
+}
+
+// natHTTP makes one request from inside network namespace ns.
+func natHTTP(ns, method, url, body string) (int, string, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	var conn net.Conn
+	if err := inNetns(ns, func() (err error) {
+		conn, err = net.DialTimeout("tcp", req.URL.Host, 10*time.Second)
+		return err
+	}); err != nil {
+		return 0, "", err
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(context.Context, string, string) (net.Conn, error) { return conn, nil }}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, string(data), err
+}
