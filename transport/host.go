@@ -7,18 +7,12 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/observedaddrs"
-	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
-	"github.com/libp2p/go-libp2p/p2p/security/noise"
-	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
-	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -34,32 +28,14 @@ func NewHost(priv crypto.PrivKey, listen []string, gate *TrustGate, relays *Rela
 	if err != nil {
 		return nil, fmt.Errorf("set up the peer host's resource limits: %w", err)
 	}
-	extra := []libp2p.Option{libp2p.ResourceManager(rm)}
-	if portMapping {
-		extra = append(extra, libp2p.NATPortMap())
-	}
+	cfg := nodeConfig{priv: priv, listen: listen, gater: gate, rm: rm, relayClient: true, portMapping: portMapping}
 	if relays != nil {
-		extra = append(extra, libp2p.AddrsFactory(func(addrs []ma.Multiaddr) []ma.Multiaddr {
+		cfg.addrsFactory = func(addrs []ma.Multiaddr) []ma.Multiaddr {
 			return append(addrs, relays.Addrs()...)
-		}))
+		}
 	}
-	h, err := libp2p.New(append(extra,
-		libp2p.Identity(priv),
-		libp2p.ListenAddrStrings(listen...),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
-		// TLS 1.3 first: its AES-GCM runs on the CPU's AES instructions,
-		// several times faster than Noise's ChaCha20 in Go. Noise stays
-		// for peers that prefer it.
-		libp2p.Security(libp2ptls.ID, libp2ptls.New),
-		libp2p.Security(noise.ID, noise.New),
-		libp2p.Muxer(yamux.ID, muxer()),
-		libp2p.ConnectionGater(gate),
-		libp2p.EnableRelay(),
-		libp2p.DisableMetrics(),
-	)...)
+	h, err := newNode(cfg)
 	if err != nil {
-		rm.Close()
 		return nil, fmt.Errorf("start the peer host on %v: %w", listen, err)
 	}
 	// Hole punching runs beside the host rather than inside it, so a

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -55,7 +54,7 @@ func (l *gateLimiter) GetPeerLimits(p peer.ID) rcmgr.Limit {
 // newResourceManager builds the resource manager of a node's host.
 func newResourceManager(gate *TrustGate) (network.ResourceManager, error) {
 	scaling := rcmgr.DefaultLimits
-	libp2p.SetDefaultServiceLimits(&scaling)
+	setServiceLimits(&scaling)
 	node := rcmgr.ResourceLimits{
 		Streams:         rcmgr.LimitVal(NodeStreams),
 		StreamsInbound:  rcmgr.LimitVal(NodeStreams),

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -44,13 +43,13 @@ func (a *relayACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool 
 
 // NewRelay starts a circuit-relay v2 server with its own identity.
 func NewRelay(priv crypto.PrivKey, listen []string, cfg RelayConfig) (host.Host, error) {
-	h, err := libp2p.New(
-		libp2p.Identity(priv),
-		libp2p.ListenAddrStrings(listen...),
-		libp2p.DisableRelay(), // it is one; it dials through none
-		libp2p.EnableNATService(),
-		libp2p.DisableMetrics(),
-	)
+	rm, err := defaultResourceManager()
+	if err != nil {
+		return nil, fmt.Errorf("set up the relay's resource limits: %w", err)
+	}
+	// No relay client: it is one, and dials through none. It answers
+	// AutoNAT, so its clients learn whether they are reachable.
+	h, err := newNode(nodeConfig{priv: priv, listen: listen, rm: rm, natService: true})
 	if err != nil {
 		return nil, fmt.Errorf("start the relay on %v: %w", listen, err)
 	}
