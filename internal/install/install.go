@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
-	"text/template"
 )
 
 // Name is the service's name: fungi.service, the dev.fungi.daemon launchd
@@ -67,45 +66,47 @@ func systemdQuote(s string) string {
 	return `"` + r.Replace(s) + `"`
 }
 
-var unitTemplate = template.Must(template.New("unit").Funcs(template.FuncMap{"q": systemdQuote}).Parse(`# Written by ` + "`fungi daemon install`" + `; ` + "`fungi daemon uninstall`" + ` removes it.
-[Unit]
-Description=Fungi node ({{.Home}})
-Documentation=https://github.com/fungi-go/fungi
-Wants=network-online.target
-After=network-online.target
-
-[Service]
-Type=simple
-ExecStart={{q .Exe}}{{range .Args}} {{q .}}{{end}}
-{{- if and .System .User}}
-User={{.User}}
-{{- end}}
-Restart=on-failure
-RestartSec=5s
-# SIGTERM stops the node in order (services, then the peer host).
-KillSignal=SIGTERM
-TimeoutStopSec=30s
-
-[Install]
-WantedBy={{if .System}}multi-user.target{{else}}default.target{{end}}
-`))
-
-// SystemdUnit is the text of fungi.service for s.
+// SystemdUnit is the text of fungi.service for s. It is built with
+// plain string writes rather than text/template: reflection in a template
+// keeps every exported method of the binary alive, megabytes of the
+// release binary.
 func SystemdUnit(s Spec) string {
-	var b bytes.Buffer
-	if err := unitTemplate.Execute(&b, struct {
-		Spec
-		Args []string
-	}{s, s.Args()}); err != nil {
-		panic(err) // the template is fixed and its data plain strings
+	var b strings.Builder
+	b.WriteString("# Written by `fungi daemon install`; `fungi daemon uninstall` removes it.\n")
+	b.WriteString("[Unit]\nDescription=Fungi node (" + s.Home + ")\n")
+	b.WriteString("Documentation=https://github.com/fungi-go/fungi\n")
+	b.WriteString("Wants=network-online.target\nAfter=network-online.target\n\n")
+	b.WriteString("[Service]\nType=simple\nExecStart=" + systemdQuote(s.Exe))
+	for _, a := range s.Args() {
+		b.WriteString(" " + systemdQuote(a))
 	}
+	b.WriteString("\n")
+	if s.System && s.User != "" {
+		b.WriteString("User=" + s.User + "\n")
+	}
+	b.WriteString("Restart=on-failure\nRestartSec=5s\n")
+	b.WriteString("# SIGTERM stops the node in order (services, then the peer host).\n")
+	b.WriteString("KillSignal=SIGTERM\nTimeoutStopSec=30s\n\n")
+	wanted := "default.target"
+	if s.System {
+		wanted = "multi-user.target"
+	}
+	b.WriteString("[Install]\nWantedBy=" + wanted + "\n")
 	return b.String()
 }
 
 // LaunchdLabel names the launchd job.
 const LaunchdLabel = "dev.fungi.daemon"
 
-var plistTemplate = template.Must(template.New("plist").Parse(`<?xml version="1.0" encoding="UTF-8"?>
+// LaunchdPlist is the launchd job for s, every value escaped for XML.
+func LaunchdPlist(s Spec) string {
+	x := func(v string) string {
+		var b bytes.Buffer
+		xmlEscape(&b, v)
+		return b.String()
+	}
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <plist version="1.0">
 <dict>
@@ -113,16 +114,15 @@ var plistTemplate = template.Must(template.New("plist").Parse(`<?xml version="1.
 	<string>` + LaunchdLabel + `</string>
 	<key>ProgramArguments</key>
 	<array>
-		<string>{{.Exe}}</string>
-{{- range .Args}}
-		<string>{{.}}</string>
-{{- end}}
-	</array>
-{{- if and .System .User}}
-	<key>UserName</key>
-	<string>{{.User}}</string>
-{{- end}}
-	<key>RunAtLoad</key>
+		<string>` + x(s.Exe) + "</string>\n")
+	for _, a := range s.Args() {
+		b.WriteString("\t\t<string>" + x(a) + "</string>\n")
+	}
+	b.WriteString("\t</array>\n")
+	if s.System && s.User != "" {
+		b.WriteString("\t<key>UserName</key>\n\t<string>" + x(s.User) + "</string>\n")
+	}
+	b.WriteString(`	<key>RunAtLoad</key>
 	<true/>
 	<key>KeepAlive</key>
 	<dict>
@@ -134,32 +134,10 @@ var plistTemplate = template.Must(template.New("plist").Parse(`<?xml version="1.
 	<key>ThrottleInterval</key>
 	<integer>5</integer>
 	<key>StandardErrorPath</key>
-	<string>{{.Home}}/logs/launchd.err</string>
+	<string>` + x(s.Home) + `/logs/launchd.err</string>
 </dict>
 </plist>
-`))
-
-// LaunchdPlist is the launchd job for s. text/template's html escaping is
-// not used: paths are escaped for XML here.
-func LaunchdPlist(s Spec) string {
-	x := func(v string) string {
-		var b bytes.Buffer
-		xmlEscape(&b, v)
-		return b.String()
-	}
-	esc := s
-	esc.Exe, esc.Home, esc.User = x(s.Exe), x(s.Home), x(s.User)
-	args := make([]string, 0, 3)
-	for _, a := range s.Args() {
-		args = append(args, x(a))
-	}
-	var b bytes.Buffer
-	if err := plistTemplate.Execute(&b, struct {
-		Spec
-		Args []string
-	}{esc, args}); err != nil {
-		panic(err)
-	}
+`)
 	return b.String()
 }
 
