@@ -215,6 +215,11 @@ const pages = {
   },
 };
 
+// A new alias typed or a role chosen, not yet sent, survives the table's
+// redraws (a connection coming or going redraws it), so Trust sends the role
+// the user picked.
+const drafts = {};
+
 function devicesTable(list) {
   if (!list) return el("p", { class: "muted", text: "Loading…" });
   if (!list.length) return el("p", { class: "muted", text: "No devices yet." });
@@ -224,10 +229,16 @@ function devicesTable(list) {
     el("tbody", {}, list.map(d => {
       const err = el("div", { class: "error" });
       const c = conns.find(x => x.peerId === d.peerId);
-      const rename = el("input", { class: "alias-input", value: d.alias, size: 12, "aria-label": "New alias for " + d.alias });
-      const role = el("select", { class: "role-select", "aria-label": "Role for " + d.alias }, el("option", { value: "access" }, "access"), el("option", { value: "admin" }, "admin"));
-      if (d.role) role.value = d.role;
-      const post = (what, body) => act(err, () => api("POST", "/api/devices/" + encodeURIComponent(d.peerId) + "/" + what, body));
+      const draft = drafts[d.peerId] || (drafts[d.peerId] = {});
+      const rename = el("input", { class: "alias-input", value: draft.alias !== undefined ? draft.alias : d.alias, size: 12, "aria-label": "New alias for " + d.alias,
+        oninput: () => { draft.alias = rename.value; } });
+      const role = el("select", { class: "role-select", "aria-label": "Role for " + d.alias, onchange: () => { draft.role = role.value; } },
+        el("option", { value: "access" }, "access"), el("option", { value: "admin" }, "admin"));
+      if (draft.role || d.role) role.value = draft.role || d.role;
+      const post = (what, body, done) => act(err, async () => {
+        await api("POST", "/api/devices/" + encodeURIComponent(d.peerId) + "/" + what, body);
+        if (done) done();
+      });
       return el("tr", { "data-peer": d.peerId },
         el("td", {}, el("a", { href: "#/device/" + encodeURIComponent(d.peerId), class: "catalog-link", text: d.alias })),
         el("td", { class: "mono", text: d.peerId }),
@@ -235,11 +246,52 @@ function devicesTable(list) {
         el("td", { class: d.connected ? "online" : "offline", text: d.connected ? "online" : "offline" }),
         el("td", { text: c ? (c.relayed ? "relayed" : "direct") : "—" }),
         el("td", { text: c && c.rttMs ? c.rttMs.toFixed(1) + " ms" : "—" }),
-        el("td", {}, el("div", { class: "row" }, rename, el("button", { "data-action": "rename", onclick: () => post("rename", { alias: rename.value.trim() }) }, "Rename")),
-          el("div", { class: "row" }, role, el("button", { "data-action": "trust", onclick: () => post("trust", { role: role.value }) }, "Trust"),
+        el("td", {}, el("div", { class: "row" }, rename, el("button", { "data-action": "rename", onclick: () => post("rename", { alias: rename.value.trim() }, () => { delete draft.alias; }) }, "Rename")),
+          el("div", { class: "row" }, role, el("button", { "data-action": "trust", onclick: () => post("trust", { role: role.value }, () => { delete draft.role; }) }, "Trust"),
             el("button", { "data-action": "untrust", onclick: () => post("untrust") }, "Untrust"),
             el("button", { "data-action": "remove", onclick: () => { if (confirm("Remove " + d.alias + "?")) post("remove"); } }, "Remove")), err));
     }))));
+}
+
+// Live updates redraw whole lists. The keyboard's focus is remembered by
+// place (its row, and its rank among the row's controls of its kind: a port
+// link appearing does not move the buttons), not by node, so it
+// comes back to the same spot: Start turning into Stop keeps the focus, and
+// a keyboard user is not sent back to the top of the page.
+const focusable = "a[href], button, input, select, textarea, [tabindex]:not([tabindex='-1'])";
+const sameKind = (scope, tag) => [...scope.querySelectorAll(focusable)].filter(x => x.tagName === tag);
+const rowKey = r => r.dataset.service || r.dataset.peer || r.dataset.serviceId;
+
+function focusPlace(container) {
+  const a = document.activeElement;
+  if (!a || a === document.body || !container.contains(a)) return null;
+  if (a.id) return { id: a.id };
+  const row = a.closest("tr");
+  const scope = row && rowKey(row) ? row : container;
+  const p = { row: scope === container ? null : rowKey(scope), tag: a.tagName, i: sameKind(scope, a.tagName).indexOf(a) };
+  if (a.tagName === "INPUT" || a.tagName === "TEXTAREA") { p.value = a.value; p.sel = [a.selectionStart, a.selectionEnd]; }
+  return p;
+}
+
+function restoreFocus(container, p) {
+  if (!p) return;
+  let e = null;
+  if (p.id) e = document.getElementById(p.id);
+  else {
+    const scope = p.row === null ? container : [...container.querySelectorAll("tr")].find(r => rowKey(r) === p.row);
+    if (scope) e = sameKind(scope, p.tag)[p.i] || null;
+  }
+  // Its row gone (removed), the focus stays in the page's content.
+  if (!e) { document.getElementById("main").focus({ preventScroll: true }); return; }
+  if (p.value !== undefined && e.value !== p.value) e.value = p.value;
+  e.focus({ preventScroll: true });
+  if (p.sel && e.setSelectionRange) try { e.setSelectionRange(p.sel[0], p.sel[1]); } catch (err) { /* not a text field */ }
+}
+
+function replaceKeepingFocus(container, ...content) {
+  const p = focusPlace(container);
+  container.replaceChildren(...content);
+  restoreFocus(container, p);
 }
 
 let logSource = null;
@@ -275,16 +327,14 @@ function render(force) {
     return;
   }
   if (!force && key === current && r.page === "device") return;
-  const focusId = document.activeElement && document.activeElement.id;
   current = key;
   const main = document.getElementById("main");
-  main.replaceChildren(...pages[r.page](r.arg));
+  replaceKeepingFocus(main, ...pages[r.page](r.arg));
   for (const a of document.querySelectorAll("nav a")) {
     const target = a.getAttribute("href").replace(/^#\/?/, "") || "home";
     if (target === r.page || (r.page === "device" && target === "devices") || (r.page === "service" && target === "home")) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  if (focusId && document.getElementById(focusId)) document.getElementById(focusId).focus();
 }
 
 function follow() {
@@ -295,7 +345,7 @@ function follow() {
       state[name] = JSON.parse(ev.data)[field] || [];
       live.textContent = "live";
       const r = route();
-      const slot = (id, content) => { const e = document.getElementById(id); if (e) e.replaceChildren(content); };
+      const slot = (id, content) => { const e = document.getElementById(id); if (e) replaceKeepingFocus(e, content); };
       // Lists re-render in their slot, so forms being filled in stay as they are.
       if (r.page === "home" && name === "services") slot("services-slot", servicesTable(state.services));
       else if (r.page === "devices" && (name === "devices" || name === "connections")) slot("devices-slot", devicesTable(state.devices));
@@ -320,7 +370,9 @@ async function start() {
   // The time from the navigation (the login link included) to the first
   // services table; the browser test reports it.
   window.fungiFirstPaint = performance.now();
-  window.addEventListener("hashchange", () => render(true));
+  // A new page takes the focus into its content, so the next Tab goes
+  // there rather than on through the nav.
+  window.addEventListener("hashchange", () => { render(true); document.getElementById("main").focus({ preventScroll: true }); });
   follow();
 }
 start();
