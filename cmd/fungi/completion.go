@@ -77,19 +77,26 @@ func (c *completeCmd) Run(e *env) error {
 	node := parser.Model.Node
 	var pending *kong.Flag // a flag whose value is being typed
 	positional := 0
-	dir := ""
+	dir, peer := "", ""
 	for _, w := range words[:len(words)-1] {
 		if pending != nil {
-			if pending.Name == "fungi-dir" {
+			switch pending.Name {
+			case "fungi-dir":
 				dir = w
+			case "peer":
+				peer = w
 			}
 			pending = nil
 			continue
 		}
 		if strings.HasPrefix(w, "-") {
-			name, _, hasValue := strings.Cut(w, "=")
-			if f := findFlag(node, name); f != nil && !f.IsBool() && !hasValue {
+			name, value, hasValue := strings.Cut(w, "=")
+			f := findFlag(node, name)
+			if f != nil && !f.IsBool() && !hasValue {
 				pending = f
+			}
+			if f != nil && hasValue && f.Name == "peer" {
+				peer = value
 			}
 			continue
 		}
@@ -127,7 +134,11 @@ func (c *completeCmd) Run(e *env) error {
 		if positional < len(node.Positional) {
 			switch node.Positional[positional].Name {
 			case "name":
-				candidates = append(candidates, e.completeServices()...)
+				if underPeerAdmin(node) {
+					candidates = append(candidates, e.completeRemoteServices(peer)...)
+				} else {
+					candidates = append(candidates, e.completeServices()...)
+				}
 			case "device":
 				candidates = append(candidates, e.completeDevices()...)
 			}
@@ -140,6 +151,17 @@ func (c *completeCmd) Run(e *env) error {
 		}
 	}
 	return nil
+}
+
+// underPeerAdmin reports whether n is a command of `fungi peer admin`,
+// whose service names are the target peer's.
+func underPeerAdmin(n *kong.Node) bool {
+	for ; n != nil && n.Parent != nil; n = n.Parent {
+		if n.Name == "admin" && n.Parent.Name == "peer" {
+			return true
+		}
+	}
+	return false
 }
 
 func findChild(n *kong.Node, name string) *kong.Node {
@@ -180,6 +202,32 @@ func (e *env) completeServices() []string {
 			for _, s := range res.Services {
 				out = append(out, s.Name)
 			}
+		}
+	})
+	return out
+}
+
+// completeRemoteServices lists the services of device (alias or peer ID;
+// "" is the `peer use` target), asked through the daemon; nothing when the
+// daemon or the peer does not answer within completeDaemonTimeout.
+func (e *env) completeRemoteServices(device string) []string {
+	var out []string
+	e.completeWithDaemon(func(ctx context.Context, d *daemonClient) {
+		dev, err := d.ResolveDevice(ctx, &messages.DeviceResolve{Device: device})
+		if err != nil {
+			return
+		}
+		req := &messages.Envelope{Body: &messages.Envelope_List{List: &messages.ListServicesRequest{}}}
+		stream, err := d.Remote(ctx, &messages.RemoteRequest{Device: dev.PeerId, Request: req})
+		if err != nil {
+			return
+		}
+		env, err := stream.Recv()
+		if err != nil {
+			return
+		}
+		for _, s := range env.GetServices().GetServices() {
+			out = append(out, s.Name)
 		}
 	})
 	return out
