@@ -236,7 +236,7 @@ func newNode(cfg nodeConfig) (_ *nodeHost, err error) {
 	if err != nil {
 		return nil, err
 	}
-	undo = append(undo, sw.Close)
+	undo = append(undo, sw.Peerstore().Close, sw.Close)
 	obs, err := observedaddrs.NewManager(bus, sw)
 	if err != nil {
 		return nil, err
@@ -292,15 +292,19 @@ func startAutoNAT(h *bhost.BasicHost, cfg nodeConfig) error {
 		return slices.DeleteFunc(all, func(a ma.Multiaddr) bool { return !manet.IsPublicAddr(a) })
 	}
 	opts := []autonat.Option{autonat.UsingAddresses(addrs)}
+	var dialer *swarm.Swarm
 	if cfg.natService {
-		dialer, err := newDialBackSwarm(cfg)
-		if err != nil {
+		var err error
+		if dialer, err = newDialBackSwarm(cfg); err != nil {
 			return err
 		}
 		opts = append(opts, autonat.EnableService(dialer))
 	}
 	an, err := autonat.New(h, opts...)
 	if err != nil {
+		if dialer != nil {
+			dialer.Close()
+		}
 		return fmt.Errorf("autonat init failed: %w", err)
 	}
 	h.SetAutoNat(an)

@@ -76,3 +76,31 @@ func TestReleaseBinary(t *testing.T) {
 		t.Errorf("fungi --version took %v (median), over %v", median, limit)
 	}
 }
+
+// TestReleaseDeps keeps out of the binary what the size work took out:
+// libp2p's root and config packages (they link WebRTC, WebTransport,
+// WebSocket and fx for transports fungi never uses; transport/node.go
+// builds the host from parts) and text/template (its reflection keeps
+// every exported method alive).
+func TestReleaseDeps(t *testing.T) {
+	cmd := exec.Command("go", "list", "-tags", "grpcnotrace", "-deps", "./cmd/fungi")
+	cmd.Dir = testutil.RepoRoot()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	banned := []string{
+		"github.com/libp2p/go-libp2p",
+		"github.com/libp2p/go-libp2p/config",
+		"github.com/libp2p/go-libp2p/p2p/transport/webrtc",
+		"github.com/libp2p/go-libp2p/p2p/transport/websocket",
+		"github.com/libp2p/go-libp2p/p2p/transport/webtransport",
+		"go.uber.org/fx",
+		"text/template",
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if slices.Contains(banned, p) {
+			t.Errorf("the fungi binary links %s", p)
+		}
+	}
+}
