@@ -346,4 +346,14 @@ func TestFirefox(t *testing.T) {
 	ff.click(t, "the Node & services link", `nav a[href="#/"]`)
 	ff.click(t, "the service's page", fmt.Sprintf(`tr[data-service=%q] a.svc-link`, svc))
 	ff.waitJS(t, "inspect details", `document.querySelector('#svc-inspect').textContent.includes("wasmtime")`)
+
+	// A phone-sized window: the table's rows show as cards, nothing
+	// scrolls sideways.
+	ff.must(t, "browsingContext.setViewport", map[string]any{"context": ff.context, "viewport": map[string]int{"width": 390, "height": 844}}, nil)
+	ff.click(t, "the Node & services link", `nav a[href="#/"]`)
+	ff.waitJS(t, "the table", stateIs(svc, "stopped"))
+	if w := ff.evalString(t, "the page's width", pageWidth); !fitsWidth(w) {
+		t.Errorf("in a 390 px wide Firefox window the page is wider than the window: %s", w)
+	}
+	ff.screenshot(t, "firefox-services-phone")
 }

@@ -14,7 +14,17 @@ function el(tag, attrs, ...kids) {
     else e.setAttribute(k, v === true ? "" : v);
   }
   for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
+  if (tag === "table") labelCells(e);
   return e;
+}
+
+// On a phone's screen a table's rows show as cards, each cell under its
+// column's name (app.css), so every cell carries that name.
+function labelCells(table) {
+  const heads = [...table.querySelectorAll("thead th")].map(th => th.textContent);
+  for (const tr of table.querySelectorAll("tbody tr")) {
+    [...tr.children].forEach((td, i) => { if (heads[i]) td.dataset.label = heads[i]; });
+  }
 }
 
 async function api(method, path, body) {
