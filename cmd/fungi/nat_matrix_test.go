@@ -127,10 +127,34 @@ func TestNATMatrix(t *testing.T) {
 	}
 }
 
-// natMarkdown is the matrix as a Markdown table, one row per cell.
+// natMarkdown is the matrix as Markdown: a grid of kinds, A's down and
+// B's across, then one row per cell.
 func natMarkdown(rs []natCellResult) string {
 	var b strings.Builder
-	b.WriteString("| A (dials) | B (punches) | expected | access | path | time to direct | transport | cell time |\n")
+	byPair := map[[2]string]natCellResult{}
+	for _, r := range rs {
+		byPair[[2]string{r.a, r.b}] = r
+	}
+	b.WriteString("| A ↓ B → | " + strings.Join(natKinds, " | ") + " |\n| --- |")
+	b.WriteString(strings.Repeat(" --- |", len(natKinds)) + "\n")
+	for _, a := range natKinds {
+		b.WriteString("| **" + a + "** |")
+		for _, kb := range natKinds {
+			r, ok := byPair[[2]string{a, kb}]
+			switch {
+			case !ok:
+				b.WriteString(" · |")
+			case !r.accessOK:
+				b.WriteString(" access FAILED |")
+			case r.direct:
+				fmt.Fprintf(&b, " direct, %.1f s |", r.toDirect.Seconds())
+			default:
+				b.WriteString(" relayed |")
+			}
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n| A (dials) | B (punches) | expected | access | path | time to direct | transport | cell time |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range rs {
 		path, ttd := "relayed", "—"
@@ -439,8 +463,8 @@ func (e *natEnv) runCell(t *testing.T, kindA, kindB string) natCellResult {
 		case s := <-directCh:
 			res.direct, res.toDirect, res.transport = true, s.at, s.transport
 		case <-time.After(natPunchDeadline - time.Since(t0)):
-			t.Errorf("%s behind %s, %s behind %s: still relayed %s after device add; the kinds allow a direct path",
-				"A", kindA, "B", kindB, natPunchDeadline)
+			t.Errorf("A behind %s, B behind %s: still relayed %s after device add; the kinds allow a direct path",
+				kindA, kindB, natPunchDeadline)
 		}
 	case "relayed":
 		// Relayed after B (the side that punches) has tried and failed at
