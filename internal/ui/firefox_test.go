@@ -334,6 +334,14 @@ func TestFirefox(t *testing.T) {
 	ff.waitJS(t, "the port's link", fmt.Sprintf(`document.querySelector('tr[data-service=%q] a.port-link').href.startsWith("http://127.0.0.1:")`, svc))
 	ff.screenshot(t, "firefox-services")
 
+	// A pasted manifest pulled from the form: the progress is read from
+	// the streamed response, and the new row arrives over the events.
+	ff.evalString(t, "paste a manifest", `(document.querySelector('#manifest-text').value =
+		"apiVersion: fungi.dev/v1alpha1\nkind: ServiceManifest\nmetadata: {name: pasted}\nspec:\n  runtime: external\n  source: {host: 127.0.0.1}\n  ports: [{name: web, servicePort: 9, protocol: tcp}]\n")`)
+	ff.click(t, "Pull", `#pull-btn`)
+	ff.waitJS(t, "the pull's final progress line", `document.querySelector('#pull-progress').textContent === "pulled pasted (stopped)"`)
+	ff.waitJS(t, "the pulled service's row", stateIs("pasted", "stopped"))
+
 	// A change made elsewhere, through the CLI's API, shows in the page.
 	if _, err := n.api.Stop(context.Background(), &messages.StopService{Name: svc}); err != nil {
 		t.Fatal(err)
