@@ -115,3 +115,4 @@ require (
 )
 
 replace github.com/alecthomas/kong => ./third_party/kong
+replace github.com/libp2p/go-yamux/v5 => ./third_party/go-yamux

@@ -16,6 +16,7 @@ type pipeDeadline struct {
 	mu     sync.Mutex // Guards timer and cancel
 	timer  *time.Timer
 	cancel chan struct{} // Must be non-nil
+	at     time.Time     // the deadline set last; zero: none (fork: see allows)
 }
 
 func makePipeDeadline() pipeDeadline {
@@ -36,6 +37,7 @@ func (d *pipeDeadline) set(t time.Time) {
 		<-d.cancel // Wait for the timer callback to finish and close cancel
 	}
 	d.timer = nil
+	d.at = t
 
 	// Time is zero, then there is no deadline.
 	closed := isClosedChan(d.cancel)
@@ -77,4 +79,14 @@ func isClosedChan(c <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// allows tells whether a write that may block for up to d (the connection's
+// write timeout) still ends before this deadline: then a sender may write to
+// the connection itself instead of queueing (fork: Session.sendDirect).
+func (d *pipeDeadline) allows(block time.Duration) bool {
+	d.mu.Lock()
+	at := d.at
+	d.mu.Unlock()
+	return at.IsZero() || at.After(time.Now().Add(block))
 }

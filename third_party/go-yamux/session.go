@@ -92,6 +92,24 @@ type Session struct {
 	// sendCh is used to send messages
 	sendCh chan []byte
 
+	// Fork: senders may write to conn themselves (sendDirect). writeLock
+	// serialises every write to conn, the send loop's and theirs. queued
+	// counts the messages put in sendCh and not yet written: a sender
+	// writes directly only while it is zero, so frames keep the order
+	// they were sent in.
+	writeLock sync.Mutex
+	queued    atomic.Int64
+	// lastWriteDeadline is the write deadline last set on conn; guarded
+	// by writeLock.
+	lastWriteDeadline time.Time
+	// directErr is the error a direct write failed with; set once under
+	// writeLock, then directErrCh is closed and the send loop ends the
+	// session with it, as if its own write had failed.
+	directErr   error
+	directErrCh chan struct{}
+	// directWrites counts the frames written by sendDirect, for tests.
+	directWrites atomic.Uint64
+
 	// pingCh and pingCh are used to send pings and pongs
 	pongCh, pingCh chan uint32
 
@@ -142,6 +160,7 @@ func newSession(config *Config, conn net.Conn, client bool, readBuf int, newMemo
 		synCh:            make(chan struct{}, config.AcceptBacklog),
 		acceptCh:         make(chan *Stream, config.AcceptBacklog),
 		sendCh:           make(chan []byte, 64),
+		directErrCh:      make(chan struct{}),
 		pongCh:           make(chan uint32, config.PingBacklog),
 		pingCh:           make(chan uint32),
 		recvDoneCh:       make(chan struct{}),
@@ -314,11 +333,14 @@ func (s *Session) close(shutdownErr error, sendGoAway bool, errCode uint32) erro
 		// We need to write the current frame completely before sending a goaway.
 		// This will wait for at most s.config.ConnectionWriteTimeout
 		<-s.sendDoneCh
+		// A direct write may be under way: the GoAway goes after it.
+		s.writeLock.Lock()
 		ga := s.goAway(errCode)
 		if err := s.conn.SetWriteDeadline(time.Now().Add(goAwayWaitTime)); err == nil {
 			_, _ = s.conn.Write(ga[:]) // there's nothing we can do on error here
 		}
 		s.conn.SetWriteDeadline(time.Time{})
+		s.writeLock.Unlock()
 	}
 
 	s.conn.Close()
@@ -522,11 +544,15 @@ func (s *Session) sendMsg(hdr header, body []byte, deadline <-chan struct{}, wai
 	copy(buf[:headerSize], hdr[:])
 	copy(buf[headerSize:], body)
 
+	// Counted before it is in sendCh, so no direct write can overtake it.
+	s.queued.Add(1)
 	select {
 	case <-s.shutdownCh:
+		s.queued.Add(-1)
 		pool.Put(buf)
 		return s.shutdownErr
 	case <-s.sendDoneCh:
+		s.queued.Add(-1)
 		pool.Put(buf)
 		if waitForShutDown {
 			<-s.shutdownCh
@@ -536,9 +562,59 @@ func (s *Session) sendMsg(hdr header, body []byte, deadline <-chan struct{}, wai
 	case s.sendCh <- buf:
 		return nil
 	case <-deadline:
+		s.queued.Add(-1)
 		pool.Put(buf)
 		return ErrTimeout
 	}
+}
+
+// sendDirect is sendMsg for a stream's data and window updates (fork). When
+// nothing is queued and nobody is writing, the sender writes the frame to
+// conn itself instead of handing it to the send loop: on a request/response
+// exchange that saves a goroutine wake-up per message on each side. It
+// falls back to the queue otherwise, and when the stream's deadline is
+// nearer than the connection's write timeout, since a direct write can
+// block up to that long (as the send loop's can) and the caller must get
+// its ErrTimeout on time.
+func (s *Session) sendDirect(hdr header, body []byte, deadline *pipeDeadline) error {
+	if s.queued.Load() != 0 || !deadline.allows(s.config.ConnectionWriteTimeout) || !s.writeLock.TryLock() {
+		return s.sendMsg(hdr, body, deadline.wait(), true)
+	}
+	if s.queued.Load() != 0 || s.directErr != nil || s.IsClosed() {
+		s.writeLock.Unlock()
+		return s.sendMsg(hdr, body, deadline.wait(), true)
+	}
+	buf := pool.Get(headerSize + len(body))
+	copy(buf[:headerSize], hdr[:])
+	copy(buf[headerSize:], body)
+	err := s.extendWriteDeadlineLocked()
+	if err == nil {
+		_, err = s.conn.Write(buf)
+	}
+	pool.Put(buf)
+	if err != nil {
+		if os.IsTimeout(err) {
+			err = ErrConnectionWriteTimeout
+		}
+		s.directErr = err
+		close(s.directErrCh)
+	} else {
+		s.directWrites.Add(1)
+	}
+	s.writeLock.Unlock()
+	return err
+}
+
+// extendWriteDeadlineLocked extends conn's write deadline once over half of
+// it has elapsed, so it is set only once every ConnectionWriteTimeout/2
+// (usually 5s). The caller holds writeLock.
+func (s *Session) extendWriteDeadlineLocked() error {
+	now := time.Now()
+	if now.Add(s.config.ConnectionWriteTimeout / 2).After(s.lastWriteDeadline) {
+		s.lastWriteDeadline = now.Add(s.config.ConnectionWriteTimeout)
+		return s.conn.SetWriteDeadline(s.lastWriteDeadline)
+	}
+	return nil
 }
 
 // send is a long running goroutine that sends data
@@ -576,20 +652,6 @@ func (s *Session) sendLoop() (err error) {
 
 	defer close(s.sendDoneCh)
 
-	// Extend the write deadline if we've passed the halfway point. This can
-	// be expensive so this ensures we only have to do this once every
-	// ConnectionWriteTimeout/2 (usually 5s).
-	var lastWriteDeadline time.Time
-	extendWriteDeadline := func() error {
-		now := time.Now()
-		// If over half of the deadline has elapsed, extend it.
-		if now.Add(s.config.ConnectionWriteTimeout / 2).After(lastWriteDeadline) {
-			lastWriteDeadline = now.Add(s.config.ConnectionWriteTimeout)
-			return s.conn.SetWriteDeadline(lastWriteDeadline)
-		}
-		return nil
-	}
-
 	writer := s.conn
 
 	// FIXME: https://github.com/libp2p/go-libp2p/issues/644
@@ -620,6 +682,7 @@ func (s *Session) sendLoop() (err error) {
 		}
 
 		var buf []byte
+		var fromQueue bool // buf came from sendCh: counted in queued
 		// Make sure to send any pings & pongs first so they don't get stuck behind writes.
 		select {
 		case pingID := <-s.pingCh:
@@ -634,6 +697,9 @@ func (s *Session) sendLoop() (err error) {
 			// Then send normal data.
 			select {
 			case buf = <-s.sendCh:
+				fromQueue = true
+			case <-s.directErrCh:
+				return s.directErr
 			case pingID := <-s.pingCh:
 				buf = pool.Get(headerSize)
 				hdr := encode(typePing, flagSYN, 0, pingID)
@@ -670,12 +736,21 @@ func (s *Session) sendLoop() (err error) {
 			}
 		}
 
-		if err := extendWriteDeadline(); err != nil {
-			pool.Put(buf)
-			return err
+		s.writeLock.Lock()
+		// Out of the count once it holds the lock: nothing can overtake
+		// it now, and a sender that finds the lock free after this write
+		// may write directly.
+		if fromQueue {
+			s.queued.Add(-1)
 		}
-
-		_, err := writer.Write(buf)
+		err := s.directErr
+		if err == nil {
+			err = s.extendWriteDeadlineLocked()
+		}
+		if err == nil {
+			_, err = writer.Write(buf)
+		}
+		s.writeLock.Unlock()
 		pool.Put(buf)
 
 		if err != nil {

@@ -122,7 +122,7 @@ START:
 	n, _ = s.recvBuf.Read(b)
 
 	// Send a window update potentially
-	err = s.sendWindowUpdate(s.readDeadline.wait())
+	err = s.sendWindowUpdateDirect(&s.readDeadline)
 	return n, err
 }
 
@@ -182,7 +182,7 @@ START:
 
 	// Send the header
 	hdr = encode(typeData, flags, s.id, max)
-	if err = s.session.sendMsg(hdr, b[:max], s.writeDeadline.wait(), true); err != nil {
+	if err = s.session.sendDirect(hdr, b[:max], &s.writeDeadline); err != nil {
 		return 0, err
 	}
 
@@ -213,13 +213,33 @@ func (s *Stream) sendFlags() uint16 {
 // sendWindowUpdate potentially sends a window update enabling
 // further writes to take place. Must be invoked with the lock.
 func (s *Stream) sendWindowUpdate(deadline <-chan struct{}) error {
+	hdr, needed := s.windowUpdate()
+	if !needed {
+		return nil
+	}
+	return s.session.sendMsg(hdr, nil, deadline, true)
+}
+
+// sendWindowUpdateDirect is sendWindowUpdate for the reader: the update may
+// go out from the reading goroutine itself (fork: Session.sendDirect).
+func (s *Stream) sendWindowUpdateDirect(deadline *pipeDeadline) error {
+	hdr, needed := s.windowUpdate()
+	if !needed {
+		return nil
+	}
+	return s.session.sendDirect(hdr, nil, deadline)
+}
+
+// windowUpdate grows the receive window and returns the update to send, if
+// one is needed.
+func (s *Stream) windowUpdate() (header, bool) {
 	// Determine the flags if any
 	flags := s.sendFlags()
 
 	// Update the receive window.
 	needed, delta := s.recvBuf.GrowTo(s.recvWindow, flags != 0)
 	if !needed {
-		return nil
+		return header{}, false
 	}
 
 	now := time.Now()
@@ -240,8 +260,7 @@ func (s *Stream) sendWindowUpdate(deadline <-chan struct{}) error {
 	}
 
 	s.epochStart = now
-	hdr := encode(typeWindowUpdate, flags, s.id, delta)
-	return s.session.sendMsg(hdr, nil, deadline, true)
+	return encode(typeWindowUpdate, flags, s.id, delta), true
 }
 
 // sendClose is used to send a FIN
