@@ -36,8 +36,9 @@ import (
 // and how fast the connection turns direct. TestNATKinds first checks that
 // each kind of router is what its name says.
 //
-// FUNGI_NAT_MATRIX=full runs the 16 ordered pairs instead of the 10
-// unordered ones (`make drill`); FUNGI_NAT_MATRIX_OUT=FILE writes the
+// By default each of the 10 unordered pairs runs once, in the order that
+// exercises the punch (see TestNATMatrix); FUNGI_NAT_MATRIX=full runs all
+// 16 ordered pairs (`make drill`); FUNGI_NAT_MATRIX_OUT=FILE writes the
 // table as Markdown; FUNGI_NAT_MATRIX_LOGS=1 shows the daemons' logs of
 // cells that passed too.
 
@@ -93,13 +94,18 @@ func TestNATMatrix(t *testing.T) {
 	}
 	env := newNATEnv(t)
 	nft := natNFTAvailable(t)
+	// Of the two orders of a pair, the 10-cell run takes the one with the
+	// more closed router on A's side: B's first move, a plain dial to A,
+	// then fails and the cell goes through the punch proper, where the
+	// other order would turn direct by that dial alone.
+	closed := map[string]int{"none": 0, "eim": 1, "apdf": 2, "sym": 3}
 	var cells [][2]string
-	for i, a := range natKinds {
-		for j, b := range natKinds {
+	for _, a := range natKinds {
+		for _, b := range natKinds {
 			if !nft && (a == "eim" || b == "eim") {
 				continue
 			}
-			if j >= i || os.Getenv("FUNGI_NAT_MATRIX") == "full" {
+			if closed[a] >= closed[b] || os.Getenv("FUNGI_NAT_MATRIX") == "full" {
 				cells = append(cells, [2]string{a, b})
 			}
 		}
