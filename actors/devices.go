@@ -90,6 +90,8 @@ type deviceBook struct {
 	file     deviceFile
 	sessions map[peer.ID]*actor.PID
 	seen     map[peer.ID]mdnsSeen
+	// stopWatch ends the watch on the interfaces (nil without one).
+	stopWatch func()
 	// loadErr is why devices.json could not be read. While it is set the
 	// book answers every request with it and never saves: an empty book
 	// written over the user's unreadable one would lose every device and
@@ -105,6 +107,13 @@ func deviceBookProps(h *home.Home, n PeerNetwork, relays []peer.AddrInfo) *actor
 func (b *deviceBook) path() string { return filepath.Join(b.home.Dir, "devices.json") }
 
 func (b *deviceBook) Receive(ctx actor.Context) {
+	switch ctx.Message().(type) {
+	case *actor.Stopping, *actor.Restarting:
+		if b.stopWatch != nil {
+			b.stopWatch()
+			b.stopWatch = nil
+		}
+	}
 	if b.loadErr != nil {
 		b.refuse(ctx)
 		return
@@ -112,6 +121,7 @@ func (b *deviceBook) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		b.load(ctx)
+		b.watchInterfaces(ctx)
 	case *messages.DeviceAdd:
 		b.add(ctx, msg)
 	case *messages.DeviceListRequest:
@@ -151,6 +161,31 @@ func (b *deviceBook) Receive(ctx actor.Context) {
 			ctx.Send(pid, msg)
 		}
 	}
+}
+
+// InterfaceWatcher is a PeerNetwork that sees this machine's network
+// change (an interface, an address, the default route) sooner than libp2p
+// does, and closes the connections the change left dead before it calls
+// changed.
+type InterfaceWatcher interface {
+	WatchInterfaces(changed func()) (stop func(), err error)
+}
+
+// watchInterfaces makes a change of network (a laptop moving from one to
+// another) reach the sessions at once: each dials its device again, over
+// the new network, without waiting for its backoff or for libp2p to notice.
+func (b *deviceBook) watchInterfaces(ctx actor.Context) {
+	w, ok := b.net.(InterfaceWatcher)
+	if !ok {
+		return
+	}
+	self, system := ctx.Self(), ctx.ActorSystem()
+	stop, err := w.WatchInterfaces(func() { system.Root.Send(self, &addrsChanged{}) })
+	if err != nil {
+		ctx.Logger().Warn("network changes are not followed; a node that moves reconnects on its timers", "err", err)
+		return
+	}
+	b.stopWatch = stop
 }
 
 // reachedVia is a session saying its device answered on addr.

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Roaming on the test network of nat-testnet.sh: a third home router and a
+# way to move home A's node from its router to that one, as a laptop moves
+# from one network to another.
+#
+#   PREFIXrc    the third router: wan 11.99.0.4 on the bridge, lan 192.168.3.1, NAT
+#
+# up PREFIX      builds nat-testnet.sh's network and the third router
+# move PREFIX    unplugs A's node (PREFIXha) from its router: its interface
+#                eth0 (192.168.1.2) goes away, a new one, eth1 (192.168.3.2),
+#                comes up on the third router's LAN with a new default route.
+#                A's public address changes from 11.99.0.2 to 11.99.0.4.
+# down PREFIX    removes it all
+#
+# Usage (as root): nat-roam.sh up|move|down PREFIX
+set -euo pipefail
+
+cmd=${1:?usage: nat-roam.sh up|move|down PREFIX}
+p=${2:?usage: nat-roam.sh up|move|down PREFIX}
+WAN=${WAN:-11.99.0}
+here=$(dirname "$0")
+
+up() {
+	ip netns del "${p}rc" 2>/dev/null || true
+	bash "$here/nat-testnet.sh" up "$p"
+	local r=${p}rc
+	ip netns add "$r"
+	ip -n "$r" link set lo up
+	ip link add wan netns "$r" type veth peer name "up-$r" netns "${p}pub"
+	ip -n "${p}pub" link set "up-$r" master br0 up
+	ip -n "$r" addr add "$WAN.4/24" dev wan
+	ip -n "$r" link set wan up
+	ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1
+	ip netns exec "$r" iptables -t nat -A POSTROUTING -o wan -j MASQUERADE
+	ip netns exec "$r" iptables -A INPUT -i wan -m conntrack --ctstate NEW -j DROP
+}
+
+move() {
+	local r=${p}rc h=${p}ha
+	# Deleting one end of a veth deletes both: A's old router loses its LAN.
+	ip -n "$h" link del eth0
+	ip link add lan netns "$r" type veth peer name eth1 netns "$h"
+	ip -n "$r" addr add 192.168.3.1/24 dev lan
+	ip -n "$r" link set lan up
+	ip -n "$h" addr add 192.168.3.2/24 dev eth1
+	ip -n "$h" link set eth1 up
+	ip -n "$h" route add default via 192.168.3.1
+}
+
+down() {
+	ip netns del "${p}rc" 2>/dev/null || true
+	bash "$here/nat-testnet.sh" down "$p"
+}
+
+case $cmd in
+up) up ;;
+move) move ;;
+down) down ;;
+*) echo "usage: nat-roam.sh up|move|down PREFIX" >&2; exit 2 ;;
+esac

@@ -1,0 +1,189 @@
+package transport
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// Roaming. libp2p learns of a new interface address only when its cache of
+// them expires (a minute), and a TCP connection whose address went away
+// stays open, silent, until its keepalive gives up (tens of seconds): a
+// laptop that changed networks would wait that long before its access ports
+// work again. The node watches the interfaces itself, drops the connections
+// the change left dead at once, and then lets the actors dial and reserve
+// again.
+
+const (
+	// netSettle is how long the watcher waits for a burst of interface
+	// events to end (an interface going away takes its addresses and
+	// routes with it, one message each) before it acts on them.
+	netSettle = 200 * time.Millisecond
+	// netSettleMax bounds that wait when events keep coming.
+	netSettleMax = 2 * time.Second
+	// aliveTimeout is how long a connection has, after an interface
+	// change, to answer a ping before it is taken for dead and closed.
+	aliveTimeout = 3 * time.Second
+	// aliveParallel bounds the pings in flight after a change.
+	aliveParallel = 16
+)
+
+// netChange is what changed on this machine's interfaces: the addresses
+// that went away (an address removed and put back, as DHCP does, counts:
+// the connections it carried are gone with its old network).
+type netChange struct {
+	lost map[string]bool
+}
+
+// WatchInterfaces calls changed (on a goroutine of its own) after this
+// machine's interface addresses or default route change, once the
+// connections the change left dead are closed, so what changed calls then
+// (dials, reservations) goes out on the new network. stop ends the watch.
+func (n *Network) WatchInterfaces(changed func()) (stop func(), err error) {
+	events, stop, err := watchNet()
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for ch := range events {
+			n.dropDeadConns(ch.lost)
+			changed()
+		}
+	}()
+	return stop, nil
+}
+
+// dropDeadConns closes, at once, the connections whose local address went
+// away, and then every connection that does not answer a ping within
+// aliveTimeout: one that kept its address may still have lost its path (a
+// NAT mapping on the old network, an address behind a wildcard socket).
+func (n *Network) dropDeadConns(lost map[string]bool) {
+	nw := n.Host.Network()
+	peers := map[peer.ID]bool{}
+	for _, c := range nw.Conns() {
+		if ip := connIP(c.LocalMultiaddr()); ip != "" && lost[ip] {
+			c.Close()
+			continue
+		}
+		if manet.IsIPLoopback(c.RemoteMultiaddr()) {
+			continue
+		}
+		peers[c.RemotePeer()] = true
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, aliveParallel)
+	for p := range peers {
+		if nw.Connectedness(p) != network.Connected && nw.Connectedness(p) != network.Limited {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ctx, cancel := context.WithTimeout(context.Background(), aliveTimeout)
+			defer cancel()
+			if _, err := n.Ping(ctx, p); err != nil {
+				nw.ClosePeer(p)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// connIP is the IP address in a, or "" when a has none or the unspecified
+// one (a QUIC connection on the wildcard listener).
+func connIP(a ma.Multiaddr) string {
+	ip, err := manet.ToIP(a)
+	if err != nil || ip.IsUnspecified() {
+		return ""
+	}
+	return ip.String()
+}
+
+// usableIP reports whether an address of this machine can carry a
+// connection to another one: not loopback, not link-local.
+func usableIP(ip net.IP) bool {
+	return ip != nil && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() && !ip.IsLinkLocalMulticast()
+}
+
+// interfaceIPs is the set of usable addresses on this machine's interfaces.
+func interfaceIPs() map[string]bool {
+	out := map[string]bool{}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return out
+	}
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && usableIP(ipn.IP) {
+			out[ipn.IP.String()] = true
+		}
+	}
+	return out
+}
+
+// settle collects the changes arriving on in until they pause for
+// netSettle (or netSettleMax has passed) and sends them as one on out;
+// before, it diffs the interface addresses, so an address gone between two
+// reads is lost even if no event named it.
+func settle(in <-chan map[string]bool, out chan<- netChange, done <-chan struct{}) {
+	defer close(out)
+	prev := interfaceIPs()
+	for {
+		var lost map[string]bool
+		select {
+		case l, ok := <-in:
+			if !ok {
+				return
+			}
+			lost = map[string]bool{}
+			for ip := range l {
+				lost[ip] = true
+			}
+		case <-done:
+			return
+		}
+		quiet := time.NewTimer(netSettle)
+		limit := time.NewTimer(netSettleMax)
+	collect:
+		for {
+			select {
+			case l, ok := <-in:
+				if !ok {
+					break collect
+				}
+				for ip := range l {
+					lost[ip] = true
+				}
+				quiet.Reset(netSettle)
+			case <-quiet.C:
+				break collect
+			case <-limit.C:
+				break collect
+			case <-done:
+				quiet.Stop()
+				limit.Stop()
+				return
+			}
+		}
+		quiet.Stop()
+		limit.Stop()
+		cur := interfaceIPs()
+		for ip := range prev {
+			if !cur[ip] {
+				lost[ip] = true
+			}
+		}
+		prev = cur
+		select {
+		case out <- netChange{lost: lost}:
+		case <-done:
+			return
+		}
+	}
+}
