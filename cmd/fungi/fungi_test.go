@@ -115,6 +115,7 @@ func TestScripts(t *testing.T) {
 			"waitrelay":  cmdWaitRelay,
 			"waitconn":   cmdWaitConn,
 			"waitdevice": cmdWaitDevice,
+			"roam":       cmdRoam,
 			"waitdirect": func(ts *testscript.TestScript, neg bool, args []string) {
 				err := pollDaemon(ts, ts.MkAbs(args[0]), 30*time.Second, func(c *daemonClient) error {
 					res, err := c.Connections(context.Background(), &messages.ConnectionListRequest{})
