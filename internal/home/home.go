@@ -197,10 +197,7 @@ const DefaultPort = 4433
 // DefaultConfig is what `fungi init` writes.
 func DefaultConfig() Config {
 	c := Config{
-		Listen: []string{
-			fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultPort),
-			fmt.Sprintf("/ip4/0.0.0.0/udp/%d/quic-v1", DefaultPort),
-		},
+		Listen:      defaultListen(),
 		MDNS:        true,
 		PortMapping: true,
 		Relays:      []string{},
