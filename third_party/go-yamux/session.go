@@ -602,6 +602,11 @@ func (s *Session) sendDirect(hdr header, body []byte, deadline *pipeDeadline) er
 		s.directWrites.Add(1)
 	}
 	s.writeLock.Unlock()
+	if err != nil && s.IsClosed() {
+		// Closed under the write: the caller gets what a queued frame's
+		// sender gets, not the closed connection's error.
+		return s.shutdownErr
+	}
 	return err
 }
 
