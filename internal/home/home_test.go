@@ -35,7 +35,7 @@ func TestInitCreatesPrivateIdentityOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Listen) != 2 || cfg.Wasm.MemoryLimitMB != 256 {
+	if len(cfg.Listen) != len(defaultListen()) || cfg.Wasm.MemoryLimitMB != 256 {
 		t.Fatalf("default config %+v", cfg)
 	}
 }
