@@ -90,8 +90,8 @@ type deviceBook struct {
 	file     deviceFile
 	sessions map[peer.ID]*actor.PID
 	seen     map[peer.ID]mdnsSeen
-	// stopWatch ends the watch on the interfaces (nil without one).
-	stopWatch func()
+	// stopWatch ends the watches on the interfaces and the connections.
+	stopWatch []func()
 	// loadErr is why devices.json could not be read. While it is set the
 	// book answers every request with it and never saves: an empty book
 	// written over the user's unreadable one would lose every device and
@@ -109,10 +109,10 @@ func (b *deviceBook) path() string { return filepath.Join(b.home.Dir, "devices.j
 func (b *deviceBook) Receive(ctx actor.Context) {
 	switch ctx.Message().(type) {
 	case *actor.Stopping, *actor.Restarting:
-		if b.stopWatch != nil {
-			b.stopWatch()
-			b.stopWatch = nil
+		for _, stop := range b.stopWatch {
+			stop()
 		}
+		b.stopWatch = nil
 	}
 	if b.loadErr != nil {
 		b.refuse(ctx)
@@ -156,6 +156,14 @@ func (b *deviceBook) Receive(ctx actor.Context) {
 		}
 	case *reachedVia:
 		b.reached(ctx, msg)
+	case *peerConnected:
+		// A connection that opened by itself (a hole punch that turned a
+		// relayed one direct, the device dialing in) is a path too.
+		if _, ok := b.sessions[msg.id]; ok {
+			if an, ok := b.net.(interface{ ConnAddr(peer.ID) string }); ok {
+				b.reached(ctx, &reachedVia{id: msg.id, addr: an.ConnAddr(msg.id)})
+			}
+		}
 	case *addrsChanged:
 		for _, pid := range b.sessions {
 			ctx.Send(pid, msg)
@@ -175,18 +183,26 @@ type InterfaceWatcher interface {
 // another) reach the sessions at once: each dials its device again, over
 // the new network, without waiting for its backoff or for libp2p to notice.
 func (b *deviceBook) watchInterfaces(ctx actor.Context) {
+	self, system := ctx.Self(), ctx.ActorSystem()
+	if cw, ok := b.net.(interface {
+		OnConnected(func(peer.ID)) (stop func())
+	}); ok {
+		b.stopWatch = append(b.stopWatch, cw.OnConnected(func(id peer.ID) { system.Root.Send(self, &peerConnected{id: id}) }))
+	}
 	w, ok := b.net.(InterfaceWatcher)
 	if !ok {
 		return
 	}
-	self, system := ctx.Self(), ctx.ActorSystem()
 	stop, err := w.WatchInterfaces(func() { system.Root.Send(self, &addrsChanged{}) })
 	if err != nil {
 		ctx.Logger().Warn("network changes are not followed; a node that moves reconnects on its timers", "err", err)
 		return
 	}
-	b.stopWatch = stop
+	b.stopWatch = append(b.stopWatch, stop)
 }
+
+// peerConnected is the network saying a connection to a peer opened.
+type peerConnected struct{ id peer.ID }
 
 // reachedVia is a session saying its device answered on addr.
 type reachedVia struct {

@@ -187,3 +187,11 @@ func settle(in <-chan map[string]bool, out chan<- netChange, done <-chan struct{
 		}
 	}
 }
+
+// OnConnected calls f (on a goroutine of its own) whenever a connection to
+// a peer opens, a hole-punched one included; stop ends the calls.
+func (n *Network) OnConnected(f func(peer.ID)) (stop func()) {
+	nb := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) { go f(c.RemotePeer()) }}
+	n.Host.Network().Notify(nb)
+	return func() { n.Host.Network().StopNotify(nb) }
+}
