@@ -10,13 +10,14 @@
 #                eth0 (192.168.1.2) goes away, a new one, eth1 (192.168.3.2),
 #                comes up on the third router's LAN with a new default route.
 #                A's public address changes from 11.99.0.2 to 11.99.0.4.
+# back PREFIX    moves it back to its first router (eth0, 192.168.1.2)
 # down PREFIX    removes it all
 #
-# Usage (as root): nat-roam.sh up|move|down PREFIX
+# Usage (as root): nat-roam.sh up|move|back|down PREFIX
 set -euo pipefail
 
-cmd=${1:?usage: nat-roam.sh up|move|down PREFIX}
-p=${2:?usage: nat-roam.sh up|move|down PREFIX}
+cmd=${1:?usage: nat-roam.sh up|move|back|down PREFIX}
+p=${2:?usage: nat-roam.sh up|move|back|down PREFIX}
 WAN=${WAN:-11.99.0}
 here=$(dirname "$0")
 
@@ -47,6 +48,17 @@ move() {
 	ip -n "$h" route add default via 192.168.3.1
 }
 
+back() {
+	local r=${p}ra h=${p}ha
+	ip -n "$h" link del eth1
+	ip link add lan netns "$r" type veth peer name eth0 netns "$h"
+	ip -n "$r" addr add 192.168.1.1/24 dev lan
+	ip -n "$r" link set lan up
+	ip -n "$h" addr add 192.168.1.2/24 dev eth0
+	ip -n "$h" link set eth0 up
+	ip -n "$h" route add default via 192.168.1.1
+}
+
 down() {
 	ip netns del "${p}rc" 2>/dev/null || true
 	bash "$here/nat-testnet.sh" down "$p"
@@ -55,6 +67,7 @@ down() {
 case $cmd in
 up) up ;;
 move) move ;;
+back) back ;;
 down) down ;;
-*) echo "usage: nat-roam.sh up|move|down PREFIX" >&2; exit 2 ;;
+*) echo "usage: nat-roam.sh up|move|back|down PREFIX" >&2; exit 2 ;;
 esac
