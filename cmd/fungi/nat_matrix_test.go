@@ -448,18 +448,24 @@ func (e *natEnv) runCell(t *testing.T, kindA, kindB string) natCellResult {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go func() {
-		c, err := natClient(a.dir)
-		if err != nil {
-			return
-		}
-		defer c.Close()
+		var c *daemonClient
+		defer func() {
+			if c != nil {
+				c.Close()
+			}
+		}()
 		for ctx.Err() == nil {
-			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			cn, err := natConn(cctx, c, b.id)
-			cancel()
-			if err == nil && !cn.Relayed {
-				directCh <- seen{time.Since(t0), cn.Transport}
-				return
+			if c == nil {
+				c, _ = natClient(a.dir)
+			}
+			if c != nil {
+				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				cn, err := natConn(cctx, c, b.id)
+				cancel()
+				if err == nil && !cn.Relayed {
+					directCh <- seen{time.Since(t0), cn.Transport}
+					return
+				}
 			}
 			select {
 			case <-ctx.Done():
