@@ -39,11 +39,13 @@ test:
 
 # Longer drills that keep the boundary closed: the crash drill (SIGKILL under
 # load, 20 rounds), the load drill (1,000 connections, 200 concurrent 1 MiB
-# uploads through one access entry) and every fuzz target for a minute.
-# CI runs a bounded part of each inside `make test` and `make fuzz`.
+# uploads through one access entry), the NAT matrix in both directions of
+# every pair (16 cells; `make test` runs 10) and every fuzz target for a
+# minute. CI runs a bounded part of each inside `make test` and `make fuzz`.
 drill:
 	FUNGI_DRILL_ROUNDS=$${FUNGI_DRILL_ROUNDS:-20} $(GO) test -count=1 -run '^TestCrashDrill$$' -v ./cmd/fungi
 	FUNGI_DRILL_CONNS=1000 FUNGI_DRILL_UPLOADS=200 $(GO) test -count=1 -run 'TestLoadDrill' -v ./transport ./actors
+	FUNGI_NAT_MATRIX=full $(GO) test -count=1 -run '^TestNATMatrix$$' -v ./cmd/fungi
 	$(MAKE) fuzz FUZZTIME=60s
 
 # Every decoder of outside input, fuzzed for FUZZTIME each.
