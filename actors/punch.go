@@ -24,47 +24,66 @@ type HolePuncher interface {
 	ForgetPunch(p peer.ID)
 	// OnAddrsChanged calls f whenever this node's own addresses change.
 	OnAddrsChanged(f func()) error
+	// OnPublicAddrLearned calls f whenever a peer tells this node a public
+	// address of its own it did not know.
+	OnPublicAddrLearned(f func()) error
 }
 
 // Backoff of punch retries: libp2p punches once when a relayed connection
 // opens; a NAT that said no then may say yes later (a router restarted, a
 // port opened, the other side moved), so a connection still relayed is
-// punched again, 30 s after, doubling to 10 min, and at once (at most every
-// punchAddrRetry) after this node's addresses change.
-const (
-	punchFirstBackoff = 30 * time.Second
-	punchMaxBackoff   = 10 * time.Minute
-	punchAddrRetry    = 10 * time.Second
-	punchCheckEvery   = 5 * time.Second
-	punchFirstTry     = 5 * time.Second
-	punchTimeout      = 2 * time.Minute
-)
+// punched again: firstTry after it is seen, then firstBackoff after each
+// failure, doubling to maxBackoff, and at once (at most every addrRetry)
+// after this node's addresses change or it learns a public address.
+type punchTiming struct {
+	firstTry     time.Duration
+	firstBackoff time.Duration
+	maxBackoff   time.Duration
+	addrRetry    time.Duration
+	checkEvery   time.Duration
+	timeout      time.Duration
+}
+
+var defaultPunchTiming = punchTiming{
+	firstTry:     5 * time.Second,
+	firstBackoff: 30 * time.Second,
+	maxBackoff:   10 * time.Minute,
+	addrRetry:    10 * time.Second,
+	checkEvery:   5 * time.Second,
+	timeout:      2 * time.Minute,
+}
 
 // punchKeeper retries hole punching on every connection that is still
 // relayed. The attempts run off the mailbox and report back.
 type punchKeeper struct {
 	net   HolePuncher
+	t     punchTiming
 	peers map[peer.ID]*punchPeer
 }
 
 type punchPeer struct {
-	backoff time.Duration
+	backoff time.Duration // wait after the next failure
 	next    time.Time
-	last    time.Time
+	tried   time.Time // start of the last try that ran; zero before one
 	busy    bool
 }
 
 type punchTick struct{}
 
 type punchDone struct {
-	id  peer.ID
-	err error
+	id      peer.ID
+	err     error
+	started time.Time
 }
 
 type addrsChanged struct{}
 
 func punchKeeperProps(n HolePuncher) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return &punchKeeper{net: n} })
+	return punchKeeperPropsTimed(n, defaultPunchTiming)
+}
+
+func punchKeeperPropsTimed(n HolePuncher, t punchTiming) *actor.Props {
+	return actor.PropsFromProducer(func() actor.Actor { return &punchKeeper{net: n, t: t} })
 }
 
 func (k *punchKeeper) Receive(ctx actor.Context) {
@@ -72,37 +91,54 @@ func (k *punchKeeper) Receive(ctx actor.Context) {
 	case *actor.Started:
 		k.peers = map[peer.ID]*punchPeer{}
 		self, system := ctx.Self(), ctx.ActorSystem()
-		if err := k.net.OnAddrsChanged(func() { system.Root.Send(self, &addrsChanged{}) }); err != nil {
+		notify := func() { system.Root.Send(self, &addrsChanged{}) }
+		if err := k.net.OnAddrsChanged(notify); err != nil {
 			ctx.Logger().Warn("hole punching is not retried after address changes", "err", err)
 		}
-		k.tick(ctx)
+		if err := k.net.OnPublicAddrLearned(notify); err != nil {
+			ctx.Logger().Warn("hole punching is not retried when a public address is learned", "err", err)
+		}
+		k.scan(ctx)
+		k.schedule(ctx)
 	case *punchTick:
-		k.tick(ctx)
+		k.scan(ctx)
+		k.schedule(ctx)
 	case *punchDone:
 		k.done(ctx, msg)
 	case *addrsChanged:
+		// A punch that failed may work from the new address, and one that
+		// never ran for want of an address can run now: due at once,
+		// unless a try started less than addrRetry ago.
 		now := time.Now()
 		for id, p := range k.peers {
-			p.backoff = punchFirstBackoff
-			p.next = maxTime(now, p.last.Add(punchAddrRetry))
+			p.backoff = k.t.firstBackoff
+			p.next = now
+			if !p.tried.IsZero() {
+				p.next = maxTime(now, p.tried.Add(k.t.addrRetry))
+			}
 			k.net.SetPunchNext(id, p.next)
 		}
+		k.scan(ctx)
 	}
 }
 
-// tick looks at the relayed connections, punches those due and schedules
-// the next look.
-func (k *punchKeeper) tick(ctx actor.Context) {
+func (k *punchKeeper) schedule(ctx actor.Context) {
+	self, system := ctx.Self(), ctx.ActorSystem()
+	time.AfterFunc(k.t.checkEvery, func() { system.Root.Send(self, &punchTick{}) })
+}
+
+// scan looks at the relayed connections and punches those due.
+func (k *punchKeeper) scan(ctx actor.Context) {
 	now := time.Now()
 	relayed := map[peer.ID]bool{}
 	for _, id := range k.net.RelayedOnly() {
 		relayed[id] = true
 		if _, ok := k.peers[id]; !ok {
-			// libp2p punches as the connection opens, but only once its
-			// hole punching is ready (it knows a public address of this
-			// node), which may be seconds after start: the first try
-			// comes soon, and is a no-op while libp2p's own still runs.
-			p := &punchPeer{backoff: punchFirstBackoff, next: now.Add(punchFirstTry), last: now}
+			// libp2p punches as the connection opens (or, for one that
+			// opened before it could, as soon as it can): the keeper's
+			// first try comes a little later, and waits if that one is
+			// still under way.
+			p := &punchPeer{backoff: k.t.firstBackoff, next: now.Add(k.t.firstTry)}
 			k.peers[id] = p
 			k.net.SetPunchNext(id, p.next)
 		}
@@ -117,19 +153,17 @@ func (k *punchKeeper) tick(ctx actor.Context) {
 			k.punch(ctx, id, p)
 		}
 	}
-	self, system := ctx.Self(), ctx.ActorSystem()
-	time.AfterFunc(punchCheckEvery, func() { system.Root.Send(self, &punchTick{}) })
 }
 
 func (k *punchKeeper) punch(ctx actor.Context, id peer.ID, p *punchPeer) {
 	p.busy = true
-	p.last = time.Now()
 	self, system := ctx.Self(), ctx.ActorSystem()
+	started, timeout := time.Now(), k.t.timeout
 	go func() {
-		c, cancel := context.WithTimeout(context.Background(), punchTimeout)
+		c, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
 		err := k.net.HolePunch(c, id)
-		system.Root.Send(self, &punchDone{id: id, err: err})
+		system.Root.Send(self, &punchDone{id: id, err: err, started: started})
 	}()
 }
 
@@ -140,18 +174,23 @@ func (k *punchKeeper) done(ctx actor.Context, msg *punchDone) {
 	}
 	p.busy = false
 	switch {
-	case msg.err == nil:
-		p.backoff = punchFirstBackoff
-	case errors.Is(msg.err, transport.ErrNoPublicAddr):
-		// Not a failed punch: try again once an address is known.
-		p.next = time.Now().Add(punchCheckEvery)
+	case errors.Is(msg.err, transport.ErrNoPublicAddr), errors.Is(msg.err, transport.ErrPunchInProgress):
+		// Not a try: nothing to punch with yet, or libp2p's own punch
+		// still runs (its outcome is recorded as it ends). Look again
+		// soon; a failure of that punch is then followed by this one.
+		p.next = time.Now().Add(k.t.checkEvery)
 		k.net.SetPunchNext(msg.id, p.next)
 		return
+	case msg.err == nil:
+		p.backoff = k.t.firstBackoff
 	default:
-		p.backoff = min(2*p.backoff, punchMaxBackoff)
 		ctx.Logger().Info("hole punch failed; retrying", "peer", msg.id.String(), "in", p.backoff, "err", msg.err)
 	}
+	p.tried = msg.started
 	p.next = time.Now().Add(p.backoff)
+	if msg.err != nil {
+		p.backoff = min(2*p.backoff, k.t.maxBackoff)
+	}
 	k.net.SetPunchNext(msg.id, p.next)
 }
 

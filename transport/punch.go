@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,9 +19,22 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// punchDialTimeout bounds each direct dial of a hole punch; libp2p's 10 s
-// default made one failed round (a dial and three punches) last 40 s.
-const punchDialTimeout = 5 * time.Second
+// punchDialTimeout bounds each direct dial of a hole punch: the plain dial
+// DCUtR makes first and each of its synchronised punches. libp2p's 10 s
+// default made one failed round last 40 s. The plain dial goes to the
+// peer's observed address, and behind the commonest home router (filtering
+// by address and port) it is dropped and runs into this timeout every time
+// before the punch proper starts: the timeout is the time to direct there.
+// A dial that can work needs a handshake only: QUIC one round trip, TCP
+// about three (SYN, security, muxer) after libp2p's 250 ms head start for
+// QUIC; at 300 ms RTT that is under 1.2 s, so 2 s still leaves room for
+// jitter. A dial lost to a dropped packet (a TCP SYN is resent after 1 s)
+// costs little: the synchronised punch that follows connects to a reachable
+// peer as well, and a failed punch is tried again twice in the same round,
+// then by the punch keeper. libp2p offers no way to skip or overlap the
+// plain dial (it runs whenever the peer has a public address in the
+// peerstore, and a NATed peer's observed address looks like any other).
+const punchDialTimeout = 2 * time.Second
 
 // Puncher is the node's hole-punching (DCUtR) service, held by the node
 // instead of libp2p's host so that a relayed connection can be punched
@@ -33,6 +47,7 @@ type Puncher struct {
 	mu       sync.Mutex
 	state    map[peer.ID]*PunchState
 	observed map[string]observedAddr
+	onAddr   []func()
 }
 
 // observedAddr is an address of this node as a peer saw it. libp2p's host
@@ -50,12 +65,25 @@ const (
 	observedAddrTTL  = 30 * time.Minute
 )
 
+// observe keeps a, and tells the listeners of OnNewAddr when a is new: a
+// punch that failed for want of this node's address may work now.
 func (p *Puncher) observe(a ma.Multiaddr) {
 	if isRelayed(a) || !manet.IsPublicAddr(a) {
 		return
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	_, known := p.observed[a.String()]
+	p.keep(a)
+	listeners := p.onAddr
+	p.mu.Unlock()
+	if !known {
+		for _, f := range listeners {
+			f()
+		}
+	}
+}
+
+func (p *Puncher) keep(a ma.Multiaddr) {
 	if _, ok := p.observed[a.String()]; !ok && len(p.observed) >= maxObservedAddrs {
 		var oldest string
 		for k, o := range p.observed {
@@ -93,6 +121,14 @@ type PunchState struct {
 // are punched, and a fungi node has a handful.
 const maxPunchPeers = 1024
 
+// OnNewAddr calls f (on the caller of observe) whenever a peer tells this
+// node a public address of its own it did not know.
+func (p *Puncher) OnNewAddr(f func()) {
+	p.mu.Lock()
+	p.onAddr = append(p.onAddr, f)
+	p.mu.Unlock()
+}
+
 // startPuncher runs hole punching on h, as libp2p.EnableHolePunching would.
 func startPuncher(h host.Host) (*Puncher, error) {
 	idh, ok := h.(interface{ IDService() identify.IDService })
@@ -100,14 +136,23 @@ func startPuncher(h host.Host) (*Puncher, error) {
 		return nil, errors.New("the host has no identify service to punch holes with")
 	}
 	p := &Puncher{state: map[peer.ID]*PunchState{}, observed: map[string]observedAddr{}}
-	sub, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
+	// Subscribed before the service starts, so its protocol handler
+	// appearing (it is ready to punch) is seen.
+	sub, err := h.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtLocalProtocolsUpdated)})
 	if err != nil {
 		return nil, err
 	}
 	go func() {
 		for e := range sub.Out() {
-			if a := e.(event.EvtPeerIdentificationCompleted).ObservedAddr; a != nil {
-				p.observe(a)
+			switch e := e.(type) {
+			case event.EvtPeerIdentificationCompleted:
+				if e.ObservedAddr != nil {
+					p.observe(e.ObservedAddr)
+				}
+			case event.EvtLocalProtocolsUpdated:
+				if slices.Contains(e.Added, holepunch.Protocol) {
+					go p.catchUp(h, idh.IDService())
+				}
 			}
 		}
 	}()
@@ -208,6 +253,52 @@ func (p *Puncher) State(id peer.ID) (PunchState, bool) {
 	return *s, true
 }
 
+// catchUpWait bounds the wait for identify on a connection before the
+// catch-up punch of it, as libp2p's punch on a new connection waits.
+const catchUpWait = 30 * time.Second
+
+// catchUp punches the relayed connections libp2p's service missed: it
+// punches a connection as it opens, but only from the moment it knows a
+// public address of this node (when it adds its protocol handler), and a
+// connection that opened before would wait for the punch keeper's retry.
+// One opened just now may be punched by both; the second finds the first
+// under way and leaves it alone.
+func (p *Puncher) catchUp(h host.Host, ids identify.IDService) {
+	for _, c := range relayedInbound(h) {
+		go func() {
+			select {
+			case <-ids.IdentifyWait(c):
+			case <-time.After(catchUpWait):
+			}
+			_ = p.svc.DirectConnect(c.RemotePeer()) // the tracer records the outcome
+		}()
+	}
+}
+
+// relayedInbound is one connection for each peer whose every connection is
+// relayed and was opened by the peer (the side libp2p punches from).
+func relayedInbound(h host.Host) []network.Conn {
+	var out []network.Conn
+	for _, id := range h.Network().Peers() {
+		conns := h.Network().ConnsToPeer(id)
+		var in network.Conn
+		relayed := len(conns) > 0
+		for _, c := range conns {
+			if !(c.Stat().Limited || isRelayed(c.RemoteMultiaddr())) {
+				relayed = false
+				break
+			}
+			if c.Stat().Direction == network.DirInbound {
+				in = c
+			}
+		}
+		if relayed && in != nil {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
 // Punch tries once to turn the relayed connection to id direct. It
 // returns at once when this node knows no public address of its own
 // (nobody has told it one yet): libp2p would wait for one forever.
@@ -218,7 +309,9 @@ func (p *Puncher) Punch(id peer.ID) error {
 	}
 	err := p.svc.DirectConnect(id)
 	if errors.Is(err, holepunch.ErrHolePunchActive) {
-		return nil // libp2p's own punch on a new connection is under way
+		// libp2p's own punch (as the connection opened) is under way; its
+		// outcome, recorded by Trace, is not this try's.
+		return ErrPunchInProgress
 	}
 	if err != nil {
 		p.record(id, err.Error())
@@ -230,6 +323,11 @@ func (p *Puncher) Punch(id peer.ID) error {
 // address of its own yet (identify with a relay or a peer does).
 var ErrNoPublicAddr = errors.New("this node knows no public address of its own yet, so there is nothing to punch with")
 
+// ErrPunchInProgress is a punch not tried because another one to the same
+// peer (libp2p's own, as the connection opened) is still running: neither
+// a success nor a failure.
+var ErrPunchInProgress = errors.New("another hole punch to this peer is under way")
+
 // Close stops the service.
 func (p *Puncher) Close() error { return p.svc.Close() }
 
@@ -237,21 +335,8 @@ func (p *Puncher) Close() error { return p.svc.Close() }
 // opened by them (the side libp2p punches from).
 func (n *Network) RelayedOnly() []peer.ID {
 	var out []peer.ID
-	for _, id := range n.Host.Network().Peers() {
-		conns := n.Host.Network().ConnsToPeer(id)
-		relayed, inbound := len(conns) > 0, false
-		for _, c := range conns {
-			if !(c.Stat().Limited || isRelayed(c.RemoteMultiaddr())) {
-				relayed = false
-				break
-			}
-			if c.Stat().Direction == network.DirInbound {
-				inbound = true
-			}
-		}
-		if relayed && inbound {
-			out = append(out, id)
-		}
+	for _, c := range relayedInbound(n.Host) {
+		out = append(out, c.RemotePeer())
 	}
 	return out
 }
@@ -307,5 +392,18 @@ func (n *Network) OnAddrsChanged(f func()) error {
 			f()
 		}
 	}()
+	return nil
+}
+
+// OnPublicAddrLearned calls f (on a goroutine of its own) whenever a peer
+// tells this node a public address of its own it did not know: at once,
+// where the host lists it only at its next address update, seconds later.
+// Not an address change for roaming, which follows OnAddrsChanged.
+func (n *Network) OnPublicAddrLearned(f func()) error {
+	pu := n.puncher()
+	if pu == nil {
+		return errors.New("hole punching is off on this node")
+	}
+	pu.OnNewAddr(func() { go f() })
 	return nil
 }
