@@ -77,7 +77,9 @@ func TestNearDeadlineWritesQueue(t *testing.T) {
 	if n := client.directWrites.Load(); n != before {
 		t.Errorf("%d direct writes with a near deadline, want none", n-before)
 	}
-	// Farther than it: direct again.
+	// Farther than it: direct again, once the send loop let go of the
+	// connection.
+	waitQuiet(t, client)
 	s.SetWriteDeadline(time.Now().Add(2 * time.Minute))
 	roundTrip(t, s, []byte("far"))
 	if n := client.directWrites.Load(); n == before {
