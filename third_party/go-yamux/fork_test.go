@@ -184,8 +184,10 @@ func TestDirectAndQueuedKeepOrder(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if client.directWrites.Load() == 0 || server.directWrites.Load() == 0 {
-		t.Errorf("direct writes: client %d, server %d; want some on both", client.directWrites.Load(), server.directWrites.Load())
+	// Under this load most frames queue; the order check is only worth
+	// something if some went out directly among them.
+	if client.directWrites.Load()+server.directWrites.Load() == 0 {
+		t.Error("no direct write on either side")
 	}
 }
 
