@@ -138,7 +138,8 @@ func startPuncher(h host.Host) (*Puncher, error) {
 	p := &Puncher{state: map[peer.ID]*PunchState{}, observed: map[string]observedAddr{}}
 	// Subscribed before the service starts, so its protocol handler
 	// appearing (it is ready to punch) is seen.
-	sub, err := h.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted), new(event.EvtLocalProtocolsUpdated)})
+	sub, err := h.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted),
+		new(event.EvtLocalProtocolsUpdated), new(event.EvtPeerProtocolsUpdated)})
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +152,15 @@ func startPuncher(h host.Host) (*Puncher, error) {
 				}
 			case event.EvtLocalProtocolsUpdated:
 				if slices.Contains(e.Added, holepunch.Protocol) {
-					go p.catchUp(h, idh.IDService())
+					p.catchUp(h, idh.IDService(), "")
+				}
+			case event.EvtPeerProtocolsUpdated:
+				// The peer that opened the connection before it knew its
+				// own public address had no handler for a punch then, and
+				// the punch libp2p made failed; its identify push says it
+				// has one now.
+				if slices.Contains(e.Added, holepunch.Protocol) && len(p.addrs()) > 0 {
+					p.catchUp(h, idh.IDService(), e.Peer)
 				}
 			}
 		}
@@ -257,14 +266,18 @@ func (p *Puncher) State(id peer.ID) (PunchState, bool) {
 // catch-up punch of it, as libp2p's punch on a new connection waits.
 const catchUpWait = 30 * time.Second
 
-// catchUp punches the relayed connections libp2p's service missed: it
-// punches a connection as it opens, but only from the moment it knows a
-// public address of this node (when it adds its protocol handler), and a
-// connection that opened before would wait for the punch keeper's retry.
-// One opened just now may be punched by both; the second finds the first
-// under way and leaves it alone.
-func (p *Puncher) catchUp(h host.Host, ids identify.IDService) {
+// catchUp punches the relayed connections (to only, if set) that
+// libp2p's service missed: it punches a connection as it opens, but only
+// from the moment it knows a public address of this node (when it adds its
+// protocol handler), and only if the other side has one too; a connection
+// that opened before would wait for the punch keeper's retry. One opened
+// just now may be punched by both; the second finds the first under way
+// and leaves it alone.
+func (p *Puncher) catchUp(h host.Host, ids identify.IDService, only peer.ID) {
 	for _, c := range relayedInbound(h) {
+		if only != "" && c.RemotePeer() != only {
+			continue
+		}
 		go func() {
 			select {
 			case <-ids.IdentifyWait(c):
