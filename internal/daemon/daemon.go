@@ -169,6 +169,10 @@ func Run(ctx context.Context, opts Options) error {
 	transport.ServeControl(peerHost, gate, logControl(logger, node, api.handleControl))
 	defer logEvents(logger, peerHost, relays, node)()
 	transport.ServeAccess(peerHost, gate, api.resolveAccess, logf)
+	// The dashboard comes up before the API answers: whoever saw the API
+	// answer (a script, `fungi ui` right after the daemon started) finds
+	// the dashboard too. Its client dials the API's socket lazily.
+	defer startUI(ctx, h, cfg, logf)()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logf("peer %s", id)
@@ -177,7 +181,6 @@ func Run(ctx context.Context, opts Options) error {
 		logf("listening on %s", a)
 	}
 	logf("ready; API on %s", apisock.Address(h.Dir))
-	defer startUI(ctx, h, cfg, logf)()
 
 	for stopped := false; !stopped; {
 		select {

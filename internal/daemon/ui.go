@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -23,6 +24,9 @@ import (
 // open page's log stream does not hold that stop up; the returned func
 // stops it too.
 func startUI(ctx context.Context, h *home.Home, cfg home.Config, logf func(string, ...any)) func() {
+	// An address left by a daemon that was killed would send `fungi ui`
+	// to a port that is no longer the dashboard's.
+	os.Remove(h.UIAddrPath())
 	if !cfg.UI.Enabled {
 		return func() {}
 	}
