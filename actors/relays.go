@@ -16,6 +16,8 @@ type relayKeeper struct {
 	relays []peer.AddrInfo
 	net    PeerNetwork
 	state  map[peer.ID]*relayState
+	// stopWatch ends the interface watch (nil without one).
+	stopWatch func()
 }
 
 type relayState struct {
@@ -54,6 +56,25 @@ func (k *relayKeeper) Receive(ctx actor.Context) {
 			k.state[r.ID] = &relayState{info: r}
 			k.reserve(ctx, r.ID)
 		}
+		k.watchInterfaces(ctx)
+	case *actor.Stopping, *actor.Restarting:
+		if k.stopWatch != nil {
+			k.stopWatch()
+			k.stopWatch = nil
+		}
+	case *netChanged:
+		// This machine moved to another network: the reservations were
+		// taken from the old one. Take each again now, whatever the
+		// backoff of a try that failed while the network was changing.
+		for id, s := range k.state {
+			s.backoff = 0
+			if time.Since(s.last) >= relayNetRetry {
+				k.reserve(ctx, id)
+			} else if !s.busy {
+				gen, self, system := s.gen, ctx.Self(), ctx.ActorSystem()
+				time.AfterFunc(relayNetRetry-time.Since(s.last), func() { system.Root.Send(self, &reserveDue{id: id, gen: gen}) })
+			}
+		}
 	case *reserveDue:
 		if s, ok := k.state[msg.id]; ok && s.gen == msg.gen {
 			k.reserve(ctx, msg.id)
@@ -77,6 +98,30 @@ func (k *relayKeeper) Receive(ctx actor.Context) {
 			}
 		}
 	}
+}
+
+// netChanged is the interface watch saying this machine's network changed.
+type netChanged struct{}
+
+// relayNetRetry is the least time between two reservations on one relay
+// that interface changes cause: a link that flaps does not hammer the
+// relay.
+const relayNetRetry = 2 * time.Second
+
+// watchInterfaces makes the keeper hear of a change of network as soon as
+// the device book does (see InterfaceWatcher).
+func (k *relayKeeper) watchInterfaces(ctx actor.Context) {
+	w, ok := k.net.(InterfaceWatcher)
+	if !ok {
+		return
+	}
+	self, system := ctx.Self(), ctx.ActorSystem()
+	stop, err := w.WatchInterfaces(func() { system.Root.Send(self, &netChanged{}) })
+	if err != nil {
+		ctx.Logger().Warn("network changes are not followed; relay reservations are taken again on their timers", "err", err)
+		return
+	}
+	k.stopWatch = stop
 }
 
 // relayAddrRetry is the least time between two reservations on one relay

@@ -74,7 +74,7 @@ func newResourceManager(gate *TrustGate) (network.ResourceManager, error) {
 		PeerDefault:  perPeer,
 	}.Build(scaling.AutoScale())
 	base := rcmgr.NewFixedLimiter(cfg)
-	return rcmgr.NewResourceManager(&gateLimiter{Limiter: base, gate: gate, trusted: base.GetPeerLimits("")})
+	return rcmgr.NewResourceManager(&gateLimiter{Limiter: base, gate: gate, trusted: base.GetPeerLimits("")}, connLimits()...)
 }
 
 // isLimitReset reports whether err is a stream the other side reset

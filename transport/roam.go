@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -43,20 +44,69 @@ type netChange struct {
 
 // WatchInterfaces calls changed (on a goroutine of its own) after this
 // machine's interface addresses or default route change, once the
-// connections the change left dead are closed, so what changed calls then
-// (dials, reservations) goes out on the new network. stop ends the watch.
+// connections the change left dead are closed and libp2p's dial backoff
+// is cleared, so what changed calls then (dials, reservations) goes out on
+// the new network at once. One watch runs per Network, whoever asks; stop
+// ends this caller's calls.
 func (n *Network) WatchInterfaces(changed func()) (stop func(), err error) {
-	events, stop, err := watchNet()
-	if err != nil {
-		return nil, err
-	}
-	go func() {
-		for ch := range events {
-			n.dropDeadConns(ch.lost)
-			changed()
+	v, _ := watches.LoadOrStore(n, &ifaceWatch{subs: map[int]func(){}})
+	w := v.(*ifaceWatch)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.started {
+		events, _, err := watchNet()
+		if err != nil {
+			return nil, err
 		}
-	}()
-	return stop, nil
+		w.started = true
+		go func() {
+			for ch := range events {
+				n.dropDeadConns(ch.lost)
+				n.clearBackoff()
+				w.mu.Lock()
+				subs := make([]func(), 0, len(w.subs))
+				for _, f := range w.subs {
+					subs = append(subs, f)
+				}
+				w.mu.Unlock()
+				for _, f := range subs {
+					f()
+				}
+			}
+		}()
+	}
+	id := w.next
+	w.next++
+	w.subs[id] = changed
+	return func() {
+		w.mu.Lock()
+		delete(w.subs, id)
+		w.mu.Unlock()
+	}, nil
+}
+
+// watches holds the one interface watch of each Network. The watch lives
+// as long as the process: a node has one Network, tests a few.
+var watches sync.Map
+
+type ifaceWatch struct {
+	mu      sync.Mutex
+	started bool
+	subs    map[int]func()
+	next    int
+}
+
+// clearBackoff forgets every failed dial: one that failed on the old
+// network (or halfway through the change) says nothing of the new one,
+// and libp2p would refuse to dial that address again for seconds.
+func (n *Network) clearBackoff() {
+	s, ok := n.Host.Network().(interface{ Backoff() *swarm.DialBackoff })
+	if !ok {
+		return
+	}
+	for _, p := range n.Host.Peerstore().Peers() {
+		s.Backoff().Clear(p)
+	}
 }
 
 // dropDeadConns closes, at once, the connections whose local address went
