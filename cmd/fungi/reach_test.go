@@ -329,10 +329,6 @@ func reachRoaming(t *testing.T, transport string, rounds int) []time.Duration {
 			t.Fatalf("round %d (%s): access not working %s after the address change: %v", round, where, time.Since(start).Round(time.Millisecond), err)
 		}
 		took = append(took, time.Since(start))
-		if os.Getenv("REACH_DEBUG") != "" {
-			n.logTail("a", 30)
-			t.Logf("round %d: %s", round, time.Since(start))
-		}
 	}
 	return took
 }
