@@ -80,3 +80,18 @@ func TestAccessDialsAPeerThatCameBack(t *testing.T) {
 	}
 	s.Close()
 }
+
+// The relay of a relayed address is the peer named before /p2p-circuit.
+func TestRelayOf(t *testing.T) {
+	relay := "12D3KooWAbpqCmrLVLkESBVZzkBW6Akw3kEzGMZid54XqFGjt3kG"
+	for addr, want := range map[string]string{
+		"/ip4/11.99.0.1/udp/4001/quic-v1/p2p/" + relay + "/p2p-circuit": relay,
+		"/ip4/11.99.0.1/udp/4001/quic-v1/p2p/" + relay:                  "",
+		"/ip4/11.99.0.1/tcp/4001":                                       "",
+	} {
+		got := relayOf(ma.StringCast(addr))
+		if got.String() != want && !(want == "" && got == "") {
+			t.Errorf("relayOf(%s) = %q, want %q", addr, got, want)
+		}
+	}
+}
