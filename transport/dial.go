@@ -14,9 +14,21 @@ import (
 // both nodes restarted would fail although the peer is back. The relays p
 // is reached through are cleared too: a reservation tried while the relay
 // was restarting puts the relay in backoff, and every relayed dial with it.
+// A device added by peer ID alone is dialed through every relay this node
+// holds a reservation on, as its session does: a command right after
+// `device add` must not find the peer without addresses.
 func freshDial(h host.Host, p peer.ID) {
 	if h.Network().Connectedness(p) == network.Connected {
 		return
+	}
+	var via []ma.Multiaddr
+	for _, a := range h.Addrs() {
+		if relayOf(a) != "" {
+			via = append(via, a)
+		}
+	}
+	if len(via) > 0 {
+		h.Peerstore().AddAddrs(p, via, relayedAddrTTL)
 	}
 	s, ok := h.Network().(interface{ Backoff() *swarm.DialBackoff })
 	if !ok {
