@@ -76,8 +76,7 @@ func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func
 // those bytes reach the service: until then they wait in the stream's
 // receive window.
 func OpenAccess(ctx context.Context, h host.Host, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
-	freshDial(h, p)
-	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "fungi access"), p, AccessProtocol)
+	s, err := newUserStream(ctx, h, p, AccessProtocol, "fungi access")
 	if err != nil {
 		return nil, streamOpenError(err)
 	}

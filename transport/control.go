@@ -197,8 +197,7 @@ func serveControlStream(s network.Stream, from peer.ID, role string, handle Cont
 // callIdleTimeout); a call that ends early resets the stream, so the peer
 // stops working for it at once.
 func CallControl(ctx context.Context, h host.Host, p peer.ID, req *messages.Envelope, onReply func(*messages.Envelope) error) error {
-	freshDial(h, p)
-	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "fungi control"), p, ControlProtocol)
+	s, err := newUserStream(ctx, h, p, ControlProtocol, "fungi control")
 	if err != nil {
 		return streamOpenError(err)
 	}

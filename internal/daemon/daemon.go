@@ -98,6 +98,15 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	gate := transport.NewTrustGate()
+	// The relays are let through before the host starts: the relay keeper
+	// may ask for its first reservation before the device book has set the
+	// gate, and a refusal then costs the node its relayed address for a
+	// retry's wait.
+	relayDial := map[peer.ID]bool{}
+	for _, r := range relayInfos {
+		relayDial[r.ID] = true
+	}
+	gate.Set(map[peer.ID]string{}, relayDial)
 	relays := transport.NewRelays()
 	if err := claimPorts(listen); err != nil {
 		return err
