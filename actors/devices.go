@@ -157,13 +157,7 @@ func (b *deviceBook) Receive(ctx actor.Context) {
 	case *reachedVia:
 		b.reached(ctx, msg)
 	case *peerConnected:
-		// A connection that opened by itself (a hole punch that turned a
-		// relayed one direct, the device dialing in) is a path too.
-		if _, ok := b.sessions[msg.id]; ok {
-			if an, ok := b.net.(interface{ ConnAddr(peer.ID) string }); ok {
-				b.reached(ctx, &reachedVia{id: msg.id, addr: an.ConnAddr(msg.id)})
-			}
-		}
+		b.connected(ctx, msg)
 	case *addrsChanged:
 		for _, pid := range b.sessions {
 			ctx.Send(pid, msg)
@@ -203,6 +197,18 @@ func (b *deviceBook) watchInterfaces(ctx actor.Context) {
 
 // peerConnected is the network saying a connection to a peer opened.
 type peerConnected struct{ id peer.ID }
+
+// connected remembers the path of a connection to a device that opened by
+// itself (a hole punch that turned a relayed one direct, the device
+// dialing in): it is a path too.
+func (b *deviceBook) connected(ctx actor.Context, msg *peerConnected) {
+	if _, ok := b.sessions[msg.id]; !ok {
+		return
+	}
+	if an, ok := b.net.(interface{ ConnAddr(peer.ID) string }); ok {
+		b.reached(ctx, &reachedVia{id: msg.id, addr: an.ConnAddr(msg.id)})
+	}
+}
 
 // reachedVia is a session saying its device answered on addr.
 type reachedVia struct {

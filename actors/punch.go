@@ -89,37 +89,45 @@ func punchKeeperPropsTimed(n HolePuncher, t punchTiming) *actor.Props {
 func (k *punchKeeper) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
-		k.peers = map[peer.ID]*punchPeer{}
-		self, system := ctx.Self(), ctx.ActorSystem()
-		notify := func() { system.Root.Send(self, &addrsChanged{}) }
-		if err := k.net.OnAddrsChanged(notify); err != nil {
-			ctx.Logger().Warn("hole punching is not retried after address changes", "err", err)
-		}
-		if err := k.net.OnPublicAddrLearned(notify); err != nil {
-			ctx.Logger().Warn("hole punching is not retried when a public address is learned", "err", err)
-		}
-		k.scan(ctx)
-		k.schedule(ctx)
+		k.start(ctx)
 	case *punchTick:
 		k.scan(ctx)
 		k.schedule(ctx)
 	case *punchDone:
 		k.done(ctx, msg)
 	case *addrsChanged:
-		// A punch that failed may work from the new address, and one that
-		// never ran for want of an address can run now: due at once,
-		// unless a try started less than addrRetry ago.
-		now := time.Now()
-		for id, p := range k.peers {
-			p.backoff = k.t.firstBackoff
-			p.next = now
-			if !p.tried.IsZero() {
-				p.next = maxTime(now, p.tried.Add(k.t.addrRetry))
-			}
-			k.net.SetPunchNext(id, p.next)
-		}
-		k.scan(ctx)
+		k.addrsChanged(ctx)
 	}
+}
+
+func (k *punchKeeper) start(ctx actor.Context) {
+	k.peers = map[peer.ID]*punchPeer{}
+	self, system := ctx.Self(), ctx.ActorSystem()
+	notify := func() { system.Root.Send(self, &addrsChanged{}) }
+	if err := k.net.OnAddrsChanged(notify); err != nil {
+		ctx.Logger().Warn("hole punching is not retried after address changes", "err", err)
+	}
+	if err := k.net.OnPublicAddrLearned(notify); err != nil {
+		ctx.Logger().Warn("hole punching is not retried when a public address is learned", "err", err)
+	}
+	k.scan(ctx)
+	k.schedule(ctx)
+}
+
+// addrsChanged makes every punch due: one that failed may work from the
+// new address, and one that never ran for want of an address can run now;
+// at once, unless a try started less than addrRetry ago.
+func (k *punchKeeper) addrsChanged(ctx actor.Context) {
+	now := time.Now()
+	for id, p := range k.peers {
+		p.backoff = k.t.firstBackoff
+		p.next = now
+		if !p.tried.IsZero() {
+			p.next = maxTime(now, p.tried.Add(k.t.addrRetry))
+		}
+		k.net.SetPunchNext(id, p.next)
+	}
+	k.scan(ctx)
 }
 
 func (k *punchKeeper) schedule(ctx actor.Context) {

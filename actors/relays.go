@@ -63,18 +63,7 @@ func (k *relayKeeper) Receive(ctx actor.Context) {
 			k.stopWatch = nil
 		}
 	case *netChanged:
-		// This machine moved to another network: the reservations were
-		// taken from the old one. Take each again now, whatever the
-		// backoff of a try that failed while the network was changing.
-		for id, s := range k.state {
-			s.backoff = 0
-			if time.Since(s.last) >= relayNetRetry {
-				k.reserve(ctx, id)
-			} else if !s.busy {
-				gen, self, system := s.gen, ctx.Self(), ctx.ActorSystem()
-				time.AfterFunc(relayNetRetry-time.Since(s.last), func() { system.Root.Send(self, &reserveDue{id: id, gen: gen}) })
-			}
-		}
+		k.networkChanged(ctx)
 	case *reserveDue:
 		if s, ok := k.state[msg.id]; ok && s.gen == msg.gen {
 			k.reserve(ctx, msg.id)
@@ -102,6 +91,21 @@ func (k *relayKeeper) Receive(ctx actor.Context) {
 
 // netChanged is the interface watch saying this machine's network changed.
 type netChanged struct{}
+
+// networkChanged takes every reservation again: this machine moved to
+// another network and they were taken from the old one. A try that failed
+// while the network was changing leaves no backoff behind.
+func (k *relayKeeper) networkChanged(ctx actor.Context) {
+	for id, s := range k.state {
+		s.backoff = 0
+		if time.Since(s.last) >= relayNetRetry {
+			k.reserve(ctx, id)
+		} else if !s.busy {
+			gen, self, system := s.gen, ctx.Self(), ctx.ActorSystem()
+			time.AfterFunc(relayNetRetry-time.Since(s.last), func() { system.Root.Send(self, &reserveDue{id: id, gen: gen}) })
+		}
+	}
+}
 
 // relayNetRetry is the least time between two reservations on one relay
 // that interface changes cause: a link that flaps does not hammer the
