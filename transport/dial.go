@@ -20,19 +20,14 @@ import (
 // is reached through are cleared too: a reservation tried while the relay
 // was restarting puts the relay in backoff, and every relayed dial with it.
 // A device added by peer ID alone is dialed through every relay this node
-// holds a reservation on, as its session does: a command right after
-// `device add` must not find the peer without addresses.
+// uses, as its session does: a command right after `device add` must not
+// find the peer without addresses, even while this node's own reservation
+// is still being taken.
 func freshDial(h host.Host, p peer.ID) {
 	if h.Network().Connectedness(p) == network.Connected {
 		return
 	}
-	var via []ma.Multiaddr
-	for _, a := range h.Addrs() {
-		if relayOf(a) != "" {
-			via = append(via, a)
-		}
-	}
-	if len(via) > 0 {
+	if via := relayVia(h); len(via) > 0 {
 		h.Peerstore().AddAddrs(p, via, relayedAddrTTL)
 	}
 	s, ok := h.Network().(interface{ Backoff() *swarm.DialBackoff })
@@ -45,6 +40,22 @@ func freshDial(h host.Host, p peer.ID) {
 			s.Backoff().Clear(relay)
 		}
 	}
+}
+
+// relayVia are the circuit addresses through the relays h uses: every
+// relay it asked for a slot (Relays.Via) when h is a node's host, else
+// those of its own reservations among its addresses.
+func relayVia(h host.Host) []ma.Multiaddr {
+	if r, ok := h.(interface{ RelayVia() []ma.Multiaddr }); ok {
+		return r.RelayVia()
+	}
+	var via []ma.Multiaddr
+	for _, a := range h.Addrs() {
+		if relayOf(a) != "" {
+			via = append(via, a)
+		}
+	}
+	return via
 }
 
 // relayOf is the relay a /p2p-circuit address goes through, or "".

@@ -134,3 +134,55 @@ func TestInDialBackoffKnowsLibp2psBackoffError(t *testing.T) {
 		t.Fatalf("after freshDial the dial still met the backoff: %v", err)
 	}
 }
+
+// A relay that has not (yet) given this node a slot is still a way to a
+// peer that holds one there: Via keeps it, Addrs (what this node
+// advertises) does not, and freshDial gives it to the dialer.
+func TestRelayViaWithoutOwnReservation(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	key, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayID, _ := peer.IDFromPrivateKey(key)
+	relayAddr := ma.StringCast("/ip4/127.0.0.1/tcp/" + strconv.Itoa(port))
+
+	priv, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate, relays := NewTrustGate(), NewRelays()
+	gate.Set(map[peer.ID]string{}, map[peer.ID]bool{relayID: true})
+	h, err := NewHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, gate, relays, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := relays.Reserve(ctx, h, peer.AddrInfo{ID: relayID, Addrs: []ma.Multiaddr{relayAddr}}); err == nil {
+		t.Fatal("a reservation on a relay that is down succeeded")
+	}
+	if len(relays.Addrs()) != 0 {
+		t.Fatalf("a refused reservation is advertised: %v", relays.Addrs())
+	}
+	want := relayAddr.Encapsulate(ma.StringCast("/p2p/" + relayID.String() + "/p2p-circuit"))
+	if via := relays.Via(); len(via) != 1 || !via[0].Equal(want) {
+		t.Fatalf("Via = %v, want [%s]", via, want)
+	}
+	pkey, _, _ := crypto.GenerateEd25519Key(nil)
+	target, _ := peer.IDFromPrivateKey(pkey)
+	freshDial(h, target)
+	found := false
+	for _, a := range h.Peerstore().Addrs(target) {
+		found = found || a.Equal(want)
+	}
+	if !found {
+		t.Fatalf("freshDial did not give the dialer the relayed address %s: %v", want, h.Peerstore().Addrs(target))
+	}
+}

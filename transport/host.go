@@ -45,13 +45,23 @@ func NewHost(priv crypto.PrivKey, listen []string, gate *TrustGate, relays *Rela
 		h.Close()
 		return nil, fmt.Errorf("start hole punching: %w", err)
 	}
-	return &punchingHost{Host: h, puncher: puncher}, nil
+	return &punchingHost{Host: h, puncher: puncher, relays: relays}, nil
 }
 
 // punchingHost is the libp2p host with the node's hole puncher.
 type punchingHost struct {
 	host.Host
 	puncher *Puncher
+	relays  *Relays // nil without relays
+}
+
+// RelayVia are the circuit addresses through every relay this node uses
+// (see freshDial).
+func (h *punchingHost) RelayVia() []ma.Multiaddr {
+	if h.relays == nil {
+		return nil
+	}
+	return h.relays.Via()
 }
 
 func (h *punchingHost) Close() error {

@@ -87,11 +87,11 @@ func (n *Network) ClosePeer(p peer.ID) { n.Host.Network().ClosePeer(p) }
 
 // Connect dials p on every address known for it at once: those the owner
 // gave or libp2p learned, and a relayed one through every relay this node
-// holds a reservation on, so a device two nodes share a relay with is
-// reached by its peer ID alone.
+// asked for a slot, so a device two nodes share a relay with is reached by
+// its peer ID alone, even while this node's own reservation is being taken.
 func (n *Network) Connect(ctx context.Context, p peer.ID) error {
 	if n.Relays != nil {
-		if via := n.Relays.Addrs(); len(via) > 0 {
+		if via := n.Relays.Via(); len(via) > 0 {
 			n.Host.Peerstore().AddAddrs(p, via, relayedAddrTTL)
 		}
 	}

@@ -95,15 +95,27 @@ type Relays struct {
 	addrs map[peer.ID][]ma.Multiaddr
 	exp   map[peer.ID]time.Time
 	errs  map[peer.ID]string
+	// via holds the circuit addresses of every relay asked for a slot,
+	// whether it gave one or not: reaching a peer through a relay needs
+	// the peer's reservation there, not this node's.
+	via map[peer.ID][]ma.Multiaddr
 }
 
 // NewRelays returns an empty set of reservations.
 func NewRelays() *Relays {
-	return &Relays{addrs: map[peer.ID][]ma.Multiaddr{}, exp: map[peer.ID]time.Time{}, errs: map[peer.ID]string{}}
+	return &Relays{addrs: map[peer.ID][]ma.Multiaddr{}, exp: map[peer.ID]time.Time{}, errs: map[peer.ID]string{}, via: map[peer.ID][]ma.Multiaddr{}}
 }
 
 // Reserve asks relay for a slot and records the addresses it yields.
 func (r *Relays) Reserve(ctx context.Context, h host.Host, relayInfo peer.AddrInfo) (time.Time, error) {
+	circuit := ma.StringCast("/p2p/" + relayInfo.ID.String() + "/p2p-circuit")
+	var addrs []ma.Multiaddr
+	for _, a := range relayInfo.Addrs {
+		addrs = append(addrs, a.Encapsulate(circuit))
+	}
+	r.mu.Lock()
+	r.via[relayInfo.ID] = addrs
+	r.mu.Unlock()
 	res, err := client.Reserve(ctx, h, relayInfo)
 	if err != nil {
 		r.Drop(relayInfo.ID)
@@ -111,11 +123,6 @@ func (r *Relays) Reserve(ctx context.Context, h host.Host, relayInfo peer.AddrIn
 		r.errs[relayInfo.ID] = err.Error()
 		r.mu.Unlock()
 		return time.Time{}, err
-	}
-	circuit := ma.StringCast("/p2p/" + relayInfo.ID.String() + "/p2p-circuit")
-	var addrs []ma.Multiaddr
-	for _, a := range relayInfo.Addrs {
-		addrs = append(addrs, a.Encapsulate(circuit))
 	}
 	r.mu.Lock()
 	r.addrs[relayInfo.ID] = addrs
@@ -139,6 +146,19 @@ func (r *Relays) Addrs() []ma.Multiaddr {
 	defer r.mu.RUnlock()
 	var out []ma.Multiaddr
 	for _, as := range r.addrs {
+		out = append(out, as...)
+	}
+	return out
+}
+
+// Via are the circuit addresses through every relay this node asked for a
+// slot, with a reservation or still without one: a peer with a reservation
+// on any of them is reached through it.
+func (r *Relays) Via() []ma.Multiaddr {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []ma.Multiaddr
+	for _, as := range r.via {
 		out = append(out, as...)
 	}
 	return out
