@@ -282,6 +282,19 @@ func (p *pipe) copyHalf(dst, src HalfCloser) {
 			return
 		}
 	}
+	if conn, ok := dst.(net.Conn); ok {
+		// Bytes delivered by the receive loop skip copyBytes: they are
+		// counted here, and only while no read deadline must be renewed.
+		allowed := func() bool { return !p.halfDone.Load() }
+		wrote := func(n int) {
+			if p.count != nil {
+				p.count(src == p.a, n)
+			}
+		}
+		if stop := deliverTo(conn, src, allowed, wrote); stop != nil {
+			defer stop()
+		}
+	}
 	buf := pipeBuffers.Get().(*[]byte)
 	defer pipeBuffers.Put(buf)
 	readBroken, err := p.copyBytes(dst, src, *buf)

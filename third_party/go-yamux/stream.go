@@ -1,11 +1,14 @@
 package yamux
 
 import (
+	"bytes"
 	"io"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	pool "github.com/libp2p/go-buffer-pool"
 )
 
 type streamState int
@@ -50,6 +53,14 @@ type Stream struct {
 	sendNotifyCh chan struct{}
 
 	readDeadline, writeDeadline pipeDeadline
+
+	// Fork: delivery from the receive loop (see SetDeliver). deliverMu
+	// orders the receive loop's delivery against the reader leaving its
+	// wait: while readerParked, the reader holds no data of its own.
+	deliverMu    sync.Mutex
+	deliver      func([]byte) int
+	readerParked bool
+	windowDue    bool
 }
 
 // newStream is used to construct a new stream within a given session for an ID.
@@ -110,12 +121,31 @@ START:
 
 	// If there is no data available, block
 	if s.recvBuf.Len() == 0 {
+		s.deliverMu.Lock()
+		s.readerParked = s.recvBuf.Len() == 0
+		s.deliverMu.Unlock()
+		var timedOut bool
 		select {
 		case <-s.recvNotifyCh:
-			goto START
 		case <-s.readDeadline.wait():
+			timedOut = true
+		}
+		s.deliverMu.Lock()
+		s.readerParked = false
+		windowDue := s.windowDue
+		s.windowDue = false
+		s.deliverMu.Unlock()
+		if windowDue {
+			// Data delivered by the receive loop used up half the
+			// window: the update goes out from here, as after a Read.
+			if err := s.sendWindowUpdateDirect(&s.readDeadline); err != nil {
+				return 0, err
+			}
+		}
+		if timedOut {
 			return 0, ErrTimeout
 		}
+		goto START
 	}
 
 	// Read any bytes
@@ -253,7 +283,10 @@ func (s *Stream) windowUpdate() (header, bool) {
 		if recvWindow > s.recvWindow {
 			grow := recvWindow - s.recvWindow
 			if err := s.memorySpan.ReserveMemory(int(grow), 128); err == nil {
+				// Under deliverMu: the receive loop reads it in tryDeliver.
+				s.deliverMu.Lock()
 				s.recvWindow = recvWindow
+				s.deliverMu.Unlock()
 				_, delta = s.recvBuf.GrowTo(s.recvWindow, true)
 			}
 		}
@@ -494,6 +527,10 @@ func (s *Stream) readData(hdr header, flags uint16, conn io.Reader) error {
 		return nil
 	}
 
+	if s.tryDeliver(conn, length) {
+		return nil
+	}
+
 	// Copy into buffer
 	if err := s.recvBuf.Append(conn, length); err != nil {
 		s.session.logger.Printf("[ERR] yamux: Failed to read stream data on stream %d: %v", s.id, err)
@@ -502,6 +539,58 @@ func (s *Stream) readData(hdr header, flags uint16, conn io.Reader) error {
 	// Unblock the reader
 	asyncNotify(s.recvNotifyCh)
 	return nil
+}
+
+// SetDeliver lets the session's receive loop hand this stream's data to
+// deliver instead of queueing it for Read, whenever the stream's reader is
+// waiting in Read with nothing buffered: the data then reaches its
+// destination without waking the reader. deliver must not block (a
+// non-blocking write, say) and returns how many bytes it took; the rest is
+// buffered for Read as usual, in order. Bytes deliver took count as read.
+// A nil deliver turns delivery off. Only the reader's own destination may
+// be written by deliver: while the reader is waiting it holds no data, so
+// nothing it wrote can be overtaken.
+func (s *Stream) SetDeliver(deliver func([]byte) int) {
+	s.deliverMu.Lock()
+	s.deliver = deliver
+	s.deliverMu.Unlock()
+}
+
+// tryDeliver reads a data frame of length bytes from conn and hands it to
+// the stream's deliver function if the reader is waiting on an empty
+// buffer; whatever deliver did not take is buffered. It reports false,
+// having read nothing, when the frame must go through the buffer.
+func (s *Stream) tryDeliver(conn io.Reader, length uint32) bool {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	if s.deliver == nil || !s.readerParked || s.recvBuf.Len() != 0 {
+		return false
+	}
+	s.stateLock.Lock()
+	open := s.readState == halfOpen
+	s.stateLock.Unlock()
+	if !open || s.recvBuf.checkOverflow(length) != nil {
+		return false
+	}
+	buf := pool.Get(int(length))
+	defer pool.Put(buf)
+	if _, err := io.ReadFull(conn, buf); err != nil {
+		// The session is ending: the reader learns it from the
+		// stream's close, as when Append fails.
+		return true
+	}
+	n := s.deliver(buf)
+	s.recvBuf.consume(uint32(n))
+	if rest := buf[n:]; len(rest) > 0 {
+		s.recvBuf.Append(bytes.NewReader(rest), uint32(len(rest)))
+		asyncNotify(s.recvNotifyCh)
+		return true
+	}
+	if s.recvBuf.windowLow(s.recvWindow) {
+		s.windowDue = true
+		asyncNotify(s.recvNotifyCh)
+	}
+	return true
 }
 
 // SetDeadline sets the read and write deadlines

@@ -141,6 +141,23 @@ func (s *segmentedBuffer) checkOverflow(l uint32) error {
 	return nil
 }
 
+// consume counts n bytes as received and read at once (fork: delivered
+// by the receive loop without passing through the buffer).
+func (s *segmentedBuffer) consume(n uint32) {
+	s.bm.Lock()
+	s.cap -= n
+	s.bm.Unlock()
+}
+
+// windowLow reports whether GrowTo(max, false) would grow the window,
+// that is whether Read would send a window update now.
+func (s *segmentedBuffer) windowLow(max uint32) bool {
+	s.bm.Lock()
+	defer s.bm.Unlock()
+	current := s.cap + s.len
+	return current < max && max-current >= max/2
+}
+
 func (s *segmentedBuffer) Append(input io.Reader, length uint32) error {
 	if err := s.checkOverflow(length); err != nil {
 		return err

@@ -1,0 +1,187 @@
+package yamux
+
+import (
+	"bytes"
+	"context"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Tests of the fork's delivery from the receive loop (Stream.SetDeliver).
+
+// deliverPair opens a stream from client to server and returns both ends.
+func deliverPair(t *testing.T) (cs, ss *Stream) {
+	t.Helper()
+	conf := testConfNoKeepAlive()
+	// net.Pipe has no buffer: a writer waits for the receive loop, and
+	// on a busy machine a garbage collection can outlast the 350 ms of
+	// the other tests.
+	conf.ConnectionWriteTimeout = 10 * time.Second
+	client, server := testClientServerConfig(conf)
+	t.Cleanup(func() { client.Close(); server.Close() })
+	cs, err := client.OpenStream(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	ss, err = server.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 5)
+	if _, err := ss.Read(got); err != nil || string(got) != "hello" {
+		t.Fatalf("first read %q, %v", got, err)
+	}
+	return cs, ss
+}
+
+// sink is the destination the stream's reader and its deliver function
+// both write to, as the access bridge's local socket is.
+type sink struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (k *sink) write(b []byte) {
+	k.mu.Lock()
+	k.buf.Write(b)
+	k.mu.Unlock()
+}
+
+func (k *sink) len() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.buf.Len()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		runtime.Gosched()
+	}
+}
+
+func parked(s *Stream) bool {
+	s.deliverMu.Lock()
+	defer s.deliverMu.Unlock()
+	return s.readerParked
+}
+
+// readInto is the bridge: it reads the stream and writes what it read to
+// k, until the stream ends; reads counts the reads that returned data.
+func readInto(s *Stream, k *sink, reads *int, done chan<- error) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := s.Read(buf)
+		if n > 0 {
+			*reads++
+			k.write(buf[:n])
+		}
+		if err != nil {
+			done <- err
+			return
+		}
+	}
+}
+
+func TestDeliverSkipsTheWaitingReader(t *testing.T) {
+	cs, ss := deliverPair(t)
+	var delivered, read sink
+	ss.SetDeliver(func(b []byte) int { delivered.write(b); return len(b) })
+	reads := 0
+	done := make(chan error, 1)
+	go readInto(ss, &read, &reads, done)
+	waitFor(t, "the reader to wait", func() bool { return parked(ss) })
+
+	want := pattern(100)
+	for left := want; len(left) > 0; {
+		n := chunkSize(len(left))
+		if _, err := cs.Write(left[:n]); err != nil {
+			t.Fatal(err)
+		}
+		left = left[n:]
+	}
+	waitFor(t, "every byte to be delivered", func() bool { return delivered.len() == len(want) })
+	if !bytes.Equal(delivered.buf.Bytes(), want) {
+		t.Fatal("the delivered bytes differ from those sent")
+	}
+	if read.len() != 0 || reads != 0 {
+		t.Fatalf("the reader was handed %d bytes in %d reads, want none", read.len(), reads)
+	}
+
+	// Without a deliver function the reader gets the data again.
+	ss.SetDeliver(nil)
+	cs.Write([]byte("tail"))
+	cs.Close()
+	<-done
+	if got := read.buf.String(); got != "tail" {
+		t.Fatalf("the reader got %q, want %q", got, "tail")
+	}
+}
+
+// Deliver takes all of some frames, part of others and none of the rest;
+// whatever it leaves reaches the reader, in order, and the window keeps
+// opening, whether the bytes went through the buffer or not.
+func TestDeliverPartlyKeepsOrderAndWindow(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		take func(i, n int) int
+	}{
+		{"all", func(i, n int) int { return n }},
+		{"mixed", func(i, n int) int { return []int{n, n / 2, 0, n, 1}[i%5] }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cs, ss := deliverPair(t)
+			// Several times the 16 MiB maximum window, in frames of up
+			// to the 64 KiB a Write sends at once.
+			want := bytes.Repeat(pattern(600), 2000)
+			var out sink
+			out.buf.Grow(len(want))
+			calls := 0
+			ss.SetDeliver(func(b []byte) int {
+				n := tc.take(calls, len(b))
+				calls++
+				out.write(b[:n])
+				return n
+			})
+			reads := 0
+			done := make(chan error, 1)
+			go readInto(ss, &out, &reads, done)
+
+			go func() {
+				for left := want; len(left) > 0; {
+					n := 64<<10 - len(left)%7
+					if n > len(left) {
+						n = len(left)
+					}
+					if _, err := cs.Write(left[:n]); err != nil {
+						return
+					}
+					left = left[n:]
+				}
+				cs.Close()
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(60 * time.Second):
+				t.Fatalf("stalled after %d of %d bytes", out.len(), len(want))
+			}
+			if !bytes.Equal(out.buf.Bytes(), want) {
+				t.Fatalf("got %d bytes, not the %d sent in order (read: %v)", out.len(), len(want), err)
+			}
+			if calls == 0 {
+				t.Fatal("deliver was never called")
+			}
+			t.Logf("%d MiB: %d deliveries, %d reads", len(want)>>20, calls, reads)
+		})
+	}
+}

@@ -1,0 +1,9 @@
+//go:build !unix
+
+package transport
+
+import "net"
+
+// nonBlockingWriter is nil where sockets are not known to be non-blocking:
+// the stream's data then always goes through its reader.
+func nonBlockingWriter(*net.TCPConn) func([]byte) int { return nil }

@@ -1,0 +1,28 @@
+//go:build unix
+
+package transport
+
+import (
+	"net"
+	"syscall"
+)
+
+// nonBlockingWriter writes to conn once, without waiting: Go's sockets are
+// non-blocking, so a full send buffer gives a short write or EAGAIN (0).
+func nonBlockingWriter(conn *net.TCPConn) func([]byte) int {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return func(b []byte) int {
+		var n int
+		rc.Write(func(fd uintptr) bool {
+			m, err := syscall.Write(int(fd), b)
+			if err == nil && m > 0 {
+				n = m
+			}
+			return true
+		})
+		return n
+	}
+}
