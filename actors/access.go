@@ -186,7 +186,7 @@ func localPortError(port int, name string, err error) error {
 func listenAll(r *accessRecord) ([]net.Listener, error) {
 	var lns []net.Listener
 	for i := range r.Ports {
-		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Ports[i].LocalPort)))
+		ln, err := transport.ListenLocal(net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Ports[i].LocalPort)))
 		if err != nil {
 			for _, l := range lns {
 				l.Close()
@@ -346,7 +346,6 @@ func (f *accessForwarder) acceptLoop(ctx context.Context, ln net.Listener, hdr *
 
 func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *messages.AccessHeader) {
 	defer observeAccess(f.peer.String(), hdr.ServiceId)()
-	conn.SetNoDelay(true)
 	// Early data: the stream comes back once its header is written, and
 	// the client's first bytes follow it without waiting for the peer's
 	// reply; the peer admits the service before they reach it.

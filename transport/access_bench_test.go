@@ -110,7 +110,7 @@ func startAccessOn(b *testing.B, t targets, listen string, mode bridgeMode) targ
 			b.Cleanup(ahead.Close)
 			open = ahead.Take
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := ListenLocal("127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -122,7 +122,6 @@ func startAccessOn(b *testing.B, t targets, listen string, mode bridgeMode) targ
 					return
 				}
 				go func(c *net.TCPConn) {
-					c.SetNoDelay(true)
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 					s, err := open(ctx)
 					cancel()
