@@ -85,6 +85,12 @@ func innerStream(v reflect.Value) any {
 	return nil
 }
 
+// deliverMax is the largest frame delivered from the receive loop. A
+// request or a reply saves a goroutine hand-off that way; a bulk transfer's
+// large frames go through the bridge's own goroutine, so decrypting the
+// next frame and writing this one to the socket run side by side.
+const deliverMax = 16 << 10
+
 // deliveredBytes counts the bytes this process's bridges took from a
 // receive loop straight to their socket; tests read it to see delivery
 // happen.
@@ -107,7 +113,7 @@ func deliverTo(conn net.Conn, src any, allowed func() bool, wrote func(n int)) f
 		return nil
 	}
 	ys.SetDeliver(func(b []byte) int {
-		if !allowed() {
+		if len(b) > deliverMax || !allowed() {
 			return 0
 		}
 		n := write(b)
