@@ -36,28 +36,23 @@ up() {
 	ip netns exec "$r" iptables -A INPUT -i wan -m conntrack --ctstate NEW -j DROP
 }
 
-move() {
-	local r=${p}rc h=${p}ha
-	# Deleting one end of a veth deletes both: A's old router loses its LAN.
-	ip -n "$h" link del eth0
-	ip link add lan netns "$r" type veth peer name eth1 netns "$h"
-	ip -n "$r" addr add 192.168.3.1/24 dev lan
+# plug ROUTER SUBNET OLDIF NEWIF: A's node leaves its router (OLDIF goes,
+# and with a veth its other end too) and joins ROUTER's LAN SUBNET.0/24 on
+# NEWIF, as SUBNET.2 behind SUBNET.1.
+plug() {
+	local r=$1 net=$2 old=$3 new=$4 h=${p}ha
+	ip -n "$h" link del "$old"
+	ip link add lan netns "$r" type veth peer name "$new" netns "$h"
+	ip -n "$r" addr add "$net.1/24" dev lan
 	ip -n "$r" link set lan up
-	ip -n "$h" addr add 192.168.3.2/24 dev eth1
-	ip -n "$h" link set eth1 up
-	ip -n "$h" route add default via 192.168.3.1
+	ip -n "$h" addr add "$net.2/24" dev "$new"
+	ip -n "$h" link set "$new" up
+	ip -n "$h" route add default via "$net.1"
 }
 
-back() {
-	local r=${p}ra h=${p}ha
-	ip -n "$h" link del eth1
-	ip link add lan netns "$r" type veth peer name eth0 netns "$h"
-	ip -n "$r" addr add 192.168.1.1/24 dev lan
-	ip -n "$r" link set lan up
-	ip -n "$h" addr add 192.168.1.2/24 dev eth0
-	ip -n "$h" link set eth0 up
-	ip -n "$h" route add default via 192.168.1.1
-}
+move() { plug "${p}rc" 192.168.3 eth0 eth1; }
+
+back() { plug "${p}ra" 192.168.1 eth1 eth0; }
 
 down() {
 	ip netns del "${p}rc" 2>/dev/null || true

@@ -144,11 +144,7 @@ func (r *Relays) Drop(id peer.ID) {
 func (r *Relays) Addrs() []ma.Multiaddr {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	var out []ma.Multiaddr
-	for _, as := range r.addrs {
-		out = append(out, as...)
-	}
-	return out
+	return allAddrs(r.addrs)
 }
 
 // Via are the circuit addresses through every relay this node asked for a
@@ -157,8 +153,13 @@ func (r *Relays) Addrs() []ma.Multiaddr {
 func (r *Relays) Via() []ma.Multiaddr {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	return allAddrs(r.via)
+}
+
+// allAddrs is every address of every relay in byRelay, in one list.
+func allAddrs(byRelay map[peer.ID][]ma.Multiaddr) []ma.Multiaddr {
 	var out []ma.Multiaddr
-	for _, as := range r.via {
+	for _, as := range byRelay {
 		out = append(out, as...)
 	}
 	return out
