@@ -541,6 +541,16 @@ func (s *Stream) readData(hdr header, flags uint16, conn io.Reader) error {
 	return nil
 }
 
+// Intact reports whether neither side has closed or reset the stream, nor
+// has its session ended: a stream opened ahead of its use and still intact
+// can carry the exchange it was opened for. (Fork: fungi keeps access
+// streams opened ahead and must not hand out one the peer already ended.)
+func (s *Stream) Intact() bool {
+	s.stateLock.Lock()
+	defer s.stateLock.Unlock()
+	return s.readState == halfOpen && s.writeState == halfOpen
+}
+
 // SetDeliver lets the session's receive loop hand this stream's data to
 // deliver instead of queueing it for Read, whenever the stream's reader is
 // waiting in Read with nothing buffered: the data then reaches its
