@@ -330,10 +330,9 @@ func (f *accessForwarder) stop() {
 	}
 }
 
-// acceptLoop bridges every connection over a new stream: with early data
-// it costs one round trip to the peer, like a stream opened ahead would
-// (transport.AccessAhead), without holding idle connections at the
-// service; BenchmarkAccessLink measured both.
+// acceptLoop bridges every connection over its own stream: the dialer's
+// warm streams (transport.AccessDialer) spare it the stream open, and early
+// data brings it to one round trip to the peer.
 func (f *accessForwarder) acceptLoop(ctx context.Context, ln net.Listener, hdr *messages.AccessHeader) {
 	for {
 		conn, err := ln.Accept()

@@ -43,6 +43,13 @@ func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func
 			s.Close()
 			return
 		}
+		// The role is checked again now that the stream is used: a stream
+		// may be opened well before its header (AccessDialer's warm ones),
+		// and trust may have been withdrawn since.
+		if gate.Role(from) == "" {
+			s.Reset()
+			return
+		}
 		addr, err := resolve(from, &hdr)
 		if err != nil {
 			logf("access from %s to %s refused: %v", from, hdr.ServiceId, err)
@@ -80,6 +87,11 @@ func OpenAccess(ctx context.Context, h host.Host, p peer.ID, hdr *messages.Acces
 	if err != nil {
 		return nil, streamOpenError(err)
 	}
+	return OpenAccessOn(ctx, s, hdr)
+}
+
+// OpenAccessOn is OpenAccess on a stream already open.
+func OpenAccessOn(ctx context.Context, s network.Stream, hdr *messages.AccessHeader) (HalfCloser, error) {
 	deadline, _ := ctx.Deadline()
 	if !deadline.IsZero() {
 		s.SetWriteDeadline(deadline)

@@ -21,10 +21,12 @@ const (
 // AccessAhead keeps a few access streams opened ahead for one local port,
 // header sent and the peer's admission received, so a new local connection
 // does not wait for a stream open, the peer's role check and service dial,
-// and the reply. The forwarder does not use it: measured against early
-// data alone (BenchmarkAccess, BenchmarkAccessLink) it gained nothing,
-// since early data already brings a new connection to one round trip, and
-// on a loaded machine the refills compete with the connection they serve. Streams are opened ahead only after a connection took one
+// and the reply. The forwarder does not use it: each ready stream holds a
+// connection the service accepted and sees nothing on (a server that greets
+// first, like sshd or a database, greets into it and may time it out), so
+// the forwarder keeps warm streams instead (AccessDialer), which hold
+// nothing at the service; BenchmarkAccess measures both. Streams are opened
+// ahead only after a connection took one
 // (an entry nobody uses holds nothing at the peer) and each is dropped
 // once older than the age bound, never replaced by the drop itself. A
 // refusal is never kept: the next connection opens its own stream and gets

@@ -66,22 +66,47 @@ func startTargets(b *testing.B) targets {
 	}
 }
 
-// startAccess is startAccessOn over TCP as a node bridges: early data.
+// startAccess is startAccessOn over TCP as a node bridges.
 func startAccess(b *testing.B, t targets) targets {
-	return startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeEarly)
+	return startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeNode)
 }
 
-// How the benchmark's bridge gets its stream: as a node does (early
-// data), from streams opened ahead (AccessAhead, measured, not used by
-// the forwarder), or the reply first (the path before early data: a round
-// trip, then the bytes).
+// How the benchmark's bridge gets its stream: as a node does (an
+// AccessDialer: warm streams and early data), with early data on a fresh
+// stream each time (the path before warm streams), from streams opened
+// ahead and admitted with the service dialled (AccessAhead, measured, not
+// used by the forwarder), or the reply first (the path before early data:
+// a round trip, then the bytes).
 type bridgeMode int
 
 const (
-	bridgeEarly bridgeMode = iota
+	bridgeNode bridgeMode = iota
+	bridgeEarly
 	bridgeAhead
 	bridgeReplyFirst
 )
+
+// benchOpener returns how a bridge in mode opens its access stream from
+// client to server.
+func benchOpener(b *testing.B, mode bridgeMode, client host.Host, server peer.ID, hdr *messages.AccessHeader) func(context.Context) (HalfCloser, error) {
+	if mode == bridgeNode {
+		d := NewAccessDialer(client)
+		b.Cleanup(d.Close)
+		return func(ctx context.Context) (HalfCloser, error) { return d.Open(WithEarlyData(ctx), server, hdr) }
+	}
+	open := func(ctx context.Context) (HalfCloser, error) {
+		if mode != bridgeReplyFirst {
+			ctx = WithEarlyData(ctx)
+		}
+		return OpenAccess(ctx, client, server, hdr)
+	}
+	if mode == bridgeAhead {
+		ahead := NewAccessAhead(AccessAheadStreams, AccessAheadMaxAge, open)
+		b.Cleanup(ahead.Close)
+		open = ahead.Take
+	}
+	return open
+}
 
 // startAccessOn runs two libp2p hosts listening on listen (TCP or QUIC) and
 // returns local addresses whose connections travel over access streams to
@@ -98,18 +123,7 @@ func startAccessOn(b *testing.B, t targets, listen string, mode bridgeMode) targ
 		return t.echo, nil
 	}, b.Logf)
 	forward := func(service string) string {
-		hdr := &messages.AccessHeader{ServiceId: service, Port: "tcp"}
-		open := func(ctx context.Context) (HalfCloser, error) {
-			if mode != bridgeReplyFirst {
-				ctx = WithEarlyData(ctx)
-			}
-			return OpenAccess(ctx, client, server.ID(), hdr)
-		}
-		if mode == bridgeAhead {
-			ahead := NewAccessAhead(AccessAheadStreams, AccessAheadMaxAge, open)
-			b.Cleanup(ahead.Close)
-			open = ahead.Take
-		}
+		open := benchOpener(b, mode, client, server.ID(), &messages.AccessHeader{ServiceId: service, Port: "tcp"})
 		ln, err := ListenLocal("127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)
@@ -306,10 +320,11 @@ func BenchmarkAccess(b *testing.B) {
 	}
 	paths := []path{
 		{name: "direct-loopback", t: t},
-		{name: "fungi-access-tcp", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeEarly)},
+		{name: "fungi-access-tcp", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeNode)},
+		{name: "fungi-access-tcp-early-only", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeEarly), rrOnly: true},
 		{name: "fungi-access-tcp-ahead", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeAhead), rrOnly: true},
 		{name: "fungi-access-tcp-reply-first", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeReplyFirst), rrOnly: true},
-		{name: "fungi-access-quic", t: startAccessOn(b, t, "/ip4/127.0.0.1/udp/0/quic-v1", bridgeEarly)},
+		{name: "fungi-access-quic", t: startAccessOn(b, t, "/ip4/127.0.0.1/udp/0/quic-v1", bridgeNode)},
 	}
 	if ssh, ok := startSSH(b, t); ok {
 		paths = append(paths, path{name: "ssh-L-aes128gcm", t: ssh})

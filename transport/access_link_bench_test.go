@@ -107,18 +107,7 @@ func startAccessLink(b *testing.B, t targets, mode bridgeMode) targets {
 	client.Peerstore().ClearAddrs(server.ID())
 	client.Peerstore().AddAddr(server.ID(), ma.StringCast("/ip4/"+host+"/tcp/"+port), time.Hour)
 	ServeAccess(server, gate, func(_ peer.ID, hdr *messages.AccessHeader) (string, error) { return t.echo, nil }, b.Logf)
-	hdr := &messages.AccessHeader{ServiceId: "echo", Port: "tcp"}
-	open := func(ctx context.Context) (HalfCloser, error) {
-		if mode != bridgeReplyFirst {
-			ctx = WithEarlyData(ctx)
-		}
-		return OpenAccess(ctx, client, server.ID(), hdr)
-	}
-	if mode == bridgeAhead {
-		ahead := NewAccessAhead(AccessAheadStreams, AccessAheadMaxAge, open)
-		b.Cleanup(ahead.Close)
-		open = ahead.Take
-	}
+	open := benchOpener(b, mode, client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -152,10 +141,10 @@ func startAccessLink(b *testing.B, t targets, mode bridgeMode) targets {
 
 // BenchmarkAccessLink is the request/response half of BenchmarkAccess
 // across an emulated link with a 1 ms round trip: the echo service
-// reached over the link directly, through fungi as a node bridges (early
-// data), with streams opened ahead as well, with the reply
-// awaited first (the path before both), and through `ssh -L` to an sshd
-// behind the same link.
+// reached over the link directly, through fungi as a node bridges (warm
+// streams and early data), with early data alone, with admitted streams
+// opened ahead, with the reply awaited first (the path before early data),
+// and through `ssh -L` to an sshd behind the same link.
 //
 //	go test -run '^$' -bench AccessLink -benchtime 5x ./transport
 func BenchmarkAccessLink(b *testing.B) {
@@ -166,7 +155,8 @@ func BenchmarkAccessLink(b *testing.B) {
 		t    targets
 	}{
 		{"direct-over-link", targets{echo: delayLink(b, t.echo, linkDelay)}},
-		{"fungi-access-tcp", startAccessLink(b, t, bridgeEarly)},
+		{"fungi-access-tcp", startAccessLink(b, t, bridgeNode)},
+		{"fungi-access-tcp-early-only", startAccessLink(b, t, bridgeEarly)},
 		{"fungi-access-tcp-ahead", startAccessLink(b, t, bridgeAhead)},
 		{"fungi-access-tcp-reply-first", startAccessLink(b, t, bridgeReplyFirst)},
 	}

@@ -132,6 +132,9 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	externalProvider := external.New(external.Config{AllowedHosts: cfg.External.AllowedHosts})
+	// Access streams keep a few warm streams per peer they reached.
+	accessDialer := transport.NewAccessDialer(peerHost)
+	defer accessDialer.Close()
 	node, err := actors.StartNode(actors.NodeConfig{
 		Home: h,
 		Providers: []runtimes.Provider{wasmProvider, docker.New(docker.Config{
@@ -143,9 +146,7 @@ func Run(ctx context.Context, opts Options) error {
 		Logger:        slog.New(atLeast{logger.Handler(), slog.LevelWarn}),
 		Events:        logger,
 		Network:       net,
-		DialAccess: func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (transport.HalfCloser, error) {
-			return transport.OpenAccess(ctx, peerHost, p, hdr)
-		},
+		DialAccess: accessDialer.Open,
 		Relays: relayInfos,
 	})
 	if err != nil {

@@ -1,0 +1,237 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/fungi-go/fungi/messages"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Warm streams kept per peer, and how long one may wait for its use. A web
+// page opens a handful of connections at once: two ready streams cover the
+// first of them and the rest overlap their opens. The peer waits for a
+// stream's header for accessHeaderTimeout (30 s) and then ends it; ten
+// seconds stays well inside that and covers a page load's burst.
+const (
+	accessWarmStreams = 2
+	accessWarmMaxAge  = 10 * time.Second
+)
+
+// AccessDialer opens access streams from one host, as OpenAccess does, and
+// keeps a few streams to each peer it was used for opened ahead of use:
+// open, the access protocol negotiated, the peer's handler waiting for a
+// header. A new local connection then skips the stream open and the peer's
+// accept chain (on loopback about a quarter of a new connection's time).
+//
+// A warm stream carries no header, so the peer has checked nothing and
+// dialled nothing for it: the role check, the service's admission and its
+// dial happen when the header arrives, exactly as on a fresh stream, and a
+// refusal comes back the same way. The service sees a connection only when
+// a client makes one. Streams are warmed only for a peer a connection was
+// just opened to (a peer nobody reaches holds nothing), each is dropped
+// once older than the age bound, and one whose peer or connection ended,
+// or that rides a relay while a direct connection exists, is never used.
+type AccessDialer struct {
+	h      host.Host
+	size   int
+	maxAge time.Duration
+
+	mu     sync.Mutex
+	pools  map[peer.ID]*warmPool
+	closed bool
+}
+
+// NewAccessDialer returns a dialer for h; Close it with the host.
+func NewAccessDialer(h host.Host) *AccessDialer {
+	return &AccessDialer{h: h, size: accessWarmStreams, maxAge: accessWarmMaxAge, pools: map[peer.ID]*warmPool{}}
+}
+
+// Open opens an access stream to p for one connection, as OpenAccess does
+// (WithEarlyData included), on a warm stream when one is ready, and warms
+// the next ones.
+func (d *AccessDialer) Open(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
+	pool := d.pool(p)
+	if pool == nil {
+		return nil, errors.New("this node is shutting down")
+	}
+	stream, err := d.open(ctx, pool, p, hdr)
+	if err == nil {
+		// Only a peer just reached gets warm streams: one that cannot be
+		// reached is not dialled again in the background.
+		pool.refill()
+	}
+	return stream, err
+}
+
+func (d *AccessDialer) open(ctx context.Context, pool *warmPool, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
+	if s := pool.take(); s != nil {
+		return OpenAccessOn(ctx, s, hdr)
+	}
+	stream, err := OpenAccess(ctx, d.h, p, hdr)
+	if err != nil && errors.Is(err, ErrStreamLimit) {
+		// A warm stream may have taken the last stream the limits allow
+		// while this one was being opened: it is this connection's.
+		if s := pool.take(); s != nil {
+			return OpenAccessOn(ctx, s, hdr)
+		}
+	}
+	return stream, err
+}
+
+// Close resets every warm stream and warms no more.
+func (d *AccessDialer) Close() {
+	d.mu.Lock()
+	d.closed = true
+	pools := d.pools
+	d.pools = nil
+	d.mu.Unlock()
+	for _, pool := range pools {
+		pool.close()
+	}
+}
+
+func (d *AccessDialer) pool(p peer.ID) *warmPool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
+	}
+	pool := d.pools[p]
+	if pool == nil {
+		pool = &warmPool{d: d, p: p}
+		d.pools[p] = pool
+	}
+	return pool
+}
+
+// warm opens a stream to p and negotiates the access protocol on it, so
+// the peer's handler is running and waiting for a header when it is used.
+func (d *AccessDialer) warm(ctx context.Context, p peer.ID) (network.Stream, error) {
+	s, err := newUserStream(ctx, d.h, p, AccessProtocol, "fungi access")
+	if err != nil {
+		return nil, err
+	}
+	// An empty write sends the lazy protocol selection and nothing else.
+	if _, err := s.Write(nil); err != nil {
+		s.Reset()
+		return nil, err
+	}
+	return s, nil
+}
+
+// usable reports whether a warm stream can still carry a connection: its
+// connection is open, neither side ended the stream, and it does not ride a
+// relay while the host has a direct connection to the peer (a stream
+// opened now would take the direct one).
+func (d *AccessDialer) usable(s network.Stream) bool {
+	c := s.Conn()
+	if c.IsClosed() {
+		return false
+	}
+	if ys := yamuxStreamOf(s); ys != nil && !ys.Intact() {
+		return false
+	}
+	if c.Stat().Limited || isRelayed(c.RemoteMultiaddr()) {
+		for _, other := range d.h.Network().ConnsToPeer(c.RemotePeer()) {
+			if !other.IsClosed() && !other.Stat().Limited && !isRelayed(other.RemoteMultiaddr()) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// warmPool is one peer's warm streams.
+type warmPool struct {
+	d *AccessDialer
+	p peer.ID
+
+	mu      sync.Mutex
+	ready   []*warmStream
+	filling int
+	closed  bool
+}
+
+type warmStream struct {
+	s      network.Stream
+	expiry *time.Timer
+}
+
+// take returns a usable warm stream, oldest first, or nil; the unusable
+// ones it meets are reset.
+func (w *warmPool) take() network.Stream {
+	for {
+		w.mu.Lock()
+		if len(w.ready) == 0 {
+			w.mu.Unlock()
+			return nil
+		}
+		st := w.ready[0]
+		w.ready = w.ready[1:]
+		w.mu.Unlock()
+		st.expiry.Stop()
+		if w.d.usable(st.s) {
+			return st.s
+		}
+		st.s.Reset()
+	}
+}
+
+// refill starts warming streams until ready and warming ones make the
+// pool's size.
+func (w *warmPool) refill() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for !w.closed && len(w.ready)+w.filling < w.d.size {
+		w.filling++
+		go w.fill()
+	}
+}
+
+func (w *warmPool) fill() {
+	ctx, cancel := context.WithTimeout(context.Background(), accessHeaderTimeout)
+	s, err := w.d.warm(ctx, w.p)
+	cancel()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.filling--
+	if err != nil {
+		return
+	}
+	if w.closed {
+		s.Reset()
+		return
+	}
+	st := &warmStream{s: s}
+	st.expiry = time.AfterFunc(w.d.maxAge, func() { w.expire(st) })
+	w.ready = append(w.ready, st)
+}
+
+// expire drops st if no connection took it meanwhile; nothing replaces it.
+func (w *warmPool) expire(st *warmStream) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i, r := range w.ready {
+		if r == st {
+			w.ready = append(w.ready[:i], w.ready[i+1:]...)
+			st.s.Reset()
+			return
+		}
+	}
+}
+
+func (w *warmPool) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	for _, st := range w.ready {
+		st.expiry.Stop()
+		st.s.Reset()
+	}
+	w.ready = nil
+}

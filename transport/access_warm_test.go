@@ -1,0 +1,236 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/fungi-go/fungi/internal/testutil"
+	"github.com/fungi-go/fungi/messages"
+)
+
+// warmRig is an access server in front of a counting echo service and a
+// client's AccessDialer.
+type warmRig struct {
+	client, server host.Host
+	gate           *TrustGate
+	dialer         *AccessDialer
+	accepted       *atomic.Int32
+}
+
+func newWarmRig(t *testing.T) *warmRig {
+	t.Helper()
+	client, server, gate := pair(t, "access")
+	echo, accepted := countingEcho(t)
+	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return echo, nil }, t.Logf)
+	d := NewAccessDialer(client)
+	t.Cleanup(d.Close)
+	return &warmRig{client: client, server: server, gate: gate, dialer: d, accepted: accepted}
+}
+
+// open opens an access stream as the forwarder does.
+func (r *warmRig) open(t *testing.T) HalfCloser {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(WithEarlyData(context.Background()), 10*time.Second)
+	defer cancel()
+	s, err := r.dialer.Open(ctx, r.server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func echoes(t *testing.T, s HalfCloser, msg string) {
+	t.Helper()
+	if _, err := s.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	back := make([]byte, len(msg))
+	if _, err := io.ReadFull(s, back); err != nil || string(back) != msg {
+		t.Fatalf("echo of %q: %q %v", msg, back, err)
+	}
+}
+
+// ready is the client's warm streams to the server.
+func (r *warmRig) ready() []network.Stream {
+	pool := r.dialer.pool(r.server.ID())
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	var out []network.Stream
+	for _, st := range pool.ready {
+		out = append(out, st.s)
+	}
+	return out
+}
+
+// serverAccessStreams counts the access streams the server holds open.
+func (r *warmRig) serverAccessStreams() int {
+	n := 0
+	for _, c := range r.server.Network().ConnsToPeer(r.client.ID()) {
+		for _, s := range c.GetStreams() {
+			if s.Protocol() == AccessProtocol {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// waitPeerHolds waits until the server holds n access streams.
+func (r *warmRig) waitPeerHolds(t *testing.T, n int) {
+	t.Helper()
+	testutil.WaitFor(t, 10*time.Second, fmt.Sprintf("the peer to hold %d access streams", n), func() error {
+		if got := r.serverAccessStreams(); got != n {
+			return fmt.Errorf("the peer holds %d", got)
+		}
+		return nil
+	})
+}
+
+func (r *warmRig) waitWarm(t *testing.T, n int) {
+	t.Helper()
+	testutil.WaitFor(t, 10*time.Second, fmt.Sprintf("%d warm streams", n), func() error {
+		if got := len(r.ready()); got != n {
+			return fmt.Errorf("%d warm", got)
+		}
+		return nil
+	})
+}
+
+func underlying(s HalfCloser) network.Stream {
+	if as, ok := s.(*AccessStream); ok {
+		return as.bufferedStream.Stream
+	}
+	return nil
+}
+
+// After a connection, the dialer warms streams to the peer: the peer's
+// handler runs for them, the service sees no connection, and the next
+// connection travels on one of them.
+func TestAccessDialerWarmsStreamsAfterUse(t *testing.T) {
+	r := newWarmRig(t)
+	if n := len(r.ready()); n != 0 {
+		t.Fatalf("%d streams warm before any use", n)
+	}
+	echoes(t, r.open(t), "first")
+	r.waitWarm(t, accessWarmStreams)
+	r.waitPeerHolds(t, 1+accessWarmStreams)
+	if n := r.accepted.Load(); n != 1 {
+		t.Fatalf("the service saw %d connections for one client connection", n)
+	}
+
+	warm := r.ready()
+	s := r.open(t)
+	if got := underlying(s); got != warm[0] {
+		t.Fatalf("the second connection did not take the oldest warm stream (%v, warm %v)", got, warm)
+	}
+	echoes(t, s, "second")
+	if n := r.accepted.Load(); n != 2 {
+		t.Fatalf("the service saw %d connections for two", n)
+	}
+	r.waitWarm(t, accessWarmStreams) // the one taken is replaced
+}
+
+// A peer that cannot be reached gets no warm streams: nothing is dialled
+// again in the background.
+func TestAccessDialerWarmsNothingForAFailedOpen(t *testing.T) {
+	client, _ := newTestHost(t)
+	other, _ := newTestHost(t)
+	d := NewAccessDialer(client)
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(WithEarlyData(context.Background()), 10*time.Second)
+	defer cancel()
+	if _, err := d.Open(ctx, other.ID(), &messages.AccessHeader{ServiceId: "echo"}); err == nil {
+		t.Fatal("opened a stream to a peer with no known address")
+	}
+	pool := d.pool(other.ID())
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	if len(pool.ready)+pool.filling != 0 {
+		t.Fatalf("%d warm and %d warming to a peer that cannot be reached", len(pool.ready), pool.filling)
+	}
+}
+
+// A warm stream the peer ended is not handed out: the connection gets a
+// fresh stream and works.
+func TestAccessDialerSkipsStreamsThePeerEnded(t *testing.T) {
+	r := newWarmRig(t)
+	first := r.open(t)
+	echoes(t, first, "first")
+	first.Close()
+	r.waitWarm(t, accessWarmStreams)
+	warm := r.ready()
+	// Once the first connection's bridge ended, the peer's access
+	// streams are the warm ones.
+	r.waitPeerHolds(t, accessWarmStreams)
+	for _, c := range r.server.Network().ConnsToPeer(r.client.ID()) {
+		for _, s := range c.GetStreams() {
+			if s.Protocol() == AccessProtocol {
+				s.Reset()
+			}
+		}
+	}
+	testutil.WaitFor(t, 10*time.Second, "the client to see the resets", func() error {
+		for _, s := range warm {
+			if yamuxStreamOf(s).Intact() {
+				return fmt.Errorf("stream %s still intact", s.ID())
+			}
+		}
+		return nil
+	})
+	s := r.open(t)
+	for _, w := range warm {
+		if underlying(s) == w {
+			t.Fatal("a stream the peer reset was handed out")
+		}
+	}
+	echoes(t, s, "after the resets")
+}
+
+// A warm stream whose peer withdrew this node's trust meanwhile is
+// refused when used, as a fresh one is: the role is checked when the
+// header arrives, not only when the stream opened.
+func TestAccessDialerWarmStreamChecksTheRoleAgain(t *testing.T) {
+	r := newWarmRig(t)
+	echoes(t, r.open(t), "first")
+	r.waitWarm(t, accessWarmStreams)
+	r.waitPeerHolds(t, 1+accessWarmStreams)
+	r.gate.Set(map[peer.ID]string{}, map[peer.ID]bool{})
+	s := r.open(t)
+	as, ok := s.(*AccessStream)
+	if !ok {
+		t.Fatalf("open returned %T", s)
+	}
+	err := as.Accepted()
+	if err == nil || !strings.Contains(err.Error(), "untrusted this node") {
+		t.Fatalf("a warm stream used after trust was withdrawn: %v", err)
+	}
+	if n := r.accepted.Load(); n != 1 {
+		t.Fatalf("the service saw %d connections, one after trust was withdrawn", n)
+	}
+}
+
+// Warm streams nobody takes are ended at their age bound and not
+// replaced, and the peer's handlers for them end too.
+func TestAccessDialerWarmStreamsExpire(t *testing.T) {
+	r := newWarmRig(t)
+	r.dialer.maxAge = 50 * time.Millisecond
+	s := r.open(t)
+	echoes(t, s, "first")
+	r.waitPeerHolds(t, 1) // the warm ones expired
+	pool := r.dialer.pool(r.server.ID())
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	if len(pool.ready)+pool.filling != 0 {
+		t.Fatalf("expired streams were replaced: %d warm, %d warming", len(pool.ready), pool.filling)
+	}
+}
