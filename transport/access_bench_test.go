@@ -73,16 +73,13 @@ func startAccess(b *testing.B, t targets) targets {
 
 // How the benchmark's bridge gets its stream: as a node does (an
 // AccessDialer: warm streams and early data), with early data on a fresh
-// stream each time (the path before warm streams), from streams opened
-// ahead and admitted with the service dialled (AccessAhead, measured, not
-// used by the forwarder), or the reply first (the path before early data:
-// a round trip, then the bytes).
+// stream each time (the path before warm streams), or the reply first (the
+// path before early data: a round trip, then the bytes).
 type bridgeMode int
 
 const (
 	bridgeNode bridgeMode = iota
 	bridgeEarly
-	bridgeAhead
 	bridgeReplyFirst
 )
 
@@ -94,18 +91,12 @@ func benchOpener(b *testing.B, mode bridgeMode, client host.Host, server peer.ID
 		b.Cleanup(d.Close)
 		return func(ctx context.Context) (HalfCloser, error) { return d.Open(WithEarlyData(ctx), server, hdr) }
 	}
-	open := func(ctx context.Context) (HalfCloser, error) {
+	return func(ctx context.Context) (HalfCloser, error) {
 		if mode != bridgeReplyFirst {
 			ctx = WithEarlyData(ctx)
 		}
 		return OpenAccess(ctx, client, server, hdr)
 	}
-	if mode == bridgeAhead {
-		ahead := NewAccessAhead(AccessAheadStreams, AccessAheadMaxAge, open)
-		b.Cleanup(ahead.Close)
-		open = ahead.Take
-	}
-	return open
 }
 
 // startAccessOn runs two libp2p hosts listening on listen (TCP or QUIC) and
@@ -322,7 +313,6 @@ func BenchmarkAccess(b *testing.B) {
 		{name: "direct-loopback", t: t},
 		{name: "fungi-access-tcp", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeNode)},
 		{name: "fungi-access-tcp-early-only", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeEarly), rrOnly: true},
-		{name: "fungi-access-tcp-ahead", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeAhead), rrOnly: true},
 		{name: "fungi-access-tcp-reply-first", t: startAccessOn(b, t, "/ip4/127.0.0.1/tcp/0", bridgeReplyFirst), rrOnly: true},
 		{name: "fungi-access-quic", t: startAccessOn(b, t, "/ip4/127.0.0.1/udp/0/quic-v1", bridgeNode)},
 	}

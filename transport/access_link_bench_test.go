@@ -142,8 +142,8 @@ func startAccessLink(b *testing.B, t targets, mode bridgeMode) targets {
 // BenchmarkAccessLink is the request/response half of BenchmarkAccess
 // across an emulated link with a 1 ms round trip: the echo service
 // reached over the link directly, through fungi as a node bridges (warm
-// streams and early data), with early data alone, with admitted streams
-// opened ahead, with the reply awaited first (the path before early data),
+// streams and early data), with early data alone, with the reply awaited
+// first (the path before early data),
 // and through `ssh -L` to an sshd behind the same link.
 //
 //	go test -run '^$' -bench AccessLink -benchtime 5x ./transport
@@ -157,7 +157,6 @@ func BenchmarkAccessLink(b *testing.B) {
 		{"direct-over-link", targets{echo: delayLink(b, t.echo, linkDelay)}},
 		{"fungi-access-tcp", startAccessLink(b, t, bridgeNode)},
 		{"fungi-access-tcp-early-only", startAccessLink(b, t, bridgeEarly)},
-		{"fungi-access-tcp-ahead", startAccessLink(b, t, bridgeAhead)},
 		{"fungi-access-tcp-reply-first", startAccessLink(b, t, bridgeReplyFirst)},
 	}
 	link := func(addr string) string { return delayLink(b, addr, linkDelay) }

@@ -26,14 +26,14 @@ const (
 // keeps a few streams to each peer it was used for opened ahead of use:
 // open, the access protocol negotiated, the peer's handler waiting for a
 // header. A new local connection then skips the stream open and the peer's
-// accept chain (on loopback about a quarter of a new connection's time).
+// accept chain.
 //
 // A warm stream carries no header, so the peer has checked nothing and
 // dialled nothing for it: the role check, the service's admission and its
 // dial happen when the header arrives, exactly as on a fresh stream, and a
 // refusal comes back the same way. The service sees a connection only when
-// a client makes one. Streams are warmed only for a peer a connection was
-// just opened to (a peer nobody reaches holds nothing), each is dropped
+// a client makes one. Streams are warmed only for a peer that just admitted
+// a connection (a peer nobody reaches holds nothing), each is dropped
 // once older than the age bound, and one whose peer or connection ended,
 // or that rides a relay while a direct connection exists, is never used.
 type AccessDialer struct {
@@ -60,12 +60,24 @@ func (d *AccessDialer) Open(ctx context.Context, p peer.ID, hdr *messages.Access
 		return nil, errors.New("this node is shutting down")
 	}
 	stream, err := d.open(ctx, pool, p, hdr)
-	if err == nil {
-		// Only a peer just reached gets warm streams: one that cannot be
-		// reached is not dialled again in the background.
+	if err != nil {
+		// A peer that cannot be reached is not dialled again in the
+		// background.
+		return nil, err
+	}
+	// Warm the next ones once this one is admitted: a refused connection
+	// warms nothing, and the new streams' frames do not travel alongside
+	// this connection's first bytes.
+	if as, ok := stream.(*AccessStream); ok {
+		go func() {
+			if as.Accepted() == nil {
+				pool.refill()
+			}
+		}()
+	} else {
 		pool.refill()
 	}
-	return stream, err
+	return stream, nil
 }
 
 func (d *AccessDialer) open(ctx context.Context, pool *warmPool, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
@@ -154,6 +166,7 @@ type warmPool struct {
 	mu      sync.Mutex
 	ready   []*warmStream
 	filling int
+	warmed  int // streams warmed so far
 	closed  bool
 }
 
@@ -207,6 +220,7 @@ func (w *warmPool) fill() {
 		s.Reset()
 		return
 	}
+	w.warmed++
 	st := &warmStream{s: s}
 	st.expiry = time.AfterFunc(w.d.maxAge, func() { w.expire(st) })
 	w.ready = append(w.ready, st)

@@ -226,11 +226,19 @@ func TestAccessDialerWarmStreamsExpire(t *testing.T) {
 	r.dialer.maxAge = 50 * time.Millisecond
 	s := r.open(t)
 	echoes(t, s, "first")
-	r.waitPeerHolds(t, 1) // the warm ones expired
 	pool := r.dialer.pool(r.server.ID())
+	testutil.WaitFor(t, 10*time.Second, "two streams warmed and expired", func() error {
+		pool.mu.Lock()
+		defer pool.mu.Unlock()
+		if pool.warmed != accessWarmStreams || len(pool.ready) != 0 {
+			return fmt.Errorf("%d warmed, %d warm", pool.warmed, len(pool.ready))
+		}
+		return nil
+	})
+	r.waitPeerHolds(t, 1) // the peer's handlers for them ended too
 	pool.mu.Lock()
 	defer pool.mu.Unlock()
-	if len(pool.ready)+pool.filling != 0 {
-		t.Fatalf("expired streams were replaced: %d warm, %d warming", len(pool.ready), pool.filling)
+	if len(pool.ready)+pool.filling != 0 || pool.warmed != accessWarmStreams {
+		t.Fatalf("expired streams were replaced: %d warm, %d warming, %d warmed in all", len(pool.ready), pool.filling, pool.warmed)
 	}
 }
