@@ -146,8 +146,8 @@ func Run(ctx context.Context, opts Options) error {
 		Logger:        slog.New(atLeast{logger.Handler(), slog.LevelWarn}),
 		Events:        logger,
 		Network:       net,
-		DialAccess: accessDialer.Open,
-		Relays: relayInfos,
+		DialAccess:    accessDialer.Open,
+		Relays:        relayInfos,
 	})
 	if err != nil {
 		return err
