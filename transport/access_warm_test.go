@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -241,4 +242,70 @@ func TestAccessDialerWarmStreamsExpire(t *testing.T) {
 	if len(pool.ready)+pool.filling != 0 || pool.warmed != accessWarmStreams {
 		t.Fatalf("expired streams were replaced: %d warm, %d warming, %d warmed in all", len(pool.ready), pool.filling, pool.warmed)
 	}
+}
+
+// Warm streams that ride a relay are left once a direct connection to the
+// peer exists: the next connection takes the direct one, as a stream
+// opened now would.
+func TestAccessDialerLeavesRelayedWarmStreamsForADirectConnection(t *testing.T) {
+	key := func() crypto.PrivKey {
+		k, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	relay, err := NewRelay(key(), []string{"/ip4/127.0.0.1/tcp/0"}, RelayConfig{Open: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	clientGate, serverGate, serverRelays := NewTrustGate(), NewTrustGate(), NewRelays()
+	client, err := NewHost(key(), []string{"/ip4/127.0.0.1/tcp/0"}, clientGate, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err := NewHost(key(), []string{"/ip4/127.0.0.1/tcp/0"}, serverGate, serverRelays, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	clientGate.Set(map[peer.ID]string{}, map[peer.ID]bool{server.ID(): true, relay.ID(): true})
+	serverGate.Set(map[peer.ID]string{client.ID(): "access"}, map[peer.ID]bool{relay.ID(): true})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := serverRelays.Reserve(ctx, server, peer.AddrInfo{ID: relay.ID(), Addrs: relay.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	echo, _ := countingEcho(t)
+	ServeAccess(server, serverGate, func(peer.ID, *messages.AccessHeader) (string, error) { return echo, nil }, t.Logf)
+	// The client knows the server only through the relay.
+	client.Peerstore().AddAddrs(server.ID(), serverRelays.Addrs(), time.Hour)
+	r := &warmRig{client: client, server: server, gate: serverGate, dialer: NewAccessDialer(client)}
+	t.Cleanup(r.dialer.Close)
+
+	relayed := func(s network.Stream) bool {
+		return s.Conn().Stat().Limited || isRelayed(s.Conn().RemoteMultiaddr())
+	}
+	first := r.open(t)
+	if !relayed(underlying(first)) {
+		t.Fatalf("the first connection went over %s, not the relay", underlying(first).Conn().RemoteMultiaddr())
+	}
+	echoes(t, first, "over the relay")
+	r.waitWarm(t, accessWarmStreams)
+	for _, s := range r.ready() {
+		if !relayed(s) {
+			t.Fatalf("a warm stream on %s, not the relay", s.Conn().RemoteMultiaddr())
+		}
+	}
+	// As a hole punch does: a direct connection next to the relayed one.
+	if err := client.Connect(network.WithForceDirectDial(ctx, "test"), peer.AddrInfo{ID: server.ID(), Addrs: server.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	s := r.open(t)
+	if relayed(underlying(s)) {
+		t.Fatalf("with a direct connection up, a connection took a warm stream over %s", underlying(s).Conn().RemoteMultiaddr())
+	}
+	echoes(t, s, "direct")
 }
