@@ -112,8 +112,8 @@ func deliverTo(conn net.Conn, src any, allowed func() bool, wrote func(n int)) f
 	if write == nil {
 		return nil
 	}
-	ys.SetDeliver(func(b []byte) int {
-		if len(b) > deliverMax || !allowed() {
+	ys.SetDeliver(deliverMax, func(b []byte) int {
+		if !allowed() {
 			return 0
 		}
 		n := write(b)
@@ -123,5 +123,5 @@ func deliverTo(conn net.Conn, src any, allowed func() bool, wrote func(n int)) f
 		}
 		return n
 	})
-	return func() { ys.SetDeliver(nil) }
+	return func() { ys.SetDeliver(0, nil) }
 }

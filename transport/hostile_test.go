@@ -242,14 +242,17 @@ func fdCount() int {
 }
 
 // forwardLocally is the using node's half of the access path, as the
-// access forwarder does it: a local listener, each connection bridged to
-// a new access stream by Pipe.
+// access forwarder does it: a local listener, each connection bridged by
+// PipeAccess to an access stream from an AccessDialer (warm streams, early
+// data).
 func forwardLocally(t testing.TB, client host.Host, server peer.ID, hdr *messages.AccessHeader) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	d := NewAccessDialer(client)
+	t.Cleanup(d.Close)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -257,11 +260,15 @@ func forwardLocally(t testing.TB, client host.Host, server peer.ID, hdr *message
 				return
 			}
 			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				st, err := OpenAccess(ctx, client, server, hdr)
+				ctx, cancel := context.WithTimeout(WithEarlyData(context.Background()), 10*time.Second)
+				st, err := d.Open(ctx, server, hdr)
 				cancel()
 				if err != nil {
 					c.Close()
+					return
+				}
+				if as, ok := st.(*AccessStream); ok {
+					PipeAccess(c.(*net.TCPConn), as, func(error) { c.Close() }, nil)
 					return
 				}
 				Pipe(c.(*net.TCPConn), st)

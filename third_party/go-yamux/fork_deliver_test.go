@@ -3,6 +3,7 @@ package yamux
 import (
 	"bytes"
 	"context"
+	"math"
 	"runtime"
 	"sync"
 	"testing"
@@ -95,7 +96,7 @@ func readInto(s *Stream, k *sink, reads *int, done chan<- error) {
 func TestDeliverSkipsTheWaitingReader(t *testing.T) {
 	cs, ss := deliverPair(t)
 	var delivered, read sink
-	ss.SetDeliver(func(b []byte) int { delivered.write(b); return len(b) })
+	ss.SetDeliver(math.MaxUint32, func(b []byte) int { delivered.write(b); return len(b) })
 	reads := 0
 	done := make(chan error, 1)
 	go readInto(ss, &read, &reads, done)
@@ -118,12 +119,46 @@ func TestDeliverSkipsTheWaitingReader(t *testing.T) {
 	}
 
 	// Without a deliver function the reader gets the data again.
-	ss.SetDeliver(nil)
+	ss.SetDeliver(0, nil)
 	cs.Write([]byte("tail"))
 	cs.Close()
 	<-done
 	if got := read.buf.String(); got != "tail" {
 		t.Fatalf("the reader got %q, want %q", got, "tail")
+	}
+}
+
+// Frames above the limit are not offered to deliver: they are read into
+// the buffer and reach the reader, after the smaller frames before them.
+func TestDeliverLeavesLargerFrames(t *testing.T) {
+	cs, ss := deliverPair(t)
+	var delivered, read sink
+	var offered []int
+	ss.SetDeliver(100, func(b []byte) int {
+		offered = append(offered, len(b))
+		delivered.write(b)
+		return len(b)
+	})
+	reads := 0
+	done := make(chan error, 1)
+	go readInto(ss, &read, &reads, done)
+	waitFor(t, "the reader to wait", func() bool { return parked(ss) })
+
+	small, large := pattern(100)[:60], pattern(2000)[:1000]
+	if _, err := cs.Write(small); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the small frame to be delivered", func() bool { return delivered.len() == len(small) })
+	if _, err := cs.Write(large); err != nil {
+		t.Fatal(err)
+	}
+	cs.Close()
+	<-done
+	if len(offered) != 1 || offered[0] != len(small) {
+		t.Fatalf("deliver was offered frames of %v bytes, want only the %d-byte one", offered, len(small))
+	}
+	if !bytes.Equal(read.buf.Bytes(), large) {
+		t.Fatalf("the reader got %d bytes, want the %d of the large frame", read.len(), len(large))
 	}
 }
 
@@ -146,7 +181,7 @@ func TestDeliverPartlyKeepsOrderAndWindow(t *testing.T) {
 			var out sink
 			out.buf.Grow(len(want))
 			calls := 0
-			ss.SetDeliver(func(b []byte) int {
+			ss.SetDeliver(math.MaxUint32, func(b []byte) int {
 				n := tc.take(calls, len(b))
 				calls++
 				out.write(b[:n])

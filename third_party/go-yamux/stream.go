@@ -59,6 +59,7 @@ type Stream struct {
 	// wait: while readerParked, the reader holds no data of its own.
 	deliverMu    sync.Mutex
 	deliver      func([]byte) int
+	deliverMax   uint32
 	readerParked bool
 	windowDue    bool
 }
@@ -551,18 +552,20 @@ func (s *Stream) Intact() bool {
 	return s.readState == halfOpen && s.writeState == halfOpen
 }
 
-// SetDeliver lets the session's receive loop hand this stream's data to
-// deliver instead of queueing it for Read, whenever the stream's reader is
-// waiting in Read with nothing buffered: the data then reaches its
-// destination without waking the reader. deliver must not block (a
-// non-blocking write, say) and returns how many bytes it took; the rest is
-// buffered for Read as usual, in order. Bytes deliver took count as read.
-// A nil deliver turns delivery off. Only the reader's own destination may
-// be written by deliver: while the reader is waiting it holds no data, so
-// nothing it wrote can be overtaken.
-func (s *Stream) SetDeliver(deliver func([]byte) int) {
+// SetDeliver lets the session's receive loop hand this stream's data
+// frames of up to max bytes to deliver instead of queueing them for Read,
+// whenever the stream's reader is waiting in Read with nothing buffered:
+// the data then reaches its destination without waking the reader. deliver
+// must not block (a non-blocking write, say) and returns how many bytes it
+// took; the rest is buffered for Read as usual, in order. Bytes deliver took
+// count as read. Larger frames are read into the buffer as without delivery,
+// with no copy more. A nil deliver turns delivery off. Only the reader's
+// own destination may be written by deliver: while the reader is waiting it
+// holds no data, so nothing it wrote can be overtaken.
+func (s *Stream) SetDeliver(max uint32, deliver func([]byte) int) {
 	s.deliverMu.Lock()
 	s.deliver = deliver
+	s.deliverMax = max
 	s.deliverMu.Unlock()
 }
 
@@ -573,7 +576,7 @@ func (s *Stream) SetDeliver(deliver func([]byte) int) {
 func (s *Stream) tryDeliver(conn io.Reader, length uint32) bool {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
-	if s.deliver == nil || !s.readerParked || s.recvBuf.Len() != 0 {
+	if s.deliver == nil || length > s.deliverMax || !s.readerParked || s.recvBuf.Len() != 0 {
 		return false
 	}
 	s.stateLock.Lock()
