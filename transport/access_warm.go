@@ -145,7 +145,7 @@ func (d *AccessDialer) usable(s network.Stream) bool {
 	if c.IsClosed() {
 		return false
 	}
-	if ys := yamuxStreamOf(s); ys != nil && !ys.Intact() {
+	if streamEnded(s) {
 		return false
 	}
 	if c.Stat().Limited || isRelayed(c.RemoteMultiaddr()) {

@@ -29,7 +29,15 @@ type warmRig struct {
 
 func newWarmRig(t *testing.T) *warmRig {
 	t.Helper()
-	client, server, gate := pair(t, "access")
+	return newWarmRigOn(t, "/ip4/127.0.0.1/tcp/0")
+}
+
+// newWarmRigOn is newWarmRig with both hosts listening on listen.
+func newWarmRigOn(t *testing.T, listen string) *warmRig {
+	t.Helper()
+	client, clientGate := newTestHostOn(t, listen)
+	server, gate := newTestHostOn(t, listen)
+	trustEachOther(client, clientGate, server, gate, "access")
 	echo, accepted := countingEcho(t)
 	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return echo, nil }, t.Logf)
 	d := NewAccessDialer(client)
@@ -164,7 +172,12 @@ func TestAccessDialerWarmsNothingForAFailedOpen(t *testing.T) {
 // A warm stream the peer ended is not handed out: the connection gets a
 // fresh stream and works.
 func TestAccessDialerSkipsStreamsThePeerEnded(t *testing.T) {
-	r := newWarmRig(t)
+	for name, listen := range map[string]string{"tcp": "/ip4/127.0.0.1/tcp/0", "quic": "/ip4/127.0.0.1/udp/0/quic-v1"} {
+		t.Run(name, func(t *testing.T) { skipsStreamsThePeerEnded(t, newWarmRigOn(t, listen)) })
+	}
+}
+
+func skipsStreamsThePeerEnded(t *testing.T, r *warmRig) {
 	first := r.open(t)
 	echoes(t, first, "first")
 	first.Close()
@@ -182,7 +195,7 @@ func TestAccessDialerSkipsStreamsThePeerEnded(t *testing.T) {
 	}
 	testutil.WaitFor(t, 10*time.Second, "the client to see the resets", func() error {
 		for _, s := range warm {
-			if yamuxStreamOf(s).Intact() {
+			if !streamEnded(s) {
 				return fmt.Errorf("stream %s still intact", s.ID())
 			}
 		}

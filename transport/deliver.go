@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"net"
 	"reflect"
 	"sync/atomic"
@@ -11,11 +12,20 @@ import (
 )
 
 // yamuxStreamOf finds the yamux stream under an access stream, or nil when
-// there is none (QUIC, a test double). libp2p hides it under two wrappers
-// with no accessor: the host's stream wrapper (an embedded network.Stream)
-// and the swarm's stream (an unexported field), both read here by reflection.
-// TestYamuxStreamOf fails if a go-libp2p upgrade moves them.
+// there is none (QUIC, a test double).
 func yamuxStreamOf(s any) *goyamux.Stream {
+	ys, _ := muxedStreamOf(s).(*goyamux.Stream)
+	return ys
+}
+
+// muxedStreamOf finds the muxer's own stream under an access stream: a
+// *goyamux.Stream, or QUIC's stream (a value holding a *quic.Stream), or
+// nil when s wraps neither. libp2p hides it under two wrappers with no
+// accessor: the host's stream wrapper (an embedded network.Stream) and the
+// swarm's stream (an unexported field), both read here by reflection.
+// TestYamuxStreamOf and TestAccessDialerSkipsStreamsThePeerEnded/quic fail if a go-libp2p
+// upgrade moves them.
+func muxedStreamOf(s any) any {
 	for range 8 {
 		switch v := s.(type) {
 		case *goyamux.Stream:
@@ -34,6 +44,9 @@ func yamuxStreamOf(s any) *goyamux.Stream {
 			continue
 		case nil:
 			return nil
+		case interface{ Context() context.Context }:
+			// QUIC's stream: the only one here with a context.
+			return v
 		}
 		rv := reflect.ValueOf(s)
 		if rv.Kind() != reflect.Pointer || rv.IsNil() {
@@ -52,6 +65,21 @@ func yamuxStreamOf(s any) *goyamux.Stream {
 		s = inner
 	}
 	return nil
+}
+
+// streamEnded reports whether the muxer already knows that s ended: the
+// peer closed or reset it, or its connection went. A yamux stream says so
+// itself (Stream.Intact, fungi's fork); a QUIC stream's context ends with
+// its sending side, which the peer's reset (STOP_SENDING) ends too. Other
+// streams report false.
+func streamEnded(s any) bool {
+	switch m := muxedStreamOf(s).(type) {
+	case *goyamux.Stream:
+		return !m.Intact()
+	case interface{ Context() context.Context }:
+		return m.Context().Err() != nil
+	}
+	return false
 }
 
 var (

@@ -37,12 +37,18 @@ func pair(t testing.TB, role string) (client, server host.Host, serverGate *Trus
 // yet; port mapping is off, so a test sends nothing off the machine.
 func newTestHost(t testing.TB) (host.Host, *TrustGate) {
 	t.Helper()
+	return newTestHostOn(t, "/ip4/127.0.0.1/tcp/0")
+}
+
+// newTestHostOn is newTestHost listening on listen (TCP or QUIC).
+func newTestHostOn(t testing.TB, listen string) (host.Host, *TrustGate) {
+	t.Helper()
 	priv, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g := NewTrustGate()
-	h, err := NewHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, g, nil, false)
+	h, err := NewHost(priv, []string{listen}, g, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
