@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -104,8 +103,8 @@ func benchOpener(b *testing.B, mode bridgeMode, client host.Host, server peer.ID
 // the sink and the echo server, bridged exactly as the access forwarder
 // does with mode.
 func startAccessOn(b *testing.B, t targets, listen string, mode bridgeMode) targets {
-	client, clientGate := newBenchHost(b, listen)
-	server, gate := newBenchHost(b, listen)
+	client, clientGate := newTestHostOn(b, listen)
+	server, gate := newTestHostOn(b, listen)
 	trustEachOther(client, clientGate, server, gate, "access")
 	ServeAccess(server, gate, func(_ peer.ID, hdr *messages.AccessHeader) (string, error) {
 		if hdr.ServiceId == "sink" {
@@ -145,21 +144,6 @@ func startAccessOn(b *testing.B, t targets, listen string, mode bridgeMode) targ
 		return ln.Addr().String()
 	}
 	return targets{sink: forward("sink"), echo: forward("echo")}
-}
-
-// newBenchHost is newTestHost on a chosen loopback listen address.
-func newBenchHost(b *testing.B, listen string) (host.Host, *TrustGate) {
-	priv, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := NewTrustGate()
-	h, err := NewHost(priv, []string{listen}, g, nil, false)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { h.Close() })
-	return h, g
 }
 
 // sshServer is a loopback sshd with its own host key, and the user key

@@ -92,8 +92,8 @@ func delayLink(b *testing.B, target string, delay time.Duration) string {
 // startAccessLink is startAccessOn over TCP with the client host reaching
 // the serving host only through a delayLink.
 func startAccessLink(b *testing.B, t targets, mode bridgeMode) targets {
-	client, clientGate := newBenchHost(b, "/ip4/127.0.0.1/tcp/0")
-	server, gate := newBenchHost(b, "/ip4/127.0.0.1/tcp/0")
+	client, clientGate := newTestHost(b)
+	server, gate := newTestHost(b)
 	trustEachOther(client, clientGate, server, gate, "access")
 	var serverTCP string
 	for _, a := range server.Addrs() {

@@ -38,17 +38,15 @@ const (
 // or that rides a relay while a direct connection exists, is never used.
 type AccessDialer struct {
 	h      host.Host
-	size   int
 	maxAge time.Duration
 
-	mu     sync.Mutex
-	pools  map[peer.ID]*warmPool
-	closed bool
+	mu    sync.Mutex
+	pools map[peer.ID]*warmPool // nil once closed
 }
 
 // NewAccessDialer returns a dialer for h; Close it with the host.
 func NewAccessDialer(h host.Host) *AccessDialer {
-	return &AccessDialer{h: h, size: accessWarmStreams, maxAge: accessWarmMaxAge, pools: map[peer.ID]*warmPool{}}
+	return &AccessDialer{h: h, maxAge: accessWarmMaxAge, pools: map[peer.ID]*warmPool{}}
 }
 
 // Open opens an access stream to p for one connection, as OpenAccess does
@@ -85,7 +83,7 @@ func (d *AccessDialer) open(ctx context.Context, pool *warmPool, p peer.ID, hdr 
 		return OpenAccessOn(ctx, s, hdr)
 	}
 	stream, err := OpenAccess(ctx, d.h, p, hdr)
-	if err != nil && errors.Is(err, ErrStreamLimit) {
+	if errors.Is(err, ErrStreamLimit) {
 		// A warm stream may have taken the last stream the limits allow
 		// while this one was being opened: it is this connection's.
 		if s := pool.take(); s != nil {
@@ -98,7 +96,6 @@ func (d *AccessDialer) open(ctx context.Context, pool *warmPool, p peer.ID, hdr 
 // Close resets every warm stream and warms no more.
 func (d *AccessDialer) Close() {
 	d.mu.Lock()
-	d.closed = true
 	pools := d.pools
 	d.pools = nil
 	d.mu.Unlock()
@@ -110,7 +107,7 @@ func (d *AccessDialer) Close() {
 func (d *AccessDialer) pool(p peer.ID) *warmPool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.closed {
+	if d.pools == nil {
 		return nil
 	}
 	pool := d.pools[p]
@@ -148,9 +145,9 @@ func (d *AccessDialer) usable(s network.Stream) bool {
 	if streamEnded(s) {
 		return false
 	}
-	if c.Stat().Limited || isRelayed(c.RemoteMultiaddr()) {
+	if relayedConn(c) {
 		for _, other := range d.h.Network().ConnsToPeer(c.RemotePeer()) {
-			if !other.IsClosed() && !other.Stat().Limited && !isRelayed(other.RemoteMultiaddr()) {
+			if !other.IsClosed() && !relayedConn(other) {
 				return false
 			}
 		}
@@ -200,7 +197,7 @@ func (w *warmPool) take() network.Stream {
 func (w *warmPool) refill() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for !w.closed && len(w.ready)+w.filling < w.d.size {
+	for !w.closed && len(w.ready)+w.filling < accessWarmStreams {
 		w.filling++
 		go w.fill()
 	}

@@ -261,13 +261,7 @@ func TestAccessDialerWarmStreamsExpire(t *testing.T) {
 // peer exists: the next connection takes the direct one, as a stream
 // opened now would.
 func TestAccessDialerLeavesRelayedWarmStreamsForADirectConnection(t *testing.T) {
-	key := func() crypto.PrivKey {
-		k, _, err := crypto.GenerateEd25519Key(nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
+	key := func() crypto.PrivKey { k, _ := testKey(t); return k }
 	relay, err := NewRelay(key(), []string{"/ip4/127.0.0.1/tcp/0"}, RelayConfig{Open: true})
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +293,7 @@ func TestAccessDialerLeavesRelayedWarmStreamsForADirectConnection(t *testing.T) 
 	t.Cleanup(r.dialer.Close)
 
 	relayed := func(s network.Stream) bool {
-		return s.Conn().Stat().Limited || isRelayed(s.Conn().RemoteMultiaddr())
+		return relayedConn(s.Conn())
 	}
 	first := r.open(t)
 	if !relayed(underlying(first)) {

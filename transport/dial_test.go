@@ -3,11 +3,9 @@ package transport
 import (
 	"context"
 	"net"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -18,20 +16,9 @@ import (
 // as it is back: the user's next connection is not refused by libp2p's
 // dial backoff (seen as a 502 right after both nodes restarted).
 func TestAccessDialsAPeerThatCameBack(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	addr := "/ip4/127.0.0.1/tcp/" + strconv.Itoa(port)
-
+	addr := closedLoopbackAddr(t)
 	client, clientGate := newTestHost(t)
-	serverKey, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serverID, _ := peer.IDFromPrivateKey(serverKey)
+	serverKey, serverID := testKey(t)
 	clientGate.Set(map[peer.ID]string{}, map[peer.ID]bool{serverID: true})
 	maddr, err := ma.NewMultiaddr(addr)
 	if err != nil {
@@ -101,20 +88,10 @@ func TestRelayOf(t *testing.T) {
 // failure that caused the backoff (nobody listening) is not, so a peer
 // that is really down is not dialed twice.
 func TestInDialBackoffKnowsLibp2psBackoffError(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	client, gate := newTestHost(t)
-	key, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	down, _ := peer.IDFromPrivateKey(key)
+	_, down := testKey(t)
 	gate.Set(map[peer.ID]string{}, map[peer.ID]bool{down: true})
-	client.Peerstore().AddAddr(down, ma.StringCast("/ip4/127.0.0.1/tcp/"+strconv.Itoa(port)), time.Hour)
+	client.Peerstore().AddAddr(down, ma.StringCast(closedLoopbackAddr(t)), time.Hour)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -139,23 +116,9 @@ func TestInDialBackoffKnowsLibp2psBackoffError(t *testing.T) {
 // peer that holds one there: Via keeps it, Addrs (what this node
 // advertises) does not, and freshDial gives it to the dialer.
 func TestRelayViaWithoutOwnReservation(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	key, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	relayID, _ := peer.IDFromPrivateKey(key)
-	relayAddr := ma.StringCast("/ip4/127.0.0.1/tcp/" + strconv.Itoa(port))
-
-	priv, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, relayID := testKey(t)
+	relayAddr := ma.StringCast(closedLoopbackAddr(t))
+	priv, _ := testKey(t)
 	gate, relays := NewTrustGate(), NewRelays()
 	gate.Set(map[peer.ID]string{}, map[peer.ID]bool{relayID: true})
 	h, err := NewHost(priv, []string{"/ip4/127.0.0.1/tcp/0"}, gate, relays, false)
@@ -175,8 +138,7 @@ func TestRelayViaWithoutOwnReservation(t *testing.T) {
 	if via := relays.Via(); len(via) != 1 || !via[0].Equal(want) {
 		t.Fatalf("Via = %v, want [%s]", via, want)
 	}
-	pkey, _, _ := crypto.GenerateEd25519Key(nil)
-	target, _ := peer.IDFromPrivateKey(pkey)
+	_, target := testKey(t)
 	freshDial(h, target)
 	found := false
 	for _, a := range h.Peerstore().Addrs(target) {

@@ -114,7 +114,7 @@ func (n *Network) Connected(p peer.ID) bool {
 func (n *Network) ConnAddr(p peer.ID) string {
 	var relayed string
 	for _, c := range n.Host.Network().ConnsToPeer(p) {
-		if c.Stat().Limited || isRelayed(c.RemoteMultiaddr()) {
+		if relayedConn(c) {
 			relayed = c.RemoteMultiaddr().String()
 			continue
 		}
@@ -171,7 +171,7 @@ func (n *Network) describe(c network.Conn, alias func(peer.ID) string) *messages
 		Alias:      alias(p),
 		RemoteAddr: c.RemoteMultiaddr().String(),
 		Direction:  "inbound",
-		Relayed:    stat.Limited || isRelayed(c.RemoteMultiaddr()),
+		Relayed:    relayedConn(c),
 		Transport:  transportName(c.RemoteMultiaddr()),
 		RttMs:      float64(n.Host.Peerstore().LatencyEWMA(p)) / float64(time.Millisecond),
 		OpenedAt:   stat.Opened.UTC().Format(time.RFC3339),
@@ -196,6 +196,12 @@ func (n *Network) describe(c network.Conn, alias func(peer.ID) string) *messages
 func isRelayed(a ma.Multiaddr) bool {
 	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
 	return err == nil
+}
+
+// relayedConn reports whether c goes through a relay: libp2p marks a
+// circuit with limits Limited, and its remote address names the circuit.
+func relayedConn(c network.Conn) bool {
+	return c.Stat().Limited || isRelayed(c.RemoteMultiaddr())
 }
 
 func transportName(a ma.Multiaddr) string {

@@ -297,7 +297,7 @@ func relayedInbound(h host.Host) []network.Conn {
 		var in network.Conn
 		relayed := len(conns) > 0
 		for _, c := range conns {
-			if !(c.Stat().Limited || isRelayed(c.RemoteMultiaddr())) {
+			if !relayedConn(c) {
 				relayed = false
 				break
 			}

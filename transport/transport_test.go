@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -43,10 +44,7 @@ func newTestHost(t testing.TB) (host.Host, *TrustGate) {
 // newTestHostOn is newTestHost listening on listen (TCP or QUIC).
 func newTestHostOn(t testing.TB, listen string) (host.Host, *TrustGate) {
 	t.Helper()
-	priv, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	priv, _ := testKey(t)
 	g := NewTrustGate()
 	h, err := NewHost(priv, []string{listen}, g, nil, false)
 	if err != nil {
@@ -54,6 +52,32 @@ func newTestHostOn(t testing.TB, listen string) (host.Host, *TrustGate) {
 	}
 	t.Cleanup(func() { h.Close() })
 	return h, g
+}
+
+// testKey is a new identity for a test's peer.
+func testKey(t testing.TB) (crypto.PrivKey, peer.ID) {
+	t.Helper()
+	priv, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, id
+}
+
+// closedLoopbackAddr is a loopback TCP address nobody listens on (a port
+// just given back), for a peer that is down.
+func closedLoopbackAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "/ip4/127.0.0.1/tcp/" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
 // trustEachOther makes server trust client with role, and client dial server.

@@ -558,8 +558,8 @@ func (s *Stream) Intact() bool {
 // the data then reaches its destination without waking the reader. deliver
 // must not block (a non-blocking write, say) and returns how many bytes it
 // took; the rest is buffered for Read as usual, in order. Bytes deliver took
-// count as read. Larger frames are read into the buffer as without delivery,
-// with no copy more. A nil deliver turns delivery off. Only the reader's
+// count as read. Larger frames are read into the buffer as without
+// delivery, with no extra copy. A nil deliver turns delivery off. Only the reader's
 // own destination may be written by deliver: while the reader is waiting it
 // holds no data, so nothing it wrote can be overtaken.
 func (s *Stream) SetDeliver(max uint32, deliver func([]byte) int) {
