@@ -2,11 +2,13 @@ package actors
 
 import (
 	"fmt"
+	"net"
 	"sort"
 
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/runtimes/manifest"
 )
 
 // ResolveAccess asks the registry where a published service listens, for
@@ -16,10 +18,21 @@ type ResolveAccess struct {
 	Port      string
 }
 
-// AccessTarget is the local address an access stream is connected to.
-type AccessTarget struct{ Addr string }
+// AccessTarget is where an access stream is connected to: a service's
+// loopback host port, or an external service's published target. An
+// external target's host is checked against the node's allowance again
+// and resolved by the caller right before it connects (External set,
+// Host and Port the target), off the registry's mailbox.
+type AccessTarget struct {
+	Addr     string
+	External bool
+	Host     string
+	Port     int
+}
 
-// catalogEntry is what peers see of a service: never its host ports.
+// catalogEntry is what peers see of a service: never its host ports; of an
+// external service the target it publishes, so a user knows where an
+// attach leads.
 func catalogEntry(info *messages.ServiceInfo) *messages.CatalogEntry {
 	e := &messages.CatalogEntry{
 		ServiceId:   info.Expose.GetServiceId(),
@@ -33,7 +46,11 @@ func catalogEntry(info *messages.ServiceInfo) *messages.CatalogEntry {
 	}
 	for _, p := range info.Ports {
 		if p.Protocol == "tcp" {
-			e.Ports = append(e.Ports, &messages.CatalogPort{Name: p.Name})
+			cp := &messages.CatalogPort{Name: p.Name}
+			if info.Runtime == manifest.RuntimeExternal {
+				cp.Target = p.HostAddress
+			}
+			e.Ports = append(e.Ports, cp)
 		}
 	}
 	return e
@@ -91,11 +108,12 @@ func (r *serviceRegistry) resolveAccess(ctx actor.Context, msg *ResolveAccess) {
 	}
 	for _, p := range info.Ports {
 		if p.Name == msg.Port || msg.Port == "" {
-			addr := p.HostAddress
-			if addr == "" {
-				addr = fmt.Sprintf("127.0.0.1:%d", p.HostPort)
+			if info.Runtime == manifest.RuntimeExternal {
+				host, _, _ := net.SplitHostPort(p.HostAddress)
+				ctx.Respond(&AccessTarget{Addr: p.HostAddress, External: true, Host: host, Port: int(p.ServicePort)})
+				return
 			}
-			ctx.Respond(&AccessTarget{Addr: addr})
+			ctx.Respond(&AccessTarget{Addr: fmt.Sprintf("127.0.0.1:%d", p.HostPort)})
 			return
 		}
 	}

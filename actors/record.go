@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes"
+	"github.com/fungi-go/fungi/runtimes/external"
 	"github.com/fungi-go/fungi/runtimes/manifest"
 )
 
@@ -158,7 +161,7 @@ func describe(h *home.Home, rec *serviceRecord, m *manifest.Manifest, state stri
 			ServicePort: uint32(p.ServicePort),
 			HostPort:    uint32(p.HostPort),
 			Protocol:    proto,
-			HostAddress: fmt.Sprintf("127.0.0.1:%d", p.HostPort),
+			HostAddress: hostAddress(m, p),
 		})
 	}
 	for _, mt := range m.Spec.Mounts {
@@ -177,6 +180,16 @@ func describe(h *home.Home, rec *serviceRecord, m *manifest.Manifest, state stri
 	return info
 }
 
+// hostAddress is where the node reaches a service's port: its host port on
+// loopback, or for an external service the target it publishes, which
+// may be another host of the LAN (source.host).
+func hostAddress(m *manifest.Manifest, p runtimes.PortBinding) string {
+	if m.Spec.Runtime == manifest.RuntimeExternal {
+		return net.JoinHostPort(external.Host(m), strconv.Itoa(p.ServicePort))
+	}
+	return fmt.Sprintf("127.0.0.1:%d", p.HostPort)
+}
+
 func expandAppHome(h *home.Home, name, p string) string {
 	if rel, ok := strings.CutPrefix(p, manifest.AppHomeVar); ok {
 		return filepath.Join(h.DataDir(name), filepath.FromSlash(rel))
@@ -187,6 +200,8 @@ func expandAppHome(h *home.Home, name, p string) string {
 func sourceText(m *manifest.Manifest, rec *serviceRecord) string {
 	s := m.Spec.Source
 	switch {
+	case m.Spec.Runtime == manifest.RuntimeExternal:
+		return "the service already running at " + external.Host(m)
 	case rec.Shipped && s.File != "":
 		sum := rec.Artifact.SHA256
 		if len(sum) > 12 {

@@ -842,7 +842,7 @@ type PortBinding struct {
 	ServicePort   uint32                 `protobuf:"varint,2,opt,name=service_port,json=servicePort,proto3" json:"service_port,omitempty"`
 	HostPort      uint32                 `protobuf:"varint,3,opt,name=host_port,json=hostPort,proto3" json:"host_port,omitempty"`
 	Protocol      string                 `protobuf:"bytes,4,opt,name=protocol,proto3" json:"protocol,omitempty"`
-	HostAddress   string                 `protobuf:"bytes,5,opt,name=host_address,json=hostAddress,proto3" json:"host_address,omitempty"` // "127.0.0.1:PORT"
+	HostAddress   string                 `protobuf:"bytes,5,opt,name=host_address,json=hostAddress,proto3" json:"host_address,omitempty"` // where the node reaches it: "127.0.0.1:PORT", an external service's "HOST:PORT"
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2208,9 +2208,13 @@ func (x *CatalogInspect) GetServiceId() string {
 	return ""
 }
 
+// CatalogPort is one port of a published service. target is set for an
+// external service only: the host:port the publishing node connects an
+// access stream to (a program fungi did not start, on that node or its LAN).
 type CatalogPort struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Target        string                 `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2248,6 +2252,13 @@ func (*CatalogPort) Descriptor() ([]byte, []int) {
 func (x *CatalogPort) GetName() string {
 	if x != nil {
 		return x.Name
+	}
+	return ""
+}
+
+func (x *CatalogPort) GetTarget() string {
+	if x != nil {
+		return x.Target
 	}
 	return ""
 }
@@ -4443,9 +4454,10 @@ const file_fungi_proto_rawDesc = "" +
 	"\x0eCatalogRequest\"/\n" +
 	"\x0eCatalogInspect\x12\x1d\n" +
 	"\n" +
-	"service_id\x18\x01 \x01(\tR\tserviceId\"!\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\"9\n" +
 	"\vCatalogPort\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\xf2\x01\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06target\x18\x02 \x01(\tR\x06target\"\xf2\x01\n" +
 	"\fCatalogEntry\x12\x1d\n" +
 	"\n" +
 	"service_id\x18\x01 \x01(\tR\tserviceId\x12!\n" +

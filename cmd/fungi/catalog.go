@@ -45,9 +45,15 @@ func usageText(usage, path string) string {
 	return usage
 }
 
+// catalogPorts names a service's ports; an external service's with the
+// target the peer connects them to, so a user sees where an attach leads.
 func catalogPorts(s *messages.CatalogEntry) string {
 	var names []string
 	for _, p := range s.Ports {
+		if p.Target != "" {
+			names = append(names, p.Name+" -> "+p.Target)
+			continue
+		}
 		names = append(names, p.Name)
 	}
 	return strings.Join(names, ",")

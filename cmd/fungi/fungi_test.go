@@ -107,8 +107,9 @@ func TestScripts(t *testing.T) {
 				ts.Check(err)
 				ts.Setenv(args[1], id.String())
 			},
-			"waitport":  cmdWaitPort,
-			"webserver": cmdWebServer,
+			"waitport":    cmdWaitPort,
+			"webserver":   cmdWebServer,
+			"webserverat": cmdWebServerAt,
 			"setenvfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
 			},

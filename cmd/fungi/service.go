@@ -305,7 +305,7 @@ func printInspect(out io.Writer, s *messages.ServiceInfo) {
 	row("Data folder", s.DataDir)
 	for _, p := range s.Ports {
 		target := ""
-		if p.ServicePort != 0 {
+		if p.ServicePort != 0 && s.Runtime != manifest.RuntimeExternal {
 			target = fmt.Sprintf(" -> %d", p.ServicePort)
 		}
 		row("Port "+p.Name, fmt.Sprintf("%s%s/%s", p.HostAddress, target, p.Protocol))

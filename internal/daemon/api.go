@@ -17,6 +17,7 @@ import (
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/version"
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/runtimes/external"
 	"github.com/fungi-go/fungi/transport"
 )
 
@@ -39,6 +40,9 @@ type apiServer struct {
 	info func() *messages.NodeInfo
 	// reloader applies config.yaml while the node runs.
 	reloader *reloader
+	// external checks an external service's target again before an
+	// access stream connects to it.
+	external *external.Provider
 }
 
 func (s *apiServer) Info(context.Context, *messages.InfoRequest) (*messages.NodeInfo, error) {

@@ -141,5 +141,17 @@ func (s *apiServer) resolveAccess(from peer.ID, hdr *messages.AccessHeader) (str
 	if err != nil {
 		return "", err
 	}
-	return res.(*actors.AccessTarget).Addr, nil
+	t := res.(*actors.AccessTarget)
+	if !t.External {
+		return t.Addr, nil
+	}
+	// The target is checked against external.allowedHosts as it is now and
+	// resolved once; the stream connects to that address, not the name.
+	ctx, cancel := context.WithTimeout(context.Background(), quickTimeout)
+	defer cancel()
+	addr, err := s.external.DialAddress(ctx, t.Host, t.Port)
+	if err != nil {
+		return "", fmt.Errorf("%s is published at %s, which this node may not connect to now: %v", hdr.ServiceId, t.Addr, err)
+	}
+	return addr, nil
 }

@@ -164,7 +164,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(512<<20), grpc.MaxSendMsgSize(64<<20),
 		grpc.ChainUnaryInterceptor(recoverUnary(logf)), grpc.ChainStreamInterceptor(recoverStream(logf)))
-	api := &apiServer{home: h, node: node, net: net, reloader: reload, info: func() *messages.NodeInfo {
+	api := &apiServer{home: h, node: node, net: net, reloader: reload, external: externalProvider, info: func() *messages.NodeInfo {
 		info := &messages.NodeInfo{PeerId: id.String(), Addrs: transport.Addrs(peerHost), Reachability: net.Reachability()}
 		for relay, res := range relays.Reservations() {
 			r := &messages.RelayReservation{RelayPeerId: relay.String(), Error: res.Error}

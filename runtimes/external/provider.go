@@ -42,6 +42,9 @@ type Config struct {
 	ProbeInterval time.Duration
 	// ProbeTimeout bounds one connection attempt; 0 means 3 s.
 	ProbeTimeout time.Duration
+	// LookupNetIP resolves a target host name; nil means the system
+	// resolver. Tests set it so that no name goes to the machine's resolver.
+	LookupNetIP func(ctx context.Context, host string) ([]netip.Addr, error)
 }
 
 // Provider publishes existing TCP services.
@@ -58,6 +61,11 @@ var _ runtimes.Provider = (*Provider)(nil)
 func New(cfg Config) *Provider {
 	if cfg.ProbeTimeout <= 0 {
 		cfg.ProbeTimeout = 3 * time.Second
+	}
+	if cfg.LookupNetIP == nil {
+		cfg.LookupNetIP = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
 	}
 	p := &Provider{cfg: cfg}
 	p.SetAllowedHosts(cfg.AllowedHosts)
@@ -119,34 +127,58 @@ func Host(m *manifest.Manifest) string {
 // A name is resolved, and every address it resolves to must be allowed,
 // so an allowed name cannot be pointed at another network later.
 func (p *Provider) Allowed(ctx context.Context, host string) error {
+	_, err := p.Resolve(ctx, host)
+	return err
+}
+
+// Resolve is Allowed that also returns the address to connect to: every
+// connection to a target (a probe, an access stream) dials the address
+// checked here, never the name again, so a name re-pointed between the
+// check and the connection cannot lead anywhere the owner did not allow.
+// A name the owner listed by name may resolve to any address but the
+// link-local, multicast and unspecified ones (a cloud's metadata service
+// is link-local): listing a name trusts it, not whatever it is re-pointed
+// to next.
+func (p *Provider) Resolve(ctx context.Context, host string) (netip.Addr, error) {
 	if host == "localhost" {
-		return nil
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil
 	}
-	var addrs []netip.Addr
 	if a, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{a.Unmap()}
-	} else {
-		for _, entry := range p.allowedHosts() {
-			if strings.EqualFold(strings.TrimSpace(entry), host) {
-				return nil
-			}
-		}
-		rctx, cancel := context.WithTimeout(ctx, p.cfg.ProbeTimeout)
-		defer cancel()
-		ips, err := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
-		if err != nil {
-			return fmt.Errorf("the target host %s does not resolve: %v", host, err)
-		}
-		for _, ip := range ips {
-			addrs = append(addrs, ip.Unmap())
-		}
-	}
-	for _, a := range addrs {
+		a = a.Unmap()
 		if !p.addrAllowed(a) {
-			return fmt.Errorf("the target %s is not on this machine, and this node does not allow publishing other hosts: add it (or its network, e.g. %s) to %s in config.yaml, then pull again", host, suggestNetwork(a), AllowedHostsKey)
+			return netip.Addr{}, p.refusal(host, a)
+		}
+		return a, nil
+	}
+	listed := false
+	for _, entry := range p.allowedHosts() {
+		if strings.EqualFold(strings.TrimSpace(entry), host) {
+			listed = true
 		}
 	}
-	return nil
+	rctx, cancel := context.WithTimeout(ctx, p.cfg.ProbeTimeout)
+	defer cancel()
+	ips, err := p.cfg.LookupNetIP(rctx, host)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("the target host %s does not resolve: %v", host, err)
+	}
+	if len(ips) == 0 {
+		return netip.Addr{}, fmt.Errorf("the target host %s resolves to no address", host)
+	}
+	for _, a := range ips {
+		a = a.Unmap()
+		switch {
+		case listed && (a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() || a.IsMulticast() || a.IsUnspecified()):
+			return netip.Addr{}, fmt.Errorf("the target host %s resolves to %s, a link-local, multicast or unspecified address, which a name in %s never reaches; list the address itself if that is meant", host, a, AllowedHostsKey)
+		case !listed && !p.addrAllowed(a):
+			return netip.Addr{}, p.refusal(host, a)
+		}
+	}
+	return ips[0].Unmap(), nil
+}
+
+func (p *Provider) refusal(host string, a netip.Addr) error {
+	return fmt.Errorf("the target %s is not on this machine, and this node does not allow publishing other hosts: add it (or its network, e.g. %s) to %s in config.yaml, then pull again", host, suggestNetwork(a), AllowedHostsKey)
 }
 
 func (p *Provider) addrAllowed(a netip.Addr) bool {
@@ -237,17 +269,37 @@ func (w *watch) check(ctx context.Context) error {
 	return w.p.probe(ctx, w.targets)
 }
 
-// probe connects to every target once.
+// probe connects to every target once, at the address Resolve checks, as
+// an access stream would.
 func (p *Provider) probe(ctx context.Context, targets []string) error {
 	for _, t := range targets {
+		host, port, err := net.SplitHostPort(t)
+		if err != nil {
+			return err
+		}
+		addr, err := p.Resolve(ctx, host)
+		if err != nil {
+			return err
+		}
 		d := net.Dialer{Timeout: p.cfg.ProbeTimeout}
-		conn, err := d.DialContext(ctx, "tcp", t)
+		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(addr.String(), port))
 		if err != nil {
 			return fmt.Errorf("%s does not answer: %s", t, probeReason(err))
 		}
 		conn.Close()
 	}
 	return nil
+}
+
+// DialAddress is where an access stream to a published target host:port
+// connects now: the address the allowance is checked on at this moment
+// (config may have changed, a name may point elsewhere since the pull).
+func (p *Provider) DialAddress(ctx context.Context, host string, port int) (string, error) {
+	addr, err := p.Resolve(ctx, host)
+	if err != nil {
+		return "", err
+	}
+	return net.JoinHostPort(addr.String(), strconv.Itoa(port)), nil
 }
 
 func probeReason(err error) string {

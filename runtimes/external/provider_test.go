@@ -3,6 +3,8 @@ package external
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/netip"
 	"net"
 	"strings"
 	"sync"
@@ -135,7 +137,7 @@ func TestOtherHostsNeedTheConfigAllowance(t *testing.T) {
 			t.Errorf("Allowed(%s) = %v, loopback is always allowed", host, err)
 		}
 	}
-	allowed := New(Config{AllowedHosts: []string{"192.168.1.0/24", "10.0.0.7", "nas.lan"}})
+	allowed := New(Config{AllowedHosts: []string{"192.168.1.0/24", "10.0.0.7", "nas.lan"}, LookupNetIP: fixedLookup(map[string]string{"nas.lan": "192.168.7.9"})})
 	for _, host := range []string{"192.168.1.30", "10.0.0.7", "nas.lan"} {
 		if err := allowed.Allowed(ctx, host); err != nil {
 			t.Errorf("Allowed(%s) with it in config = %v", host, err)
@@ -152,5 +154,67 @@ func TestFetchRefusesADisallowedTargetAtPull(t *testing.T) {
 	_, err := p.Fetch(context.Background(), runtimes.FetchRequest{Manifest: m}, func(*messages.PullProgress) {})
 	if err == nil || !strings.Contains(err.Error(), AllowedHostsKey) {
 		t.Fatalf("pull of a LAN target without the allowance: %v", err)
+	}
+}
+
+// fixedLookup resolves names from a table, never through the machine's
+// resolver; the table can be changed between calls (a name re-pointed).
+func fixedLookup(names map[string]string) func(context.Context, string) ([]netip.Addr, error) {
+	var mu sync.Mutex
+	return func(_ context.Context, host string) ([]netip.Addr, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		a, ok := names[host]
+		if !ok {
+			return nil, fmt.Errorf("no such host %s", host)
+		}
+		return []netip.Addr{netip.MustParseAddr(a)}, nil
+	}
+}
+
+// An access stream connects to the address the allowance is checked on at
+// that moment: the published host, never this machine's loopback port of
+// the same number, and never where a name was re-pointed since the pull.
+func TestDialAddressIsThePublishedHostCheckedNow(t *testing.T) {
+	ctx := context.Background()
+	names := map[string]string{"nas.lan": "10.231.0.2", "printer.lan": "10.231.0.3"}
+	lookup := fixedLookup(names)
+	var mu sync.Mutex
+	repoint := func(name, addr string) {
+		mu.Lock()
+		defer mu.Unlock()
+		names[name] = addr
+	}
+	p := New(Config{AllowedHosts: []string{"10.231.0.0/24", "nas.lan"}, LookupNetIP: func(ctx context.Context, h string) ([]netip.Addr, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return lookup(ctx, h)
+	}})
+	for _, c := range []struct{ host, want string }{
+		{"10.231.0.2", "10.231.0.2:18080"},
+		{"nas.lan", "10.231.0.2:18080"},
+		{"printer.lan", "10.231.0.3:18080"}, // not listed by name: its address is checked
+		{"127.0.0.2", "127.0.0.2:18080"},
+		{"localhost", "127.0.0.1:18080"},
+	} {
+		got, err := p.DialAddress(ctx, c.host, 18080)
+		if err != nil || got != c.want {
+			t.Errorf("DialAddress(%s) = %q, %v; want %s", c.host, got, err, c.want)
+		}
+	}
+	// Re-pointed after the pull: a name not listed by name to a host the
+	// owner never allowed, a listed name to the cloud's metadata service.
+	repoint("printer.lan", "192.168.1.1")
+	if got, err := p.DialAddress(ctx, "printer.lan", 80); err == nil || !strings.Contains(err.Error(), AllowedHostsKey) {
+		t.Errorf("a name re-pointed outside the allowance dials %q, %v", got, err)
+	}
+	repoint("nas.lan", "169.254.169.254")
+	if got, err := p.DialAddress(ctx, "nas.lan", 80); err == nil || !strings.Contains(err.Error(), "link-local") {
+		t.Errorf("a listed name re-pointed to a link-local address dials %q, %v", got, err)
+	}
+	// The allowance withdrawn since the pull.
+	p.SetAllowedHosts(nil)
+	if got, err := p.DialAddress(ctx, "10.231.0.2", 80); err == nil {
+		t.Errorf("a host no longer allowed dials %q", got)
 	}
 }
