@@ -101,6 +101,11 @@ func (c *daemonInstallCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	// Refused before anything is written: a path or user the service
+	// file cannot hold as it is (a newline would add lines to the unit).
+	if err := s.Check(); err != nil {
+		return err
+	}
 	res, err := install.Install(s)
 	if err != nil {
 		return err

@@ -5,7 +5,7 @@
 package install
 
 import (
-	"bytes"
+	"encoding/xml"
 	"fmt"
 	"strings"
 )
@@ -57,32 +57,26 @@ type Status struct {
 	Note string `json:"note,omitempty"`
 }
 
-// systemdQuote quotes a word for an ExecStart= line.
-func systemdQuote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\"'\\$%;") {
-		return s
+// SystemdUnit is the text of fungi.service for s, or why s cannot be
+// written as one (see CheckSystemd). It is built with plain string writes
+// rather than text/template: reflection in a template keeps every exported
+// method of the binary alive, megabytes of the release binary.
+func SystemdUnit(s Spec) (string, error) {
+	if err := CheckSystemd(s); err != nil {
+		return "", err
 	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `$$`, `%`, `%%`)
-	return `"` + r.Replace(s) + `"`
-}
-
-// SystemdUnit is the text of fungi.service for s. It is built with
-// plain string writes rather than text/template: reflection in a template
-// keeps every exported method of the binary alive, megabytes of the
-// release binary.
-func SystemdUnit(s Spec) string {
 	var b strings.Builder
 	b.WriteString("# Written by `fungi daemon install`; `fungi daemon uninstall` removes it.\n")
-	b.WriteString("[Unit]\nDescription=Fungi node (" + s.Home + ")\n")
+	b.WriteString("[Unit]\nDescription=" + systemdValue("Fungi node ("+s.Home+")") + "\n")
 	b.WriteString("Documentation=https://github.com/fungi-go/fungi\n")
 	b.WriteString("Wants=network-online.target\nAfter=network-online.target\n\n")
-	b.WriteString("[Service]\nType=simple\nExecStart=" + systemdQuote(s.Exe))
+	b.WriteString("[Service]\nType=simple\nExecStart=" + systemdExecPath(s.Exe))
 	for _, a := range s.Args() {
-		b.WriteString(" " + systemdQuote(a))
+		b.WriteString(" " + systemdExecArg(a))
 	}
 	b.WriteString("\n")
 	if s.System && s.User != "" {
-		b.WriteString("User=" + s.User + "\n")
+		b.WriteString("User=" + systemdValue(s.User) + "\n")
 	}
 	b.WriteString("Restart=on-failure\nRestartSec=5s\n")
 	b.WriteString("# SIGTERM stops the node in order (services, then the peer host).\n")
@@ -92,17 +86,21 @@ func SystemdUnit(s Spec) string {
 		wanted = "multi-user.target"
 	}
 	b.WriteString("[Install]\nWantedBy=" + wanted + "\n")
-	return b.String()
+	return b.String(), nil
 }
 
 // LaunchdLabel names the launchd job.
 const LaunchdLabel = "dev.fungi.daemon"
 
-// LaunchdPlist is the launchd job for s, every value escaped for XML.
-func LaunchdPlist(s Spec) string {
+// LaunchdPlist is the launchd job for s, every value escaped for XML, or
+// why s cannot be written as one (see CheckLaunchd).
+func LaunchdPlist(s Spec) (string, error) {
+	if err := CheckLaunchd(s); err != nil {
+		return "", err
+	}
 	x := func(v string) string {
-		var b bytes.Buffer
-		xmlEscape(&b, v)
+		var b strings.Builder
+		xml.EscapeText(&b, []byte(v)) // cannot fail on a strings.Builder
 		return b.String()
 	}
 	var b strings.Builder
@@ -134,15 +132,11 @@ func LaunchdPlist(s Spec) string {
 	<key>ThrottleInterval</key>
 	<integer>5</integer>
 	<key>StandardErrorPath</key>
-	<string>` + x(s.Home) + `/logs/launchd.err</string>
+	<string>` + x(s.Home+"/logs/launchd.err") + `</string>
 </dict>
 </plist>
 `)
-	return b.String()
-}
-
-func xmlEscape(b *bytes.Buffer, s string) {
-	strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;").WriteString(b, s)
+	return b.String(), nil
 }
 
 // WindowsService describes the Windows service for s, as the service
@@ -153,18 +147,30 @@ type WindowsService struct {
 	Description string   `json:"description"`
 	Exe         string   `json:"exe"`
 	Args        []string `json:"args"`
-	StartType   string   `json:"startType"`
+	// CommandLine is the service's command line as the service control
+	// manager stores it: Exe and Args each quoted by the rules Windows
+	// programs split a command line with (CommandLineToArgvW).
+	CommandLine string `json:"commandLine"`
+	StartType   string `json:"startType"`
 	// Account is LocalSystem, or the user the service runs as.
 	Account string `json:"account"`
 	// Recovery restarts the service 5 s after each failure.
 	Recovery string `json:"recovery"`
 }
 
-// WindowsServiceFor is the Windows service for s.
-func WindowsServiceFor(s Spec) WindowsService {
+// WindowsServiceFor is the Windows service for s, or why s cannot be
+// registered as one (see CheckWindows).
+func WindowsServiceFor(s Spec) (WindowsService, error) {
+	if err := CheckWindows(s); err != nil {
+		return WindowsService{}, err
+	}
 	account := "LocalSystem"
 	if s.User != "" {
 		account = s.User
+	}
+	line := windowsArg(s.Exe)
+	for _, a := range s.Args() {
+		line += " " + windowsArg(a)
 	}
 	return WindowsService{
 		Name:        Name,
@@ -172,8 +178,9 @@ func WindowsServiceFor(s Spec) WindowsService {
 		Description: fmt.Sprintf("Fungi node on %s: a private peer-to-peer network for your own devices.", s.Home),
 		Exe:         s.Exe,
 		Args:        s.Args(),
+		CommandLine: line,
 		StartType:   "automatic (delayed)",
 		Account:     account,
 		Recovery:    "restart after 5s, every failure",
-	}
+	}, nil
 }

@@ -53,6 +53,10 @@ func launchctl(args ...string) error {
 
 // Install writes the plist and bootstraps the job.
 func Install(s Spec) (Result, error) {
+	plist, err := LaunchdPlist(s)
+	if err != nil {
+		return Result{}, err
+	}
 	path, err := PlistPath(s)
 	if err != nil {
 		return Result{}, err
@@ -60,7 +64,7 @@ func Install(s Spec) (Result, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return Result{}, err
 	}
-	if err := atomicfile.Write(path, []byte(LaunchdPlist(s)), 0o644); err != nil {
+	if err := atomicfile.Write(path, []byte(plist), 0o644); err != nil {
 		return Result{}, err
 	}
 	res := Result{Path: path}

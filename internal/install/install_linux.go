@@ -73,6 +73,10 @@ func userFlag(s Spec) string {
 // Install writes fungi.service and, where systemd runs and the unit went
 // to the system's own folder, enables and starts it.
 func Install(s Spec) (Result, error) {
+	unit, err := SystemdUnit(s)
+	if err != nil {
+		return Result{}, err
+	}
 	path, err := UnitPath(s)
 	if err != nil {
 		return Result{}, err
@@ -80,7 +84,7 @@ func Install(s Spec) (Result, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return Result{}, fmt.Errorf("create %s: %w (a system unit needs root: sudo fungi daemon install --system)", filepath.Dir(path), err)
 	}
-	if err := atomicfile.Write(path, []byte(SystemdUnit(s)), 0o644); err != nil {
+	if err := atomicfile.Write(path, []byte(unit), 0o644); err != nil {
 		return Result{}, fmt.Errorf("write %s: %w", path, err)
 	}
 	res := Result{Path: path}

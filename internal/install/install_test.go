@@ -22,12 +22,23 @@ func TestGolden(t *testing.T) {
 	user := Spec{Exe: "/usr/local/bin/fungi", Home: "/home/ana/.fungi"}
 	system := Spec{Exe: "/opt/fungi dir/fungi", Home: "/var/lib/fungi & co", System: true, User: "fungi"}
 	win := Spec{Exe: `C:\Program Files\fungi\fungi.exe`, Home: `C:\Users\ana\.fungi`, System: true}
-	ws, _ := json.MarshalIndent(WindowsServiceFor(win), "", "  ")
+	must := func(text string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return text
+	}
+	w, err := WindowsServiceFor(win)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, _ := json.MarshalIndent(w, "", "  ")
 	for name, got := range map[string]string{
-		"user.service":         SystemdUnit(user),
-		"system.service":       SystemdUnit(system),
-		"user.plist":           LaunchdPlist(user),
-		"system.plist":         LaunchdPlist(system),
+		"user.service":         must(SystemdUnit(user)),
+		"system.service":       must(SystemdUnit(system)),
+		"user.plist":           must(LaunchdPlist(user)),
+		"system.plist":         must(LaunchdPlist(system)),
 		"windows-service.json": string(ws) + "\n",
 	} {
 		path := filepath.Join("testdata", name)
@@ -47,7 +58,10 @@ func TestGolden(t *testing.T) {
 
 // The plist is well-formed XML whatever the paths hold.
 func TestPlistIsWellFormedXML(t *testing.T) {
-	p := LaunchdPlist(Spec{Exe: `/a <b> & "c"`, Home: `/x'y&z`, System: true, User: "<u>"})
+	p, err := LaunchdPlist(Spec{Exe: `/a <b> & "c"`, Home: `/x'y&z`})
+	if err != nil {
+		t.Fatal(err)
+	}
 	d := xml.NewDecoder(strings.NewReader(p))
 	d.Strict = true
 	var strs []string
@@ -63,7 +77,7 @@ func TestPlistIsWellFormedXML(t *testing.T) {
 			strs = append(strs, string(c))
 		}
 	}
-	if !slices.Contains(strs, `/a <b> & "c"`) || !slices.Contains(strs, "<u>") {
+	if !slices.Contains(strs, `/a <b> & "c"`) || !slices.Contains(strs, "/x'y&z/logs/launchd.err") {
 		t.Fatalf("values not round-tripped: %q", strs)
 	}
 }

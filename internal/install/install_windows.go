@@ -16,8 +16,11 @@ import (
 // Install registers the fungi Windows service (needs an administrator) and
 // starts it.
 func Install(s Spec) (Result, error) {
-	w := WindowsServiceFor(s)
-	res := Result{Path: w.Name}
+	res := Result{Path: Name}
+	w, err := WindowsServiceFor(s)
+	if err != nil {
+		return res, err
+	}
 	if s.Dir != "" {
 		return res, errors.New("--unit-dir has no meaning on Windows: the service control manager keeps services")
 	}
