@@ -139,6 +139,8 @@ var collectionLimits = map[string]struct {
 	"spec.ports":   {MaxPorts, "ports"},
 	"spec.mounts":  {MaxMounts, "mounts"},
 	"spec.command": {MaxCommandArgs, "command arguments"},
+
+	"spec.allowOutboundHttp": {MaxOutboundHosts, "hosts"},
 }
 
 type decoder struct {
@@ -285,6 +287,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.fail(n, path, "has %d %s; a manifest may have at most %d", entries, limit.what, limit.max)
 			return
 		}
+	}
+	if v.Type() == outboundType {
+		d.decodeOutbound(n, v, path)
+		return
 	}
 	switch v.Kind() {
 	case reflect.Struct:

@@ -94,11 +94,11 @@ func TestAllowOutboundHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Spec.AllowOutboundHTTP {
+	if m.Spec.AllowOutboundHTTP.Enabled() {
 		t.Fatal("outbound HTTP is allowed by default")
 	}
 	m, err = Parse([]byte(good + "  allowOutboundHttp: true\n"))
-	if err != nil || !m.Spec.AllowOutboundHTTP {
+	if err != nil || !m.Spec.AllowOutboundHTTP.Internet || len(m.Spec.AllowOutboundHTTP.Allow) != 0 {
 		t.Fatalf("allowOutboundHttp: true gave %v, %v", m, err)
 	}
 	_, err = Parse([]byte(externalSSH + "  allowOutboundHttp: true\n"))

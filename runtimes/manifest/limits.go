@@ -21,6 +21,8 @@ const (
 	MaxMounts = 64
 	// MaxCommandArgs is the most entries spec.command may list.
 	MaxCommandArgs = 1024
+	// MaxOutboundHosts is the most entries spec.allowOutboundHttp may list.
+	MaxOutboundHosts = 256
 	// MaxReportedErrors is how many problems an error lists; the rest are
 	// counted in one last line.
 	MaxReportedErrors = 20

@@ -59,10 +59,12 @@ type Spec struct {
 	Env     map[string]string `yaml:"env"`
 	Command []string          `yaml:"command"`
 	Restart string            `yaml:"restart"`
-	// AllowOutboundHTTP lets a wasm component send HTTP requests
-	// (wasi:http/outgoing-handler); without it every request it makes is
-	// answered with an error, so a guest reaches no network by default.
-	AllowOutboundHTTP bool `yaml:"allowOutboundHttp"`
+	// AllowOutboundHTTP is where a wasm component may send HTTP requests
+	// (wasi:http/outgoing-handler): nowhere (the default), the public
+	// internet (true) or the hosts, addresses and networks it lists. A
+	// request it does not allow is answered with an error, so a guest
+	// reaches no network by default.
+	AllowOutboundHTTP OutboundHTTP `yaml:"allowOutboundHttp"`
 }
 
 // Expose says how the service appears in the catalog peers see.

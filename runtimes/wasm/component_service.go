@@ -33,11 +33,11 @@ func (p *Provider) compileComponent(ctx context.Context, bin []byte) (*component
 // componentConfig is what every run or request of a component sees.
 func componentConfig(spec runtimes.InstanceSpec) component.Config {
 	cfg := component.Config{
-		Env:               spec.Manifest.Spec.Env,
-		Args:              append([]string{spec.Name}, spec.Manifest.Spec.Command...),
-		Stdout:            spec.Log,
-		Stderr:            spec.Log,
-		AllowOutboundHTTP: spec.Manifest.Spec.AllowOutboundHTTP,
+		Env:      spec.Manifest.Spec.Env,
+		Args:     append([]string{spec.Name}, spec.Manifest.Spec.Command...),
+		Stdout:   spec.Log,
+		Stderr:   spec.Log,
+		Outbound: outboundPolicy(spec.Manifest.Spec.AllowOutboundHTTP),
 	}
 	for _, m := range spec.Mounts {
 		cfg.Preopens = append(cfg.Preopens, component.Preopen{HostPath: m.HostPath, GuestPath: m.RuntimePath})

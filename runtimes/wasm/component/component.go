@@ -19,7 +19,8 @@
 // own included) cannot lead out. Stdio is never a terminal.
 //
 // Outbound HTTP: wasi:http/outgoing-handler answers HTTP-request-denied
-// unless Config.AllowOutboundHTTP is set.
+// unless Config.Outbound allows the target (public addresses, or the
+// names, addresses and networks it lists; see OutboundPolicy).
 package component
 
 import (
@@ -83,9 +84,9 @@ type Config struct {
 	Stdout, Stderr io.Writer
 	// Preopens are the folders wasi:filesystem/preopens offers.
 	Preopens []Preopen
-	// AllowOutboundHTTP lets wasi:http/outgoing-handler send requests; when
-	// false every outgoing request is answered with an error code.
-	AllowOutboundHTTP bool
+	// Outbound says where wasi:http/outgoing-handler may send requests;
+	// nil refuses every request (HTTP-request-denied).
+	Outbound *OutboundPolicy
 }
 
 // Component is a compiled component, ready to be instantiated any number of

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -14,7 +13,7 @@ import (
 
 // wasi:http: the incoming-handler export is served as an http.Handler, one
 // fresh instance per request (as `wasmtime serve` does); outgoing requests
-// are refused with HTTP-request-denied (see Config.AllowOutboundHTTP).
+// go only where Config.Outbound allows, else HTTP-request-denied.
 
 // fields is a wasi:http fields resource (headers or trailers).
 type fields struct {
@@ -318,14 +317,16 @@ var httpFuncs = map[string]hostFunc{
 	"http-error-code": func(c *cx, a []any) []any { return []any{Variant{}} },
 }
 
-// outgoingHandle sends a guest's request when Config.AllowOutboundHTTP is
-// set and answers HTTP-request-denied otherwise (the default).
+// outgoingHandle sends a guest's request when Config.Outbound allows its
+// target and answers HTTP-request-denied otherwise (always, by default).
+// The address is checked again when the connection is made.
 func outgoingHandle(c *cx, a []any) []any {
 	errCode := c.ft.results[0].cases[1]
-	if !c.inst.wasi.cfg.AllowOutboundHTTP {
+	req := a[0].(*outgoingRequest)
+	if err := c.inst.wasi.cfg.Outbound.checkRequest(req.scheme, req.authority); outboundRefused(c, err) {
 		return []any{Variant{Case: 1, Val: Variant{Case: caseIndex(errCode, "HTTP-request-denied")}}}
 	}
-	f := &futureResponse{req: a[0].(*outgoingRequest), timeout: outboundTimeout}
+	f := &futureResponse{req: req, timeout: outboundTimeout}
 	if o := a[1].(Variant); o.Case == 1 {
 		opts := o.Val.(*requestOptions)
 		if t := opts.total(); t > 0 {
@@ -378,13 +379,6 @@ type futureResponse struct {
 	taken   bool
 }
 
-var outboundClient = &http.Client{Transport: &http.Transport{
-	Proxy:                 http.ProxyFromEnvironment,
-	DialContext:           (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
-	TLSHandshakeTimeout:   10 * time.Second,
-	ResponseHeaderTimeout: outboundTimeout,
-}}
-
 func (f *futureResponse) send(c *cx) {
 	if f.done {
 		return
@@ -406,7 +400,7 @@ func (f *futureResponse) send(c *cx) {
 	for i, n := range r.headers.names {
 		req.Header.Add(n, string(r.headers.values[i]))
 	}
-	resp, err := outboundClient.Do(req)
+	resp, err := c.inst.wasi.cfg.Outbound.httpClient().Do(req)
 	if err != nil {
 		cancel()
 		f.err = err
@@ -543,7 +537,9 @@ func init() {
 			if f.err != nil {
 				errCode := c.ft.results[0].elem.cases[0].cases[1]
 				code := Variant{Case: caseIndex(errCode, "internal-error"), Val: Variant{Case: 1, Val: f.err.Error()}}
-				if errors.Is(f.err, context.DeadlineExceeded) {
+				if outboundRefused(c, f.err) {
+					code = Variant{Case: caseIndex(errCode, "HTTP-request-denied")}
+				} else if errors.Is(f.err, context.DeadlineExceeded) {
 					code = Variant{Case: caseIndex(errCode, "connection-timeout")}
 				}
 				return []any{Variant{Case: 1, Val: Variant{Val: Variant{Case: 1, Val: code}}}}
