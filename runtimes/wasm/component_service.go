@@ -90,7 +90,7 @@ func (p *Provider) serveComponent(ctx context.Context, spec runtimes.InstanceSpe
 	p.running.Add(1)
 	inst := &instance{
 		p:      p,
-		server: &http.Server{Handler: observed(spec.Name, h), ReadHeaderTimeout: 10 * time.Second},
+		server: p.httpServer(observed(spec.Name, h)),
 		closer: c,
 		done:   make(chan struct{}),
 	}

@@ -63,12 +63,19 @@ type Config struct {
 	// DownloadIdleTimeout ends a download when no bytes arrive for this long
 	// (waiting for the answer included).
 	DownloadIdleTimeout time.Duration
+	// IdleTimeout closes a service's keep-alive connection that carries no
+	// request for this long; 0 means a minute.
+	IdleTimeout time.Duration
+	// MaxConnections is how many connections one service holds open at
+	// once; one more is answered 503 and closed. 0 means 128.
+	MaxConnections int
 }
 
 // DefaultConfig returns the limits a node uses unless its config says otherwise.
 func DefaultConfig(cacheDir string) Config {
 	return Config{CacheDir: cacheDir, MemoryLimitMB: 256, RequestTimeout: 30 * time.Second, MaxConcurrency: 16,
-		DownloadTimeout: 10 * time.Minute, DownloadIdleTimeout: 30 * time.Second}
+		DownloadTimeout: 10 * time.Minute, DownloadIdleTimeout: 30 * time.Second,
+		IdleTimeout: defaultIdleTimeout, MaxConnections: defaultMaxConnections}
 }
 
 // Provider runs wasm services. The wazero runtime is made on first use, so an
@@ -440,7 +447,7 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 	p.running.Add(1)
 	inst := &instance{
 		p:        p,
-		server:   &http.Server{Handler: observed(spec.Name, h), ReadHeaderTimeout: 10 * time.Second},
+		server:   p.httpServer(observed(spec.Name, h)),
 		compiled: compiled,
 		mounts:   mounts,
 		done:     make(chan struct{}),
@@ -524,7 +531,7 @@ type instance struct {
 }
 
 func (i *instance) serve(ln net.Listener) {
-	err := i.server.Serve(ln)
+	err := i.server.Serve(i.p.limitConns(ln))
 	if !errors.Is(err, http.ErrServerClosed) {
 		i.err = err
 	}
