@@ -95,7 +95,8 @@ func Addrs(h host.Host) []string {
 // Two things besides: every stranger refused at the handshake is recorded
 // as a pending device (Pending), and while an invite is open (Pairing) a
 // bounded number of strangers get in as pairing guests, who may use the
-// pairing protocol and nothing of fungi's own.
+// pairing protocol and nothing of fungi's own, for a short window (and a
+// bounded number more, briefly, to be told pairing is busy).
 type TrustGate struct {
 	mu    sync.RWMutex
 	roles map[peer.ID]string
@@ -135,12 +136,13 @@ func (g *TrustGate) Set(roles map[peer.ID]string, dial map[peer.ID]bool) {
 // Pending lists the strangers refused at the handshake, latest first.
 func (g *TrustGate) Pending() []PendingPeer { return g.pending.list() }
 
-// guest reports whether p is in as a pairing guest.
+// guest reports whether p is in as a pairing guest, or to be told
+// pairing is busy.
 func (g *TrustGate) guest(p peer.ID) bool {
 	g.mu.RLock()
 	pairing := g.pairing
 	g.mu.RUnlock()
-	return pairing != nil && pairing.isGuest(p)
+	return pairing != nil && pairing.hasSlot(p)
 }
 
 // Role is the role of p ("access" or "admin"), or "" when p may use

@@ -44,7 +44,10 @@ func (l *gateLimiter) GetPeerLimits(p peer.ID) rcmgr.Limit {
 	// A pairing guest gets the trusted limits too: libp2p keeps a peer's
 	// limits while it has connections, and a guest that pairs becomes
 	// trusted on the connection it came in on. Until then fungi's own
-	// protocols reset its streams (they check the role).
+	// protocols reset its streams (they check the role). A stranger let in
+	// to hear that pairing is busy gets them as well, since it may take a
+	// guest's slot on the same connection; what bounds both is their
+	// number and their window (Pairing).
 	if l.gate.Admitted(p) || l.gate.guest(p) {
 		return l.trusted
 	}

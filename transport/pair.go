@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fungi-go/fungi/messages"
@@ -33,8 +34,16 @@ const (
 	// MaxOpenInvites is how many invites may wait for their joiner at once.
 	MaxOpenInvites = 16
 	// MaxPairGuests is how many strangers may be connected as pairing
-	// guests at once; more are refused at the handshake.
+	// guests at once. As many more are let in just long enough to be told
+	// pairing is busy (busyGuestWindow); beyond that a stranger is refused
+	// at the handshake.
 	MaxPairGuests = 8
+	// PairGuestWindow is how long a guest has from its admission to redeem
+	// an invite: the joiner's pairing timeout and a margin. Then its
+	// connections are closed and its slot freed, even while invites stay
+	// open, so strangers that connect and idle cannot keep the real
+	// joiner out.
+	PairGuestWindow = pairTimeout + 10*time.Second
 	// MaxInviteCode is the longest code `device join` reads.
 	MaxInviteCode = 4096
 	// DefaultInviteTTL and MaxInviteTTL bound how long an invite is open.
@@ -49,6 +58,8 @@ const (
 	maxSpentInvites  = 64
 	pairTimeout      = 20 * time.Second
 	refusedGrace     = 2 * time.Second
+	maxBusyGuests    = MaxPairGuests
+	busyGuestWindow  = 10 * time.Second
 	inviteIDLen      = 8
 	inviteSecretLen  = 32
 	inviteCodePrefix = "fungi1-"
@@ -75,16 +86,31 @@ type Pairing struct {
 	mu       sync.Mutex
 	invites  map[[inviteIDLen]byte]*invite
 	spent    map[[inviteIDLen]byte]string // why an invite no longer opens
-	guests   map[peer.ID]time.Time        // admitted until
+	guests   map[peer.ID]*guestSlot
 	failures int
+	// guestWindow and busyWindow are PairGuestWindow and busyGuestWindow,
+	// shorter in tests.
+	guestWindow, busyWindow time.Duration
+}
+
+// guestSlot is a stranger's place among the guests, held from its
+// admission until its last connection closes, it redeems an invite, or its
+// window ends.
+type guestSlot struct {
+	// busy marks a stranger let in past MaxPairGuests only to be told
+	// pairing is busy.
+	busy bool
+	// window ends the slot and closes the stranger's connections.
+	window *time.Timer
 }
 
 // NewPairing returns a pairing with no invite open: the gate admits no
-// guest. closePeer closes a peer's connections (guests left when the last
-// invite closes).
+// guest. closePeer closes a peer's connections (guests whose window ended,
+// and all of them when the last invite closes).
 func NewPairing(self peer.ID, closePeer func(peer.ID)) *Pairing {
 	return &Pairing{self: self, closePeer: closePeer,
-		invites: map[[inviteIDLen]byte]*invite{}, spent: map[[inviteIDLen]byte]string{}, guests: map[peer.ID]time.Time{}}
+		invites: map[[inviteIDLen]byte]*invite{}, spent: map[[inviteIDLen]byte]string{}, guests: map[peer.ID]*guestSlot{},
+		guestWindow: PairGuestWindow, busyWindow: busyGuestWindow}
 }
 
 // InviteCode is a decoded invite code: whom to reach, where, and the secret.
@@ -135,24 +161,51 @@ func (p *Pairing) NewInvite(role, alias string, ttl time.Duration, addrs []ma.Mu
 }
 
 // codeAddrs picks the addresses a code carries: relayed ones first (they
-// work across networks), at most maxCodeAddrs.
+// work across networks), then direct ones, LAN addresses included (they
+// pair devices on one network), at most maxCodeAddrs. Unspecified
+// addresses reach nobody and loopback ones (a circuit through a loopback
+// relay too) reach only this machine, so they are left out; loopback is
+// kept only when the node has nothing else, for a node that listens on
+// loopback alone can be joined from this machine alone, and the code must
+// still say where.
 func codeAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
-	var relayed, direct []ma.Multiaddr
+	var relayed, direct, local []ma.Multiaddr
 	for _, a := range addrs {
-		if len(a.Bytes()) > maxCodeAddrLen {
-			continue
-		}
-		if isRelayed(a) {
+		switch {
+		case len(a.Bytes()) > maxCodeAddrLen || manet.IsIPUnspecified(a):
+		case isLoopback(a):
+			local = append(local, a)
+		case isRelayed(a):
 			relayed = append(relayed, a)
-		} else {
+		default:
 			direct = append(direct, a)
 		}
 	}
 	out := append(relayed, direct...)
+	if len(out) == 0 {
+		out = local
+	}
 	if len(out) > maxCodeAddrs {
 		out = out[:maxCodeAddrs]
 	}
 	return out
+}
+
+// isLoopback reports whether a starts with a loopback IP (127.0.0.0/8,
+// ::1) or the name localhost.
+func isLoopback(a ma.Multiaddr) bool {
+	if manet.IsIPLoopback(a) {
+		return true
+	}
+	if len(a) == 0 {
+		return false
+	}
+	switch a[0].Code() {
+	case ma.P_DNS, ma.P_DNS4, ma.P_DNS6:
+		name := strings.ToLower(strings.TrimSuffix(a[0].Value(), "."))
+		return name == "localhost" || strings.HasSuffix(name, ".localhost")
+	}
+	return false
 }
 
 // DecodeInviteCode reads a code `fungi device invite` printed. It checks
@@ -207,18 +260,13 @@ func pairProof(secret []byte, inviter, joiner peer.ID) []byte {
 	return m.Sum(nil)
 }
 
-// pruneLocked closes expired invites and ends guests whose window passed;
-// the caller holds mu.
+// pruneLocked closes expired invites; the caller holds mu. Guests end
+// by their own window (admitLocked).
 func (p *Pairing) pruneLocked(now time.Time) {
 	for id, inv := range p.invites {
 		if !now.Before(inv.expires) {
 			delete(p.invites, id)
 			p.spendLocked(id, "it expired at "+inv.expires.UTC().Format(time.RFC3339))
-		}
-	}
-	for g, until := range p.guests {
-		if !now.Before(until) {
-			delete(p.guests, g)
 		}
 	}
 }
@@ -241,16 +289,22 @@ func (p *Pairing) sweep() {
 	var gone []peer.ID
 	if len(p.invites) == 0 {
 		for g := range p.guests {
+			p.dropLocked(g)
 			gone = append(gone, g)
 		}
-		clear(p.guests)
 		p.failures = 0
 	}
 	p.mu.Unlock()
 	for _, g := range gone {
-		if p.closePeer != nil {
-			go p.closePeer(g)
-		}
+		p.putOut(g)
+	}
+}
+
+// putOut closes the connections of a stranger whose slot ended, unless it
+// is trusted by now.
+func (p *Pairing) putOut(g peer.ID) {
+	if p.closePeer != nil {
+		go p.closePeer(g)
 	}
 }
 
@@ -262,33 +316,106 @@ func (p *Pairing) Open() int {
 	return len(p.invites)
 }
 
-// admitGuest lets a stranger in while an invite is open and there is room.
+// admitGuest lets a stranger in while an invite is open: as a guest while
+// fewer than MaxPairGuests are in, else just long enough to be told
+// pairing is busy while fewer than maxBusyGuests are, else not at all. A
+// stranger already in keeps its slot and its window: connecting again
+// does not lengthen it.
 func (p *Pairing) admitGuest(g peer.ID) bool {
-	now := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.pruneLocked(now)
+	p.pruneLocked(time.Now())
 	if len(p.invites) == 0 {
 		return false
 	}
-	if _, ok := p.guests[g]; !ok && len(p.guests) >= MaxPairGuests {
+	if _, ok := p.guests[g]; ok {
+		return true
+	}
+	guests, busy := p.countLocked()
+	switch {
+	case guests < MaxPairGuests:
+		p.guests[g] = p.slotLocked(g, false, p.guestWindow)
+	case busy < maxBusyGuests:
+		p.guests[g] = p.slotLocked(g, true, p.busyWindow)
+	default:
 		return false
 	}
-	until := now
-	for _, inv := range p.invites {
-		if inv.expires.After(until) {
-			until = inv.expires
-		}
-	}
-	p.guests[g] = until
 	return true
 }
 
-func (p *Pairing) isGuest(g peer.ID) bool {
+// slotLocked makes g's slot, which ends after window; the caller holds mu.
+func (p *Pairing) slotLocked(g peer.ID, busy bool, window time.Duration) *guestSlot {
+	slot := &guestSlot{busy: busy}
+	slot.window = time.AfterFunc(window, func() { p.windowEnded(g, slot) })
+	return slot
+}
+
+// windowEnded ends slot, if g still holds it, and closes g's connections.
+func (p *Pairing) windowEnded(g peer.ID, slot *guestSlot) {
+	p.mu.Lock()
+	ended := p.guests[g] == slot
+	if ended {
+		delete(p.guests, g)
+	}
+	p.mu.Unlock()
+	if ended {
+		p.putOut(g)
+	}
+}
+
+// countLocked counts the guests and the strangers in only to hear that
+// pairing is busy; the caller holds mu.
+func (p *Pairing) countLocked() (guests, busy int) {
+	for _, slot := range p.guests {
+		if slot.busy {
+			busy++
+		} else {
+			guests++
+		}
+	}
+	return guests, busy
+}
+
+// dropLocked frees g's slot; the caller holds mu.
+func (p *Pairing) dropLocked(g peer.ID) {
+	if slot := p.guests[g]; slot != nil {
+		slot.window.Stop()
+		delete(p.guests, g)
+	}
+}
+
+// left frees the slot of a stranger whose last connection closed.
+func (p *Pairing) left(g peer.ID) {
+	p.mu.Lock()
+	p.dropLocked(g)
+	p.mu.Unlock()
+}
+
+// hasSlot reports whether g is in as a guest, or to hear pairing is busy.
+func (p *Pairing) hasSlot(g peer.ID) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	until, ok := p.guests[g]
-	return ok && time.Now().Before(until)
+	_, ok := p.guests[g]
+	return ok
+}
+
+// mayRedeem reports whether g may try an invite now: any peer but one let
+// in only to hear pairing is busy, and that one too once a guest's slot
+// is free (it takes it, with a guest's window). When g may not, guests is
+// how many are pairing.
+func (p *Pairing) mayRedeem(g peer.ID) (ok bool, guests int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	slot := p.guests[g]
+	if slot == nil || !slot.busy {
+		return true, 0
+	}
+	if guests, _ = p.countLocked(); guests >= MaxPairGuests {
+		return false, guests
+	}
+	slot.window.Stop()
+	p.guests[g] = p.slotLocked(g, false, p.guestWindow)
+	return true, 0
 }
 
 // redeem checks a joiner's proof. A good one uses the invite up and
@@ -308,14 +435,14 @@ func (p *Pairing) redeem(joiner peer.ID, req *messages.PairRequest) (role, alias
 	copy(id[:], req.InviteId)
 	inv := p.invites[id]
 	if inv == nil {
-		delete(p.guests, joiner)
+		p.dropLocked(joiner)
 		if why, ok := p.spent[id]; ok {
 			return "", "", fmt.Errorf("this invite code can no longer be used: %s; ask for a new one with `fungi device invite`", why)
 		}
 		return "", "", errors.New("the invite code is not one of this node's open invites; ask for a new one with `fungi device invite`")
 	}
 	if !hmac.Equal(req.Proof, pairProof(inv.secret, p.self, joiner)) {
-		delete(p.guests, joiner)
+		p.dropLocked(joiner)
 		p.failures++
 		if p.failures >= maxPairFailures {
 			for id := range p.invites {
@@ -326,7 +453,7 @@ func (p *Pairing) redeem(joiner peer.ID, req *messages.PairRequest) (role, alias
 		return "", "", errors.New("the invite code is wrong (its secret does not match); copy the whole line again, or ask for a new one with `fungi device invite`")
 	}
 	delete(p.invites, id)
-	delete(p.guests, joiner)
+	p.dropLocked(joiner)
 	p.spendLocked(id, "it was used by "+joiner.String())
 	return inv.role, inv.alias, nil
 }
@@ -336,7 +463,8 @@ func (p *Pairing) redeem(joiner peer.ID, req *messages.PairRequest) (role, alias
 type Paired func(joiner peer.ID, role, alias string) error
 
 // ServePair registers the pairing protocol on h and lets gate admit
-// guests while an invite of the returned Pairing is open.
+// guests while an invite of the returned Pairing is open. A guest's slot
+// is freed when its last connection closes.
 func ServePair(h host.Host, gate *TrustGate, paired Paired) *Pairing {
 	p := NewPairing(h.ID(), func(id peer.ID) {
 		if gate.Role(id) == "" && !gate.Admitted(id) {
@@ -344,6 +472,27 @@ func ServePair(h host.Host, gate *TrustGate, paired Paired) *Pairing {
 		}
 	})
 	gate.SetPairing(p)
+	h.Network().Notify(&network.NotifyBundle{
+		// A peer may have several connections; the slot goes with the last.
+		DisconnectedF: func(n network.Network, c network.Conn) {
+			if len(n.ConnsToPeer(c.RemotePeer())) == 0 {
+				p.left(c.RemotePeer())
+			}
+		},
+		// A stranger's new connection can pass the gate on the slot its
+		// previous one is just giving up (the gate saw the slot, then the
+		// last old connection closed and freed it): such a connection
+		// needs a slot of its own, or it goes.
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			id := c.RemotePeer()
+			if c.Stat().Direction != network.DirInbound || gate.Admitted(id) || p.hasSlot(id) {
+				return
+			}
+			if !p.admitGuest(id) {
+				p.putOut(id)
+			}
+		},
+	})
 	h.SetStreamHandler(PairProtocol, func(s network.Stream) {
 		from := s.Conn().RemotePeer()
 		s.SetDeadline(time.Now().Add(pairTimeout))
@@ -352,8 +501,12 @@ func ServePair(h host.Host, gate *TrustGate, paired Paired) *Pairing {
 			s.Reset()
 			return
 		}
-		role, alias, err := p.redeem(from, &req)
-		if err == nil {
+		var role, alias string
+		var err error
+		if ok, guests := p.mayRedeem(from); !ok {
+			// The invite stays open: the same code works once a slot frees.
+			err = fmt.Errorf("pairing is busy: %d other devices are pairing with this node right now; try again in a few seconds", guests)
+		} else if role, alias, err = p.redeem(from, &req); err == nil {
 			if err = paired(from, role, alias); err != nil {
 				err = fmt.Errorf("the invite was right, but this node could not trust you: %v", err)
 			}

@@ -199,8 +199,10 @@ func shutOut(t *testing.T, h host.Host, p peer.ID, who string) {
 	})
 }
 
-// At most MaxPairGuests strangers are in at once, and none without an
-// invite open.
+// At most MaxPairGuests strangers are in at once as guests, and none
+// without an invite open; past them, as many again are let in to hear
+// pairing is busy, and no more: the busy answer holds bounded room. A busy
+// stranger takes a guest's slot once one is free.
 func TestPairingGuestsBounded(t *testing.T) {
 	p := NewPairing(test.RandPeerIDFatal(t), nil)
 	if p.admitGuest(test.RandPeerIDFatal(t)) {
@@ -209,13 +211,35 @@ func TestPairingGuestsBounded(t *testing.T) {
 	if _, _, err := p.NewInvite("access", "", time.Hour, nil); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < MaxPairGuests; i++ {
-		if !p.admitGuest(test.RandPeerIDFatal(t)) {
-			t.Fatalf("guest %d refused", i)
+	var in []peer.ID
+	for i := 0; i < MaxPairGuests+maxBusyGuests; i++ {
+		g := test.RandPeerIDFatal(t)
+		if !p.admitGuest(g) {
+			t.Fatalf("stranger %d refused", i)
 		}
+		in = append(in, g)
+	}
+	counts := func() (guests, busy int) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.countLocked()
+	}
+	if guests, busy := counts(); guests != MaxPairGuests || busy != maxBusyGuests {
+		t.Fatalf("%d guests and %d busy, want %d and %d", guests, busy, MaxPairGuests, maxBusyGuests)
 	}
 	if p.admitGuest(test.RandPeerIDFatal(t)) {
-		t.Fatalf("guest %d admitted past the bound", MaxPairGuests+1)
+		t.Fatalf("stranger %d admitted past the guests and the busy ones", MaxPairGuests+maxBusyGuests+1)
+	}
+	busy := in[MaxPairGuests]
+	if ok, guests := p.mayRedeem(busy); ok || guests != MaxPairGuests {
+		t.Fatalf("a busy stranger may redeem = %v with %d guests, want refused with %d", ok, guests, MaxPairGuests)
+	}
+	p.left(in[0])
+	if ok, _ := p.mayRedeem(busy); !ok {
+		t.Fatal("a busy stranger may not redeem though a guest's slot is free")
+	}
+	if guests, busy := counts(); guests != MaxPairGuests || busy != maxBusyGuests-1 {
+		t.Fatalf("%d guests and %d busy after a busy one took a free slot, want %d and %d", guests, busy, MaxPairGuests, maxBusyGuests-1)
 	}
 }
 

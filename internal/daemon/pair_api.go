@@ -118,7 +118,7 @@ func (s *apiServer) JoinDevice(ctx context.Context, req *messages.JoinRequest) (
 	}
 	c, cancel := context.WithTimeout(ctx, joinConnectTimeout)
 	defer cancel()
-	if err := s.net.Connect(c, code.PeerID); err != nil {
+	if err := s.net.ConnectNow(c, code.PeerID); err != nil {
 		undo()
 		return nil, status.Errorf(codes.Unavailable, "could not reach %s at any of the code's %d addresses: %v; is its daemon running, and is the invite still open there (a used or expired invite shuts the door)?",
 			code.PeerID, len(code.Addrs), err)
@@ -130,7 +130,7 @@ func (s *apiServer) JoinDevice(ctx context.Context, req *messages.JoinRequest) (
 		if errors.As(err, &re) {
 			return nil, status.Errorf(codes.PermissionDenied, "%s refused the invite: %s", code.PeerID, re.Message)
 		}
-		return nil, status.Errorf(codes.Unavailable, "pairing with %s failed: %v; it closed the connection, which it does when no invite is open there (a used or expired invite shuts the door): ask for a new code", code.PeerID, err)
+		return nil, status.Errorf(codes.Unavailable, "pairing with %s failed: %v; it closed the connection, which it does when no invite is open there (a used or expired invite shuts the door: ask for a new code) or when too many devices are pairing with it at once (try again in a few seconds)", code.PeerID, err)
 	}
 	if known && req.Alias != "" {
 		return s.device(&messages.DeviceRename{Device: code.PeerID.String(), Alias: req.Alias})
