@@ -91,6 +91,23 @@ func newUserStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.I
 	return h.NewStream(ctx, p, proto)
 }
 
+// ConnectNow connects to p for something the user asked for now (the peer
+// a command is for, the node an invite names), as Connect does; but, as
+// for a user's stream, the dial backoff a background dial left on p or on
+// its relays (a session's first dial right after `device add`, a
+// reservation retry) is cleared first, and a dial that joined one begun in
+// backoff is tried once more on a dial of its own. The session's own
+// redials keep using Connect: they respect the backoff.
+func (n *Network) ConnectNow(ctx context.Context, p peer.ID) error {
+	freshDial(n.Host, p)
+	err := n.Connect(ctx, p)
+	if err == nil || !inDialBackoff(err) || ctx.Err() != nil {
+		return err
+	}
+	freshDial(n.Host, p)
+	return n.Connect(ctx, p)
+}
+
 // inDialBackoff reports whether err is a dial refused by libp2p's dial
 // backoff, on the peer's own address or on a relay's. A relayed dial's
 // error names the relay's as text, so the text is checked too.

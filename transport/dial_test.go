@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -146,5 +147,62 @@ func TestRelayViaWithoutOwnReservation(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("freshDial did not give the dialer the relayed address %s: %v", want, h.Peerstore().Addrs(target))
+	}
+}
+
+// A command right after `device add` reaches a peer whose relayed address
+// a background dial (the session's first) left in backoff: that dial ran
+// before the peer held its reservation on the relay and failed, and the
+// user's connect, once the reservation is there, is not refused by the
+// backoff (TestReachRoaming/tcp: `access attach` failed with "all dials
+// failed … p2p-circuit … dial backoff").
+func TestConnectNowClearsBackoffABackgroundDialLeft(t *testing.T) {
+	key := func() crypto.PrivKey { k, _ := testKey(t); return k }
+	relay, err := NewRelay(key(), []string{"/ip4/127.0.0.1/tcp/0"}, RelayConfig{Open: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	clientGate, clientRelays := NewTrustGate(), NewRelays()
+	client, err := NewHost(key(), []string{"/ip4/127.0.0.1/tcp/0"}, clientGate, clientRelays, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	serverGate, serverRelays := NewTrustGate(), NewRelays()
+	server, err := NewHost(key(), []string{"/ip4/127.0.0.1/tcp/0"}, serverGate, serverRelays, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	clientGate.Set(map[peer.ID]string{}, map[peer.ID]bool{server.ID(): true, relay.ID(): true})
+	serverGate.Set(map[peer.ID]string{client.ID(): "access"}, map[peer.ID]bool{relay.ID(): true})
+	n := &Network{Host: client, Gate: clientGate, Relays: clientRelays}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	relayInfo := peer.AddrInfo{ID: relay.ID(), Addrs: relay.Addrs()}
+	if _, err := n.Reserve(ctx, relayInfo); err != nil {
+		t.Fatal(err)
+	}
+
+	// The session's dial: the server has no slot on the relay yet, so the
+	// relay refuses the circuit and libp2p puts the address in backoff.
+	if err := n.Connect(ctx, server.ID()); err == nil {
+		t.Fatal("a relayed dial to a peer without a reservation succeeded")
+	}
+	if _, err := serverRelays.Reserve(ctx, server, relayInfo); err != nil {
+		t.Fatal(err)
+	}
+	// A background redial still meets the backoff: what the user's command
+	// would have met.
+	if err := n.Connect(ctx, server.ID()); err == nil || !inDialBackoff(err) {
+		t.Fatalf("the redial right after the failure was not refused by the backoff: %v", err)
+	}
+
+	if err := n.ConnectNow(ctx, server.ID()); err != nil {
+		t.Fatalf("the user's connect met the backoff a background dial left: %v", err)
+	}
+	if !n.Connected(server.ID()) {
+		t.Fatal("ConnectNow returned without a connection to the peer")
 	}
 }

@@ -38,10 +38,17 @@ func startDaemonLogged(tb testing.TB, log io.Writer) (messages.DaemonClient, *me
 	if err := os.WriteFile(h.ConfigPath(), []byte(quietConfig), 0o600); err != nil {
 		tb.Fatal(err)
 	}
+	c, info := startDaemonIn(tb, h, "/ip4/127.0.0.1/tcp/0", log)
+	return c, info, h
+}
+
+// startDaemonIn runs a real node in this process on home h (config
+// written), listening on listen, and returns an API client.
+func startDaemonIn(tb testing.TB, h *home.Home, listen string, log io.Writer) (messages.DaemonClient, *messages.NodeInfo) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Log: log})
+		done <- Run(ctx, Options{Home: h, Listen: []string{listen}, Log: log})
 	}()
 	tb.Cleanup(func() { cancel(); <-done })
 	conn, err := grpc.NewClient("unix://"+h.SocketPath(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -60,7 +67,7 @@ func startDaemonLogged(tb testing.TB, log io.Writer) (messages.DaemonClient, *me
 		info, err = c.Info(context.Background(), &messages.InfoRequest{})
 		return err
 	})
-	return c, info, h
+	return c, info
 }
 
 // BenchmarkRemoteAdminCommand measures `peer admin service list` at the

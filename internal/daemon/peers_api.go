@@ -85,7 +85,8 @@ func (s *apiServer) target(ctx context.Context, name string) (*messages.Device, 
 	}
 	c, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	if err := s.net.Connect(c, id); err != nil {
+	// A user's command: not refused by the backoff of a background dial.
+	if err := s.net.ConnectNow(c, id); err != nil {
 		return d, id, s.unreachable(d, err)
 	}
 	return d, id, nil
