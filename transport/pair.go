@@ -173,6 +173,7 @@ func codeAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
 	for _, a := range addrs {
 		switch {
 		case len(a.Bytes()) > maxCodeAddrLen || manet.IsIPUnspecified(a):
+			// left out
 		case isLoopback(a):
 			local = append(local, a)
 		case isRelayed(a):
@@ -260,8 +261,8 @@ func pairProof(secret []byte, inviter, joiner peer.ID) []byte {
 	return m.Sum(nil)
 }
 
-// pruneLocked closes expired invites; the caller holds mu. Guests end
-// by their own window (admitLocked).
+// pruneLocked closes expired invites; the caller holds mu. A guest's slot
+// ends by its own timer (slotLocked).
 func (p *Pairing) pruneLocked(now time.Time) {
 	for id, inv := range p.invites {
 		if !now.Before(inv.expires) {
