@@ -52,15 +52,33 @@ func LoadToken(path string) (string, error) {
 	return tok, nil
 }
 
-// LoginLink is a one-time login URL for the dashboard at addr (host:port),
-// minted from the node's token: an expiry, a random nonce and their MAC.
-// The daemon accepts each nonce once and only before the expiry.
+// LoginLink is a one-time login URL for the dashboard at addr (host:port):
+// LoginURL with a fresh LoginCode.
 func LoginLink(token, addr string, now time.Time) string {
+	return LoginURL(addr, LoginCode(token, now))
+}
+
+// LoginCode is a one-time login code minted from the node's token: an
+// expiry, a random nonce and their MAC. The daemon accepts each nonce once
+// and only before the expiry. It is a secret until redeemed: it goes in a
+// URL printed to the user's terminal or in a private file, never on a
+// command line other users can read.
+func LoginCode(token string, now time.Time) string {
 	nonce := make([]byte, 16)
 	rand.Read(nonce)
 	payload := strconv.FormatInt(now.Add(LoginLifetime).Unix(), 10) + "." + hex.EncodeToString(nonce)
-	return "http://" + addr + "/login?code=" + payload + "." + mac(token, "login:"+payload)
+	return payload + "." + mac(token, "login:"+payload)
 }
+
+// LoginURL is the GET form of a login code for the dashboard at addr.
+func LoginURL(addr, code string) string {
+	return "http://" + addr + "/login?code=" + code
+}
+
+// LoginPath is where the dashboard redeems login codes: GET with
+// ?code=, or POST with a form field "code" (a login page's form, which
+// keeps the code out of the browser's history).
+const LoginPath = "/login"
 
 func mac(token, msg string) string {
 	m := hmac.New(sha256.New, []byte(token))

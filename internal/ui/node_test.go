@@ -182,6 +182,69 @@ func TestLoginLinkIsOneTime(t *testing.T) {
 	}
 }
 
+// A login code also works posted as a form, as the page `fungi ui`
+// writes posts it from a file (Origin "null"): once, with a session cookie
+// and a page that moves on to the dashboard. That origin may log in and do
+// nothing else; another site's origin may not even log in, and a form too
+// big for a code is refused before it is read.
+func TestLoginByPost(t *testing.T) {
+	dir := t.TempDir()
+	srv, err := ui.Start(ui.Options{Listen: "127.0.0.1:0", TokenPath: dir + "/ui-token", API: http.NotFoundHandler()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	tok, err := ui.LoadToken(dir + "/ui-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + srv.Addr
+	post := func(origin, body string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", base+ui.LoginPath, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res
+	}
+	code := ui.LoginCode(tok, time.Now())
+	form := url.Values{"code": {code}}.Encode()
+	if res := post("http://evil.example", form); res.StatusCode != http.StatusForbidden {
+		t.Errorf("a login form posted from another site: %s, want 403", res.Status)
+	}
+	if res := post("null", form+"&pad="+strings.Repeat("x", 8<<10)); res.StatusCode != http.StatusBadRequest {
+		t.Errorf("a login form of 8 KiB: %s, want 400", res.Status)
+	}
+	res := post("null", form)
+	if res.StatusCode != http.StatusOK || res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("the login form from a file: %s (Cache-Control %q), want 200, no-store", res.Status, res.Header.Get("Cache-Control"))
+	}
+	c := res.Cookies()
+	if len(c) != 1 || !c[0].HttpOnly || c[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("session cookie %+v: want one, HttpOnly, SameSite=Strict", c)
+	}
+	if res := post("null", form); res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the same code posted again: %s, want 401", res.Status)
+	}
+	// Origin "null" with the session may not reach the API.
+	req, _ := http.NewRequest("GET", base+"/api/session", nil)
+	req.Header.Set("Origin", "null")
+	req.AddCookie(c[0])
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden {
+		t.Errorf("/api/session from Origin null: %s, want 403", res.Status)
+	}
+}
+
 // A page on another site cannot change anything: a POST that carries the
 // session cookie but comes from another origin, or lacks the CSRF token,
 // is refused and the service is not started.

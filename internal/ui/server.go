@@ -129,11 +129,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "refused: the dashboard answers only to 127.0.0.1, localhost or [::1] on its own port", http.StatusMisdirectedRequest)
 		return
 	}
-	if o := r.Header.Get("Origin"); o != "" && !h.hostOK(strings.TrimPrefix(o, "http://")) {
+	// The login page `fungi ui` writes is a local file, whose form posts
+	// with Origin "null"; on /login the code is the credential, so that
+	// origin may bring one.
+	if o := r.Header.Get("Origin"); o != "" && !h.hostOK(strings.TrimPrefix(o, "http://")) && !(r.URL.Path == LoginPath && o == "null") {
 		http.Error(w, "refused: a request from another site", http.StatusForbidden)
 		return
 	}
-	if r.URL.Path == "/login" {
+	if r.URL.Path == LoginPath {
 		h.login(w, r)
 		return
 	}
@@ -176,8 +179,28 @@ func unauthorized(w http.ResponseWriter) {
 	http.Error(w, "unauthorized: open the dashboard with `fungi ui`", http.StatusUnauthorized)
 }
 
+// maxLoginForm bounds a posted login form: a code is under 200 bytes.
+const maxLoginForm = 4 << 10
+
 func (h *handler) login(w http.ResponseWriter, r *http.Request) {
-	sid, err := h.sess.redeem(r.URL.Query().Get("code"), time.Now())
+	var code string
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		code = r.URL.Query().Get("code")
+	case http.MethodPost:
+		r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
+		if err := r.ParseForm(); err != nil {
+			w.Header().Set("Cache-Control", "no-store")
+			http.Error(w, "bad login form ("+err.Error()+"): post one field, code, as `fungi ui` does", http.StatusBadRequest)
+			return
+		}
+		code = r.PostForm.Get("code")
+	default:
+		w.Header().Set("Allow", "GET, HEAD, POST")
+		http.Error(w, "the login link takes GET or POST", http.StatusMethodNotAllowed)
+		return
+	}
+	sid, err := h.sess.redeem(code, time.Now())
 	if err != nil {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, "unauthorized: "+err.Error()+"; run `fungi ui` for a new link", http.StatusUnauthorized)
@@ -185,9 +208,26 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie + h.port, Value: sid, Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(sessionLifetime / time.Second)})
+	if r.Method == http.MethodPost {
+		// The form came from a file (`fungi ui`'s login page), another
+		// site: a redirect would keep the navigation cross-site and the
+		// browser would withhold the SameSite=Strict cookie from "/". The
+		// dashboard's own page moves on to "/" instead, a same-site step.
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		fmt.Fprint(w, loggedInPage)
+		return
+	}
 	// A redirect drops the code from the address bar and history.
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
+
+// loggedInPage answers a posted login: it opens the dashboard.
+const loggedInPage = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=/">
+<title>Fungi dashboard</title></head>
+<body><p>Logged in. <a href="/">Open the dashboard</a>.</p></body></html>
+`
 
 // asset serves the embedded pages; any path that is not a file is the
 // single-page app's index, which routes by its #fragment.
