@@ -357,6 +357,8 @@ func TestFirefox(t *testing.T) {
 	ff.click(t, "the Devices link", `nav a[href="#/devices"]`)
 	ff.waitJS(t, "the devices page", `document.querySelector('h1').textContent === "Devices" && document.querySelector('#dev-peer') !== null`)
 	ff.click(t, "the Node & services link", `nav a[href="#/"]`)
+	// The click's hashchange draws the page after the click returns.
+	ff.waitJS(t, "the home page", stateIs(svc, "stopped"))
 	ff.click(t, "the service's page", fmt.Sprintf(`tr[data-service=%q] a.svc-link`, svc))
 	ff.waitJS(t, "inspect details", `document.querySelector('#svc-inspect').textContent.includes("wasmtime")`)
 

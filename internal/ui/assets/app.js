@@ -18,12 +18,19 @@ function el(tag, attrs, ...kids) {
   return e;
 }
 
+// drawn is a cell's HTML as first drawn, before the user typed into it or
+// an error showed in it: what a live update compares.
+function drawn(td) {
+  if (td.fungiDrawn === undefined) td.fungiDrawn = td.outerHTML;
+  return td.fungiDrawn;
+}
+
 // On a phone's screen a table's rows show as cards, each cell under its
 // column's name (app.css), so every cell carries that name.
 function labelCells(table) {
   const heads = [...table.querySelectorAll("thead th")].map(th => th.textContent);
   for (const tr of table.querySelectorAll("tbody tr")) {
-    [...tr.children].forEach((td, i) => { if (heads[i]) td.dataset.label = heads[i]; });
+    [...tr.children].forEach((td, i) => { if (heads[i]) td.dataset.label = heads[i]; drawn(td); });
   }
 }
 
@@ -196,34 +203,38 @@ const pages = {
     return [el("h1", {}, "Catalog of ", el("code", { text: d ? d.alias : id })), el("section", {}, err, body)];
   },
   access() {
-    const list = state.access;
-    let body;
-    if (!list) body = el("p", { class: "muted", text: "Loading…" });
-    else if (!list.length) body = el("p", { class: "muted", text: "No access entries: attach a service from a device's catalog." });
-    else body = el("div", { class: "table-wrap" }, el("table", { id: "access" },
-      el("thead", {}, el("tr", {}, ["Peer", "Service ID", "Local addresses", ""].map(h => el("th", { scope: "col", text: h })))),
-      el("tbody", {}, list.map(a => {
-        const err = el("div", { class: "error" });
-        return el("tr", { "data-service-id": a.serviceId },
-          el("td", { text: a.alias || a.peerId }), el("td", { text: a.serviceId }),
-          el("td", {}, (a.ports || []).map(p => el("div", {}, p.name + " ", a.usage === "web"
-            ? el("a", { class: "access-link", href: "http://" + p.localAddress + (a.path || "/"), target: "_blank", rel: "noopener", text: p.localAddress })
-            : el("code", { text: p.localAddress })))),
-          el("td", {}, el("button", { "data-action": "detach", onclick: () => act(err, () => api("POST", "/api/access/detach", { device: a.peerId, serviceId: a.serviceId })) }, "Detach"), err));
-      }))));
-    return [el("h1", { text: "Access" }), el("section", {}, body)];
+    return [el("h1", { text: "Access" }), el("section", {}, el("div", { id: "access-slot" }, accessTable(state.access)))];
   },
   connections() {
-    const list = state.connections;
-    const body = !list ? el("p", { class: "muted", text: "Loading…" }) : !list.length ? el("p", { class: "muted", text: "No open peer connections." }) :
-      el("div", { class: "table-wrap" }, el("table", { id: "connections" },
-        el("thead", {}, el("tr", {}, ["Peer", "Direction", "Path", "Transport", "RTT", "Remote address"].map(h => el("th", { scope: "col", text: h })))),
-        el("tbody", {}, list.map(c => el("tr", { "data-peer": c.peerId },
-          el("td", { text: c.alias || c.peerId }), el("td", { text: c.direction }), el("td", { text: c.relayed ? "relayed" : "direct" }),
-          el("td", { text: c.transport }), el("td", { text: c.rttMs ? c.rttMs.toFixed(1) + " ms" : "—" }), el("td", { class: "mono", text: c.remoteAddr }))))));
-    return [el("h1", { text: "Connections" }), el("section", {}, body)];
+    return [el("h1", { text: "Connections" }), el("section", {}, el("div", { id: "connections-slot" }, connectionsTable(state.connections)))];
   },
 };
+
+function accessTable(list) {
+  if (!list) return el("p", { class: "muted", text: "Loading…" });
+  if (!list.length) return el("p", { class: "muted", text: "No access entries: attach a service from a device's catalog." });
+  return el("div", { class: "table-wrap" }, el("table", { id: "access" },
+    el("thead", {}, el("tr", {}, ["Peer", "Service ID", "Local addresses", ""].map(h => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, list.map(a => {
+      const err = el("div", { class: "error" });
+      return el("tr", { "data-service-id": a.serviceId, "data-key": a.peerId + "/" + a.serviceId },
+        el("td", { text: a.alias || a.peerId }), el("td", { text: a.serviceId }),
+        el("td", {}, (a.ports || []).map(p => el("div", {}, p.name + " ", a.usage === "web"
+          ? el("a", { class: "access-link", href: "http://" + p.localAddress + (a.path || "/"), target: "_blank", rel: "noopener", text: p.localAddress })
+          : el("code", { text: p.localAddress })))),
+        el("td", {}, el("button", { "data-action": "detach", onclick: () => act(err, () => api("POST", "/api/access/detach", { device: a.peerId, serviceId: a.serviceId })) }, "Detach"), err));
+    }))));
+}
+
+function connectionsTable(list) {
+  if (!list) return el("p", { class: "muted", text: "Loading…" });
+  if (!list.length) return el("p", { class: "muted", text: "No open peer connections." });
+  return el("div", { class: "table-wrap" }, el("table", { id: "connections" },
+    el("thead", {}, el("tr", {}, ["Peer", "Direction", "Path", "Transport", "RTT", "Remote address"].map(h => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, list.map(c => el("tr", { "data-peer": c.peerId },
+      el("td", { text: c.alias || c.peerId }), el("td", { text: c.direction }), el("td", { text: c.relayed ? "relayed" : "direct" }),
+      el("td", { text: c.transport }), el("td", { text: c.rttMs ? c.rttMs.toFixed(1) + " ms" : "—" }), el("td", { class: "mono", text: c.remoteAddr }))))));
+}
 
 // A new alias typed or a role chosen, not yet sent, survives the table's
 // redraws (a connection coming or going redraws it), so Trust sends the role
@@ -240,10 +251,14 @@ function devicesTable(list) {
       const err = el("div", { class: "error" });
       const c = conns.find(x => x.peerId === d.peerId);
       const draft = drafts[d.peerId] || (drafts[d.peerId] = {});
-      const rename = el("input", { class: "alias-input", value: draft.alias !== undefined ? draft.alias : d.alias, size: 12, "aria-label": "New alias for " + d.alias,
+      // The cell's HTML shows the device as the daemon has it (a live
+      // update redraws the cell when that changes); the user's unsent
+      // draft is in the fields' values.
+      const rename = el("input", { class: "alias-input", value: d.alias, size: 12, "aria-label": "New alias for " + d.alias,
         oninput: () => { draft.alias = rename.value; } });
       const role = el("select", { class: "role-select", "aria-label": "Role for " + d.alias, onchange: () => { draft.role = role.value; } },
-        el("option", { value: "access" }, "access"), el("option", { value: "admin" }, "admin"));
+        ["access", "admin"].map(r => el("option", { value: r, selected: r === d.role }, r)));
+      if (draft.alias !== undefined) rename.value = draft.alias;
       if (draft.role || d.role) role.value = draft.role || d.role;
       const post = (what, body, done) => act(err, async () => {
         await api("POST", "/api/devices/" + encodeURIComponent(d.peerId) + "/" + what, body);
@@ -270,7 +285,7 @@ function devicesTable(list) {
 // a keyboard user is not sent back to the top of the page.
 const focusable = "a[href], button, input, select, textarea, [tabindex]:not([tabindex='-1'])";
 const sameKind = (scope, tag) => [...scope.querySelectorAll(focusable)].filter(x => x.tagName === tag);
-const rowKey = r => r.dataset.service || r.dataset.peer || r.dataset.serviceId;
+const rowKey = r => r.dataset.key || r.dataset.service || r.dataset.peer || r.dataset.serviceId;
 
 function focusPlace(container) {
   const a = document.activeElement;
@@ -302,6 +317,35 @@ function replaceKeepingFocus(container, ...content) {
   const p = focusPlace(container);
   container.replaceChildren(...content);
   restoreFocus(container, p);
+}
+
+// patchSlot shows a live update of a list in place. A row whose cells did
+// not change is the very same element afterwards, and so is a cell that
+// did not change in a row that did (an RTT): a click under way on it, the
+// focus in it or text typed into it is not lost to an update about
+// something else. Only changed cells are redrawn; a cell's handlers use
+// nothing but what its HTML shows and its row's key, so a kept cell acts as
+// a redrawn one would.
+function patchSlot(slot, content) {
+  const table = slot.querySelector("table"), next = content.querySelector ? content.querySelector("table") : null;
+  if (!table || !next || table.id !== next.id || table.tHead.outerHTML !== next.tHead.outerHTML) {
+    replaceKeepingFocus(slot, content);
+    return;
+  }
+  const p = focusPlace(slot);
+  const body = table.tBodies[0];
+  const old = new Map([...body.rows].map(r => [rowKey(r), r]));
+  const rows = [...next.tBodies[0].rows].map(nr => {
+    const or = old.get(rowKey(nr));
+    if (!or || or.cells.length !== nr.cells.length) return nr;
+    old.delete(rowKey(nr));
+    const oc = [...or.cells], nc = [...nr.cells];
+    oc.forEach((c, i) => { if (drawn(c) !== drawn(nc[i])) c.replaceWith(nc[i]); });
+    return or;
+  });
+  for (const r of old.values()) r.remove();
+  rows.forEach((r, i) => { if (body.rows[i] !== r) body.insertBefore(r, body.rows[i] || null); });
+  if (!slot.contains(document.activeElement)) restoreFocus(slot, p);
 }
 
 let logSource = null;
@@ -355,12 +399,13 @@ function follow() {
       state[name] = JSON.parse(ev.data)[field] || [];
       live.textContent = "live";
       const r = route();
-      const slot = (id, content) => { const e = document.getElementById(id); if (e) replaceKeepingFocus(e, content); };
+      const slot = (id, content) => { const e = document.getElementById(id); if (e) patchSlot(e, content); };
       // Lists re-render in their slot, so forms being filled in stay as they are.
       if (r.page === "home" && name === "services") slot("services-slot", servicesTable(state.services));
       else if (r.page === "devices" && (name === "devices" || name === "connections")) slot("devices-slot", devicesTable(state.devices));
       else if (r.page === "service" && name === "services") render(false);
-      else if ((r.page === "access" && name === "access") || (r.page === "connections" && name === "connections")) render(true);
+      else if (r.page === "access" && name === "access") slot("access-slot", accessTable(state.access));
+      else if (r.page === "connections" && name === "connections") slot("connections-slot", connectionsTable(state.connections));
     });
   }
   es.onerror = () => { live.textContent = "reconnecting…"; };
