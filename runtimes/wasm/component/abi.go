@@ -44,6 +44,7 @@ type cx struct {
 	realloc  api.Function
 	encoding byte
 	borrows  []uint32  // handles lent to the guest for one call
+	held     int64     // bytes charged to the instance's budget until the call returns
 	ft       *funcType // the host function being called, for its labels
 }
 
@@ -200,6 +201,7 @@ func (c *cx) loadString(p, n uint32) string {
 			return c.loadUTF16(p, n&^(1<<31))
 		}
 		b := c.read(p, n)
+		c.hold(5 * int64(n)) // the runes, then the string
 		r := make([]rune, len(b))
 		for i, x := range b {
 			r[i] = rune(x)
@@ -210,6 +212,7 @@ func (c *cx) loadString(p, n uint32) string {
 	if !utf8.Valid(b) {
 		trapf("string at %#x is not UTF-8", p)
 	}
+	c.hold(int64(n))
 	return string(b)
 }
 
@@ -218,6 +221,7 @@ func (c *cx) loadUTF16(p, n uint32) string {
 		trapf("UTF-16 string of %d units is larger than memory", n)
 	}
 	b := c.read(p, n*2)
+	c.hold(2*int64(n) + 3*int64(n)) // the units, then the string
 	u := make([]uint16, n)
 	for i := range u {
 		u[i] = binary.LittleEndian.Uint16(b[2*i:])
@@ -232,12 +236,15 @@ func (c *cx) loadList(e *vtype, p, n uint32) any {
 		trapf("list of %d elements does not fit in memory", n)
 	}
 	if e.kind == kU8 {
-		return append([]byte(nil), c.read(p, n)...)
+		b := c.read(p, n)
+		c.hold(int64(n))
+		return append([]byte(nil), b...)
 	}
 	if p%e.align != 0 {
 		trapf("list at %#x is not aligned to %d", p, e.align)
 	}
 	c.read(p, uint32(total))
+	c.hold(int64(n) * listElemCost)
 	out := make([]any, n)
 	for i := range out {
 		out[i] = c.load(e, p+uint32(i)*e.size)
@@ -279,6 +286,7 @@ func (c *cx) load(t *vtype, p uint32) any {
 	case kList:
 		return c.loadList(t.elem, le.Uint32(b), le.Uint32(b[4:]))
 	case kRecord, kTuple:
+		c.hold(16 * int64(len(t.fields)))
 		out := make([]any, len(t.fields))
 		var off uint32
 		for i, ft := range t.fields {

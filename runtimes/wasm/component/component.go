@@ -87,6 +87,12 @@ type Config struct {
 	// Outbound says where wasi:http/outgoing-handler may send requests;
 	// nil refuses every request (HTTP-request-denied).
 	Outbound *OutboundPolicy
+	// HostMemoryLimit bounds, in bytes, what the host keeps on one
+	// instance's behalf (header fields, buffered bodies, stream buffers,
+	// handles, directory listings); going over traps the instance with a
+	// HostMemoryError. Zero takes a quarter of the runtime's linear-memory limit,
+	// so that wasm.memoryLimitMB bounds both (see hostShare).
+	HostMemoryLimit int64
 }
 
 // Component is a compiled component, ready to be instantiated any number of
@@ -101,6 +107,7 @@ type Component struct {
 	kind      Kind
 	handle    *cfunc
 	run       *cfunc
+	memLimit  int64 // the runtime's linear-memory limit, in bytes
 }
 
 // CompileOption adjusts Compile.
@@ -152,6 +159,9 @@ func Compile(ctx context.Context, rt wazero.Runtime, b []byte, opts ...CompileOp
 			_ = c.Close(context.Background())
 		}
 	}()
+	if c.memLimit, err = runtimeMemoryLimit(ctx, rt); err != nil {
+		return nil, err
+	}
 	if c.host, err = c.compileHost(ctx, rt); err != nil {
 		return nil, fmt.Errorf("compile the WASI host module: %w", err)
 	}

@@ -227,6 +227,44 @@ func (d *descriptor) writable() bool { return d.dir || d.write }
 type dirStream struct {
 	entries []fs.DirEntry
 	next    int
+	budget  *hostBudget
+	charged int64 // what entries are charged to budget
+}
+
+func (s *dirStream) drop() {
+	s.budget.release(s.charged)
+	s.charged, s.entries = 0, nil
+}
+
+// dirChunk is how many entries a listing reads at a time: each chunk is
+// charged before it is read, at the longest name a file system allows.
+const dirChunk = 256
+
+// readDir lists f, charging each chunk of entries to c's budget before
+// reading it and keeping the charge for what was read.
+func readDir(c *cx, f *os.File) (*dirStream, error) {
+	s := &dirStream{budget: &c.inst.budget}
+	const reserve = dirChunk * (dirEntryCost + 255)
+	for len(s.entries) < maxDirEntries {
+		s.budget.charge(reserve)
+		es, err := f.ReadDir(min(dirChunk, maxDirEntries-len(s.entries)))
+		s.budget.release(reserve)
+		var size int64
+		for _, e := range es {
+			size += dirEntryCost + int64(len(e.Name()))
+		}
+		s.budget.charge(size)
+		s.charged += size
+		s.entries = append(s.entries, es...)
+		if errors.Is(err, io.EOF) || len(es) == 0 {
+			return s, nil
+		}
+		if err != nil {
+			s.drop()
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // maxDirEntries bounds one directory listing.
@@ -315,6 +353,7 @@ var fsFuncs = map[string]hostFunc{
 		if off > math.MaxInt64 {
 			return fsResult(c, nil, fsError("invalid"))
 		}
+		c.hold(int64(n))
 		buf := make([]byte, n)
 		k, err := d.file.ReadAt(buf, int64(off))
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -347,11 +386,11 @@ var fsFuncs = map[string]hostFunc{
 			return fsResult(c, nil, err)
 		}
 		defer f.Close()
-		es, err := f.ReadDir(maxDirEntries)
-		if err != nil && !errors.Is(err, io.EOF) {
+		s, err := readDir(c, f)
+		if err != nil {
 			return fsResult(c, nil, err)
 		}
-		return fsResult(c, &dirStream{entries: es}, nil)
+		return fsResult(c, s, nil)
 	},
 	"[method]directory-entry-stream.read-directory-entry": func(c *cx, a []any) []any {
 		s := a[0].(*dirStream)

@@ -20,7 +20,16 @@ type fields struct {
 	names     []string // as given, compared case-insensitively
 	values    [][]byte
 	immutable bool
+	budget    *hostBudget // nil for fields the guest never sees
+	charged   int64       // what names and values are charged to budget
+	// attached: a request or response holds these fields, and its headers
+	// method hands them out again, so dropping one handle frees nothing.
+	attached bool
 }
+
+func newFields(c *cx) *fields { return &fields{budget: &c.inst.budget} }
+
+func fieldSize(name string, v []byte) int64 { return fieldCost + int64(len(name)) + int64(len(v)) }
 
 // maxFields bounds how many header lines a guest can hold in one fields.
 const maxFields = 1 << 12
@@ -29,7 +38,7 @@ func (f *fields) get(name string) []any {
 	var out []any
 	for i, n := range f.names {
 		if strings.EqualFold(n, name) {
-			out = append(out, append([]byte(nil), f.values[i]...))
+			out = append(out, f.values[i]) // lowered into guest memory, never kept
 		}
 	}
 	if out == nil {
@@ -44,22 +53,57 @@ func (f *fields) del(name string) {
 		if !strings.EqualFold(n, name) {
 			f.names[k], f.values[k] = n, f.values[i]
 			k++
+		} else {
+			f.uncharge(fieldSize(n, f.values[i]))
 		}
 	}
+	clear(f.names[k:])
+	clear(f.values[k:])
 	f.names, f.values = f.names[:k], f.values[:k]
+}
+
+func (f *fields) uncharge(n int64) {
+	if f.budget != nil {
+		f.budget.release(n)
+		f.charged -= n
+	}
+}
+
+// drop frees the fields when the guest drops the handle that owns them.
+func (f *fields) drop() {
+	if !f.attached {
+		f.release()
+	}
+}
+
+// release lets go of every line and gives back what they were charged.
+func (f *fields) release() {
+	f.uncharge(f.charged)
+	f.names, f.values = nil, nil
 }
 
 func (f *fields) add(name string, v []byte) error {
 	if len(f.names) >= maxFields {
 		return fmt.Errorf("more than %d header fields", maxFields)
 	}
+	if f.budget != nil {
+		n := fieldSize(name, v)
+		f.budget.charge(n)
+		f.charged += n
+	}
 	f.names = append(f.names, name)
 	f.values = append(f.values, v)
 	return nil
 }
 
-func (f *fields) clone() *fields {
-	return &fields{names: append([]string(nil), f.names...), values: append([][]byte(nil), f.values...)}
+// clone shares the values, which no edit changes in place, but charges
+// them again: the copy outlives the original's drop.
+func (f *fields) clone(c *cx) *fields {
+	n := newFields(c)
+	n.budget.charge(f.charged)
+	n.charged = f.charged
+	n.names, n.values = append([]string(nil), f.names...), append([][]byte(nil), f.values...)
+	return n
 }
 
 func validFieldName(n string) bool {
@@ -115,6 +159,14 @@ type outgoingResponse struct {
 	body    *outgoingBody
 }
 
+// drop frees a response the guest let go of without sending it.
+func (r *outgoingResponse) drop() {
+	r.headers.release()
+	if r.body != nil {
+		r.body.release()
+	}
+}
+
 // outgoingBody buffers what the guest writes until the response is set, and
 // then writes straight to the client.
 type outgoingBody struct {
@@ -122,6 +174,19 @@ type outgoingBody struct {
 	buf     bytes.Buffer
 	stream  bool
 	written int64
+	budget  *hostBudget // nil: nothing is buffered for the guest
+	charged int64       // what buf's bytes are charged to budget
+}
+
+func newOutgoingBody(c *cx) *outgoingBody { return &outgoingBody{budget: &c.inst.budget} }
+
+// release lets go of what is buffered and gives back its charge.
+func (b *outgoingBody) release() {
+	if b.budget != nil {
+		b.budget.release(b.charged)
+	}
+	b.charged = 0
+	b.buf = bytes.Buffer{}
 }
 
 // maxBufferedBody bounds a body the guest writes before it sets the response.
@@ -134,6 +199,15 @@ func (b *outgoingBody) Write(p []byte) (int, error) {
 	}
 	if b.buf.Len()+len(p) > maxBufferedBody {
 		return 0, fmt.Errorf("more than %d bytes of body written before the response was set", maxBufferedBody)
+	}
+	if need := b.buf.Len() + len(p); b.budget != nil && need > b.buf.Cap() {
+		// The buffer doubles as it grows, and the old one is copied into
+		// the new: both are charged until the copy is done.
+		old, capacity := b.buf.Cap(), max(2*b.buf.Cap(), need)
+		b.budget.charge(int64(capacity))
+		b.buf.Grow(capacity - b.buf.Len())
+		b.budget.release(int64(old))
+		b.charged += int64(capacity - old)
 	}
 	return b.buf.Write(p)
 }
@@ -155,9 +229,9 @@ func methodVariant(m string) Variant {
 }
 
 var httpFuncs = map[string]hostFunc{
-	"[constructor]fields": func(c *cx, a []any) []any { return []any{&fields{}} },
+	"[constructor]fields": func(c *cx, a []any) []any { return []any{newFields(c)} },
 	"[static]fields.from-list": func(c *cx, a []any) []any {
-		f := &fields{}
+		f := newFields(c)
 		for _, e := range a[0].([]any) {
 			kv := e.([]any)
 			n, v := kv[0].(string), kv[1].([]byte)
@@ -206,13 +280,14 @@ var httpFuncs = map[string]hostFunc{
 	},
 	"[method]fields.entries": func(c *cx, a []any) []any {
 		f := a[0].(*fields)
+		c.hold(int64(len(f.names)) * fieldCost)
 		out := make([]any, len(f.names))
 		for i := range f.names {
-			out[i] = []any{f.names[i], append([]byte(nil), f.values[i]...)}
+			out[i] = []any{f.names[i], f.values[i]} // lowered into guest memory, never kept
 		}
 		return []any{out}
 	},
-	"[method]fields.clone": func(c *cx, a []any) []any { return []any{a[0].(*fields).clone()} },
+	"[method]fields.clone": func(c *cx, a []any) []any { return []any{a[0].(*fields).clone(c)} },
 
 	"[method]incoming-request.method": func(c *cx, a []any) []any { return []any{methodVariant(a[0].(*incomingRequest).r.Method)} },
 	"[method]incoming-request.path-with-query": func(c *cx, a []any) []any {
@@ -228,7 +303,7 @@ var httpFuncs = map[string]hostFunc{
 		return []any{Variant{Case: 1, Val: a[0].(*incomingRequest).r.Host}}
 	},
 	"[method]incoming-request.headers": func(c *cx, a []any) []any {
-		return []any{headerFields(a[0].(*incomingRequest).r.Header)}
+		return []any{headerFields(c, a[0].(*incomingRequest).r.Header)}
 	},
 	"[method]incoming-request.consume": func(c *cx, a []any) []any {
 		req := a[0].(*incomingRequest)
@@ -257,6 +332,7 @@ var httpFuncs = map[string]hostFunc{
 	"[constructor]outgoing-response": func(c *cx, a []any) []any {
 		h := a[0].(*fields)
 		h.immutable = false
+		h.attached = true
 		return []any{&outgoingResponse{status: 200, headers: h}}
 	},
 	"[method]outgoing-response.status-code": func(c *cx, a []any) []any { return []any{a[0].(*outgoingResponse).status} },
@@ -274,7 +350,7 @@ var httpFuncs = map[string]hostFunc{
 		if r.body != nil {
 			return []any{Variant{Case: 1}}
 		}
-		r.body = &outgoingBody{}
+		r.body = newOutgoingBody(c)
 		return []any{Variant{Val: r.body}}
 	},
 	"[method]outgoing-body.write": func(c *cx, a []any) []any {
@@ -285,7 +361,12 @@ var httpFuncs = map[string]hostFunc{
 		b.stream = true
 		return []any{Variant{Val: &outputStream{w: b}}}
 	},
-	"[static]outgoing-body.finish": func(c *cx, a []any) []any { return []any{Variant{}} },
+	"[static]outgoing-body.finish": func(c *cx, a []any) []any {
+		if t, ok := a[1].(Variant); ok && t.Case == 1 {
+			t.Val.(*fields).release() // trailers: fungi sends none
+		}
+		return []any{Variant{}}
+	},
 	"[static]response-outparam.set": func(c *cx, a []any) []any {
 		p, res := a[0].(*responseOutparam), a[1].(Variant)
 		if p.set {
@@ -310,8 +391,8 @@ var httpFuncs = map[string]hostFunc{
 		r.body.out = p
 		if r.body.buf.Len() > 0 {
 			_, _ = p.w.Write(r.body.buf.Bytes())
-			r.body.buf = bytes.Buffer{}
 		}
+		r.body.release()
 		return nil
 	},
 	"http-error-code": func(c *cx, a []any) []any { return []any{Variant{}} },
@@ -450,6 +531,7 @@ func init() {
 	for name, f := range map[string]hostFunc{
 		"[constructor]outgoing-request": func(c *cx, a []any) []any {
 			h := a[0].(*fields)
+			h.attached = true
 			return []any{&outgoingRequest{method: "GET", path: "/", scheme: "https", headers: h}}
 		},
 		"[method]outgoing-request.body": func(c *cx, a []any) []any {
@@ -457,7 +539,7 @@ func init() {
 			if r.body != nil {
 				return []any{Variant{Case: 1}}
 			}
-			r.body = &outgoingBody{}
+			r.body = newOutgoingBody(c)
 			return []any{Variant{Val: r.body}}
 		},
 		"[method]outgoing-request.method": func(c *cx, a []any) []any {
@@ -550,7 +632,7 @@ func init() {
 			return []any{uint16(a[0].(*incomingResponse).resp.StatusCode)}
 		},
 		"[method]incoming-response.headers": func(c *cx, a []any) []any {
-			return []any{headerFields(a[0].(*incomingResponse).resp.Header)}
+			return []any{headerFields(c, a[0].(*incomingResponse).resp.Header)}
 		},
 		"[method]incoming-response.consume": func(c *cx, a []any) []any {
 			r := a[0].(*incomingResponse)
@@ -573,14 +655,21 @@ func optU64(v any) uint64 {
 	return o.Val.(uint64)
 }
 
-func headerFields(h http.Header) *fields {
-	f := &fields{immutable: true}
+// headerFields copies h into fields for the guest, charged to its budget.
+func headerFields(c *cx, h http.Header) *fields {
+	f := newFields(c)
+	f.immutable = true
 	for n, vs := range h {
+		name := strings.ToLower(n)
 		for _, v := range vs {
-			if len(f.names) < maxFields {
-				f.names = append(f.names, strings.ToLower(n))
-				f.values = append(f.values, []byte(v))
+			if len(f.names) >= maxFields {
+				return f
 			}
+			size := fieldSize(name, nil) + int64(len(v))
+			f.budget.charge(size)
+			f.charged += size
+			f.names = append(f.names, name)
+			f.values = append(f.values, []byte(v))
 		}
 	}
 	return f

@@ -34,6 +34,7 @@ type handleEntry struct {
 type handleTable struct {
 	entries []handleEntry
 	free    []uint32
+	budget  *hostBudget // each live entry is charged handleCost
 }
 
 // maxHandles bounds how many resources a guest can hold at once.
@@ -41,6 +42,9 @@ const maxHandles = 1 << 20
 
 func (t *handleTable) add(e handleEntry) uint32 {
 	e.live = true
+	if t.budget != nil {
+		t.budget.charge(handleCost)
+	}
 	if n := len(t.free); n > 0 {
 		h := t.free[n-1]
 		t.free = t.free[:n-1]
@@ -69,6 +73,9 @@ func (t *handleTable) get(h uint32, res *resourceType) *handleEntry {
 }
 
 func (t *handleTable) remove(h uint32) {
+	if t.budget != nil {
+		t.budget.release(handleCost)
+	}
 	t.entries[h] = handleEntry{}
 	t.free = append(t.free, h)
 }
@@ -82,8 +89,10 @@ type instance struct {
 	mods    []api.Module
 	host    api.Module
 	handles handleTable
+	budget  hostBudget // what the host keeps for this instance, handles included
 	wasi    *wasiState
 	ctx     context.Context
+	funcs   map[coreItem]*reusedFunc
 }
 
 func (inst *instance) function(it coreItem) api.Function {
@@ -108,9 +117,42 @@ func (inst *instance) cxFor(ctx context.Context, o *canonOpts) *cx {
 		c.mem = m
 	}
 	if o.realloc != nil {
-		c.realloc = inst.function(*o.realloc)
+		c.realloc = inst.reused(*o.realloc)
 	}
 	return c
+}
+
+// reusedFunc is a core function the host calls again and again (a guest's
+// realloc): wazero gives every api.Function its own call stack, tens of
+// kilobytes, so making one per host call would allocate that much per call.
+// A call that re-enters it while it runs gets a function of its own.
+type reusedFunc struct {
+	api.Function
+	inst *instance
+	it   coreItem
+	busy bool
+}
+
+// Call implements api.Function.
+func (f *reusedFunc) Call(ctx context.Context, params ...uint64) ([]uint64, error) {
+	if f.busy {
+		return f.inst.function(f.it).Call(ctx, params...)
+	}
+	f.busy = true
+	defer func() { f.busy = false }()
+	return f.Function.Call(ctx, params...)
+}
+
+func (inst *instance) reused(it coreItem) api.Function {
+	if f := inst.funcs[it]; f != nil {
+		return f
+	}
+	f := &reusedFunc{Function: inst.function(it), inst: inst, it: it}
+	if inst.funcs == nil {
+		inst.funcs = map[coreItem]*reusedFunc{}
+	}
+	inst.funcs[it] = f
+	return f
 }
 
 // compileHost builds the host module every instance of c imports from.
@@ -176,6 +218,7 @@ func hostGoFunc(spec *hostSpec) api.GoModuleFunc {
 		inst := ctx.Value(instKey{}).(*instance)
 		c := inst.cxFor(ctx, &spec.opts)
 		c.ft = ft
+		defer c.unhold()
 		var args []any
 		if flatParams > maxFlatParams {
 			args = c.load(params, uint32(stack[0])).([]any)
@@ -205,6 +248,11 @@ func hostGoFunc(spec *hostSpec) api.GoModuleFunc {
 // instantiate makes a fresh instance of the component.
 func (c *Component) instantiate(ctx context.Context, w *wasiState) (_ *instance, err error) {
 	inst := &instance{comp: c, wasi: w}
+	inst.budget.limit = w.cfg.HostMemoryLimit
+	if inst.budget.limit <= 0 {
+		inst.budget.limit = max(c.memLimit/hostShare, 1<<16)
+	}
+	inst.handles.budget = &inst.budget
 	inst.ctx = context.WithValue(ctx, instKey{}, inst)
 	defer func() {
 		if err != nil {
@@ -267,6 +315,7 @@ func (inst *instance) call(f *cfunc, args []any) (results []any, err error) {
 		}
 	}()
 	c := inst.cxFor(ctx, &f.opts)
+	defer c.unhold()
 	params, resultsT := f.paramsT, f.resultsT
 	var flat []uint64
 	if len(params.flat) > maxFlatParams {

@@ -87,7 +87,7 @@ var hostFuncs = map[string]map[string]hostFunc{
 	},
 	"wasi:random/random": {
 		"get-random-bytes": func(c *cx, a []any) []any {
-			b := make([]byte, randomLen(a[0].(uint64)))
+			b := make([]byte, randomLen(c, a[0].(uint64)))
 			_, _ = crand.Read(b)
 			return []any{b}
 		},
@@ -99,7 +99,7 @@ var hostFuncs = map[string]map[string]hostFunc{
 	},
 	"wasi:random/insecure": {
 		"get-insecure-random-bytes": func(c *cx, a []any) []any {
-			b := make([]byte, randomLen(a[0].(uint64)))
+			b := make([]byte, randomLen(c, a[0].(uint64)))
 			for i := range b {
 				b[i] = byte(rand.Uint32())
 			}
@@ -126,10 +126,11 @@ func none(c *cx, a []any) []any { return []any{Variant{}} }
 // maxRandom bounds one request for random bytes.
 const maxRandom = 1 << 20
 
-func randomLen(n uint64) int {
+func randomLen(c *cx, n uint64) int {
 	if n > maxRandom {
 		trapf("asked for %d random bytes at once (at most %d)", n, maxRandom)
 	}
+	c.hold(int64(n))
 	return int(n)
 }
 
@@ -270,11 +271,12 @@ func streamErr(err error) Variant {
 	return Variant{Case: 1, Val: Variant{Case: 0, Val: &ioError{msg: err.Error(), fsCode: fsCode(err)}}}
 }
 
-func (s *inputStream) read(n uint64) any {
+func (s *inputStream) read(c *cx, n uint64) any {
 	if s.closed {
 		return streamErr(nil)
 	}
 	n = min(n, maxRead)
+	c.hold(int64(n))
 	buf := make([]byte, n)
 	k, err := s.r.Read(buf)
 	if k == 0 && n > 0 && err != nil {
@@ -296,8 +298,8 @@ func (s *outputStream) write(b []byte) any {
 }
 
 var streamFuncs = map[string]hostFunc{
-	"[method]input-stream.read":          func(c *cx, a []any) []any { return []any{a[0].(*inputStream).read(a[1].(uint64))} },
-	"[method]input-stream.blocking-read": func(c *cx, a []any) []any { return []any{a[0].(*inputStream).read(a[1].(uint64))} },
+	"[method]input-stream.read":          func(c *cx, a []any) []any { return []any{a[0].(*inputStream).read(c, a[1].(uint64))} },
+	"[method]input-stream.blocking-read": func(c *cx, a []any) []any { return []any{a[0].(*inputStream).read(c, a[1].(uint64))} },
 	"[method]input-stream.skip":          skip,
 	"[method]input-stream.blocking-skip": skip,
 	"[method]input-stream.subscribe":     func(c *cx, a []any) []any { return []any{&pollable{}} },
@@ -338,11 +340,12 @@ func writeZeroes(c *cx, a []any) []any {
 	if n > writePermit {
 		trapf("wrote %d zeroes, more than check-write permitted", n)
 	}
+	c.hold(int64(n))
 	return []any{a[0].(*outputStream).write(make([]byte, n))}
 }
 
 func skip(c *cx, a []any) []any {
-	v := a[0].(*inputStream).read(a[1].(uint64)).(Variant)
+	v := a[0].(*inputStream).read(c, a[1].(uint64)).(Variant)
 	if v.Case != 0 {
 		return []any{v}
 	}
@@ -350,7 +353,7 @@ func skip(c *cx, a []any) []any {
 }
 
 func splice(c *cx, a []any) []any {
-	v := a[1].(*inputStream).read(a[2].(uint64)).(Variant)
+	v := a[1].(*inputStream).read(c, a[2].(uint64)).(Variant)
 	if v.Case != 0 {
 		return []any{v}
 	}
