@@ -15,7 +15,7 @@ import (
 // protocol; a fungi node only talks to its owner's devices, where one
 // access entry may carry a thousand connections at once. Strangers never
 // get that far: the gate refuses them at the handshake, and their peer
-// scope allows nothing.
+// scope allows no stream (peerLimit).
 const (
 	// TrustedPeerStreams is how many streams an admitted peer may have open
 	// with this node at once in each direction.
@@ -31,28 +31,71 @@ var trustedPeerStreams = TrustedPeerStreams
 // or on the peer: wait for connections to end, or spread the load.
 var ErrStreamLimit = errors.New("stream limit reached")
 
-// gateLimiter gives admitted peers TrustedPeerStreams and everyone else
-// zero, on top of the node-wide limits. libp2p asks it once per peer scope,
-// which lives while the peer has connections.
+// Limits of a peer the gate has not admitted. A pairing guest gets what
+// the pairing protocol needs: a few connections (a joiner may reach the
+// inviter over TCP, QUIC and a relay at once), their identify and ping
+// streams and the one pairing stream, and the memory of their windows. A
+// stranger the gate has not judged yet gets connections only: QUIC counts
+// a connection against its peer before the gate sees it (go-libp2p's QUIC
+// listener calls SetPeer, then InterceptSecured), and a peer scope with
+// no room for a connection refused every joiner of an inviter reached
+// over QUIC before pairing could let it in. No stream or memory is given
+// to such a stranger, and the gate closes the connection straight after.
+var (
+	guestLimits = rcmgr.BaseLimit{
+		Conns: 4, ConnsInbound: 4, FD: 4,
+		Streams: 16, StreamsInbound: 12, StreamsOutbound: 8,
+		Memory: 8 << 20,
+	}
+	strangerLimits = rcmgr.BaseLimit{Conns: 4, ConnsInbound: 4, FD: 4}
+)
+
+// gateLimiter sizes each peer's scope by what the gate says of it now.
 type gateLimiter struct {
 	rcmgr.Limiter
 	gate    *TrustGate
 	trusted rcmgr.Limit
 }
 
+// GetPeerLimits is asked once per peer scope, which libp2p keeps while
+// the peer has connections and for up to a minute after; a fixed answer
+// would hold a guest that pairs to a guest's limits, and a stranger
+// trusted a moment after its refusal to none. So the answer is a limit
+// that asks the gate at every reservation.
 func (l *gateLimiter) GetPeerLimits(p peer.ID) rcmgr.Limit {
-	// A pairing guest gets the trusted limits too: libp2p keeps a peer's
-	// limits while it has connections, and a guest that pairs becomes
-	// trusted on the connection it came in on. Until then fungi's own
-	// protocols reset its streams (they check the role). A stranger let in
-	// to hear that pairing is busy gets them as well, since it may take a
-	// guest's slot on the same connection; what bounds both is their
-	// number and their window (Pairing).
-	if l.gate.Admitted(p) || l.gate.guest(p) {
-		return l.trusted
-	}
-	return &rcmgr.BaseLimit{}
+	return &peerLimit{gate: l.gate, peer: p, trusted: l.trusted}
 }
+
+// peerLimit is one peer's limits as the gate sees it at each reservation:
+// an admitted peer's are the trusted ones (TrustedPeerStreams); a pairing
+// guest's, or a stranger's let in to hear that pairing is busy, are
+// guestLimits, since it may take a guest's slot on the same connection;
+// anyone else's are strangerLimits. Fungi's own protocols still reset a
+// guest's streams (they check the role); what bounds guests is their
+// number and their window (Pairing).
+type peerLimit struct {
+	gate    *TrustGate
+	peer    peer.ID
+	trusted rcmgr.Limit
+}
+
+func (l *peerLimit) now() rcmgr.Limit {
+	switch {
+	case l.gate.Admitted(l.peer):
+		return l.trusted
+	case l.gate.guest(l.peer):
+		return guestLimits
+	default:
+		return strangerLimits
+	}
+}
+
+func (l *peerLimit) GetMemoryLimit() int64                  { return l.now().GetMemoryLimit() }
+func (l *peerLimit) GetStreamLimit(d network.Direction) int { return l.now().GetStreamLimit(d) }
+func (l *peerLimit) GetStreamTotalLimit() int               { return l.now().GetStreamTotalLimit() }
+func (l *peerLimit) GetConnLimit(d network.Direction) int   { return l.now().GetConnLimit(d) }
+func (l *peerLimit) GetConnTotalLimit() int                 { return l.now().GetConnTotalLimit() }
+func (l *peerLimit) GetFDLimit() int                        { return l.now().GetFDLimit() }
 
 // newResourceManager builds the resource manager of a node's host.
 func newResourceManager(gate *TrustGate) (network.ResourceManager, error) {

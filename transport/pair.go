@@ -538,7 +538,7 @@ func Pair(ctx context.Context, h host.Host, code *InviteCode) (string, error) {
 	defer cancel()
 	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "fungi pair"), code.PeerID, PairProtocol)
 	if err != nil {
-		return "", fmt.Errorf("open the pairing stream: %w", explainReset(err))
+		return "", fmt.Errorf("open the pairing stream: %w", explainPairReset(err))
 	}
 	defer s.Close()
 	if d, ok := ctx.Deadline(); ok {
@@ -547,16 +547,26 @@ func Pair(ctx context.Context, h host.Host, code *InviteCode) (string, error) {
 	req := &messages.PairRequest{InviteId: code.ID, Proof: pairProof(code.Secret, code.PeerID, h.ID())}
 	if err := WriteFrame(s, req); err != nil {
 		s.Reset()
-		return "", fmt.Errorf("send the proof: %w", explainReset(err))
+		return "", fmt.Errorf("send the proof: %w", explainPairReset(err))
 	}
 	s.CloseWrite()
 	var reply messages.PairReply
 	if err := ReadFrame(bufio.NewReader(s), &reply, maxPairReply); err != nil {
 		s.Reset()
-		return "", fmt.Errorf("read the answer: %w", explainReset(err))
+		return "", fmt.Errorf("read the answer: %w", explainPairReset(err))
 	}
 	if !reply.Ok {
 		return "", &RemoteError{Code: "denied", Message: reply.Error}
 	}
 	return reply.Role, nil
+}
+
+// explainPairReset is explainReset for the pairing stream, which the
+// inviter sizes by a pairing guest's limits, not a trusted device's.
+func explainPairReset(err error) error {
+	if isLimitReset(err) {
+		return fmt.Errorf("%w: the inviter refused the pairing stream, a device that is pairing may hold only %d streams with it at once; close other connections to it and try again: %v",
+			ErrStreamLimit, guestLimits.StreamsInbound, err)
+	}
+	return explainReset(err)
 }

@@ -28,7 +28,19 @@ type inviter struct {
 }
 
 func newInviter(t *testing.T) *inviter {
-	h, g := newTestHost(t)
+	return newInviterOn(t, "/ip4/127.0.0.1/tcp/0")
+}
+
+// newInviterOn is newInviter listening on each of listen (TCP, QUIC).
+func newInviterOn(t *testing.T, listen ...string) *inviter {
+	t.Helper()
+	priv, _ := testKey(t)
+	g := NewTrustGate()
+	h, err := NewHost(priv, listen, g, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
 	in := &inviter{h: h, gate: g, roles: map[peer.ID]string{}}
 	in.pairing = ServePair(h, g, func(p peer.ID, role, alias string) error {
 		in.mu.Lock()

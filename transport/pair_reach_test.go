@@ -1,0 +1,190 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/fungi-go/fungi/internal/testutil"
+)
+
+const (
+	loopbackQUIC = "/ip4/127.0.0.1/udp/0/quic-v1"
+	loopbackTCP  = "/ip4/127.0.0.1/tcp/0"
+)
+
+// joinerOf is a real host on listen that may dial the code's inviter, at
+// the addresses of the code that use transport (tcp or quic-v1) only.
+func joinerOf(t *testing.T, code *InviteCode, listen, transport string) host.Host {
+	t.Helper()
+	h, g := newTestHostOn(t, listen)
+	g.Set(map[peer.ID]string{}, map[peer.ID]bool{code.PeerID: true})
+	dialOnly(t, h, code, transport)
+	return h
+}
+
+// dialOnly leaves h knowing the inviter at its addresses over transport.
+func dialOnly(t *testing.T, h host.Host, code *InviteCode, transport string) {
+	t.Helper()
+	var addrs []ma.Multiaddr
+	for _, a := range code.Addrs {
+		if _, err := a.ValueForProtocol(ma.ProtocolWithName(transport).Code); err == nil {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		t.Fatalf("the code carries no %s address: %v", transport, code.Addrs)
+	}
+	h.Peerstore().ClearAddrs(code.PeerID)
+	h.Peerstore().AddAddrs(code.PeerID, addrs, time.Hour)
+}
+
+// An inviter reached directly, listening on QUIC alone or TCP alone, can
+// be paired with by invite code: the joiner is a stranger until its proof
+// lands, and QUIC counts its connection against it before the gate has
+// made it a guest (issue 21: "open the pairing stream: connection failed"
+// whenever the inviter could be reached directly over QUIC).
+func TestPairByInviteDirect(t *testing.T) {
+	for _, tc := range []struct{ listen, transport string }{{loopbackQUIC, "quic-v1"}, {loopbackTCP, "tcp"}} {
+		t.Run(tc.transport, func(t *testing.T) {
+			in := newInviterOn(t, tc.listen)
+			code := in.invite(t, "access", time.Hour)
+			joiner := joinerOf(t, code, tc.listen, tc.transport)
+			role, err := pairWith(joiner, code)
+			if err != nil || role != "access" {
+				t.Fatalf("pair over %s = %q, %v; want access", tc.transport, role, err)
+			}
+			if err := callControl(joiner, in.h.ID()); err != nil {
+				t.Fatalf("the paired device cannot use the control protocol: %v", err)
+			}
+		})
+	}
+}
+
+// A stranger that knocks over QUIC before any invite is open is refused
+// by the gate and listed as pending, as one over TCP is; once invited it
+// pairs, over TCP or QUIC, at once: what it met before the invite does
+// not keep holding it to a stranger's limits.
+func TestPairAfterRefusalOverQUIC(t *testing.T) {
+	for _, then := range []string{"tcp", "quic-v1"} {
+		t.Run(then, func(t *testing.T) {
+			in := newInviterOn(t, loopbackTCP, loopbackQUIC)
+			// A code only to learn the inviter's addresses; it is used
+			// up by another device before the stranger knocks.
+			first := in.invite(t, "access", time.Hour)
+			other := joinerOf(t, first, loopbackTCP, "tcp")
+			if _, err := pairWith(other, first); err != nil {
+				t.Fatal(err)
+			}
+
+			stranger := joinerOf(t, first, loopbackQUIC, "quic-v1")
+			shutOut(t, stranger, in.h.ID(), "a stranger over QUIC with no invite open")
+			pending := in.gate.Pending()
+			if len(pending) != 1 || pending[0].ID != stranger.ID() {
+				t.Fatalf("pending = %+v, want the stranger that knocked over QUIC", pending)
+			}
+
+			code := in.invite(t, "admin", time.Hour)
+			dialOnly(t, stranger, code, then)
+			role, err := pairWith(stranger, code)
+			if err != nil || role != "admin" {
+				t.Fatalf("pair over %s after a refusal over QUIC = %q, %v; want admin", then, role, err)
+			}
+		})
+	}
+}
+
+// holdProtocol is a test protocol whose streams stay open: the server
+// writes one byte and waits for the client to close.
+const holdProtocol = "/fungi-test/hold/1.0.0"
+
+// openHeld opens streams from h to p on holdProtocol until one is refused
+// or max are open, and returns those open.
+func openHeld(t *testing.T, h host.Host, p peer.ID, max int) []network.Stream {
+	t.Helper()
+	var held []network.Stream
+	t.Cleanup(func() { closeAll(held) })
+	for len(held) < max {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s, err := h.NewStream(ctx, p, holdProtocol)
+		cancel()
+		if err != nil {
+			break
+		}
+		s.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(s, make([]byte, 1)); err != nil {
+			s.Reset()
+			break
+		}
+		held = append(held, s)
+	}
+	return held
+}
+
+// streamsOn counts h's open streams with p on proto.
+func streamsOn(h host.Host, p peer.ID, proto protocol.ID) int {
+	n := 0
+	for _, c := range h.Network().ConnsToPeer(p) {
+		for _, s := range c.GetStreams() {
+			if s.Protocol() == proto {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func closeAll(streams []network.Stream) {
+	for _, s := range streams {
+		s.Close()
+	}
+}
+
+// A pairing guest gets the streams the pairing protocol needs and no
+// more, over TCP and QUIC; once it has paired, the same connection
+// carries a trusted device's.
+func TestPairGuestStreamsBounded(t *testing.T) {
+	for _, tc := range []struct{ listen, transport string }{{loopbackQUIC, "quic-v1"}, {loopbackTCP, "tcp"}} {
+		t.Run(tc.transport, func(t *testing.T) {
+			in := newInviterOn(t, tc.listen)
+			in.h.SetStreamHandler(holdProtocol, func(s network.Stream) {
+				s.Write([]byte{1})
+				io.Copy(io.Discard, s)
+				s.Reset()
+			})
+			code := in.invite(t, "access", time.Hour)
+			joiner := joinerOf(t, code, tc.listen, tc.transport)
+			if err := connect(joiner, in.h.ID()); err != nil {
+				t.Fatal(err)
+			}
+			const many = 3 * 12
+			held := openHeld(t, joiner, in.h.ID(), many)
+			if n := len(held); n == 0 || n > guestLimits.StreamsInbound {
+				t.Fatalf("a pairing guest held %d streams open, want between 1 and %d", n, guestLimits.StreamsInbound)
+			}
+			// A guest that holds all its streams has none left to pair
+			// with; this one lets them go.
+			closeAll(held)
+			testutil.WaitFor(t, 10*time.Second, "the guest's held streams closed on the inviter", func() error {
+				if n := streamsOn(in.h, joiner.ID(), holdProtocol); n != 0 {
+					return fmt.Errorf("%d still open", n)
+				}
+				return nil
+			})
+			if role, err := Pair(context.Background(), joiner, code); err != nil || role != "access" {
+				t.Fatalf("pair = %q, %v; want access", role, err)
+			}
+			if n := len(openHeld(t, joiner, in.h.ID(), many)); n != many {
+				t.Fatalf("a paired device held %d streams open on the connection it paired on, want %d", n, many)
+			}
+		})
+	}
+}
