@@ -13,21 +13,46 @@ import (
 	"github.com/fungi-go/fungi/messages"
 )
 
-// maxEventStreams bounds the pages following events at once; each polls
-// the daemon.
-const maxEventStreams = 32
+// Streams a page keeps open each hold a connection, a goroutine and a
+// call to the daemon for as long as the page is open; these bound how
+// many the node serves at once. One more is answered 429 with
+// Retry-After.
+const (
+	// maxEventStreams bounds the pages following events; each polls the
+	// daemon.
+	maxEventStreams = 32
+	// maxLogStreams bounds the logs followed; each holds a follow of the
+	// log file in the daemon too.
+	maxLogStreams = 32
+	// maxPulls bounds the uploads pulled at once; each may hold a 256 MiB
+	// artifact in memory.
+	maxPulls = 2
+	// retryAfterSeconds is what a refused stream is told to wait.
+	retryAfterSeconds = "5"
+)
+
+// takeSlot takes one of slots, or answers 429 with Retry-After and a JSON
+// error saying why and returns false. release gives the slot back.
+func takeSlot(w http.ResponseWriter, slots chan struct{}, why string) (release func(), ok bool) {
+	select {
+	case slots <- struct{}{}:
+		return func() { <-slots }, true
+	default:
+		w.Header().Set("Retry-After", retryAfterSeconds)
+		writeError(w, http.StatusTooManyRequests, why)
+		return nil, false
+	}
+}
 
 // events streams server-sent events: "services", "devices",
 // "connections" and "access", each the whole list as the matching GET
 // answers it, sent first at once and then whenever it changes.
 func (a *API) events(w http.ResponseWriter, r *http.Request) {
-	select {
-	case a.streams() <- struct{}{}:
-		defer func() { <-a.streams() }()
-	default:
-		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("over %d dashboard pages follow this node; close some", maxEventStreams))
+	release, ok := takeSlot(w, a.eventSlots, fmt.Sprintf("%d dashboard pages already follow this node, the most it serves; close some and reload", maxEventStreams))
+	if !ok {
 		return
 	}
+	defer release()
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		writeError(w, http.StatusInternalServerError, "streaming unsupported")
@@ -94,13 +119,16 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-var streamSlots = make(chan struct{}, maxEventStreams)
-
-func (a *API) streams() chan struct{} { return streamSlots }
-
 // logs streams a service's log as server-sent "log" events (each data a
-// JSON string of one chunk), the last 200 lines first, then live.
+// JSON string of one chunk), the last 200 lines first, then live. The
+// slot is given back when the page goes away: its request's context ends,
+// and with it the daemon's stream.
 func (a *API) logs(w http.ResponseWriter, r *http.Request) {
+	release, ok := takeSlot(w, a.logSlots, fmt.Sprintf("%d service logs are already followed on this node, the most it serves; close some log views and try again", maxLogStreams))
+	if !ok {
+		return
+	}
+	defer release()
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		writeError(w, http.StatusInternalServerError, "streaming unsupported")

@@ -42,11 +42,16 @@ type API struct {
 	// Poll is how often the event stream asks the daemon for changes while
 	// a page is open; nothing is polled while none is.
 	Poll time.Duration
+	// eventSlots, logSlots and pullSlots bound the long requests served at
+	// once (maxEventStreams, maxLogStreams, maxPulls).
+	eventSlots, logSlots, pullSlots chan struct{}
 }
 
 // New returns the API over a daemon client.
 func New(d messages.DaemonClient) *API {
-	a := &API{d: d, mux: http.NewServeMux(), Poll: 100 * time.Millisecond}
+	a := &API{d: d, mux: http.NewServeMux(), Poll: 100 * time.Millisecond,
+		eventSlots: make(chan struct{}, maxEventStreams), logSlots: make(chan struct{}, maxLogStreams),
+		pullSlots: make(chan struct{}, maxPulls)}
 	m := a.mux
 	m.HandleFunc("GET /api/node", a.node)
 	m.HandleFunc("GET /api/services", call(a, func(ctx context.Context, r *http.Request) (proto.Message, error) {
@@ -265,6 +270,11 @@ func (a *API) remoteOne(ctx context.Context, device string, req *messages.Envelo
 // progress streams back as one JSON object a line; the last carries
 // "service" or "error".
 func (a *API) pull(w http.ResponseWriter, r *http.Request) {
+	release, ok := takeSlot(w, a.pullSlots, fmt.Sprintf("%d uploads are already being pulled on this node, the most it takes at once; wait for one to finish", maxPulls))
+	if !ok {
+		return
+	}
+	defer release()
 	r.Body = http.MaxBytesReader(w, r.Body, maxManifestBytes+maxArtifactBytes+64<<10)
 	mr, err := r.MultipartReader()
 	if err != nil {
