@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -130,10 +131,21 @@ func (n *reachNet) try(home string, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
+// fungi runs the CLI on a home and returns its stdout; a failure ends the
+// test with the end of every daemon's log.
 func (n *reachNet) fungi(home string, args ...string) string {
 	n.t.Helper()
 	out, err := n.try(home, args...)
 	if err != nil {
+		homes := []string{"r", "a", "b"}
+		if !slices.Contains(homes, home) {
+			homes = append(homes, home)
+		}
+		for _, h := range homes {
+			if _, serr := os.Stat(filepath.Join(n.dir, h+".log")); serr == nil {
+				n.logTail(h, 20)
+			}
+		}
 		n.t.Fatal(err)
 	}
 	return out
@@ -167,16 +179,29 @@ func (n *reachNet) background(ns, home string, args ...string) (stop func()) {
 		})
 	}
 	n.t.Cleanup(stop)
-	if args[0] == "daemon" {
+	switch args[0] {
+	case "daemon":
 		n.poll(30*time.Second, home+"'s daemon", func() error { _, err := n.try(home, "info", "id", "--json"); return err })
+	case "relay":
+		// The daemons started next reserve at once: a relay not yet
+		// listening sends them into their retry backoff.
+		n.poll(30*time.Second, home+"'s relay to serve", func() error {
+			data, err := os.ReadFile(filepath.Join(n.dir, home+".log"))
+			if err == nil && !bytes.Contains(data, []byte("fungi relay: serving")) {
+				err = fmt.Errorf("not serving yet: %q", data)
+			}
+			return err
+		})
 	}
 	return stop
 }
 
-// reserved waits for home's reservation on the relay.
+// reserved waits for home's reservation on the relay (60 s, as the
+// scripts' waitrelay: a loaded machine can push a node into the keeper's
+// retry backoff).
 func (n *reachNet) reserved(home string) {
 	n.t.Helper()
-	n.poll(30*time.Second, home+"'s reservation on the relay", func() error {
+	n.poll(60*time.Second, home+"'s reservation on the relay", func() error {
 		out, err := n.try(home, "info", "reachability", "--json")
 		if err != nil {
 			return err
