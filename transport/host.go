@@ -5,6 +5,7 @@ package transport
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/control"
@@ -12,8 +13,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/host/autonat"
 	"github.com/libp2p/go-libp2p/p2p/host/observedaddrs"
+	circuitproto "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // NewHost starts a libp2p host with the node's key, listening on listen:
@@ -38,6 +43,7 @@ func NewHost(priv crypto.PrivKey, listen []string, gate *TrustGate, relays *Rela
 	if err != nil {
 		return nil, fmt.Errorf("start the peer host on %v: %w", listen, err)
 	}
+	gate.setProbers(h)
 	// Hole punching runs beside the host rather than inside it, so a
 	// relayed connection can be punched again later (see Puncher).
 	puncher, err := startPuncher(h)
@@ -104,6 +110,9 @@ type TrustGate struct {
 
 	pending *pendingPeers
 	pairing *Pairing
+	// probers is the host whose peers may dial this node back to test its
+	// reachability (see probe); nil until the host starts.
+	probers host.Host
 }
 
 // NewTrustGate returns a gate that admits nobody yet.
@@ -170,14 +179,75 @@ func (g *TrustGate) InterceptSecured(dir network.Direction, p peer.ID, addrs net
 	if dir != network.DirInbound {
 		return false
 	}
-	// Recorded even when it gets in as a guest: a guest that never proves
-	// an invite is a stranger the owner may still want to see.
-	g.pending.record(p, addrs.RemoteMultiaddr())
 	g.mu.RLock()
-	pairing := g.pairing
+	pairing, probers := g.pairing, g.probers
 	g.mu.RUnlock()
+	// Recorded even when it gets in as a guest: a guest that never proves
+	// an invite is a stranger the owner may still want to see. A probe is
+	// not a device wanting in.
+	if !isProbe(probers, g, addrs.RemoteMultiaddr()) {
+		g.pending.record(p, addrs.RemoteMultiaddr())
+	}
 	return pairing != nil && pairing.admitGuest(p)
 }
+
+// setProbers tells the gate the host it guards, whose peers' dial-backs
+// are no pending devices.
+func (g *TrustGate) setProbers(h host.Host) {
+	g.mu.Lock()
+	g.probers = h
+	g.mu.Unlock()
+}
+
+// proberProtocols mark a peer that dials this node back to test its
+// reachability: AutoNAT v1 and v2 servers (v2's name is spelled out so
+// that its package is not linked for a string) and circuit relays, which
+// serve AutoNAT beside relaying (NewRelay).
+var proberProtocols = []protocol.ID{autonat.AutoNATProto, "/libp2p/autonat/2/dial-request", circuitproto.ProtoIDv2Hop}
+
+// isProbe reports whether a stranger's connection from remote is a
+// reachability probe: an AutoNAT dial-back, which comes from a throwaway
+// identity on the server's own machine, so from the IP address of a peer
+// this node is connected to and that serves AutoNAT or relays for it (a
+// configured relay). Such a stranger is not a device that wants to
+// connect, and `device pending` leaves it out. A stranger coming through
+// a relay is never one: AutoNAT dials back directly.
+func isProbe(h host.Host, g *TrustGate, remote ma.Multiaddr) bool {
+	if h == nil || remote == nil || isRelayed(remote) {
+		return false
+	}
+	ip, err := manet.ToIP(remote)
+	if err != nil {
+		return false
+	}
+	sameIP := func(a ma.Multiaddr) bool {
+		if isRelayed(a) {
+			return false
+		}
+		other, err := manet.ToIP(a)
+		return err == nil && other.Equal(ip)
+	}
+	for _, p := range h.Network().Peers() {
+		if !g.Admitted(p) {
+			continue
+		}
+		if speaks, err := h.Peerstore().SupportsProtocols(p, proberProtocols...); err != nil || len(speaks) == 0 {
+			continue
+		}
+		for _, c := range h.Network().ConnsToPeer(p) {
+			if sameIP(c.RemoteMultiaddr()) {
+				return true
+			}
+		}
+		// A server with several addresses may dial back from another
+		// (IPv6 where it was reached over IPv4): those it announced count.
+		if slices.ContainsFunc(h.Peerstore().Addrs(p), sameIP) {
+			return true
+		}
+	}
+	return false
+}
+
 func (g *TrustGate) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
 	return true, 0
 }
