@@ -16,6 +16,8 @@ type file struct {
 	f      *os.File
 	append bool
 	closed bool
+	// readOnly is the FS's: a change through the descriptor is EROFS.
+	readOnly bool
 
 	// statted, dev, ino and isDir do not change while the file is open.
 	statted bool
@@ -98,6 +100,9 @@ func (f *file) IsAppend() bool { return f.append }
 func (f *file) SetAppend(enable bool) experimentalsys.Errno {
 	if f.closed {
 		return experimentalsys.EBADF
+	}
+	if f.readOnly && enable {
+		return experimentalsys.EROFS
 	}
 	if isDir, errno := f.IsDir(); errno != 0 {
 		return errno
@@ -225,6 +230,9 @@ func (f *file) Datasync() experimentalsys.Errno {
 func (f *file) Utimens(atim, mtim int64) experimentalsys.Errno {
 	if f.closed {
 		return experimentalsys.EBADF
+	}
+	if f.readOnly {
+		return experimentalsys.EROFS
 	}
 	if atim == experimentalsys.UTIME_OMIT && mtim == experimentalsys.UTIME_OMIT {
 		return 0

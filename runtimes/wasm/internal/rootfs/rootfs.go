@@ -30,6 +30,8 @@ import (
 type FS struct {
 	experimentalsys.UnimplementedFS
 	root *os.Root
+	// readOnly refuses every change with EROFS, as a read-only mount does.
+	readOnly bool
 }
 
 var _ experimentalsys.FS = (*FS)(nil)
@@ -44,6 +46,23 @@ func New(hostDir string) (*FS, error) {
 	return &FS{root: root}, nil
 }
 
+// NewReadOnly is New for a folder the guest may read but not change: every
+// open for writing and every change of an entry fails with EROFS.
+func NewReadOnly(hostDir string) (*FS, error) {
+	f, err := New(hostDir)
+	if err != nil {
+		return nil, err
+	}
+	f.readOnly = true
+	return f, nil
+}
+
+// ReadOnly reports whether the FS refuses changes.
+func (f *FS) ReadOnly() bool { return f.readOnly }
+
+// writeFlags are the open flags that would change a file.
+const writeFlags = experimentalsys.O_WRONLY | experimentalsys.O_RDWR | experimentalsys.O_CREAT | experimentalsys.O_TRUNC | experimentalsys.O_APPEND
+
 // Close releases the directory. Files opened through the FS stay usable;
 // path operations afterwards fail with EBADF.
 func (f *FS) Close() error { return f.root.Close() }
@@ -55,12 +74,16 @@ func (f *FS) Root() *os.Root { return f.root }
 // String is the host directory, for logs.
 func (f *FS) String() string { return f.root.Name() }
 
-// rel turns wazero's path (relative to the mount, "" "." or "/" for the mount
-// itself) into the name os.Root expects. Any other absolute path is passed
-// on unchanged, so that the Root refuses it rather than it being reinterpreted.
+// rel turns wazero's path into the name os.Root expects. Every path is
+// relative to the mount, whatever it starts with: wazero names an entry of
+// a directory the guest opened at the mount's top (its name "") "/entry",
+// so a leading "/" means the mount's root, never the host's. Stripping it
+// gives nothing away: the Root still resolves the rest, and refuses ".."
+// and symlinks that would lead out of the mount.
 func rel(p string) string {
+	p = strings.TrimLeft(p, "/")
 	switch p {
-	case "", ".", "/":
+	case "", ".":
 		return "."
 	}
 	return p
@@ -70,6 +93,9 @@ func rel(p string) string {
 func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
 	if flag&experimentalsys.O_DIRECTORY != 0 && flag&(experimentalsys.O_WRONLY|experimentalsys.O_RDWR) != 0 {
 		return nil, experimentalsys.EISDIR
+	}
+	if f.readOnly && flag&writeFlags != 0 {
+		return nil, experimentalsys.EROFS
 	}
 	name := rel(p)
 	if flag&experimentalsys.O_NOFOLLOW != 0 && !strings.HasSuffix(name, "/") {
@@ -84,7 +110,9 @@ func (f *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (e
 	if err != nil {
 		return nil, Errno(err)
 	}
-	return newFile(osf, flag), 0
+	file := newFile(osf, flag)
+	file.readOnly = f.readOnly
+	return file, 0
 }
 
 // Lstat implements experimentalsys.FS.
@@ -107,6 +135,9 @@ func (f *FS) Stat(p string) (sys.Stat_t, experimentalsys.Errno) {
 
 // Mkdir implements experimentalsys.FS.
 func (f *FS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
+	if f.readOnly {
+		return experimentalsys.EROFS
+	}
 	errno := Errno(f.root.Mkdir(rel(p), perm))
 	if errno == experimentalsys.ENOTDIR { // a parent is a file: as wazero's DirFS answers
 		errno = experimentalsys.ENOENT
@@ -116,11 +147,17 @@ func (f *FS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
 
 // Chmod implements experimentalsys.FS.
 func (f *FS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
+	if f.readOnly {
+		return experimentalsys.EROFS
+	}
 	return Errno(f.root.Chmod(rel(p), perm))
 }
 
 // Rename implements experimentalsys.FS. Both names resolve beneath the root.
 func (f *FS) Rename(from, to string) experimentalsys.Errno {
+	if f.readOnly {
+		return experimentalsys.EROFS
+	}
 	from, to = rel(from), rel(to)
 	if from == to {
 		return 0
@@ -157,6 +194,9 @@ func (f *FS) Rename(from, to string) experimentalsys.Errno {
 
 // Rmdir implements experimentalsys.FS.
 func (f *FS) Rmdir(p string) experimentalsys.Errno {
+	if f.readOnly {
+		return experimentalsys.EROFS
+	}
 	name := rel(p)
 	// os.Root.Remove removes files too; rmdir must not.
 	fi, err := f.root.Lstat(name)
@@ -171,6 +211,9 @@ func (f *FS) Rmdir(p string) experimentalsys.Errno {
 
 // Unlink implements experimentalsys.FS.
 func (f *FS) Unlink(p string) experimentalsys.Errno {
+	if f.readOnly {
+		return experimentalsys.EROFS
+	}
 	name := rel(p)
 	// os.Root.Remove removes empty directories too; unlink must not.
 	fi, err := f.root.Lstat(name)
@@ -185,6 +228,9 @@ func (f *FS) Unlink(p string) experimentalsys.Errno {
 
 // Link implements experimentalsys.FS. Both names resolve beneath the root.
 func (f *FS) Link(oldPath, newPath string) experimentalsys.Errno {
+	if f.readOnly {
+		return experimentalsys.EROFS
+	}
 	if errno := f.checkMovedLink(rel(oldPath), rel(newPath)); errno != 0 {
 		return errno
 	}
@@ -218,6 +264,9 @@ func (f *FS) checkMovedLink(from, to string) experimentalsys.Errno {
 // the boundary: renaming a folder changes the depth of the links inside it
 // unchecked. The boundary is the Root, which no link leads out of.
 func (f *FS) Symlink(target, linkName string) experimentalsys.Errno {
+	if f.readOnly {
+		return experimentalsys.EROFS
+	}
 	name := rel(linkName)
 	if !TargetStaysInside(name, target) {
 		return experimentalsys.EPERM
@@ -248,6 +297,9 @@ func (f *FS) Readlink(p string) (string, experimentalsys.Errno) {
 // Utimens implements experimentalsys.FS. A symlink is followed, inside the
 // root.
 func (f *FS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
+	if f.readOnly {
+		return experimentalsys.EROFS
+	}
 	if atim == experimentalsys.UTIME_OMIT && mtim == experimentalsys.UTIME_OMIT {
 		return 0
 	}

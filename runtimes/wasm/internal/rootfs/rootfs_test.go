@@ -109,8 +109,8 @@ func readAll(t *testing.T, f experimentalsys.File) string {
 }
 
 func TestEscapesAreEPERM(t *testing.T) {
-	fsys, _, outside := layout(t)
-	for _, p := range []string{"../outside/secret.txt", filepath.Join(outside, "secret.txt"), "pre/secret.txt", "prefile", "abs/secret.txt", "sub/../../outside/secret.txt"} {
+	fsys, _, _ := layout(t)
+	for _, p := range []string{"../outside/secret.txt", "/../outside/secret.txt", "pre/secret.txt", "/pre/secret.txt", "prefile", "abs/secret.txt", "sub/../../outside/secret.txt"} {
 		if _, errno := fsys.OpenFile(p, experimentalsys.O_RDONLY, 0); errno != experimentalsys.EPERM {
 			t.Errorf("open %s: errno %v, want EPERM", p, errno)
 		}
@@ -118,6 +118,53 @@ func TestEscapesAreEPERM(t *testing.T) {
 			t.Errorf("stat %s: errno %v, want EPERM", p, errno)
 		}
 	}
+}
+
+// TestAbsolutePathsAreMountRelative checks that a path starting with "/"
+// names an entry of the mount: wazero writes the entries of a directory
+// the guest opened at the mount's top that way, and creating files and
+// folders there must work. An absolute host path read this way names a
+// place inside the mount, never the host file.
+func TestAbsolutePathsAreMountRelative(t *testing.T) {
+	fsys, mount, outside := layout(t)
+	if errno := fsys.Mkdir("/made", 0o755); errno != 0 {
+		t.Fatalf("mkdir /made: %v", errno)
+	}
+	if fi, err := os.Stat(filepath.Join(mount, "made")); err != nil || !fi.IsDir() {
+		t.Errorf("mkdir /made did not make a folder in the mount: %v", err)
+	}
+	f, errno := fsys.OpenFile("/made/new.txt", experimentalsys.O_WRONLY|experimentalsys.O_CREAT|experimentalsys.O_EXCL, 0o644)
+	if errno != 0 {
+		t.Fatalf("create /made/new.txt: %v", errno)
+	}
+	f.Write([]byte("new"))
+	f.Close()
+	if b, err := os.ReadFile(filepath.Join(mount, "made", "new.txt")); err != nil || string(b) != "new" {
+		t.Errorf("the created file in the mount holds %q (%v), want \"new\"", b, err)
+	}
+	if st, errno := fsys.Stat("/"); errno != 0 || st.Mode&fs.ModeDir == 0 {
+		t.Errorf("stat / (the mount itself): %v %v", st.Mode, errno)
+	}
+	// The host path of the secret, read inside the mount, finds the
+	// mount's own copy at that path, or nothing.
+	hostSecret := filepath.Join(outside, "secret.txt")
+	if _, errno := fsys.OpenFile(hostSecret, experimentalsys.O_RDONLY, 0); errno != experimentalsys.ENOENT {
+		t.Errorf("open %s: errno %v, want ENOENT (no such path inside the mount)", hostSecret, errno)
+	}
+	mirror := filepath.Join(mount, hostSecret)
+	if err := os.MkdirAll(filepath.Dir(mirror), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(t, mirror, "the mount's copy")
+	g, errno := fsys.OpenFile(hostSecret, experimentalsys.O_RDONLY, 0)
+	if errno != 0 {
+		t.Fatalf("open %s with the mount's copy in place: %v", hostSecret, errno)
+	}
+	defer g.Close()
+	if got := readAll(t, g); got != "the mount's copy" {
+		t.Errorf("open %s read %q, want the mount's copy", hostSecret, got)
+	}
+	outsideUntouched(t, outside)
 }
 
 func TestReadEscapesRefused(t *testing.T) {
@@ -479,5 +526,64 @@ func TestConcurrentUse(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Join(mount, "sub"))
 	if len(entries) != 8 {
 		t.Fatalf("%d files made, want 8", len(entries))
+	}
+}
+
+// TestReadOnlyRefusesEveryChange checks that a read-only mount reads as
+// usual and answers EROFS to every change, by path and through a file,
+// and that the folder is unchanged afterwards.
+func TestReadOnlyRefusesEveryChange(t *testing.T) {
+	_, mount, _ := layout(t)
+	fsys, err := NewReadOnly(mount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fsys.Close()
+	f, errno := fsys.OpenFile("inside.txt", experimentalsys.O_RDONLY, 0)
+	if errno != 0 {
+		t.Fatalf("open for reading: %v", errno)
+	}
+	if got := readAll(t, f); got != "inside" {
+		t.Errorf("read %q, want inside", got)
+	}
+	if errno := f.Utimens(0, 0); errno != experimentalsys.EROFS {
+		t.Errorf("utimens through the file: %v, want EROFS", errno)
+	}
+	if _, errno := f.Write([]byte("x")); errno == 0 {
+		t.Error("write through a file opened for reading: allowed")
+	}
+	f.Close()
+	for _, flag := range []experimentalsys.Oflag{experimentalsys.O_WRONLY, experimentalsys.O_RDWR, experimentalsys.O_RDONLY | experimentalsys.O_CREAT, experimentalsys.O_RDONLY | experimentalsys.O_TRUNC, experimentalsys.O_RDONLY | experimentalsys.O_APPEND} {
+		if _, errno := fsys.OpenFile("inside.txt", flag, 0o644); errno != experimentalsys.EROFS {
+			t.Errorf("open with flags %v: %v, want EROFS", flag, errno)
+		}
+	}
+	for what, errno := range map[string]experimentalsys.Errno{
+		"mkdir":   fsys.Mkdir("new", 0o755),
+		"chmod":   fsys.Chmod("inside.txt", 0o600),
+		"rename":  fsys.Rename("inside.txt", "moved.txt"),
+		"rmdir":   fsys.Rmdir("sub"),
+		"unlink":  fsys.Unlink("inside.txt"),
+		"link":    fsys.Link("inside.txt", "linked.txt"),
+		"symlink": fsys.Symlink("inside.txt", "sym"),
+		"utimens": fsys.Utimens("inside.txt", 0, 0),
+	} {
+		if errno != experimentalsys.EROFS {
+			t.Errorf("%s: %v, want EROFS", what, errno)
+		}
+	}
+	entries, err := os.ReadDir(mount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{"abs", "dangling", "inside.txt", "pre", "prefile", "sub"}; !slices.Equal(names, want) {
+		t.Errorf("the read-only folder now holds %v, want %v", names, want)
+	}
+	if b, _ := os.ReadFile(filepath.Join(mount, "inside.txt")); string(b) != "inside" {
+		t.Errorf("inside.txt now holds %q", b)
 	}
 }
