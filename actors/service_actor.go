@@ -228,6 +228,7 @@ func (a *serviceActor) beginStart(ctx actor.Context) {
 			Artifact: a.rec.Artifact,
 			Ports:    a.rec.Ports,
 			Mounts:   mounts,
+			DataDir:  a.home.DataDir(a.name),
 			Log:      a.log,
 		},
 	})

@@ -60,6 +60,9 @@ type InstanceSpec struct {
 	Artifact Artifact
 	Ports    []PortBinding
 	Mounts   []manifest.ResolvedMount
+	// DataDir is the service's data folder (${APP_HOME}), where a wasm
+	// job's spec.stdin file lives.
+	DataDir string
 	// Log receives the service's own output; it is safe for concurrent use.
 	Log io.Writer
 }

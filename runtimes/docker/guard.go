@@ -152,7 +152,7 @@ func buildUnlabelled(spec Spec) (*container.Config, *container.HostConfig) {
 		hc.PortBindings[port] = append(hc.PortBindings[port], nat.PortBinding{HostIP: "127.0.0.1", HostPort: strconv.Itoa(p.HostPort)})
 	}
 	for _, m := range spec.Mounts {
-		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.HostPath, Target: m.RuntimePath})
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.HostPath, Target: m.RuntimePath, ReadOnly: m.ReadOnly})
 	}
 	return cfg, hc
 }

@@ -59,6 +59,10 @@ type Spec struct {
 	Env     map[string]string `yaml:"env"`
 	Command []string          `yaml:"command"`
 	Restart string            `yaml:"restart"`
+	// Stdin is a file in the service's data folder that a wasm job reads
+	// as its standard input, named relative to that folder (or as
+	// ${APP_HOME}/name); empty means no input.
+	Stdin string `yaml:"stdin"`
 	// AllowOutboundHTTP is where a wasm component may send HTTP requests
 	// (wasi:http/outgoing-handler): nowhere (the default), the public
 	// internet (true) or the hosts, addresses and networks it lists. A
@@ -135,6 +139,8 @@ func (h HostPort) MarshalYAML() (any, error) {
 type Mount struct {
 	HostPath    string `yaml:"hostPath"`
 	RuntimePath string `yaml:"runtimePath"`
+	// ReadOnly lets the service read the folder but change nothing in it.
+	ReadOnly bool `yaml:"readOnly"`
 }
 
 // Error is one problem in a manifest, at a place in its text.

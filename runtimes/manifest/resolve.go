@@ -13,6 +13,8 @@ import (
 type ResolvedMount struct {
 	HostPath    string
 	RuntimePath string
+	// ReadOnly is the manifest's readOnly: the service may change nothing.
+	ReadOnly bool
 }
 
 // ResolveMounts substitutes ${APP_HOME} and checks, after following the
@@ -64,7 +66,7 @@ func (m *Manifest) ResolveMounts(appHome string, allowed []string) ([]ResolvedMo
 		if !within(real, realRoots) {
 			return nil, fmt.Errorf("%s: %s is a link to %s, outside the service's data folder and outside the folders allowed in config.yaml (mounts.allowed); fungi does not follow links out of them", field, host, real)
 		}
-		out = append(out, ResolvedMount{HostPath: real, RuntimePath: mt.RuntimePath})
+		out = append(out, ResolvedMount{HostPath: real, RuntimePath: mt.RuntimePath, ReadOnly: mt.ReadOnly})
 	}
 	return out, nil
 }

@@ -68,6 +68,7 @@ func (d *decoder) validate(m *Manifest) {
 	d.validatePorts(s)
 	d.validateExpose(m)
 	d.validateMounts(s)
+	d.validateStdin(s)
 	if s.AllowOutboundHTTP.Enabled() && s.Runtime != RuntimeWasmtime {
 		d.bad("spec.allowOutboundHttp", "is for wasmtime services (components' wasi:http/outgoing-handler); a %s service's network is its runtime's", s.Runtime)
 	}
@@ -295,6 +296,44 @@ func (d *decoder) validateMounts(s *Spec) {
 			d.bad(at+".hostPath", "%q is outside the service's data folder and outside every folder this node allows (%s); use a path under ${APP_HOME}, or ask the node's owner to add the folder to mounts.allowed in config.yaml", mt.HostPath, allowedText(d.rules.AllowedMounts))
 		}
 	}
+}
+
+// validateStdin checks that spec.stdin names a file inside the service's
+// data folder, for a wasm service: a container has its own stdin.
+func (d *decoder) validateStdin(s *Spec) {
+	if s.Stdin == "" {
+		return
+	}
+	if s.Runtime != RuntimeWasmtime {
+		d.bad("spec.stdin", "is for wasmtime services (a job's standard input); a %s service has none fungi feeds", s.Runtime)
+		return
+	}
+	if _, err := StdinName(s.Stdin); err != nil {
+		d.bad("spec.stdin", "%v", err)
+	}
+}
+
+// StdinName is spec.stdin as a name relative to the service's data folder,
+// for an os.Root opened on it: "input.txt" and "${APP_HOME}/input.txt" both
+// name input.txt. A name that leaves the folder is an error.
+func StdinName(stdin string) (string, error) {
+	rel := stdin
+	if rest, ok := strings.CutPrefix(stdin, AppHomeVar); ok {
+		if !strings.HasPrefix(rest, "/") {
+			return "", fmt.Errorf("%q: write ${APP_HOME}/name, or the file's name in the data folder", stdin)
+		}
+		rel = strings.TrimLeft(rest, "/")
+	} else if strings.HasPrefix(stdin, "/") {
+		return "", fmt.Errorf("%q is an absolute path; name a file in the service's data folder, e.g. input.txt or ${APP_HOME}/input.txt", stdin)
+	}
+	clean := path.Clean(rel)
+	if rel == "" || clean == "." {
+		return "", fmt.Errorf("%q names the data folder itself; name a file in it, e.g. input.txt", stdin)
+	}
+	if clean == ".." || strings.HasPrefix(clean, "../") {
+		return "", fmt.Errorf("%q leaves the service's data folder; name a file in it", stdin)
+	}
+	return clean, nil
 }
 
 func allowedText(allowed []string) string {
