@@ -29,7 +29,7 @@ start_node() {
 	# Both nodes live on this machine: no mDNS multicast, no UPnP/NAT-PMP
 	# requests to the gateway. init keeps a config.yaml it finds.
 	mkdir -p -m 0700 "$home"
-	printf 'mdns: false\nportMapping: false\nui:\n  enabled: false\n' >"$home/config.yaml"
+	printf 'mdns: false\nportMapping: false\ndiscovery: {dht: false}\nui:\n  enabled: false\n' >"$home/config.yaml"
 	run "$fungi" -f "$home" init
 	say "$fungi -f $home daemon --listen /ip4/127.0.0.1/tcp/0 &"
 	"$fungi" -f "$home" daemon --listen /ip4/127.0.0.1/tcp/0 2>"$home.log" &

@@ -39,7 +39,7 @@ put() {
 # on this machine's own network, and one config for all is simpler.
 quiet_home() {
 	mkdir -p -m 0700 "$1"
-	printf 'mdns: false\nportMapping: false\n' >"$1/config.yaml"
+	printf 'mdns: false\nportMapping: false\ndiscovery: {dht: false}\n' >"$1/config.yaml"
 }
 
 start_pair() { # start_pair NS_A NS_B RELAY_ARGS...: A and B homes under $work/$1-$2
@@ -79,6 +79,7 @@ put - "$port" loopback-tcp.bin
 
 echo "== behind two NATs, through the relay, then hole-punched"
 bash examples/nat-testnet.sh up "$p"
+quiet_home "$work/relay"
 "$fungi" -f "$work/relay" init >/dev/null
 rid=$("$fungi" -f "$work/relay" info id)
 bg ip netns exec "${p}pub" "$fungi" -f "$work/relay" relay --open --listen /ip4/11.99.0.1/udp/4001/quic-v1

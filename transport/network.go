@@ -22,6 +22,9 @@ type Network struct {
 	Host   host.Host
 	Gate   *TrustGate
 	Relays *Relays
+	// Routing finds a device whose known addresses fail (the DHT); nil
+	// when discovery is off.
+	Routing PeerRouting
 	// pairing holds the open invites; nil until the first invite.
 	pairing *Pairing
 
@@ -75,7 +78,9 @@ func (n *Network) Reserve(ctx context.Context, relay peer.AddrInfo) (time.Time, 
 	return n.Relays.Reserve(ctx, n.Host, relay)
 }
 
-func (n *Network) SetGate(roles map[peer.ID]string, dial map[peer.ID]bool) { n.Gate.Set(roles, dial) }
+func (n *Network) SetGate(roles map[peer.ID]string, dial map[peer.ID]bool) {
+	n.Gate.Set(roles, withBootstrap(dial, n.Routing))
+}
 
 func (n *Network) AddAddrs(p peer.ID, addrs []ma.Multiaddr) {
 	if len(addrs) > 0 {
@@ -95,7 +100,12 @@ func (n *Network) Connect(ctx context.Context, p peer.ID) error {
 			n.Host.Peerstore().AddAddrs(p, via, relayedAddrTTL)
 		}
 	}
-	return n.Host.Connect(ctx, peer.AddrInfo{ID: p})
+	if n.Routing == nil {
+		return n.Host.Connect(ctx, peer.AddrInfo{ID: p})
+	}
+	return connectRouted(ctx, n.Host, n.Routing, p, func(ctx context.Context) error {
+		return n.Host.Connect(ctx, peer.AddrInfo{ID: p})
+	})
 }
 
 // relayedAddrTTL keeps the guessed relayed addresses of a peer for a while

@@ -26,14 +26,15 @@ type daemonCmd struct {
 }
 
 type daemonRunCmd struct {
-	Listen   []string `name:"listen" placeholder:"MULTIADDR" help:"Where to accept peers, e.g. /ip4/0.0.0.0/tcp/4433 (repeatable; default from config.yaml)."`
-	Relay    []string `name:"relay" placeholder:"MULTIADDR" help:"A relay to keep a reservation on, ending /p2p/<relay id> (repeatable; added to config.yaml's relays)."`
-	LogLevel string   `name:"log-level" placeholder:"LEVEL" help:"debug, info, warn or error (default: config.yaml log.level, else info)."`
+	Listen    []string `name:"listen" placeholder:"MULTIADDR" help:"Where to accept peers, e.g. /ip4/0.0.0.0/tcp/4433 (repeatable; default from config.yaml)."`
+	Relay     []string `name:"relay" placeholder:"MULTIADDR" help:"A relay to keep a reservation on, ending /p2p/<relay id> (repeatable; added to config.yaml's relays)."`
+	Bootstrap []string `name:"bootstrap" placeholder:"MULTIADDR" help:"A DHT node to start from, ending /p2p/<peer id> (repeatable; replaces config.yaml's bootstrap and turns the DHT on)."`
+	LogLevel  string   `name:"log-level" placeholder:"LEVEL" help:"debug, info, warn or error (default: config.yaml log.level, else info)."`
 }
 
 func (c *daemonRunCmd) Run(e *env) error {
 	run := func(ctx context.Context) error {
-		return daemon.Run(ctx, daemon.Options{Home: e.home, Listen: c.Listen, Relays: c.Relay, Log: e.stderr, LogLevel: c.LogLevel})
+		return daemon.Run(ctx, daemon.Options{Home: e.home, Listen: c.Listen, Relays: c.Relay, Bootstrap: c.Bootstrap, Log: e.stderr, LogLevel: c.LogLevel})
 	}
 	if handled, err := underServiceManager(run); handled {
 		return err

@@ -179,19 +179,26 @@ func copyExamples(work, wasm string) error {
 // args; without one the script's $FUNGI_DIR is meant.
 // scriptHomes are the homes the scripts give their daemons (-f a, b, c;
 // FUNGI_DIR is home).
-var scriptHomes = []string{"a", "b", "c", "home"}
+var scriptHomes = []string{"a", "b", "c", "home", "r", "r2", "r3", "node"}
 
 // quietHomes writes, before any `fungi init`, the config of every home a
-// script may use: the defaults with mDNS and port mapping off, so the
-// daemons send no multicast and no gateway requests off the machine. The
-// nat_* scripts run their daemons in network namespaces of their own, and
-// keep the defaults.
+// script may use: the defaults with mDNS, port mapping and the DHT off, so
+// the daemons send no multicast, no gateway requests and no DHT queries off
+// the machine. The nat_* scripts run their daemons in network namespaces
+// of their own, and keep the defaults but the DHT's: its default bootstrap
+// list is the public one (a script that wants the DHT passes --bootstrap
+// with nodes of its own).
 func quietHomes(workDir string) error {
-	if strings.HasPrefix(filepath.Base(workDir), "script-nat_") {
-		return nil
-	}
+	inNamespaces := strings.HasPrefix(filepath.Base(workDir), "script-nat_")
 	for _, name := range scriptHomes {
-		if err := quietHome(filepath.Join(workDir, name)); err != nil {
+		dir := filepath.Join(workDir, name)
+		if inNamespaces {
+			if err := writeHomeConfig(dir, home.DefaultConfig()); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := quietHome(dir); err != nil {
 			return err
 		}
 	}
@@ -199,13 +206,23 @@ func quietHomes(workDir string) error {
 }
 
 // quietHome writes dir's config.yaml for a test daemon outside a network
-// namespace of its own: the defaults with mDNS and port mapping off.
+// namespace of its own: the defaults with mDNS, port mapping and the DHT
+// off.
 func quietHome(dir string) error {
 	cfg := home.DefaultConfig()
 	cfg.MDNS, cfg.PortMapping = false, false
 	// Many daemons share this machine: the dashboard, on a fixed port by
 	// default, is off unless a test turns it on (on port 0).
 	cfg.UI.Enabled = false
+	return writeHomeConfig(dir, cfg)
+}
+
+// writeHomeConfig writes cfg as dir's config.yaml with the DHT off: a test
+// node never bootstraps from the public libp2p nodes, and joins a DHT only
+// through --bootstrap with nodes the test started.
+func writeHomeConfig(dir string, cfg home.Config) error {
+	cfg.Discovery.DHT = false
+	cfg.Bootstrap = []string{}
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
 		return err
@@ -234,8 +251,8 @@ func TestScriptDaemonsKeepMDNSAndPortMappingOff(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.MDNS || cfg.PortMapping {
-			t.Fatalf("home %s: mdns %v, portMapping %v; a test daemon must have both off", name, cfg.MDNS, cfg.PortMapping)
+		if cfg.MDNS || cfg.PortMapping || cfg.Discovery.DHT || len(cfg.Bootstrap) > 0 {
+			t.Fatalf("home %s: mdns %v, portMapping %v, discovery.dht %v, bootstrap %q; a test daemon must have all off", name, cfg.MDNS, cfg.PortMapping, cfg.Discovery.DHT, cfg.Bootstrap)
 		}
 	}
 }

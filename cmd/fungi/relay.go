@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/discovery"
 )
 
 // relayCmd runs a relay server (the default, as before) or edits the
@@ -23,9 +24,10 @@ type relayCmd struct {
 // relayServeCmd runs a circuit-relay server for nodes behind NAT, with the
 // identity of its own home (-f).
 type relayServeCmd struct {
-	Listen []string `name:"listen" placeholder:"MULTIADDR" help:"Where to listen (repeatable; default config relay.listen, port 4001)."`
-	Allow  []string `name:"allow" placeholder:"PEER_ID" help:"A peer to serve, besides config relay.allow (repeatable)."`
-	Open   bool     `name:"open" help:"Serve any peer, not only the allowed ones."`
+	Listen    []string `name:"listen" placeholder:"MULTIADDR" help:"Where to listen (repeatable; default config relay.listen, port 4001)."`
+	Allow     []string `name:"allow" placeholder:"PEER_ID" help:"A peer to serve, besides config relay.allow (repeatable)."`
+	Open      bool     `name:"open" help:"Serve any peer, not only the allowed ones."`
+	Bootstrap []string `name:"bootstrap" placeholder:"MULTIADDR" help:"A DHT node to start from, ending /p2p/<peer id> (repeatable; replaces config.yaml's bootstrap and turns the DHT on)."`
 }
 
 func (c *relayServeCmd) Run(e *env) error {
@@ -61,11 +63,24 @@ func (c *relayServeCmd) Run(e *env) error {
 	if len(c.Listen) > 0 {
 		listen = c.Listen
 	}
+	dhtOn, bootstrap, err := discovery.Settings(cfg.Discovery.DHT, cfg.Bootstrap, c.Bootstrap)
+	if err != nil {
+		return err
+	}
 	h, err := transport.NewRelay(priv, listen, rc)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
+	// The infrastructure node serves the DHT: others' lookups end here.
+	if dhtOn {
+		kad, err := discovery.Start(h, discovery.Config{Server: true, Bootstrap: bootstrap})
+		if err != nil {
+			return err
+		}
+		defer kad.Close()
+		fmt.Fprintf(e.stderr, "fungi relay: serving the DHT, %d bootstrap peers\n", len(bootstrap))
+	}
 	for _, a := range transport.Addrs(h) {
 		fmt.Fprintln(e.stdout, a)
 	}

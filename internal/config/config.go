@@ -58,6 +58,8 @@ var Keys = []Key{
 	{Name: "portMapping", Kind: Bool, When: "after a daemon restart"},
 	{Name: "external.allowedHosts", Kind: List, Live: true, When: "for later pulls and starts", check: nonEmpty},
 	{Name: "relays", Kind: List, Live: true, When: "at once", check: checkRelay},
+	{Name: "discovery.dht", Kind: Bool, When: "after a daemon restart"},
+	{Name: "bootstrap", Kind: List, When: "after a daemon restart", check: checkBootstrap},
 	{Name: "relay.listen", Kind: List, When: "at the next `fungi relay`", check: checkMultiaddr},
 	{Name: "relay.allow", Kind: List, When: "at the next `fungi relay`", check: checkPeerID},
 	{Name: "relay.maxReservations", Kind: Int, When: "at the next `fungi relay`"},
@@ -271,6 +273,13 @@ func checkMultiaddr(v string) error {
 func checkRelay(v string) error {
 	if _, err := peer.AddrInfoFromString(v); err != nil {
 		return fmt.Errorf("%v (a relay address ends with /p2p/<relay peer ID>, as `fungi relay` prints it)", err)
+	}
+	return nil
+}
+
+func checkBootstrap(v string) error {
+	if _, err := peer.AddrInfoFromString(v); err != nil {
+		return fmt.Errorf("%v (a bootstrap address ends with /p2p/<peer ID>, as `fungi relay serve` prints it)", err)
 	}
 	return nil
 }

@@ -19,7 +19,7 @@ import (
 
 // quietConfig is the config of a daemon in a test: no mDNS multicast and no
 // UPnP/NAT-PMP requests to the gateway, so nothing leaves the machine.
-const quietConfig = "mdns: false\nportMapping: false\nui:\n  enabled: false\n"
+const quietConfig = "mdns: false\nportMapping: false\ndiscovery: {dht: false}\nui:\n  enabled: false\n"
 
 // startDaemon runs a real node in this process, with quietConfig, and
 // returns an API client.

@@ -29,6 +29,7 @@ import (
 	"github.com/fungi-go/fungi/runtimes/external"
 	"github.com/fungi-go/fungi/runtimes/wasm"
 	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/discovery"
 )
 
 // Options configure Run.
@@ -38,6 +39,9 @@ type Options struct {
 	Listen []string
 	// Relays are added to the config's relays.
 	Relays []string
+	// Bootstrap replaces the config's bootstrap list when not empty, and
+	// turns the DHT on.
+	Bootstrap []string
 	// Log receives one line per notable event.
 	Log io.Writer
 	// LogLevel overrides config.yaml's log.level when not empty.
@@ -106,6 +110,13 @@ func Run(ctx context.Context, opts Options) error {
 	for _, r := range relayInfos {
 		relayDial[r.ID] = true
 	}
+	dhtOn, bootstrap, err := discovery.Settings(cfg.Discovery.DHT, cfg.Bootstrap, opts.Bootstrap)
+	if err != nil {
+		return err
+	}
+	for _, b := range bootstrap {
+		relayDial[b.ID] = true
+	}
 	gate.Set(map[peer.ID]string{}, relayDial)
 	relays := transport.NewRelays()
 	if err := claimPorts(listen); err != nil {
@@ -128,6 +139,14 @@ func Run(ctx context.Context, opts Options) error {
 	defer wasmProvider.Close(context.Background())
 
 	net := &transport.Network{Host: peerHost, Gate: gate, Relays: relays}
+	if dhtOn {
+		kad, err := discovery.Start(peerHost, discovery.Config{Bootstrap: bootstrap})
+		if err != nil {
+			return err
+		}
+		defer kad.Close()
+		net.Routing = kad
+	}
 	if err := net.WatchReachability(); err != nil {
 		return err
 	}
@@ -187,6 +206,7 @@ func Run(ctx context.Context, opts Options) error {
 	go func() { served <- srv.Serve(ln) }()
 	logf("peer %s", id)
 	logf("mDNS %s, port mapping %s (config.yaml keys mdns, portMapping)", onOff(cfg.MDNS), onOff(cfg.PortMapping))
+	logf("DHT %s, %d bootstrap peers (config.yaml keys discovery.dht, bootstrap)", onOff(dhtOn), len(bootstrap))
 	for _, a := range transport.Addrs(peerHost) {
 		logf("listening on %s", a)
 	}

@@ -41,11 +41,11 @@ func TestTestDaemonsKeepMDNSAndPortMappingOff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.MDNS || cfg.PortMapping {
-		t.Fatalf("a test daemon's config: mdns %v, portMapping %v; both must be off", cfg.MDNS, cfg.PortMapping)
+	if cfg.MDNS || cfg.PortMapping || cfg.Discovery.DHT {
+		t.Fatalf("a test daemon's config: mdns %v, portMapping %v, discovery.dht %v; all must be off", cfg.MDNS, cfg.PortMapping, cfg.Discovery.DHT)
 	}
-	testutil.WaitFor(t, 10*time.Second, "the daemon's settings line", func() error {
-		if !strings.Contains(log.String(), "mDNS off, port mapping off") {
+	testutil.WaitFor(t, 10*time.Second, "the daemon's settings lines", func() error {
+		if !strings.Contains(log.String(), "mDNS off, port mapping off") || !strings.Contains(log.String(), "DHT off, 0 bootstrap peers") {
 			return os.ErrNotExist
 		}
 		return nil

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/fungi-go/fungi/internal/atomicfile"
+	"github.com/fungi-go/fungi/transport/discovery"
 )
 
 // Home is one node's folder.
@@ -129,6 +130,11 @@ type Config struct {
 	// Relays are circuit relays (multiaddrs ending /p2p/<relay id>) this
 	// node keeps a reservation on, so peers that cannot dial it reach it.
 	Relays []string `yaml:"relays"`
+	// Discovery is how the node finds its devices where they are now.
+	Discovery DiscoveryConfig `yaml:"discovery"`
+	// Bootstrap are the DHT nodes (multiaddrs ending /p2p/<peer ID>) the
+	// node starts from; the default is the public libp2p bootstrap list.
+	Bootstrap []string `yaml:"bootstrap"`
 	// Relay configures `fungi relay`, when this home runs a relay server.
 	Relay  RelayConfig `yaml:"relay"`
 	Wasm   WasmConfig  `yaml:"wasm"`
@@ -141,6 +147,15 @@ type Config struct {
 	UI       UIConfig       `yaml:"ui"`
 	// Log is the daemon's own log (HOME/logs/daemon.log).
 	Log LogConfig `yaml:"log"`
+}
+
+// DiscoveryConfig is the DHT's part of config.yaml.
+type DiscoveryConfig struct {
+	// DHT finds devices by peer ID through the Kademlia DHT, and tells it
+	// where this node is: its peer ID and addresses, nothing else. Off,
+	// the node publishes nothing and reaches devices only at the
+	// addresses it was given, on the LAN and through its relays.
+	DHT bool `yaml:"dht"`
 }
 
 // LogConfig is the daemon log's part of config.yaml.
@@ -201,6 +216,8 @@ func DefaultConfig() Config {
 		MDNS:        true,
 		PortMapping: true,
 		Relays:      []string{},
+		Discovery:   DiscoveryConfig{DHT: true},
+		Bootstrap:   discovery.DefaultBootstrap(),
 		Relay: RelayConfig{
 			Listen: []string{
 				fmt.Sprintf("/ip4/0.0.0.0/tcp/%d", DefaultRelayPort),

@@ -1,0 +1,138 @@
+// Package discovery finds a node's devices wherever they are now, through
+// the libp2p Kademlia DHT (the one IPFS and most libp2p programs share, or
+// a private one made of the nodes a deployment names as bootstrap peers).
+//
+// A node publishes only what libp2p's identify protocol tells every peer it
+// connects to: its peer ID and its addresses. The DHT nodes it meets keep
+// them and hand them to anyone who asks for that peer ID; nothing else (no
+// service names, no device names, no records of its own) is stored in the
+// DHT. A home node is a DHT client: it asks, it answers nobody (Kubo's
+// "autoclient"). `fungi relay serve`, the infrastructure node, is a DHT
+// server: it answers other nodes' queries, within a bounded record store.
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Config says how a node takes part in the DHT.
+type Config struct {
+	// Server answers other nodes' queries and keeps their records; off,
+	// the node is a client that only asks.
+	Server bool
+	// Bootstrap are the DHT nodes contacted first; with none the node
+	// talks to no DHT node it does not meet otherwise.
+	Bootstrap []peer.AddrInfo
+}
+
+// DHT is a node's part in the Kademlia DHT: it finds peers by their ID, and
+// tells the DHT nodes nearest its own ID where it is whenever its addresses
+// change.
+type DHT struct {
+	kad       *dht.IpfsDHT
+	host      host.Host
+	bootstrap []peer.ID
+	store     *boundedStore
+
+	stop     func()
+	done     chan struct{}
+	closeErr error
+	once     sync.Once
+}
+
+// findTimeout bounds one lookup even when the caller's context does not.
+const findTimeout = 15 * time.Second
+
+// Start joins the DHT on h, in client mode unless cfg.Server. The bootstrap
+// peers are dialed in the background; Start does not wait for them.
+func Start(h host.Host, cfg Config) (*DHT, error) {
+	mode := dht.ModeClient
+	if cfg.Server {
+		mode = dht.ModeServer
+	}
+	store := newBoundedStore(maxStoreRecords, maxStoreBytes)
+	kad, err := dht.New(h,
+		dht.Mode(mode),
+		dht.BootstrapPeers(cfg.Bootstrap...),
+		dht.Datastore(store),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("start the DHT: %w", err)
+	}
+	sub, err := h.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
+	if err != nil {
+		kad.Close()
+		return nil, fmt.Errorf("start the DHT: follow this node's addresses: %w", err)
+	}
+	d := &DHT{kad: kad, host: h, store: store, done: make(chan struct{})}
+	for _, b := range cfg.Bootstrap {
+		d.bootstrap = append(d.bootstrap, b.ID)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.stop = func() { cancel(); sub.Close() }
+	go d.republish(ctx, sub.Out())
+	return d, nil
+}
+
+// republish tells the DHT nodes nearest this node's ID where it is now each
+// time its addresses change (a restart on another port, a new network, a
+// new relayed address). Peers already connected hear it from identify's
+// push; a lookup of its own ID reaches the nearest DHT nodes, whose
+// identify exchange then records the new addresses. That is what a
+// client-mode node has in place of a peer record: its closest DHT nodes are
+// where others' lookups of its ID end.
+func (d *DHT) republish(ctx context.Context, changes <-chan any) {
+	defer close(d.done)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-changes:
+			if !ok {
+				return
+			}
+			// The result is not waited for: the next change or the DHT's
+			// own periodic refresh tries again.
+			d.kad.RefreshRoutingTable()
+		}
+	}
+}
+
+// FindPeer asks the DHT where p is now. The lookup ends at the DHT nodes
+// nearest p's ID, and dials p on what they answer; a found peer is
+// therefore one this node could reach a moment ago.
+func (d *DHT) FindPeer(ctx context.Context, p peer.ID) (peer.AddrInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, findTimeout)
+	defer cancel()
+	ai, err := d.kad.FindPeer(ctx, p)
+	if err != nil {
+		return peer.AddrInfo{}, fmt.Errorf("find %s through the DHT: %w", p, err)
+	}
+	return ai, nil
+}
+
+// BootstrapPeers are the DHT nodes this node was told to start from; the
+// node's trust gate lets them through as it does its relays.
+func (d *DHT) BootstrapPeers() []peer.ID { return append([]peer.ID(nil), d.bootstrap...) }
+
+// RoutingTableSize is how many DHT servers this node knows now.
+func (d *DHT) RoutingTableSize() int { return d.kad.RoutingTable().Size() }
+
+// Close leaves the DHT. The host stays up.
+func (d *DHT) Close() error {
+	d.once.Do(func() {
+		d.stop()
+		<-d.done
+		d.closeErr = errors.Join(d.kad.Close(), d.store.Close())
+	})
+	return d.closeErr
+}

@@ -1,0 +1,89 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// PeerRouting finds where a peer is now: the DHT (transport/discovery).
+type PeerRouting interface {
+	// FindPeer returns p's current addresses; the lookup may leave a
+	// connection to p open.
+	FindPeer(ctx context.Context, p peer.ID) (peer.AddrInfo, error)
+	// BootstrapPeers are the DHT nodes the owner named; the gate lets
+	// them through as it does relays.
+	BootstrapPeers() []peer.ID
+}
+
+// lookupAfter is how long a dial on a peer's known addresses runs alone
+// before the DHT is asked too. A device that moved fails its old addresses
+// only when the dial gives up (a QUIC dial to a port nobody listens on waits
+// for its handshake timeout), so the lookup does not wait for that.
+const lookupAfter = time.Second
+
+// connectRouted connects to p as connect does; when that fails, or has
+// not succeeded after lookupAfter, it asks routing where p is now and dials
+// that too. Whichever succeeds first wins.
+func connectRouted(ctx context.Context, h host.Host, routing PeerRouting, p peer.ID, connect func(context.Context) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	known := make(chan error, 1)
+	go func() { known <- connect(ctx) }()
+	var knownErr error
+	timer := time.NewTimer(lookupAfter)
+	defer timer.Stop()
+	select {
+	case err := <-known:
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		knownErr = err
+		known = nil
+	case <-timer.C:
+	}
+	found := make(chan error, 1)
+	go func() {
+		ai, err := routing.FindPeer(ctx, p)
+		if err == nil {
+			err = h.Connect(ctx, ai)
+		}
+		found <- err
+	}()
+	var foundErr error
+	for knownErr == nil || foundErr == nil {
+		select {
+		case err := <-known:
+			if err == nil {
+				return nil
+			}
+			knownErr, known = err, nil
+		case err := <-found:
+			if err == nil {
+				return nil
+			}
+			foundErr, found = err, nil
+		}
+	}
+	return fmt.Errorf("%w; nor through the DHT: %v", knownErr, foundErr)
+}
+
+// withBootstrap adds routing's bootstrap peers to the peers the gate lets
+// dial and be dialed by.
+func withBootstrap(dial map[peer.ID]bool, routing PeerRouting) map[peer.ID]bool {
+	if routing == nil {
+		return dial
+	}
+	out := maps.Clone(dial)
+	if out == nil {
+		out = map[peer.ID]bool{}
+	}
+	for _, p := range routing.BootstrapPeers() {
+		out[p] = true
+	}
+	return out
+}
