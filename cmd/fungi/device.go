@@ -6,6 +6,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
 	"github.com/fungi-go/fungi/messages"
 )
 
@@ -27,20 +30,45 @@ type deviceArg struct {
 }
 
 type deviceAddCmd struct {
-	PeerID string   `arg:"" name:"peer-id" help:"The device's peer ID (it prints it with fungi info id)."`
+	PeerID string   `arg:"" name:"peer-id" help:"The device's peer ID (it prints it with fungi info id), or one of its full addresses ending /p2p/PEER_ID (fungi info lists them), which is kept as an address to dial."`
 	Alias  string   `name:"alias" required:"" help:"A name for the device."`
 	Addr   []string `name:"addr" placeholder:"MULTIADDR" help:"An address to dial it on (repeatable), e.g. /ip4/192.168.1.20/tcp/4433."`
 	jsonFlag
 }
 
 func (c *deviceAddCmd) Run(e *env) error {
+	id, addrs, err := deviceAddTarget(c.PeerID, c.Addr)
+	if err != nil {
+		return err
+	}
 	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
-		dev, err := d.AddDevice(ctx, &messages.DeviceAdd{PeerId: c.PeerID, Alias: c.Alias, Addrs: c.Addr})
+		dev, err := d.AddDevice(ctx, &messages.DeviceAdd{PeerId: id, Alias: c.Alias, Addrs: addrs})
 		if err != nil {
 			return err
 		}
 		return e.printDevice(dev, c.JSON, "added")
 	})
+}
+
+// deviceAddTarget reads device add's argument: a peer ID, or a multiaddr
+// ending /p2p/PEER_ID, which names the device and, ahead of addrs, is
+// kept as an address to dial it on.
+func deviceAddTarget(arg string, addrs []string) (string, []string, error) {
+	if !strings.HasPrefix(arg, "/") {
+		return arg, addrs, nil
+	}
+	m, err := ma.NewMultiaddr(arg)
+	if err != nil {
+		return "", nil, fmt.Errorf("%q is neither a peer ID nor a multiaddr (%v); give the device's peer ID (fungi info id prints it) or one of its full addresses, e.g. /ip4/192.168.1.20/tcp/4433/p2p/12D3KooW…", terminalSafe(arg), err)
+	}
+	transport, id := peer.SplitAddr(m)
+	if id == "" {
+		return "", nil, fmt.Errorf("the address %s does not end in /p2p/PEER_ID, so it names no device; append the device's peer ID (fungi info id prints it), or give the ID and --addr %s", terminalSafe(arg), terminalSafe(arg))
+	}
+	if transport == nil {
+		return id.String(), addrs, nil // /p2p/ID alone names the device, nowhere to dial
+	}
+	return id.String(), append([]string{m.String()}, addrs...), nil
 }
 
 func (e *env) printDevice(dev *messages.Device, asJSON bool, verb string) error {
