@@ -19,7 +19,6 @@ import (
 	"time"
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
-	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -34,19 +33,23 @@ type Config struct {
 	Bootstrap []peer.AddrInfo
 }
 
-// DHT is a node's part in the Kademlia DHT: it finds peers by their ID, and
-// tells the DHT nodes nearest its own ID where it is whenever its addresses
-// change.
+// DHT is a node's part in the Kademlia DHT: it finds peers by their ID,
+// and tells the DHT nodes nearest its own ID where it is whenever its
+// addresses change. That second part is the DHT's own: on each
+// EvtLocalAddressesUpdated (a restart on another port, a new network, a
+// new relayed address) it looks up its own ID, which connects it to the
+// nearest DHT nodes, and identify hands them the new addresses; peers
+// already connected hear them from identify's push. A client-mode node has
+// no peer record of its own in the DHT: its nearest DHT nodes are where
+// others' lookups of its ID end, and they answer with the addresses of
+// the connection it holds to them.
 type DHT struct {
 	kad       *dht.IpfsDHT
-	host      host.Host
 	bootstrap []peer.ID
 	store     *boundedStore
 
-	stop     func()
-	done     chan struct{}
-	closeErr error
 	once     sync.Once
+	closeErr error
 }
 
 // findTimeout bounds one lookup even when the caller's context does not.
@@ -68,43 +71,11 @@ func Start(h host.Host, cfg Config) (*DHT, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start the DHT: %w", err)
 	}
-	sub, err := h.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
-	if err != nil {
-		kad.Close()
-		return nil, fmt.Errorf("start the DHT: follow this node's addresses: %w", err)
-	}
-	d := &DHT{kad: kad, host: h, store: store, done: make(chan struct{})}
+	d := &DHT{kad: kad, store: store}
 	for _, b := range cfg.Bootstrap {
 		d.bootstrap = append(d.bootstrap, b.ID)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d.stop = func() { cancel(); sub.Close() }
-	go d.republish(ctx, sub.Out())
 	return d, nil
-}
-
-// republish tells the DHT nodes nearest this node's ID where it is now each
-// time its addresses change (a restart on another port, a new network, a
-// new relayed address). Peers already connected hear it from identify's
-// push; a lookup of its own ID reaches the nearest DHT nodes, whose
-// identify exchange then records the new addresses. That is what a
-// client-mode node has in place of a peer record: its closest DHT nodes are
-// where others' lookups of its ID end.
-func (d *DHT) republish(ctx context.Context, changes <-chan any) {
-	defer close(d.done)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case _, ok := <-changes:
-			if !ok {
-				return
-			}
-			// The result is not waited for: the next change or the DHT's
-			// own periodic refresh tries again.
-			d.kad.RefreshRoutingTable()
-		}
-	}
 }
 
 // FindPeer asks the DHT where p is now. The lookup ends at the DHT nodes
@@ -129,10 +100,6 @@ func (d *DHT) RoutingTableSize() int { return d.kad.RoutingTable().Size() }
 
 // Close leaves the DHT. The host stays up.
 func (d *DHT) Close() error {
-	d.once.Do(func() {
-		d.stop()
-		<-d.done
-		d.closeErr = errors.Join(d.kad.Close(), d.store.Close())
-	})
+	d.once.Do(func() { d.closeErr = errors.Join(d.kad.Close(), d.store.Close()) })
 	return d.closeErr
 }
