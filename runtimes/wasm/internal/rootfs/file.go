@@ -196,13 +196,21 @@ func (f *file) Write(buf []byte) (int, experimentalsys.Errno) {
 	return n, f.ioErrno(err)
 }
 
-// Pwrite implements experimentalsys.File.
+// Pwrite implements experimentalsys.File. It is pwrite(2) on the
+// descriptor: os.File.WriteAt refuses a file opened with O_APPEND, which
+// WASI allows (Linux then writes at the end, as wasi-testsuite's
+// pwrite-with-append accepts).
 func (f *file) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
 	if len(buf) == 0 {
 		return 0, 0
 	}
-	n, err := f.f.WriteAt(buf, off)
-	return n, f.ioErrno(err)
+	if f.closed {
+		return 0, experimentalsys.EBADF
+	}
+	if off < 0 {
+		return 0, experimentalsys.EINVAL
+	}
+	return pwrite(f.f, buf, off)
 }
 
 // Truncate implements experimentalsys.File.

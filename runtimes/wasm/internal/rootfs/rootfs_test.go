@@ -587,3 +587,30 @@ func TestReadOnlyRefusesEveryChange(t *testing.T) {
 		t.Errorf("inside.txt now holds %q", b)
 	}
 }
+
+// TestPwriteInAppendMode checks that a positioned write to a file opened
+// for appending succeeds (os.File.WriteAt refuses it) and leaves the
+// file's offset where it was, as wasi-testsuite's pwrite-with-append asks.
+func TestPwriteInAppendMode(t *testing.T) {
+	fsys, mount, _ := layout(t)
+	f, errno := fsys.OpenFile("log.txt", experimentalsys.O_WRONLY|experimentalsys.O_CREAT|experimentalsys.O_APPEND, 0o644)
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	defer f.Close()
+	if _, errno := f.Write([]byte("abcd")); errno != 0 {
+		t.Fatal(errno)
+	}
+	if n, errno := f.Pwrite([]byte("xyz"), 0); errno != 0 || n != 3 {
+		t.Fatalf("pwrite in append mode: %d bytes, %v; want 3 bytes written", n, errno)
+	}
+	if off, errno := f.Seek(0, io.SeekCurrent); errno != 0 || off != 4 {
+		t.Errorf("offset after pwrite: %d (%v), want 4", off, errno)
+	}
+	// Linux writes at the end in append mode, POSIX at the offset; both
+	// keep every byte written.
+	b, _ := os.ReadFile(filepath.Join(mount, "log.txt"))
+	if got := string(b); got != "abcdxyz" && got != "xyzd" {
+		t.Errorf("the file holds %q, want abcdxyz (Linux) or xyzd (POSIX)", got)
+	}
+}

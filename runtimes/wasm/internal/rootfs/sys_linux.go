@@ -62,6 +62,29 @@ func setAppend(f *os.File, enable bool) experimentalsys.Errno {
 	})
 }
 
+// pwrite writes buf at off with pwrite(2), whether or not the file is in
+// append mode, resuming after a short write as os.File.WriteAt does.
+func pwrite(f *os.File, buf []byte, off int64) (int, experimentalsys.Errno) {
+	total := 0
+	errno := withFd(f, func(fd int) error {
+		for total < len(buf) {
+			n, err := syscall.Pwrite(fd, buf[total:], off+int64(total))
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return io.ErrShortWrite
+			}
+			total += n
+		}
+		return nil
+	})
+	return total, errno
+}
+
 func datasync(f *os.File) experimentalsys.Errno {
 	return withFd(f, func(fd int) error { return syscall.Fdatasync(fd) })
 }

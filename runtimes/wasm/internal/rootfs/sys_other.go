@@ -18,6 +18,11 @@ func setAppend(*os.File, bool) experimentalsys.Errno { return experimentalsys.EN
 
 func datasync(f *os.File) experimentalsys.Errno { return Errno(f.Sync()) }
 
+func pwrite(f *os.File, buf []byte, off int64) (int, experimentalsys.Errno) {
+	n, err := f.WriteAt(buf, off)
+	return n, Errno(err)
+}
+
 func futimens(*os.File, int64, int64) experimentalsys.Errno { return experimentalsys.ENOSYS }
 
 // dirStream is unused off Linux: entries come from os.File.ReadDir, whose
