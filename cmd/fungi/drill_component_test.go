@@ -79,7 +79,7 @@ func TestHostileComponentDrill(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := home.DefaultConfig()
-	cfg.MDNS, cfg.PortMapping, cfg.UI.Enabled = false, false, false
+	cfg.MDNS, cfg.PortMapping, cfg.UI.Enabled, cfg.Discovery.DHT = false, false, false, false
 	cfg.Wasm.MemoryLimitMB, cfg.Wasm.MaxConcurrency = hostileMemoryLimitMB, hostileMaxConcurrency
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
