@@ -185,6 +185,7 @@ func (c *cx) liftHandle(t *vtype, h uint32) any {
 	if e.lent > 0 {
 		trapf("handle %d is lent out and cannot be moved", h)
 	}
+	checkNoChildren(e.obj, t.res.name)
 	c.inst.handles.remove(h)
 	if t.res.guest {
 		return e.rep

@@ -10,9 +10,14 @@
 // wasi:clocks/{wall-clock,monotonic-clock}, wasi:random/{random,insecure,
 // insecure-seed}, wasi:cli/{environment,exit,stdin,stdout,stderr,
 // terminal-input,terminal-output,terminal-stdin,terminal-stdout,
-// terminal-stderr}, wasi:filesystem/{types,preopens} and
-// wasi:http/{types,outgoing-handler}. A component importing anything else
-// is refused by Compile with the list of what is missing.
+// terminal-stderr}, wasi:filesystem/{types,preopens},
+// wasi:sockets/{network,instance-network,tcp,tcp-create-socket,udp,
+// udp-create-socket,ip-name-lookup} and wasi:http/{types,outgoing-handler}.
+// A component importing anything else is refused by Compile with the list
+// of what is missing.
+//
+// Sockets: denied unless Config.Sockets allows them (see SocketPolicy): a
+// guest listens only on the ports it maps, connects only where it lists.
 //
 // Files: each Preopen is opened with os.OpenRoot, so every path a guest
 // names resolves beneath it; "..", absolute paths and symlinks (the guest's
@@ -87,6 +92,9 @@ type Config struct {
 	// Outbound says where wasi:http/outgoing-handler may send requests;
 	// nil refuses every request (HTTP-request-denied).
 	Outbound *OutboundPolicy
+	// Sockets says what wasi:sockets may listen on, connect to and look
+	// up; nil denies every bind, connect and lookup (access-denied).
+	Sockets *SocketPolicy
 	// HostMemoryLimit bounds, in bytes, what the host keeps on one
 	// instance's behalf (header fields, buffered bodies, stream buffers,
 	// handles, directory listings); going over traps the instance with a

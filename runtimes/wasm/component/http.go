@@ -25,7 +25,10 @@ type fields struct {
 	// attached: a request or response holds these fields, and its headers
 	// method hands them out again, so dropping one handle frees nothing.
 	attached bool
+	parent   *family // the incoming request or response they came from
 }
+
+func (f *fields) childOf() *family { return f.parent }
 
 func newFields(c *cx) *fields { return &fields{budget: &c.inst.budget} }
 
@@ -145,13 +148,17 @@ func fieldsEdit(a []any, edit func(f *fields, name string) Variant) []any {
 }
 
 type incomingRequest struct {
+	family   // its headers
 	r        *http.Request
 	consumed bool
 }
 
-type incomingBody struct{ r io.Reader }
+type incomingBody struct {
+	family // its stream
+	r      io.Reader
+}
 
-type futureTrailers struct{}
+type futureTrailers struct{ family }
 
 type outgoingResponse struct {
 	status  uint16
@@ -170,6 +177,7 @@ func (r *outgoingResponse) drop() {
 // outgoingBody buffers what the guest writes until the response is set, and
 // then writes straight to the client.
 type outgoingBody struct {
+	family  // its stream
 	out     *responseOutparam
 	buf     bytes.Buffer
 	stream  bool
@@ -303,7 +311,10 @@ var httpFuncs = map[string]hostFunc{
 		return []any{Variant{Case: 1, Val: a[0].(*incomingRequest).r.Host}}
 	},
 	"[method]incoming-request.headers": func(c *cx, a []any) []any {
-		return []any{headerFields(c, a[0].(*incomingRequest).r.Header)}
+		req := a[0].(*incomingRequest)
+		f := headerFields(c, req.r.Header)
+		f.parent = &req.family
+		return []any{f}
 	},
 	"[method]incoming-request.consume": func(c *cx, a []any) []any {
 		req := a[0].(*incomingRequest)
@@ -318,13 +329,15 @@ var httpFuncs = map[string]hostFunc{
 		if b.r == nil {
 			return []any{Variant{Case: 1}}
 		}
-		s := &inputStream{r: b.r}
+		s := &inputStream{r: b.r, parent: &b.family}
 		s.closer, _ = b.r.(io.Closer)
 		b.r = nil
 		return []any{Variant{Val: s}}
 	},
-	"[static]incoming-body.finish":      func(c *cx, a []any) []any { return []any{&futureTrailers{}} },
-	"[method]future-trailers.subscribe": func(c *cx, a []any) []any { return []any{&pollable{}} },
+	"[static]incoming-body.finish": func(c *cx, a []any) []any { return []any{&futureTrailers{}} },
+	"[method]future-trailers.subscribe": func(c *cx, a []any) []any {
+		return []any{&pollable{parent: &a[0].(*futureTrailers).family}}
+	},
 	"[method]future-trailers.get": func(c *cx, a []any) []any {
 		// some(ok(ok(none))): the trailers are ready, and there are none.
 		return []any{Variant{Case: 1, Val: Variant{Val: Variant{Val: Variant{}}}}}
@@ -359,7 +372,7 @@ var httpFuncs = map[string]hostFunc{
 			return []any{Variant{Case: 1}}
 		}
 		b.stream = true
-		return []any{Variant{Val: &outputStream{w: b}}}
+		return []any{Variant{Val: &outputStream{w: b, parent: &b.family}}}
 	},
 	"[static]outgoing-body.finish": func(c *cx, a []any) []any {
 		if t, ok := a[1].(Variant); ok && t.Case == 1 {
@@ -439,6 +452,7 @@ func (o *requestOptions) total() time.Duration {
 }
 
 type incomingResponse struct {
+	family   // its headers
 	resp     *http.Response
 	consumed bool
 }
@@ -452,6 +466,7 @@ func (r *incomingResponse) drop() {
 // futureResponse sends its request the first time the guest asks for the
 // response (by then the guest has written and finished the body).
 type futureResponse struct {
+	family  // its pollables
 	req     *outgoingRequest
 	timeout time.Duration
 	done    bool
@@ -608,7 +623,9 @@ func init() {
 			a[0].(*requestOptions).betweenBytes = optU64(a[1])
 			return []any{Variant{}}
 		},
-		"[method]future-incoming-response.subscribe": func(c *cx, a []any) []any { return []any{&pollable{}} },
+		"[method]future-incoming-response.subscribe": func(c *cx, a []any) []any {
+			return []any{&pollable{parent: &a[0].(*futureResponse).family}}
+		},
 		"[method]future-incoming-response.get": func(c *cx, a []any) []any {
 			f := a[0].(*futureResponse)
 			f.send(c)
@@ -632,7 +649,10 @@ func init() {
 			return []any{uint16(a[0].(*incomingResponse).resp.StatusCode)}
 		},
 		"[method]incoming-response.headers": func(c *cx, a []any) []any {
-			return []any{headerFields(c, a[0].(*incomingResponse).resp.Header)}
+			r := a[0].(*incomingResponse)
+			f := headerFields(c, r.resp.Header)
+			f.parent = &r.family
+			return []any{f}
 		},
 		"[method]incoming-response.consume": func(c *cx, a []any) []any {
 			r := a[0].(*incomingResponse)

@@ -20,6 +20,31 @@ type hostFunc func(c *cx, args []any) []any
 // dropper is a host resource that releases something when its last handle goes.
 type dropper interface{ drop() }
 
+// WASI 0.2 makes some resources children of others (a pollable of the stream
+// it came from, a body's stream of the body, a request's headers of the
+// request): the parent cannot be dropped, or consumed, while a child lives,
+// and doing so traps, as wasmtime does. A parent embeds family; a child
+// names its parent's family through childOf, and every own handle of a child
+// counts as one live child while it is in the handle table.
+type family struct{ live int }
+
+// liveChildren is how many child handles the parent has out.
+func (f *family) liveChildren() int { return f.live }
+
+// parent is a host resource that hands out children.
+type parent interface{ liveChildren() int }
+
+// child is a host resource whose handles keep a parent from being dropped.
+type child interface{ childOf() *family }
+
+// checkNoChildren traps when obj, about to be dropped or consumed, still has
+// live children.
+func checkNoChildren(obj any, what string) {
+	if p, ok := obj.(parent); ok && p.liveChildren() > 0 {
+		trapf("a %s with %d live child resource(s) (a pollable, stream or headers made from it) cannot be dropped; drop the children first", what, p.liveChildren())
+	}
+}
+
 type handleEntry struct {
 	res  *resourceType
 	obj  any
@@ -44,6 +69,11 @@ func (t *handleTable) add(e handleEntry) uint32 {
 	e.live = true
 	if t.budget != nil {
 		t.budget.charge(handleCost)
+	}
+	if ch, ok := e.obj.(child); ok && e.own {
+		if f := ch.childOf(); f != nil {
+			f.live++
+		}
 	}
 	if n := len(t.free); n > 0 {
 		h := t.free[n-1]
@@ -76,6 +106,13 @@ func (t *handleTable) remove(h uint32) {
 	if t.budget != nil {
 		t.budget.release(handleCost)
 	}
+	if e := &t.entries[h]; e.own {
+		if ch, ok := e.obj.(child); ok {
+			if f := ch.childOf(); f != nil {
+				f.live--
+			}
+		}
+	}
 	t.entries[h] = handleEntry{}
 	t.free = append(t.free, h)
 }
@@ -93,6 +130,19 @@ type instance struct {
 	wasi    *wasiState
 	ctx     context.Context
 	funcs   map[coreItem]*reusedFunc
+	// wake is signalled (never blocking) by whatever makes a pollable
+	// ready from another goroutine: a connection accepted, bytes read, a
+	// name resolved. The instance's one goroutine waits on it in poll and
+	// block, then checks every pollable again.
+	wake chan struct{}
+}
+
+// notify wakes the instance if it waits on a pollable; it never blocks.
+func notify(wake chan struct{}) {
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
 }
 
 func (inst *instance) function(it coreItem) api.Function {
@@ -195,6 +245,9 @@ func hostGoFunc(spec *hostSpec) api.GoModuleFunc {
 			if e.own && e.lent > 0 {
 				trapf("resource handle %d dropped while lent out", h)
 			}
+			if e.own {
+				checkNoChildren(e.obj, spec.res.name)
+			}
 			inst.handles.remove(h)
 			if !e.own {
 				return
@@ -247,7 +300,7 @@ func hostGoFunc(spec *hostSpec) api.GoModuleFunc {
 
 // instantiate makes a fresh instance of the component.
 func (c *Component) instantiate(ctx context.Context, w *wasiState) (_ *instance, err error) {
-	inst := &instance{comp: c, wasi: w}
+	inst := &instance{comp: c, wasi: w, wake: make(chan struct{}, 1)}
 	inst.budget.limit = w.cfg.HostMemoryLimit
 	if inst.budget.limit <= 0 {
 		inst.budget.limit = max(c.memLimit/hostShare, 1<<16)

@@ -828,5 +828,5 @@ func (l *linker) missingError() error {
 		sort.Strings(fs)
 		fmt.Fprintf(&b, "\n  %s: %s", n, strings.Join(fs, ", "))
 	}
-	return fmt.Errorf("the component imports what fungi does not provide (fungi serves WASI 0.2.x io, clocks, random, cli, filesystem and http; rebuild the component against those):%s", b.String())
+	return fmt.Errorf("the component imports what fungi does not provide (fungi serves WASI 0.2.x io, clocks, random, cli, filesystem, sockets and http; rebuild the component against those):%s", b.String())
 }

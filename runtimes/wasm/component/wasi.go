@@ -145,6 +145,7 @@ type wasiState struct {
 	stdout, stderr io.Writer
 	seed           [2]uint64
 	preopens       []*descriptor
+	sock           *sockState // wasi:sockets bookkeeping, made on first use
 }
 
 func newWASI(cfg *Config) (*wasiState, error) {
@@ -194,25 +195,60 @@ type ioError struct {
 	fsCode string // a wasi:filesystem error-code label, if the error came from a file
 }
 
-// pollable is always ready unless it waits for a monotonic-clock instant:
-// every stream fungi gives a guest is synchronous.
+// pollable is ready when its source says so: a monotonic-clock instant
+// passed, or a socket, stream or lookup with something to report. One with
+// neither is always ready: fungi's files, stdio and HTTP bodies are
+// synchronous.
 type pollable struct {
 	timed    bool
 	deadline uint64
+	src      readiness // nil: ready unless timed
+	parent   *family   // the resource it was made from
 }
 
-func (p *pollable) ready() bool { return !p.timed || monotonicNow() >= p.deadline }
+// readiness is a source of events that a pollable waits for; ready runs on
+// the instance's goroutine and signals come through instance.wake.
+type readiness interface{ ready() bool }
+
+func (p *pollable) childOf() *family { return p.parent }
+
+func (p *pollable) ready() bool {
+	if p.timed {
+		return monotonicNow() >= p.deadline
+	}
+	return p.src == nil || p.src.ready()
+}
 
 func (p *pollable) block(c *cx) {
-	if p.ready() {
-		return
+	for !p.ready() {
+		var deadline *uint64
+		if p.timed {
+			deadline = &p.deadline
+		}
+		waitEvent(c, deadline)
 	}
-	t := time.NewTimer(time.Duration(p.deadline - monotonicNow()))
-	defer t.Stop()
+}
+
+// waitEvent waits for an event that may make a pollable ready: a signal on
+// the instance's wake channel, or the monotonic instant deadline (nil: none).
+// The call's context ending traps the guest, so a job stops and a request
+// meets its deadline even while the guest waits.
+func waitEvent(c *cx, deadline *uint64) {
+	var timer <-chan time.Time
+	if deadline != nil {
+		now := monotonicNow()
+		if now >= *deadline {
+			return
+		}
+		t := time.NewTimer(time.Duration(*deadline - now))
+		defer t.Stop()
+		timer = t.C
+	}
 	select {
-	case <-t.C:
+	case <-c.inst.wake:
+	case <-timer:
 	case <-c.ctx.Done():
-		trapf("the call ended (%v) while the guest waited on a clock", c.ctx.Err())
+		trapf("the call ended (%v) while the guest waited on a pollable", c.ctx.Err())
 	}
 }
 
@@ -223,39 +259,61 @@ func pollMany(c *cx, a []any) []any {
 	}
 	for {
 		var ready []any
-		var earliest *pollable
+		var earliest *uint64
 		for i, p := range ps {
 			pp := p.(*pollable)
 			if pp.ready() {
 				ready = append(ready, uint32(i))
-			} else if earliest == nil || pp.deadline < earliest.deadline {
-				earliest = pp
+			} else if pp.timed && (earliest == nil || pp.deadline < *earliest) {
+				earliest = &pp.deadline
 			}
 		}
 		if len(ready) > 0 {
 			return []any{ready}
 		}
-		earliest.block(c)
+		waitEvent(c, earliest)
 	}
 }
 
 // Streams.
 
 type inputStream struct {
+	family // its pollables
 	r      io.Reader
 	closer io.Closer // an HTTP body's; stdin is never closed by the guest
 	closed bool
+	// net, when set, is a socket's receive side: reads take what has
+	// arrived and never block unless the guest asks for a blocking read.
+	net    *connReader
+	parent *family // the incoming-body it came from
+	onDrop func()
 }
+
+func (s *inputStream) childOf() *family { return s.parent }
 
 func (s *inputStream) drop() {
 	if s.closer != nil {
 		_ = s.closer.Close()
 	}
+	if s.onDrop != nil {
+		s.onDrop()
+	}
 }
 
 type outputStream struct {
+	family // its pollables
 	w      io.Writer
 	closed bool
+	parent *family // the outgoing-body it came from
+	onDrop func()
+}
+
+func (s *outputStream) childOf() *family { return s.parent }
+
+func (s *outputStream) drop() {
+	if s.onDrop != nil {
+		s.onDrop()
+	}
 }
 
 // maxRead bounds one read a guest asks for.
@@ -271,9 +329,12 @@ func streamErr(err error) Variant {
 	return Variant{Case: 1, Val: Variant{Case: 0, Val: &ioError{msg: err.Error(), fsCode: fsCode(err)}}}
 }
 
-func (s *inputStream) read(c *cx, n uint64) any {
+func (s *inputStream) read(c *cx, n uint64, blocking bool) any {
 	if s.closed {
 		return streamErr(nil)
+	}
+	if s.net != nil {
+		return s.net.read(c, n, blocking)
 	}
 	n = min(n, maxRead)
 	c.hold(int64(n))
@@ -298,26 +359,35 @@ func (s *outputStream) write(b []byte) any {
 }
 
 var streamFuncs = map[string]hostFunc{
-	"[method]input-stream.read":          func(c *cx, a []any) []any { return []any{a[0].(*inputStream).read(c, a[1].(uint64))} },
-	"[method]input-stream.blocking-read": func(c *cx, a []any) []any { return []any{a[0].(*inputStream).read(c, a[1].(uint64))} },
-	"[method]input-stream.skip":          skip,
-	"[method]input-stream.blocking-skip": skip,
-	"[method]input-stream.subscribe":     func(c *cx, a []any) []any { return []any{&pollable{}} },
+	"[method]input-stream.read":          func(c *cx, a []any) []any { return []any{a[0].(*inputStream).read(c, a[1].(uint64), false)} },
+	"[method]input-stream.blocking-read": func(c *cx, a []any) []any { return []any{a[0].(*inputStream).read(c, a[1].(uint64), true)} },
+	"[method]input-stream.skip":          func(c *cx, a []any) []any { return skip(c, a, false) },
+	"[method]input-stream.blocking-skip": func(c *cx, a []any) []any { return skip(c, a, true) },
+	"[method]input-stream.subscribe": func(c *cx, a []any) []any {
+		s := a[0].(*inputStream)
+		p := &pollable{parent: &s.family}
+		if s.net != nil {
+			p.src = s.net
+		}
+		return []any{p}
+	},
 	"[method]output-stream.check-write": func(c *cx, a []any) []any {
 		if a[0].(*outputStream).closed {
 			return []any{streamErr(nil)}
 		}
 		return []any{Variant{Val: uint64(writePermit)}}
 	},
-	"[method]output-stream.write":                           writeStream,
-	"[method]output-stream.blocking-write-and-flush":        writeStream,
-	"[method]output-stream.flush":                           flushStream,
-	"[method]output-stream.blocking-flush":                  flushStream,
-	"[method]output-stream.subscribe":                       func(c *cx, a []any) []any { return []any{&pollable{}} },
+	"[method]output-stream.write":                    writeStream,
+	"[method]output-stream.blocking-write-and-flush": writeStream,
+	"[method]output-stream.flush":                    flushStream,
+	"[method]output-stream.blocking-flush":           flushStream,
+	"[method]output-stream.subscribe": func(c *cx, a []any) []any {
+		return []any{&pollable{parent: &a[0].(*outputStream).family}}
+	},
 	"[method]output-stream.write-zeroes":                    writeZeroes,
 	"[method]output-stream.blocking-write-zeroes-and-flush": writeZeroes,
-	"[method]output-stream.splice":                          splice,
-	"[method]output-stream.blocking-splice":                 splice,
+	"[method]output-stream.splice":                          func(c *cx, a []any) []any { return splice(c, a, false) },
+	"[method]output-stream.blocking-splice":                 func(c *cx, a []any) []any { return splice(c, a, true) },
 }
 
 func writeStream(c *cx, a []any) []any {
@@ -344,16 +414,16 @@ func writeZeroes(c *cx, a []any) []any {
 	return []any{a[0].(*outputStream).write(make([]byte, n))}
 }
 
-func skip(c *cx, a []any) []any {
-	v := a[0].(*inputStream).read(c, a[1].(uint64)).(Variant)
+func skip(c *cx, a []any, blocking bool) []any {
+	v := a[0].(*inputStream).read(c, a[1].(uint64), blocking).(Variant)
 	if v.Case != 0 {
 		return []any{v}
 	}
 	return []any{Variant{Val: uint64(len(v.Val.([]byte)))}}
 }
 
-func splice(c *cx, a []any) []any {
-	v := a[1].(*inputStream).read(c, a[2].(uint64)).(Variant)
+func splice(c *cx, a []any, blocking bool) []any {
+	v := a[1].(*inputStream).read(c, a[2].(uint64), blocking).(Variant)
 	if v.Case != 0 {
 		return []any{v}
 	}
