@@ -141,6 +141,7 @@ var collectionLimits = map[string]struct {
 	"spec.command": {MaxCommandArgs, "command arguments"},
 
 	"spec.allowOutboundHttp": {MaxOutboundHosts, "hosts"},
+	"spec.network.connect":   {MaxConnect, "host:port entries"},
 }
 
 type decoder struct {

@@ -69,6 +69,8 @@ type Spec struct {
 	// request it does not allow is answered with an error, so a guest
 	// reaches no network by default.
 	AllowOutboundHTTP OutboundHTTP `yaml:"allowOutboundHttp"`
+	// Network is what a wasm component may connect to over wasi:sockets.
+	Network Network `yaml:"network"`
 }
 
 // Expose says how the service appears in the catalog peers see.

@@ -68,6 +68,7 @@ func (d *decoder) validate(m *Manifest) {
 	d.validatePorts(s)
 	d.validateExpose(m)
 	d.validateMounts(s)
+	d.validateNetwork(s)
 	d.validateStdin(s)
 	if s.AllowOutboundHTTP.Enabled() && s.Runtime != RuntimeWasmtime {
 		d.bad("spec.allowOutboundHttp", "is for wasmtime services (components' wasi:http/outgoing-handler); a %s service's network is its runtime's", s.Runtime)
