@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,7 +46,8 @@ type Config struct {
 // the connection it holds to them.
 type DHT struct {
 	kad       *dht.IpfsDHT
-	bootstrap []peer.ID
+	host      host.Host
+	bootstrap []peer.AddrInfo
 	store     *boundedStore
 
 	once     sync.Once
@@ -71,11 +73,37 @@ func Start(h host.Host, cfg Config) (*DHT, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start the DHT: %w", err)
 	}
-	d := &DHT{kad: kad, store: store}
-	for _, b := range cfg.Bootstrap {
-		d.bootstrap = append(d.bootstrap, b.ID)
+	return &DHT{kad: kad, host: h, bootstrap: slices.Clone(cfg.Bootstrap), store: store}, nil
+}
+
+// tableWait bounds how long a lookup waits for a first DHT server.
+const tableWait = 5 * time.Second
+
+// awaitTable waits, within ctx and tableWait, until the routing table
+// holds a DHT server, dialing the bootstrap peers again meanwhile. A
+// lookup right after start (a session's first dial, a user's first
+// command) would otherwise fail at once: the bootstrap peers enter the
+// table only once identify has said they serve the DHT.
+func (d *DHT) awaitTable(ctx context.Context) {
+	if d.kad.RoutingTable().Size() > 0 || len(d.bootstrap) == 0 {
+		return
 	}
-	return d, nil
+	ctx, cancel := context.WithTimeout(ctx, tableWait)
+	defer cancel()
+	for _, b := range d.bootstrap {
+		// The swarm joins these to the DHT's own dials of the same peers;
+		// each ends with ctx.
+		go d.host.Connect(ctx, b)
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for d.kad.RoutingTable().Size() == 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // FindPeer asks the DHT where p is now. The lookup ends at the DHT nodes
@@ -84,6 +112,7 @@ func Start(h host.Host, cfg Config) (*DHT, error) {
 func (d *DHT) FindPeer(ctx context.Context, p peer.ID) (peer.AddrInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, findTimeout)
 	defer cancel()
+	d.awaitTable(ctx)
 	ai, err := d.kad.FindPeer(ctx, p)
 	if err != nil {
 		return peer.AddrInfo{}, fmt.Errorf("find %s through the DHT: %w", p, err)
@@ -93,7 +122,13 @@ func (d *DHT) FindPeer(ctx context.Context, p peer.ID) (peer.AddrInfo, error) {
 
 // BootstrapPeers are the DHT nodes this node was told to start from; the
 // node's trust gate lets them through as it does its relays.
-func (d *DHT) BootstrapPeers() []peer.ID { return append([]peer.ID(nil), d.bootstrap...) }
+func (d *DHT) BootstrapPeers() []peer.ID {
+	ids := make([]peer.ID, len(d.bootstrap))
+	for i, b := range d.bootstrap {
+		ids[i] = b.ID
+	}
+	return ids
+}
 
 // RoutingTableSize is how many DHT servers this node knows now.
 func (d *DHT) RoutingTableSize() int { return d.kad.RoutingTable().Size() }
