@@ -145,15 +145,6 @@ func (g *TrustGate) Set(roles map[peer.ID]string, dial map[peer.ID]bool) {
 // Pending lists the strangers refused at the handshake, latest first.
 func (g *TrustGate) Pending() []PendingPeer { return g.pending.list() }
 
-// guest reports whether p is in as a pairing guest, or to be told
-// pairing is busy.
-func (g *TrustGate) guest(p peer.ID) bool {
-	g.mu.RLock()
-	pairing := g.pairing
-	g.mu.RUnlock()
-	return pairing != nil && pairing.hasSlot(p)
-}
-
 // Role is the role of p ("access" or "admin"), or "" when p may use
 // nothing on this node.
 func (g *TrustGate) Role(p peer.ID) string {

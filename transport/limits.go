@@ -15,7 +15,7 @@ import (
 // protocol; a fungi node only talks to its owner's devices, where one
 // access entry may carry a thousand connections at once. Strangers never
 // get that far: the gate refuses them at the handshake, and their peer
-// scope allows no stream (peerLimit).
+// scope allows only what pairing needs (guestLimits).
 const (
 	// TrustedPeerStreams is how many streams an admitted peer may have open
 	// with this node at once in each direction.
@@ -31,24 +31,24 @@ var trustedPeerStreams = TrustedPeerStreams
 // or on the peer: wait for connections to end, or spread the load.
 var ErrStreamLimit = errors.New("stream limit reached")
 
-// Limits of a peer the gate has not admitted. A pairing guest gets what
-// the pairing protocol needs: a few connections (a joiner may reach the
-// inviter over TCP, QUIC and a relay at once), their identify and ping
-// streams and the one pairing stream, and the memory of their windows. A
-// stranger the gate has not judged yet gets connections only: QUIC counts
-// a connection against its peer before the gate sees it (go-libp2p's QUIC
-// listener calls SetPeer, then InterceptSecured), and a peer scope with
-// no room for a connection refused every joiner of an inviter reached
-// over QUIC before pairing could let it in. No stream or memory is given
-// to such a stranger, and the gate closes the connection straight after.
-var (
-	guestLimits = rcmgr.BaseLimit{
-		Conns: 4, ConnsInbound: 4, FD: 4,
-		Streams: 16, StreamsInbound: 12, StreamsOutbound: 8,
-		Memory: 8 << 20,
-	}
-	strangerLimits = rcmgr.BaseLimit{Conns: 4, ConnsInbound: 4, FD: 4}
-)
+// guestLimits are those of a peer the gate has not admitted: what the
+// pairing protocol needs, and no more. A few connections (a joiner may
+// reach the inviter over TCP, QUIC and a relay at once), their identify
+// and ping streams and the one pairing stream, and the memory of their
+// windows. Such a peer holds a connection only briefly: a stranger until
+// the gate closes it at the handshake (QUIC counts a connection against
+// its peer before the gate sees it: go-libp2p's QUIC listener calls
+// SetPeer, then InterceptSecured, so a peer scope with no room refused
+// every joiner of an inviter reached over QUIC before pairing could let
+// it in); a pairing guest until its window ends; a joiner between its
+// proof and its trust, or refused and shut out a moment later. It keeps
+// these limits all along: a yamux connection whose peer may reserve no
+// memory for a new stream is torn down, and with it the pairing answer.
+var guestLimits = rcmgr.BaseLimit{
+	Conns: 4, ConnsInbound: 4, FD: 4,
+	Streams: 16, StreamsInbound: 12, StreamsOutbound: 8,
+	Memory: 16 << 20,
+}
 
 // gateLimiter sizes each peer's scope by what the gate says of it now.
 type gateLimiter struct {
@@ -59,20 +59,18 @@ type gateLimiter struct {
 
 // GetPeerLimits is asked once per peer scope, which libp2p keeps while
 // the peer has connections and for up to a minute after; a fixed answer
-// would hold a guest that pairs to a guest's limits, and a stranger
-// trusted a moment after its refusal to none. So the answer is a limit
-// that asks the gate at every reservation.
+// would hold a joiner that pairs to a guest's limits. So the answer is a
+// limit that asks the gate at every reservation.
 func (l *gateLimiter) GetPeerLimits(p peer.ID) rcmgr.Limit {
 	return &peerLimit{gate: l.gate, peer: p, trusted: l.trusted}
 }
 
 // peerLimit is one peer's limits as the gate sees it at each reservation:
-// an admitted peer's are the trusted ones (TrustedPeerStreams); a pairing
-// guest's, or a stranger's let in to hear that pairing is busy, are
-// guestLimits, since it may take a guest's slot on the same connection;
-// anyone else's are strangerLimits. Fungi's own protocols still reset a
-// guest's streams (they check the role); what bounds guests is their
-// number and their window (Pairing).
+// an admitted peer's are the trusted ones (TrustedPeerStreams), anyone
+// else's guestLimits. Fungi's own protocols still reset a guest's streams
+// (they check the role); what bounds guests is their number and their
+// window (Pairing), and the gate, which refuses other strangers at the
+// handshake.
 type peerLimit struct {
 	gate    *TrustGate
 	peer    peer.ID
@@ -80,14 +78,10 @@ type peerLimit struct {
 }
 
 func (l *peerLimit) now() rcmgr.Limit {
-	switch {
-	case l.gate.Admitted(l.peer):
+	if l.gate.Admitted(l.peer) {
 		return l.trusted
-	case l.gate.guest(l.peer):
-		return guestLimits
-	default:
-		return strangerLimits
 	}
+	return guestLimits
 }
 
 func (l *peerLimit) GetMemoryLimit() int64                  { return l.now().GetMemoryLimit() }

@@ -188,3 +188,56 @@ func TestPairGuestStreamsBounded(t *testing.T) {
 		})
 	}
 }
+
+// A joiner whose streams open while the inviter is trusting it, between
+// its proof and its trust (its session, identify), keeps its connection
+// and hears the answer: over TCP a stream the joiner's peer scope has no
+// memory for tears the whole yamux connection down.
+func TestPairJoinerStreamsWhileBeingTrusted(t *testing.T) {
+	for _, tc := range []struct{ listen, transport string }{{loopbackTCP, "tcp"}, {loopbackQUIC, "quic-v1"}} {
+		t.Run(tc.transport, func(t *testing.T) {
+			h, g := newTestHostOn(t, tc.listen)
+			trusting, trust := make(chan struct{}), make(chan struct{})
+			pairing := ServePair(h, g, func(p peer.ID, role, _ string) error {
+				close(trusting)
+				<-trust
+				g.Set(map[peer.ID]string{p: role}, map[peer.ID]bool{})
+				return nil
+			})
+			h.SetStreamHandler(holdProtocol, func(s network.Stream) {
+				s.Write([]byte{1})
+				io.Copy(io.Discard, s)
+				s.Reset()
+			})
+			in := &inviter{h: h, gate: g, pairing: pairing}
+			code := in.invite(t, "access", time.Hour)
+			joiner := joinerOf(t, code, tc.listen, tc.transport)
+			if err := connect(joiner, h.ID()); err != nil {
+				t.Fatal(err)
+			}
+			type result struct {
+				role string
+				err  error
+			}
+			paired := make(chan result, 1)
+			go func() {
+				role, err := Pair(context.Background(), joiner, code)
+				paired <- result{role, err}
+			}()
+			select {
+			case <-trusting:
+			case r := <-paired:
+				t.Fatalf("pair ended before the inviter trusted the joiner: %q, %v", r.role, r.err)
+			}
+			held := openHeld(t, joiner, h.ID(), 2)
+			close(trust)
+			r := <-paired
+			if r.err != nil || r.role != "access" {
+				t.Fatalf("pair = %q, %v; want access", r.role, r.err)
+			}
+			if len(held) != 2 {
+				t.Fatalf("the joiner opened %d of 2 streams while the inviter trusted it", len(held))
+			}
+		})
+	}
+}
