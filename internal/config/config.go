@@ -219,10 +219,7 @@ func (k Key) validate(v string) error {
 	var err error
 	switch k.Kind {
 	case Bool:
-		_, err = strconv.ParseBool(v)
-		if err != nil {
-			err = errors.New("want true or false")
-		}
+		_, err = parseBool(v)
 	case Int:
 		var n int64
 		n, err = strconv.ParseInt(v, 10, 64)
@@ -310,7 +307,22 @@ func valueNode(k Key, values []string) *yaml.Node {
 		return n
 	}
 	tag := map[Kind]string{Bool: "!!bool", Int: "!!int", Duration: "!!str", String: "!!str"}[k.Kind]
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: values[0]}
+	v := values[0]
+	if b, err := parseBool(v); k.Kind == Bool && err == nil {
+		v = strconv.FormatBool(b) // on/off are written as YAML 1.2 reads them
+	}
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: v}
+}
+
+// parseBool reads a switch as people write it: true/false, on/off, yes/no.
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "on", "yes", "1":
+		return true, nil
+	case "false", "off", "no", "0":
+		return false, nil
+	}
+	return false, errors.New("want true or false (on/off and yes/no work too)")
 }
 
 // maxConfigSize bounds what is read: config.yaml is a page of text.

@@ -75,3 +75,22 @@ func TestSetKeepsCommentsAndValidates(t *testing.T) {
 		t.Fatalf("a refused edit changed the file:\n%s", after)
 	}
 }
+
+// A switch is set as people write it (the README says discovery.dht:
+// on|off) and written back as YAML 1.2 reads it.
+func TestSetBoolTakesOnAndOff(t *testing.T) {
+	h := &home.Home{Dir: t.TempDir()}
+	if err := Set(h, "discovery.dht", []string{"off"}); err != nil {
+		t.Fatalf("set discovery.dht off: %v", err)
+	}
+	if got, _ := Get(h, "discovery.dht"); len(got) != 1 || got[0] != "false" {
+		t.Fatalf("discovery.dht after off = %q, want false", got)
+	}
+	if err := Set(h, "mdns", []string{"On"}); err != nil {
+		t.Fatalf("set mdns On: %v", err)
+	}
+	cfg, err := h.LoadConfig()
+	if err != nil || cfg.Discovery.DHT || !cfg.MDNS {
+		t.Fatalf("config after off/on: dht %v mdns %v err %v", cfg.Discovery.DHT, cfg.MDNS, err)
+	}
+}
