@@ -132,7 +132,9 @@ func TestScripts(t *testing.T) {
 				})
 				ts.Check(err)
 			},
-			"nshttp": cmdNSHTTP,
+			"nshttp":    cmdNSHTTP,
+			"wasmguest": cmdWasmGuest,
+			"tcpecho":   cmdTCPEcho,
 			"randfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				n, _ := strconv.Atoi(args[1])
 				b := make([]byte, n)

@@ -199,3 +199,47 @@ func StreamChild(parentFirst bool) []byte {
 	code := Cat(Call(0), LocalSet(0), LocalGet(0), Call(1), LocalSet(1), drops, I32(0))
 	return c.Bytes(Command{Imports: imports, Locals: 2, Code: code, Pages: 2})
 }
+
+// HTTPWithUnusedSockets is the well-behaved HTTP guest (it answers 200)
+// that also imports every wasi:sockets 0.2.0 interface and never calls
+// them, as the .NET and JavaScript toolchains build components.
+func HTTPWithUnusedSockets() []byte {
+	b := Guest{Flood: Answer, Pages: 2}.Bytes()
+	// Imports after the export: a component's sections may come in any
+	// order, and these continue the guest's index spaces: 8 types (the
+	// streams and http instance types, three aliased resources, the
+	// handler's three), 4 instances (the export is one) and 8 functions.
+	c := Component{types: 8, instances: 4, funcs: 8}
+	var nw InstanceType
+	nw.Resource("network")
+	nw.Type(Enum(socketErrorCodes...))
+	tNet := c.AliasType(c.ImportInstance("wasi:sockets/network@0.2.0", &nw), "network")
+	var inw InstanceType
+	inw.Func("instance-network", inw.Type(Func(TypeRef(inw.Type(Own(inw.Outer(tNet)))))))
+	c.ImportInstance("wasi:sockets/instance-network@0.2.0", &inw)
+	for _, iface := range []struct{ name, resource, create string }{
+		{"tcp", "tcp-socket", "create-tcp-socket"},
+		{"udp", "udp-socket", "create-udp-socket"},
+	} {
+		var t InstanceType
+		t.Outer(tNet)
+		sock := t.Resource(iface.resource)
+		t.Func("[method]"+iface.resource+".address-family", t.Type(Func(TypeRef(t.Type(Enum("ipv4", "ipv6"))), Field{"self", TypeRef(t.Type(Borrow(sock)))})))
+		tSock := c.AliasType(c.ImportInstance("wasi:sockets/"+iface.name+"@0.2.0", &t), iface.resource)
+		var cr InstanceType
+		s := cr.Outer(tSock)
+		created := cr.Type(Result(TypeRef(cr.Type(Own(s))), TypeRef(cr.Type(Enum(socketErrorCodes...)))))
+		cr.Func(iface.create, cr.Type(Func(TypeRef(created), Field{"address-family", TypeRef(cr.Type(Enum("ipv4", "ipv6")))})))
+		c.ImportInstance("wasi:sockets/"+iface.name+"-create-socket@0.2.0", &cr)
+	}
+	var lookup InstanceType
+	n := lookup.Outer(tNet)
+	rs := lookup.Resource("resolve-address-stream")
+	res := lookup.Type(Result(TypeRef(lookup.Type(Own(rs))), TypeRef(lookup.Type(Enum(socketErrorCodes...)))))
+	lookup.Func("resolve-addresses", lookup.Type(Func(TypeRef(res), Field{"network", TypeRef(lookup.Type(Borrow(n)))}, Field{"name", String})))
+	c.ImportInstance("wasi:sockets/ip-name-lookup@0.2.0", &lookup)
+	for _, s := range c.sections {
+		b = append(b, s...)
+	}
+	return b
+}

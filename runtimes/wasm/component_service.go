@@ -38,6 +38,7 @@ func componentConfig(spec runtimes.InstanceSpec) component.Config {
 		Stdout:   spec.Log,
 		Stderr:   spec.Log,
 		Outbound: outboundPolicy(spec.Manifest.Spec.AllowOutboundHTTP),
+		Sockets:  socketPolicy(spec),
 	}
 	for _, m := range spec.Mounts {
 		cfg.Preopens = append(cfg.Preopens, component.Preopen{HostPath: m.HostPath, GuestPath: m.RuntimePath})

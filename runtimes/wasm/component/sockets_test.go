@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,5 +165,22 @@ func TestDroppingAStreamWhileItsPollableLivesTraps(t *testing.T) {
 	code, err := bad.Run(context.Background(), Config{})
 	if err == nil || !strings.Contains(err.Error(), "live child") {
 		t.Fatalf("stream dropped while its pollable lives: exit %d, %v; want a trap naming the live child", code, err)
+	}
+}
+
+func TestAnHTTPComponentImportingUnusedSocketsLinksAndServes(t *testing.T) {
+	c := compileBytes(t, wasmasm.HTTPWithUnusedSockets())
+	if c.Kind() != KindHTTP {
+		t.Fatalf("Kind() = %v, want an HTTP handler", c.Kind())
+	}
+	for _, want := range []string{"wasi:sockets/tcp@0.2.0", "wasi:sockets/ip-name-lookup@0.2.0", "wasi:sockets/udp-create-socket@0.2.0"} {
+		if !slices.Contains(c.Imports(), want) {
+			t.Fatalf("imports %v lack %s", c.Imports(), want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	c.Handler(Config{}).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != 200 {
+		t.Fatalf("status %d, want 200 (%s)", rec.Code, rec.Body.String())
 	}
 }
