@@ -90,3 +90,23 @@ func warm(b *testing.B, dir string, bin []byte) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkTrappingRequest serves the TinyGo component of the corpus, whose
+// handler traps on every request (a 500), and reports the median as p50-ns:
+// a trap should cost about what a normal request does.
+func BenchmarkTrappingRequest(b *testing.B) {
+	h := compileCorpus(b, "A/ydnar_wasi-http-go__basic.wasm").Handler(Config{})
+	req := httptest.NewRequest("GET", "/", nil)
+	samples := make([]time.Duration, 0, b.N)
+	for i := 0; i < b.N; i++ {
+		w := httptest.NewRecorder()
+		start := time.Now()
+		h.ServeHTTP(w, req)
+		samples = append(samples, time.Since(start))
+		if w.Code != http.StatusInternalServerError {
+			b.Fatalf("status %d, want 500", w.Code)
+		}
+	}
+	sort.Slice(samples, func(i, j int) bool { return samples[i] < samples[j] })
+	b.ReportMetric(float64(samples[len(samples)/2].Nanoseconds()), "p50-ns")
+}
