@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero/experimental"
@@ -41,7 +43,7 @@ func componentConfig(spec runtimes.InstanceSpec) component.Config {
 		Sockets:  socketPolicy(spec),
 	}
 	for _, m := range spec.Mounts {
-		cfg.Preopens = append(cfg.Preopens, component.Preopen{HostPath: m.HostPath, GuestPath: m.RuntimePath})
+		cfg.Preopens = append(cfg.Preopens, component.Preopen{HostPath: m.HostPath, GuestPath: m.RuntimePath, ReadOnly: m.ReadOnly})
 	}
 	return cfg
 }
@@ -64,7 +66,23 @@ func (p *Provider) startComponent(ctx context.Context, spec runtimes.InstanceSpe
 	case component.KindHTTP:
 		return p.serveComponent(ctx, spec, c, cfg)
 	case component.KindCommand:
-		return p.runJob(spec, c, cfg), nil
+		stdin, err := openStdin(spec)
+		if err != nil {
+			c.Close(ctx)
+			return nil, err
+		}
+		if stdin != nil {
+			cfg.Stdin = stdin
+		}
+		out := newJobOutput(spec.Log)
+		cfg.Stdout, cfg.Stderr = out.stdout, out.stderr
+		run := func(ctx context.Context) (int, error) { return c.Run(ctx, cfg) }
+		return p.runJob(spec, out, "component, wasi:cli/run", run, func() {
+			c.Close(context.Background())
+			if stdin != nil {
+				stdin.Close()
+			}
+		}), nil
 	}
 	c.Close(ctx)
 	return nil, errors.New("the component exports neither wasi:http/incoming-handler nor wasi:cli/run")
@@ -131,6 +149,12 @@ func (p *Provider) admit(w http.ResponseWriter, r *http.Request, name string, sl
 		http.Error(w, fmt.Sprintf("fungi: %s is serving its limit of %d requests at once; try again", name, cap(slots)), http.StatusServiceUnavailable)
 		return nil, nil, false
 	}
+	// A guest may read its request body after it has begun its answer
+	// (WAGI modules that echo their environment first do): without full
+	// duplex the server, once the answer's head goes out, discards up to
+	// 256 KiB of the unread body or fails the guest's reads. HTTP/2 is
+	// full duplex already and says so with an error, which is fine.
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	if p.memory != nil {
 		ctx = experimental.WithMemoryAllocator(ctx, p.memory)
@@ -138,47 +162,98 @@ func (p *Provider) admit(w http.ResponseWriter, r *http.Request, name string, sl
 	return ctx, func() { cancel(); <-slots }, true
 }
 
-// runJob runs a command component once; its end is the instance's end, and
-// a non-zero exit code reaches the service's state through JobExit.
-func (p *Provider) runJob(spec runtimes.InstanceSpec, c *component.Component, cfg component.Config) runtimes.Instance {
+// runJob runs a job once: run is the whole job, its result the exit code
+// or the trap that ended it; cleanup releases what the job held once it has
+// ended. The job's end is the instance's end, and its exit code reaches the
+// service's state through JobExit (a trap through JobTrap).
+func (p *Provider) runJob(spec runtimes.InstanceSpec, out *jobOutput, what string, run func(context.Context) (int, error), cleanup func()) runtimes.Instance {
 	ctx, cancel := context.WithCancel(context.Background())
 	if p.memory != nil {
 		ctx = experimental.WithMemoryAllocator(ctx, p.memory)
 	}
 	j := &job{cancel: cancel, done: make(chan struct{})}
 	p.running.Add(1)
-	fmt.Fprintf(spec.Log, "fungi: %s (component, wasi:cli/run) started as a job\n", spec.Name)
+	fmt.Fprintf(spec.Log, "fungi: %s (%s) started as a job\n", spec.Name, what)
 	go func() {
 		defer close(j.done)
 		defer func() {
-			c.Close(context.Background())
+			cleanup()
 			if p.running.Add(-1) == 0 && p.memory != nil {
 				p.memory.drain()
 			}
 		}()
-		code, err := c.Run(ctx, cfg)
+		code, err := run(ctx)
 		j.mu.Lock()
 		defer j.mu.Unlock()
 		switch {
 		case j.stopped:
 		case err != nil:
-			j.err = fmt.Errorf("the job trapped: %w", err)
-			fmt.Fprintf(spec.Log, "fungi: %s: %v\n", spec.Name, j.err)
+			j.err = &JobTrap{Err: err}
+			fmt.Fprintf(spec.Log, "%sfungi: %s: %v\n", out.lineBreak(), spec.Name, j.err)
 		default:
 			j.err = &JobExit{Code: code}
-			fmt.Fprintf(spec.Log, "fungi: %s: the job exited with code %d\n", spec.Name, code)
+			fmt.Fprintf(spec.Log, "%sfungi: %s: the job exited with code %d\n", out.lineBreak(), spec.Name, code)
 		}
 	}()
 	return j
 }
 
-// JobExit is how a command component ended: its exit code.
+// JobExit is how a job ended on its own: its exit code.
 type JobExit struct{ Code int }
 
 func (e *JobExit) Error() string { return fmt.Sprintf("the job exited with code %d", e.Code) }
 
 // ExitCode is the job's exit code, for the service's state and restart policy.
 func (e *JobExit) ExitCode() int { return e.Code }
+
+// TrapExitCode is the exit code a trapped job reports: what `wasmtime run`
+// exits with after a trap on Unix (128 + SIGABRT), so that a trap never
+// reads as a clean exit 0.
+const TrapExitCode = 134
+
+// JobTrap is a job that trapped (unreachable, out of bounds, out of fuel
+// or memory) instead of exiting.
+type JobTrap struct{ Err error }
+
+func (e *JobTrap) Error() string { return "the job trapped: " + e.Err.Error() }
+
+// Unwrap is the trap itself.
+func (e *JobTrap) Unwrap() error { return e.Err }
+
+// ExitCode is TrapExitCode, for the service's state and restart policy.
+func (e *JobTrap) ExitCode() int { return TrapExitCode }
+
+// jobOutput is where a job's stdout and stderr go: the service log (its
+// own stderr stream if it keeps one), noting whether the guest left a line
+// unfinished, so fungi's closing line starts on a line of its own.
+type jobOutput struct {
+	stdout, stderr *lineWriter
+}
+
+func newJobOutput(log io.Writer) *jobOutput {
+	return &jobOutput{stdout: &lineWriter{w: log}, stderr: &lineWriter{w: jobStderr(log)}}
+}
+
+// lineBreak is "\n" if the guest's output ends inside a line.
+func (o *jobOutput) lineBreak() string {
+	if o.stdout.midLine.Load() || o.stderr.midLine.Load() {
+		return "\n"
+	}
+	return ""
+}
+
+// lineWriter passes writes on, noting whether the last ended a line.
+type lineWriter struct {
+	w       io.Writer
+	midLine atomic.Bool
+}
+
+func (l *lineWriter) Write(p []byte) (int, error) {
+	if len(p) > 0 {
+		l.midLine.Store(p[len(p)-1] != '\n')
+	}
+	return l.w.Write(p)
+}
 
 type job struct {
 	cancel  context.CancelFunc

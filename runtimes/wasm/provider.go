@@ -25,6 +25,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/fungi-go/fungi/internal/atomicfile"
 	"github.com/fungi-go/fungi/messages"
@@ -91,6 +92,8 @@ type Provider struct {
 	once    sync.Once
 	initErr error
 	runtime wazero.Runtime
+	// wasiFuncs are the WASI preview 1 functions the runtime provides.
+	wasiFuncs map[string]bool
 }
 
 var _ runtimes.Provider = (*Provider)(nil)
@@ -159,6 +162,10 @@ func (p *Provider) init() error {
 			WithMemoryLimitPages(p.cfg.MemoryLimitMB * 16) // 64 KiB pages
 		p.runtime = wazero.NewRuntimeWithConfig(ctx, rc)
 		wasi_snapshot_preview1.MustInstantiate(ctx, p.runtime)
+		p.wasiFuncs = map[string]bool{}
+		for name := range p.runtime.Module(wasiModule).ExportedFunctionDefinitions() {
+			p.wasiFuncs[name] = true
+		}
 	})
 	return p.initErr
 }
@@ -302,9 +309,9 @@ func (p *Provider) compile(ctx context.Context, bin []byte) (wazero.CompiledModu
 	if err != nil {
 		return nil, fmt.Errorf("the module does not compile: %w", err)
 	}
-	if _, ok := compiled.ExportedFunctions()["_start"]; !ok {
+	if err := checkModuleShape(compiled, p.wasiFuncs); err != nil {
 		compiled.Close(ctx)
-		return nil, errors.New("the module has no _start export: fungi runs WASI command modules, each request a fresh run (for Go: package main with GOOS=wasip1)")
+		return nil, err
 	}
 	return compiled, nil
 }
@@ -414,7 +421,7 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 	if component.IsComponent(bin) {
 		return p.startComponent(ctx, spec, bin)
 	}
-	if len(spec.Ports) != 1 {
+	if len(spec.Ports) > 1 {
 		return nil, fmt.Errorf("a wasm service serves HTTP on exactly one port; %s has %d", spec.Name, len(spec.Ports))
 	}
 	compiled, err := p.compile(ctx, bin)
@@ -425,6 +432,9 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 	if err != nil {
 		compiled.Close(ctx)
 		return nil, err
+	}
+	if len(spec.Ports) == 0 {
+		return p.startModuleJob(spec, compiled, base, mounts)
 	}
 	port := spec.Ports[0].HostPort
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(port)))
@@ -455,6 +465,84 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 	go inst.serve(ln)
 	fmt.Fprintf(spec.Log, "fungi: %s serving on http://127.0.0.1:%d\n", spec.Name, port)
 	return inst, nil
+}
+
+// startModuleJob runs a command module once, as `wasmtime run` does: its
+// stdout and stderr go to the service log, spec.stdin (if any) is its
+// input, and how it ended (exit code or trap) is the instance's end.
+func (p *Provider) startModuleJob(spec runtimes.InstanceSpec, compiled wazero.CompiledModule, base wazero.ModuleConfig, mounts []*rootfs.FS) (runtimes.Instance, error) {
+	stdin, err := openStdin(spec)
+	if err != nil {
+		compiled.Close(context.Background())
+		closeMounts(mounts)
+		return nil, err
+	}
+	out := newJobOutput(spec.Log)
+	cfg := base.WithStdout(out.stdout).WithStderr(out.stderr)
+	if stdin != nil {
+		cfg = cfg.WithStdin(stdin)
+	}
+	run := func(ctx context.Context) (int, error) {
+		mod, err := p.runtime.InstantiateModule(ctx, compiled, cfg)
+		if mod != nil {
+			mod.Close(context.Background())
+		}
+		var exit *sys.ExitError
+		switch {
+		case err == nil:
+			return 0, nil // _start returned without proc_exit
+		case errors.As(err, &exit):
+			return int(exit.ExitCode()), nil
+		default:
+			return 0, err
+		}
+	}
+	return p.runJob(spec, out, "module, WASI preview 1", run, func() {
+		compiled.Close(context.Background())
+		closeMounts(mounts)
+		if stdin != nil {
+			stdin.Close()
+		}
+	}), nil
+}
+
+// jobStderr is where a job's stderr goes: the service log, or its own
+// stream when the log keeps the two apart.
+func jobStderr(log io.Writer) io.Writer {
+	if s, ok := log.(interface{ Stderr() io.Writer }); ok {
+		return s.Stderr()
+	}
+	return log
+}
+
+// openStdin opens a job's spec.stdin inside the service's data folder
+// through an os.Root, so a link in the folder cannot feed it a file from
+// elsewhere. No spec.stdin is nil: the job reads end of file at once.
+func openStdin(spec runtimes.InstanceSpec) (*os.File, error) {
+	if spec.Manifest.Spec.Stdin == "" {
+		return nil, nil
+	}
+	name, err := manifest.StdinName(spec.Manifest.Spec.Stdin)
+	if err != nil {
+		return nil, fmt.Errorf("spec.stdin: %w", err)
+	}
+	if spec.DataDir == "" {
+		return nil, errors.New("spec.stdin: this service has no data folder to read it from")
+	}
+	root, err := os.OpenRoot(spec.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("spec.stdin: open the data folder %s: %w", spec.DataDir, err)
+	}
+	defer root.Close()
+	f, err := root.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("spec.stdin: %s cannot be read from the service's data folder %s (%w); put the file there, then start the service again", name, spec.DataDir, err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("spec.stdin: %s in %s is not a regular file; name a file", name, spec.DataDir)
+	}
+	return f, nil
 }
 
 // listenError says why the service's port could not be opened, by the
@@ -489,7 +577,11 @@ func (p *Provider) moduleConfig(spec runtimes.InstanceSpec) (wazero.ModuleConfig
 	fs := wazero.NewFSConfig()
 	var mounts []*rootfs.FS
 	for _, m := range spec.Mounts {
-		confined, err := rootfs.New(m.HostPath)
+		open := rootfs.New
+		if m.ReadOnly {
+			open = rootfs.NewReadOnly
+		}
+		confined, err := open(m.HostPath)
 		if err != nil {
 			closeMounts(mounts)
 			return nil, nil, fmt.Errorf("spec.mounts: %w", err)
