@@ -33,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -141,20 +142,28 @@ func Compile(ctx context.Context, rt wazero.Runtime, b []byte, opts ...CompileOp
 	for _, opt := range opts {
 		opt(&o)
 	}
+	// A WASI 0.3 component does not decode or link as 0.2 (async lifts,
+	// streams, futures, 0.3 interfaces); when it fails, say what it is.
+	refuse := func(err error) error {
+		if iface := wasi03Import(b); iface != "" {
+			return fmt.Errorf("this is a WASI 0.3 component (it imports %s): fungi runs WASI 0.2 components; rebuild it for WASI 0.2 (Rust: --target wasm32-wasip2), or run it with a WASI 0.3 runtime. In detail: %w", iface, err)
+		}
+		return err
+	}
 	dc, err := bin.Decode(b)
 	if err != nil {
-		return nil, fmt.Errorf("malformed component: %w", err)
+		return nil, refuse(fmt.Errorf("malformed component: %w", err))
 	}
 	l := &linker{missing: map[string][]string{}}
 	top := &scope{}
 	if err := l.linkTop(dc, top); err != nil {
 		if merr := l.missingError(); merr != nil {
-			return nil, merr
+			return nil, refuse(merr)
 		}
-		return nil, fmt.Errorf("link component: %w", err)
+		return nil, refuse(fmt.Errorf("link component: %w", err))
 	}
 	if err := l.missingError(); err != nil {
-		return nil, err
+		return nil, refuse(err)
 	}
 	c := &Component{rt: rt, hostSpecs: l.hostFuncs, exports: top.exports, imports: l.imports}
 	c.classify()
@@ -187,6 +196,17 @@ func Compile(ctx context.Context, rt wazero.Runtime, b []byte, opts ...CompileOp
 	}
 	ok = true
 	return c, nil
+}
+
+// wasi03 finds an interface name of WASI 0.3 (wasi:cli/run@0.3.0-rc-...).
+var wasi03 = regexp.MustCompile(`wasi:[a-z][a-z0-9-]*/[a-z][a-z0-9-]*@0\.3\.[0-9A-Za-z.+-]*`)
+
+// wasi03Import names a WASI 0.3 interface the component refers to, or is
+// empty. WASI 0.3 components use async lifts, streams and futures, which
+// fungi's decoder refuses as malformed; naming the version says what the
+// file is and what would run it.
+func wasi03Import(b []byte) string {
+	return string(wasi03.Find(b))
 }
 
 func (c *Component) classify() {

@@ -68,3 +68,15 @@ func TestTrapsCostNoDWARFWalkAndStillNameTheFunction(t *testing.T) {
 		t.Fatalf("status %d, stderr %q; want 500 and a trap naming the guest's function", rec.Code, stderr.String())
 	}
 }
+
+func TestAWASI03ComponentIsRefusedAsWhatItIs(t *testing.T) {
+	// The name as a WASI 0.3 component carries it in its import section;
+	// what follows would not decode as 0.2.
+	b := append(append([]byte(nil), wasmasmPreamble...), []byte("\x0a\x20\x01\x00\x1bwasi:cli/run@0.3.0-rc-2026-01\x05\x00")...)
+	_, err := Compile(context.Background(), runtime(t), b)
+	if err == nil || !strings.Contains(err.Error(), "this is a WASI 0.3 component (it imports wasi:cli/run@0.3.0-rc-2026-01)") || !strings.Contains(err.Error(), "wasm32-wasip2") {
+		t.Fatalf("err = %v; want a refusal naming WASI 0.3 and what would run it", err)
+	}
+}
+
+var wasmasmPreamble = []byte{0, 'a', 's', 'm', 0x0d, 0, 1, 0}
