@@ -31,7 +31,8 @@ import (
 
 // The NAT matrix (issue 10, must show 2): for every pair of router kinds of
 // examples/nat-testnet.sh, two homes and a relay on the internet segment;
-// A adds B by peer ID, administers B's services through the relay, reaches
+// A joins B with the code B's `device invite` printed (through the relay,
+// or straight to B where B can be reached), administers B's services, reaches
 // the example app through an access entry, and the test records whether
 // and how fast the connection turns direct. TestNATKinds first checks that
 // each kind of router is what its name says.
@@ -76,7 +77,7 @@ type natCellResult struct {
 	early     bool // paired before the nodes knew their public addresses
 	accessOK  bool
 	direct    bool
-	toDirect  time.Duration // from `device add` to the first direct connection
+	toDirect  time.Duration // from `device join` to the first direct connection
 	transport string
 	punchErr  string // B's punch error after a failed round, where relayed
 	setup     time.Duration
@@ -105,7 +106,7 @@ const natEarlyBound = 10 * time.Second
 // the punch keeper's first round of its own has failed: it starts 5–10 s
 // after libp2p's (~8 s) is over and lasts as long. When a try that found
 // libp2p's still running counted as a success, the keeper's round came
-// only 30 s after that try and failed ~55 s after device add.
+// only 30 s after that try and failed ~55 s after the pairing.
 const natKeeperRoundBound = 40 * time.Second
 
 // natRelayedDeadline bounds the wait for a whole failed round where the
@@ -482,11 +483,14 @@ func (e *natEnv) runCell(t *testing.T, kindA, kindB string, early bool) natCellR
 	}
 	res.setup = time.Since(began)
 
-	// Pairing by peer ID: B lets A in as admin; A dials B by its ID alone,
-	// through the relay both share.
-	e.cli(t, b, "device", "trust", a.id, "--role", "admin")
+	// Pairing by invite code, as a user pairs: B invites A as admin, and A
+	// joins with the code, which carries B's relayed address and its
+	// direct ones. Where B can be reached directly (a public home, a
+	// full-cone router), A reaches it over QUIC or TCP as a stranger that
+	// only the invite lets in.
+	code := strings.TrimSpace(e.cli(t, b, "device", "invite", "--role", "admin", "--alias", "node-a"))
 	t0 := time.Now()
-	e.cli(t, a, "device", "add", b.id, "--alias", "node-b")
+	e.cli(t, a, "device", "join", code, "--alias", "node-b")
 
 	// The path is watched from the start, while A works through it.
 	type seen struct {
@@ -548,7 +552,7 @@ func (e *natEnv) runCell(t *testing.T, kindA, kindB string, early bool) natCellR
 		case s := <-directCh:
 			res.direct, res.toDirect, res.transport = true, s.at, s.transport
 		case <-time.After(natPunchDeadline - time.Since(t0)):
-			t.Errorf("A behind %s, B behind %s: still relayed %s after device add; the kinds allow a direct path",
+			t.Errorf("A behind %s, B behind %s: still relayed %s after device join; the kinds allow a direct path",
 				kindA, kindB, natPunchDeadline)
 		}
 		switch {
@@ -606,8 +610,16 @@ func (e *natEnv) runCell(t *testing.T, kindA, kindB string, early bool) natCellR
 		case err != nil:
 			t.Errorf("B never recorded a failed round of hole punching: %v", err)
 		case keeperFailed > natKeeperRoundBound:
-			t.Errorf("the punch keeper's first round failed only %s after device add (want within %s)",
+			t.Errorf("the punch keeper's first round failed only %s after device join (want within %s)",
 				keeperFailed.Round(time.Millisecond), natKeeperRoundBound)
+		}
+	}
+	// Nobody but A, B and the relay is on this internet: the relay's
+	// AutoNAT dial-backs, from a throwaway identity, are no devices
+	// wanting in, and A, paired, is no stranger to B.
+	for _, n := range []*natNode{a, b} {
+		if out := strings.TrimSpace(e.cli(t, n, "device", "pending", "--json")); out != "[]" {
+			t.Errorf("%s lists pending devices where no stranger knocked: %s", filepath.Base(n.dir), out)
 		}
 	}
 	res.total = time.Since(began)
