@@ -243,3 +243,33 @@ func HTTPWithUnusedSockets() []byte {
 	}
 	return b
 }
+
+// Nested is a composed command component, as wac writes them: it carries a
+// component of its own (exporting double(x: u32) -> u32, lifted from its
+// core module), instantiates it, and lowers that export into its main
+// module, whose run returns ok when double(21) is 42.
+func Nested() []byte {
+	inner := Cat(Preamble,
+		Section(1, Cat(CoreHeader,
+			Section(1, Vec(1, []byte{0x60, 1, 0x7f, 1, 0x7f})...),
+			Section(3, Vec(1, []byte{0})...),
+			Section(7, Vec(1, Cat(Str("double"), []byte{0x00, 0}))...),
+			Section(10, Vec(1, FuncBody([]byte{0}, Cat(LocalGet(0), I32(2), []byte{0x6c}, End)))...),
+		)...),
+		Section(2, 1, 0x00, 0, 0), // core instance 0
+		Section(6, Cat([]byte{1, 0x00, 0x00, 0x01, 0}, Str("double"))...), // core func 0
+		Section(7, Cat([]byte{1}, Func(U32T, Field{"x", U32T}))...),       // type 0
+		Section(8, 1, 0x00, 0x00, 0, 0, 0),                                // func 0: lift core func 0
+		Section(11, Cat([]byte{1, 0x00}, Str("double"), []byte{0x01, 0, 0x00})...),
+	)
+	var c Component
+	c.Raw(
+		Section(4, inner...),      // component 0
+		Section(5, 1, 0x00, 0, 0), // instance 0: component 0, no arguments
+	)
+	c.instances++
+	fDouble := c.AliasFunc(0, "double")
+	imports := []Import{{Func: fDouble, Core: CoreFunc{[]byte{0x7f}, []byte{0x7f}}}}
+	code := Cat(I32(21), Call(0), I32(42), I32Ne)
+	return c.Bytes(Command{Imports: imports, Code: code, Pages: 2})
+}

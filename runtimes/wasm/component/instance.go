@@ -267,6 +267,21 @@ func hostGoFunc(spec *hostSpec) api.GoModuleFunc {
 	flatParams := len(params.flat)
 	flatResults := len(results.flat)
 	host := spec.fn.host
+	if callee := spec.fn; callee.lift != nil {
+		// Adapter fusion: one of the component's own core instances calls
+		// a function another lifts (a wac or WASI-Virt composition, a
+		// nested component's export). The arguments pass through Go
+		// values, lifted from the caller's memory and lowered into the
+		// callee's, as the canonical ABI's fused adapter would copy them;
+		// a trap in the callee traps the caller.
+		host = func(c *cx, args []any) []any {
+			out, err := c.inst.call(callee, args)
+			if err != nil {
+				panic(err)
+			}
+			return out
+		}
+	}
 	return func(ctx context.Context, _ api.Module, stack []uint64) {
 		inst := ctx.Value(instKey{}).(*instance)
 		c := inst.cxFor(ctx, &spec.opts)

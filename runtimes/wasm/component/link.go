@@ -756,8 +756,8 @@ func (l *linker) canon(d *bin.CanonDef, s *scope) error {
 		if err != nil {
 			return err
 		}
-		if f.lift != nil {
-			return errors.New("lowering a function the component lifts itself (adapter fusion) is not supported")
+		if f.lift == nil && f.host == nil {
+			return fmt.Errorf("lowering %s, a function neither fungi nor the component provides", f.name)
 		}
 		o, err := l.opts(s, d.Opts)
 		if err != nil {

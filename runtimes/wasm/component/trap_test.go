@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fungi-go/fungi/internal/wasmasm"
 	bin "github.com/fungi-go/fungi/runtimes/wasm/component/internal/binary"
 )
 
@@ -80,3 +81,13 @@ func TestAWASI03ComponentIsRefusedAsWhatItIs(t *testing.T) {
 }
 
 var wasmasmPreamble = []byte{0, 'a', 's', 'm', 0x0d, 0, 1, 0}
+
+// A composed component (a component instantiated inside another, its
+// export lowered into the outer core module: adapter fusion) links and runs.
+func TestANestedComponentsExportIsFusedIntoItsUser(t *testing.T) {
+	c := compileBytes(t, wasmasm.Nested())
+	code, err := c.Run(context.Background(), Config{})
+	if err != nil || code != 0 {
+		t.Fatalf("exit %d, %v; want 0 (double(21) == 42 across the components)", code, err)
+	}
+}
