@@ -28,7 +28,7 @@ type handler struct {
 	base     wazero.ModuleConfig
 	hostPort int
 	log      io.Writer
-	slots    chan struct{}
+	limiter  *requestLimiter
 	timeout  time.Duration
 	// wagiArgs builds each request's argv from its path and query as WAGI
 	// does; off when the manifest sets command, which then is the argv.
@@ -36,7 +36,7 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx, release, ok := h.p.admit(w, r, h.name, h.slots, h.timeout)
+	ctx, release, ok := h.p.admit(w, r, h.name, h.limiter, h.timeout)
 	if !ok {
 		return
 	}

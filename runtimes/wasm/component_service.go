@@ -103,7 +103,7 @@ func (p *Provider) serveComponent(ctx context.Context, spec runtimes.InstanceSpe
 		p:       p,
 		name:    spec.Name,
 		inner:   c.Handler(cfg),
-		slots:   make(chan struct{}, p.cfg.MaxConcurrency),
+		limiter: p.newRequestLimiter(),
 		timeout: p.cfg.RequestTimeout,
 	}
 	p.running.Add(1)
@@ -125,12 +125,12 @@ type componentHandler struct {
 	p       *Provider
 	name    string
 	inner   http.Handler
-	slots   chan struct{}
+	limiter *requestLimiter
 	timeout time.Duration
 }
 
 func (h *componentHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ctx, release, ok := h.p.admit(w, r, h.name, h.slots, h.timeout)
+	ctx, release, ok := h.p.admit(w, r, h.name, h.limiter, h.timeout)
 	if !ok {
 		return
 	}
@@ -139,14 +139,21 @@ func (h *componentHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // admit is what every request to a wasm service, module or component,
-// passes first: one of the service's slots (else 503 with Retry-After), the
-// request timeout, and pooled memory. release gives the slot back.
-func (p *Provider) admit(w http.ResponseWriter, r *http.Request, name string, slots chan struct{}, timeout time.Duration) (ctx context.Context, release func(), ok bool) {
-	select {
-	case slots <- struct{}{}:
+// passes first: one of the service's slots, waited for in a bounded queue
+// (else 503 with Retry-After), the request timeout, and pooled memory.
+// release gives the slot back.
+func (p *Provider) admit(w http.ResponseWriter, r *http.Request, name string, lim *requestLimiter, timeout time.Duration) (ctx context.Context, release func(), ok bool) {
+	switch lim.acquire(r.Context()) {
+	case admitted:
+	case clientGone:
+		return nil, nil, false // nobody is left to answer
+	case queueFull:
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, fmt.Sprintf("fungi: %s is serving its limit of %d requests at once and %d more are waiting; try again", name, cap(lim.slots), lim.maxWaiting), http.StatusServiceUnavailable)
+		return nil, nil, false
 	default:
 		w.Header().Set("Retry-After", "1")
-		http.Error(w, fmt.Sprintf("fungi: %s is serving its limit of %d requests at once; try again", name, cap(slots)), http.StatusServiceUnavailable)
+		http.Error(w, fmt.Sprintf("fungi: %s is serving its limit of %d requests at once and none ended within %s; try again", name, cap(lim.slots), lim.wait), http.StatusServiceUnavailable)
 		return nil, nil, false
 	}
 	// A guest may read its request body after it has begun its answer
@@ -159,7 +166,7 @@ func (p *Provider) admit(w http.ResponseWriter, r *http.Request, name string, sl
 	if p.memory != nil {
 		ctx = experimental.WithMemoryAllocator(ctx, p.memory)
 	}
-	return ctx, func() { cancel(); <-slots }, true
+	return ctx, func() { cancel(); lim.release() }, true
 }
 
 // runJob runs a job once: run is the whole job, its result the exit code

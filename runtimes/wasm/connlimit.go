@@ -1,6 +1,7 @@
 package wasm
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -67,41 +68,139 @@ func (p *Provider) limitConns(ln net.Listener) net.Listener {
 	if n <= 0 {
 		n = defaultMaxConnections
 	}
-	return newConnLimiter(ln, n)
+	queued, wait := p.cfg.MaxQueued, p.cfg.QueueWait
+	if queued == 0 {
+		queued = defaultMaxQueued
+	}
+	if wait <= 0 {
+		wait = defaultQueueWait
+	}
+	return newConnLimiter(ln, n, max(queued, 0), wait)
 }
 
 // connLimiter is a listener that hands out at most cap(open) connections
-// at once. One accepted beyond that is answered "503 Service Unavailable"
-// with Retry-After and closed, rather than left waiting in the listen
-// backlog where the client could not tell a full service from a hung one.
+// at once. One accepted beyond that waits for a place (at most
+// cap(waiting) of them, each at most wait), as a request waits for a
+// slot, so a burst is served rather than refused; one that finds no place
+// is answered "503 Service Unavailable" with Retry-After and closed,
+// rather than left in the listen backlog where the client could not tell
+// a full service from a hung one.
 type connLimiter struct {
 	net.Listener
 	open     chan struct{}
+	waiting  chan struct{}
+	wait     time.Duration
 	refusing chan struct{}
 	refusal  []byte
+
+	// accepted carries what the accept loop took from the listener;
+	// ready carries connections that waited and got a place.
+	accepted  chan acceptResult
+	ready     chan net.Conn
+	startOnce sync.Once
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
-func newConnLimiter(ln net.Listener, max int) *connLimiter {
+type acceptResult struct {
+	c   net.Conn
+	err error
+}
+
+func newConnLimiter(ln net.Listener, max, maxWaiting int, wait time.Duration) *connLimiter {
 	body := fmt.Sprintf("fungi: this service has its limit of %d connections open; try again in a moment\n", max)
 	refusal := fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-	return &connLimiter{Listener: ln, open: make(chan struct{}, max), refusing: make(chan struct{}, maxRefusing), refusal: []byte(refusal)}
+	return &connLimiter{Listener: ln, open: make(chan struct{}, max), waiting: make(chan struct{}, maxWaiting), wait: wait,
+		refusing: make(chan struct{}, maxRefusing), refusal: []byte(refusal),
+		accepted: make(chan acceptResult), ready: make(chan net.Conn), closed: make(chan struct{})}
 }
 
-// Accept returns the next connection within the cap, answering those
-// over it on the way.
+// Accept returns the next connection within the cap: one just accepted
+// that found a place, or one that waited for it.
 func (l *connLimiter) Accept() (net.Conn, error) {
+	l.startOnce.Do(func() { go l.acceptLoop() })
 	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
 		select {
-		case l.open <- struct{}{}:
-			return &limitedConn{Conn: c, release: func() { <-l.open }}, nil
-		default:
-			l.refuse(c)
+		case c := <-l.ready:
+			return c, nil
+		case r := <-l.accepted:
+			if r.err != nil {
+				return nil, r.err
+			}
+			select {
+			case l.open <- struct{}{}:
+				return l.limited(r.c), nil
+			default:
+				l.queue(r.c)
+			}
+		case <-l.closed:
+			return nil, net.ErrClosed
 		}
 	}
+}
+
+// acceptLoop takes connections from the listener until it fails; Accept
+// hands them out. It ends with the listener.
+func (l *connLimiter) acceptLoop() {
+	for {
+		c, err := l.Listener.Accept()
+		select {
+		case l.accepted <- acceptResult{c, err}:
+		case <-l.closed:
+			if c != nil {
+				c.Close()
+			}
+			return
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue // temporary; the server retries too
+			}
+			return
+		}
+	}
+}
+
+// queue lets c wait for a place, in the background, up to l.wait; with
+// no room to wait, or no place in time, it is refused.
+func (l *connLimiter) queue(c net.Conn) {
+	select {
+	case l.waiting <- struct{}{}:
+	default:
+		l.refuse(c)
+		return
+	}
+	go func() {
+		defer func() { <-l.waiting }()
+		timer := time.NewTimer(l.wait)
+		defer timer.Stop()
+		select {
+		case l.open <- struct{}{}:
+		case <-timer.C:
+			l.refuse(c)
+			return
+		case <-l.closed:
+			c.Close()
+			return
+		}
+		lc := l.limited(c)
+		select {
+		case l.ready <- lc:
+		case <-l.closed:
+			lc.Close()
+		}
+	}()
+}
+
+func (l *connLimiter) limited(c net.Conn) net.Conn {
+	return &limitedConn{Conn: c, release: func() { <-l.open }}
+}
+
+// Close closes the listener and lets go of the connections still waiting.
+func (l *connLimiter) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
 }
 
 // refuse answers c 503 and closes it, in the background and within

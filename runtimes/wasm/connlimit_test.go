@@ -80,6 +80,7 @@ func TestIdleConnectionsAreClosed(t *testing.T) {
 func TestConnectionsOverTheCapAreRefused(t *testing.T) {
 	cfg := DefaultConfig("")
 	cfg.MaxConnections = 4
+	cfg.MaxQueued = -1 // no waiting: refused at once
 	g := startGuest(t, cfg, nil)
 	open := make([]*keptAlive, cfg.MaxConnections)
 	for i := range open {

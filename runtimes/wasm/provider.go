@@ -54,9 +54,16 @@ type Config struct {
 	MemoryLimitMB uint32
 	// RequestTimeout ends a request that runs longer (504).
 	RequestTimeout time.Duration
-	// MaxConcurrency is how many requests one service runs at once; more are
-	// answered 503.
+	// MaxConcurrency is how many requests one service runs at once; more
+	// wait for a slot (see MaxQueued and QueueWait), then are answered 503.
 	MaxConcurrency int
+	// MaxQueued is how many requests, and how many connections over
+	// MaxConnections, wait for a place at one service at once; 0 means
+	// 1024, below 0 none. One more is answered 503 at once.
+	MaxQueued int
+	// QueueWait is how long a request waits for a slot, or a connection
+	// for a place, before it is answered 503; 0 means 10 seconds.
+	QueueWait time.Duration
 	// HTTPClient downloads url sources; nil means http.DefaultClient.
 	HTTPClient *http.Client
 	// DownloadTimeout ends a source.url download that takes longer.
@@ -88,6 +95,7 @@ type Provider struct {
 	keepSegments bool
 
 	running atomic.Int32 // instances started and not yet stopped
+	queued  atomic.Int32 // requests waiting for a slot, all services'
 
 	once    sync.Once
 	initErr error
@@ -450,7 +458,7 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 		base:     base,
 		hostPort: port,
 		log:      spec.Log,
-		slots:    make(chan struct{}, p.cfg.MaxConcurrency),
+		limiter:  p.newRequestLimiter(),
 		timeout:  p.cfg.RequestTimeout,
 		wagiArgs: len(spec.Manifest.Spec.Command) == 0,
 	}

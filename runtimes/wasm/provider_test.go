@@ -217,6 +217,7 @@ func TestTimeoutAnswers504(t *testing.T) {
 func TestConcurrencyLimitAnswers503(t *testing.T) {
 	cfg := DefaultConfig("")
 	cfg.MaxConcurrency = 1
+	cfg.MaxQueued = -1 // no queue: refused at once
 	g := startGuest(t, cfg, nil)
 	slow := make(chan int, 1)
 	go func() {
