@@ -118,7 +118,7 @@ func (s *apiServer) JoinDevice(ctx context.Context, req *messages.JoinRequest) (
 	}
 	c, cancel := context.WithTimeout(ctx, joinConnectTimeout)
 	defer cancel()
-	if err := s.net.Connect(c, code.PeerID); err != nil {
+	if err := s.net.ConnectNow(c, code.PeerID); err != nil {
 		undo()
 		return nil, status.Errorf(codes.Unavailable, "could not reach %s at any of the code's %d addresses: %v; is its daemon running, and is the invite still open there (a used or expired invite shuts the door)?",
 			code.PeerID, len(code.Addrs), err)
