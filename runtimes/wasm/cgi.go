@@ -2,7 +2,6 @@ package wasm
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +32,9 @@ type handler struct {
 	// wagiArgs builds each request's argv from its path and query as WAGI
 	// does; off when the manifest sets command, which then is the argv.
 	wagiArgs bool
+	// routes are the named entrypoints the module's _routes declared;
+	// none means every request runs _start.
+	routes routeTable
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -47,15 +49,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.wagiArgs {
 		cfg = cfg.WithArgs(wagiArgs(r)...)
 	}
-	for k, v := range cgiEnv(r, h.hostPort) {
+	env := cgiEnv(r, h.hostPort)
+	rt := h.routes.pick(r.URL.Path)
+	rt.setEnv(env, r.URL.Path)
+	for k, v := range env {
 		cfg = cfg.WithEnv(k, v)
 	}
 	done := make(chan error, 1)
 	go func() {
-		mod, err := h.p.runtime.InstantiateModule(ctx, h.compiled, cfg)
-		if mod != nil {
-			mod.Close(context.Background())
-		}
+		err := callEntry(ctx, h.p.runtime, h.compiled, cfg, rt.entry)
 		guestOut.CloseWithError(guestEnd(err))
 		done <- err
 	}()

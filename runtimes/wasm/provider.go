@@ -444,6 +444,12 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 	if len(spec.Ports) == 0 {
 		return p.startModuleJob(spec, compiled, base, mounts)
 	}
+	routes, err := p.loadRoutes(ctx, compiled, base)
+	if err != nil {
+		compiled.Close(ctx)
+		closeMounts(mounts)
+		return nil, err
+	}
 	port := spec.Ports[0].HostPort
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", fmt.Sprint(port)))
 	if err != nil {
@@ -461,6 +467,10 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 		limiter:  p.newRequestLimiter(),
 		timeout:  p.cfg.RequestTimeout,
 		wagiArgs: len(spec.Manifest.Spec.Command) == 0,
+		routes:   routes,
+	}
+	for _, r := range routes {
+		fmt.Fprintf(spec.Log, "fungi: %s route %s runs %s\n", spec.Name, r.pattern, r.entry)
 	}
 	p.running.Add(1)
 	inst := &instance{
