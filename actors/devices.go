@@ -60,6 +60,13 @@ type deviceRecord struct {
 	// LastConnected when: learned, not typed, and dialed after a restart.
 	LastAddr      string    `json:"lastAddr,omitempty"`
 	LastConnected time.Time `json:"lastConnected,omitempty"`
+	// Seen are the addresses the device announced at its latest
+	// connection: learned, so that a trusted device never added with an
+	// address is dialed back after a restart (devicereach.go).
+	Seen []string `json:"seen,omitempty"`
+	// Failing counts the failed dials in a row on each typed or announced
+	// address: those that keep failing age out (devicereach.go).
+	Failing map[string]*addrFailures `json:"failing,omitempty"`
 }
 
 type deviceFile struct {
@@ -122,6 +129,7 @@ func (b *deviceBook) Receive(ctx actor.Context) {
 	case *actor.Started:
 		b.load(ctx)
 		b.watchInterfaces(ctx)
+		b.watchIdentified(ctx)
 	case *messages.DeviceAdd:
 		b.add(ctx, msg)
 	case *messages.DeviceListRequest:
@@ -158,6 +166,10 @@ func (b *deviceBook) Receive(ctx actor.Context) {
 		b.reached(ctx, msg)
 	case *peerConnected:
 		b.connected(ctx, msg)
+	case *peerIdentified:
+		b.identified(ctx, msg)
+	case *dialFailed:
+		b.dialFailedOn(ctx, msg)
 	case *addrsChanged:
 		for _, pid := range b.sessions {
 			ctx.Send(pid, msg)
@@ -200,9 +212,10 @@ type peerConnected struct{ id peer.ID }
 
 // connected remembers the path of a connection to a device that opened by
 // itself (a hole punch that turned a relayed one direct, the device
-// dialing in): it is a path too.
+// dialing in): it is a path too. A trusted device that dialed in is
+// remembered so as well, and dialed back from there after a restart.
 func (b *deviceBook) connected(ctx actor.Context, msg *peerConnected) {
-	if _, ok := b.sessions[msg.id]; !ok {
+	if d := b.find(msg.id.String()); d == nil || (!d.Dial && d.Role == "") {
 		return
 	}
 	if an, ok := b.net.(interface{ ConnAddr(peer.ID) string }); ok {
@@ -220,20 +233,29 @@ type reachedVia struct {
 // address rewrites the book just to say when it last worked.
 const lastConnectedSaveEvery = 10 * time.Minute
 
-// reached remembers where a device answered, so a restart dials that path.
+// reached remembers where a device answered, so a restart dials that path;
+// the address works, so its failures are forgotten, and the addresses that
+// kept failing while it answered here age out.
 func (b *deviceBook) reached(ctx actor.Context, msg *reachedVia) {
 	d := b.find(msg.id.String())
-	if d == nil || msg.addr == "" || len(msg.addr) > 1024 {
+	if d == nil || msg.addr == "" || len(msg.addr) > maxAddrLen {
 		return
 	}
 	now := time.Now().UTC()
-	if d.LastAddr == msg.addr && now.Sub(d.LastConnected) < lastConnectedSaveEvery {
-		return
+	changed := d.clearFailing(msg.addr)
+	if d.LastAddr != msg.addr || now.Sub(d.LastConnected) >= lastConnectedSaveEvery {
+		d.LastAddr, d.LastConnected = msg.addr, now
+		changed = true
 	}
-	d.LastAddr, d.LastConnected = msg.addr, now
-	if err := b.save(); err != nil {
-		ctx.Logger().Warn("could not remember where a device answered", "peer", d.PeerID, "err", err)
+	if b.ageOut(ctx, d, now, now) {
+		changed = true
 	}
+	if changed {
+		if err := b.save(); err != nil {
+			ctx.Logger().Warn("could not remember where a device answered", "peer", d.PeerID, "err", err)
+		}
+	}
+	b.ensureSession(ctx, d)
 }
 
 func (b *deviceBook) load(ctx actor.Context) {
@@ -311,13 +333,14 @@ func (b *deviceBook) save() error {
 }
 
 // apply pushes the book to the network: the gate, known addresses, and a
-// session for every device to dial.
+// session for every device to dial or to dial back (wantsSession).
 func (b *deviceBook) apply(ctx actor.Context) {
 	if b.net == nil {
 		return
 	}
 	roles := map[peer.ID]string{}
 	dial := map[peer.ID]bool{}
+	sessions := map[peer.ID]bool{}
 	for _, d := range b.file.Devices {
 		id, err := peer.Decode(d.PeerID)
 		if err != nil {
@@ -329,7 +352,10 @@ func (b *deviceBook) apply(ctx actor.Context) {
 		if d.Dial {
 			dial[id] = true
 		}
-		b.net.AddAddrs(id, parseAddrs(append([]string{d.LastAddr}, d.Addrs...)))
+		if wantsSession(d) {
+			sessions[id] = true
+		}
+		b.net.AddAddrs(id, parseAddrs(append(append([]string{d.LastAddr}, d.Addrs...), d.Seen...)))
 	}
 	// The configured relays are dialed too; they get no role, and no
 	// session: the relay keeper holds those connections.
@@ -340,12 +366,12 @@ func (b *deviceBook) apply(ctx actor.Context) {
 	}
 	b.net.SetGate(roles, gateDial)
 	for id, pid := range b.sessions {
-		if !dial[id] {
+		if !sessions[id] {
 			ctx.Stop(pid)
 			delete(b.sessions, id)
 		}
 	}
-	for id := range dial {
+	for id := range sessions {
 		if _, ok := b.sessions[id]; !ok {
 			b.sessions[id] = ctx.Spawn(peerSessionProps(id, b.net))
 		}
@@ -442,6 +468,9 @@ func (b *deviceBook) add(ctx actor.Context, msg *messages.DeviceAdd) {
 		d.Alias = msg.Alias
 	}
 	d.Addrs = mergeStrings(d.Addrs, msg.Addrs)
+	for _, a := range msg.Addrs {
+		d.clearFailing(a) // typed again: the owner says it is right
+	}
 	d.Dial = true
 	b.commit(ctx, d)
 }
@@ -736,6 +765,9 @@ func (s *peerSession) dialed(ctx actor.Context, msg *dialDone) {
 		}
 		s.ping(ctx)
 		return
+	}
+	if addrs := failedAddrs(msg.err); len(addrs) > 0 && ctx.Parent() != nil {
+		ctx.Send(ctx.Parent(), &dialFailed{id: s.id, addrs: addrs})
 	}
 	if !errors.Is(msg.err, context.Canceled) {
 		s.retry(ctx)
