@@ -134,6 +134,7 @@ func TestScripts(t *testing.T) {
 			},
 			"nshttp":    cmdNSHTTP,
 			"wasmguest": cmdWasmGuest,
+			"buildwasm": cmdBuildWasm,
 			"tcpecho":   cmdTCPEcho,
 			"randfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				n, _ := strconv.Atoi(args[1])
