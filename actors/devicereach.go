@@ -176,7 +176,7 @@ func (b *deviceBook) ageOut(ctx actor.Context, d *deviceRecord, reachedAt, now t
 	for _, a := range typed {
 		f := d.Failing[addrKey(a)]
 		ctx.Logger().Warn("an address you added kept failing while the device answered elsewhere; it leaves the address book (add it again with `fungi device add --addr` if it is still right)",
-			"peer", d.PeerID, "alias", d.Alias, "addr", a, "failedDials", f.Count, "failingSince", f.Since.Format(time.RFC3339), "reachedAt", d.LastAddr)
+			"peer", d.PeerID, "alias", d.Alias, "addr", a, "failedDials", f.Count, "failingSince", f.Since.Format(time.RFC3339), "answersAt", d.LastAddr)
 		gone[addrKey(a)] = true
 	}
 	for _, a := range seen {
