@@ -43,6 +43,9 @@ const punchDialTimeout = 2 * time.Second
 type Puncher struct {
 	svc   *holepunch.Service
 	addrs func() []ma.Multiaddr
+	h     host.Host
+	// stopPaths ends the watch on dead direct paths (pathwatch.go).
+	stopPaths func()
 
 	mu       sync.Mutex
 	state    map[peer.ID]*PunchState
@@ -135,7 +138,7 @@ func startPuncher(h host.Host) (*Puncher, error) {
 	if !ok {
 		return nil, errors.New("the host has no identify service to punch holes with")
 	}
-	p := &Puncher{state: map[peer.ID]*PunchState{}, observed: map[string]observedAddr{}}
+	p := &Puncher{h: h, state: map[peer.ID]*PunchState{}, observed: map[string]observedAddr{}}
 	// Subscribed before the service starts, so its protocol handler
 	// appearing (it is ready to punch) is seen.
 	sub, err := h.EventBus().Subscribe([]any{new(event.EvtPeerIdentificationCompleted),
@@ -172,6 +175,11 @@ func startPuncher(h host.Host) (*Puncher, error) {
 		return nil, err
 	}
 	p.svc = svc
+	// A dead direct connection closed, the relayed one left is punched
+	// again at once from the side that may (the one the relayed
+	// connection came in to); the peer on the other side punches as its
+	// own punch keeper retries, and meets closeStaleDirect here.
+	p.stopPaths = watchPaths(h, func(id peer.ID) { p.catchUp(h, idh.IDService(), id) })
 	return p, nil
 }
 
@@ -198,6 +206,11 @@ func punchAddrs(h host.Host) []ma.Multiaddr {
 func (p *Puncher) Trace(evt *holepunch.Event) {
 	var errText string
 	switch e := evt.Evt.(type) {
+	case *holepunch.StartHolePunchEvt:
+		// Synchronous with the punch: the dial that follows must not find
+		// a dead direct connection and call it done.
+		closeStaleDirect(p.h, evt.Remote)
+		return
 	case *holepunch.DirectDialEvt:
 		if e.Success {
 			p.record(evt.Remote, "")
@@ -342,7 +355,10 @@ var ErrNoPublicAddr = errors.New("this node knows no public address of its own y
 var ErrPunchInProgress = errors.New("another hole punch to this peer is under way")
 
 // Close stops the service.
-func (p *Puncher) Close() error { return p.svc.Close() }
+func (p *Puncher) Close() error {
+	p.stopPaths()
+	return p.svc.Close()
+}
 
 // RelayedOnly lists the peers whose every connection is relayed and was
 // opened by them (the side libp2p punches from).

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -110,36 +111,44 @@ func (n *Network) clearBackoff() {
 }
 
 // dropDeadConns closes, at once, the connections whose local address went
-// away, and then every connection that does not answer a ping within
-// aliveTimeout: one that kept its address may still have lost its path (a
-// NAT mapping on the old network, an address behind a wildcard socket).
+// away (and, when one did, those of unknown local address), and then every other connection that does not answer a ping over
+// itself within aliveTimeout: one that kept its address may still have
+// lost its path (a NAT mapping on the old network, an address behind a
+// wildcard socket). Each connection is probed on its own, so a dead direct
+// connection goes and the relayed one beside it, which new streams take
+// then, stays.
 func (n *Network) dropDeadConns(lost map[string]bool) {
 	nw := n.Host.Network()
-	peers := map[peer.ID]bool{}
+	var probe []network.Conn
 	for _, c := range nw.Conns() {
-		if ip := connIP(c.LocalMultiaddr()); ip != "" && lost[ip] {
-			c.Close()
-			continue
-		}
 		if manet.IsIPLoopback(c.RemoteMultiaddr()) {
 			continue
 		}
-		peers[c.RemotePeer()] = true
+		ip := connIP(c.LocalMultiaddr())
+		if (ip != "" && lost[ip]) || (ip == "" && len(lost) > 0) {
+			// Gone with its address; or, on a wildcard socket (QUIC), one
+			// whose interface is unknown, when an address went away: QUIC
+			// may carry it to the new path, but both ends would still know
+			// it by the old public address (identify told this node that
+			// one, and hole punching needs the new one), so it is dialed
+			// again. Relayed connections riding it go too and are dialed
+			// again at once.
+			c.Close()
+			continue
+		}
+		probe = append(probe, c)
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, aliveParallel)
-	for p := range peers {
-		if nw.Connectedness(p) != network.Connected && nw.Connectedness(p) != network.Limited {
-			continue
-		}
+	for _, c := range probe {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			ctx, cancel := context.WithTimeout(context.Background(), aliveTimeout)
 			defer cancel()
-			if _, err := n.Ping(ctx, p); err != nil {
-				nw.ClosePeer(p)
+			if err := probeConn(ctx, c); err != nil && !errors.Is(err, errNotProbed) && !c.IsClosed() {
+				c.Close()
 			}
 		}()
 	}

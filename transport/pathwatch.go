@@ -1,0 +1,198 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	msmux "github.com/multiformats/go-multistream"
+)
+
+// Dead direct paths. A direct connection whose path died (the peer moved
+// to another network, its NAT forgot the mapping) says nothing: QUIC keeps
+// it until its idle timeout (30 s) and libp2p keeps giving it every new
+// stream, because it prefers a direct connection to a relayed one. A node
+// that moved closes its own at once (see dropDeadConns); the node that
+// stayed sees nothing. So while a peer has a relayed connection beside a
+// direct one (the relay a punch turned direct, or the peer back through a
+// relay after a move), or two direct ones (the peer punched again from its
+// new address), the direct ones are pinged on their own path every
+// pathProbeEvery, and at once when a connection opens beside another;
+// one that does not answer within pathProbeTimeout is closed, so new
+// streams take the relayed connection at once, and it is punched again.
+// A peer whose connections are all direct costs nothing.
+const (
+	pathProbeEvery   = time.Second
+	pathProbeTimeout = 1500 * time.Millisecond
+	// pathProbeParallel bounds the probes in flight.
+	pathProbeParallel = 16
+	// staleDirectAge is how old a direct connection must be for an
+	// incoming hole punch to count as proof that it is dead: younger ones
+	// may be a concurrent punch's own result.
+	staleDirectAge = 2 * punchDialTimeout
+)
+
+// errNotProbed is a probe that could not start (a stream limit of this
+// node): it says nothing of the path.
+var errNotProbed = errors.New("the path probe could not open a stream")
+
+// probeConn pings the peer over c itself (not over whichever connection
+// libp2p would pick), with ctx's deadline. An error other than
+// errNotProbed means the path did not answer.
+func probeConn(ctx context.Context, c network.Conn) error {
+	s, err := c.NewStream(network.WithAllowLimitedConn(ctx, "fungi path probe"))
+	if err != nil {
+		if c.IsClosed() {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errNotProbed, err)
+	}
+	defer s.Reset()
+	if err := s.SetProtocol(ping.ID); err != nil {
+		return fmt.Errorf("%w: %v", errNotProbed, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		s.SetDeadline(dl)
+	}
+	lazy := msmux.NewMSSelect(s, ping.ID)
+	out := make([]byte, ping.PingSize)
+	rand.Read(out)
+	if _, err := lazy.Write(out); err != nil {
+		return err
+	}
+	in := make([]byte, ping.PingSize)
+	if _, err := io.ReadFull(lazy, in); err != nil {
+		return err
+	}
+	if !bytes.Equal(in, out) {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+
+// pathWatch probes the direct connections of peers that also have a
+// relayed one and closes those that do not answer.
+type pathWatch struct {
+	h       host.Host
+	repunch func(peer.ID)
+	kick    chan struct{}
+	done    chan struct{}
+
+	mu       sync.Mutex
+	inFlight map[network.Conn]bool
+}
+
+// watchPaths starts a path watch on h; repunch is called for a peer once
+// a dead direct connection to it was closed. Stop it with stop.
+func watchPaths(h host.Host, repunch func(peer.ID)) (stop func()) {
+	w := &pathWatch{h: h, repunch: repunch, kick: make(chan struct{}, 1), done: make(chan struct{}), inFlight: map[network.Conn]bool{}}
+	nb := &network.NotifyBundle{ConnectedF: func(nw network.Network, c network.Conn) {
+		if len(nw.ConnsToPeer(c.RemotePeer())) > 1 {
+			select {
+			case w.kick <- struct{}{}:
+			default:
+			}
+		}
+	}}
+	h.Network().Notify(nb)
+	go w.run()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.Network().StopNotify(nb)
+			close(w.done)
+		})
+	}
+}
+
+func (w *pathWatch) run() {
+	t := time.NewTicker(pathProbeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.done:
+			return
+		case <-t.C:
+		case <-w.kick:
+		}
+		w.sweep()
+	}
+}
+
+// suspectConns are the direct connections to peers that also have a
+// relayed one or another direct one: the peer came back by another path,
+// after a move or a punch from its new address, and libp2p may still give
+// new streams the old one.
+func suspectConns(nw network.Network) []network.Conn {
+	var out []network.Conn
+	for _, p := range nw.Peers() {
+		conns := nw.ConnsToPeer(p)
+		var direct []network.Conn
+		relayed := false
+		for _, c := range conns {
+			if relayedConn(c) {
+				relayed = true
+			} else {
+				direct = append(direct, c)
+			}
+		}
+		if relayed || len(direct) > 1 {
+			out = append(out, direct...)
+		}
+	}
+	return out
+}
+
+// sweep starts a probe on each suspect connection that has none running;
+// it does not wait for them, so one slow probe does not hold the others.
+func (w *pathWatch) sweep() {
+	for _, c := range suspectConns(w.h.Network()) {
+		w.mu.Lock()
+		if w.inFlight[c] || len(w.inFlight) >= pathProbeParallel {
+			w.mu.Unlock()
+			continue
+		}
+		w.inFlight[c] = true
+		w.mu.Unlock()
+		go func() {
+			defer func() {
+				w.mu.Lock()
+				delete(w.inFlight, c)
+				w.mu.Unlock()
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), pathProbeTimeout)
+			err := probeConn(ctx, c)
+			cancel()
+			if err == nil || errors.Is(err, errNotProbed) || c.IsClosed() {
+				return
+			}
+			c.Close()
+			if w.repunch != nil {
+				w.repunch(c.RemotePeer())
+			}
+		}()
+	}
+}
+
+// closeStaleDirect closes the direct connections to id older than
+// staleDirectAge. Called as a hole punch from id starts: the peer punches
+// only when it has no direct connection to this node, so one this node
+// still holds is dead (the peer moved, or closed it as its address went
+// away, and the close never arrived), and while it is open libp2p's punch
+// would take it for success and dial nothing.
+func closeStaleDirect(h host.Host, id peer.ID) {
+	for _, c := range h.Network().ConnsToPeer(id) {
+		if !relayedConn(c) && time.Since(c.Stat().Opened) > staleDirectAge {
+			c.Close()
+		}
+	}
+}
