@@ -100,6 +100,7 @@ type connLimiter struct {
 	startOnce sync.Once
 	closed    chan struct{}
 	closeOnce sync.Once
+	idle      idleConns // see connidle.go
 }
 
 type acceptResult struct {
@@ -171,6 +172,7 @@ func (l *connLimiter) queue(c net.Conn) {
 		l.refuse(c)
 		return
 	}
+	l.reclaimIdle()
 	go func() {
 		defer func() { <-l.waiting }()
 		timer := time.NewTimer(l.wait)

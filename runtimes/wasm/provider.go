@@ -641,7 +641,11 @@ type instance struct {
 }
 
 func (i *instance) serve(ln net.Listener) {
-	err := i.server.Serve(i.p.limitConns(ln))
+	limited := i.p.limitConns(ln)
+	if cl, ok := limited.(*connLimiter); ok {
+		i.server.ConnState = cl.trackState
+	}
+	err := i.server.Serve(limited)
 	if !errors.Is(err, http.ErrServerClosed) {
 		i.err = err
 	}
