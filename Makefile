@@ -72,6 +72,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'RemoteAdmin' -benchtime 500x ./internal/daemon
 	$(GO) test -run '^$$' -bench 'Start' -benchtime 10x ./runtimes/docker
 	$(GO) test -run '^$$' -bench 'Request|Compile' ./runtimes/wasm/component
+	$(GO) test -count=1 -run '^TestAccessBurst$$' -v ./cmd/fungi
 	$(GO) test -run '^$$' -bench 'SSH' -benchtime 3x ./transport
 
 # Access throughput behind two NATs (relayed, hole-punched) and on loopback;
