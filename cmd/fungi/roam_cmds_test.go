@@ -25,6 +25,8 @@ import (
 //	roam up NS            builds it, and removes it when the script ends
 //	roam move NS          moves home A's node to the third router; the
 //	                      time of the move is kept for roam wait
+//	roam back|moveb|backb NS  the other moves of nat-roam.sh (A back, B
+//	                      to the fourth router and back), timed alike
 //	roam wait NS URL SECS GETs URL from inside NS until it answers 200,
 //	                      failing if that takes more than SECS seconds
 //	                      after the move; prints how long it took
@@ -33,7 +35,7 @@ import (
 // the move does not hide a path that works again.
 func cmdRoam(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) < 2 {
-		ts.Fatalf("usage: roam up|move|wait NS ...")
+		ts.Fatalf("usage: roam up|move|back|moveb|backb|wait NS ...")
 	}
 	script := filepath.Join(testutil.RepoRoot(), "examples/nat-roam.sh")
 	ns := args[1]
@@ -47,8 +49,8 @@ func cmdRoam(ts *testscript.TestScript, neg bool, args []string) {
 	case "up":
 		ts.Defer(func() { exec.Command("bash", script, "down", ns).Run() })
 		run("up")
-	case "move":
-		run("move")
+	case "move", "back", "moveb", "backb":
+		run(args[0])
 		ts.Setenv("ROAM_MOVED", strconv.FormatInt(time.Now().UnixNano(), 10))
 	case "wait":
 		if len(args) != 4 {
@@ -83,7 +85,7 @@ func cmdRoam(ts *testscript.TestScript, neg bool, args []string) {
 			}
 		}
 	default:
-		ts.Fatalf("roam %s: want up, move or wait", args[0])
+		ts.Fatalf("roam %s: want up, move, back, moveb, backb or wait", args[0])
 	}
 }
 
