@@ -43,28 +43,7 @@ func reachRoamingDirect(t *testing.T, rounds int) []time.Duration {
 	for _, h := range []string{"a", "b"} {
 		n.poll(30*time.Second, h+"'s public address", func() error { return n.knowsPublicAddr(h) })
 	}
-	wasm := testutil.BuildWasm(t, "examples/apps/filebrowser-lite")
-	if err := copyExamples(n.dir, wasm); err != nil {
-		t.Fatal(err)
-	}
-	n.fungi("b", "service", "pull", filepath.Join(n.dir, "examples/service-manifests/filebrowser-lite-wasi.service.yaml"))
-	n.fungi("b", "service", "start", "filebrowser-lite-wasi")
-	n.fungi("b", "device", "trust", n.aid)
-	n.fungi("a", "device", "add", n.bid, "--alias", "node-b")
-	out := n.fungi("a", "access", "attach", "filebrowser-lite-wasi", "--peer", "node-b")
-	_, port, ok := strings.Cut(strings.TrimSpace(out), "127.0.0.1:")
-	if !ok {
-		t.Fatalf("access attach said %q", out)
-	}
-	url := "http://127.0.0.1:" + port + "/api/list?path=/"
-	get := func() error {
-		code, err := nsGet(n.ns+"ha", url, 2*time.Second)
-		if err == nil && code != 200 {
-			err = fmt.Errorf("HTTP %d", code)
-		}
-		return err
-	}
-	n.poll(30*time.Second, "B's service through A's port", get)
+	get := n.attachFileBrowser(t)
 	script := filepath.Join(testutil.RepoRoot(), "examples/nat-roam.sh")
 	var took []time.Duration
 	for round := range rounds {

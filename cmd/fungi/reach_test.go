@@ -316,8 +316,10 @@ func TestReachRoaming(t *testing.T) {
 	}
 }
 
-func reachRoaming(t *testing.T, transport string, rounds int) []time.Duration {
-	n := newReachNet(t, transport)
+// attachFileBrowser runs the example file browser on B, pairs A and B and
+// attaches it on A; get is one request through A's access port from A's
+// namespace, which answers once the first has.
+func (n *reachNet) attachFileBrowser(t *testing.T) (get func() error) {
 	wasm := testutil.BuildWasm(t, "examples/apps/filebrowser-lite")
 	if err := copyExamples(n.dir, wasm); err != nil {
 		t.Fatal(err)
@@ -332,7 +334,7 @@ func reachRoaming(t *testing.T, transport string, rounds int) []time.Duration {
 		t.Fatalf("access attach said %q", out)
 	}
 	url := "http://127.0.0.1:" + port + "/api/list?path=/"
-	get := func() error {
+	get = func() error {
 		code, err := nsGet(n.ns+"ha", url, 2*time.Second)
 		if err == nil && code != 200 {
 			err = fmt.Errorf("HTTP %d", code)
@@ -340,6 +342,12 @@ func reachRoaming(t *testing.T, transport string, rounds int) []time.Duration {
 		return err
 	}
 	n.poll(30*time.Second, "B's service through A's port", get)
+	return get
+}
+
+func reachRoaming(t *testing.T, transport string, rounds int) []time.Duration {
+	n := newReachNet(t, transport)
+	get := n.attachFileBrowser(t)
 	script := filepath.Join(testutil.RepoRoot(), "examples/nat-roam.sh")
 	var took []time.Duration
 	for round := range rounds {

@@ -1,8 +1,6 @@
 package wasm
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,8 +8,6 @@ import (
 	"time"
 
 	. "github.com/fungi-go/fungi/internal/wasmasm"
-	"github.com/fungi-go/fungi/messages"
-	"github.com/fungi-go/fungi/runtimes"
 )
 
 // routesGuest describes a hand-assembled WAGI module with named
@@ -107,25 +103,7 @@ func startRoutesGuest(t *testing.T, g routesGuest, cfg Config) (*running, error)
 	if err := os.WriteFile(wasmPath, g.bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg.CacheDir = sharedCache
-	p := New(cfg)
-	t.Cleanup(func() { p.Close(context.Background()) })
-	m := testManifest(wasmPath, nil)
-	art, err := p.Fetch(context.Background(), runtimes.FetchRequest{Manifest: m}, func(*messages.PullProgress) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	log := &syncBuffer{}
-	inst, err := p.Start(context.Background(), runtimes.InstanceSpec{
-		Name: "guest", Manifest: m, Artifact: art, Log: log,
-		Ports: []runtimes.PortBinding{{Name: "http", HostPort: port}},
-	})
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(func() { inst.Stop(context.Background()) })
-	return &running{p: p, base: fmt.Sprintf("http://127.0.0.1:%d", port), log: log, inst: inst}, nil
+	return startModuleFile(t, wasmPath, cfg)
 }
 
 // TestWAGIRoutes serves a module that exports _routes: each request runs

@@ -17,7 +17,17 @@ import (
 // serveModule pulls and serves the module built from pkg with cfg's limits.
 func serveModule(t *testing.T, pkg string, cfg Config) *running {
 	t.Helper()
-	wasmPath := testutil.BuildWasm(t, pkg)
+	r, err := startModuleFile(t, testutil.BuildWasm(t, pkg), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// startModuleFile pulls and starts the module at wasmPath as a service
+// with cfg's limits; a refused start is the caller's to judge.
+func startModuleFile(t *testing.T, wasmPath string, cfg Config) (*running, error) {
+	t.Helper()
 	cfg.CacheDir = sharedCache
 	p := New(cfg)
 	t.Cleanup(func() { p.Close(context.Background()) })
@@ -33,10 +43,10 @@ func serveModule(t *testing.T, pkg string, cfg Config) *running {
 		Ports: []runtimes.PortBinding{{Name: "http", HostPort: port}},
 	})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	t.Cleanup(func() { inst.Stop(context.Background()) })
-	return &running{p: p, base: fmt.Sprintf("http://127.0.0.1:%d", port), log: log, inst: inst}
+	return &running{p: p, base: fmt.Sprintf("http://127.0.0.1:%d", port), log: log, inst: inst}, nil
 }
 
 // onlyReader hides a reader's type, so that the client sends it chunked.
