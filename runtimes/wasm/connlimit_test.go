@@ -120,6 +120,7 @@ func TestConnectionsOverTheCapAreRefused(t *testing.T) {
 func TestFullServiceAnswersHTTPClients(t *testing.T) {
 	cfg := DefaultConfig("")
 	cfg.MaxConnections = 1
+	cfg.MaxQueued = -1 // no waiting: an idle connection would give way, and this is about the refusal
 	g := startGuest(t, cfg, nil)
 	held := dialService(t, g.base)
 	if resp, _ := held.request(t, "/echo"); resp.StatusCode != 200 {
