@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/transport"
 )
@@ -75,18 +76,15 @@ func startBookNode(t *testing.T, priv crypto.PrivKey, book string) (*Node, *home
 // waitBook polls the node's book until check passes for the device.
 func waitBook(t *testing.T, n *Node, device string, within time.Duration, check func(*messages.Device) error) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
+	err := testutil.Poll(within, func() error {
 		res, err := n.AskDevices(&messages.DeviceResolve{Device: device}, 5*time.Second)
-		if err == nil {
-			if err = check(res.(*messages.Device)); err == nil {
-				return
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("device %s after %s: %v", device, within, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return check(res.(*messages.Device))
+	})
+	if err != nil {
+		t.Fatalf("device %s after %s: %v", device, within, err)
 	}
 }
 
@@ -140,28 +138,33 @@ func TestFailedDialsAreCounted(t *testing.T) {
 	n, h := startBookNode(t, priv, book)
 
 	path := filepath.Join(h.Dir, "devices.json")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var data []byte
+	err := testutil.Poll(30*time.Second, func() error {
 		var file struct {
 			Devices []struct {
 				Addrs   []string
 				Failing map[string]struct{ Count int }
 			}
 		}
-		data, err := os.ReadFile(path)
-		if err == nil && json.Unmarshal(data, &file) == nil && len(file.Devices) == 1 {
-			d := file.Devices[0]
-			if d.Failing[dead].Count >= 2 {
-				if !slices.Equal(d.Addrs, []string{dead}) {
-					t.Fatalf("the address of a device that is off left the book: %v", d.Addrs)
-				}
-				break
-			}
+		var err error
+		data, err = os.ReadFile(path)
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("failed dials of %s were not counted in devices.json within 30 s:\n%s", dead, data)
+		if err := json.Unmarshal(data, &file); err != nil || len(file.Devices) != 1 {
+			return fmt.Errorf("devices.json: %v, %d devices", err, len(file.Devices))
 		}
-		time.Sleep(50 * time.Millisecond)
+		d := file.Devices[0]
+		if d.Failing[dead].Count < 2 {
+			return fmt.Errorf("%d failed dials counted", d.Failing[dead].Count)
+		}
+		if !slices.Equal(d.Addrs, []string{dead}) {
+			t.Fatalf("the address of a device that is off left the book: %v", d.Addrs)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("failed dials of %s were not counted in devices.json within 30 s (%v):\n%s", dead, err, data)
 	}
 	res, err := n.AskDevices(&messages.DeviceResolve{Device: "node-off"}, 5*time.Second)
 	if err != nil || !slices.Equal(res.(*messages.Device).Addrs, []string{dead}) {

@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/fungi-go/fungi/internal/home"
 	. "github.com/fungi-go/fungi/internal/wasmasm"
 	"github.com/fungi-go/fungi/messages"
@@ -74,15 +72,8 @@ func quietDrill(t *testing.T, fungi, name string) *drill {
 		t.Fatal(err)
 	}
 	cfg := home.DefaultConfig()
-	cfg.MDNS, cfg.PortMapping, cfg.UI.Enabled, cfg.Discovery.DHT = false, false, false, false
-	data, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(h.Dir, "config.yaml"), data, 0o600); err != nil {
+	cfg.MDNS, cfg.PortMapping, cfg.UI.Enabled = false, false, false
+	if err := writeHomeConfig(h.Dir, cfg); err != nil { // the DHT off too
 		t.Fatal(err)
 	}
 	d := &drill{t: t, fungi: fungi, home: h, logDir: t.TempDir(), ports: map[string]int{}}

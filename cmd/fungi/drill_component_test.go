@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/wasmasm"
 )
@@ -79,16 +77,9 @@ func TestHostileComponentDrill(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := home.DefaultConfig()
-	cfg.MDNS, cfg.PortMapping, cfg.UI.Enabled, cfg.Discovery.DHT = false, false, false, false
+	cfg.MDNS, cfg.PortMapping, cfg.UI.Enabled = false, false, false
 	cfg.Wasm.MemoryLimitMB, cfg.Wasm.MaxConcurrency = hostileMemoryLimitMB, hostileMaxConcurrency
-	data, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(h.Dir, "config.yaml"), data, 0o600); err != nil {
+	if err := writeHomeConfig(h.Dir, cfg); err != nil { // the DHT off too
 		t.Fatal(err)
 	}
 	d := &drill{t: t, fungi: fungi, home: h, logDir: t.TempDir(), ports: map[string]int{}}

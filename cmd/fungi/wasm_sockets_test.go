@@ -9,6 +9,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/internal/wasmasm"
 )
 
@@ -41,25 +42,22 @@ func cmdTCPEcho(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: tcpecho ADDR TEXT")
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	var lastErr error
-	for time.Now().Before(deadline) {
+	err := testutil.Poll(30*time.Second, func() error {
 		got, err := echoOnce(args[0], args[1], deadline)
-		if err == nil && got == args[1] {
-			if neg {
-				ts.Fatalf("%s echoed %q", args[0], got)
-			}
-			return
+		if err == nil && got != args[1] {
+			err = &echoMismatch{got}
 		}
-		lastErr = err
-		if err == nil {
-			lastErr = &echoMismatch{got}
+		if err == nil && neg {
+			ts.Fatalf("%s echoed %q", args[0], got)
 		}
 		if neg {
-			return
+			return nil // no echo, as wanted
 		}
-		time.Sleep(50 * time.Millisecond)
+		return err
+	})
+	if err != nil {
+		ts.Fatalf("no echo from %s before the deadline: %v", args[0], err)
 	}
-	ts.Fatalf("no echo from %s before the deadline: %v", args[0], lastErr)
 }
 
 type echoMismatch struct{ got string }
