@@ -580,9 +580,12 @@ func (x *PullProgress) GetLayer() string {
 
 // The service commands. Each is both a gRPC request and the actor message
 // the service registry and the service's own actor receive.
+// StartService starts a service; with wait, the answer comes when the run
+// ends (a job's exit), not when it is running.
 type StartService struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Wait          bool                   `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -622,6 +625,13 @@ func (x *StartService) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *StartService) GetWait() bool {
+	if x != nil {
+		return x.Wait
+	}
+	return false
 }
 
 type StopService struct {
@@ -1333,9 +1343,12 @@ func (x *LogsRequest) GetFollow() bool {
 	return false
 }
 
+// LogChunk is a piece of a service's log; the last one of a start --wait
+// stream carries the service as its run ended instead.
 type LogChunk struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Ended         *ServiceInfo           `protobuf:"bytes,2,opt,name=ended,proto3" json:"ended,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1373,6 +1386,13 @@ func (*LogChunk) Descriptor() ([]byte, []int) {
 func (x *LogChunk) GetData() []byte {
 	if x != nil {
 		return x.Data
+	}
+	return nil
+}
+
+func (x *LogChunk) GetEnded() *ServiceInfo {
+	if x != nil {
+		return x.Ended
 	}
 	return nil
 }
@@ -3028,6 +3048,7 @@ type AccessAttach struct {
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	ServiceId     string                 `protobuf:"bytes,2,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
 	LocalPort     uint32                 `protobuf:"varint,3,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
+	Port          string                 `protobuf:"bytes,4,opt,name=port,proto3" json:"port,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3081,6 +3102,13 @@ func (x *AccessAttach) GetLocalPort() uint32 {
 		return x.LocalPort
 	}
 	return 0
+}
+
+func (x *AccessAttach) GetPort() string {
+	if x != nil {
+		return x.Port
+	}
+	return ""
 }
 
 type AccessListRequest struct {
@@ -3175,6 +3203,7 @@ type AccessDetach struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        string                 `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	ServiceId     string                 `protobuf:"bytes,2,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	KeepPort      bool                   `protobuf:"varint,3,opt,name=keep_port,json=keepPort,proto3" json:"keep_port,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3223,6 +3252,213 @@ func (x *AccessDetach) GetServiceId() string {
 	return ""
 }
 
+func (x *AccessDetach) GetKeepPort() bool {
+	if x != nil {
+		return x.KeepPort
+	}
+	return false
+}
+
+// DeviceServicesRequest asks for every device's services; refresh asks
+// every online device again rather than trusting a fresh cache.
+type DeviceServicesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Refresh       bool                   `protobuf:"varint,1,opt,name=refresh,proto3" json:"refresh,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceServicesRequest) Reset() {
+	*x = DeviceServicesRequest{}
+	mi := &file_fungi_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceServicesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceServicesRequest) ProtoMessage() {}
+
+func (x *DeviceServicesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceServicesRequest.ProtoReflect.Descriptor instead.
+func (*DeviceServicesRequest) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *DeviceServicesRequest) GetRefresh() bool {
+	if x != nil {
+		return x.Refresh
+	}
+	return false
+}
+
+// DeviceServices is one device's services: answered live, or from the
+// cache of its last answer (cached_at, age_seconds) when it is offline.
+type DeviceServices struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Alias         string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
+	Self          bool                   `protobuf:"varint,3,opt,name=self,proto3" json:"self,omitempty"` // this node
+	Live          bool                   `protobuf:"varint,4,opt,name=live,proto3" json:"live,omitempty"`
+	CachedAt      string                 `protobuf:"bytes,5,opt,name=cached_at,json=cachedAt,proto3" json:"cached_at,omitempty"` // RFC 3339; empty when never answered
+	AgeSeconds    int64                  `protobuf:"varint,6,opt,name=age_seconds,json=ageSeconds,proto3" json:"age_seconds,omitempty"`
+	Error         string                 `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"` // why it did not answer live
+	Services      []*ServiceInfo         `protobuf:"bytes,8,rep,name=services,proto3" json:"services,omitempty"`
+	Access        []*AccessEntry         `protobuf:"bytes,9,rep,name=access,proto3" json:"access,omitempty"` // this node's entries to its services
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceServices) Reset() {
+	*x = DeviceServices{}
+	mi := &file_fungi_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceServices) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceServices) ProtoMessage() {}
+
+func (x *DeviceServices) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceServices.ProtoReflect.Descriptor instead.
+func (*DeviceServices) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *DeviceServices) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
+func (x *DeviceServices) GetAlias() string {
+	if x != nil {
+		return x.Alias
+	}
+	return ""
+}
+
+func (x *DeviceServices) GetSelf() bool {
+	if x != nil {
+		return x.Self
+	}
+	return false
+}
+
+func (x *DeviceServices) GetLive() bool {
+	if x != nil {
+		return x.Live
+	}
+	return false
+}
+
+func (x *DeviceServices) GetCachedAt() string {
+	if x != nil {
+		return x.CachedAt
+	}
+	return ""
+}
+
+func (x *DeviceServices) GetAgeSeconds() int64 {
+	if x != nil {
+		return x.AgeSeconds
+	}
+	return 0
+}
+
+func (x *DeviceServices) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *DeviceServices) GetServices() []*ServiceInfo {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+func (x *DeviceServices) GetAccess() []*AccessEntry {
+	if x != nil {
+		return x.Access
+	}
+	return nil
+}
+
+type DeviceServicesList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Devices       []*DeviceServices      `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceServicesList) Reset() {
+	*x = DeviceServicesList{}
+	mi := &file_fungi_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceServicesList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceServicesList) ProtoMessage() {}
+
+func (x *DeviceServicesList) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceServicesList.ProtoReflect.Descriptor instead.
+func (*DeviceServicesList) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *DeviceServicesList) GetDevices() []*DeviceServices {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
 // AccessHeader opens an access stream: which service and port.
 type AccessHeader struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -3234,7 +3470,7 @@ type AccessHeader struct {
 
 func (x *AccessHeader) Reset() {
 	*x = AccessHeader{}
-	mi := &file_fungi_proto_msgTypes[51]
+	mi := &file_fungi_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3246,7 +3482,7 @@ func (x *AccessHeader) String() string {
 func (*AccessHeader) ProtoMessage() {}
 
 func (x *AccessHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[51]
+	mi := &file_fungi_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3259,7 +3495,7 @@ func (x *AccessHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessHeader.ProtoReflect.Descriptor instead.
 func (*AccessHeader) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{51}
+	return file_fungi_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *AccessHeader) GetServiceId() string {
@@ -3287,7 +3523,7 @@ type AccessReply struct {
 
 func (x *AccessReply) Reset() {
 	*x = AccessReply{}
-	mi := &file_fungi_proto_msgTypes[52]
+	mi := &file_fungi_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3299,7 +3535,7 @@ func (x *AccessReply) String() string {
 func (*AccessReply) ProtoMessage() {}
 
 func (x *AccessReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[52]
+	mi := &file_fungi_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3312,7 +3548,7 @@ func (x *AccessReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessReply.ProtoReflect.Descriptor instead.
 func (*AccessReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{52}
+	return file_fungi_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *AccessReply) GetOk() bool {
@@ -3350,7 +3586,7 @@ type ConnectionInfo struct {
 
 func (x *ConnectionInfo) Reset() {
 	*x = ConnectionInfo{}
-	mi := &file_fungi_proto_msgTypes[53]
+	mi := &file_fungi_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3362,7 +3598,7 @@ func (x *ConnectionInfo) String() string {
 func (*ConnectionInfo) ProtoMessage() {}
 
 func (x *ConnectionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[53]
+	mi := &file_fungi_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3375,7 +3611,7 @@ func (x *ConnectionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionInfo.ProtoReflect.Descriptor instead.
 func (*ConnectionInfo) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{53}
+	return file_fungi_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ConnectionInfo) GetPeerId() string {
@@ -3463,7 +3699,7 @@ type ConnectionListRequest struct {
 
 func (x *ConnectionListRequest) Reset() {
 	*x = ConnectionListRequest{}
-	mi := &file_fungi_proto_msgTypes[54]
+	mi := &file_fungi_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3475,7 +3711,7 @@ func (x *ConnectionListRequest) String() string {
 func (*ConnectionListRequest) ProtoMessage() {}
 
 func (x *ConnectionListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[54]
+	mi := &file_fungi_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3488,7 +3724,7 @@ func (x *ConnectionListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionListRequest.ProtoReflect.Descriptor instead.
 func (*ConnectionListRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{54}
+	return file_fungi_proto_rawDescGZIP(), []int{57}
 }
 
 type ConnectionList struct {
@@ -3500,7 +3736,7 @@ type ConnectionList struct {
 
 func (x *ConnectionList) Reset() {
 	*x = ConnectionList{}
-	mi := &file_fungi_proto_msgTypes[55]
+	mi := &file_fungi_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3512,7 +3748,7 @@ func (x *ConnectionList) String() string {
 func (*ConnectionList) ProtoMessage() {}
 
 func (x *ConnectionList) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[55]
+	mi := &file_fungi_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3525,7 +3761,7 @@ func (x *ConnectionList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionList.ProtoReflect.Descriptor instead.
 func (*ConnectionList) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{55}
+	return file_fungi_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ConnectionList) GetConnections() []*ConnectionInfo {
@@ -3545,7 +3781,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_fungi_proto_msgTypes[56]
+	mi := &file_fungi_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3557,7 +3793,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[56]
+	mi := &file_fungi_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3570,7 +3806,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{56}
+	return file_fungi_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *PingRequest) GetDevice() string {
@@ -3602,7 +3838,7 @@ type PingResult struct {
 
 func (x *PingResult) Reset() {
 	*x = PingResult{}
-	mi := &file_fungi_proto_msgTypes[57]
+	mi := &file_fungi_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3614,7 +3850,7 @@ func (x *PingResult) String() string {
 func (*PingResult) ProtoMessage() {}
 
 func (x *PingResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[57]
+	mi := &file_fungi_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3627,7 +3863,7 @@ func (x *PingResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResult.ProtoReflect.Descriptor instead.
 func (*PingResult) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{57}
+	return file_fungi_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *PingResult) GetPeerId() string {
@@ -3693,7 +3929,7 @@ type PendingDevice struct {
 
 func (x *PendingDevice) Reset() {
 	*x = PendingDevice{}
-	mi := &file_fungi_proto_msgTypes[58]
+	mi := &file_fungi_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3705,7 +3941,7 @@ func (x *PendingDevice) String() string {
 func (*PendingDevice) ProtoMessage() {}
 
 func (x *PendingDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[58]
+	mi := &file_fungi_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3718,7 +3954,7 @@ func (x *PendingDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingDevice.ProtoReflect.Descriptor instead.
 func (*PendingDevice) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{58}
+	return file_fungi_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *PendingDevice) GetPeerId() string {
@@ -3764,7 +4000,7 @@ type PendingRequest struct {
 
 func (x *PendingRequest) Reset() {
 	*x = PendingRequest{}
-	mi := &file_fungi_proto_msgTypes[59]
+	mi := &file_fungi_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3776,7 +4012,7 @@ func (x *PendingRequest) String() string {
 func (*PendingRequest) ProtoMessage() {}
 
 func (x *PendingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[59]
+	mi := &file_fungi_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3789,7 +4025,7 @@ func (x *PendingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingRequest.ProtoReflect.Descriptor instead.
 func (*PendingRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{59}
+	return file_fungi_proto_rawDescGZIP(), []int{62}
 }
 
 type PendingDevices struct {
@@ -3801,7 +4037,7 @@ type PendingDevices struct {
 
 func (x *PendingDevices) Reset() {
 	*x = PendingDevices{}
-	mi := &file_fungi_proto_msgTypes[60]
+	mi := &file_fungi_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3813,7 +4049,7 @@ func (x *PendingDevices) String() string {
 func (*PendingDevices) ProtoMessage() {}
 
 func (x *PendingDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[60]
+	mi := &file_fungi_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3826,7 +4062,7 @@ func (x *PendingDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingDevices.ProtoReflect.Descriptor instead.
 func (*PendingDevices) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{60}
+	return file_fungi_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *PendingDevices) GetDevices() []*PendingDevice {
@@ -3848,7 +4084,7 @@ type InviteRequest struct {
 
 func (x *InviteRequest) Reset() {
 	*x = InviteRequest{}
-	mi := &file_fungi_proto_msgTypes[61]
+	mi := &file_fungi_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3860,7 +4096,7 @@ func (x *InviteRequest) String() string {
 func (*InviteRequest) ProtoMessage() {}
 
 func (x *InviteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[61]
+	mi := &file_fungi_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3873,7 +4109,7 @@ func (x *InviteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteRequest.ProtoReflect.Descriptor instead.
 func (*InviteRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{61}
+	return file_fungi_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *InviteRequest) GetRole() string {
@@ -3910,7 +4146,7 @@ type Invite struct {
 
 func (x *Invite) Reset() {
 	*x = Invite{}
-	mi := &file_fungi_proto_msgTypes[62]
+	mi := &file_fungi_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3922,7 +4158,7 @@ func (x *Invite) String() string {
 func (*Invite) ProtoMessage() {}
 
 func (x *Invite) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[62]
+	mi := &file_fungi_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3935,7 +4171,7 @@ func (x *Invite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invite.ProtoReflect.Descriptor instead.
 func (*Invite) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{62}
+	return file_fungi_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *Invite) GetCode() string {
@@ -3983,7 +4219,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_fungi_proto_msgTypes[63]
+	mi := &file_fungi_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3995,7 +4231,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[63]
+	mi := &file_fungi_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4008,7 +4244,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{63}
+	return file_fungi_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *JoinRequest) GetCode() string {
@@ -4039,7 +4275,7 @@ type PairCode struct {
 
 func (x *PairCode) Reset() {
 	*x = PairCode{}
-	mi := &file_fungi_proto_msgTypes[64]
+	mi := &file_fungi_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4051,7 +4287,7 @@ func (x *PairCode) String() string {
 func (*PairCode) ProtoMessage() {}
 
 func (x *PairCode) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[64]
+	mi := &file_fungi_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4064,7 +4300,7 @@ func (x *PairCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairCode.ProtoReflect.Descriptor instead.
 func (*PairCode) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{64}
+	return file_fungi_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *PairCode) GetPeerId() []byte {
@@ -4114,7 +4350,7 @@ type PairRequest struct {
 
 func (x *PairRequest) Reset() {
 	*x = PairRequest{}
-	mi := &file_fungi_proto_msgTypes[65]
+	mi := &file_fungi_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4126,7 +4362,7 @@ func (x *PairRequest) String() string {
 func (*PairRequest) ProtoMessage() {}
 
 func (x *PairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[65]
+	mi := &file_fungi_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4139,7 +4375,7 @@ func (x *PairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairRequest.ProtoReflect.Descriptor instead.
 func (*PairRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{65}
+	return file_fungi_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *PairRequest) GetInviteId() []byte {
@@ -4167,7 +4403,7 @@ type PairReply struct {
 
 func (x *PairReply) Reset() {
 	*x = PairReply{}
-	mi := &file_fungi_proto_msgTypes[66]
+	mi := &file_fungi_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4179,7 +4415,7 @@ func (x *PairReply) String() string {
 func (*PairReply) ProtoMessage() {}
 
 func (x *PairReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[66]
+	mi := &file_fungi_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4192,7 +4428,7 @@ func (x *PairReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairReply.ProtoReflect.Descriptor instead.
 func (*PairReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{66}
+	return file_fungi_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *PairReply) GetOk() bool {
@@ -4225,7 +4461,7 @@ type ConfigReloadRequest struct {
 
 func (x *ConfigReloadRequest) Reset() {
 	*x = ConfigReloadRequest{}
-	mi := &file_fungi_proto_msgTypes[67]
+	mi := &file_fungi_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4237,7 +4473,7 @@ func (x *ConfigReloadRequest) String() string {
 func (*ConfigReloadRequest) ProtoMessage() {}
 
 func (x *ConfigReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[67]
+	mi := &file_fungi_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4250,7 +4486,7 @@ func (x *ConfigReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigReloadRequest.ProtoReflect.Descriptor instead.
 func (*ConfigReloadRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{67}
+	return file_fungi_proto_rawDescGZIP(), []int{70}
 }
 
 // ConfigReloadReply says which changed keys took effect and which wait for
@@ -4265,7 +4501,7 @@ type ConfigReloadReply struct {
 
 func (x *ConfigReloadReply) Reset() {
 	*x = ConfigReloadReply{}
-	mi := &file_fungi_proto_msgTypes[68]
+	mi := &file_fungi_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4277,7 +4513,7 @@ func (x *ConfigReloadReply) String() string {
 func (*ConfigReloadReply) ProtoMessage() {}
 
 func (x *ConfigReloadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[68]
+	mi := &file_fungi_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4290,7 +4526,7 @@ func (x *ConfigReloadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigReloadReply.ProtoReflect.Descriptor instead.
 func (*ConfigReloadReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{68}
+	return file_fungi_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *ConfigReloadReply) GetApplied() []string {
@@ -4350,9 +4586,10 @@ const file_fungi_proto_rawDesc = "" +
 	"\acurrent\x18\x02 \x01(\x03R\acurrent\x12\x14\n" +
 	"\x05total\x18\x03 \x01(\x03R\x05total\x12/\n" +
 	"\aservice\x18\x04 \x01(\v2\x15.fungi.v1.ServiceInfoR\aservice\x12\x14\n" +
-	"\x05layer\x18\x05 \x01(\tR\x05layer\"\"\n" +
+	"\x05layer\x18\x05 \x01(\tR\x05layer\"6\n" +
 	"\fStartService\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"!\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04wait\x18\x02 \x01(\bR\x04wait\"!\n" +
 	"\vStopService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"#\n" +
 	"\rRemoveService\x12\x12\n" +
@@ -4406,9 +4643,10 @@ const file_fungi_proto_rawDesc = "" +
 	"\vLogsRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04tail\x18\x02 \x01(\x05R\x04tail\x12\x16\n" +
-	"\x06follow\x18\x03 \x01(\bR\x06follow\"\x1e\n" +
+	"\x06follow\x18\x03 \x01(\bR\x06follow\"K\n" +
 	"\bLogChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"\xf8\x01\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12+\n" +
+	"\x05ended\x18\x02 \x01(\v2\x15.fungi.v1.ServiceInfoR\x05ended\"\xf8\x01\n" +
 	"\x06Device\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
 	"\x05alias\x18\x02 \x01(\tR\x05alias\x12\x14\n" +
@@ -4513,21 +4751,38 @@ const file_fungi_proto_rawDesc = "" +
 	"service_id\x18\x03 \x01(\tR\tserviceId\x12*\n" +
 	"\x05ports\x18\x04 \x03(\v2\x14.fungi.v1.AccessPortR\x05ports\x12\x14\n" +
 	"\x05usage\x18\x05 \x01(\tR\x05usage\x12\x12\n" +
-	"\x04path\x18\x06 \x01(\tR\x04path\"d\n" +
+	"\x04path\x18\x06 \x01(\tR\x04path\"x\n" +
 	"\fAccessAttach\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1d\n" +
 	"\n" +
 	"service_id\x18\x02 \x01(\tR\tserviceId\x12\x1d\n" +
 	"\n" +
-	"local_port\x18\x03 \x01(\rR\tlocalPort\"+\n" +
+	"local_port\x18\x03 \x01(\rR\tlocalPort\x12\x12\n" +
+	"\x04port\x18\x04 \x01(\tR\x04port\"+\n" +
 	"\x11AccessListRequest\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\"@\n" +
 	"\rAccessEntries\x12/\n" +
-	"\aentries\x18\x01 \x03(\v2\x15.fungi.v1.AccessEntryR\aentries\"E\n" +
+	"\aentries\x18\x01 \x03(\v2\x15.fungi.v1.AccessEntryR\aentries\"b\n" +
 	"\fAccessDetach\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1d\n" +
 	"\n" +
-	"service_id\x18\x02 \x01(\tR\tserviceId\"A\n" +
+	"service_id\x18\x02 \x01(\tR\tserviceId\x12\x1b\n" +
+	"\tkeep_port\x18\x03 \x01(\bR\bkeepPort\"1\n" +
+	"\x15DeviceServicesRequest\x12\x18\n" +
+	"\arefresh\x18\x01 \x01(\bR\arefresh\"\x9d\x02\n" +
+	"\x0eDeviceServices\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
+	"\x05alias\x18\x02 \x01(\tR\x05alias\x12\x12\n" +
+	"\x04self\x18\x03 \x01(\bR\x04self\x12\x12\n" +
+	"\x04live\x18\x04 \x01(\bR\x04live\x12\x1b\n" +
+	"\tcached_at\x18\x05 \x01(\tR\bcachedAt\x12\x1f\n" +
+	"\vage_seconds\x18\x06 \x01(\x03R\n" +
+	"ageSeconds\x12\x14\n" +
+	"\x05error\x18\a \x01(\tR\x05error\x121\n" +
+	"\bservices\x18\b \x03(\v2\x15.fungi.v1.ServiceInfoR\bservices\x12-\n" +
+	"\x06access\x18\t \x03(\v2\x15.fungi.v1.AccessEntryR\x06access\"H\n" +
+	"\x12DeviceServicesList\x122\n" +
+	"\adevices\x18\x01 \x03(\v2\x18.fungi.v1.DeviceServicesR\adevices\"A\n" +
 	"\fAccessHeader\x12\x1d\n" +
 	"\n" +
 	"service_id\x18\x01 \x01(\tR\tserviceId\x12\x12\n" +
@@ -4604,14 +4859,15 @@ const file_fungi_proto_rawDesc = "" +
 	"\x13ConfigReloadRequest\"T\n" +
 	"\x11ConfigReloadReply\x12\x18\n" +
 	"\aapplied\x18\x01 \x03(\tR\aapplied\x12%\n" +
-	"\x0erestart_needed\x18\x02 \x03(\tR\rrestartNeeded2\xfa\r\n" +
+	"\x0erestart_needed\x18\x02 \x03(\tR\rrestartNeeded2\x89\x0f\n" +
 	"\x06Daemon\x12J\n" +
 	"\fReloadConfig\x12\x1d.fungi.v1.ConfigReloadRequest\x1a\x1b.fungi.v1.ConfigReloadReply\x121\n" +
 	"\x04Info\x12\x15.fungi.v1.InfoRequest\x1a\x12.fungi.v1.NodeInfo\x12A\n" +
 	"\bRuntimes\x12\x19.fungi.v1.RuntimesRequest\x1a\x1a.fungi.v1.RuntimesResponse\x12>\n" +
 	"\x04Pull\x12\x1c.fungi.v1.PullServiceRequest\x1a\x16.fungi.v1.PullProgress0\x01\x12<\n" +
 	"\x04List\x12\x1d.fungi.v1.ListServicesRequest\x1a\x15.fungi.v1.ServiceList\x126\n" +
-	"\x05Start\x12\x16.fungi.v1.StartService\x1a\x15.fungi.v1.ServiceInfo\x124\n" +
+	"\x05Start\x12\x16.fungi.v1.StartService\x1a\x15.fungi.v1.ServiceInfo\x129\n" +
+	"\tStartWait\x12\x16.fungi.v1.StartService\x1a\x12.fungi.v1.LogChunk0\x01\x124\n" +
 	"\x04Stop\x12\x15.fungi.v1.StopService\x1a\x15.fungi.v1.ServiceInfo\x12B\n" +
 	"\x06Remove\x12\x17.fungi.v1.RemoveService\x1a\x1f.fungi.v1.RemoveServiceResponse\x12:\n" +
 	"\aInspect\x12\x18.fungi.v1.InspectService\x1a\x15.fungi.v1.ServiceInfo\x123\n" +
@@ -4631,7 +4887,8 @@ const file_fungi_proto_rawDesc = "" +
 	"\x06Attach\x12\x16.fungi.v1.AccessAttach\x1a\x15.fungi.v1.AccessEntry\x12B\n" +
 	"\n" +
 	"ListAccess\x12\x1b.fungi.v1.AccessListRequest\x1a\x17.fungi.v1.AccessEntries\x127\n" +
-	"\x06Detach\x12\x16.fungi.v1.AccessDetach\x1a\x15.fungi.v1.AccessEntry\x12H\n" +
+	"\x06Detach\x12\x16.fungi.v1.AccessDetach\x1a\x15.fungi.v1.AccessEntry\x12R\n" +
+	"\x11AllDeviceServices\x12\x1f.fungi.v1.DeviceServicesRequest\x1a\x1c.fungi.v1.DeviceServicesList\x12H\n" +
 	"\vConnections\x12\x1f.fungi.v1.ConnectionListRequest\x1a\x18.fungi.v1.ConnectionList\x125\n" +
 	"\x04Ping\x12\x15.fungi.v1.PingRequest\x1a\x14.fungi.v1.PingResult0\x01\x12A\n" +
 	"\vListPending\x12\x18.fungi.v1.PendingRequest\x1a\x18.fungi.v1.PendingDevices\x129\n" +
@@ -4651,7 +4908,7 @@ func file_fungi_proto_rawDescGZIP() []byte {
 	return file_fungi_proto_rawDescData
 }
 
-var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
+var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
 var file_fungi_proto_goTypes = []any{
 	(*InfoRequest)(nil),           // 0: fungi.v1.InfoRequest
 	(*NodeInfo)(nil),              // 1: fungi.v1.NodeInfo
@@ -4704,24 +4961,27 @@ var file_fungi_proto_goTypes = []any{
 	(*AccessListRequest)(nil),     // 48: fungi.v1.AccessListRequest
 	(*AccessEntries)(nil),         // 49: fungi.v1.AccessEntries
 	(*AccessDetach)(nil),          // 50: fungi.v1.AccessDetach
-	(*AccessHeader)(nil),          // 51: fungi.v1.AccessHeader
-	(*AccessReply)(nil),           // 52: fungi.v1.AccessReply
-	(*ConnectionInfo)(nil),        // 53: fungi.v1.ConnectionInfo
-	(*ConnectionListRequest)(nil), // 54: fungi.v1.ConnectionListRequest
-	(*ConnectionList)(nil),        // 55: fungi.v1.ConnectionList
-	(*PingRequest)(nil),           // 56: fungi.v1.PingRequest
-	(*PingResult)(nil),            // 57: fungi.v1.PingResult
-	(*PendingDevice)(nil),         // 58: fungi.v1.PendingDevice
-	(*PendingRequest)(nil),        // 59: fungi.v1.PendingRequest
-	(*PendingDevices)(nil),        // 60: fungi.v1.PendingDevices
-	(*InviteRequest)(nil),         // 61: fungi.v1.InviteRequest
-	(*Invite)(nil),                // 62: fungi.v1.Invite
-	(*JoinRequest)(nil),           // 63: fungi.v1.JoinRequest
-	(*PairCode)(nil),              // 64: fungi.v1.PairCode
-	(*PairRequest)(nil),           // 65: fungi.v1.PairRequest
-	(*PairReply)(nil),             // 66: fungi.v1.PairReply
-	(*ConfigReloadRequest)(nil),   // 67: fungi.v1.ConfigReloadRequest
-	(*ConfigReloadReply)(nil),     // 68: fungi.v1.ConfigReloadReply
+	(*DeviceServicesRequest)(nil), // 51: fungi.v1.DeviceServicesRequest
+	(*DeviceServices)(nil),        // 52: fungi.v1.DeviceServices
+	(*DeviceServicesList)(nil),    // 53: fungi.v1.DeviceServicesList
+	(*AccessHeader)(nil),          // 54: fungi.v1.AccessHeader
+	(*AccessReply)(nil),           // 55: fungi.v1.AccessReply
+	(*ConnectionInfo)(nil),        // 56: fungi.v1.ConnectionInfo
+	(*ConnectionListRequest)(nil), // 57: fungi.v1.ConnectionListRequest
+	(*ConnectionList)(nil),        // 58: fungi.v1.ConnectionList
+	(*PingRequest)(nil),           // 59: fungi.v1.PingRequest
+	(*PingResult)(nil),            // 60: fungi.v1.PingResult
+	(*PendingDevice)(nil),         // 61: fungi.v1.PendingDevice
+	(*PendingRequest)(nil),        // 62: fungi.v1.PendingRequest
+	(*PendingDevices)(nil),        // 63: fungi.v1.PendingDevices
+	(*InviteRequest)(nil),         // 64: fungi.v1.InviteRequest
+	(*Invite)(nil),                // 65: fungi.v1.Invite
+	(*JoinRequest)(nil),           // 66: fungi.v1.JoinRequest
+	(*PairCode)(nil),              // 67: fungi.v1.PairCode
+	(*PairRequest)(nil),           // 68: fungi.v1.PairRequest
+	(*PairReply)(nil),             // 69: fungi.v1.PairReply
+	(*ConfigReloadRequest)(nil),   // 70: fungi.v1.ConfigReloadRequest
+	(*ConfigReloadReply)(nil),     // 71: fungi.v1.ConfigReloadReply
 }
 var file_fungi_proto_depIdxs = []int32{
 	2,  // 0: fungi.v1.NodeInfo.relay_reservations:type_name -> fungi.v1.RelayReservation
@@ -4733,99 +4993,107 @@ var file_fungi_proto_depIdxs = []int32{
 	16, // 6: fungi.v1.ServiceInfo.mounts:type_name -> fungi.v1.MountBinding
 	17, // 7: fungi.v1.ServiceInfo.expose:type_name -> fungi.v1.Expose
 	18, // 8: fungi.v1.RemoveServiceResponse.service:type_name -> fungi.v1.ServiceInfo
-	22, // 9: fungi.v1.DeviceList.devices:type_name -> fungi.v1.Device
-	32, // 10: fungi.v1.MdnsPeers.peers:type_name -> fungi.v1.MdnsPeer
-	39, // 11: fungi.v1.CatalogEntry.ports:type_name -> fungi.v1.CatalogPort
-	40, // 12: fungi.v1.Catalog.services:type_name -> fungi.v1.CatalogEntry
-	3,  // 13: fungi.v1.Envelope.runtimes_request:type_name -> fungi.v1.RuntimesRequest
-	7,  // 14: fungi.v1.Envelope.pull:type_name -> fungi.v1.PullServiceRequest
-	13, // 15: fungi.v1.Envelope.list:type_name -> fungi.v1.ListServicesRequest
-	9,  // 16: fungi.v1.Envelope.start:type_name -> fungi.v1.StartService
-	10, // 17: fungi.v1.Envelope.stop:type_name -> fungi.v1.StopService
-	11, // 18: fungi.v1.Envelope.remove:type_name -> fungi.v1.RemoveService
-	12, // 19: fungi.v1.Envelope.inspect:type_name -> fungi.v1.InspectService
-	20, // 20: fungi.v1.Envelope.logs:type_name -> fungi.v1.LogsRequest
-	37, // 21: fungi.v1.Envelope.catalog:type_name -> fungi.v1.CatalogRequest
-	38, // 22: fungi.v1.Envelope.catalog_inspect:type_name -> fungi.v1.CatalogInspect
-	6,  // 23: fungi.v1.Envelope.runtimes:type_name -> fungi.v1.RuntimesResponse
-	18, // 24: fungi.v1.Envelope.service:type_name -> fungi.v1.ServiceInfo
-	14, // 25: fungi.v1.Envelope.services:type_name -> fungi.v1.ServiceList
-	19, // 26: fungi.v1.Envelope.removed:type_name -> fungi.v1.RemoveServiceResponse
-	21, // 27: fungi.v1.Envelope.log_chunk:type_name -> fungi.v1.LogChunk
-	41, // 28: fungi.v1.Envelope.catalog_list:type_name -> fungi.v1.Catalog
-	40, // 29: fungi.v1.Envelope.catalog_entry:type_name -> fungi.v1.CatalogEntry
-	8,  // 30: fungi.v1.Envelope.pull_progress:type_name -> fungi.v1.PullProgress
-	42, // 31: fungi.v1.Envelope.error:type_name -> fungi.v1.ErrorReply
-	43, // 32: fungi.v1.RemoteRequest.request:type_name -> fungi.v1.Envelope
-	45, // 33: fungi.v1.AccessEntry.ports:type_name -> fungi.v1.AccessPort
-	46, // 34: fungi.v1.AccessEntries.entries:type_name -> fungi.v1.AccessEntry
-	53, // 35: fungi.v1.ConnectionList.connections:type_name -> fungi.v1.ConnectionInfo
-	58, // 36: fungi.v1.PendingDevices.devices:type_name -> fungi.v1.PendingDevice
-	67, // 37: fungi.v1.Daemon.ReloadConfig:input_type -> fungi.v1.ConfigReloadRequest
-	0,  // 38: fungi.v1.Daemon.Info:input_type -> fungi.v1.InfoRequest
-	3,  // 39: fungi.v1.Daemon.Runtimes:input_type -> fungi.v1.RuntimesRequest
-	7,  // 40: fungi.v1.Daemon.Pull:input_type -> fungi.v1.PullServiceRequest
-	13, // 41: fungi.v1.Daemon.List:input_type -> fungi.v1.ListServicesRequest
-	9,  // 42: fungi.v1.Daemon.Start:input_type -> fungi.v1.StartService
-	10, // 43: fungi.v1.Daemon.Stop:input_type -> fungi.v1.StopService
-	11, // 44: fungi.v1.Daemon.Remove:input_type -> fungi.v1.RemoveService
-	12, // 45: fungi.v1.Daemon.Inspect:input_type -> fungi.v1.InspectService
-	20, // 46: fungi.v1.Daemon.Logs:input_type -> fungi.v1.LogsRequest
-	23, // 47: fungi.v1.Daemon.AddDevice:input_type -> fungi.v1.DeviceAdd
-	24, // 48: fungi.v1.Daemon.ListDevices:input_type -> fungi.v1.DeviceListRequest
-	26, // 49: fungi.v1.Daemon.RemoveDevice:input_type -> fungi.v1.DeviceRemove
-	27, // 50: fungi.v1.Daemon.RenameDevice:input_type -> fungi.v1.DeviceRename
-	28, // 51: fungi.v1.Daemon.TrustDevice:input_type -> fungi.v1.DeviceTrust
-	29, // 52: fungi.v1.Daemon.UntrustDevice:input_type -> fungi.v1.DeviceUntrust
-	31, // 53: fungi.v1.Daemon.Mdns:input_type -> fungi.v1.MdnsRequest
-	34, // 54: fungi.v1.Daemon.UsePeer:input_type -> fungi.v1.PeerUse
-	35, // 55: fungi.v1.Daemon.CurrentPeer:input_type -> fungi.v1.PeerCurrent
-	36, // 56: fungi.v1.Daemon.ClearPeer:input_type -> fungi.v1.PeerClear
-	30, // 57: fungi.v1.Daemon.ResolveDevice:input_type -> fungi.v1.DeviceResolve
-	44, // 58: fungi.v1.Daemon.Remote:input_type -> fungi.v1.RemoteRequest
-	47, // 59: fungi.v1.Daemon.Attach:input_type -> fungi.v1.AccessAttach
-	48, // 60: fungi.v1.Daemon.ListAccess:input_type -> fungi.v1.AccessListRequest
-	50, // 61: fungi.v1.Daemon.Detach:input_type -> fungi.v1.AccessDetach
-	54, // 62: fungi.v1.Daemon.Connections:input_type -> fungi.v1.ConnectionListRequest
-	56, // 63: fungi.v1.Daemon.Ping:input_type -> fungi.v1.PingRequest
-	59, // 64: fungi.v1.Daemon.ListPending:input_type -> fungi.v1.PendingRequest
-	61, // 65: fungi.v1.Daemon.InviteDevice:input_type -> fungi.v1.InviteRequest
-	63, // 66: fungi.v1.Daemon.JoinDevice:input_type -> fungi.v1.JoinRequest
-	68, // 67: fungi.v1.Daemon.ReloadConfig:output_type -> fungi.v1.ConfigReloadReply
-	1,  // 68: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
-	6,  // 69: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
-	8,  // 70: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
-	14, // 71: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
-	18, // 72: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
-	18, // 73: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
-	19, // 74: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
-	18, // 75: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
-	21, // 76: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
-	22, // 77: fungi.v1.Daemon.AddDevice:output_type -> fungi.v1.Device
-	25, // 78: fungi.v1.Daemon.ListDevices:output_type -> fungi.v1.DeviceList
-	22, // 79: fungi.v1.Daemon.RemoveDevice:output_type -> fungi.v1.Device
-	22, // 80: fungi.v1.Daemon.RenameDevice:output_type -> fungi.v1.Device
-	22, // 81: fungi.v1.Daemon.TrustDevice:output_type -> fungi.v1.Device
-	22, // 82: fungi.v1.Daemon.UntrustDevice:output_type -> fungi.v1.Device
-	33, // 83: fungi.v1.Daemon.Mdns:output_type -> fungi.v1.MdnsPeers
-	22, // 84: fungi.v1.Daemon.UsePeer:output_type -> fungi.v1.Device
-	22, // 85: fungi.v1.Daemon.CurrentPeer:output_type -> fungi.v1.Device
-	22, // 86: fungi.v1.Daemon.ClearPeer:output_type -> fungi.v1.Device
-	22, // 87: fungi.v1.Daemon.ResolveDevice:output_type -> fungi.v1.Device
-	43, // 88: fungi.v1.Daemon.Remote:output_type -> fungi.v1.Envelope
-	46, // 89: fungi.v1.Daemon.Attach:output_type -> fungi.v1.AccessEntry
-	49, // 90: fungi.v1.Daemon.ListAccess:output_type -> fungi.v1.AccessEntries
-	46, // 91: fungi.v1.Daemon.Detach:output_type -> fungi.v1.AccessEntry
-	55, // 92: fungi.v1.Daemon.Connections:output_type -> fungi.v1.ConnectionList
-	57, // 93: fungi.v1.Daemon.Ping:output_type -> fungi.v1.PingResult
-	60, // 94: fungi.v1.Daemon.ListPending:output_type -> fungi.v1.PendingDevices
-	62, // 95: fungi.v1.Daemon.InviteDevice:output_type -> fungi.v1.Invite
-	22, // 96: fungi.v1.Daemon.JoinDevice:output_type -> fungi.v1.Device
-	67, // [67:97] is the sub-list for method output_type
-	37, // [37:67] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	18, // 9: fungi.v1.LogChunk.ended:type_name -> fungi.v1.ServiceInfo
+	22, // 10: fungi.v1.DeviceList.devices:type_name -> fungi.v1.Device
+	32, // 11: fungi.v1.MdnsPeers.peers:type_name -> fungi.v1.MdnsPeer
+	39, // 12: fungi.v1.CatalogEntry.ports:type_name -> fungi.v1.CatalogPort
+	40, // 13: fungi.v1.Catalog.services:type_name -> fungi.v1.CatalogEntry
+	3,  // 14: fungi.v1.Envelope.runtimes_request:type_name -> fungi.v1.RuntimesRequest
+	7,  // 15: fungi.v1.Envelope.pull:type_name -> fungi.v1.PullServiceRequest
+	13, // 16: fungi.v1.Envelope.list:type_name -> fungi.v1.ListServicesRequest
+	9,  // 17: fungi.v1.Envelope.start:type_name -> fungi.v1.StartService
+	10, // 18: fungi.v1.Envelope.stop:type_name -> fungi.v1.StopService
+	11, // 19: fungi.v1.Envelope.remove:type_name -> fungi.v1.RemoveService
+	12, // 20: fungi.v1.Envelope.inspect:type_name -> fungi.v1.InspectService
+	20, // 21: fungi.v1.Envelope.logs:type_name -> fungi.v1.LogsRequest
+	37, // 22: fungi.v1.Envelope.catalog:type_name -> fungi.v1.CatalogRequest
+	38, // 23: fungi.v1.Envelope.catalog_inspect:type_name -> fungi.v1.CatalogInspect
+	6,  // 24: fungi.v1.Envelope.runtimes:type_name -> fungi.v1.RuntimesResponse
+	18, // 25: fungi.v1.Envelope.service:type_name -> fungi.v1.ServiceInfo
+	14, // 26: fungi.v1.Envelope.services:type_name -> fungi.v1.ServiceList
+	19, // 27: fungi.v1.Envelope.removed:type_name -> fungi.v1.RemoveServiceResponse
+	21, // 28: fungi.v1.Envelope.log_chunk:type_name -> fungi.v1.LogChunk
+	41, // 29: fungi.v1.Envelope.catalog_list:type_name -> fungi.v1.Catalog
+	40, // 30: fungi.v1.Envelope.catalog_entry:type_name -> fungi.v1.CatalogEntry
+	8,  // 31: fungi.v1.Envelope.pull_progress:type_name -> fungi.v1.PullProgress
+	42, // 32: fungi.v1.Envelope.error:type_name -> fungi.v1.ErrorReply
+	43, // 33: fungi.v1.RemoteRequest.request:type_name -> fungi.v1.Envelope
+	45, // 34: fungi.v1.AccessEntry.ports:type_name -> fungi.v1.AccessPort
+	46, // 35: fungi.v1.AccessEntries.entries:type_name -> fungi.v1.AccessEntry
+	18, // 36: fungi.v1.DeviceServices.services:type_name -> fungi.v1.ServiceInfo
+	46, // 37: fungi.v1.DeviceServices.access:type_name -> fungi.v1.AccessEntry
+	52, // 38: fungi.v1.DeviceServicesList.devices:type_name -> fungi.v1.DeviceServices
+	56, // 39: fungi.v1.ConnectionList.connections:type_name -> fungi.v1.ConnectionInfo
+	61, // 40: fungi.v1.PendingDevices.devices:type_name -> fungi.v1.PendingDevice
+	70, // 41: fungi.v1.Daemon.ReloadConfig:input_type -> fungi.v1.ConfigReloadRequest
+	0,  // 42: fungi.v1.Daemon.Info:input_type -> fungi.v1.InfoRequest
+	3,  // 43: fungi.v1.Daemon.Runtimes:input_type -> fungi.v1.RuntimesRequest
+	7,  // 44: fungi.v1.Daemon.Pull:input_type -> fungi.v1.PullServiceRequest
+	13, // 45: fungi.v1.Daemon.List:input_type -> fungi.v1.ListServicesRequest
+	9,  // 46: fungi.v1.Daemon.Start:input_type -> fungi.v1.StartService
+	9,  // 47: fungi.v1.Daemon.StartWait:input_type -> fungi.v1.StartService
+	10, // 48: fungi.v1.Daemon.Stop:input_type -> fungi.v1.StopService
+	11, // 49: fungi.v1.Daemon.Remove:input_type -> fungi.v1.RemoveService
+	12, // 50: fungi.v1.Daemon.Inspect:input_type -> fungi.v1.InspectService
+	20, // 51: fungi.v1.Daemon.Logs:input_type -> fungi.v1.LogsRequest
+	23, // 52: fungi.v1.Daemon.AddDevice:input_type -> fungi.v1.DeviceAdd
+	24, // 53: fungi.v1.Daemon.ListDevices:input_type -> fungi.v1.DeviceListRequest
+	26, // 54: fungi.v1.Daemon.RemoveDevice:input_type -> fungi.v1.DeviceRemove
+	27, // 55: fungi.v1.Daemon.RenameDevice:input_type -> fungi.v1.DeviceRename
+	28, // 56: fungi.v1.Daemon.TrustDevice:input_type -> fungi.v1.DeviceTrust
+	29, // 57: fungi.v1.Daemon.UntrustDevice:input_type -> fungi.v1.DeviceUntrust
+	31, // 58: fungi.v1.Daemon.Mdns:input_type -> fungi.v1.MdnsRequest
+	34, // 59: fungi.v1.Daemon.UsePeer:input_type -> fungi.v1.PeerUse
+	35, // 60: fungi.v1.Daemon.CurrentPeer:input_type -> fungi.v1.PeerCurrent
+	36, // 61: fungi.v1.Daemon.ClearPeer:input_type -> fungi.v1.PeerClear
+	30, // 62: fungi.v1.Daemon.ResolveDevice:input_type -> fungi.v1.DeviceResolve
+	44, // 63: fungi.v1.Daemon.Remote:input_type -> fungi.v1.RemoteRequest
+	47, // 64: fungi.v1.Daemon.Attach:input_type -> fungi.v1.AccessAttach
+	48, // 65: fungi.v1.Daemon.ListAccess:input_type -> fungi.v1.AccessListRequest
+	50, // 66: fungi.v1.Daemon.Detach:input_type -> fungi.v1.AccessDetach
+	51, // 67: fungi.v1.Daemon.AllDeviceServices:input_type -> fungi.v1.DeviceServicesRequest
+	57, // 68: fungi.v1.Daemon.Connections:input_type -> fungi.v1.ConnectionListRequest
+	59, // 69: fungi.v1.Daemon.Ping:input_type -> fungi.v1.PingRequest
+	62, // 70: fungi.v1.Daemon.ListPending:input_type -> fungi.v1.PendingRequest
+	64, // 71: fungi.v1.Daemon.InviteDevice:input_type -> fungi.v1.InviteRequest
+	66, // 72: fungi.v1.Daemon.JoinDevice:input_type -> fungi.v1.JoinRequest
+	71, // 73: fungi.v1.Daemon.ReloadConfig:output_type -> fungi.v1.ConfigReloadReply
+	1,  // 74: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
+	6,  // 75: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
+	8,  // 76: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
+	14, // 77: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
+	18, // 78: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
+	21, // 79: fungi.v1.Daemon.StartWait:output_type -> fungi.v1.LogChunk
+	18, // 80: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
+	19, // 81: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
+	18, // 82: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
+	21, // 83: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
+	22, // 84: fungi.v1.Daemon.AddDevice:output_type -> fungi.v1.Device
+	25, // 85: fungi.v1.Daemon.ListDevices:output_type -> fungi.v1.DeviceList
+	22, // 86: fungi.v1.Daemon.RemoveDevice:output_type -> fungi.v1.Device
+	22, // 87: fungi.v1.Daemon.RenameDevice:output_type -> fungi.v1.Device
+	22, // 88: fungi.v1.Daemon.TrustDevice:output_type -> fungi.v1.Device
+	22, // 89: fungi.v1.Daemon.UntrustDevice:output_type -> fungi.v1.Device
+	33, // 90: fungi.v1.Daemon.Mdns:output_type -> fungi.v1.MdnsPeers
+	22, // 91: fungi.v1.Daemon.UsePeer:output_type -> fungi.v1.Device
+	22, // 92: fungi.v1.Daemon.CurrentPeer:output_type -> fungi.v1.Device
+	22, // 93: fungi.v1.Daemon.ClearPeer:output_type -> fungi.v1.Device
+	22, // 94: fungi.v1.Daemon.ResolveDevice:output_type -> fungi.v1.Device
+	43, // 95: fungi.v1.Daemon.Remote:output_type -> fungi.v1.Envelope
+	46, // 96: fungi.v1.Daemon.Attach:output_type -> fungi.v1.AccessEntry
+	49, // 97: fungi.v1.Daemon.ListAccess:output_type -> fungi.v1.AccessEntries
+	46, // 98: fungi.v1.Daemon.Detach:output_type -> fungi.v1.AccessEntry
+	53, // 99: fungi.v1.Daemon.AllDeviceServices:output_type -> fungi.v1.DeviceServicesList
+	58, // 100: fungi.v1.Daemon.Connections:output_type -> fungi.v1.ConnectionList
+	60, // 101: fungi.v1.Daemon.Ping:output_type -> fungi.v1.PingResult
+	63, // 102: fungi.v1.Daemon.ListPending:output_type -> fungi.v1.PendingDevices
+	65, // 103: fungi.v1.Daemon.InviteDevice:output_type -> fungi.v1.Invite
+	22, // 104: fungi.v1.Daemon.JoinDevice:output_type -> fungi.v1.Device
+	73, // [73:105] is the sub-list for method output_type
+	41, // [41:73] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_fungi_proto_init() }
@@ -4860,7 +5128,7 @@ func file_fungi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fungi_proto_rawDesc), len(file_fungi_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   69,
+			NumMessages:   72,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

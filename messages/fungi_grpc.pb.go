@@ -23,36 +23,38 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Daemon_ReloadConfig_FullMethodName  = "/fungi.v1.Daemon/ReloadConfig"
-	Daemon_Info_FullMethodName          = "/fungi.v1.Daemon/Info"
-	Daemon_Runtimes_FullMethodName      = "/fungi.v1.Daemon/Runtimes"
-	Daemon_Pull_FullMethodName          = "/fungi.v1.Daemon/Pull"
-	Daemon_List_FullMethodName          = "/fungi.v1.Daemon/List"
-	Daemon_Start_FullMethodName         = "/fungi.v1.Daemon/Start"
-	Daemon_Stop_FullMethodName          = "/fungi.v1.Daemon/Stop"
-	Daemon_Remove_FullMethodName        = "/fungi.v1.Daemon/Remove"
-	Daemon_Inspect_FullMethodName       = "/fungi.v1.Daemon/Inspect"
-	Daemon_Logs_FullMethodName          = "/fungi.v1.Daemon/Logs"
-	Daemon_AddDevice_FullMethodName     = "/fungi.v1.Daemon/AddDevice"
-	Daemon_ListDevices_FullMethodName   = "/fungi.v1.Daemon/ListDevices"
-	Daemon_RemoveDevice_FullMethodName  = "/fungi.v1.Daemon/RemoveDevice"
-	Daemon_RenameDevice_FullMethodName  = "/fungi.v1.Daemon/RenameDevice"
-	Daemon_TrustDevice_FullMethodName   = "/fungi.v1.Daemon/TrustDevice"
-	Daemon_UntrustDevice_FullMethodName = "/fungi.v1.Daemon/UntrustDevice"
-	Daemon_Mdns_FullMethodName          = "/fungi.v1.Daemon/Mdns"
-	Daemon_UsePeer_FullMethodName       = "/fungi.v1.Daemon/UsePeer"
-	Daemon_CurrentPeer_FullMethodName   = "/fungi.v1.Daemon/CurrentPeer"
-	Daemon_ClearPeer_FullMethodName     = "/fungi.v1.Daemon/ClearPeer"
-	Daemon_ResolveDevice_FullMethodName = "/fungi.v1.Daemon/ResolveDevice"
-	Daemon_Remote_FullMethodName        = "/fungi.v1.Daemon/Remote"
-	Daemon_Attach_FullMethodName        = "/fungi.v1.Daemon/Attach"
-	Daemon_ListAccess_FullMethodName    = "/fungi.v1.Daemon/ListAccess"
-	Daemon_Detach_FullMethodName        = "/fungi.v1.Daemon/Detach"
-	Daemon_Connections_FullMethodName   = "/fungi.v1.Daemon/Connections"
-	Daemon_Ping_FullMethodName          = "/fungi.v1.Daemon/Ping"
-	Daemon_ListPending_FullMethodName   = "/fungi.v1.Daemon/ListPending"
-	Daemon_InviteDevice_FullMethodName  = "/fungi.v1.Daemon/InviteDevice"
-	Daemon_JoinDevice_FullMethodName    = "/fungi.v1.Daemon/JoinDevice"
+	Daemon_ReloadConfig_FullMethodName      = "/fungi.v1.Daemon/ReloadConfig"
+	Daemon_Info_FullMethodName              = "/fungi.v1.Daemon/Info"
+	Daemon_Runtimes_FullMethodName          = "/fungi.v1.Daemon/Runtimes"
+	Daemon_Pull_FullMethodName              = "/fungi.v1.Daemon/Pull"
+	Daemon_List_FullMethodName              = "/fungi.v1.Daemon/List"
+	Daemon_Start_FullMethodName             = "/fungi.v1.Daemon/Start"
+	Daemon_StartWait_FullMethodName         = "/fungi.v1.Daemon/StartWait"
+	Daemon_Stop_FullMethodName              = "/fungi.v1.Daemon/Stop"
+	Daemon_Remove_FullMethodName            = "/fungi.v1.Daemon/Remove"
+	Daemon_Inspect_FullMethodName           = "/fungi.v1.Daemon/Inspect"
+	Daemon_Logs_FullMethodName              = "/fungi.v1.Daemon/Logs"
+	Daemon_AddDevice_FullMethodName         = "/fungi.v1.Daemon/AddDevice"
+	Daemon_ListDevices_FullMethodName       = "/fungi.v1.Daemon/ListDevices"
+	Daemon_RemoveDevice_FullMethodName      = "/fungi.v1.Daemon/RemoveDevice"
+	Daemon_RenameDevice_FullMethodName      = "/fungi.v1.Daemon/RenameDevice"
+	Daemon_TrustDevice_FullMethodName       = "/fungi.v1.Daemon/TrustDevice"
+	Daemon_UntrustDevice_FullMethodName     = "/fungi.v1.Daemon/UntrustDevice"
+	Daemon_Mdns_FullMethodName              = "/fungi.v1.Daemon/Mdns"
+	Daemon_UsePeer_FullMethodName           = "/fungi.v1.Daemon/UsePeer"
+	Daemon_CurrentPeer_FullMethodName       = "/fungi.v1.Daemon/CurrentPeer"
+	Daemon_ClearPeer_FullMethodName         = "/fungi.v1.Daemon/ClearPeer"
+	Daemon_ResolveDevice_FullMethodName     = "/fungi.v1.Daemon/ResolveDevice"
+	Daemon_Remote_FullMethodName            = "/fungi.v1.Daemon/Remote"
+	Daemon_Attach_FullMethodName            = "/fungi.v1.Daemon/Attach"
+	Daemon_ListAccess_FullMethodName        = "/fungi.v1.Daemon/ListAccess"
+	Daemon_Detach_FullMethodName            = "/fungi.v1.Daemon/Detach"
+	Daemon_AllDeviceServices_FullMethodName = "/fungi.v1.Daemon/AllDeviceServices"
+	Daemon_Connections_FullMethodName       = "/fungi.v1.Daemon/Connections"
+	Daemon_Ping_FullMethodName              = "/fungi.v1.Daemon/Ping"
+	Daemon_ListPending_FullMethodName       = "/fungi.v1.Daemon/ListPending"
+	Daemon_InviteDevice_FullMethodName      = "/fungi.v1.Daemon/InviteDevice"
+	Daemon_JoinDevice_FullMethodName        = "/fungi.v1.Daemon/JoinDevice"
 )
 
 // DaemonClient is the client API for Daemon service.
@@ -65,6 +67,7 @@ type DaemonClient interface {
 	Pull(ctx context.Context, in *PullServiceRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullProgress], error)
 	List(ctx context.Context, in *ListServicesRequest, opts ...grpc.CallOption) (*ServiceList, error)
 	Start(ctx context.Context, in *StartService, opts ...grpc.CallOption) (*ServiceInfo, error)
+	StartWait(ctx context.Context, in *StartService, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error)
 	Stop(ctx context.Context, in *StopService, opts ...grpc.CallOption) (*ServiceInfo, error)
 	Remove(ctx context.Context, in *RemoveService, opts ...grpc.CallOption) (*RemoveServiceResponse, error)
 	Inspect(ctx context.Context, in *InspectService, opts ...grpc.CallOption) (*ServiceInfo, error)
@@ -84,6 +87,7 @@ type DaemonClient interface {
 	Attach(ctx context.Context, in *AccessAttach, opts ...grpc.CallOption) (*AccessEntry, error)
 	ListAccess(ctx context.Context, in *AccessListRequest, opts ...grpc.CallOption) (*AccessEntries, error)
 	Detach(ctx context.Context, in *AccessDetach, opts ...grpc.CallOption) (*AccessEntry, error)
+	AllDeviceServices(ctx context.Context, in *DeviceServicesRequest, opts ...grpc.CallOption) (*DeviceServicesList, error)
 	Connections(ctx context.Context, in *ConnectionListRequest, opts ...grpc.CallOption) (*ConnectionList, error)
 	Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PingResult], error)
 	ListPending(ctx context.Context, in *PendingRequest, opts ...grpc.CallOption) (*PendingDevices, error)
@@ -168,6 +172,25 @@ func (c *daemonClient) Start(ctx context.Context, in *StartService, opts ...grpc
 	return out, nil
 }
 
+func (c *daemonClient) StartWait(ctx context.Context, in *StartService, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[1], Daemon_StartWait_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StartService, LogChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Daemon_StartWaitClient = grpc.ServerStreamingClient[LogChunk]
+
 func (c *daemonClient) Stop(ctx context.Context, in *StopService, opts ...grpc.CallOption) (*ServiceInfo, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ServiceInfo)
@@ -200,7 +223,7 @@ func (c *daemonClient) Inspect(ctx context.Context, in *InspectService, opts ...
 
 func (c *daemonClient) Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[1], Daemon_Logs_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[2], Daemon_Logs_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +352,7 @@ func (c *daemonClient) ResolveDevice(ctx context.Context, in *DeviceResolve, opt
 
 func (c *daemonClient) Remote(ctx context.Context, in *RemoteRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Envelope], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[2], Daemon_Remote_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[3], Daemon_Remote_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -376,6 +399,16 @@ func (c *daemonClient) Detach(ctx context.Context, in *AccessDetach, opts ...grp
 	return out, nil
 }
 
+func (c *daemonClient) AllDeviceServices(ctx context.Context, in *DeviceServicesRequest, opts ...grpc.CallOption) (*DeviceServicesList, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeviceServicesList)
+	err := c.cc.Invoke(ctx, Daemon_AllDeviceServices_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *daemonClient) Connections(ctx context.Context, in *ConnectionListRequest, opts ...grpc.CallOption) (*ConnectionList, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ConnectionList)
@@ -388,7 +421,7 @@ func (c *daemonClient) Connections(ctx context.Context, in *ConnectionListReques
 
 func (c *daemonClient) Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PingResult], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[3], Daemon_Ping_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Daemon_ServiceDesc.Streams[4], Daemon_Ping_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -445,6 +478,7 @@ type DaemonServer interface {
 	Pull(*PullServiceRequest, grpc.ServerStreamingServer[PullProgress]) error
 	List(context.Context, *ListServicesRequest) (*ServiceList, error)
 	Start(context.Context, *StartService) (*ServiceInfo, error)
+	StartWait(*StartService, grpc.ServerStreamingServer[LogChunk]) error
 	Stop(context.Context, *StopService) (*ServiceInfo, error)
 	Remove(context.Context, *RemoveService) (*RemoveServiceResponse, error)
 	Inspect(context.Context, *InspectService) (*ServiceInfo, error)
@@ -464,6 +498,7 @@ type DaemonServer interface {
 	Attach(context.Context, *AccessAttach) (*AccessEntry, error)
 	ListAccess(context.Context, *AccessListRequest) (*AccessEntries, error)
 	Detach(context.Context, *AccessDetach) (*AccessEntry, error)
+	AllDeviceServices(context.Context, *DeviceServicesRequest) (*DeviceServicesList, error)
 	Connections(context.Context, *ConnectionListRequest) (*ConnectionList, error)
 	Ping(*PingRequest, grpc.ServerStreamingServer[PingResult]) error
 	ListPending(context.Context, *PendingRequest) (*PendingDevices, error)
@@ -496,6 +531,9 @@ func (UnimplementedDaemonServer) List(context.Context, *ListServicesRequest) (*S
 }
 func (UnimplementedDaemonServer) Start(context.Context, *StartService) (*ServiceInfo, error) {
 	return nil, status.Error(codes.Unimplemented, "method Start not implemented")
+}
+func (UnimplementedDaemonServer) StartWait(*StartService, grpc.ServerStreamingServer[LogChunk]) error {
+	return status.Error(codes.Unimplemented, "method StartWait not implemented")
 }
 func (UnimplementedDaemonServer) Stop(context.Context, *StopService) (*ServiceInfo, error) {
 	return nil, status.Error(codes.Unimplemented, "method Stop not implemented")
@@ -553,6 +591,9 @@ func (UnimplementedDaemonServer) ListAccess(context.Context, *AccessListRequest)
 }
 func (UnimplementedDaemonServer) Detach(context.Context, *AccessDetach) (*AccessEntry, error) {
 	return nil, status.Error(codes.Unimplemented, "method Detach not implemented")
+}
+func (UnimplementedDaemonServer) AllDeviceServices(context.Context, *DeviceServicesRequest) (*DeviceServicesList, error) {
+	return nil, status.Error(codes.Unimplemented, "method AllDeviceServices not implemented")
 }
 func (UnimplementedDaemonServer) Connections(context.Context, *ConnectionListRequest) (*ConnectionList, error) {
 	return nil, status.Error(codes.Unimplemented, "method Connections not implemented")
@@ -690,6 +731,17 @@ func _Daemon_Start_Handler(srv interface{}, ctx context.Context, dec func(interf
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _Daemon_StartWait_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StartService)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DaemonServer).StartWait(m, &grpc.GenericServerStream[StartService, LogChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Daemon_StartWaitServer = grpc.ServerStreamingServer[LogChunk]
 
 func _Daemon_Stop_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(StopService)
@@ -1019,6 +1071,24 @@ func _Daemon_Detach_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Daemon_AllDeviceServices_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeviceServicesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).AllDeviceServices(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_AllDeviceServices_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).AllDeviceServices(ctx, req.(*DeviceServicesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Daemon_Connections_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ConnectionListRequest)
 	if err := dec(in); err != nil {
@@ -1198,6 +1268,10 @@ var Daemon_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Daemon_Detach_Handler,
 		},
 		{
+			MethodName: "AllDeviceServices",
+			Handler:    _Daemon_AllDeviceServices_Handler,
+		},
+		{
 			MethodName: "Connections",
 			Handler:    _Daemon_Connections_Handler,
 		},
@@ -1218,6 +1292,11 @@ var Daemon_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Pull",
 			Handler:       _Daemon_Pull_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "StartWait",
+			Handler:       _Daemon_StartWait_Handler,
 			ServerStreams: true,
 		},
 		{
