@@ -69,6 +69,9 @@ type NodeInfo struct {
 	FungiDir          string                 `protobuf:"bytes,4,opt,name=fungi_dir,json=fungiDir,proto3" json:"fungi_dir,omitempty"`
 	Reachability      string                 `protobuf:"bytes,5,opt,name=reachability,proto3" json:"reachability,omitempty"` // AutoNAT: public | private | unknown
 	RelayReservations []*RelayReservation    `protobuf:"bytes,6,rep,name=relay_reservations,json=relayReservations,proto3" json:"relay_reservations,omitempty"`
+	Pid               int32                  `protobuf:"varint,7,opt,name=pid,proto3" json:"pid,omitempty"`                                            // the daemon's process ID
+	Dashboard         string                 `protobuf:"bytes,8,opt,name=dashboard,proto3" json:"dashboard,omitempty"`                                 // the dashboard's URL, "" when off
+	DashboardState    string                 `protobuf:"bytes,9,opt,name=dashboard_state,json=dashboardState,proto3" json:"dashboard_state,omitempty"` // "on", "off (ui.enabled false)", or why it could not start
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -145,6 +148,143 @@ func (x *NodeInfo) GetRelayReservations() []*RelayReservation {
 	return nil
 }
 
+func (x *NodeInfo) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *NodeInfo) GetDashboard() string {
+	if x != nil {
+		return x.Dashboard
+	}
+	return ""
+}
+
+func (x *NodeInfo) GetDashboardState() string {
+	if x != nil {
+		return x.DashboardState
+	}
+	return ""
+}
+
+// ShutdownRequest asks the daemon to stop as SIGTERM would: services, then
+// the peer host, then the API.
+type ShutdownRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownRequest) Reset() {
+	*x = ShutdownRequest{}
+	mi := &file_fungi_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownRequest) ProtoMessage() {}
+
+func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
+func (*ShutdownRequest) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{2}
+}
+
+// ShutdownReply is sent before the daemon stops; it says how the daemon was
+// started, so `fungi daemon restart` can start it again the same way.
+type ShutdownReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Pid           int32                  `protobuf:"varint,1,opt,name=pid,proto3" json:"pid,omitempty"`
+	Listen        []string               `protobuf:"bytes,2,rep,name=listen,proto3" json:"listen,omitempty"`                     // --listen flags it was given
+	Relays        []string               `protobuf:"bytes,3,rep,name=relays,proto3" json:"relays,omitempty"`                     // --relay flags
+	Bootstrap     []string               `protobuf:"bytes,4,rep,name=bootstrap,proto3" json:"bootstrap,omitempty"`               // --bootstrap flags
+	LogLevel      string                 `protobuf:"bytes,5,opt,name=log_level,json=logLevel,proto3" json:"log_level,omitempty"` // --log-level
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownReply) Reset() {
+	*x = ShutdownReply{}
+	mi := &file_fungi_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownReply) ProtoMessage() {}
+
+func (x *ShutdownReply) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownReply.ProtoReflect.Descriptor instead.
+func (*ShutdownReply) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ShutdownReply) GetPid() int32 {
+	if x != nil {
+		return x.Pid
+	}
+	return 0
+}
+
+func (x *ShutdownReply) GetListen() []string {
+	if x != nil {
+		return x.Listen
+	}
+	return nil
+}
+
+func (x *ShutdownReply) GetRelays() []string {
+	if x != nil {
+		return x.Relays
+	}
+	return nil
+}
+
+func (x *ShutdownReply) GetBootstrap() []string {
+	if x != nil {
+		return x.Bootstrap
+	}
+	return nil
+}
+
+func (x *ShutdownReply) GetLogLevel() string {
+	if x != nil {
+		return x.LogLevel
+	}
+	return ""
+}
+
 type RelayReservation struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RelayPeerId   string                 `protobuf:"bytes,1,opt,name=relay_peer_id,json=relayPeerId,proto3" json:"relay_peer_id,omitempty"`
@@ -156,7 +296,7 @@ type RelayReservation struct {
 
 func (x *RelayReservation) Reset() {
 	*x = RelayReservation{}
-	mi := &file_fungi_proto_msgTypes[2]
+	mi := &file_fungi_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +308,7 @@ func (x *RelayReservation) String() string {
 func (*RelayReservation) ProtoMessage() {}
 
 func (x *RelayReservation) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[2]
+	mi := &file_fungi_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +321,7 @@ func (x *RelayReservation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayReservation.ProtoReflect.Descriptor instead.
 func (*RelayReservation) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{2}
+	return file_fungi_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RelayReservation) GetRelayPeerId() string {
@@ -213,7 +353,7 @@ type RuntimesRequest struct {
 
 func (x *RuntimesRequest) Reset() {
 	*x = RuntimesRequest{}
-	mi := &file_fungi_proto_msgTypes[3]
+	mi := &file_fungi_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +365,7 @@ func (x *RuntimesRequest) String() string {
 func (*RuntimesRequest) ProtoMessage() {}
 
 func (x *RuntimesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[3]
+	mi := &file_fungi_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +378,7 @@ func (x *RuntimesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuntimesRequest.ProtoReflect.Descriptor instead.
 func (*RuntimesRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{3}
+	return file_fungi_proto_rawDescGZIP(), []int{5}
 }
 
 // RuntimeCapability says what one runtime provider on a node can do.
@@ -256,7 +396,7 @@ type RuntimeCapability struct {
 
 func (x *RuntimeCapability) Reset() {
 	*x = RuntimeCapability{}
-	mi := &file_fungi_proto_msgTypes[4]
+	mi := &file_fungi_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -268,7 +408,7 @@ func (x *RuntimeCapability) String() string {
 func (*RuntimeCapability) ProtoMessage() {}
 
 func (x *RuntimeCapability) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[4]
+	mi := &file_fungi_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -281,7 +421,7 @@ func (x *RuntimeCapability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuntimeCapability.ProtoReflect.Descriptor instead.
 func (*RuntimeCapability) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{4}
+	return file_fungi_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RuntimeCapability) GetName() string {
@@ -337,7 +477,7 @@ type WasmLimits struct {
 
 func (x *WasmLimits) Reset() {
 	*x = WasmLimits{}
-	mi := &file_fungi_proto_msgTypes[5]
+	mi := &file_fungi_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -349,7 +489,7 @@ func (x *WasmLimits) String() string {
 func (*WasmLimits) ProtoMessage() {}
 
 func (x *WasmLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[5]
+	mi := &file_fungi_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -362,7 +502,7 @@ func (x *WasmLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WasmLimits.ProtoReflect.Descriptor instead.
 func (*WasmLimits) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{5}
+	return file_fungi_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *WasmLimits) GetMemoryLimitMb() uint32 {
@@ -395,7 +535,7 @@ type RuntimesResponse struct {
 
 func (x *RuntimesResponse) Reset() {
 	*x = RuntimesResponse{}
-	mi := &file_fungi_proto_msgTypes[6]
+	mi := &file_fungi_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +547,7 @@ func (x *RuntimesResponse) String() string {
 func (*RuntimesResponse) ProtoMessage() {}
 
 func (x *RuntimesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[6]
+	mi := &file_fungi_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +560,7 @@ func (x *RuntimesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuntimesResponse.ProtoReflect.Descriptor instead.
 func (*RuntimesResponse) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{6}
+	return file_fungi_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RuntimesResponse) GetRuntimes() []*RuntimeCapability {
@@ -445,7 +585,7 @@ type PullServiceRequest struct {
 
 func (x *PullServiceRequest) Reset() {
 	*x = PullServiceRequest{}
-	mi := &file_fungi_proto_msgTypes[7]
+	mi := &file_fungi_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -457,7 +597,7 @@ func (x *PullServiceRequest) String() string {
 func (*PullServiceRequest) ProtoMessage() {}
 
 func (x *PullServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[7]
+	mi := &file_fungi_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -470,7 +610,7 @@ func (x *PullServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullServiceRequest.ProtoReflect.Descriptor instead.
 func (*PullServiceRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{7}
+	return file_fungi_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PullServiceRequest) GetManifestYaml() []byte {
@@ -515,7 +655,7 @@ type PullProgress struct {
 
 func (x *PullProgress) Reset() {
 	*x = PullProgress{}
-	mi := &file_fungi_proto_msgTypes[8]
+	mi := &file_fungi_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -527,7 +667,7 @@ func (x *PullProgress) String() string {
 func (*PullProgress) ProtoMessage() {}
 
 func (x *PullProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[8]
+	mi := &file_fungi_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -540,7 +680,7 @@ func (x *PullProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullProgress.ProtoReflect.Descriptor instead.
 func (*PullProgress) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{8}
+	return file_fungi_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PullProgress) GetMessage() string {
@@ -592,7 +732,7 @@ type StartService struct {
 
 func (x *StartService) Reset() {
 	*x = StartService{}
-	mi := &file_fungi_proto_msgTypes[9]
+	mi := &file_fungi_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +744,7 @@ func (x *StartService) String() string {
 func (*StartService) ProtoMessage() {}
 
 func (x *StartService) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[9]
+	mi := &file_fungi_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +757,7 @@ func (x *StartService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartService.ProtoReflect.Descriptor instead.
 func (*StartService) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{9}
+	return file_fungi_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StartService) GetName() string {
@@ -643,7 +783,7 @@ type StopService struct {
 
 func (x *StopService) Reset() {
 	*x = StopService{}
-	mi := &file_fungi_proto_msgTypes[10]
+	mi := &file_fungi_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -655,7 +795,7 @@ func (x *StopService) String() string {
 func (*StopService) ProtoMessage() {}
 
 func (x *StopService) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[10]
+	mi := &file_fungi_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +808,7 @@ func (x *StopService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopService.ProtoReflect.Descriptor instead.
 func (*StopService) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{10}
+	return file_fungi_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StopService) GetName() string {
@@ -687,7 +827,7 @@ type RemoveService struct {
 
 func (x *RemoveService) Reset() {
 	*x = RemoveService{}
-	mi := &file_fungi_proto_msgTypes[11]
+	mi := &file_fungi_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -699,7 +839,7 @@ func (x *RemoveService) String() string {
 func (*RemoveService) ProtoMessage() {}
 
 func (x *RemoveService) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[11]
+	mi := &file_fungi_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +852,7 @@ func (x *RemoveService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveService.ProtoReflect.Descriptor instead.
 func (*RemoveService) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{11}
+	return file_fungi_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RemoveService) GetName() string {
@@ -731,7 +871,7 @@ type InspectService struct {
 
 func (x *InspectService) Reset() {
 	*x = InspectService{}
-	mi := &file_fungi_proto_msgTypes[12]
+	mi := &file_fungi_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +883,7 @@ func (x *InspectService) String() string {
 func (*InspectService) ProtoMessage() {}
 
 func (x *InspectService) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[12]
+	mi := &file_fungi_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +896,7 @@ func (x *InspectService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectService.ProtoReflect.Descriptor instead.
 func (*InspectService) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{12}
+	return file_fungi_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *InspectService) GetName() string {
@@ -774,7 +914,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_fungi_proto_msgTypes[13]
+	mi := &file_fungi_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -786,7 +926,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[13]
+	mi := &file_fungi_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -799,7 +939,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{13}
+	return file_fungi_proto_rawDescGZIP(), []int{15}
 }
 
 type ServiceList struct {
@@ -811,7 +951,7 @@ type ServiceList struct {
 
 func (x *ServiceList) Reset() {
 	*x = ServiceList{}
-	mi := &file_fungi_proto_msgTypes[14]
+	mi := &file_fungi_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +963,7 @@ func (x *ServiceList) String() string {
 func (*ServiceList) ProtoMessage() {}
 
 func (x *ServiceList) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[14]
+	mi := &file_fungi_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +976,7 @@ func (x *ServiceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceList.ProtoReflect.Descriptor instead.
 func (*ServiceList) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{14}
+	return file_fungi_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ServiceList) GetServices() []*ServiceInfo {
@@ -859,7 +999,7 @@ type PortBinding struct {
 
 func (x *PortBinding) Reset() {
 	*x = PortBinding{}
-	mi := &file_fungi_proto_msgTypes[15]
+	mi := &file_fungi_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -871,7 +1011,7 @@ func (x *PortBinding) String() string {
 func (*PortBinding) ProtoMessage() {}
 
 func (x *PortBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[15]
+	mi := &file_fungi_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -884,7 +1024,7 @@ func (x *PortBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortBinding.ProtoReflect.Descriptor instead.
 func (*PortBinding) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{15}
+	return file_fungi_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PortBinding) GetName() string {
@@ -932,7 +1072,7 @@ type MountBinding struct {
 
 func (x *MountBinding) Reset() {
 	*x = MountBinding{}
-	mi := &file_fungi_proto_msgTypes[16]
+	mi := &file_fungi_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -944,7 +1084,7 @@ func (x *MountBinding) String() string {
 func (*MountBinding) ProtoMessage() {}
 
 func (x *MountBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[16]
+	mi := &file_fungi_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -957,7 +1097,7 @@ func (x *MountBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountBinding.ProtoReflect.Descriptor instead.
 func (*MountBinding) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{16}
+	return file_fungi_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *MountBinding) GetHostPath() string {
@@ -989,7 +1129,7 @@ type Expose struct {
 
 func (x *Expose) Reset() {
 	*x = Expose{}
-	mi := &file_fungi_proto_msgTypes[17]
+	mi := &file_fungi_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1001,7 +1141,7 @@ func (x *Expose) String() string {
 func (*Expose) ProtoMessage() {}
 
 func (x *Expose) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[17]
+	mi := &file_fungi_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1014,7 +1154,7 @@ func (x *Expose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Expose.ProtoReflect.Descriptor instead.
 func (*Expose) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{17}
+	return file_fungi_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Expose) GetEnabled() bool {
@@ -1091,7 +1231,7 @@ type ServiceInfo struct {
 
 func (x *ServiceInfo) Reset() {
 	*x = ServiceInfo{}
-	mi := &file_fungi_proto_msgTypes[18]
+	mi := &file_fungi_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1103,7 +1243,7 @@ func (x *ServiceInfo) String() string {
 func (*ServiceInfo) ProtoMessage() {}
 
 func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[18]
+	mi := &file_fungi_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1116,7 +1256,7 @@ func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceInfo.ProtoReflect.Descriptor instead.
 func (*ServiceInfo) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{18}
+	return file_fungi_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ServiceInfo) GetName() string {
@@ -1241,7 +1381,7 @@ type RemoveServiceResponse struct {
 
 func (x *RemoveServiceResponse) Reset() {
 	*x = RemoveServiceResponse{}
-	mi := &file_fungi_proto_msgTypes[19]
+	mi := &file_fungi_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1253,7 +1393,7 @@ func (x *RemoveServiceResponse) String() string {
 func (*RemoveServiceResponse) ProtoMessage() {}
 
 func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[19]
+	mi := &file_fungi_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1266,7 +1406,7 @@ func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceResponse.ProtoReflect.Descriptor instead.
 func (*RemoveServiceResponse) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{19}
+	return file_fungi_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RemoveServiceResponse) GetService() *ServiceInfo {
@@ -1294,7 +1434,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_fungi_proto_msgTypes[20]
+	mi := &file_fungi_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1446,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[20]
+	mi := &file_fungi_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1459,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{20}
+	return file_fungi_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LogsRequest) GetName() string {
@@ -1355,7 +1495,7 @@ type LogChunk struct {
 
 func (x *LogChunk) Reset() {
 	*x = LogChunk{}
-	mi := &file_fungi_proto_msgTypes[21]
+	mi := &file_fungi_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1367,7 +1507,7 @@ func (x *LogChunk) String() string {
 func (*LogChunk) ProtoMessage() {}
 
 func (x *LogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[21]
+	mi := &file_fungi_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1380,7 +1520,7 @@ func (x *LogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
 func (*LogChunk) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{21}
+	return file_fungi_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *LogChunk) GetData() []byte {
@@ -1417,7 +1557,7 @@ type Device struct {
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_fungi_proto_msgTypes[22]
+	mi := &file_fungi_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1429,7 +1569,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[22]
+	mi := &file_fungi_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1442,7 +1582,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{22}
+	return file_fungi_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Device) GetPeerId() string {
@@ -1519,7 +1659,7 @@ type DeviceAdd struct {
 
 func (x *DeviceAdd) Reset() {
 	*x = DeviceAdd{}
-	mi := &file_fungi_proto_msgTypes[23]
+	mi := &file_fungi_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1671,7 @@ func (x *DeviceAdd) String() string {
 func (*DeviceAdd) ProtoMessage() {}
 
 func (x *DeviceAdd) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[23]
+	mi := &file_fungi_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1684,7 @@ func (x *DeviceAdd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceAdd.ProtoReflect.Descriptor instead.
 func (*DeviceAdd) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{23}
+	return file_fungi_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeviceAdd) GetPeerId() string {
@@ -1576,7 +1716,7 @@ type DeviceListRequest struct {
 
 func (x *DeviceListRequest) Reset() {
 	*x = DeviceListRequest{}
-	mi := &file_fungi_proto_msgTypes[24]
+	mi := &file_fungi_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1588,7 +1728,7 @@ func (x *DeviceListRequest) String() string {
 func (*DeviceListRequest) ProtoMessage() {}
 
 func (x *DeviceListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[24]
+	mi := &file_fungi_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1601,7 +1741,7 @@ func (x *DeviceListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceListRequest.ProtoReflect.Descriptor instead.
 func (*DeviceListRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{24}
+	return file_fungi_proto_rawDescGZIP(), []int{26}
 }
 
 type DeviceList struct {
@@ -1613,7 +1753,7 @@ type DeviceList struct {
 
 func (x *DeviceList) Reset() {
 	*x = DeviceList{}
-	mi := &file_fungi_proto_msgTypes[25]
+	mi := &file_fungi_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1765,7 @@ func (x *DeviceList) String() string {
 func (*DeviceList) ProtoMessage() {}
 
 func (x *DeviceList) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[25]
+	mi := &file_fungi_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1778,7 @@ func (x *DeviceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
 func (*DeviceList) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{25}
+	return file_fungi_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeviceList) GetDevices() []*Device {
@@ -1657,7 +1797,7 @@ type DeviceRemove struct {
 
 func (x *DeviceRemove) Reset() {
 	*x = DeviceRemove{}
-	mi := &file_fungi_proto_msgTypes[26]
+	mi := &file_fungi_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1809,7 @@ func (x *DeviceRemove) String() string {
 func (*DeviceRemove) ProtoMessage() {}
 
 func (x *DeviceRemove) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[26]
+	mi := &file_fungi_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1822,7 @@ func (x *DeviceRemove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceRemove.ProtoReflect.Descriptor instead.
 func (*DeviceRemove) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{26}
+	return file_fungi_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DeviceRemove) GetDevice() string {
@@ -1702,7 +1842,7 @@ type DeviceRename struct {
 
 func (x *DeviceRename) Reset() {
 	*x = DeviceRename{}
-	mi := &file_fungi_proto_msgTypes[27]
+	mi := &file_fungi_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1854,7 @@ func (x *DeviceRename) String() string {
 func (*DeviceRename) ProtoMessage() {}
 
 func (x *DeviceRename) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[27]
+	mi := &file_fungi_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +1867,7 @@ func (x *DeviceRename) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceRename.ProtoReflect.Descriptor instead.
 func (*DeviceRename) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{27}
+	return file_fungi_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeviceRename) GetDevice() string {
@@ -1754,7 +1894,7 @@ type DeviceTrust struct {
 
 func (x *DeviceTrust) Reset() {
 	*x = DeviceTrust{}
-	mi := &file_fungi_proto_msgTypes[28]
+	mi := &file_fungi_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +1906,7 @@ func (x *DeviceTrust) String() string {
 func (*DeviceTrust) ProtoMessage() {}
 
 func (x *DeviceTrust) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[28]
+	mi := &file_fungi_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +1919,7 @@ func (x *DeviceTrust) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceTrust.ProtoReflect.Descriptor instead.
 func (*DeviceTrust) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{28}
+	return file_fungi_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeviceTrust) GetDevice() string {
@@ -1805,7 +1945,7 @@ type DeviceUntrust struct {
 
 func (x *DeviceUntrust) Reset() {
 	*x = DeviceUntrust{}
-	mi := &file_fungi_proto_msgTypes[29]
+	mi := &file_fungi_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +1957,7 @@ func (x *DeviceUntrust) String() string {
 func (*DeviceUntrust) ProtoMessage() {}
 
 func (x *DeviceUntrust) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[29]
+	mi := &file_fungi_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +1970,7 @@ func (x *DeviceUntrust) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceUntrust.ProtoReflect.Descriptor instead.
 func (*DeviceUntrust) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{29}
+	return file_fungi_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeviceUntrust) GetDevice() string {
@@ -1849,7 +1989,7 @@ type DeviceResolve struct {
 
 func (x *DeviceResolve) Reset() {
 	*x = DeviceResolve{}
-	mi := &file_fungi_proto_msgTypes[30]
+	mi := &file_fungi_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1861,7 +2001,7 @@ func (x *DeviceResolve) String() string {
 func (*DeviceResolve) ProtoMessage() {}
 
 func (x *DeviceResolve) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[30]
+	mi := &file_fungi_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1874,7 +2014,7 @@ func (x *DeviceResolve) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceResolve.ProtoReflect.Descriptor instead.
 func (*DeviceResolve) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{30}
+	return file_fungi_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeviceResolve) GetDevice() string {
@@ -1892,7 +2032,7 @@ type MdnsRequest struct {
 
 func (x *MdnsRequest) Reset() {
 	*x = MdnsRequest{}
-	mi := &file_fungi_proto_msgTypes[31]
+	mi := &file_fungi_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1904,7 +2044,7 @@ func (x *MdnsRequest) String() string {
 func (*MdnsRequest) ProtoMessage() {}
 
 func (x *MdnsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[31]
+	mi := &file_fungi_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1917,7 +2057,7 @@ func (x *MdnsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MdnsRequest.ProtoReflect.Descriptor instead.
 func (*MdnsRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{31}
+	return file_fungi_proto_rawDescGZIP(), []int{33}
 }
 
 type MdnsPeer struct {
@@ -1932,7 +2072,7 @@ type MdnsPeer struct {
 
 func (x *MdnsPeer) Reset() {
 	*x = MdnsPeer{}
-	mi := &file_fungi_proto_msgTypes[32]
+	mi := &file_fungi_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1944,7 +2084,7 @@ func (x *MdnsPeer) String() string {
 func (*MdnsPeer) ProtoMessage() {}
 
 func (x *MdnsPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[32]
+	mi := &file_fungi_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1957,7 +2097,7 @@ func (x *MdnsPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MdnsPeer.ProtoReflect.Descriptor instead.
 func (*MdnsPeer) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{32}
+	return file_fungi_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *MdnsPeer) GetPeerId() string {
@@ -1997,7 +2137,7 @@ type MdnsPeers struct {
 
 func (x *MdnsPeers) Reset() {
 	*x = MdnsPeers{}
-	mi := &file_fungi_proto_msgTypes[33]
+	mi := &file_fungi_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2149,7 @@ func (x *MdnsPeers) String() string {
 func (*MdnsPeers) ProtoMessage() {}
 
 func (x *MdnsPeers) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[33]
+	mi := &file_fungi_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2162,7 @@ func (x *MdnsPeers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MdnsPeers.ProtoReflect.Descriptor instead.
 func (*MdnsPeers) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{33}
+	return file_fungi_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *MdnsPeers) GetPeers() []*MdnsPeer {
@@ -2041,7 +2181,7 @@ type PeerUse struct {
 
 func (x *PeerUse) Reset() {
 	*x = PeerUse{}
-	mi := &file_fungi_proto_msgTypes[34]
+	mi := &file_fungi_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2193,7 @@ func (x *PeerUse) String() string {
 func (*PeerUse) ProtoMessage() {}
 
 func (x *PeerUse) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[34]
+	mi := &file_fungi_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2206,7 @@ func (x *PeerUse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerUse.ProtoReflect.Descriptor instead.
 func (*PeerUse) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{34}
+	return file_fungi_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *PeerUse) GetDevice() string {
@@ -2084,7 +2224,7 @@ type PeerCurrent struct {
 
 func (x *PeerCurrent) Reset() {
 	*x = PeerCurrent{}
-	mi := &file_fungi_proto_msgTypes[35]
+	mi := &file_fungi_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2236,7 @@ func (x *PeerCurrent) String() string {
 func (*PeerCurrent) ProtoMessage() {}
 
 func (x *PeerCurrent) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[35]
+	mi := &file_fungi_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2249,7 @@ func (x *PeerCurrent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerCurrent.ProtoReflect.Descriptor instead.
 func (*PeerCurrent) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{35}
+	return file_fungi_proto_rawDescGZIP(), []int{37}
 }
 
 type PeerClear struct {
@@ -2120,7 +2260,7 @@ type PeerClear struct {
 
 func (x *PeerClear) Reset() {
 	*x = PeerClear{}
-	mi := &file_fungi_proto_msgTypes[36]
+	mi := &file_fungi_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2132,7 +2272,7 @@ func (x *PeerClear) String() string {
 func (*PeerClear) ProtoMessage() {}
 
 func (x *PeerClear) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[36]
+	mi := &file_fungi_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2145,7 +2285,7 @@ func (x *PeerClear) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerClear.ProtoReflect.Descriptor instead.
 func (*PeerClear) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{36}
+	return file_fungi_proto_rawDescGZIP(), []int{38}
 }
 
 type CatalogRequest struct {
@@ -2156,7 +2296,7 @@ type CatalogRequest struct {
 
 func (x *CatalogRequest) Reset() {
 	*x = CatalogRequest{}
-	mi := &file_fungi_proto_msgTypes[37]
+	mi := &file_fungi_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2168,7 +2308,7 @@ func (x *CatalogRequest) String() string {
 func (*CatalogRequest) ProtoMessage() {}
 
 func (x *CatalogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[37]
+	mi := &file_fungi_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2181,7 +2321,7 @@ func (x *CatalogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogRequest.ProtoReflect.Descriptor instead.
 func (*CatalogRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{37}
+	return file_fungi_proto_rawDescGZIP(), []int{39}
 }
 
 type CatalogInspect struct {
@@ -2193,7 +2333,7 @@ type CatalogInspect struct {
 
 func (x *CatalogInspect) Reset() {
 	*x = CatalogInspect{}
-	mi := &file_fungi_proto_msgTypes[38]
+	mi := &file_fungi_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2205,7 +2345,7 @@ func (x *CatalogInspect) String() string {
 func (*CatalogInspect) ProtoMessage() {}
 
 func (x *CatalogInspect) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[38]
+	mi := &file_fungi_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2218,7 +2358,7 @@ func (x *CatalogInspect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogInspect.ProtoReflect.Descriptor instead.
 func (*CatalogInspect) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{38}
+	return file_fungi_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CatalogInspect) GetServiceId() string {
@@ -2241,7 +2381,7 @@ type CatalogPort struct {
 
 func (x *CatalogPort) Reset() {
 	*x = CatalogPort{}
-	mi := &file_fungi_proto_msgTypes[39]
+	mi := &file_fungi_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2253,7 +2393,7 @@ func (x *CatalogPort) String() string {
 func (*CatalogPort) ProtoMessage() {}
 
 func (x *CatalogPort) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[39]
+	mi := &file_fungi_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2266,7 +2406,7 @@ func (x *CatalogPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogPort.ProtoReflect.Descriptor instead.
 func (*CatalogPort) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{39}
+	return file_fungi_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CatalogPort) GetName() string {
@@ -2299,7 +2439,7 @@ type CatalogEntry struct {
 
 func (x *CatalogEntry) Reset() {
 	*x = CatalogEntry{}
-	mi := &file_fungi_proto_msgTypes[40]
+	mi := &file_fungi_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2451,7 @@ func (x *CatalogEntry) String() string {
 func (*CatalogEntry) ProtoMessage() {}
 
 func (x *CatalogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[40]
+	mi := &file_fungi_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2464,7 @@ func (x *CatalogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogEntry.ProtoReflect.Descriptor instead.
 func (*CatalogEntry) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{40}
+	return file_fungi_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CatalogEntry) GetServiceId() string {
@@ -2392,7 +2532,7 @@ type Catalog struct {
 
 func (x *Catalog) Reset() {
 	*x = Catalog{}
-	mi := &file_fungi_proto_msgTypes[41]
+	mi := &file_fungi_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2404,7 +2544,7 @@ func (x *Catalog) String() string {
 func (*Catalog) ProtoMessage() {}
 
 func (x *Catalog) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[41]
+	mi := &file_fungi_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2417,7 +2557,7 @@ func (x *Catalog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Catalog.ProtoReflect.Descriptor instead.
 func (*Catalog) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{41}
+	return file_fungi_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *Catalog) GetServices() []*CatalogEntry {
@@ -2439,7 +2579,7 @@ type ErrorReply struct {
 
 func (x *ErrorReply) Reset() {
 	*x = ErrorReply{}
-	mi := &file_fungi_proto_msgTypes[42]
+	mi := &file_fungi_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2591,7 @@ func (x *ErrorReply) String() string {
 func (*ErrorReply) ProtoMessage() {}
 
 func (x *ErrorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[42]
+	mi := &file_fungi_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2604,7 @@ func (x *ErrorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorReply.ProtoReflect.Descriptor instead.
 func (*ErrorReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{42}
+	return file_fungi_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ErrorReply) GetCode() string {
@@ -2516,7 +2656,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_fungi_proto_msgTypes[43]
+	mi := &file_fungi_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2528,7 +2668,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[43]
+	mi := &file_fungi_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2541,7 +2681,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{43}
+	return file_fungi_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Envelope) GetRequestId() uint64 {
@@ -2865,7 +3005,7 @@ type RemoteRequest struct {
 
 func (x *RemoteRequest) Reset() {
 	*x = RemoteRequest{}
-	mi := &file_fungi_proto_msgTypes[44]
+	mi := &file_fungi_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2877,7 +3017,7 @@ func (x *RemoteRequest) String() string {
 func (*RemoteRequest) ProtoMessage() {}
 
 func (x *RemoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[44]
+	mi := &file_fungi_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2890,7 +3030,7 @@ func (x *RemoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteRequest.ProtoReflect.Descriptor instead.
 func (*RemoteRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{44}
+	return file_fungi_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RemoteRequest) GetDevice() string {
@@ -2917,7 +3057,7 @@ type AccessPort struct {
 
 func (x *AccessPort) Reset() {
 	*x = AccessPort{}
-	mi := &file_fungi_proto_msgTypes[45]
+	mi := &file_fungi_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2929,7 +3069,7 @@ func (x *AccessPort) String() string {
 func (*AccessPort) ProtoMessage() {}
 
 func (x *AccessPort) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[45]
+	mi := &file_fungi_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2942,7 +3082,7 @@ func (x *AccessPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessPort.ProtoReflect.Descriptor instead.
 func (*AccessPort) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{45}
+	return file_fungi_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *AccessPort) GetName() string {
@@ -2973,7 +3113,7 @@ type AccessEntry struct {
 
 func (x *AccessEntry) Reset() {
 	*x = AccessEntry{}
-	mi := &file_fungi_proto_msgTypes[46]
+	mi := &file_fungi_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2985,7 +3125,7 @@ func (x *AccessEntry) String() string {
 func (*AccessEntry) ProtoMessage() {}
 
 func (x *AccessEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[46]
+	mi := &file_fungi_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2998,7 +3138,7 @@ func (x *AccessEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessEntry.ProtoReflect.Descriptor instead.
 func (*AccessEntry) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{46}
+	return file_fungi_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *AccessEntry) GetPeerId() string {
@@ -3055,7 +3195,7 @@ type AccessAttach struct {
 
 func (x *AccessAttach) Reset() {
 	*x = AccessAttach{}
-	mi := &file_fungi_proto_msgTypes[47]
+	mi := &file_fungi_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3067,7 +3207,7 @@ func (x *AccessAttach) String() string {
 func (*AccessAttach) ProtoMessage() {}
 
 func (x *AccessAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[47]
+	mi := &file_fungi_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3080,7 +3220,7 @@ func (x *AccessAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessAttach.ProtoReflect.Descriptor instead.
 func (*AccessAttach) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{47}
+	return file_fungi_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AccessAttach) GetDevice() string {
@@ -3120,7 +3260,7 @@ type AccessListRequest struct {
 
 func (x *AccessListRequest) Reset() {
 	*x = AccessListRequest{}
-	mi := &file_fungi_proto_msgTypes[48]
+	mi := &file_fungi_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3132,7 +3272,7 @@ func (x *AccessListRequest) String() string {
 func (*AccessListRequest) ProtoMessage() {}
 
 func (x *AccessListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[48]
+	mi := &file_fungi_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3145,7 +3285,7 @@ func (x *AccessListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessListRequest.ProtoReflect.Descriptor instead.
 func (*AccessListRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{48}
+	return file_fungi_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AccessListRequest) GetDevice() string {
@@ -3164,7 +3304,7 @@ type AccessEntries struct {
 
 func (x *AccessEntries) Reset() {
 	*x = AccessEntries{}
-	mi := &file_fungi_proto_msgTypes[49]
+	mi := &file_fungi_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3176,7 +3316,7 @@ func (x *AccessEntries) String() string {
 func (*AccessEntries) ProtoMessage() {}
 
 func (x *AccessEntries) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[49]
+	mi := &file_fungi_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3189,7 +3329,7 @@ func (x *AccessEntries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessEntries.ProtoReflect.Descriptor instead.
 func (*AccessEntries) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{49}
+	return file_fungi_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *AccessEntries) GetEntries() []*AccessEntry {
@@ -3210,7 +3350,7 @@ type AccessDetach struct {
 
 func (x *AccessDetach) Reset() {
 	*x = AccessDetach{}
-	mi := &file_fungi_proto_msgTypes[50]
+	mi := &file_fungi_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3222,7 +3362,7 @@ func (x *AccessDetach) String() string {
 func (*AccessDetach) ProtoMessage() {}
 
 func (x *AccessDetach) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[50]
+	mi := &file_fungi_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3235,7 +3375,7 @@ func (x *AccessDetach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessDetach.ProtoReflect.Descriptor instead.
 func (*AccessDetach) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{50}
+	return file_fungi_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *AccessDetach) GetDevice() string {
@@ -3270,7 +3410,7 @@ type DeviceServicesRequest struct {
 
 func (x *DeviceServicesRequest) Reset() {
 	*x = DeviceServicesRequest{}
-	mi := &file_fungi_proto_msgTypes[51]
+	mi := &file_fungi_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3282,7 +3422,7 @@ func (x *DeviceServicesRequest) String() string {
 func (*DeviceServicesRequest) ProtoMessage() {}
 
 func (x *DeviceServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[51]
+	mi := &file_fungi_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3295,7 +3435,7 @@ func (x *DeviceServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceServicesRequest.ProtoReflect.Descriptor instead.
 func (*DeviceServicesRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{51}
+	return file_fungi_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *DeviceServicesRequest) GetRefresh() bool {
@@ -3324,7 +3464,7 @@ type DeviceServices struct {
 
 func (x *DeviceServices) Reset() {
 	*x = DeviceServices{}
-	mi := &file_fungi_proto_msgTypes[52]
+	mi := &file_fungi_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3336,7 +3476,7 @@ func (x *DeviceServices) String() string {
 func (*DeviceServices) ProtoMessage() {}
 
 func (x *DeviceServices) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[52]
+	mi := &file_fungi_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3349,7 +3489,7 @@ func (x *DeviceServices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceServices.ProtoReflect.Descriptor instead.
 func (*DeviceServices) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{52}
+	return file_fungi_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *DeviceServices) GetPeerId() string {
@@ -3424,7 +3564,7 @@ type DeviceServicesList struct {
 
 func (x *DeviceServicesList) Reset() {
 	*x = DeviceServicesList{}
-	mi := &file_fungi_proto_msgTypes[53]
+	mi := &file_fungi_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3436,7 +3576,7 @@ func (x *DeviceServicesList) String() string {
 func (*DeviceServicesList) ProtoMessage() {}
 
 func (x *DeviceServicesList) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[53]
+	mi := &file_fungi_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3449,7 +3589,7 @@ func (x *DeviceServicesList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceServicesList.ProtoReflect.Descriptor instead.
 func (*DeviceServicesList) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{53}
+	return file_fungi_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *DeviceServicesList) GetDevices() []*DeviceServices {
@@ -3470,7 +3610,7 @@ type AccessHeader struct {
 
 func (x *AccessHeader) Reset() {
 	*x = AccessHeader{}
-	mi := &file_fungi_proto_msgTypes[54]
+	mi := &file_fungi_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3482,7 +3622,7 @@ func (x *AccessHeader) String() string {
 func (*AccessHeader) ProtoMessage() {}
 
 func (x *AccessHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[54]
+	mi := &file_fungi_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3495,7 +3635,7 @@ func (x *AccessHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessHeader.ProtoReflect.Descriptor instead.
 func (*AccessHeader) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{54}
+	return file_fungi_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *AccessHeader) GetServiceId() string {
@@ -3523,7 +3663,7 @@ type AccessReply struct {
 
 func (x *AccessReply) Reset() {
 	*x = AccessReply{}
-	mi := &file_fungi_proto_msgTypes[55]
+	mi := &file_fungi_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3535,7 +3675,7 @@ func (x *AccessReply) String() string {
 func (*AccessReply) ProtoMessage() {}
 
 func (x *AccessReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[55]
+	mi := &file_fungi_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3548,7 +3688,7 @@ func (x *AccessReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessReply.ProtoReflect.Descriptor instead.
 func (*AccessReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{55}
+	return file_fungi_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *AccessReply) GetOk() bool {
@@ -3586,7 +3726,7 @@ type ConnectionInfo struct {
 
 func (x *ConnectionInfo) Reset() {
 	*x = ConnectionInfo{}
-	mi := &file_fungi_proto_msgTypes[56]
+	mi := &file_fungi_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3598,7 +3738,7 @@ func (x *ConnectionInfo) String() string {
 func (*ConnectionInfo) ProtoMessage() {}
 
 func (x *ConnectionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[56]
+	mi := &file_fungi_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3611,7 +3751,7 @@ func (x *ConnectionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionInfo.ProtoReflect.Descriptor instead.
 func (*ConnectionInfo) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{56}
+	return file_fungi_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ConnectionInfo) GetPeerId() string {
@@ -3699,7 +3839,7 @@ type ConnectionListRequest struct {
 
 func (x *ConnectionListRequest) Reset() {
 	*x = ConnectionListRequest{}
-	mi := &file_fungi_proto_msgTypes[57]
+	mi := &file_fungi_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3711,7 +3851,7 @@ func (x *ConnectionListRequest) String() string {
 func (*ConnectionListRequest) ProtoMessage() {}
 
 func (x *ConnectionListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[57]
+	mi := &file_fungi_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3724,7 +3864,7 @@ func (x *ConnectionListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionListRequest.ProtoReflect.Descriptor instead.
 func (*ConnectionListRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{57}
+	return file_fungi_proto_rawDescGZIP(), []int{59}
 }
 
 type ConnectionList struct {
@@ -3736,7 +3876,7 @@ type ConnectionList struct {
 
 func (x *ConnectionList) Reset() {
 	*x = ConnectionList{}
-	mi := &file_fungi_proto_msgTypes[58]
+	mi := &file_fungi_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3748,7 +3888,7 @@ func (x *ConnectionList) String() string {
 func (*ConnectionList) ProtoMessage() {}
 
 func (x *ConnectionList) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[58]
+	mi := &file_fungi_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3761,7 +3901,7 @@ func (x *ConnectionList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionList.ProtoReflect.Descriptor instead.
 func (*ConnectionList) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{58}
+	return file_fungi_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ConnectionList) GetConnections() []*ConnectionInfo {
@@ -3781,7 +3921,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_fungi_proto_msgTypes[59]
+	mi := &file_fungi_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3793,7 +3933,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[59]
+	mi := &file_fungi_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3806,7 +3946,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{59}
+	return file_fungi_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *PingRequest) GetDevice() string {
@@ -3838,7 +3978,7 @@ type PingResult struct {
 
 func (x *PingResult) Reset() {
 	*x = PingResult{}
-	mi := &file_fungi_proto_msgTypes[60]
+	mi := &file_fungi_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3850,7 +3990,7 @@ func (x *PingResult) String() string {
 func (*PingResult) ProtoMessage() {}
 
 func (x *PingResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[60]
+	mi := &file_fungi_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3863,7 +4003,7 @@ func (x *PingResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResult.ProtoReflect.Descriptor instead.
 func (*PingResult) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{60}
+	return file_fungi_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *PingResult) GetPeerId() string {
@@ -3929,7 +4069,7 @@ type PendingDevice struct {
 
 func (x *PendingDevice) Reset() {
 	*x = PendingDevice{}
-	mi := &file_fungi_proto_msgTypes[61]
+	mi := &file_fungi_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3941,7 +4081,7 @@ func (x *PendingDevice) String() string {
 func (*PendingDevice) ProtoMessage() {}
 
 func (x *PendingDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[61]
+	mi := &file_fungi_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3954,7 +4094,7 @@ func (x *PendingDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingDevice.ProtoReflect.Descriptor instead.
 func (*PendingDevice) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{61}
+	return file_fungi_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *PendingDevice) GetPeerId() string {
@@ -4000,7 +4140,7 @@ type PendingRequest struct {
 
 func (x *PendingRequest) Reset() {
 	*x = PendingRequest{}
-	mi := &file_fungi_proto_msgTypes[62]
+	mi := &file_fungi_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4012,7 +4152,7 @@ func (x *PendingRequest) String() string {
 func (*PendingRequest) ProtoMessage() {}
 
 func (x *PendingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[62]
+	mi := &file_fungi_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4025,7 +4165,7 @@ func (x *PendingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingRequest.ProtoReflect.Descriptor instead.
 func (*PendingRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{62}
+	return file_fungi_proto_rawDescGZIP(), []int{64}
 }
 
 type PendingDevices struct {
@@ -4037,7 +4177,7 @@ type PendingDevices struct {
 
 func (x *PendingDevices) Reset() {
 	*x = PendingDevices{}
-	mi := &file_fungi_proto_msgTypes[63]
+	mi := &file_fungi_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4049,7 +4189,7 @@ func (x *PendingDevices) String() string {
 func (*PendingDevices) ProtoMessage() {}
 
 func (x *PendingDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[63]
+	mi := &file_fungi_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4062,7 +4202,7 @@ func (x *PendingDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingDevices.ProtoReflect.Descriptor instead.
 func (*PendingDevices) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{63}
+	return file_fungi_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *PendingDevices) GetDevices() []*PendingDevice {
@@ -4084,7 +4224,7 @@ type InviteRequest struct {
 
 func (x *InviteRequest) Reset() {
 	*x = InviteRequest{}
-	mi := &file_fungi_proto_msgTypes[64]
+	mi := &file_fungi_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4096,7 +4236,7 @@ func (x *InviteRequest) String() string {
 func (*InviteRequest) ProtoMessage() {}
 
 func (x *InviteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[64]
+	mi := &file_fungi_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4109,7 +4249,7 @@ func (x *InviteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteRequest.ProtoReflect.Descriptor instead.
 func (*InviteRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{64}
+	return file_fungi_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *InviteRequest) GetRole() string {
@@ -4146,7 +4286,7 @@ type Invite struct {
 
 func (x *Invite) Reset() {
 	*x = Invite{}
-	mi := &file_fungi_proto_msgTypes[65]
+	mi := &file_fungi_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4158,7 +4298,7 @@ func (x *Invite) String() string {
 func (*Invite) ProtoMessage() {}
 
 func (x *Invite) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[65]
+	mi := &file_fungi_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4171,7 +4311,7 @@ func (x *Invite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invite.ProtoReflect.Descriptor instead.
 func (*Invite) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{65}
+	return file_fungi_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *Invite) GetCode() string {
@@ -4219,7 +4359,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_fungi_proto_msgTypes[66]
+	mi := &file_fungi_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4231,7 +4371,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[66]
+	mi := &file_fungi_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4244,7 +4384,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{66}
+	return file_fungi_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *JoinRequest) GetCode() string {
@@ -4275,7 +4415,7 @@ type PairCode struct {
 
 func (x *PairCode) Reset() {
 	*x = PairCode{}
-	mi := &file_fungi_proto_msgTypes[67]
+	mi := &file_fungi_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4287,7 +4427,7 @@ func (x *PairCode) String() string {
 func (*PairCode) ProtoMessage() {}
 
 func (x *PairCode) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[67]
+	mi := &file_fungi_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4300,7 +4440,7 @@ func (x *PairCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairCode.ProtoReflect.Descriptor instead.
 func (*PairCode) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{67}
+	return file_fungi_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *PairCode) GetPeerId() []byte {
@@ -4350,7 +4490,7 @@ type PairRequest struct {
 
 func (x *PairRequest) Reset() {
 	*x = PairRequest{}
-	mi := &file_fungi_proto_msgTypes[68]
+	mi := &file_fungi_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4362,7 +4502,7 @@ func (x *PairRequest) String() string {
 func (*PairRequest) ProtoMessage() {}
 
 func (x *PairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[68]
+	mi := &file_fungi_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4375,7 +4515,7 @@ func (x *PairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairRequest.ProtoReflect.Descriptor instead.
 func (*PairRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{68}
+	return file_fungi_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *PairRequest) GetInviteId() []byte {
@@ -4403,7 +4543,7 @@ type PairReply struct {
 
 func (x *PairReply) Reset() {
 	*x = PairReply{}
-	mi := &file_fungi_proto_msgTypes[69]
+	mi := &file_fungi_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4415,7 +4555,7 @@ func (x *PairReply) String() string {
 func (*PairReply) ProtoMessage() {}
 
 func (x *PairReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[69]
+	mi := &file_fungi_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4428,7 +4568,7 @@ func (x *PairReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairReply.ProtoReflect.Descriptor instead.
 func (*PairReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{69}
+	return file_fungi_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *PairReply) GetOk() bool {
@@ -4461,7 +4601,7 @@ type ConfigReloadRequest struct {
 
 func (x *ConfigReloadRequest) Reset() {
 	*x = ConfigReloadRequest{}
-	mi := &file_fungi_proto_msgTypes[70]
+	mi := &file_fungi_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4473,7 +4613,7 @@ func (x *ConfigReloadRequest) String() string {
 func (*ConfigReloadRequest) ProtoMessage() {}
 
 func (x *ConfigReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[70]
+	mi := &file_fungi_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4486,7 +4626,7 @@ func (x *ConfigReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigReloadRequest.ProtoReflect.Descriptor instead.
 func (*ConfigReloadRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{70}
+	return file_fungi_proto_rawDescGZIP(), []int{72}
 }
 
 // ConfigReloadReply says which changed keys took effect and which wait for
@@ -4501,7 +4641,7 @@ type ConfigReloadReply struct {
 
 func (x *ConfigReloadReply) Reset() {
 	*x = ConfigReloadReply{}
-	mi := &file_fungi_proto_msgTypes[71]
+	mi := &file_fungi_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4513,7 +4653,7 @@ func (x *ConfigReloadReply) String() string {
 func (*ConfigReloadReply) ProtoMessage() {}
 
 func (x *ConfigReloadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[71]
+	mi := &file_fungi_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4526,7 +4666,7 @@ func (x *ConfigReloadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigReloadReply.ProtoReflect.Descriptor instead.
 func (*ConfigReloadReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{71}
+	return file_fungi_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ConfigReloadReply) GetApplied() []string {
@@ -4548,14 +4688,24 @@ var File_fungi_proto protoreflect.FileDescriptor
 const file_fungi_proto_rawDesc = "" +
 	"\n" +
 	"\vfungi.proto\x12\bfungi.v1\"\r\n" +
-	"\vInfoRequest\"\xdf\x01\n" +
+	"\vInfoRequest\"\xb8\x02\n" +
 	"\bNodeInfo\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
 	"\x05addrs\x18\x02 \x03(\tR\x05addrs\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12\x1b\n" +
 	"\tfungi_dir\x18\x04 \x01(\tR\bfungiDir\x12\"\n" +
 	"\freachability\x18\x05 \x01(\tR\freachability\x12I\n" +
-	"\x12relay_reservations\x18\x06 \x03(\v2\x1a.fungi.v1.RelayReservationR\x11relayReservations\"f\n" +
+	"\x12relay_reservations\x18\x06 \x03(\v2\x1a.fungi.v1.RelayReservationR\x11relayReservations\x12\x10\n" +
+	"\x03pid\x18\a \x01(\x05R\x03pid\x12\x1c\n" +
+	"\tdashboard\x18\b \x01(\tR\tdashboard\x12'\n" +
+	"\x0fdashboard_state\x18\t \x01(\tR\x0edashboardState\"\x11\n" +
+	"\x0fShutdownRequest\"\x8c\x01\n" +
+	"\rShutdownReply\x12\x10\n" +
+	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x16\n" +
+	"\x06listen\x18\x02 \x03(\tR\x06listen\x12\x16\n" +
+	"\x06relays\x18\x03 \x03(\tR\x06relays\x12\x1c\n" +
+	"\tbootstrap\x18\x04 \x03(\tR\tbootstrap\x12\x1b\n" +
+	"\tlog_level\x18\x05 \x01(\tR\blogLevel\"f\n" +
 	"\x10RelayReservation\x12\"\n" +
 	"\rrelay_peer_id\x18\x01 \x01(\tR\vrelayPeerId\x12\x18\n" +
 	"\aexpires\x18\x02 \x01(\tR\aexpires\x12\x14\n" +
@@ -4859,9 +5009,10 @@ const file_fungi_proto_rawDesc = "" +
 	"\x13ConfigReloadRequest\"T\n" +
 	"\x11ConfigReloadReply\x12\x18\n" +
 	"\aapplied\x18\x01 \x03(\tR\aapplied\x12%\n" +
-	"\x0erestart_needed\x18\x02 \x03(\tR\rrestartNeeded2\x89\x0f\n" +
+	"\x0erestart_needed\x18\x02 \x03(\tR\rrestartNeeded2\xc9\x0f\n" +
 	"\x06Daemon\x12J\n" +
-	"\fReloadConfig\x12\x1d.fungi.v1.ConfigReloadRequest\x1a\x1b.fungi.v1.ConfigReloadReply\x121\n" +
+	"\fReloadConfig\x12\x1d.fungi.v1.ConfigReloadRequest\x1a\x1b.fungi.v1.ConfigReloadReply\x12>\n" +
+	"\bShutdown\x12\x19.fungi.v1.ShutdownRequest\x1a\x17.fungi.v1.ShutdownReply\x121\n" +
 	"\x04Info\x12\x15.fungi.v1.InfoRequest\x1a\x12.fungi.v1.NodeInfo\x12A\n" +
 	"\bRuntimes\x12\x19.fungi.v1.RuntimesRequest\x1a\x1a.fungi.v1.RuntimesResponse\x12>\n" +
 	"\x04Pull\x12\x1c.fungi.v1.PullServiceRequest\x1a\x16.fungi.v1.PullProgress0\x01\x12<\n" +
@@ -4908,189 +5059,193 @@ func file_fungi_proto_rawDescGZIP() []byte {
 	return file_fungi_proto_rawDescData
 }
 
-var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 72)
+var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
 var file_fungi_proto_goTypes = []any{
 	(*InfoRequest)(nil),           // 0: fungi.v1.InfoRequest
 	(*NodeInfo)(nil),              // 1: fungi.v1.NodeInfo
-	(*RelayReservation)(nil),      // 2: fungi.v1.RelayReservation
-	(*RuntimesRequest)(nil),       // 3: fungi.v1.RuntimesRequest
-	(*RuntimeCapability)(nil),     // 4: fungi.v1.RuntimeCapability
-	(*WasmLimits)(nil),            // 5: fungi.v1.WasmLimits
-	(*RuntimesResponse)(nil),      // 6: fungi.v1.RuntimesResponse
-	(*PullServiceRequest)(nil),    // 7: fungi.v1.PullServiceRequest
-	(*PullProgress)(nil),          // 8: fungi.v1.PullProgress
-	(*StartService)(nil),          // 9: fungi.v1.StartService
-	(*StopService)(nil),           // 10: fungi.v1.StopService
-	(*RemoveService)(nil),         // 11: fungi.v1.RemoveService
-	(*InspectService)(nil),        // 12: fungi.v1.InspectService
-	(*ListServicesRequest)(nil),   // 13: fungi.v1.ListServicesRequest
-	(*ServiceList)(nil),           // 14: fungi.v1.ServiceList
-	(*PortBinding)(nil),           // 15: fungi.v1.PortBinding
-	(*MountBinding)(nil),          // 16: fungi.v1.MountBinding
-	(*Expose)(nil),                // 17: fungi.v1.Expose
-	(*ServiceInfo)(nil),           // 18: fungi.v1.ServiceInfo
-	(*RemoveServiceResponse)(nil), // 19: fungi.v1.RemoveServiceResponse
-	(*LogsRequest)(nil),           // 20: fungi.v1.LogsRequest
-	(*LogChunk)(nil),              // 21: fungi.v1.LogChunk
-	(*Device)(nil),                // 22: fungi.v1.Device
-	(*DeviceAdd)(nil),             // 23: fungi.v1.DeviceAdd
-	(*DeviceListRequest)(nil),     // 24: fungi.v1.DeviceListRequest
-	(*DeviceList)(nil),            // 25: fungi.v1.DeviceList
-	(*DeviceRemove)(nil),          // 26: fungi.v1.DeviceRemove
-	(*DeviceRename)(nil),          // 27: fungi.v1.DeviceRename
-	(*DeviceTrust)(nil),           // 28: fungi.v1.DeviceTrust
-	(*DeviceUntrust)(nil),         // 29: fungi.v1.DeviceUntrust
-	(*DeviceResolve)(nil),         // 30: fungi.v1.DeviceResolve
-	(*MdnsRequest)(nil),           // 31: fungi.v1.MdnsRequest
-	(*MdnsPeer)(nil),              // 32: fungi.v1.MdnsPeer
-	(*MdnsPeers)(nil),             // 33: fungi.v1.MdnsPeers
-	(*PeerUse)(nil),               // 34: fungi.v1.PeerUse
-	(*PeerCurrent)(nil),           // 35: fungi.v1.PeerCurrent
-	(*PeerClear)(nil),             // 36: fungi.v1.PeerClear
-	(*CatalogRequest)(nil),        // 37: fungi.v1.CatalogRequest
-	(*CatalogInspect)(nil),        // 38: fungi.v1.CatalogInspect
-	(*CatalogPort)(nil),           // 39: fungi.v1.CatalogPort
-	(*CatalogEntry)(nil),          // 40: fungi.v1.CatalogEntry
-	(*Catalog)(nil),               // 41: fungi.v1.Catalog
-	(*ErrorReply)(nil),            // 42: fungi.v1.ErrorReply
-	(*Envelope)(nil),              // 43: fungi.v1.Envelope
-	(*RemoteRequest)(nil),         // 44: fungi.v1.RemoteRequest
-	(*AccessPort)(nil),            // 45: fungi.v1.AccessPort
-	(*AccessEntry)(nil),           // 46: fungi.v1.AccessEntry
-	(*AccessAttach)(nil),          // 47: fungi.v1.AccessAttach
-	(*AccessListRequest)(nil),     // 48: fungi.v1.AccessListRequest
-	(*AccessEntries)(nil),         // 49: fungi.v1.AccessEntries
-	(*AccessDetach)(nil),          // 50: fungi.v1.AccessDetach
-	(*DeviceServicesRequest)(nil), // 51: fungi.v1.DeviceServicesRequest
-	(*DeviceServices)(nil),        // 52: fungi.v1.DeviceServices
-	(*DeviceServicesList)(nil),    // 53: fungi.v1.DeviceServicesList
-	(*AccessHeader)(nil),          // 54: fungi.v1.AccessHeader
-	(*AccessReply)(nil),           // 55: fungi.v1.AccessReply
-	(*ConnectionInfo)(nil),        // 56: fungi.v1.ConnectionInfo
-	(*ConnectionListRequest)(nil), // 57: fungi.v1.ConnectionListRequest
-	(*ConnectionList)(nil),        // 58: fungi.v1.ConnectionList
-	(*PingRequest)(nil),           // 59: fungi.v1.PingRequest
-	(*PingResult)(nil),            // 60: fungi.v1.PingResult
-	(*PendingDevice)(nil),         // 61: fungi.v1.PendingDevice
-	(*PendingRequest)(nil),        // 62: fungi.v1.PendingRequest
-	(*PendingDevices)(nil),        // 63: fungi.v1.PendingDevices
-	(*InviteRequest)(nil),         // 64: fungi.v1.InviteRequest
-	(*Invite)(nil),                // 65: fungi.v1.Invite
-	(*JoinRequest)(nil),           // 66: fungi.v1.JoinRequest
-	(*PairCode)(nil),              // 67: fungi.v1.PairCode
-	(*PairRequest)(nil),           // 68: fungi.v1.PairRequest
-	(*PairReply)(nil),             // 69: fungi.v1.PairReply
-	(*ConfigReloadRequest)(nil),   // 70: fungi.v1.ConfigReloadRequest
-	(*ConfigReloadReply)(nil),     // 71: fungi.v1.ConfigReloadReply
+	(*ShutdownRequest)(nil),       // 2: fungi.v1.ShutdownRequest
+	(*ShutdownReply)(nil),         // 3: fungi.v1.ShutdownReply
+	(*RelayReservation)(nil),      // 4: fungi.v1.RelayReservation
+	(*RuntimesRequest)(nil),       // 5: fungi.v1.RuntimesRequest
+	(*RuntimeCapability)(nil),     // 6: fungi.v1.RuntimeCapability
+	(*WasmLimits)(nil),            // 7: fungi.v1.WasmLimits
+	(*RuntimesResponse)(nil),      // 8: fungi.v1.RuntimesResponse
+	(*PullServiceRequest)(nil),    // 9: fungi.v1.PullServiceRequest
+	(*PullProgress)(nil),          // 10: fungi.v1.PullProgress
+	(*StartService)(nil),          // 11: fungi.v1.StartService
+	(*StopService)(nil),           // 12: fungi.v1.StopService
+	(*RemoveService)(nil),         // 13: fungi.v1.RemoveService
+	(*InspectService)(nil),        // 14: fungi.v1.InspectService
+	(*ListServicesRequest)(nil),   // 15: fungi.v1.ListServicesRequest
+	(*ServiceList)(nil),           // 16: fungi.v1.ServiceList
+	(*PortBinding)(nil),           // 17: fungi.v1.PortBinding
+	(*MountBinding)(nil),          // 18: fungi.v1.MountBinding
+	(*Expose)(nil),                // 19: fungi.v1.Expose
+	(*ServiceInfo)(nil),           // 20: fungi.v1.ServiceInfo
+	(*RemoveServiceResponse)(nil), // 21: fungi.v1.RemoveServiceResponse
+	(*LogsRequest)(nil),           // 22: fungi.v1.LogsRequest
+	(*LogChunk)(nil),              // 23: fungi.v1.LogChunk
+	(*Device)(nil),                // 24: fungi.v1.Device
+	(*DeviceAdd)(nil),             // 25: fungi.v1.DeviceAdd
+	(*DeviceListRequest)(nil),     // 26: fungi.v1.DeviceListRequest
+	(*DeviceList)(nil),            // 27: fungi.v1.DeviceList
+	(*DeviceRemove)(nil),          // 28: fungi.v1.DeviceRemove
+	(*DeviceRename)(nil),          // 29: fungi.v1.DeviceRename
+	(*DeviceTrust)(nil),           // 30: fungi.v1.DeviceTrust
+	(*DeviceUntrust)(nil),         // 31: fungi.v1.DeviceUntrust
+	(*DeviceResolve)(nil),         // 32: fungi.v1.DeviceResolve
+	(*MdnsRequest)(nil),           // 33: fungi.v1.MdnsRequest
+	(*MdnsPeer)(nil),              // 34: fungi.v1.MdnsPeer
+	(*MdnsPeers)(nil),             // 35: fungi.v1.MdnsPeers
+	(*PeerUse)(nil),               // 36: fungi.v1.PeerUse
+	(*PeerCurrent)(nil),           // 37: fungi.v1.PeerCurrent
+	(*PeerClear)(nil),             // 38: fungi.v1.PeerClear
+	(*CatalogRequest)(nil),        // 39: fungi.v1.CatalogRequest
+	(*CatalogInspect)(nil),        // 40: fungi.v1.CatalogInspect
+	(*CatalogPort)(nil),           // 41: fungi.v1.CatalogPort
+	(*CatalogEntry)(nil),          // 42: fungi.v1.CatalogEntry
+	(*Catalog)(nil),               // 43: fungi.v1.Catalog
+	(*ErrorReply)(nil),            // 44: fungi.v1.ErrorReply
+	(*Envelope)(nil),              // 45: fungi.v1.Envelope
+	(*RemoteRequest)(nil),         // 46: fungi.v1.RemoteRequest
+	(*AccessPort)(nil),            // 47: fungi.v1.AccessPort
+	(*AccessEntry)(nil),           // 48: fungi.v1.AccessEntry
+	(*AccessAttach)(nil),          // 49: fungi.v1.AccessAttach
+	(*AccessListRequest)(nil),     // 50: fungi.v1.AccessListRequest
+	(*AccessEntries)(nil),         // 51: fungi.v1.AccessEntries
+	(*AccessDetach)(nil),          // 52: fungi.v1.AccessDetach
+	(*DeviceServicesRequest)(nil), // 53: fungi.v1.DeviceServicesRequest
+	(*DeviceServices)(nil),        // 54: fungi.v1.DeviceServices
+	(*DeviceServicesList)(nil),    // 55: fungi.v1.DeviceServicesList
+	(*AccessHeader)(nil),          // 56: fungi.v1.AccessHeader
+	(*AccessReply)(nil),           // 57: fungi.v1.AccessReply
+	(*ConnectionInfo)(nil),        // 58: fungi.v1.ConnectionInfo
+	(*ConnectionListRequest)(nil), // 59: fungi.v1.ConnectionListRequest
+	(*ConnectionList)(nil),        // 60: fungi.v1.ConnectionList
+	(*PingRequest)(nil),           // 61: fungi.v1.PingRequest
+	(*PingResult)(nil),            // 62: fungi.v1.PingResult
+	(*PendingDevice)(nil),         // 63: fungi.v1.PendingDevice
+	(*PendingRequest)(nil),        // 64: fungi.v1.PendingRequest
+	(*PendingDevices)(nil),        // 65: fungi.v1.PendingDevices
+	(*InviteRequest)(nil),         // 66: fungi.v1.InviteRequest
+	(*Invite)(nil),                // 67: fungi.v1.Invite
+	(*JoinRequest)(nil),           // 68: fungi.v1.JoinRequest
+	(*PairCode)(nil),              // 69: fungi.v1.PairCode
+	(*PairRequest)(nil),           // 70: fungi.v1.PairRequest
+	(*PairReply)(nil),             // 71: fungi.v1.PairReply
+	(*ConfigReloadRequest)(nil),   // 72: fungi.v1.ConfigReloadRequest
+	(*ConfigReloadReply)(nil),     // 73: fungi.v1.ConfigReloadReply
 }
 var file_fungi_proto_depIdxs = []int32{
-	2,  // 0: fungi.v1.NodeInfo.relay_reservations:type_name -> fungi.v1.RelayReservation
-	5,  // 1: fungi.v1.RuntimeCapability.wasm_limits:type_name -> fungi.v1.WasmLimits
-	4,  // 2: fungi.v1.RuntimesResponse.runtimes:type_name -> fungi.v1.RuntimeCapability
-	18, // 3: fungi.v1.PullProgress.service:type_name -> fungi.v1.ServiceInfo
-	18, // 4: fungi.v1.ServiceList.services:type_name -> fungi.v1.ServiceInfo
-	15, // 5: fungi.v1.ServiceInfo.ports:type_name -> fungi.v1.PortBinding
-	16, // 6: fungi.v1.ServiceInfo.mounts:type_name -> fungi.v1.MountBinding
-	17, // 7: fungi.v1.ServiceInfo.expose:type_name -> fungi.v1.Expose
-	18, // 8: fungi.v1.RemoveServiceResponse.service:type_name -> fungi.v1.ServiceInfo
-	18, // 9: fungi.v1.LogChunk.ended:type_name -> fungi.v1.ServiceInfo
-	22, // 10: fungi.v1.DeviceList.devices:type_name -> fungi.v1.Device
-	32, // 11: fungi.v1.MdnsPeers.peers:type_name -> fungi.v1.MdnsPeer
-	39, // 12: fungi.v1.CatalogEntry.ports:type_name -> fungi.v1.CatalogPort
-	40, // 13: fungi.v1.Catalog.services:type_name -> fungi.v1.CatalogEntry
-	3,  // 14: fungi.v1.Envelope.runtimes_request:type_name -> fungi.v1.RuntimesRequest
-	7,  // 15: fungi.v1.Envelope.pull:type_name -> fungi.v1.PullServiceRequest
-	13, // 16: fungi.v1.Envelope.list:type_name -> fungi.v1.ListServicesRequest
-	9,  // 17: fungi.v1.Envelope.start:type_name -> fungi.v1.StartService
-	10, // 18: fungi.v1.Envelope.stop:type_name -> fungi.v1.StopService
-	11, // 19: fungi.v1.Envelope.remove:type_name -> fungi.v1.RemoveService
-	12, // 20: fungi.v1.Envelope.inspect:type_name -> fungi.v1.InspectService
-	20, // 21: fungi.v1.Envelope.logs:type_name -> fungi.v1.LogsRequest
-	37, // 22: fungi.v1.Envelope.catalog:type_name -> fungi.v1.CatalogRequest
-	38, // 23: fungi.v1.Envelope.catalog_inspect:type_name -> fungi.v1.CatalogInspect
-	6,  // 24: fungi.v1.Envelope.runtimes:type_name -> fungi.v1.RuntimesResponse
-	18, // 25: fungi.v1.Envelope.service:type_name -> fungi.v1.ServiceInfo
-	14, // 26: fungi.v1.Envelope.services:type_name -> fungi.v1.ServiceList
-	19, // 27: fungi.v1.Envelope.removed:type_name -> fungi.v1.RemoveServiceResponse
-	21, // 28: fungi.v1.Envelope.log_chunk:type_name -> fungi.v1.LogChunk
-	41, // 29: fungi.v1.Envelope.catalog_list:type_name -> fungi.v1.Catalog
-	40, // 30: fungi.v1.Envelope.catalog_entry:type_name -> fungi.v1.CatalogEntry
-	8,  // 31: fungi.v1.Envelope.pull_progress:type_name -> fungi.v1.PullProgress
-	42, // 32: fungi.v1.Envelope.error:type_name -> fungi.v1.ErrorReply
-	43, // 33: fungi.v1.RemoteRequest.request:type_name -> fungi.v1.Envelope
-	45, // 34: fungi.v1.AccessEntry.ports:type_name -> fungi.v1.AccessPort
-	46, // 35: fungi.v1.AccessEntries.entries:type_name -> fungi.v1.AccessEntry
-	18, // 36: fungi.v1.DeviceServices.services:type_name -> fungi.v1.ServiceInfo
-	46, // 37: fungi.v1.DeviceServices.access:type_name -> fungi.v1.AccessEntry
-	52, // 38: fungi.v1.DeviceServicesList.devices:type_name -> fungi.v1.DeviceServices
-	56, // 39: fungi.v1.ConnectionList.connections:type_name -> fungi.v1.ConnectionInfo
-	61, // 40: fungi.v1.PendingDevices.devices:type_name -> fungi.v1.PendingDevice
-	70, // 41: fungi.v1.Daemon.ReloadConfig:input_type -> fungi.v1.ConfigReloadRequest
-	0,  // 42: fungi.v1.Daemon.Info:input_type -> fungi.v1.InfoRequest
-	3,  // 43: fungi.v1.Daemon.Runtimes:input_type -> fungi.v1.RuntimesRequest
-	7,  // 44: fungi.v1.Daemon.Pull:input_type -> fungi.v1.PullServiceRequest
-	13, // 45: fungi.v1.Daemon.List:input_type -> fungi.v1.ListServicesRequest
-	9,  // 46: fungi.v1.Daemon.Start:input_type -> fungi.v1.StartService
-	9,  // 47: fungi.v1.Daemon.StartWait:input_type -> fungi.v1.StartService
-	10, // 48: fungi.v1.Daemon.Stop:input_type -> fungi.v1.StopService
-	11, // 49: fungi.v1.Daemon.Remove:input_type -> fungi.v1.RemoveService
-	12, // 50: fungi.v1.Daemon.Inspect:input_type -> fungi.v1.InspectService
-	20, // 51: fungi.v1.Daemon.Logs:input_type -> fungi.v1.LogsRequest
-	23, // 52: fungi.v1.Daemon.AddDevice:input_type -> fungi.v1.DeviceAdd
-	24, // 53: fungi.v1.Daemon.ListDevices:input_type -> fungi.v1.DeviceListRequest
-	26, // 54: fungi.v1.Daemon.RemoveDevice:input_type -> fungi.v1.DeviceRemove
-	27, // 55: fungi.v1.Daemon.RenameDevice:input_type -> fungi.v1.DeviceRename
-	28, // 56: fungi.v1.Daemon.TrustDevice:input_type -> fungi.v1.DeviceTrust
-	29, // 57: fungi.v1.Daemon.UntrustDevice:input_type -> fungi.v1.DeviceUntrust
-	31, // 58: fungi.v1.Daemon.Mdns:input_type -> fungi.v1.MdnsRequest
-	34, // 59: fungi.v1.Daemon.UsePeer:input_type -> fungi.v1.PeerUse
-	35, // 60: fungi.v1.Daemon.CurrentPeer:input_type -> fungi.v1.PeerCurrent
-	36, // 61: fungi.v1.Daemon.ClearPeer:input_type -> fungi.v1.PeerClear
-	30, // 62: fungi.v1.Daemon.ResolveDevice:input_type -> fungi.v1.DeviceResolve
-	44, // 63: fungi.v1.Daemon.Remote:input_type -> fungi.v1.RemoteRequest
-	47, // 64: fungi.v1.Daemon.Attach:input_type -> fungi.v1.AccessAttach
-	48, // 65: fungi.v1.Daemon.ListAccess:input_type -> fungi.v1.AccessListRequest
-	50, // 66: fungi.v1.Daemon.Detach:input_type -> fungi.v1.AccessDetach
-	51, // 67: fungi.v1.Daemon.AllDeviceServices:input_type -> fungi.v1.DeviceServicesRequest
-	57, // 68: fungi.v1.Daemon.Connections:input_type -> fungi.v1.ConnectionListRequest
-	59, // 69: fungi.v1.Daemon.Ping:input_type -> fungi.v1.PingRequest
-	62, // 70: fungi.v1.Daemon.ListPending:input_type -> fungi.v1.PendingRequest
-	64, // 71: fungi.v1.Daemon.InviteDevice:input_type -> fungi.v1.InviteRequest
-	66, // 72: fungi.v1.Daemon.JoinDevice:input_type -> fungi.v1.JoinRequest
-	71, // 73: fungi.v1.Daemon.ReloadConfig:output_type -> fungi.v1.ConfigReloadReply
-	1,  // 74: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
-	6,  // 75: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
-	8,  // 76: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
-	14, // 77: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
-	18, // 78: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
-	21, // 79: fungi.v1.Daemon.StartWait:output_type -> fungi.v1.LogChunk
-	18, // 80: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
-	19, // 81: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
-	18, // 82: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
-	21, // 83: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
-	22, // 84: fungi.v1.Daemon.AddDevice:output_type -> fungi.v1.Device
-	25, // 85: fungi.v1.Daemon.ListDevices:output_type -> fungi.v1.DeviceList
-	22, // 86: fungi.v1.Daemon.RemoveDevice:output_type -> fungi.v1.Device
-	22, // 87: fungi.v1.Daemon.RenameDevice:output_type -> fungi.v1.Device
-	22, // 88: fungi.v1.Daemon.TrustDevice:output_type -> fungi.v1.Device
-	22, // 89: fungi.v1.Daemon.UntrustDevice:output_type -> fungi.v1.Device
-	33, // 90: fungi.v1.Daemon.Mdns:output_type -> fungi.v1.MdnsPeers
-	22, // 91: fungi.v1.Daemon.UsePeer:output_type -> fungi.v1.Device
-	22, // 92: fungi.v1.Daemon.CurrentPeer:output_type -> fungi.v1.Device
-	22, // 93: fungi.v1.Daemon.ClearPeer:output_type -> fungi.v1.Device
-	22, // 94: fungi.v1.Daemon.ResolveDevice:output_type -> fungi.v1.Device
-	43, // 95: fungi.v1.Daemon.Remote:output_type -> fungi.v1.Envelope
-	46, // 96: fungi.v1.Daemon.Attach:output_type -> fungi.v1.AccessEntry
-	49, // 97: fungi.v1.Daemon.ListAccess:output_type -> fungi.v1.AccessEntries
-	46, // 98: fungi.v1.Daemon.Detach:output_type -> fungi.v1.AccessEntry
-	53, // 99: fungi.v1.Daemon.AllDeviceServices:output_type -> fungi.v1.DeviceServicesList
-	58, // 100: fungi.v1.Daemon.Connections:output_type -> fungi.v1.ConnectionList
-	60, // 101: fungi.v1.Daemon.Ping:output_type -> fungi.v1.PingResult
-	63, // 102: fungi.v1.Daemon.ListPending:output_type -> fungi.v1.PendingDevices
-	65, // 103: fungi.v1.Daemon.InviteDevice:output_type -> fungi.v1.Invite
-	22, // 104: fungi.v1.Daemon.JoinDevice:output_type -> fungi.v1.Device
-	73, // [73:105] is the sub-list for method output_type
-	41, // [41:73] is the sub-list for method input_type
+	4,  // 0: fungi.v1.NodeInfo.relay_reservations:type_name -> fungi.v1.RelayReservation
+	7,  // 1: fungi.v1.RuntimeCapability.wasm_limits:type_name -> fungi.v1.WasmLimits
+	6,  // 2: fungi.v1.RuntimesResponse.runtimes:type_name -> fungi.v1.RuntimeCapability
+	20, // 3: fungi.v1.PullProgress.service:type_name -> fungi.v1.ServiceInfo
+	20, // 4: fungi.v1.ServiceList.services:type_name -> fungi.v1.ServiceInfo
+	17, // 5: fungi.v1.ServiceInfo.ports:type_name -> fungi.v1.PortBinding
+	18, // 6: fungi.v1.ServiceInfo.mounts:type_name -> fungi.v1.MountBinding
+	19, // 7: fungi.v1.ServiceInfo.expose:type_name -> fungi.v1.Expose
+	20, // 8: fungi.v1.RemoveServiceResponse.service:type_name -> fungi.v1.ServiceInfo
+	20, // 9: fungi.v1.LogChunk.ended:type_name -> fungi.v1.ServiceInfo
+	24, // 10: fungi.v1.DeviceList.devices:type_name -> fungi.v1.Device
+	34, // 11: fungi.v1.MdnsPeers.peers:type_name -> fungi.v1.MdnsPeer
+	41, // 12: fungi.v1.CatalogEntry.ports:type_name -> fungi.v1.CatalogPort
+	42, // 13: fungi.v1.Catalog.services:type_name -> fungi.v1.CatalogEntry
+	5,  // 14: fungi.v1.Envelope.runtimes_request:type_name -> fungi.v1.RuntimesRequest
+	9,  // 15: fungi.v1.Envelope.pull:type_name -> fungi.v1.PullServiceRequest
+	15, // 16: fungi.v1.Envelope.list:type_name -> fungi.v1.ListServicesRequest
+	11, // 17: fungi.v1.Envelope.start:type_name -> fungi.v1.StartService
+	12, // 18: fungi.v1.Envelope.stop:type_name -> fungi.v1.StopService
+	13, // 19: fungi.v1.Envelope.remove:type_name -> fungi.v1.RemoveService
+	14, // 20: fungi.v1.Envelope.inspect:type_name -> fungi.v1.InspectService
+	22, // 21: fungi.v1.Envelope.logs:type_name -> fungi.v1.LogsRequest
+	39, // 22: fungi.v1.Envelope.catalog:type_name -> fungi.v1.CatalogRequest
+	40, // 23: fungi.v1.Envelope.catalog_inspect:type_name -> fungi.v1.CatalogInspect
+	8,  // 24: fungi.v1.Envelope.runtimes:type_name -> fungi.v1.RuntimesResponse
+	20, // 25: fungi.v1.Envelope.service:type_name -> fungi.v1.ServiceInfo
+	16, // 26: fungi.v1.Envelope.services:type_name -> fungi.v1.ServiceList
+	21, // 27: fungi.v1.Envelope.removed:type_name -> fungi.v1.RemoveServiceResponse
+	23, // 28: fungi.v1.Envelope.log_chunk:type_name -> fungi.v1.LogChunk
+	43, // 29: fungi.v1.Envelope.catalog_list:type_name -> fungi.v1.Catalog
+	42, // 30: fungi.v1.Envelope.catalog_entry:type_name -> fungi.v1.CatalogEntry
+	10, // 31: fungi.v1.Envelope.pull_progress:type_name -> fungi.v1.PullProgress
+	44, // 32: fungi.v1.Envelope.error:type_name -> fungi.v1.ErrorReply
+	45, // 33: fungi.v1.RemoteRequest.request:type_name -> fungi.v1.Envelope
+	47, // 34: fungi.v1.AccessEntry.ports:type_name -> fungi.v1.AccessPort
+	48, // 35: fungi.v1.AccessEntries.entries:type_name -> fungi.v1.AccessEntry
+	20, // 36: fungi.v1.DeviceServices.services:type_name -> fungi.v1.ServiceInfo
+	48, // 37: fungi.v1.DeviceServices.access:type_name -> fungi.v1.AccessEntry
+	54, // 38: fungi.v1.DeviceServicesList.devices:type_name -> fungi.v1.DeviceServices
+	58, // 39: fungi.v1.ConnectionList.connections:type_name -> fungi.v1.ConnectionInfo
+	63, // 40: fungi.v1.PendingDevices.devices:type_name -> fungi.v1.PendingDevice
+	72, // 41: fungi.v1.Daemon.ReloadConfig:input_type -> fungi.v1.ConfigReloadRequest
+	2,  // 42: fungi.v1.Daemon.Shutdown:input_type -> fungi.v1.ShutdownRequest
+	0,  // 43: fungi.v1.Daemon.Info:input_type -> fungi.v1.InfoRequest
+	5,  // 44: fungi.v1.Daemon.Runtimes:input_type -> fungi.v1.RuntimesRequest
+	9,  // 45: fungi.v1.Daemon.Pull:input_type -> fungi.v1.PullServiceRequest
+	15, // 46: fungi.v1.Daemon.List:input_type -> fungi.v1.ListServicesRequest
+	11, // 47: fungi.v1.Daemon.Start:input_type -> fungi.v1.StartService
+	11, // 48: fungi.v1.Daemon.StartWait:input_type -> fungi.v1.StartService
+	12, // 49: fungi.v1.Daemon.Stop:input_type -> fungi.v1.StopService
+	13, // 50: fungi.v1.Daemon.Remove:input_type -> fungi.v1.RemoveService
+	14, // 51: fungi.v1.Daemon.Inspect:input_type -> fungi.v1.InspectService
+	22, // 52: fungi.v1.Daemon.Logs:input_type -> fungi.v1.LogsRequest
+	25, // 53: fungi.v1.Daemon.AddDevice:input_type -> fungi.v1.DeviceAdd
+	26, // 54: fungi.v1.Daemon.ListDevices:input_type -> fungi.v1.DeviceListRequest
+	28, // 55: fungi.v1.Daemon.RemoveDevice:input_type -> fungi.v1.DeviceRemove
+	29, // 56: fungi.v1.Daemon.RenameDevice:input_type -> fungi.v1.DeviceRename
+	30, // 57: fungi.v1.Daemon.TrustDevice:input_type -> fungi.v1.DeviceTrust
+	31, // 58: fungi.v1.Daemon.UntrustDevice:input_type -> fungi.v1.DeviceUntrust
+	33, // 59: fungi.v1.Daemon.Mdns:input_type -> fungi.v1.MdnsRequest
+	36, // 60: fungi.v1.Daemon.UsePeer:input_type -> fungi.v1.PeerUse
+	37, // 61: fungi.v1.Daemon.CurrentPeer:input_type -> fungi.v1.PeerCurrent
+	38, // 62: fungi.v1.Daemon.ClearPeer:input_type -> fungi.v1.PeerClear
+	32, // 63: fungi.v1.Daemon.ResolveDevice:input_type -> fungi.v1.DeviceResolve
+	46, // 64: fungi.v1.Daemon.Remote:input_type -> fungi.v1.RemoteRequest
+	49, // 65: fungi.v1.Daemon.Attach:input_type -> fungi.v1.AccessAttach
+	50, // 66: fungi.v1.Daemon.ListAccess:input_type -> fungi.v1.AccessListRequest
+	52, // 67: fungi.v1.Daemon.Detach:input_type -> fungi.v1.AccessDetach
+	53, // 68: fungi.v1.Daemon.AllDeviceServices:input_type -> fungi.v1.DeviceServicesRequest
+	59, // 69: fungi.v1.Daemon.Connections:input_type -> fungi.v1.ConnectionListRequest
+	61, // 70: fungi.v1.Daemon.Ping:input_type -> fungi.v1.PingRequest
+	64, // 71: fungi.v1.Daemon.ListPending:input_type -> fungi.v1.PendingRequest
+	66, // 72: fungi.v1.Daemon.InviteDevice:input_type -> fungi.v1.InviteRequest
+	68, // 73: fungi.v1.Daemon.JoinDevice:input_type -> fungi.v1.JoinRequest
+	73, // 74: fungi.v1.Daemon.ReloadConfig:output_type -> fungi.v1.ConfigReloadReply
+	3,  // 75: fungi.v1.Daemon.Shutdown:output_type -> fungi.v1.ShutdownReply
+	1,  // 76: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
+	8,  // 77: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
+	10, // 78: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
+	16, // 79: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
+	20, // 80: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
+	23, // 81: fungi.v1.Daemon.StartWait:output_type -> fungi.v1.LogChunk
+	20, // 82: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
+	21, // 83: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
+	20, // 84: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
+	23, // 85: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
+	24, // 86: fungi.v1.Daemon.AddDevice:output_type -> fungi.v1.Device
+	27, // 87: fungi.v1.Daemon.ListDevices:output_type -> fungi.v1.DeviceList
+	24, // 88: fungi.v1.Daemon.RemoveDevice:output_type -> fungi.v1.Device
+	24, // 89: fungi.v1.Daemon.RenameDevice:output_type -> fungi.v1.Device
+	24, // 90: fungi.v1.Daemon.TrustDevice:output_type -> fungi.v1.Device
+	24, // 91: fungi.v1.Daemon.UntrustDevice:output_type -> fungi.v1.Device
+	35, // 92: fungi.v1.Daemon.Mdns:output_type -> fungi.v1.MdnsPeers
+	24, // 93: fungi.v1.Daemon.UsePeer:output_type -> fungi.v1.Device
+	24, // 94: fungi.v1.Daemon.CurrentPeer:output_type -> fungi.v1.Device
+	24, // 95: fungi.v1.Daemon.ClearPeer:output_type -> fungi.v1.Device
+	24, // 96: fungi.v1.Daemon.ResolveDevice:output_type -> fungi.v1.Device
+	45, // 97: fungi.v1.Daemon.Remote:output_type -> fungi.v1.Envelope
+	48, // 98: fungi.v1.Daemon.Attach:output_type -> fungi.v1.AccessEntry
+	51, // 99: fungi.v1.Daemon.ListAccess:output_type -> fungi.v1.AccessEntries
+	48, // 100: fungi.v1.Daemon.Detach:output_type -> fungi.v1.AccessEntry
+	55, // 101: fungi.v1.Daemon.AllDeviceServices:output_type -> fungi.v1.DeviceServicesList
+	60, // 102: fungi.v1.Daemon.Connections:output_type -> fungi.v1.ConnectionList
+	62, // 103: fungi.v1.Daemon.Ping:output_type -> fungi.v1.PingResult
+	65, // 104: fungi.v1.Daemon.ListPending:output_type -> fungi.v1.PendingDevices
+	67, // 105: fungi.v1.Daemon.InviteDevice:output_type -> fungi.v1.Invite
+	24, // 106: fungi.v1.Daemon.JoinDevice:output_type -> fungi.v1.Device
+	74, // [74:107] is the sub-list for method output_type
+	41, // [41:74] is the sub-list for method input_type
 	41, // [41:41] is the sub-list for extension type_name
 	41, // [41:41] is the sub-list for extension extendee
 	0,  // [0:41] is the sub-list for field type_name
@@ -5101,7 +5256,7 @@ func file_fungi_proto_init() {
 	if File_fungi_proto != nil {
 		return
 	}
-	file_fungi_proto_msgTypes[43].OneofWrappers = []any{
+	file_fungi_proto_msgTypes[45].OneofWrappers = []any{
 		(*Envelope_RuntimesRequest)(nil),
 		(*Envelope_Pull)(nil),
 		(*Envelope_List)(nil),
@@ -5128,7 +5283,7 @@ func file_fungi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fungi_proto_rawDesc), len(file_fungi_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   72,
+			NumMessages:   74,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	Daemon_ReloadConfig_FullMethodName      = "/fungi.v1.Daemon/ReloadConfig"
+	Daemon_Shutdown_FullMethodName          = "/fungi.v1.Daemon/Shutdown"
 	Daemon_Info_FullMethodName              = "/fungi.v1.Daemon/Info"
 	Daemon_Runtimes_FullMethodName          = "/fungi.v1.Daemon/Runtimes"
 	Daemon_Pull_FullMethodName              = "/fungi.v1.Daemon/Pull"
@@ -62,6 +63,7 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type DaemonClient interface {
 	ReloadConfig(ctx context.Context, in *ConfigReloadRequest, opts ...grpc.CallOption) (*ConfigReloadReply, error)
+	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownReply, error)
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*NodeInfo, error)
 	Runtimes(ctx context.Context, in *RuntimesRequest, opts ...grpc.CallOption) (*RuntimesResponse, error)
 	Pull(ctx context.Context, in *PullServiceRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullProgress], error)
@@ -107,6 +109,16 @@ func (c *daemonClient) ReloadConfig(ctx context.Context, in *ConfigReloadRequest
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ConfigReloadReply)
 	err := c.cc.Invoke(ctx, Daemon_ReloadConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *daemonClient) Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ShutdownReply)
+	err := c.cc.Invoke(ctx, Daemon_Shutdown_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -473,6 +485,7 @@ func (c *daemonClient) JoinDevice(ctx context.Context, in *JoinRequest, opts ...
 // for forward compatibility.
 type DaemonServer interface {
 	ReloadConfig(context.Context, *ConfigReloadRequest) (*ConfigReloadReply, error)
+	Shutdown(context.Context, *ShutdownRequest) (*ShutdownReply, error)
 	Info(context.Context, *InfoRequest) (*NodeInfo, error)
 	Runtimes(context.Context, *RuntimesRequest) (*RuntimesResponse, error)
 	Pull(*PullServiceRequest, grpc.ServerStreamingServer[PullProgress]) error
@@ -516,6 +529,9 @@ type UnimplementedDaemonServer struct{}
 
 func (UnimplementedDaemonServer) ReloadConfig(context.Context, *ConfigReloadRequest) (*ConfigReloadReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReloadConfig not implemented")
+}
+func (UnimplementedDaemonServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
 }
 func (UnimplementedDaemonServer) Info(context.Context, *InfoRequest) (*NodeInfo, error) {
 	return nil, status.Error(codes.Unimplemented, "method Info not implemented")
@@ -645,6 +661,24 @@ func _Daemon_ReloadConfig_Handler(srv interface{}, ctx context.Context, dec func
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(DaemonServer).ReloadConfig(ctx, req.(*ConfigReloadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Daemon_Shutdown_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ShutdownRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).Shutdown(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_Shutdown_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).Shutdown(ctx, req.(*ShutdownRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1182,6 +1216,10 @@ var Daemon_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReloadConfig",
 			Handler:    _Daemon_ReloadConfig_Handler,
+		},
+		{
+			MethodName: "Shutdown",
+			Handler:    _Daemon_Shutdown_Handler,
 		},
 		{
 			MethodName: "Info",
