@@ -3100,13 +3100,18 @@ func (x *AccessPort) GetLocalAddress() string {
 }
 
 type AccessEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
-	Alias         string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
-	ServiceId     string                 `protobuf:"bytes,3,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
-	Ports         []*AccessPort          `protobuf:"bytes,4,rep,name=ports,proto3" json:"ports,omitempty"`
-	Usage         string                 `protobuf:"bytes,5,opt,name=usage,proto3" json:"usage,omitempty"`
-	Path          string                 `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	PeerId    string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	Alias     string                 `protobuf:"bytes,2,opt,name=alias,proto3" json:"alias,omitempty"`
+	ServiceId string                 `protobuf:"bytes,3,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	Ports     []*AccessPort          `protobuf:"bytes,4,rep,name=ports,proto3" json:"ports,omitempty"`
+	Usage     string                 `protobuf:"bytes,5,opt,name=usage,proto3" json:"usage,omitempty"`
+	Path      string                 `protobuf:"bytes,6,opt,name=path,proto3" json:"path,omitempty"`
+	// The entry's name on this node's names port (issue 25): SERVICE.DEVICE,
+	// lower-cased DNS labels, and the URL a browser opens it at ("" while
+	// the names port is off).
+	Name          string `protobuf:"bytes,7,opt,name=name,proto3" json:"name,omitempty"`
+	Url           string `protobuf:"bytes,8,opt,name=url,proto3" json:"url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3179,6 +3184,20 @@ func (x *AccessEntry) GetUsage() string {
 func (x *AccessEntry) GetPath() string {
 	if x != nil {
 		return x.Path
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AccessEntry) GetUrl() string {
+	if x != nil {
+		return x.Url
 	}
 	return ""
 }
@@ -4893,7 +4912,7 @@ const file_fungi_proto_rawDesc = "" +
 	"\n" +
 	"AccessPort\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
-	"\rlocal_address\x18\x02 \x01(\tR\flocalAddress\"\xb1\x01\n" +
+	"\rlocal_address\x18\x02 \x01(\tR\flocalAddress\"\xd7\x01\n" +
 	"\vAccessEntry\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
 	"\x05alias\x18\x02 \x01(\tR\x05alias\x12\x1d\n" +
@@ -4901,7 +4920,9 @@ const file_fungi_proto_rawDesc = "" +
 	"service_id\x18\x03 \x01(\tR\tserviceId\x12*\n" +
 	"\x05ports\x18\x04 \x03(\v2\x14.fungi.v1.AccessPortR\x05ports\x12\x14\n" +
 	"\x05usage\x18\x05 \x01(\tR\x05usage\x12\x12\n" +
-	"\x04path\x18\x06 \x01(\tR\x04path\"x\n" +
+	"\x04path\x18\x06 \x01(\tR\x04path\x12\x12\n" +
+	"\x04name\x18\a \x01(\tR\x04name\x12\x10\n" +
+	"\x03url\x18\b \x01(\tR\x03url\"x\n" +
 	"\fAccessAttach\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x1d\n" +
 	"\n" +
