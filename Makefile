@@ -70,6 +70,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Request' -benchtime 1000x ./runtimes/wasm
 	$(GO) test -run '^$$' -bench 'Start' -benchtime 5x ./runtimes/wasm
 	$(GO) test -run '^$$' -bench 'Access' -benchtime 10x ./transport
+	FUNGI_BENCH_ACCESS_DAEMONS=1 $(GO) test -count=1 -run '^TestAccessDaemonsBench$$' -v ./cmd/fungi
 	$(GO) test -run '^$$' -bench 'RemoteAdmin' -benchtime 500x ./internal/daemon
 	$(GO) test -run '^$$' -bench 'Start' -benchtime 10x ./runtimes/docker
 	$(GO) test -run '^$$' -bench 'Request|Compile' ./runtimes/wasm/component

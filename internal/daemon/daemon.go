@@ -55,6 +55,7 @@ func Run(ctx context.Context, opts Options) error {
 	// lines go to stderr only.
 	logger := slog.New(slog.NewTextHandler(opts.Log, nil))
 	logf := func(format string, args ...any) { logger.Info(fmt.Sprintf(format, args...)) }
+	defer startCPUProfile(logf)()
 	if _, err := h.Init(); err != nil {
 		return err
 	}

@@ -1,0 +1,389 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/internal/testutil"
+)
+
+// The access path as a user runs it: two real `fungi daemon` processes on
+// loopback (mDNS, port mapping and the DHT off), a native echo server and
+// a sink published on B with `fungi service expose`, attached on A with
+// `fungi access attach`, a client on A's local port. The same echo server
+// and sink are reached in the same run directly and through `ssh -L`
+// (aes128-gcm), and fungi runs once with TCP and once with QUIC between
+// the daemons.
+//
+// By default (`make test`) it is a smoke run of a few iterations that
+// proves the harness works; with FUNGI_BENCH_ACCESS_DAEMONS=1 (`make
+// bench`) it measures and prints the table:
+//
+//	FUNGI_BENCH_ACCESS_DAEMONS=1 go test -count=1 -run TestAccessDaemonsBench -v ./cmd/fungi
+//
+// FUNGI_BENCH_CPUPROFILE=DIR has every daemon write a CPU profile there
+// (FUNGI_CPUPROFILE in the daemon).
+func TestAccessDaemonsBench(t *testing.T) {
+	full := os.Getenv("FUNGI_BENCH_ACCESS_DAEMONS") == "1"
+	n := benchCounts{kept: 20, fresh: 5, streamBytes: 1 << 20, rounds: 1}
+	if full {
+		n = benchCounts{kept: 2000, fresh: 300, streamBytes: 128 << 20, rounds: 3}
+	}
+	fungi, err := exec.LookPath("fungi") // the test binary as fungi, put on PATH by testscript.Main
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo, sink := benchServers(t)
+	paths := []benchPath{{name: "direct", echo: echo, sink: sink}}
+	for _, tr := range []struct{ name, listen string }{
+		{"fungi-tcp", "/ip4/127.0.0.1/tcp/0"},
+		{"fungi-quic", "/ip4/127.0.0.1/udp/0/quic-v1"},
+	} {
+		p := benchPath{name: tr.name}
+		p.echo, p.sink = attachedPair(t, fungi, tr.name, tr.listen, echo, sink)
+		paths = append(paths, p)
+	}
+	if e, s, ok := sshForward(t, echo, sink); ok {
+		paths = append(paths, benchPath{name: "ssh-L", echo: e, sink: s})
+	} else if full {
+		t.Log("no sshd: apt-get install openssh-server openssh-client for the ssh -L baseline")
+	}
+
+	// Every measure runs over every path back to back, so a change in the
+	// machine's load between measures touches all paths alike.
+	measures := []struct {
+		name string
+		unit string
+		run  func(p benchPath) []float64
+	}{
+		{"kept connection, round trip p50", "µs", func(p benchPath) []float64 { return percentiles(keptRoundTrips(t, p.echo, n.kept)) }},
+		{"new connection + first round trip p50", "µs", func(p benchPath) []float64 { return percentiles(newConnections(t, p.echo, n.fresh)) }},
+		{"one stream", "MB/s", func(p benchPath) []float64 { return []float64{throughput(t, p.sink, 1, n)} }},
+		{"8 streams", "MB/s", func(p benchPath) []float64 { return []float64{throughput(t, p.sink, 8, n)} }},
+	}
+	results := map[string]map[string][]float64{}
+	for _, m := range measures {
+		results[m.name] = map[string][]float64{}
+		for _, p := range paths {
+			results[m.name][p.name] = m.run(p)
+		}
+	}
+	if !full {
+		return
+	}
+	fmt.Printf("\n# access through two fungi daemons on %s, %d cores, load average %s\n\n", cpuModelName(), runtime.NumCPU(), loadAvg())
+	cols := []string{"direct", "fungi-tcp", "fungi-quic", "ssh-L"}
+	fmt.Printf("| measure | %s | tcp / ssh | quic / ssh |\n|%s\n", strings.Join(cols, " | "), strings.Repeat(" --- |", len(cols)+3))
+	for _, m := range measures {
+		r := results[m.name]
+		row := []string{m.name}
+		for _, c := range cols {
+			v := r[c]
+			switch {
+			case len(v) == 0:
+				row = append(row, "–")
+			case len(v) == 2:
+				row = append(row, fmt.Sprintf("%.0f (p90 %.0f) %s", v[0], v[1], m.unit))
+			default:
+				row = append(row, fmt.Sprintf("%.0f %s", v[0], m.unit))
+			}
+		}
+		for _, c := range []string{"fungi-tcp", "fungi-quic"} {
+			if len(r[c]) == 0 || len(r["ssh-L"]) == 0 {
+				row = append(row, "–")
+				continue
+			}
+			row = append(row, fmt.Sprintf("%.2f×", r[c][0]/r["ssh-L"][0]))
+		}
+		fmt.Printf("| %s |\n", strings.Join(row, " | "))
+	}
+	fmt.Println()
+}
+
+// benchCounts are how much each measure does.
+type benchCounts struct {
+	kept, fresh int // round trips on one connection; new connections
+	streamBytes int // bytes per throughput run, split over the streams
+	rounds      int // throughput runs; the median is reported
+}
+
+// benchPath is one way to the echo server and the sink.
+type benchPath struct{ name, echo, sink string }
+
+// benchServers are the native services: an echo server and a sink that
+// reads to EOF and answers one byte.
+func benchServers(t *testing.T) (echo, sink string) {
+	listen := func(serve func(net.Conn)) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go serve(c)
+			}
+		}()
+		return ln.Addr().String()
+	}
+	echo = listen(func(c net.Conn) { io.Copy(c, c); c.Close() })
+	sink = listen(func(c net.Conn) { io.Copy(io.Discard, c); c.Write([]byte{1}); c.Close() })
+	return echo, sink
+}
+
+// attachedPair starts two quiet daemons listening on listen, has B trust
+// A, exposes echo and sink on B and attaches both on A; it returns A's
+// local addresses for them.
+func attachedPair(t *testing.T, fungi, name, listen, echo, sink string) (string, string) {
+	a, b := benchDaemon(t, fungi, name+"-a", listen), benchDaemon(t, fungi, name+"-b", listen)
+	aID, _ := a.nodeInfo()
+	bID, bAddr := b.nodeInfo()
+	a.cli("device", "add", bID, "--alias", "node-b", "--addr", bAddr)
+	b.cli("device", "trust", aID, "--role", "admin")
+	local := map[string]string{}
+	for svc, addr := range map[string]string{"echo": echo, "sink": sink} {
+		_, port, _ := net.SplitHostPort(addr)
+		b.cli("service", "expose", svc, "--port", port, "--usage", "tcp")
+		a.cli("access", "attach", svc, "--peer", "node-b")
+		local[svc] = "127.0.0.1:" + a.accessPort(svc)
+	}
+	if err := testutil.Poll(30*time.Second, func() error { return echoRoundTrip(local["echo"]) }); err != nil {
+		a.fatalf("%s: no echo through the access entry: %v", name, err)
+	}
+	return local["echo"], local["sink"]
+}
+
+// benchDaemon is quietDrill with the daemon listening on listen, and a CPU
+// profile when FUNGI_BENCH_CPUPROFILE names a folder.
+func benchDaemon(t *testing.T, fungi, name, listen string) *drill {
+	h, err := home.Open(filepath.Join(t.TempDir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := home.DefaultConfig()
+	cfg.MDNS, cfg.PortMapping, cfg.UI.Enabled = false, false, false
+	if err := writeHomeConfig(h.Dir, cfg); err != nil { // the DHT off too
+		t.Fatal(err)
+	}
+	d := &drill{t: t, fungi: fungi, home: h, logDir: t.TempDir(), ports: map[string]int{}, runs: 1}
+	t.Cleanup(d.shutdown)
+	logFile, err := os.Create(filepath.Join(d.logDir, "daemon-01.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(fungi, "-f", h.Dir, "daemon", "--listen", listen)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if dir := os.Getenv("FUNGI_BENCH_CPUPROFILE"); dir != "" {
+		cmd.Env = append(os.Environ(), "FUNGI_CPUPROFILE="+filepath.Join(dir, name+".pprof"))
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d.daemon, d.waited = cmd, make(chan struct{})
+	go func() { cmd.Wait(); logFile.Close(); close(d.waited) }()
+	d.nodeInfo() // it answers
+	return d
+}
+
+// sshForward forwards to echo and sink with `ssh -L` (aes128-gcm) through a
+// private sshd on loopback; ok is false without sshd.
+func sshForward(t *testing.T, echo, sink string) (string, string, bool) {
+	sshd := "/usr/sbin/sshd"
+	if _, err := os.Stat(sshd); err != nil {
+		return "", "", false
+	}
+	dir := t.TempDir()
+	run := func(name string, args ...string) {
+		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+	}
+	run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "host"))
+	run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "user"))
+	pub, _ := os.ReadFile(filepath.Join(dir, "user.pub"))
+	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600)
+	os.MkdirAll("/run/sshd", 0o755)
+	port := freeLoopbackPort(t)
+	cfg := fmt.Sprintf("ListenAddress 127.0.0.1:%d\nHostKey %s/host\nAuthorizedKeysFile %s/authorized_keys\nPermitRootLogin yes\nPasswordAuthentication no\nStrictModes no\nUsePAM no\nCiphers aes128-gcm@openssh.com\nAllowTcpForwarding yes\nPidFile %s/sshd.pid\n", port, dir, dir, dir)
+	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o600)
+	srv := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	if err := testutil.Poll(10*time.Second, func() error {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}); err != nil {
+		t.Fatalf("sshd does not listen: %v", err)
+	}
+	echoPort, sinkPort := freeLoopbackPort(t), freeLoopbackPort(t)
+	ssh := exec.Command("ssh", "-i", filepath.Join(dir, "user"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+		"-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "Ciphers=aes128-gcm@openssh.com",
+		"-N", "-p", strconv.Itoa(port), "-o", "ExitOnForwardFailure=yes",
+		"-L", fmt.Sprintf("127.0.0.1:%d:%s", echoPort, echo),
+		"-L", fmt.Sprintf("127.0.0.1:%d:%s", sinkPort, sink),
+		"root@127.0.0.1")
+	ssh.Stderr = os.Stderr
+	if err := ssh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ssh.Process.Kill(); ssh.Wait() })
+	e, s := fmt.Sprintf("127.0.0.1:%d", echoPort), fmt.Sprintf("127.0.0.1:%d", sinkPort)
+	if err := testutil.Poll(10*time.Second, func() error { return echoRoundTrip(e) }); err != nil {
+		t.Fatalf("ssh -L does not forward: %v", err)
+	}
+	return e, s, true
+}
+
+func freeLoopbackPort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// echoRoundTrip opens a connection to the echo server at addr and sends
+// one byte back and forth.
+func echoRoundTrip(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("x")); err != nil {
+		return err
+	}
+	_, err = io.ReadFull(c, make([]byte, 1))
+	return err
+}
+
+// keptRoundTrips times n round trips of 64 bytes on one connection.
+func keptRoundTrips(t *testing.T, addr string, n int) []time.Duration {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	msg, back := make([]byte, 64), make([]byte, 64)
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		t0 := time.Now()
+		if _, err := c.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, back); err != nil {
+			t.Fatalf("round trip through %s: %v", addr, err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat
+}
+
+// newConnections times n new connections, each with its first round trip.
+func newConnections(t *testing.T, addr string, n int) []time.Duration {
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		t0 := time.Now()
+		if err := echoRoundTrip(addr); err != nil {
+			t.Fatalf("new connection through %s: %v", addr, err)
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	return lat
+}
+
+// percentiles are the p50 and p90 in µs.
+func percentiles(lat []time.Duration) []float64 {
+	slices.Sort(lat)
+	at := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Nanoseconds()) / 1000 }
+	return []float64{at(0.5), at(0.9)}
+}
+
+// throughput pushes n.streamBytes to the sink over streams connections at
+// once, n.rounds times, and is the median in MB/s.
+func throughput(t *testing.T, addr string, streams int, n benchCounts) float64 {
+	var rates []float64
+	for range n.rounds {
+		t0 := time.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, streams)
+		for range streams {
+			wg.Add(1)
+			go func() { defer wg.Done(); errs <- sendToSink(addr, n.streamBytes/streams) }()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatalf("%d streams to %s: %v", streams, addr, err)
+			}
+		}
+		rates = append(rates, float64(n.streamBytes)/time.Since(t0).Seconds()/1e6)
+	}
+	slices.Sort(rates)
+	return rates[len(rates)/2]
+}
+
+// sendToSink writes size bytes and waits for the sink's answer.
+func sendToSink(addr string, size int) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	buf := make([]byte, 256<<10)
+	for sent := 0; sent < size; sent += len(buf) {
+		if _, err := c.Write(buf[:min(len(buf), size-sent)]); err != nil {
+			return err
+		}
+	}
+	c.(*net.TCPConn).CloseWrite()
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		return fmt.Errorf("no answer from the sink: %v", err)
+	}
+	return nil
+}
+
+// cpuModelName is the machine's CPU as /proc/cpuinfo names it.
+func cpuModelName() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		if name, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+		}
+	}
+	return "an unknown CPU"
+}
+
+// loadAvg is /proc/loadavg's 1, 5 and 15 minute figures: the machine may
+// be shared, and ratios measured under load say so.
+func loadAvg() string {
+	data, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(data))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
