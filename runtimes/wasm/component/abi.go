@@ -43,7 +43,14 @@ type cx struct {
 	mem      api.Memory
 	realloc  api.Function
 	encoding byte
-	borrows  []uint32  // handles lent to the guest for one call
+	borrows  []uint32 // borrow handles lowered into the guest for one call
+	table    *handleTable
+	tableIdx int // the component instance whose handles this lift or lower uses
+	// transfer is set when what is lifted goes to another component
+	// instance (adapter fusion) rather than being consumed by the host: an
+	// own handle then moves with its children, and a borrow is lent.
+	transfer bool
+	lenders  []uint32  // handles in table lent to the callee of a fused call
 	held     int64     // bytes charged to the instance's budget until the call returns
 	ft       *funcType // the host function being called, for its labels
 }
@@ -174,23 +181,48 @@ func (c *cx) char(v uint32) rune {
 	return rune(v)
 }
 
+// guestRep is a guest-defined resource between a lift and a lower: its
+// representation, which only the component instance that defined it reads.
+type guestRep uint32
+
+// liftHandle is lift_own and lift_borrow: an own handle leaves the table
+// (its resource moves to the callee), a borrow stays and, when it is lent
+// to another component instance, cannot be dropped until the call returns.
 func (c *cx) liftHandle(t *vtype, h uint32) any {
-	e := *c.inst.handles.get(h, t.res)
+	pe := c.table.get(h, t.res)
 	if t.kind == kBorrow {
-		if t.res.guest {
-			return e.rep
+		if c.transfer {
+			pe.lent++
+			c.lenders = append(c.lenders, h)
 		}
-		return e.obj
+		if t.res.guest {
+			return guestRep(pe.rep)
+		}
+		return pe.obj
+	}
+	e := *pe
+	if !e.own {
+		trapf("handle %d is a borrow and cannot be passed as own", h)
 	}
 	if e.lent > 0 {
 		trapf("handle %d is lent out and cannot be moved", h)
 	}
-	checkNoChildren(e.obj, t.res.name)
-	c.inst.handles.remove(h)
+	if !c.transfer {
+		checkNoChildren(e.obj, t.res.name)
+	}
+	c.table.remove(h)
 	if t.res.guest {
-		return e.rep
+		return guestRep(e.rep)
 	}
 	return e.obj
+}
+
+// endLends returns the borrows lent for a fused call once it has returned.
+func (c *cx) endLends() {
+	for _, h := range c.lenders {
+		c.table.entries[h].lent--
+	}
+	c.lenders = nil
 }
 
 func (c *cx) loadString(p, n uint32) string {
@@ -403,14 +435,26 @@ func (c *cx) lowerFlat(t *vtype, v any, out []uint64) []uint64 {
 	return nil
 }
 
+// lowerHandle is lower_own and lower_borrow: an own resource gets a new
+// handle in this instance's table; a borrow of a resource this instance
+// defined is its rep, any other borrow a handle that lives for the call.
 func (c *cx) lowerHandle(t *vtype, v any) uint32 {
+	e := handleEntry{res: t.res, obj: v, own: t.kind == kOwn}
 	if t.res.guest {
-		trapf("passing a guest resource from the host is not supported")
+		rep, ok := v.(guestRep)
+		if !ok {
+			trapf("a %s can only come from the component instance that defines it", t.res.name)
+		}
+		if t.kind == kBorrow && c.tableIdx == t.res.impl {
+			return uint32(rep)
+		}
+		e = handleEntry{res: t.res, rep: uint32(rep), own: t.kind == kOwn}
 	}
-	if t.kind == kOwn {
-		return c.inst.handles.add(handleEntry{res: t.res, obj: v, own: true})
+	if e.own {
+		return c.table.add(e)
 	}
-	h := c.inst.handles.add(handleEntry{res: t.res, obj: v})
+	e.scope = c
+	h := c.table.add(e)
 	c.borrows = append(c.borrows, h)
 	return h
 }

@@ -34,7 +34,8 @@ func abiCx(t *testing.T, enc byte) *cx {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &cx{ctx: ctx, inst: &instance{}, mem: m.ExportedMemory("memory"), realloc: m.ExportedFunction("realloc"), encoding: enc}
+	inst := &instance{tables: make([]handleTable, 1)}
+	return &cx{ctx: ctx, inst: inst, table: &inst.tables[0], mem: m.ExportedMemory("memory"), realloc: m.ExportedFunction("realloc"), encoding: enc}
 }
 
 func prim(k kind) *vtype { return &vtype{kind: k} }

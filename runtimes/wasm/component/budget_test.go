@@ -121,16 +121,16 @@ func TestHostBudgetFromConfigAndWithinIt(t *testing.T) {
 func TestHostBudgetGivesBackWhatIsDropped(t *testing.T) {
 	inst := &instance{}
 	inst.budget.limit = 1 << 20
-	inst.handles.budget = &inst.budget
+	inst.tables = []handleTable{{budget: &inst.budget}}
 	c := &cx{inst: inst}
 	for range 100 {
 		f := newFields(c)
 		if err := f.add("x-a", make([]byte, 100<<10)); err != nil {
 			t.Fatal(err)
 		}
-		h := inst.handles.add(handleEntry{obj: f, own: true})
+		h := inst.tables[0].add(handleEntry{obj: f, own: true})
 		f.drop()
-		inst.handles.remove(h)
+		inst.tables[0].remove(h)
 	}
 	if inst.budget.used != 0 {
 		t.Fatalf("after 100 fields of 100 KiB made and dropped, %d bytes are still charged", inst.budget.used)

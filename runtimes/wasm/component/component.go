@@ -111,6 +111,7 @@ type Component struct {
 	modules   []wazero.CompiledModule
 	host      wazero.CompiledModule
 	hostSpecs []hostSpec
+	tables    int // component instances inside, each with a handle table
 	exports   map[string]any
 	imports   []string
 	kind      Kind
@@ -165,7 +166,7 @@ func Compile(ctx context.Context, rt wazero.Runtime, b []byte, opts ...CompileOp
 	if err := l.missingError(); err != nil {
 		return nil, refuse(err)
 	}
-	c := &Component{rt: rt, hostSpecs: l.hostFuncs, exports: top.exports, imports: l.imports}
+	c := &Component{rt: rt, hostSpecs: l.hostFuncs, tables: l.tables, exports: top.exports, imports: l.imports}
 	c.classify()
 	if c.kind == KindNone {
 		return nil, fmt.Errorf("the component exports %s; fungi runs a component that exports wasi:http/incoming-handler (served) or wasi:cli/run (a job)", c.exportList())

@@ -50,12 +50,19 @@ type handleEntry struct {
 	obj  any
 	rep  uint32
 	own  bool
-	lent int
+	lent int // calls this handle is lent to as a borrow; it cannot move or go while > 0
 	live bool
+	// scope is the call a borrow handle was lowered for; the handle must
+	// be dropped before that call returns.
+	scope *cx
 }
 
 // handleTable is one component instance's resource handles; index 0 is never
-// valid. An instance runs on one goroutine at a time, so there is no lock.
+// valid. A composed component has one table per component instance inside
+// it, so a handle means something only to the instance it was given to and
+// passing a resource to another instance moves or lends it through the
+// canonical ABI. An instance runs on one goroutine at a time, so there is
+// no lock.
 type handleTable struct {
 	entries []handleEntry
 	free    []uint32
@@ -122,14 +129,14 @@ type instKey struct{}
 // instance is one instantiation of a component: its core module instances
 // and its handle table, plus the per-run WASI state.
 type instance struct {
-	comp    *Component
-	mods    []api.Module
-	host    api.Module
-	handles handleTable
-	budget  hostBudget // what the host keeps for this instance, handles included
-	wasi    *wasiState
-	ctx     context.Context
-	funcs   map[coreItem]*reusedFunc
+	comp   *Component
+	mods   []api.Module
+	host   api.Module
+	tables []handleTable // one per component instance inside (canonOpts.table)
+	budget hostBudget    // what the host keeps for this instance, handles included
+	wasi   *wasiState
+	ctx    context.Context
+	funcs  map[coreItem]*reusedFunc
 	// wake is signalled (never blocking) by whatever makes a pollable
 	// ready from another goroutine: a connection accepted, bytes read, a
 	// name resolved. The instance's one goroutine waits on it in poll and
@@ -158,7 +165,7 @@ func (inst *instance) function(it coreItem) api.Function {
 }
 
 func (inst *instance) cxFor(ctx context.Context, o *canonOpts) *cx {
-	c := &cx{ctx: ctx, inst: inst, encoding: o.encoding}
+	c := &cx{ctx: ctx, inst: inst, encoding: o.encoding, tableIdx: o.table, table: &inst.tables[o.table]}
 	if o.memory != nil {
 		m := inst.mods[o.memory.inst].ExportedMemory(o.memory.name)
 		if m == nil {
@@ -226,29 +233,31 @@ func valueTypes(ts []coreType) []api.ValueType {
 }
 
 func hostGoFunc(spec *hostSpec) api.GoModuleFunc {
+	table := spec.opts.table
 	switch spec.kind {
 	case bin.CanonResourceNew:
 		return func(ctx context.Context, _ api.Module, stack []uint64) {
 			inst := ctx.Value(instKey{}).(*instance)
-			stack[0] = uint64(inst.handles.add(handleEntry{res: spec.res, rep: uint32(stack[0]), own: true}))
+			stack[0] = uint64(inst.tables[table].add(handleEntry{res: spec.res, rep: uint32(stack[0]), own: true}))
 		}
 	case bin.CanonResourceRep:
 		return func(ctx context.Context, _ api.Module, stack []uint64) {
 			inst := ctx.Value(instKey{}).(*instance)
-			stack[0] = uint64(inst.handles.get(uint32(stack[0]), spec.res).rep)
+			stack[0] = uint64(inst.tables[table].get(uint32(stack[0]), spec.res).rep)
 		}
 	case bin.CanonResourceDrop:
 		return func(ctx context.Context, _ api.Module, stack []uint64) {
 			inst := ctx.Value(instKey{}).(*instance)
 			h := uint32(stack[0])
-			e := *inst.handles.get(h, spec.res)
-			if e.own && e.lent > 0 {
+			t := &inst.tables[table]
+			e := *t.get(h, spec.res)
+			if e.lent > 0 {
 				trapf("resource handle %d dropped while lent out", h)
 			}
 			if e.own {
 				checkNoChildren(e.obj, spec.res.name)
 			}
-			inst.handles.remove(h)
+			t.remove(h)
 			if !e.own {
 				return
 			}
@@ -275,6 +284,7 @@ func hostGoFunc(spec *hostSpec) api.GoModuleFunc {
 		// callee's, as the canonical ABI's fused adapter would copy them;
 		// a trap in the callee traps the caller.
 		host = func(c *cx, args []any) []any {
+			defer c.endLends()
 			out, err := c.inst.call(callee, args)
 			if err != nil {
 				panic(err)
@@ -286,6 +296,7 @@ func hostGoFunc(spec *hostSpec) api.GoModuleFunc {
 		inst := ctx.Value(instKey{}).(*instance)
 		c := inst.cxFor(ctx, &spec.opts)
 		c.ft = ft
+		c.transfer = spec.fn.lift != nil
 		defer c.unhold()
 		var args []any
 		if flatParams > maxFlatParams {
@@ -320,7 +331,10 @@ func (c *Component) instantiate(ctx context.Context, w *wasiState) (_ *instance,
 	if inst.budget.limit <= 0 {
 		inst.budget.limit = max(c.memLimit/hostShare, 1<<16)
 	}
-	inst.handles.budget = &inst.budget
+	inst.tables = make([]handleTable, max(c.tables, 1))
+	for i := range inst.tables {
+		inst.tables[i].budget = &inst.budget
+	}
 	inst.ctx = context.WithValue(ctx, instKey{}, inst)
 	defer func() {
 		if err != nil {
@@ -360,11 +374,13 @@ func (inst *instance) close() {
 	if inst.host != nil {
 		_ = inst.host.Close(ctx)
 	}
-	for i := range inst.handles.entries {
-		e := &inst.handles.entries[i]
-		if e.live && e.own {
-			if d, ok := e.obj.(dropper); ok {
-				d.drop()
+	for t := range inst.tables {
+		for i := range inst.tables[t].entries {
+			e := &inst.tables[t].entries[i]
+			if e.live && e.own {
+				if d, ok := e.obj.(dropper); ok {
+					d.drop()
+				}
 			}
 		}
 	}
@@ -384,6 +400,9 @@ func (inst *instance) call(f *cfunc, args []any) (results []any, err error) {
 	}()
 	c := inst.cxFor(ctx, &f.opts)
 	defer c.unhold()
+	// What the export returns moves to its caller, another component
+	// instance or the host, keeping any children it has.
+	c.transfer = true
 	params, resultsT := f.paramsT, f.resultsT
 	var flat []uint64
 	if len(params.flat) > maxFlatParams {
@@ -417,9 +436,12 @@ func (inst *instance) call(f *cfunc, args []any) (results []any, err error) {
 			return nil, describeTrap(err)
 		}
 	}
+	// Every borrow handle lowered for this call must be gone when it
+	// returns (the canonical ABI traps otherwise: a borrow cannot outlive
+	// the call that lent it).
 	for _, h := range c.borrows {
-		if int(h) < len(inst.handles.entries) && inst.handles.entries[h].live && !inst.handles.entries[h].own {
-			inst.handles.remove(h)
+		if e := &c.table.entries[h]; e.live && !e.own && e.scope == c {
+			trapf("the export returned while it still held borrow handle %d of a %s; drop borrowed handles before returning", h, e.res.name)
 		}
 	}
 	return results, nil

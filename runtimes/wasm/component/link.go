@@ -49,6 +49,7 @@ type coreSortItem struct {
 type canonOpts struct {
 	memory, realloc, postReturn *coreItem
 	encoding                    byte
+	table                       int // the handle table of the instance that made the lift, lower or built-in
 }
 
 // cfunc is a component function: a host (WASI) function or a lifted core function.
@@ -94,6 +95,7 @@ const (
 	maxLinkSteps        = 1 << 20
 	maxCoreInstances    = 1 << 10
 	maxHostFuncsPerComp = 1 << 16
+	maxComponentInsts   = 1 << 10
 )
 
 type linker struct {
@@ -102,6 +104,7 @@ type linker struct {
 	hostFuncs []hostSpec
 	missing   map[string][]string // interface -> functions fungi does not provide
 	imports   []string
+	tables    int // component instances linked, each with a handle table
 }
 
 func (l *linker) addHost(h hostSpec) coreItem {
@@ -381,6 +384,7 @@ func (l *linker) linkTop(c *bin.Component, s *scope) (err error) {
 			err = fmt.Errorf("fungi's component linker failed (%v); please report it with the component", r)
 		}
 	}()
+	l.tables = 1
 	return l.link(c, s, nil, 0)
 }
 
@@ -494,7 +498,11 @@ func (l *linker) linkDef(d any, s *scope, args map[string]any, depth int) error 
 			}
 			nargs[a.Name] = it
 		}
-		inner := &scope{parent: cd.parent}
+		if l.tables >= maxComponentInsts {
+			return fmt.Errorf("more than %d component instances", maxComponentInsts)
+		}
+		inner := &scope{parent: cd.parent, table: l.tables}
+		l.tables++
 		if err := l.link(cd.c, inner, nargs, depth+1); err != nil {
 			return fmt.Errorf("nested component: %w", err)
 		}
@@ -505,6 +513,9 @@ func (l *linker) linkDef(d any, s *scope, args map[string]any, depth int) error 
 		t, err := resolveType(s, d, "")
 		if err != nil {
 			return err
+		}
+		if r, ok := t.(*resourceType); ok {
+			r.impl = s.table
 		}
 		s.types = append(s.types, t)
 	case *bin.CanonDef:
@@ -701,7 +712,7 @@ func (l *linker) alias(d *bin.AliasDef, s *scope) error {
 }
 
 func (l *linker) opts(s *scope, opts []bin.CanonOpt) (canonOpts, error) {
-	var o canonOpts
+	o := canonOpts{table: s.table}
 	for _, op := range opts {
 		switch op.Kind {
 		case bin.OptUTF8, bin.OptUTF16, bin.OptLatin1:
@@ -774,7 +785,12 @@ func (l *linker) canon(d *bin.CanonDef, s *scope) error {
 		if !ok {
 			return fmt.Errorf("resource built-in on type %d, a %T", d.Type, t)
 		}
-		h := hostSpec{kind: d.Op, res: r, params: []coreType{ci32}}
+		if d.Op != bin.CanonResourceDrop && (!r.guest || r.impl != s.table) {
+			// resource.drop takes any resource; new and rep only the
+			// component's own (the component model validates so).
+			return fmt.Errorf("resource.new or resource.rep on %s, a resource this component does not define", r.name)
+		}
+		h := hostSpec{kind: d.Op, res: r, opts: canonOpts{table: s.table}, params: []coreType{ci32}}
 		if d.Op != bin.CanonResourceDrop {
 			h.result = []coreType{ci32}
 		}

@@ -67,6 +67,10 @@ type resourceType struct {
 	name  string
 	guest bool
 	dtor  *coreItem // guest resources only
+	// impl is the handle table of the component instance that defined a
+	// guest resource (its "impl" in the canonical ABI): a borrow lowered
+	// into that instance is the rep itself, not a handle.
+	impl int
 }
 
 // funcType is a component function type; results form a tuple.
@@ -218,6 +222,10 @@ func (t *vtype) layout() {
 // scope holds one component's (or one type's) index spaces while linking.
 type scope struct {
 	parent *scope
+	// table is the handle table of the component instance being linked:
+	// every component instance, the outermost and each nested one, has
+	// its own, as the canonical ABI gives each instance its own.
+	table int
 
 	types         []any // *vtype, *funcType, *instanceType, *componentType, *resourceType
 	coreTypes     []any
