@@ -47,8 +47,12 @@ func (c *accessAttachCmd) Run(e *env) error {
 		if c.JSON {
 			return printJSON(e.stdout, entry)
 		}
-		for _, p := range humanSafe(entry).Ports {
+		entry = humanSafe(entry)
+		for _, p := range entry.Ports {
 			fmt.Fprintf(e.stdout, "%s %s\n", p.Name, p.LocalAddress)
+		}
+		if entry.Url != "" {
+			fmt.Fprintf(e.stderr, "by name: %s\n", entry.Url)
 		}
 		return nil
 	})
@@ -73,7 +77,7 @@ func (c *accessListCmd) Run(e *env) error {
 			return nil
 		}
 		w := table(e.stdout)
-		fmt.Fprintln(w, "SERVICE ID\tPEER\tPORT\tLOCAL ADDRESS")
+		fmt.Fprintln(w, "SERVICE ID\tPEER\tPORT\tLOCAL ADDRESS\tNAME")
 		for _, en := range res.Entries {
 			en = humanSafe(en)
 			who := en.Alias
@@ -81,7 +85,11 @@ func (c *accessListCmd) Run(e *env) error {
 				who = en.PeerId
 			}
 			for _, p := range en.Ports {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", en.ServiceId, who, p.Name, p.LocalAddress)
+				name := en.Url
+				if name == "" {
+					name = en.Name
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", en.ServiceId, who, p.Name, p.LocalAddress, name)
 			}
 		}
 		return w.Flush()

@@ -108,6 +108,8 @@ func TestScripts(t *testing.T) {
 				ts.Setenv(args[1], id.String())
 			},
 			"waitport":    cmdWaitPort,
+			"namesport":   cmdNamesPort,
+			"namehttp":    cmdNameHTTP,
 			"webserver":   cmdWebServer,
 			"webserverat": cmdWebServerAt,
 			"setenvfile": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -226,6 +228,8 @@ func quietHome(dir string) error {
 func writeHomeConfig(dir string, cfg home.Config) error {
 	cfg.Discovery.DHT = false
 	cfg.Bootstrap = []string{}
+	// Many daemons share this machine: each gets a names port of its own.
+	cfg.Names.Listen = "127.0.0.1:0"
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
 		return err

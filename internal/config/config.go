@@ -73,6 +73,8 @@ var Keys = []Key{
 	{Name: "mounts.allowed", Kind: List, Live: true, When: "for later pulls and service starts", check: checkFolder},
 	{Name: "ui.enabled", Kind: Bool, When: "after a daemon restart"},
 	{Name: "ui.listen", Kind: String, When: "after a daemon restart", check: nonEmpty},
+	{Name: "names.enabled", Kind: Bool, When: "after a daemon restart"},
+	{Name: "names.listen", Kind: String, When: "after a daemon restart", check: nonEmpty},
 	{Name: "log.level", Kind: String, When: "after a daemon restart", check: checkLevel},
 }
 

@@ -203,6 +203,7 @@ func Run(ctx context.Context, opts Options) error {
 	// answer (a script, `fungi ui` right after the daemon started) finds
 	// the dashboard too. Its client dials the API's socket lazily.
 	defer startUI(ctx, h, cfg, logf)()
+	defer startNames(ctx, h, cfg, logf, api)()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logf("peer %s", id)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fungi-go/fungi/actors"
+	"github.com/fungi-go/fungi/internal/names"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/transport"
 )
@@ -198,6 +199,15 @@ func (s *apiServer) Attach(ctx context.Context, req *messages.AccessAttach) (*me
 	}
 	out := res.(*messages.AccessEntry)
 	out.Alias = d.Alias
+	// Its name depends on every entry's (collisions), so it is the one
+	// the full list gives it.
+	if all, err := s.ListAccess(ctx, &messages.AccessListRequest{}); err == nil {
+		for _, e := range all.Entries {
+			if e.PeerId == out.PeerId && e.ServiceId == out.ServiceId {
+				out.Name, out.Url = e.Name, e.Url
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -208,23 +218,36 @@ func firstNonEmpty(a, b string) string {
 	return b
 }
 
+// ListAccess lists the access entries, each with its name on the names
+// port; the names are given over all entries (collisions are resolved
+// among all of them) before a device filter applies.
 func (s *apiServer) ListAccess(ctx context.Context, req *messages.AccessListRequest) (*messages.AccessEntries, error) {
-	filter := &messages.AccessListRequest{}
+	device := ""
 	if req.Device != "" {
 		d, err := s.device(&messages.DeviceResolve{Device: req.Device})
 		if err != nil {
 			return nil, err
 		}
-		filter.Device = d.PeerId
+		device = d.PeerId
 	}
-	res, err := s.node.AskAccess(filter, quickTimeout)
+	res, err := s.node.AskAccess(&messages.AccessListRequest{}, quickTimeout)
 	if err != nil {
 		return nil, apiError(err)
 	}
-	out := res.(*messages.AccessEntries)
+	all := res.(*messages.AccessEntries)
 	aliases := s.aliases()
-	for _, e := range out.Entries {
+	for _, e := range all.Entries {
 		e.Alias = aliases[e.PeerId]
+	}
+	names.Assign(all.Entries, namesBase(s.home))
+	if device == "" {
+		return all, nil
+	}
+	out := &messages.AccessEntries{}
+	for _, e := range all.Entries {
+		if e.PeerId == device {
+			out.Entries = append(out.Entries, e)
+		}
 	}
 	return out, nil
 }

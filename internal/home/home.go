@@ -59,6 +59,10 @@ func (h *Home) UITokenPath() string { return filepath.Join(h.Dir, "ui-token") }
 // `fungi ui` reads it. It is removed when the daemon stops.
 func (h *Home) UIAddrPath() string { return filepath.Join(h.Dir, "ui.addr") }
 
+// NamesAddrPath holds the names port's host:port while the daemon serves
+// it (internal/names).
+func (h *Home) NamesAddrPath() string { return filepath.Join(h.Dir, "names.addr") }
+
 // Initialized reports whether the home has an identity.
 func (h *Home) Initialized() bool {
 	_, err := os.Stat(h.KeyPath())
@@ -145,6 +149,9 @@ type Config struct {
 	} `yaml:"mounts"`
 	External ExternalConfig `yaml:"external"`
 	UI       UIConfig       `yaml:"ui"`
+	// Names is the local HTTP port that reaches attached web services by
+	// name (internal/names).
+	Names NamesConfig `yaml:"names"`
 	// Log is the daemon's own log (HOME/logs/daemon.log).
 	Log LogConfig `yaml:"log"`
 }
@@ -175,6 +182,20 @@ type UIConfig struct {
 
 // DefaultUIPort is where the dashboard listens unless told otherwise.
 const DefaultUIPort = 4434
+
+// NamesConfig is the names port's part of config.yaml: one loopback HTTP
+// port where http://SERVICE.DEVICE.localhost:PORT/ reaches an attached web
+// service.
+type NamesConfig struct {
+	// Enabled serves the names port.
+	Enabled bool `yaml:"enabled"`
+	// Listen is a loopback host:port; a port of 0 picks a free one.
+	Listen string `yaml:"listen"`
+}
+
+// DefaultNamesPort is where the names port listens unless told otherwise:
+// fixed, so names stay valid bookmarks.
+const DefaultNamesPort = 8479
 
 // ExternalConfig is what services that already run may publish.
 type ExternalConfig struct {
@@ -236,6 +257,7 @@ func DefaultConfig() Config {
 	c.Mounts.Allowed = []string{}
 	c.External.AllowedHosts = []string{}
 	c.UI = UIConfig{Enabled: true, Listen: fmt.Sprintf("127.0.0.1:%d", DefaultUIPort)}
+	c.Names = NamesConfig{Enabled: true, Listen: fmt.Sprintf("127.0.0.1:%d", DefaultNamesPort)}
 	return c
 }
 

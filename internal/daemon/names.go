@@ -1,0 +1,59 @@
+package daemon
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"github.com/fungi-go/fungi/internal/atomicfile"
+	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/internal/names"
+	"github.com/fungi-go/fungi/messages"
+)
+
+// startNames serves the names port when config.yaml asks for it: the
+// access entries of api, by name. Its address goes into the home's
+// names.addr, where ListAccess finds it for the entries' URLs. A port that
+// is taken is logged, and the node runs without names. It stops when ctx
+// ends; the returned func stops it too.
+func startNames(ctx context.Context, h *home.Home, cfg home.Config, logf func(string, ...any), api *apiServer) func() {
+	os.Remove(h.NamesAddrPath())
+	if !cfg.Names.Enabled {
+		return func() {}
+	}
+	srv, err := names.Start(names.Options{Listen: cfg.Names.Listen, Entries: func(ctx context.Context) ([]*messages.AccessEntry, error) {
+		res, err := api.ListAccess(ctx, &messages.AccessListRequest{})
+		if err != nil {
+			return nil, err
+		}
+		return res.Entries, nil
+	}})
+	if err != nil {
+		logf("names port off: %v", err)
+		return func() {}
+	}
+	if err := atomicfile.Write(h.NamesAddrPath(), []byte(srv.Addr+"\n"), 0o600); err != nil {
+		logf("names port: %v", err)
+	}
+	logf("names on http://localhost:%s/ (SERVICE.DEVICE.localhost reaches an attached service; config.yaml keys names.enabled, names.listen)", portOf(srv.Addr))
+	stop := func() {
+		os.Remove(h.NamesAddrPath())
+		srv.Close()
+	}
+	context.AfterFunc(ctx, stop)
+	return stop
+}
+
+func portOf(addr string) string {
+	i := strings.LastIndexByte(addr, ':')
+	return addr[i+1:]
+}
+
+// namesBase is the names port's host:port, "" while it is off.
+func namesBase(h *home.Home) string {
+	data, err := os.ReadFile(h.NamesAddrPath())
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
+}
