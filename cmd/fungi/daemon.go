@@ -11,6 +11,7 @@ import (
 
 	"github.com/fungi-go/fungi/internal/apisock"
 	"github.com/fungi-go/fungi/internal/daemon"
+	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/install"
 	"github.com/fungi-go/fungi/internal/logging"
 )
@@ -83,6 +84,9 @@ func (c serviceScope) spec(e *env) (install.Spec, error) {
 		exe = resolved
 	}
 	s := install.Spec{Exe: exe, Home: e.home.Dir, System: c.System, User: c.RunAs, Dir: c.UnitDir}
+	if def, err := filepath.Abs(home.Default()); err == nil {
+		s.DefaultHome = def
+	}
 	if s.System && s.User == "" {
 		s.User = os.Getenv("SUDO_USER")
 		if u, err := user.Current(); s.User == "" && err == nil && u.Uid != "0" {

@@ -79,7 +79,7 @@ func TestSystemdUnitKeepsHostilePaths(t *testing.T) {
 			if len(execStart) != 1 {
 				t.Fatalf("want one ExecStart=, got %d:\n%s", len(execStart), unit)
 			}
-			if argv, want := execArgv(t, execStart[0]), []string{s.Exe, "-f", s.Home, "daemon"}; !slices.Equal(argv, want) {
+			if argv, want := execArgv(t, execStart[0]), []string{s.Exe, "--fungi-dir", s.Home, "daemon"}; !slices.Equal(argv, want) {
 				t.Fatalf("ExecStart= splits to %q, want %q:\n%s", argv, want, unit)
 			}
 			if got, want := settingValue(t, settings, "Description"), "Fungi node ("+s.Home+")"; got != want {
@@ -209,7 +209,7 @@ func TestPlistKeepsHostilePaths(t *testing.T) {
 			t.Fatalf("refused %q: %v", name, err)
 		}
 		values := plistValues(t, p)
-		if got, want := values["ProgramArguments"], []string{s.Exe, "-f", s.Home, "daemon"}; !slices.Equal(got, want) {
+		if got, want := values["ProgramArguments"], []string{s.Exe, "--fungi-dir", s.Home, "daemon"}; !slices.Equal(got, want) {
 			t.Errorf("ProgramArguments %q, want %q", got, want)
 		}
 		if got := values["UserName"]; !slices.Equal(got, []string{"_fungi"}) {
@@ -268,7 +268,7 @@ func TestWindowsCommandLineKeepsHostilePaths(t *testing.T) {
 		if err != nil {
 			t.Fatalf("refused %q: %v", name, err)
 		}
-		if got, want := windowsArgv(w.CommandLine), []string{s.Exe, "-f", s.Home, "daemon"}; !slices.Equal(got, want) {
+		if got, want := windowsArgv(w.CommandLine), []string{s.Exe, "--fungi-dir", s.Home, "daemon"}; !slices.Equal(got, want) {
 			t.Errorf("%s splits to %q, want %q", w.CommandLine, got, want)
 		}
 	}

@@ -5,13 +5,17 @@
 package install
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/xml"
 	"fmt"
+	"path/filepath"
 	"strings"
 )
 
-// Name is the service's name: fungi.service, the dev.fungi.daemon launchd
-// label, the "fungi" Windows service.
+// Name is the service's name for the default home: fungi.service, the
+// dev.fungi.daemon launchd label, the "fungi" Windows service. Another
+// home's service carries a suffix of its own (Spec.Name).
 const Name = "fungi"
 
 // Spec is what the service runs and for whom.
@@ -30,10 +34,59 @@ type Spec struct {
 	// system's folder; nothing else on the system is touched (tests, and
 	// packagers building an image).
 	Dir string
+	// DefaultHome is the default node folder (~/.fungi): its service keeps
+	// the plain name, every other home's is named after the home.
+	DefaultHome string
 }
 
 // Args is the daemon's command line after the binary.
-func (s Spec) Args() []string { return []string{"-f", s.Home, "daemon"} }
+func (s Spec) Args() []string { return []string{"--fungi-dir", s.Home, "daemon"} }
+
+// Name is the service's name for s's home: "fungi" for the default home,
+// else "fungi-<folder>-<hash>", so a second home installed as a service
+// does not overwrite the first, and uninstall removes the right one.
+func (s Spec) Name() string {
+	if s.DefaultHome != "" && filepath.Clean(s.Home) == filepath.Clean(s.DefaultHome) {
+		return Name
+	}
+	return Name + "-" + homeSuffix(s.Home)
+}
+
+// maxFolderInName bounds the folder's share of a service name.
+const maxFolderInName = 24
+
+// homeSuffix is the home's folder name in [a-z0-9-] and 8 hex digits of
+// its path's SHA-256: readable, and distinct for two folders of one name.
+func homeSuffix(home string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(filepath.Base(filepath.Clean(home))) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
+			b.WriteByte('-')
+		}
+		if b.Len() >= maxFolderInName {
+			break
+		}
+	}
+	folder := strings.Trim(b.String(), "-")
+	sum := sha256.Sum256([]byte(filepath.Clean(home)))
+	hash := hex.EncodeToString(sum[:4])
+	if folder == "" {
+		return hash
+	}
+	return folder + "-" + hash
+}
+
+// Label is the launchd job's label for s: dev.fungi.daemon, with the
+// home's suffix for a home other than the default.
+func (s Spec) Label() string {
+	if n := s.Name(); n != Name {
+		return LaunchdLabel + "." + strings.TrimPrefix(n, Name+"-")
+	}
+	return LaunchdLabel
+}
 
 // Result says what Install or Uninstall did and what is left to the user.
 type Result struct {
@@ -109,7 +162,7 @@ func LaunchdPlist(s Spec) (string, error) {
 <plist version="1.0">
 <dict>
 	<key>Label</key>
-	<string>` + LaunchdLabel + `</string>
+	<string>` + s.Label() + `</string>
 	<key>ProgramArguments</key>
 	<array>
 		<string>` + x(s.Exe) + "</string>\n")
@@ -173,8 +226,8 @@ func WindowsServiceFor(s Spec) (WindowsService, error) {
 		line += " " + windowsArg(a)
 	}
 	return WindowsService{
-		Name:        Name,
-		DisplayName: "Fungi node",
+		Name:        s.Name(),
+		DisplayName: "Fungi node (" + s.Name() + ")",
 		Description: fmt.Sprintf("Fungi node on %s: a private peer-to-peer network for your own devices.", s.Home),
 		Exe:         s.Exe,
 		Args:        s.Args(),

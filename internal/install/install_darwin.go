@@ -31,7 +31,7 @@ func PlistPath(s Spec) (string, error) {
 		}
 		dir = filepath.Join(h, "Library", "LaunchAgents")
 	}
-	return filepath.Join(dir, LaunchdLabel+".plist"), nil
+	return filepath.Join(dir, s.Label()+".plist"), nil
 }
 
 func domain(s Spec) string {
@@ -72,7 +72,7 @@ func Install(s Spec) (Result, error) {
 		res.Next = "load it with: launchctl bootstrap " + domain(s) + " " + path
 		return res, nil
 	}
-	launchctl("bootout", domain(s)+"/"+LaunchdLabel) // an older copy, if loaded
+	launchctl("bootout", domain(s)+"/"+s.Label()) // an older copy, if loaded
 	if err := launchctl("bootstrap", domain(s), path); err != nil {
 		return res, err
 	}
@@ -91,7 +91,7 @@ func Uninstall(s Spec) (Result, error) {
 		return res, fmt.Errorf("no fungi launchd job at %s; nothing to uninstall", path)
 	}
 	if s.Dir == "" {
-		res.Activated = launchctl("bootout", domain(s)+"/"+LaunchdLabel) == nil
+		res.Activated = launchctl("bootout", domain(s)+"/"+s.Label()) == nil
 	}
 	return res, os.Remove(path)
 }
@@ -106,11 +106,32 @@ func StatusOf(s Spec) (Status, error) {
 	_, err = os.Stat(path)
 	st.Installed = err == nil
 	if s.Dir == "" {
-		if launchctl("print", domain(s)+"/"+LaunchdLabel) == nil {
+		if launchctl("print", domain(s)+"/"+s.Label()) == nil {
 			st.State = "loaded"
 		} else {
 			st.State = "not loaded"
 		}
 	}
 	return st, nil
+}
+
+// Control asks launchd to stop, start or restart the job of s. Stop sends
+// SIGTERM: the daemon exits 0 and KeepAlive (SuccessfulExit false) leaves
+// it stopped.
+func Control(s Spec, action string) error {
+	target := domain(s) + "/" + s.Label()
+	switch action {
+	case "stop":
+		return launchctl("kill", "SIGTERM", target)
+	case "start":
+		return launchctl("kickstart", target)
+	default:
+		return launchctl("kickstart", "-k", target)
+	}
+}
+
+// Managed says whether launchd has s's job loaded.
+func Managed(s Spec) bool {
+	st, err := StatusOf(s)
+	return err == nil && st.Installed && st.State == "loaded"
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -40,7 +41,7 @@ func UnitPath(s Spec) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, Name+".service"), nil
+	return filepath.Join(dir, s.Name()+".service"), nil
 }
 
 // systemdRunning reports whether systemd is the init system here: only
@@ -88,7 +89,7 @@ func Install(s Spec) (Result, error) {
 		return Result{}, fmt.Errorf("write %s: %w", path, err)
 	}
 	res := Result{Path: path}
-	enable := fmt.Sprintf("systemctl %sdaemon-reload && systemctl %senable --now %s", userFlag(s), userFlag(s), Name)
+	enable := fmt.Sprintf("systemctl %sdaemon-reload && systemctl %senable --now %s", userFlag(s), userFlag(s), s.Name())
 	switch {
 	case s.Dir != "":
 		res.Next = "the unit is in " + s.Dir + "; copy it to the systemd folder, then: " + enable
@@ -98,13 +99,19 @@ func Install(s Spec) (Result, error) {
 		if _, err := systemctl(s, "daemon-reload"); err != nil {
 			return res, err
 		}
-		if _, err := systemctl(s, "enable", "--now", Name); err != nil {
+		if _, err := systemctl(s, "enable", "--now", s.Name()); err != nil {
 			return res, err
 		}
 		res.Activated = true
-		if !s.System {
-			res.Next = "to keep it running while you are logged out: loginctl enable-linger"
+	}
+	if !s.System {
+		// A user service runs only while its user is logged in, unless
+		// lingering is on: a headless home server needs it to start at boot.
+		note := "a user service runs only while you are logged in; on a headless server, to start it at boot: sudo loginctl enable-linger " + currentUser()
+		if res.Next != "" {
+			note = res.Next + "; " + note
 		}
+		res.Next = note
 	}
 	return res, nil
 }
@@ -117,10 +124,10 @@ func Uninstall(s Spec) (Result, error) {
 	}
 	res := Result{Path: path}
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return res, fmt.Errorf("no fungi unit at %s; nothing to uninstall (was it installed with --system?)", path)
+		return res, fmt.Errorf("no fungi unit for %s at %s; nothing to uninstall (was it installed with --system, or for another --fungi-dir?)", s.Home, path)
 	}
 	if s.Dir == "" && systemdRunning() {
-		if _, err := systemctl(s, "disable", "--now", Name); err != nil {
+		if _, err := systemctl(s, "disable", "--now", s.Name()); err != nil {
 			return res, err
 		}
 		res.Activated = true
@@ -151,8 +158,29 @@ func StatusOf(s Spec) (Status, error) {
 	case !systemdRunning():
 		st.Note = "systemd is not running on this machine (not PID 1); it cannot say whether the unit is active"
 	default:
-		out, _ := systemctl(s, "is-active", Name) // exits non-zero when inactive
+		out, _ := systemctl(s, "is-active", s.Name()) // exits non-zero when inactive
 		st.State = out
 	}
 	return st, nil
+}
+
+// currentUser names the user for loginctl, "$USER" when unknown.
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "$USER"
+}
+
+// Control asks systemd to stop, start or restart the unit of s.
+func Control(s Spec, action string) error {
+	_, err := systemctl(s, action, s.Name())
+	return err
+}
+
+// Managed says whether a service manager runs s's service now, so stop
+// and restart go through it rather than around it.
+func Managed(s Spec) bool {
+	st, err := StatusOf(s)
+	return err == nil && st.Installed && (st.State == "active" || st.State == "activating" || st.State == "reloading")
 }

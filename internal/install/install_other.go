@@ -19,3 +19,9 @@ func Uninstall(Spec) (Result, error) { return Result{}, unsupported() }
 
 // StatusOf is not supported here.
 func StatusOf(Spec) (Status, error) { return Status{}, unsupported() }
+
+// Control is not supported here.
+func Control(Spec, string) error { return unsupported() }
+
+// Managed is false here: no service manager is known.
+func Managed(Spec) bool { return false }

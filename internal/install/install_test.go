@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // up as a diff there (go test -update rewrites them). Paths with spaces
 // and XML/systemd special characters are quoted.
 func TestGolden(t *testing.T) {
-	user := Spec{Exe: "/usr/local/bin/fungi", Home: "/home/ana/.fungi"}
+	user := Spec{Exe: "/usr/local/bin/fungi", Home: "/home/ana/.fungi", DefaultHome: "/home/ana/.fungi"}
 	system := Spec{Exe: "/opt/fungi dir/fungi", Home: "/var/lib/fungi & co", System: true, User: "fungi"}
 	win := Spec{Exe: `C:\Program Files\fungi\fungi.exe`, Home: `C:\Users\ana\.fungi`, System: true}
 	must := func(text string, err error) string {

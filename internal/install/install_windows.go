@@ -16,7 +16,7 @@ import (
 // Install registers the fungi Windows service (needs an administrator) and
 // starts it.
 func Install(s Spec) (Result, error) {
-	res := Result{Path: Name}
+	res := Result{Path: s.Name()}
 	w, err := WindowsServiceFor(s)
 	if err != nil {
 		return res, err
@@ -48,15 +48,15 @@ func Install(s Spec) (Result, error) {
 
 // Uninstall stops and deletes the service.
 func Uninstall(s Spec) (Result, error) {
-	res := Result{Path: Name}
+	res := Result{Path: s.Name()}
 	m, err := mgr.Connect()
 	if err != nil {
 		return res, fmt.Errorf("connect to the service control manager: %w (run the command as an administrator)", err)
 	}
 	defer m.Disconnect()
-	service, err := m.OpenService(Name)
+	service, err := m.OpenService(s.Name())
 	if err != nil {
-		return res, fmt.Errorf("no %s service: %w", Name, err)
+		return res, fmt.Errorf("no %s service: %w", s.Name(), err)
 	}
 	defer service.Close()
 	service.Control(svc.Stop)
@@ -69,14 +69,14 @@ func Uninstall(s Spec) (Result, error) {
 
 // StatusOf asks the service control manager about the service.
 func StatusOf(s Spec) (Status, error) {
-	st := Status{Path: Name}
+	st := Status{Path: s.Name()}
 	m, err := mgr.Connect()
 	if err != nil {
 		st.Note = "cannot ask the service control manager: " + err.Error()
 		return st, nil
 	}
 	defer m.Disconnect()
-	service, err := m.OpenService(Name)
+	service, err := m.OpenService(s.Name())
 	if err != nil {
 		if errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST) {
 			return st, nil
@@ -107,4 +107,53 @@ func stateName(s svc.State) string {
 		return "running"
 	}
 	return fmt.Sprintf("state %d", s)
+}
+
+// controlTimeout bounds how long a stop waits for the service to end.
+const controlTimeout = 30 * time.Second
+
+// Control asks the service control manager to stop, start or restart the
+// service of s, waiting for a stop to finish.
+func Control(s Spec, action string) error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("connect to the service control manager: %w (run the command as an administrator)", err)
+	}
+	defer m.Disconnect()
+	service, err := m.OpenService(s.Name())
+	if err != nil {
+		return fmt.Errorf("no %s service: %w", s.Name(), err)
+	}
+	defer service.Close()
+	if action == "stop" || action == "restart" {
+		if _, err := service.Control(svc.Stop); err != nil && !errors.Is(err, windows.ERROR_SERVICE_NOT_ACTIVE) {
+			return fmt.Errorf("stop the service %s: %w", s.Name(), err)
+		}
+		deadline := time.Now().Add(controlTimeout)
+		for {
+			q, err := service.Query()
+			if err != nil {
+				return err
+			}
+			if q.State == svc.Stopped {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the service %s did not stop within %s", s.Name(), controlTimeout)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if action == "start" || action == "restart" {
+		if err := service.Start(); err != nil {
+			return fmt.Errorf("start the service %s: %w", s.Name(), err)
+		}
+	}
+	return nil
+}
+
+// Managed says whether the service control manager runs s's service.
+func Managed(s Spec) bool {
+	st, err := StatusOf(s)
+	return err == nil && st.Installed && (st.State == "running" || st.State == "starting")
 }
