@@ -4231,6 +4231,52 @@ func (x *PendingDevices) GetDevices() []*PendingDevice {
 	return nil
 }
 
+// PendingDismiss drops a device from the pending list (the dashboard's
+// Dismiss); it comes back if it tries again.
+type PendingDismiss struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PeerId        string                 `protobuf:"bytes,1,opt,name=peer_id,json=peerId,proto3" json:"peer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PendingDismiss) Reset() {
+	*x = PendingDismiss{}
+	mi := &file_fungi_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingDismiss) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingDismiss) ProtoMessage() {}
+
+func (x *PendingDismiss) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingDismiss.ProtoReflect.Descriptor instead.
+func (*PendingDismiss) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *PendingDismiss) GetPeerId() string {
+	if x != nil {
+		return x.PeerId
+	}
+	return ""
+}
+
 // InviteRequest makes a single-use pairing code.
 type InviteRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -4243,7 +4289,7 @@ type InviteRequest struct {
 
 func (x *InviteRequest) Reset() {
 	*x = InviteRequest{}
-	mi := &file_fungi_proto_msgTypes[66]
+	mi := &file_fungi_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4255,7 +4301,7 @@ func (x *InviteRequest) String() string {
 func (*InviteRequest) ProtoMessage() {}
 
 func (x *InviteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[66]
+	mi := &file_fungi_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4268,7 +4314,7 @@ func (x *InviteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteRequest.ProtoReflect.Descriptor instead.
 func (*InviteRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{66}
+	return file_fungi_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *InviteRequest) GetRole() string {
@@ -4305,7 +4351,7 @@ type Invite struct {
 
 func (x *Invite) Reset() {
 	*x = Invite{}
-	mi := &file_fungi_proto_msgTypes[67]
+	mi := &file_fungi_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4317,7 +4363,7 @@ func (x *Invite) String() string {
 func (*Invite) ProtoMessage() {}
 
 func (x *Invite) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[67]
+	mi := &file_fungi_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4330,7 +4376,7 @@ func (x *Invite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invite.ProtoReflect.Descriptor instead.
 func (*Invite) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{67}
+	return file_fungi_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *Invite) GetCode() string {
@@ -4378,7 +4424,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_fungi_proto_msgTypes[68]
+	mi := &file_fungi_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4390,7 +4436,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[68]
+	mi := &file_fungi_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4403,7 +4449,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{68}
+	return file_fungi_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *JoinRequest) GetCode() string {
@@ -4434,7 +4480,7 @@ type PairCode struct {
 
 func (x *PairCode) Reset() {
 	*x = PairCode{}
-	mi := &file_fungi_proto_msgTypes[69]
+	mi := &file_fungi_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4446,7 +4492,7 @@ func (x *PairCode) String() string {
 func (*PairCode) ProtoMessage() {}
 
 func (x *PairCode) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[69]
+	mi := &file_fungi_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4459,7 +4505,7 @@ func (x *PairCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairCode.ProtoReflect.Descriptor instead.
 func (*PairCode) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{69}
+	return file_fungi_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *PairCode) GetPeerId() []byte {
@@ -4509,7 +4555,7 @@ type PairRequest struct {
 
 func (x *PairRequest) Reset() {
 	*x = PairRequest{}
-	mi := &file_fungi_proto_msgTypes[70]
+	mi := &file_fungi_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4521,7 +4567,7 @@ func (x *PairRequest) String() string {
 func (*PairRequest) ProtoMessage() {}
 
 func (x *PairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[70]
+	mi := &file_fungi_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4534,7 +4580,7 @@ func (x *PairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairRequest.ProtoReflect.Descriptor instead.
 func (*PairRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{70}
+	return file_fungi_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *PairRequest) GetInviteId() []byte {
@@ -4562,7 +4608,7 @@ type PairReply struct {
 
 func (x *PairReply) Reset() {
 	*x = PairReply{}
-	mi := &file_fungi_proto_msgTypes[71]
+	mi := &file_fungi_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4574,7 +4620,7 @@ func (x *PairReply) String() string {
 func (*PairReply) ProtoMessage() {}
 
 func (x *PairReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[71]
+	mi := &file_fungi_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4587,7 +4633,7 @@ func (x *PairReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairReply.ProtoReflect.Descriptor instead.
 func (*PairReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{71}
+	return file_fungi_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *PairReply) GetOk() bool {
@@ -4620,7 +4666,7 @@ type ConfigReloadRequest struct {
 
 func (x *ConfigReloadRequest) Reset() {
 	*x = ConfigReloadRequest{}
-	mi := &file_fungi_proto_msgTypes[72]
+	mi := &file_fungi_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4632,7 +4678,7 @@ func (x *ConfigReloadRequest) String() string {
 func (*ConfigReloadRequest) ProtoMessage() {}
 
 func (x *ConfigReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[72]
+	mi := &file_fungi_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4645,7 +4691,7 @@ func (x *ConfigReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigReloadRequest.ProtoReflect.Descriptor instead.
 func (*ConfigReloadRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{72}
+	return file_fungi_proto_rawDescGZIP(), []int{73}
 }
 
 // ConfigReloadReply says which changed keys took effect and which wait for
@@ -4660,7 +4706,7 @@ type ConfigReloadReply struct {
 
 func (x *ConfigReloadReply) Reset() {
 	*x = ConfigReloadReply{}
-	mi := &file_fungi_proto_msgTypes[73]
+	mi := &file_fungi_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4672,7 +4718,7 @@ func (x *ConfigReloadReply) String() string {
 func (*ConfigReloadReply) ProtoMessage() {}
 
 func (x *ConfigReloadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[73]
+	mi := &file_fungi_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4685,7 +4731,7 @@ func (x *ConfigReloadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigReloadReply.ProtoReflect.Descriptor instead.
 func (*ConfigReloadReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{73}
+	return file_fungi_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ConfigReloadReply) GetApplied() []string {
@@ -5000,7 +5046,9 @@ const file_fungi_proto_rawDesc = "" +
 	"\battempts\x18\x05 \x01(\x03R\battempts\"\x10\n" +
 	"\x0ePendingRequest\"C\n" +
 	"\x0ePendingDevices\x121\n" +
-	"\adevices\x18\x01 \x03(\v2\x17.fungi.v1.PendingDeviceR\adevices\"b\n" +
+	"\adevices\x18\x01 \x03(\v2\x17.fungi.v1.PendingDeviceR\adevices\")\n" +
+	"\x0ePendingDismiss\x12\x17\n" +
+	"\apeer_id\x18\x01 \x01(\tR\x06peerId\"b\n" +
 	"\rInviteRequest\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12'\n" +
 	"\x0fexpires_seconds\x18\x02 \x01(\x03R\x0eexpiresSeconds\x12\x14\n" +
@@ -5030,7 +5078,7 @@ const file_fungi_proto_rawDesc = "" +
 	"\x13ConfigReloadRequest\"T\n" +
 	"\x11ConfigReloadReply\x12\x18\n" +
 	"\aapplied\x18\x01 \x03(\tR\aapplied\x12%\n" +
-	"\x0erestart_needed\x18\x02 \x03(\tR\rrestartNeeded2\xc9\x0f\n" +
+	"\x0erestart_needed\x18\x02 \x03(\tR\rrestartNeeded2\x8f\x10\n" +
 	"\x06Daemon\x12J\n" +
 	"\fReloadConfig\x12\x1d.fungi.v1.ConfigReloadRequest\x1a\x1b.fungi.v1.ConfigReloadReply\x12>\n" +
 	"\bShutdown\x12\x19.fungi.v1.ShutdownRequest\x1a\x17.fungi.v1.ShutdownReply\x121\n" +
@@ -5063,7 +5111,8 @@ const file_fungi_proto_rawDesc = "" +
 	"\x11AllDeviceServices\x12\x1f.fungi.v1.DeviceServicesRequest\x1a\x1c.fungi.v1.DeviceServicesList\x12H\n" +
 	"\vConnections\x12\x1f.fungi.v1.ConnectionListRequest\x1a\x18.fungi.v1.ConnectionList\x125\n" +
 	"\x04Ping\x12\x15.fungi.v1.PingRequest\x1a\x14.fungi.v1.PingResult0\x01\x12A\n" +
-	"\vListPending\x12\x18.fungi.v1.PendingRequest\x1a\x18.fungi.v1.PendingDevices\x129\n" +
+	"\vListPending\x12\x18.fungi.v1.PendingRequest\x1a\x18.fungi.v1.PendingDevices\x12D\n" +
+	"\x0eDismissPending\x12\x18.fungi.v1.PendingDismiss\x1a\x18.fungi.v1.PendingDevices\x129\n" +
 	"\fInviteDevice\x12\x17.fungi.v1.InviteRequest\x1a\x10.fungi.v1.Invite\x125\n" +
 	"\n" +
 	"JoinDevice\x12\x15.fungi.v1.JoinRequest\x1a\x10.fungi.v1.DeviceB$Z\"github.com/fungi-go/fungi/messagesb\x06proto3"
@@ -5080,7 +5129,7 @@ func file_fungi_proto_rawDescGZIP() []byte {
 	return file_fungi_proto_rawDescData
 }
 
-var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 74)
+var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
 var file_fungi_proto_goTypes = []any{
 	(*InfoRequest)(nil),           // 0: fungi.v1.InfoRequest
 	(*NodeInfo)(nil),              // 1: fungi.v1.NodeInfo
@@ -5148,14 +5197,15 @@ var file_fungi_proto_goTypes = []any{
 	(*PendingDevice)(nil),         // 63: fungi.v1.PendingDevice
 	(*PendingRequest)(nil),        // 64: fungi.v1.PendingRequest
 	(*PendingDevices)(nil),        // 65: fungi.v1.PendingDevices
-	(*InviteRequest)(nil),         // 66: fungi.v1.InviteRequest
-	(*Invite)(nil),                // 67: fungi.v1.Invite
-	(*JoinRequest)(nil),           // 68: fungi.v1.JoinRequest
-	(*PairCode)(nil),              // 69: fungi.v1.PairCode
-	(*PairRequest)(nil),           // 70: fungi.v1.PairRequest
-	(*PairReply)(nil),             // 71: fungi.v1.PairReply
-	(*ConfigReloadRequest)(nil),   // 72: fungi.v1.ConfigReloadRequest
-	(*ConfigReloadReply)(nil),     // 73: fungi.v1.ConfigReloadReply
+	(*PendingDismiss)(nil),        // 66: fungi.v1.PendingDismiss
+	(*InviteRequest)(nil),         // 67: fungi.v1.InviteRequest
+	(*Invite)(nil),                // 68: fungi.v1.Invite
+	(*JoinRequest)(nil),           // 69: fungi.v1.JoinRequest
+	(*PairCode)(nil),              // 70: fungi.v1.PairCode
+	(*PairRequest)(nil),           // 71: fungi.v1.PairRequest
+	(*PairReply)(nil),             // 72: fungi.v1.PairReply
+	(*ConfigReloadRequest)(nil),   // 73: fungi.v1.ConfigReloadRequest
+	(*ConfigReloadReply)(nil),     // 74: fungi.v1.ConfigReloadReply
 }
 var file_fungi_proto_depIdxs = []int32{
 	4,  // 0: fungi.v1.NodeInfo.relay_reservations:type_name -> fungi.v1.RelayReservation
@@ -5199,7 +5249,7 @@ var file_fungi_proto_depIdxs = []int32{
 	54, // 38: fungi.v1.DeviceServicesList.devices:type_name -> fungi.v1.DeviceServices
 	58, // 39: fungi.v1.ConnectionList.connections:type_name -> fungi.v1.ConnectionInfo
 	63, // 40: fungi.v1.PendingDevices.devices:type_name -> fungi.v1.PendingDevice
-	72, // 41: fungi.v1.Daemon.ReloadConfig:input_type -> fungi.v1.ConfigReloadRequest
+	73, // 41: fungi.v1.Daemon.ReloadConfig:input_type -> fungi.v1.ConfigReloadRequest
 	2,  // 42: fungi.v1.Daemon.Shutdown:input_type -> fungi.v1.ShutdownRequest
 	0,  // 43: fungi.v1.Daemon.Info:input_type -> fungi.v1.InfoRequest
 	5,  // 44: fungi.v1.Daemon.Runtimes:input_type -> fungi.v1.RuntimesRequest
@@ -5230,43 +5280,45 @@ var file_fungi_proto_depIdxs = []int32{
 	59, // 69: fungi.v1.Daemon.Connections:input_type -> fungi.v1.ConnectionListRequest
 	61, // 70: fungi.v1.Daemon.Ping:input_type -> fungi.v1.PingRequest
 	64, // 71: fungi.v1.Daemon.ListPending:input_type -> fungi.v1.PendingRequest
-	66, // 72: fungi.v1.Daemon.InviteDevice:input_type -> fungi.v1.InviteRequest
-	68, // 73: fungi.v1.Daemon.JoinDevice:input_type -> fungi.v1.JoinRequest
-	73, // 74: fungi.v1.Daemon.ReloadConfig:output_type -> fungi.v1.ConfigReloadReply
-	3,  // 75: fungi.v1.Daemon.Shutdown:output_type -> fungi.v1.ShutdownReply
-	1,  // 76: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
-	8,  // 77: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
-	10, // 78: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
-	16, // 79: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
-	20, // 80: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
-	23, // 81: fungi.v1.Daemon.StartWait:output_type -> fungi.v1.LogChunk
-	20, // 82: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
-	21, // 83: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
-	20, // 84: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
-	23, // 85: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
-	24, // 86: fungi.v1.Daemon.AddDevice:output_type -> fungi.v1.Device
-	27, // 87: fungi.v1.Daemon.ListDevices:output_type -> fungi.v1.DeviceList
-	24, // 88: fungi.v1.Daemon.RemoveDevice:output_type -> fungi.v1.Device
-	24, // 89: fungi.v1.Daemon.RenameDevice:output_type -> fungi.v1.Device
-	24, // 90: fungi.v1.Daemon.TrustDevice:output_type -> fungi.v1.Device
-	24, // 91: fungi.v1.Daemon.UntrustDevice:output_type -> fungi.v1.Device
-	35, // 92: fungi.v1.Daemon.Mdns:output_type -> fungi.v1.MdnsPeers
-	24, // 93: fungi.v1.Daemon.UsePeer:output_type -> fungi.v1.Device
-	24, // 94: fungi.v1.Daemon.CurrentPeer:output_type -> fungi.v1.Device
-	24, // 95: fungi.v1.Daemon.ClearPeer:output_type -> fungi.v1.Device
-	24, // 96: fungi.v1.Daemon.ResolveDevice:output_type -> fungi.v1.Device
-	45, // 97: fungi.v1.Daemon.Remote:output_type -> fungi.v1.Envelope
-	48, // 98: fungi.v1.Daemon.Attach:output_type -> fungi.v1.AccessEntry
-	51, // 99: fungi.v1.Daemon.ListAccess:output_type -> fungi.v1.AccessEntries
-	48, // 100: fungi.v1.Daemon.Detach:output_type -> fungi.v1.AccessEntry
-	55, // 101: fungi.v1.Daemon.AllDeviceServices:output_type -> fungi.v1.DeviceServicesList
-	60, // 102: fungi.v1.Daemon.Connections:output_type -> fungi.v1.ConnectionList
-	62, // 103: fungi.v1.Daemon.Ping:output_type -> fungi.v1.PingResult
-	65, // 104: fungi.v1.Daemon.ListPending:output_type -> fungi.v1.PendingDevices
-	67, // 105: fungi.v1.Daemon.InviteDevice:output_type -> fungi.v1.Invite
-	24, // 106: fungi.v1.Daemon.JoinDevice:output_type -> fungi.v1.Device
-	74, // [74:107] is the sub-list for method output_type
-	41, // [41:74] is the sub-list for method input_type
+	66, // 72: fungi.v1.Daemon.DismissPending:input_type -> fungi.v1.PendingDismiss
+	67, // 73: fungi.v1.Daemon.InviteDevice:input_type -> fungi.v1.InviteRequest
+	69, // 74: fungi.v1.Daemon.JoinDevice:input_type -> fungi.v1.JoinRequest
+	74, // 75: fungi.v1.Daemon.ReloadConfig:output_type -> fungi.v1.ConfigReloadReply
+	3,  // 76: fungi.v1.Daemon.Shutdown:output_type -> fungi.v1.ShutdownReply
+	1,  // 77: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
+	8,  // 78: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
+	10, // 79: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
+	16, // 80: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
+	20, // 81: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
+	23, // 82: fungi.v1.Daemon.StartWait:output_type -> fungi.v1.LogChunk
+	20, // 83: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
+	21, // 84: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
+	20, // 85: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
+	23, // 86: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
+	24, // 87: fungi.v1.Daemon.AddDevice:output_type -> fungi.v1.Device
+	27, // 88: fungi.v1.Daemon.ListDevices:output_type -> fungi.v1.DeviceList
+	24, // 89: fungi.v1.Daemon.RemoveDevice:output_type -> fungi.v1.Device
+	24, // 90: fungi.v1.Daemon.RenameDevice:output_type -> fungi.v1.Device
+	24, // 91: fungi.v1.Daemon.TrustDevice:output_type -> fungi.v1.Device
+	24, // 92: fungi.v1.Daemon.UntrustDevice:output_type -> fungi.v1.Device
+	35, // 93: fungi.v1.Daemon.Mdns:output_type -> fungi.v1.MdnsPeers
+	24, // 94: fungi.v1.Daemon.UsePeer:output_type -> fungi.v1.Device
+	24, // 95: fungi.v1.Daemon.CurrentPeer:output_type -> fungi.v1.Device
+	24, // 96: fungi.v1.Daemon.ClearPeer:output_type -> fungi.v1.Device
+	24, // 97: fungi.v1.Daemon.ResolveDevice:output_type -> fungi.v1.Device
+	45, // 98: fungi.v1.Daemon.Remote:output_type -> fungi.v1.Envelope
+	48, // 99: fungi.v1.Daemon.Attach:output_type -> fungi.v1.AccessEntry
+	51, // 100: fungi.v1.Daemon.ListAccess:output_type -> fungi.v1.AccessEntries
+	48, // 101: fungi.v1.Daemon.Detach:output_type -> fungi.v1.AccessEntry
+	55, // 102: fungi.v1.Daemon.AllDeviceServices:output_type -> fungi.v1.DeviceServicesList
+	60, // 103: fungi.v1.Daemon.Connections:output_type -> fungi.v1.ConnectionList
+	62, // 104: fungi.v1.Daemon.Ping:output_type -> fungi.v1.PingResult
+	65, // 105: fungi.v1.Daemon.ListPending:output_type -> fungi.v1.PendingDevices
+	65, // 106: fungi.v1.Daemon.DismissPending:output_type -> fungi.v1.PendingDevices
+	68, // 107: fungi.v1.Daemon.InviteDevice:output_type -> fungi.v1.Invite
+	24, // 108: fungi.v1.Daemon.JoinDevice:output_type -> fungi.v1.Device
+	75, // [75:109] is the sub-list for method output_type
+	41, // [41:75] is the sub-list for method input_type
 	41, // [41:41] is the sub-list for extension type_name
 	41, // [41:41] is the sub-list for extension extendee
 	0,  // [0:41] is the sub-list for field type_name
@@ -5304,7 +5356,7 @@ func file_fungi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fungi_proto_rawDesc), len(file_fungi_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   74,
+			NumMessages:   75,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

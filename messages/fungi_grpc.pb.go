@@ -54,6 +54,7 @@ const (
 	Daemon_Connections_FullMethodName       = "/fungi.v1.Daemon/Connections"
 	Daemon_Ping_FullMethodName              = "/fungi.v1.Daemon/Ping"
 	Daemon_ListPending_FullMethodName       = "/fungi.v1.Daemon/ListPending"
+	Daemon_DismissPending_FullMethodName    = "/fungi.v1.Daemon/DismissPending"
 	Daemon_InviteDevice_FullMethodName      = "/fungi.v1.Daemon/InviteDevice"
 	Daemon_JoinDevice_FullMethodName        = "/fungi.v1.Daemon/JoinDevice"
 )
@@ -93,6 +94,7 @@ type DaemonClient interface {
 	Connections(ctx context.Context, in *ConnectionListRequest, opts ...grpc.CallOption) (*ConnectionList, error)
 	Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PingResult], error)
 	ListPending(ctx context.Context, in *PendingRequest, opts ...grpc.CallOption) (*PendingDevices, error)
+	DismissPending(ctx context.Context, in *PendingDismiss, opts ...grpc.CallOption) (*PendingDevices, error)
 	InviteDevice(ctx context.Context, in *InviteRequest, opts ...grpc.CallOption) (*Invite, error)
 	JoinDevice(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*Device, error)
 }
@@ -460,6 +462,16 @@ func (c *daemonClient) ListPending(ctx context.Context, in *PendingRequest, opts
 	return out, nil
 }
 
+func (c *daemonClient) DismissPending(ctx context.Context, in *PendingDismiss, opts ...grpc.CallOption) (*PendingDevices, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PendingDevices)
+	err := c.cc.Invoke(ctx, Daemon_DismissPending_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *daemonClient) InviteDevice(ctx context.Context, in *InviteRequest, opts ...grpc.CallOption) (*Invite, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Invite)
@@ -515,6 +527,7 @@ type DaemonServer interface {
 	Connections(context.Context, *ConnectionListRequest) (*ConnectionList, error)
 	Ping(*PingRequest, grpc.ServerStreamingServer[PingResult]) error
 	ListPending(context.Context, *PendingRequest) (*PendingDevices, error)
+	DismissPending(context.Context, *PendingDismiss) (*PendingDevices, error)
 	InviteDevice(context.Context, *InviteRequest) (*Invite, error)
 	JoinDevice(context.Context, *JoinRequest) (*Device, error)
 	mustEmbedUnimplementedDaemonServer()
@@ -619,6 +632,9 @@ func (UnimplementedDaemonServer) Ping(*PingRequest, grpc.ServerStreamingServer[P
 }
 func (UnimplementedDaemonServer) ListPending(context.Context, *PendingRequest) (*PendingDevices, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPending not implemented")
+}
+func (UnimplementedDaemonServer) DismissPending(context.Context, *PendingDismiss) (*PendingDevices, error) {
+	return nil, status.Error(codes.Unimplemented, "method DismissPending not implemented")
 }
 func (UnimplementedDaemonServer) InviteDevice(context.Context, *InviteRequest) (*Invite, error) {
 	return nil, status.Error(codes.Unimplemented, "method InviteDevice not implemented")
@@ -1170,6 +1186,24 @@ func _Daemon_ListPending_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Daemon_DismissPending_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PendingDismiss)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DaemonServer).DismissPending(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Daemon_DismissPending_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DaemonServer).DismissPending(ctx, req.(*PendingDismiss))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Daemon_InviteDevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(InviteRequest)
 	if err := dec(in); err != nil {
@@ -1316,6 +1350,10 @@ var Daemon_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPending",
 			Handler:    _Daemon_ListPending_Handler,
+		},
+		{
+			MethodName: "DismissPending",
+			Handler:    _Daemon_DismissPending_Handler,
 		},
 		{
 			MethodName: "InviteDevice",

@@ -145,6 +145,10 @@ func (g *TrustGate) Set(roles map[peer.ID]string, dial map[peer.ID]bool) {
 // Pending lists the strangers refused at the handshake, latest first.
 func (g *TrustGate) Pending() []PendingPeer { return g.pending.list() }
 
+// Dismiss drops p from the pending list, reporting whether it was there;
+// a dismissed stranger that tries again is listed again.
+func (g *TrustGate) Dismiss(p peer.ID) bool { return g.pending.forget(p) }
+
 // Role is the role of p ("access" or "admin"), or "" when p may use
 // nothing on this node.
 func (g *TrustGate) Role(p peer.ID) string {

@@ -63,10 +63,12 @@ func (pp *pendingPeers) dropOldest() {
 	}
 }
 
-func (pp *pendingPeers) forget(p peer.ID) {
+func (pp *pendingPeers) forget(p peer.ID) bool {
 	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	_, ok := pp.peers[p]
 	delete(pp.peers, p)
-	pp.mu.Unlock()
+	return ok
 }
 
 func (pp *pendingPeers) list() []PendingPeer {

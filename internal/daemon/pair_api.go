@@ -37,6 +37,18 @@ func (s *apiServer) ListPending(context.Context, *messages.PendingRequest) (*mes
 	return out, nil
 }
 
+// DismissPending drops a stranger from the pending list.
+func (s *apiServer) DismissPending(ctx context.Context, req *messages.PendingDismiss) (*messages.PendingDevices, error) {
+	id, err := peer.Decode(req.PeerId)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "peer ID %q: %v (copy it from `fungi device pending`)", req.PeerId, err)
+	}
+	if !s.net.Gate.Dismiss(id) {
+		return nil, status.Errorf(codes.NotFound, "%s is not pending (any more); `fungi device pending` lists who is", req.PeerId)
+	}
+	return s.ListPending(ctx, &messages.PendingRequest{})
+}
+
 // paired trusts a device that redeemed one of this node's invites.
 func (s *apiServer) paired(joiner peer.ID, role, alias string) error {
 	if _, err := s.node.AskDevices(&messages.DeviceTrust{Device: joiner.String(), Role: role}, quickTimeout); err != nil {
