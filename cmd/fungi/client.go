@@ -67,7 +67,7 @@ func (e *env) dialError(sock string, err error) error {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
 		return fmt.Errorf("fungi daemon is not running (socket %s); start it with `%s`", sock, start)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("the fungi daemon did not answer on socket %s within %s; if it is stuck, stop it and start it again with `%s`", sock, socketDialTimeout, start)
+		return fmt.Errorf("the fungi daemon did not answer on socket %s within %s; if it is stuck, restart it with `%s`", sock, socketDialTimeout, e.restartCommand())
 	default:
 		return fmt.Errorf("fungi daemon is not running (socket %s: %v); start it with `%s`", sock, err, start)
 	}
@@ -104,6 +104,11 @@ func (e *env) daemonCommand() string {
 		return "fungi daemon"
 	}
 	return "fungi -f " + shellQuote(e.home.Dir) + " daemon"
+}
+
+// restartCommand is how to restart the daemon of this home.
+func (e *env) restartCommand() string {
+	return strings.Replace(e.daemonCommand(), " daemon", " daemon restart", 1)
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.

@@ -163,7 +163,7 @@ func (e *env) applyConfig(key string, asJSON bool) error {
 	case !k.NeedsRestart() && !k.Live:
 		fmt.Fprintf(e.stdout, "%s = %s (saved; applies %s)\n", key, shown, k.When)
 	case res.DaemonRunning:
-		fmt.Fprintf(e.stdout, "%s = %s (saved; the running daemon applies it only after a restart: stop it and run `%s`)\n", key, shown, e.daemonCommand())
+		fmt.Fprintf(e.stdout, "%s = %s (saved; the running daemon applies it only after a restart: `%s`)\n", key, shown, e.restartCommand())
 	default:
 		fmt.Fprintf(e.stdout, "%s = %s (saved; the daemon is not running and applies it when it starts)\n", key, shown)
 	}

@@ -20,6 +20,8 @@ import (
 // log, and installing it as a system service.
 type daemonCmd struct {
 	Run       daemonRunCmd       `cmd:"" default:"withargs" hidden:"" help:"Run the node in the foreground."`
+	Stop      daemonStopCmd      `cmd:"" help:"Stop the daemon of this home: through the service manager when installed, else by its own shutdown; waits until it is gone."`
+	Restart   daemonRestartCmd   `cmd:"" help:"Stop the daemon and start it again (in the background, with the same flags, unless it is an installed service)."`
 	Logs      daemonLogsCmd      `cmd:"" help:"Show the daemon's own log (HOME/logs/daemon.log); works without a running daemon."`
 	Install   daemonInstallCmd   `cmd:"" help:"Run the daemon as a system service: systemd unit (Linux), launchd job (macOS), Windows service."`
 	Uninstall daemonUninstallCmd `cmd:"" help:"Stop and remove the service daemon install made."`

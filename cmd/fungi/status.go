@@ -99,6 +99,13 @@ func (e *env) printStatus(st *nodeStatus) {
 	w := e.stdout
 	n := humanSafe(st.Node)
 	fmt.Fprintf(w, "node      %s (%s, reachability %s)\n", n.PeerId, n.Version, n.Reachability)
+	fmt.Fprintf(w, "daemon    PID %d on %s\n", n.Pid, n.FungiDir)
+	switch {
+	case n.Dashboard != "":
+		fmt.Fprintf(w, "dashboard %s (`fungi ui` prints a login link)\n", n.Dashboard)
+	case n.DashboardState != "":
+		fmt.Fprintf(w, "dashboard %s\n", n.DashboardState)
+	}
 	var rts []string
 	for _, r := range st.Runtimes {
 		if r.Available {

@@ -38,6 +38,13 @@ type apiServer struct {
 	node *actors.Node
 	net  *transport.Network
 	info func() *messages.NodeInfo
+	// requestStop ends the daemon's run as SIGTERM does (Shutdown).
+	requestStop func()
+	// opts are the flags the daemon was started with (Shutdown reports
+	// them for a restart).
+	opts Options
+	// dashboard is the dashboard's URL and state (Info).
+	dashboard *dashboardState
 	// reloader applies config.yaml while the node runs.
 	reloader *reloader
 	// external checks an external service's target again before an
@@ -49,6 +56,10 @@ func (s *apiServer) Info(context.Context, *messages.InfoRequest) (*messages.Node
 	info := s.info()
 	info.Version = version.Version
 	info.FungiDir = s.home.Dir
+	info.Pid = int32(os.Getpid())
+	if s.dashboard != nil {
+		info.Dashboard, info.DashboardState = s.dashboard.get()
+	}
 	return info, nil
 }
 

@@ -50,6 +50,9 @@ type Options struct {
 
 // Run runs the node until ctx is done.
 func Run(ctx context.Context, opts Options) error {
+	// `fungi daemon stop` (the Shutdown call) ends the run as a signal does.
+	ctx, requestStop := context.WithCancel(ctx)
+	defer requestStop()
 	h := opts.Home
 	// Until the home's log file is open (it needs the lock and the config),
 	// lines go to stderr only.
@@ -184,7 +187,8 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(512<<20), grpc.MaxSendMsgSize(64<<20),
 		grpc.ChainUnaryInterceptor(recoverUnary(logf)), grpc.ChainStreamInterceptor(recoverStream(logf)))
-	api := &apiServer{home: h, node: node, net: net, reloader: reload, external: externalProvider, info: func() *messages.NodeInfo {
+	dashboard := &dashboardState{warn: logger}
+	api := &apiServer{home: h, node: node, net: net, reloader: reload, external: externalProvider, requestStop: requestStop, opts: opts, dashboard: dashboard, info: func() *messages.NodeInfo {
 		info := &messages.NodeInfo{PeerId: id.String(), Addrs: transport.Addrs(peerHost), Reachability: net.Reachability()}
 		for relay, res := range relays.Reservations() {
 			r := &messages.RelayReservation{RelayPeerId: relay.String(), Error: res.Error}
@@ -202,7 +206,7 @@ func Run(ctx context.Context, opts Options) error {
 	// The dashboard comes up before the API answers: whoever saw the API
 	// answer (a script, `fungi ui` right after the daemon started) finds
 	// the dashboard too. Its client dials the API's socket lazily.
-	defer startUI(ctx, h, cfg, logf)()
+	defer startUI(ctx, h, cfg, logf, dashboard)()
 	defer startNames(ctx, h, cfg, logf, api)()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

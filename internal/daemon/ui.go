@@ -23,11 +23,12 @@ import (
 // It stops when ctx ends, before the API server's graceful stop, so an
 // open page's log stream does not hold that stop up; the returned func
 // stops it too.
-func startUI(ctx context.Context, h *home.Home, cfg home.Config, logf func(string, ...any)) func() {
+func startUI(ctx context.Context, h *home.Home, cfg home.Config, logf func(string, ...any), state *dashboardState) func() {
 	// An address left by a daemon that was killed would send `fungi ui`
 	// to a port that is no longer the dashboard's.
 	os.Remove(h.UIAddrPath())
 	if !cfg.UI.Enabled {
+		state.set("", "off (config.yaml ui.enabled is false)")
 		return func() {}
 	}
 	sock := apisock.Address(h.Dir)
@@ -49,9 +50,10 @@ func startUI(ctx context.Context, h *home.Home, cfg home.Config, logf func(strin
 	})
 	if err != nil {
 		conn.Close()
-		logf("dashboard off: %v", err)
+		state.off(err)
 		return func() {}
 	}
+	state.set(fmt.Sprintf("http://%s/", srv.Addr), "on")
 	logf("dashboard on %s (open it with `fungi ui`; config.yaml keys ui.enabled, ui.listen)", fmt.Sprintf("http://%s/", srv.Addr))
 	stop := func() {
 		srv.Close()
