@@ -32,6 +32,18 @@ func (f *fields) childOf() *family { return f.parent }
 
 func newFields(c *cx) *fields { return &fields{budget: &c.inst.budget} }
 
+// attachHeaders makes f, given to a request or response constructor, that
+// message's headers: from then on its headers method hands f out as an
+// immutable child of the message (WASI 0.2: set, append and delete answer
+// header-error.immutable, and the message cannot be dropped or sent while
+// such a handle lives). The constructor took the only handle to f.
+func attachHeaders(f *fields, parent *family) *fields {
+	f.attached = true
+	f.immutable = true
+	f.parent = parent
+	return f
+}
+
 func fieldSize(name string, v []byte) int64 { return fieldCost + int64(len(name)) + int64(len(v)) }
 
 // maxFields bounds how many header lines a guest can hold in one fields.
@@ -161,6 +173,7 @@ type incomingBody struct {
 type futureTrailers struct{ family }
 
 type outgoingResponse struct {
+	family  // its headers
 	status  uint16
 	headers *fields
 	body    *outgoingBody
@@ -343,10 +356,9 @@ var httpFuncs = map[string]hostFunc{
 		return []any{Variant{Case: 1, Val: Variant{Val: Variant{Val: Variant{}}}}}
 	},
 	"[constructor]outgoing-response": func(c *cx, a []any) []any {
-		h := a[0].(*fields)
-		h.immutable = false
-		h.attached = true
-		return []any{&outgoingResponse{status: 200, headers: h}}
+		r := &outgoingResponse{status: 200}
+		r.headers = attachHeaders(a[0].(*fields), &r.family)
+		return []any{r}
 	},
 	"[method]outgoing-response.status-code": func(c *cx, a []any) []any { return []any{a[0].(*outgoingResponse).status} },
 	"[method]outgoing-response.set-status-code": func(c *cx, a []any) []any {
@@ -437,6 +449,7 @@ const outboundTimeout = 30 * time.Second
 const maxOutboundBody = 64 << 20
 
 type outgoingRequest struct {
+	family    // its headers
 	method    string
 	path      string
 	scheme    string
@@ -545,9 +558,9 @@ func schemeString(v Variant) string {
 func init() {
 	for name, f := range map[string]hostFunc{
 		"[constructor]outgoing-request": func(c *cx, a []any) []any {
-			h := a[0].(*fields)
-			h.attached = true
-			return []any{&outgoingRequest{method: "GET", path: "/", scheme: "https", headers: h}}
+			r := &outgoingRequest{method: "GET", path: "/", scheme: "https"}
+			r.headers = attachHeaders(a[0].(*fields), &r.family)
+			return []any{r}
 		},
 		"[method]outgoing-request.body": func(c *cx, a []any) []any {
 			r := a[0].(*outgoingRequest)

@@ -332,13 +332,15 @@ func (t *tcpConn) release() {
 	}
 }
 
-// streamsOf gives the guest a connection's two streams.
-func streamsOf(c *cx, conn net.Conn) (*tcpConn, *inputStream, *outputStream) {
+// streamsOf gives the guest a connection's two streams, children of the
+// socket they belong to (as wasmtime makes them): the socket cannot be
+// dropped while either lives.
+func streamsOf(c *cx, conn net.Conn, socket *tcpSocket) (*tcpConn, *inputStream, *outputStream) {
 	charge := int64(recvChunk * (recvChunks + 1))
 	c.inst.budget.charge(charge)
 	tc := &tcpConn{conn: conn, refs: 3, inst: c.inst, charged: charge}
-	in := &inputStream{net: startReader(conn, c.inst.wake, idleTimeout(c)), onDrop: tc.release}
-	out := &outputStream{w: deadlineWriter{conn}, onDrop: tc.release}
+	in := &inputStream{net: startReader(conn, c.inst.wake, idleTimeout(c)), onDrop: tc.release, parent: &socket.family}
+	out := &outputStream{w: deadlineWriter{conn}, onDrop: tc.release, parent: &socket.family}
 	return tc, in, out
 }
 
@@ -560,7 +562,7 @@ var tcpFuncs = map[string]hostFunc{
 		ns.counted = false
 		ns.state, ns.local = tcpConnected, s.local
 		ns.remote = addrPortOf(conn.RemoteAddr())
-		tc, in, out := streamsOf(c, conn)
+		tc, in, out := streamsOf(c, conn, ns)
 		ns.conn = tc
 		return []any{Variant{Val: []any{ns, in, out}}}
 	},
@@ -607,7 +609,7 @@ var tcpFuncs = map[string]hostFunc{
 		s.state = tcpConnected
 		s.counted = false // the connection carries the socket's charge now
 		s.local = addrPortOf(r.conn.LocalAddr())
-		tc, in, out := streamsOf(c, r.conn)
+		tc, in, out := streamsOf(c, r.conn, s)
 		s.conn = tc
 		return []any{Variant{Val: []any{in, out}}}
 	},
@@ -723,7 +725,10 @@ const (
 
 // udpSocket is a wasi:sockets udp-socket.
 type udpSocket struct {
-	family // its pollables and datagram streams
+	family // its pollables
+	// dgrams counts the live datagram streams, children too: a new
+	// stream call needs the previous pair dropped, a pollable need not be.
+	dgrams family
 	inst   *instance
 	v6     bool
 	state  udpState
@@ -731,7 +736,6 @@ type udpSocket struct {
 	conn   *net.UDPConn
 	// remote, when set, is the only peer: stream(some(addr)).
 	remote   netip.AddrPort
-	streams  int // datagram streams out (a new stream needs the old dropped)
 	recv     chan datagram
 	hopLimit uint8
 	closed   bool
@@ -766,9 +770,13 @@ type outgoingDatagrams struct {
 	s      *udpSocket
 }
 
-func (d *incomingDatagrams) childOf() *family { return &d.s.family }
-func (d *outgoingDatagrams) childOf() *family { return &d.s.family }
-func (d *incomingDatagrams) ready() bool      { return len(d.s.recv) > 0 }
+func (d *incomingDatagrams) childOf() *family { return &d.s.dgrams }
+func (d *outgoingDatagrams) childOf() *family { return &d.s.dgrams }
+
+// liveChildren counts both kinds of child: the socket cannot be dropped
+// while a pollable or a datagram stream of it lives.
+func (s *udpSocket) liveChildren() int   { return s.family.live + s.dgrams.live }
+func (d *incomingDatagrams) ready() bool { return len(d.s.recv) > 0 }
 
 func createUDPSocket(c *cx, a []any) []any {
 	if !openSocket(c) {
@@ -847,7 +855,7 @@ var udpFuncs = map[string]hostFunc{
 		if s.state != udpBound {
 			return []any{sockErr(c, "invalid-state")}
 		}
-		if s.family.live > 0 {
+		if s.dgrams.live > 0 {
 			trapf("udp-socket.stream called while the streams of the previous call live")
 		}
 		s.remote = netip.AddrPort{}
