@@ -45,7 +45,10 @@ type serviceRecord struct {
 	DesiredState string                 `json:"desiredState"`
 	Restarts     uint32                 `json:"restarts"`
 	LastError    string                 `json:"lastError,omitempty"`
-	PulledAt     time.Time              `json:"pulledAt"`
+	// ExitCode is the last run's exit code, kept with LastError until
+	// the next start by hand, across stops and daemon restarts.
+	ExitCode int32     `json:"exitCode,omitempty"`
+	PulledAt time.Time `json:"pulledAt"`
 	// Shipped says source.file came with the pull from a peer: the
 	// manifest's path names a file on that peer, not on this node.
 	Shipped bool `json:"shipped,omitempty"`

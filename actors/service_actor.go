@@ -50,16 +50,22 @@ type serviceActor struct {
 	// older one is stale.
 	gen       uint64
 	startedAt time.Time
-	// exitCode and containerID describe the instance for inspect.
-	exitCode    int32
+	// containerID describes the instance for inspect.
 	containerID string
-	backoff     time.Duration
+	// runFailed says the last error is how a run ended (a crash-looping
+	// job's), kept until a start by hand; an error of a start that failed
+	// is cleared once a start works.
+	runFailed bool
+	backoff   time.Duration
 	// retry is the timer of a pending restart, nil when there is none.
 	retry *time.Timer
 	log   *serviceLog
 
 	startWaiters []*actor.PID
 	stopWaiters  []*actor.PID
+	// jobWaiters asked to start with wait: they are answered when the run
+	// ends (a job's exit, a stop, a failed start), not when it is running.
+	jobWaiters   []*actor.PID
 	removeWaiter *actor.PID
 }
 
@@ -76,7 +82,7 @@ func (a *serviceActor) Receive(ctx actor.Context) {
 	case *actor.Restarting, *actor.Stopping:
 		a.shutdown()
 	case *messages.StartService:
-		a.start(ctx)
+		a.start(ctx, msg)
 	case *messages.StopService:
 		a.stop(ctx)
 	case *messages.InspectService:
@@ -140,7 +146,7 @@ func (a *serviceActor) info() *messages.ServiceInfo {
 	if a.state == stateRunning {
 		info.StartedAt = a.startedAt.UTC().Format(time.RFC3339)
 	}
-	info.ExitCode = a.exitCode
+	info.ExitCode = a.rec.ExitCode
 	info.ContainerId = a.containerID
 	return info
 }
@@ -164,12 +170,16 @@ func (a *serviceActor) persist() {
 	}
 }
 
-func (a *serviceActor) start(ctx actor.Context) {
+func (a *serviceActor) start(ctx actor.Context, msg *messages.StartService) {
 	if a.broken != "" {
 		ctx.Respond(errorf(Invalid, "%s cannot start: %s", a.name, a.broken))
 		return
 	}
 	if a.state == stateRunning {
+		if msg.Wait {
+			a.jobWaiters = append(a.jobWaiters, ctx.Sender())
+			return
+		}
 		ctx.Respond(a.info())
 		return
 	}
@@ -187,7 +197,11 @@ func (a *serviceActor) start(ctx actor.Context) {
 		}
 		return
 	}
-	a.startWaiters = append(a.startWaiters, ctx.Sender())
+	if msg.Wait {
+		a.jobWaiters = append(a.jobWaiters, ctx.Sender())
+	} else {
+		a.startWaiters = append(a.startWaiters, ctx.Sender())
+	}
 	a.rec.DesiredState = desiredRunning
 	a.persist()
 	if a.state == stateStarting || a.state == stateStopping {
@@ -196,6 +210,10 @@ func (a *serviceActor) start(ctx actor.Context) {
 		return
 	}
 	a.backoff = 0 // a start asked for by hand is not a restart
+	// The last run's exit code and error were kept for the owner to read
+	// (a crash-looping job's stop leaves them); a start by hand is a new
+	// run.
+	a.rec.ExitCode, a.rec.LastError, a.runFailed = 0, "", false
 	a.beginStart(ctx)
 }
 
@@ -219,6 +237,10 @@ func (a *serviceActor) beginStart(ctx actor.Context) {
 	}
 	a.state = stateStarting
 	a.log.printf("starting")
+	// The instance may write (a job may even end) before started() logs
+	// "running": its output waits until then, so the log reads in the
+	// order things happened.
+	a.log.hold()
 	ctx.Send(a.runtime, &startInstance{
 		gen:     a.gen,
 		replyTo: ctx.Self(),
@@ -229,7 +251,7 @@ func (a *serviceActor) beginStart(ctx actor.Context) {
 			Ports:    a.rec.Ports,
 			Mounts:   mounts,
 			DataDir:  a.home.DataDir(a.name),
-			Log:      a.log,
+			Log:      guestLog{a.log},
 		},
 	})
 	a.publish(ctx)
@@ -243,19 +265,22 @@ func (a *serviceActor) started(ctx actor.Context, msg *instanceStarted) {
 		return
 	}
 	if msg.err != nil {
+		a.log.release()
 		a.fail(ctx, msg.err.Error(), true)
 		return
 	}
 	a.inst = msg.inst
 	a.state = stateRunning
 	a.startedAt = time.Now()
-	a.exitCode = 0
+	if !a.runFailed {
+		a.rec.LastError = ""
+	}
 	if c, ok := msg.inst.(interface{ ContainerID() string }); ok {
 		a.containerID = c.ContainerID()
 	}
-	a.rec.LastError = ""
 	a.persist()
 	a.log.printf("running")
+	a.log.release()
 	gen, inst, self, system := a.gen, msg.inst, ctx.Self(), ctx.ActorSystem()
 	go func() {
 		<-inst.Done()
@@ -289,6 +314,7 @@ func (a *serviceActor) fail(ctx actor.Context, reason string, retry bool) {
 	}
 	a.persist()
 	a.answer(ctx, &a.startWaiters, errorf(Failed, "%s", answer))
+	a.answer(ctx, &a.jobWaiters, errorf(Failed, "%s", answer))
 	a.answer(ctx, &a.stopWaiters, a.info())
 	a.publish(ctx)
 	if a.removeWaiter != nil {
@@ -341,6 +367,7 @@ func (a *serviceActor) stopped(ctx actor.Context, msg *instanceStopped) {
 	a.state = stateStopped
 	a.log.printf("stopped")
 	a.answer(ctx, &a.stopWaiters, a.info())
+	a.answer(ctx, &a.jobWaiters, a.info())
 	a.publish(ctx)
 	switch {
 	case a.removeWaiter != nil:
@@ -363,10 +390,10 @@ func (a *serviceActor) exited(ctx actor.Context, msg *instanceExited) {
 	failed := msg.err != nil
 	var coded interface{ ExitCode() int }
 	if errors.As(msg.err, &coded) {
-		a.exitCode = int32(coded.ExitCode())
+		a.rec.ExitCode = int32(coded.ExitCode())
 		failed = coded.ExitCode() != 0
 	} else if msg.err == nil {
-		a.exitCode = 0
+		a.rec.ExitCode = 0
 	}
 	if time.Since(a.startedAt) > stableAfter {
 		a.backoff = 0 // it ran well for a while: this is a new run of trouble
@@ -376,6 +403,7 @@ func (a *serviceActor) exited(ctx actor.Context, msg *instanceExited) {
 	if failed {
 		a.state = stateFailed
 		a.rec.LastError = reason
+		a.runFailed = true
 	} else {
 		// A job that ran to its end (a command component, a container
 		// that exits 0) is done, not broken; unless it is to run always,
@@ -392,6 +420,7 @@ func (a *serviceActor) exited(ctx actor.Context, msg *instanceExited) {
 		a.scheduleRestart(ctx)
 	}
 	a.persist()
+	a.answer(ctx, &a.jobWaiters, a.info())
 	a.publish(ctx)
 }
 
@@ -499,14 +528,65 @@ type serviceLog struct {
 	f    *os.File
 	size int64
 	max  int64
+	// held says the instance's output waits in pending (and, past
+	// maxHeldBytes, its writer waits on released) until the service has
+	// logged that it runs.
+	held     bool
+	pending  []byte
+	released *sync.Cond
 }
 
-const maxLogBytes = 16 << 20
+const (
+	maxLogBytes  = 16 << 20
+	maxHeldBytes = 1 << 20
+)
 
 func openServiceLog(path string) *serviceLog {
 	l := &serviceLog{path: path, max: maxLogBytes}
+	l.released = sync.NewCond(&l.mu)
 	l.open()
 	return l
+}
+
+// hold keeps the instance's output back from now until release.
+func (l *serviceLog) hold() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held = true
+}
+
+// release writes what the instance wrote while held, after the lines the
+// service logged meanwhile, and lets its writers go on.
+func (l *serviceLog) release() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.held {
+		return
+	}
+	l.held = false
+	if len(l.pending) > 0 {
+		l.write(l.pending)
+		l.pending = nil
+	}
+	l.released.Broadcast()
+}
+
+// guestLog is the writer an instance gets: its output waits while the log
+// is held.
+type guestLog struct{ l *serviceLog }
+
+func (g guestLog) Write(b []byte) (int, error) {
+	l := g.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.held && len(l.pending)+len(b) > maxHeldBytes {
+		l.released.Wait()
+	}
+	if l.held {
+		l.pending = append(l.pending, b...)
+		return len(b), nil
+	}
+	return l.write(b)
 }
 
 func (l *serviceLog) open() {
@@ -523,6 +603,11 @@ func (l *serviceLog) open() {
 func (l *serviceLog) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.write(b)
+}
+
+// write appends b to the file, rolling it over past max; l.mu is held.
+func (l *serviceLog) write(b []byte) (int, error) {
 	if l.f == nil {
 		return len(b), nil
 	}
@@ -545,6 +630,7 @@ func (l *serviceLog) printf(format string, args ...any) {
 }
 
 func (l *serviceLog) Close() error {
+	l.release()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil {

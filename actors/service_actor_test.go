@@ -64,6 +64,14 @@ func (p *fakeProvider) crash(name string) {
 	inst.end(errors.New("exit code 3"))
 }
 
+// end ends the newest instance of a service with err.
+func (p *fakeProvider) end(name string, err error) {
+	p.mu.Lock()
+	inst := p.live[name][len(p.live[name])-1]
+	p.mu.Unlock()
+	inst.end(err)
+}
+
 // setDown makes every start of the service fail with err (nil: succeed).
 func (p *fakeProvider) setDown(name string, err error) {
 	p.mu.Lock()

@@ -26,6 +26,7 @@ type cli struct {
 	Info       infoCmd       `cmd:"" help:"Show this node's peer ID, addresses, version and runtimes."`
 	Status     statusCmd     `cmd:"" help:"One screen: node, runtimes, services by state, devices online, access entries."`
 	Service    serviceCmd    `cmd:"" help:"Pull, run and inspect services on this node."`
+	Run        runCmd        `cmd:"" help:"Run a .wasm file or a container image here in one line: a job in the foreground (its exit code is fungi's), a server with its URL."`
 	Device     deviceCmd     `cmd:"" help:"The address book: devices, aliases, trust."`
 	Peer       peerCmd       `cmd:"" help:"Target a peer; administer its services."`
 	Catalog    catalogCmd    `cmd:"" help:"What a peer publishes."`
@@ -99,8 +100,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return
 		}
 		if err := kctx.Run(&env{home: h, stdout: stdout, stderr: stderr}); err != nil {
-			fmt.Fprintln(stderr, "fungi:", message(err))
 			code = 1
+			var je *jobExitError
+			if errors.As(err, &je) {
+				// A job's exit code is the command's, as with docker run.
+				code = je.code
+			}
+			fmt.Fprintln(stderr, "fungi:", message(err))
 		}
 	}()
 	return code

@@ -231,10 +231,14 @@ func (c *remoteListCmd) Run(e *env) error {
 type remoteStartCmd struct {
 	peerFlag
 	serviceNameArg
+	Wait bool `name:"wait" help:"Stay until the run ends: stream its output and exit with its exit code (for jobs)."`
 	jsonFlag
 }
 
 func (c *remoteStartCmd) Run(e *env) error {
+	if c.Wait {
+		return e.remoteStartWait(c.Peer, c.Name, c.JSON)
+	}
 	req := &messages.Envelope{Body: &messages.Envelope_Start{Start: &messages.StartService{Name: c.Name}}}
 	return e.remoteOneOn(c.Peer, req, func(dev *messages.Device, env *messages.Envelope) error {
 		return e.printStartedOn("started", dev, env.GetService(), c.JSON)

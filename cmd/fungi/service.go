@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -89,6 +90,9 @@ func readManifest(path string) (*messages.PullServiceRequest, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if bytes.HasPrefix(data, wasmMagic) {
+		return nil, fmt.Errorf("%s is a WebAssembly binary, not a manifest: run it with `fungi run %s`, or write a manifest that names it in spec.source.file", path, path)
 	}
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
@@ -185,11 +189,16 @@ type serviceNameArg struct {
 
 type serviceStartCmd struct {
 	serviceNameArg
+	Wait bool `name:"wait" help:"Stay until the run ends: stream its output and exit with its exit code (for jobs)."`
 	jsonFlag
 }
 
 func (c *serviceStartCmd) Run(e *env) error {
 	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
+		if c.Wait {
+			_, err := e.startWait(ctx, d, c.Name, c.JSON)
+			return err
+		}
 		info, err := d.Start(ctx, &messages.StartService{Name: c.Name})
 		if err != nil {
 			return err

@@ -38,6 +38,9 @@ func (s *apiServer) handleControl(ctx context.Context, from peer.ID, role string
 	case *messages.Envelope_List:
 		return s.controlAsk(body.List, reply)
 	case *messages.Envelope_Start:
+		if body.Start.Wait {
+			return s.remoteStartWait(ctx, body.Start, reply)
+		}
 		return s.controlAsk(body.Start, reply)
 	case *messages.Envelope_Stop:
 		return s.controlAsk(body.Stop, reply)
@@ -115,6 +118,18 @@ func (s *apiServer) remotePull(req *messages.PullServiceRequest, reply func(*mes
 	mu.Lock()
 	defer mu.Unlock()
 	return reply(&messages.Envelope{Body: &messages.Envelope_Service{Service: info}})
+}
+
+// remoteStartWait is start --wait for a peer: the run's log lines, then
+// the service as the run ended.
+func (s *apiServer) remoteStartWait(ctx context.Context, req *messages.StartService, reply func(*messages.Envelope) error) error {
+	err := s.startWait(ctx, req, func(c *messages.LogChunk) error {
+		return reply(&messages.Envelope{Body: &messages.Envelope_LogChunk{LogChunk: c}})
+	})
+	if err != nil {
+		return remoteError(err)
+	}
+	return nil
 }
 
 func remoteError(err error) error {
