@@ -35,6 +35,9 @@ type AttachAccess struct {
 	Alias     string
 	Entry     *messages.CatalogEntry
 	LocalPort int
+	// Port names the one port of a multi-port service to attach; empty:
+	// all of them.
+	Port string
 }
 
 type accessPortRecord struct {
@@ -55,6 +58,9 @@ type accessRecord struct {
 	// the node as its owner knows it (with its peer ID, which never goes
 	// stale).
 	Alias string `json:"alias,omitempty"`
+	// Reserved says the entry was detached with --keep-port: nothing
+	// listens, and its local ports wait for the next attach.
+	Reserved bool `json:"reserved,omitempty"`
 }
 
 func (r *accessRecord) key() string { return r.PeerID + "/" + r.ServiceID }
@@ -119,6 +125,9 @@ func (m *accessManager) load(ctx actor.Context) {
 	}
 	m.entries = entries
 	for _, r := range m.entries {
+		if r.Reserved {
+			continue
+		}
 		lns, err := listenAll(r)
 		if err != nil {
 			m.logger.Error("access entry cannot listen; detach and attach it again with another --local-port", "service", r.ServiceID, "err", err)
@@ -211,7 +220,19 @@ func (m *accessManager) find(peerID, serviceID string) *accessRecord {
 // attach is idempotent: attaching an attached service answers with the
 // entry it has, so scripts can attach before every use.
 func (m *accessManager) attach(ctx actor.Context, msg *AttachAccess) {
-	if r := m.find(msg.PeerID, msg.Entry.ServiceId); r != nil {
+	ports, err := attachPorts(msg)
+	if err != nil {
+		ctx.Respond(err)
+		return
+	}
+	if r := m.find(msg.PeerID, msg.Entry.ServiceId); r != nil && r.Reserved {
+		m.attachReserved(ctx, msg, r, ports)
+		return
+	} else if r != nil {
+		if !r.hasPorts(ports) {
+			ctx.Respond(errorf(Conflict, "%s is attached with port(s) %s; `fungi access detach %s --keep-port`, then attach again with the ports you want", r.ServiceID, r.portNames(), r.ServiceID))
+			return
+		}
 		if msg.LocalPort == 0 || r.Ports[0].LocalPort == msg.LocalPort {
 			ctx.Respond(r.describe())
 			return
@@ -219,12 +240,8 @@ func (m *accessManager) attach(ctx actor.Context, msg *AttachAccess) {
 		ctx.Respond(errorf(Conflict, "%s is already attached on 127.0.0.1:%d; `fungi access detach %s` first to move it", r.ServiceID, r.Ports[0].LocalPort, r.ServiceID))
 		return
 	}
-	if len(msg.Entry.Ports) == 0 {
-		ctx.Respond(errorf(Invalid, "%s publishes no tcp port to attach", msg.Entry.ServiceId))
-		return
-	}
 	r := &accessRecord{PeerID: msg.PeerID, ServiceID: msg.Entry.ServiceId, Usage: msg.Entry.Usage, Path: msg.Entry.Path, CreatedAt: time.Now().UTC(), Alias: msg.Alias}
-	for i, p := range msg.Entry.Ports {
+	for i, p := range ports {
 		port := 0
 		if i == 0 {
 			port = msg.LocalPort
@@ -252,7 +269,7 @@ func (m *accessManager) attach(ctx actor.Context, msg *AttachAccess) {
 func (m *accessManager) list(ctx actor.Context, msg *messages.AccessListRequest) {
 	out := &messages.AccessEntries{Entries: []*messages.AccessEntry{}}
 	for _, r := range m.entries {
-		if msg.Device == "" || msg.Device == r.PeerID {
+		if !r.Reserved && (msg.Device == "" || msg.Device == r.PeerID) {
 			out.Entries = append(out.Entries, r.describe())
 		}
 	}
@@ -273,6 +290,10 @@ func (m *accessManager) detach(ctx actor.Context, msg *messages.AccessDetach) {
 	}
 	if match == nil {
 		ctx.Respond(errorf(NotFound, "%s is not attached (see `fungi access list`)", msg.ServiceId))
+		return
+	}
+	if msg.KeepPort {
+		m.reserve(ctx, match)
 		return
 	}
 	for i, r := range m.entries {

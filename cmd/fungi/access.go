@@ -7,13 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 
 	"github.com/fungi-go/fungi/messages"
 )
 
 type accessCmd struct {
 	Attach accessAttachCmd `cmd:"" help:"Forward a local port to a service a peer publishes."`
-	List   accessListCmd   `cmd:"" help:"List access entries and their local addresses."`
+	List   accessListCmd   `cmd:"" aliases:"ls" help:"List access entries and their local addresses."`
 	Detach accessDetachCmd `cmd:"" help:"Remove an access entry."`
 	Open   accessOpenCmd   `cmd:"" help:"Attach if needed and open the service's web page (printed where there is no browser)."`
 }
@@ -26,6 +27,7 @@ type accessAttachCmd struct {
 	serviceIDArg
 	peerFlag
 	LocalPort uint32 `name:"local-port" placeholder:"N" help:"Local port to use (default: one chosen once and kept)."`
+	Port      string `name:"port" placeholder:"NAME" help:"Attach only this port of a multi-port service (see fungi catalog inspect)."`
 	jsonFlag
 }
 
@@ -35,7 +37,7 @@ func (c *accessAttachCmd) attach(ctx context.Context, e *env, d *daemonClient) (
 		return nil, err
 	}
 	fmt.Fprintf(e.stderr, "target peer: %s\n", deviceLabel(dev))
-	return d.Attach(ctx, &messages.AccessAttach{Device: dev.PeerId, ServiceId: c.ServiceID, LocalPort: c.LocalPort})
+	return d.Attach(ctx, &messages.AccessAttach{Device: dev.PeerId, ServiceId: c.ServiceID, LocalPort: c.LocalPort, Port: c.Port})
 }
 
 func (c *accessAttachCmd) Run(e *env) error {
@@ -99,17 +101,26 @@ func (c *accessListCmd) Run(e *env) error {
 type accessDetachCmd struct {
 	serviceIDArg
 	peerFlag
+	KeepPort bool `name:"keep-port" help:"Keep the local port(s) reserved for the next attach of this service."`
 	jsonFlag
 }
 
 func (c *accessDetachCmd) Run(e *env) error {
 	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
-		entry, err := d.Detach(ctx, &messages.AccessDetach{Device: c.Peer, ServiceId: c.ServiceID})
+		entry, err := d.Detach(ctx, &messages.AccessDetach{Device: c.Peer, ServiceId: c.ServiceID, KeepPort: c.KeepPort})
 		if err != nil {
 			return err
 		}
 		if c.JSON {
 			return printJSON(e.stdout, entry)
+		}
+		if c.KeepPort {
+			var addrs []string
+			for _, p := range humanSafe(entry).Ports {
+				addrs = append(addrs, p.LocalAddress)
+			}
+			fmt.Fprintf(e.stdout, "detached %s; its local port is closed and kept for the next attach: %s\n", terminalSafe(entry.ServiceId), strings.Join(addrs, ", "))
+			return nil
 		}
 		fmt.Fprintf(e.stdout, "detached %s; its local port is closed\n", terminalSafe(entry.ServiceId))
 		return nil

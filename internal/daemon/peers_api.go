@@ -193,7 +193,7 @@ func (s *apiServer) Attach(ctx context.Context, req *messages.AccessAttach) (*me
 		return nil, status.Errorf(codes.FailedPrecondition, "%s is %s on %s; start it first (`fungi peer admin service start %s --peer %s`), then attach",
 			req.ServiceId, entry.State, deviceName(d), req.ServiceId, firstNonEmpty(d.Alias, d.PeerId))
 	}
-	res, err := s.node.AskAccess(&actors.AttachAccess{PeerID: d.PeerId, Alias: d.Alias, Entry: entry, LocalPort: int(req.LocalPort)}, quickTimeout)
+	res, err := s.node.AskAccess(&actors.AttachAccess{PeerID: d.PeerId, Alias: d.Alias, Entry: entry, LocalPort: int(req.LocalPort), Port: req.Port}, quickTimeout)
 	if err != nil {
 		return nil, apiError(err)
 	}
@@ -253,7 +253,7 @@ func (s *apiServer) ListAccess(ctx context.Context, req *messages.AccessListRequ
 }
 
 func (s *apiServer) Detach(ctx context.Context, req *messages.AccessDetach) (*messages.AccessEntry, error) {
-	msg := &messages.AccessDetach{ServiceId: req.ServiceId}
+	msg := &messages.AccessDetach{ServiceId: req.ServiceId, KeepPort: req.KeepPort}
 	if req.Device != "" {
 		d, err := s.device(&messages.DeviceResolve{Device: req.Device})
 		if err != nil {
