@@ -579,8 +579,14 @@ type PullServiceRequest struct {
 	ManifestDir    string                 `protobuf:"bytes,2,opt,name=manifest_dir,json=manifestDir,proto3" json:"manifest_dir,omitempty"`
 	Artifact       []byte                 `protobuf:"bytes,3,opt,name=artifact,proto3" json:"artifact,omitempty"`
 	ArtifactSha256 string                 `protobuf:"bytes,4,opt,name=artifact_sha256,json=artifactSha256,proto3" json:"artifact_sha256,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// apply creates or updates (issue 24): a running service is replaced in
+	// place rather than refused; dry_run only reports the change; start
+	// starts the service once applied.
+	Apply         bool `protobuf:"varint,5,opt,name=apply,proto3" json:"apply,omitempty"`
+	DryRun        bool `protobuf:"varint,6,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	Start         bool `protobuf:"varint,7,opt,name=start,proto3" json:"start,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PullServiceRequest) Reset() {
@@ -641,6 +647,191 @@ func (x *PullServiceRequest) GetArtifactSha256() string {
 	return ""
 }
 
+func (x *PullServiceRequest) GetApply() bool {
+	if x != nil {
+		return x.Apply
+	}
+	return false
+}
+
+func (x *PullServiceRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *PullServiceRequest) GetStart() bool {
+	if x != nil {
+		return x.Start
+	}
+	return false
+}
+
+// FieldChange is one manifest field an apply changes; old or new is empty
+// when the field is added or dropped.
+type FieldChange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Field         string                 `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	Old           string                 `protobuf:"bytes,2,opt,name=old,proto3" json:"old,omitempty"`
+	New           string                 `protobuf:"bytes,3,opt,name=new,proto3" json:"new,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldChange) Reset() {
+	*x = FieldChange{}
+	mi := &file_fungi_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldChange) ProtoMessage() {}
+
+func (x *FieldChange) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldChange.ProtoReflect.Descriptor instead.
+func (*FieldChange) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *FieldChange) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *FieldChange) GetOld() string {
+	if x != nil {
+		return x.Old
+	}
+	return ""
+}
+
+func (x *FieldChange) GetNew() string {
+	if x != nil {
+		return x.New
+	}
+	return ""
+}
+
+// ApplyResult tells what an apply did (or, dry_run, would do). It travels
+// as the last PullProgress before the final one.
+type ApplyResult struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Action         string                 `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"` // created | updated | unchanged
+	Changes        []*FieldChange         `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	Strategy       string                 `protobuf:"bytes,3,opt,name=strategy,proto3" json:"strategy,omitempty"`                  // how a running service was replaced
+	SwitchMs       int64                  `protobuf:"varint,4,opt,name=switch_ms,json=switchMs,proto3" json:"switch_ms,omitempty"` // from the old instance's last request to the new one serving
+	RolledBack     bool                   `protobuf:"varint,5,opt,name=rolled_back,json=rolledBack,proto3" json:"rolled_back,omitempty"`
+	RollbackReason string                 `protobuf:"bytes,6,opt,name=rollback_reason,json=rollbackReason,proto3" json:"rollback_reason,omitempty"` // why the new version did not start
+	DryRun         bool                   `protobuf:"varint,7,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	Note           string                 `protobuf:"bytes,8,opt,name=note,proto3" json:"note,omitempty"` // e.g. why it stopped before starting
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ApplyResult) Reset() {
+	*x = ApplyResult{}
+	mi := &file_fungi_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyResult) ProtoMessage() {}
+
+func (x *ApplyResult) ProtoReflect() protoreflect.Message {
+	mi := &file_fungi_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
+func (*ApplyResult) Descriptor() ([]byte, []int) {
+	return file_fungi_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ApplyResult) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ApplyResult) GetChanges() []*FieldChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *ApplyResult) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *ApplyResult) GetSwitchMs() int64 {
+	if x != nil {
+		return x.SwitchMs
+	}
+	return 0
+}
+
+func (x *ApplyResult) GetRolledBack() bool {
+	if x != nil {
+		return x.RolledBack
+	}
+	return false
+}
+
+func (x *ApplyResult) GetRollbackReason() string {
+	if x != nil {
+		return x.RollbackReason
+	}
+	return ""
+}
+
+func (x *ApplyResult) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *ApplyResult) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
 // PullProgress is one step of a pull, streamed to the CLI.
 type PullProgress struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -649,13 +840,14 @@ type PullProgress struct {
 	Total         int64                  `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
 	Service       *ServiceInfo           `protobuf:"bytes,4,opt,name=service,proto3" json:"service,omitempty"` // set on the final message
 	Layer         string                 `protobuf:"bytes,5,opt,name=layer,proto3" json:"layer,omitempty"`     // image layer this step is about (docker)
+	Apply         *ApplyResult           `protobuf:"bytes,6,opt,name=apply,proto3" json:"apply,omitempty"`     // set on an apply's report
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PullProgress) Reset() {
 	*x = PullProgress{}
-	mi := &file_fungi_proto_msgTypes[10]
+	mi := &file_fungi_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -667,7 +859,7 @@ func (x *PullProgress) String() string {
 func (*PullProgress) ProtoMessage() {}
 
 func (x *PullProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[10]
+	mi := &file_fungi_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -680,7 +872,7 @@ func (x *PullProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PullProgress.ProtoReflect.Descriptor instead.
 func (*PullProgress) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{10}
+	return file_fungi_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PullProgress) GetMessage() string {
@@ -718,6 +910,13 @@ func (x *PullProgress) GetLayer() string {
 	return ""
 }
 
+func (x *PullProgress) GetApply() *ApplyResult {
+	if x != nil {
+		return x.Apply
+	}
+	return nil
+}
+
 // The service commands. Each is both a gRPC request and the actor message
 // the service registry and the service's own actor receive.
 // StartService starts a service; with wait, the answer comes when the run
@@ -732,7 +931,7 @@ type StartService struct {
 
 func (x *StartService) Reset() {
 	*x = StartService{}
-	mi := &file_fungi_proto_msgTypes[11]
+	mi := &file_fungi_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +943,7 @@ func (x *StartService) String() string {
 func (*StartService) ProtoMessage() {}
 
 func (x *StartService) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[11]
+	mi := &file_fungi_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +956,7 @@ func (x *StartService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartService.ProtoReflect.Descriptor instead.
 func (*StartService) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{11}
+	return file_fungi_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StartService) GetName() string {
@@ -783,7 +982,7 @@ type StopService struct {
 
 func (x *StopService) Reset() {
 	*x = StopService{}
-	mi := &file_fungi_proto_msgTypes[12]
+	mi := &file_fungi_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -795,7 +994,7 @@ func (x *StopService) String() string {
 func (*StopService) ProtoMessage() {}
 
 func (x *StopService) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[12]
+	mi := &file_fungi_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -808,7 +1007,7 @@ func (x *StopService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopService.ProtoReflect.Descriptor instead.
 func (*StopService) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{12}
+	return file_fungi_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StopService) GetName() string {
@@ -827,7 +1026,7 @@ type RemoveService struct {
 
 func (x *RemoveService) Reset() {
 	*x = RemoveService{}
-	mi := &file_fungi_proto_msgTypes[13]
+	mi := &file_fungi_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +1038,7 @@ func (x *RemoveService) String() string {
 func (*RemoveService) ProtoMessage() {}
 
 func (x *RemoveService) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[13]
+	mi := &file_fungi_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +1051,7 @@ func (x *RemoveService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveService.ProtoReflect.Descriptor instead.
 func (*RemoveService) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{13}
+	return file_fungi_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RemoveService) GetName() string {
@@ -871,7 +1070,7 @@ type InspectService struct {
 
 func (x *InspectService) Reset() {
 	*x = InspectService{}
-	mi := &file_fungi_proto_msgTypes[14]
+	mi := &file_fungi_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +1082,7 @@ func (x *InspectService) String() string {
 func (*InspectService) ProtoMessage() {}
 
 func (x *InspectService) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[14]
+	mi := &file_fungi_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1095,7 @@ func (x *InspectService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectService.ProtoReflect.Descriptor instead.
 func (*InspectService) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{14}
+	return file_fungi_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *InspectService) GetName() string {
@@ -914,7 +1113,7 @@ type ListServicesRequest struct {
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_fungi_proto_msgTypes[15]
+	mi := &file_fungi_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -926,7 +1125,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[15]
+	mi := &file_fungi_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -939,7 +1138,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{15}
+	return file_fungi_proto_rawDescGZIP(), []int{17}
 }
 
 type ServiceList struct {
@@ -951,7 +1150,7 @@ type ServiceList struct {
 
 func (x *ServiceList) Reset() {
 	*x = ServiceList{}
-	mi := &file_fungi_proto_msgTypes[16]
+	mi := &file_fungi_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1162,7 @@ func (x *ServiceList) String() string {
 func (*ServiceList) ProtoMessage() {}
 
 func (x *ServiceList) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[16]
+	mi := &file_fungi_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1175,7 @@ func (x *ServiceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceList.ProtoReflect.Descriptor instead.
 func (*ServiceList) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{16}
+	return file_fungi_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ServiceList) GetServices() []*ServiceInfo {
@@ -999,7 +1198,7 @@ type PortBinding struct {
 
 func (x *PortBinding) Reset() {
 	*x = PortBinding{}
-	mi := &file_fungi_proto_msgTypes[17]
+	mi := &file_fungi_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1011,7 +1210,7 @@ func (x *PortBinding) String() string {
 func (*PortBinding) ProtoMessage() {}
 
 func (x *PortBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[17]
+	mi := &file_fungi_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1024,7 +1223,7 @@ func (x *PortBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortBinding.ProtoReflect.Descriptor instead.
 func (*PortBinding) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{17}
+	return file_fungi_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PortBinding) GetName() string {
@@ -1072,7 +1271,7 @@ type MountBinding struct {
 
 func (x *MountBinding) Reset() {
 	*x = MountBinding{}
-	mi := &file_fungi_proto_msgTypes[18]
+	mi := &file_fungi_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1283,7 @@ func (x *MountBinding) String() string {
 func (*MountBinding) ProtoMessage() {}
 
 func (x *MountBinding) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[18]
+	mi := &file_fungi_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1296,7 @@ func (x *MountBinding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MountBinding.ProtoReflect.Descriptor instead.
 func (*MountBinding) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{18}
+	return file_fungi_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MountBinding) GetHostPath() string {
@@ -1129,7 +1328,7 @@ type Expose struct {
 
 func (x *Expose) Reset() {
 	*x = Expose{}
-	mi := &file_fungi_proto_msgTypes[19]
+	mi := &file_fungi_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1340,7 @@ func (x *Expose) String() string {
 func (*Expose) ProtoMessage() {}
 
 func (x *Expose) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[19]
+	mi := &file_fungi_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1353,7 @@ func (x *Expose) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Expose.ProtoReflect.Descriptor instead.
 func (*Expose) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{19}
+	return file_fungi_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Expose) GetEnabled() bool {
@@ -1231,7 +1430,7 @@ type ServiceInfo struct {
 
 func (x *ServiceInfo) Reset() {
 	*x = ServiceInfo{}
-	mi := &file_fungi_proto_msgTypes[20]
+	mi := &file_fungi_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1442,7 @@ func (x *ServiceInfo) String() string {
 func (*ServiceInfo) ProtoMessage() {}
 
 func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[20]
+	mi := &file_fungi_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1455,7 @@ func (x *ServiceInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceInfo.ProtoReflect.Descriptor instead.
 func (*ServiceInfo) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{20}
+	return file_fungi_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ServiceInfo) GetName() string {
@@ -1381,7 +1580,7 @@ type RemoveServiceResponse struct {
 
 func (x *RemoveServiceResponse) Reset() {
 	*x = RemoveServiceResponse{}
-	mi := &file_fungi_proto_msgTypes[21]
+	mi := &file_fungi_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1393,7 +1592,7 @@ func (x *RemoveServiceResponse) String() string {
 func (*RemoveServiceResponse) ProtoMessage() {}
 
 func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[21]
+	mi := &file_fungi_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1406,7 +1605,7 @@ func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceResponse.ProtoReflect.Descriptor instead.
 func (*RemoveServiceResponse) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{21}
+	return file_fungi_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RemoveServiceResponse) GetService() *ServiceInfo {
@@ -1434,7 +1633,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_fungi_proto_msgTypes[22]
+	mi := &file_fungi_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1645,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[22]
+	mi := &file_fungi_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1459,7 +1658,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{22}
+	return file_fungi_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LogsRequest) GetName() string {
@@ -1495,7 +1694,7 @@ type LogChunk struct {
 
 func (x *LogChunk) Reset() {
 	*x = LogChunk{}
-	mi := &file_fungi_proto_msgTypes[23]
+	mi := &file_fungi_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1706,7 @@ func (x *LogChunk) String() string {
 func (*LogChunk) ProtoMessage() {}
 
 func (x *LogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[23]
+	mi := &file_fungi_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1719,7 @@ func (x *LogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
 func (*LogChunk) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{23}
+	return file_fungi_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LogChunk) GetData() []byte {
@@ -1557,7 +1756,7 @@ type Device struct {
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_fungi_proto_msgTypes[24]
+	mi := &file_fungi_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1569,7 +1768,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[24]
+	mi := &file_fungi_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1582,7 +1781,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{24}
+	return file_fungi_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Device) GetPeerId() string {
@@ -1659,7 +1858,7 @@ type DeviceAdd struct {
 
 func (x *DeviceAdd) Reset() {
 	*x = DeviceAdd{}
-	mi := &file_fungi_proto_msgTypes[25]
+	mi := &file_fungi_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1671,7 +1870,7 @@ func (x *DeviceAdd) String() string {
 func (*DeviceAdd) ProtoMessage() {}
 
 func (x *DeviceAdd) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[25]
+	mi := &file_fungi_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1684,7 +1883,7 @@ func (x *DeviceAdd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceAdd.ProtoReflect.Descriptor instead.
 func (*DeviceAdd) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{25}
+	return file_fungi_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DeviceAdd) GetPeerId() string {
@@ -1716,7 +1915,7 @@ type DeviceListRequest struct {
 
 func (x *DeviceListRequest) Reset() {
 	*x = DeviceListRequest{}
-	mi := &file_fungi_proto_msgTypes[26]
+	mi := &file_fungi_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1728,7 +1927,7 @@ func (x *DeviceListRequest) String() string {
 func (*DeviceListRequest) ProtoMessage() {}
 
 func (x *DeviceListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[26]
+	mi := &file_fungi_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1741,7 +1940,7 @@ func (x *DeviceListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceListRequest.ProtoReflect.Descriptor instead.
 func (*DeviceListRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{26}
+	return file_fungi_proto_rawDescGZIP(), []int{28}
 }
 
 type DeviceList struct {
@@ -1753,7 +1952,7 @@ type DeviceList struct {
 
 func (x *DeviceList) Reset() {
 	*x = DeviceList{}
-	mi := &file_fungi_proto_msgTypes[27]
+	mi := &file_fungi_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +1964,7 @@ func (x *DeviceList) String() string {
 func (*DeviceList) ProtoMessage() {}
 
 func (x *DeviceList) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[27]
+	mi := &file_fungi_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +1977,7 @@ func (x *DeviceList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceList.ProtoReflect.Descriptor instead.
 func (*DeviceList) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{27}
+	return file_fungi_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeviceList) GetDevices() []*Device {
@@ -1797,7 +1996,7 @@ type DeviceRemove struct {
 
 func (x *DeviceRemove) Reset() {
 	*x = DeviceRemove{}
-	mi := &file_fungi_proto_msgTypes[28]
+	mi := &file_fungi_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1809,7 +2008,7 @@ func (x *DeviceRemove) String() string {
 func (*DeviceRemove) ProtoMessage() {}
 
 func (x *DeviceRemove) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[28]
+	mi := &file_fungi_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1822,7 +2021,7 @@ func (x *DeviceRemove) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceRemove.ProtoReflect.Descriptor instead.
 func (*DeviceRemove) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{28}
+	return file_fungi_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DeviceRemove) GetDevice() string {
@@ -1842,7 +2041,7 @@ type DeviceRename struct {
 
 func (x *DeviceRename) Reset() {
 	*x = DeviceRename{}
-	mi := &file_fungi_proto_msgTypes[29]
+	mi := &file_fungi_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1854,7 +2053,7 @@ func (x *DeviceRename) String() string {
 func (*DeviceRename) ProtoMessage() {}
 
 func (x *DeviceRename) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[29]
+	mi := &file_fungi_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1867,7 +2066,7 @@ func (x *DeviceRename) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceRename.ProtoReflect.Descriptor instead.
 func (*DeviceRename) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{29}
+	return file_fungi_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeviceRename) GetDevice() string {
@@ -1894,7 +2093,7 @@ type DeviceTrust struct {
 
 func (x *DeviceTrust) Reset() {
 	*x = DeviceTrust{}
-	mi := &file_fungi_proto_msgTypes[30]
+	mi := &file_fungi_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2105,7 @@ func (x *DeviceTrust) String() string {
 func (*DeviceTrust) ProtoMessage() {}
 
 func (x *DeviceTrust) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[30]
+	mi := &file_fungi_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2118,7 @@ func (x *DeviceTrust) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceTrust.ProtoReflect.Descriptor instead.
 func (*DeviceTrust) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{30}
+	return file_fungi_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeviceTrust) GetDevice() string {
@@ -1945,7 +2144,7 @@ type DeviceUntrust struct {
 
 func (x *DeviceUntrust) Reset() {
 	*x = DeviceUntrust{}
-	mi := &file_fungi_proto_msgTypes[31]
+	mi := &file_fungi_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1957,7 +2156,7 @@ func (x *DeviceUntrust) String() string {
 func (*DeviceUntrust) ProtoMessage() {}
 
 func (x *DeviceUntrust) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[31]
+	mi := &file_fungi_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1970,7 +2169,7 @@ func (x *DeviceUntrust) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceUntrust.ProtoReflect.Descriptor instead.
 func (*DeviceUntrust) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{31}
+	return file_fungi_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DeviceUntrust) GetDevice() string {
@@ -1989,7 +2188,7 @@ type DeviceResolve struct {
 
 func (x *DeviceResolve) Reset() {
 	*x = DeviceResolve{}
-	mi := &file_fungi_proto_msgTypes[32]
+	mi := &file_fungi_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2200,7 @@ func (x *DeviceResolve) String() string {
 func (*DeviceResolve) ProtoMessage() {}
 
 func (x *DeviceResolve) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[32]
+	mi := &file_fungi_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2213,7 @@ func (x *DeviceResolve) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceResolve.ProtoReflect.Descriptor instead.
 func (*DeviceResolve) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{32}
+	return file_fungi_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeviceResolve) GetDevice() string {
@@ -2032,7 +2231,7 @@ type MdnsRequest struct {
 
 func (x *MdnsRequest) Reset() {
 	*x = MdnsRequest{}
-	mi := &file_fungi_proto_msgTypes[33]
+	mi := &file_fungi_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2044,7 +2243,7 @@ func (x *MdnsRequest) String() string {
 func (*MdnsRequest) ProtoMessage() {}
 
 func (x *MdnsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[33]
+	mi := &file_fungi_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2057,7 +2256,7 @@ func (x *MdnsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MdnsRequest.ProtoReflect.Descriptor instead.
 func (*MdnsRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{33}
+	return file_fungi_proto_rawDescGZIP(), []int{35}
 }
 
 type MdnsPeer struct {
@@ -2072,7 +2271,7 @@ type MdnsPeer struct {
 
 func (x *MdnsPeer) Reset() {
 	*x = MdnsPeer{}
-	mi := &file_fungi_proto_msgTypes[34]
+	mi := &file_fungi_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2084,7 +2283,7 @@ func (x *MdnsPeer) String() string {
 func (*MdnsPeer) ProtoMessage() {}
 
 func (x *MdnsPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[34]
+	mi := &file_fungi_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2097,7 +2296,7 @@ func (x *MdnsPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MdnsPeer.ProtoReflect.Descriptor instead.
 func (*MdnsPeer) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{34}
+	return file_fungi_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *MdnsPeer) GetPeerId() string {
@@ -2137,7 +2336,7 @@ type MdnsPeers struct {
 
 func (x *MdnsPeers) Reset() {
 	*x = MdnsPeers{}
-	mi := &file_fungi_proto_msgTypes[35]
+	mi := &file_fungi_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2149,7 +2348,7 @@ func (x *MdnsPeers) String() string {
 func (*MdnsPeers) ProtoMessage() {}
 
 func (x *MdnsPeers) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[35]
+	mi := &file_fungi_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2162,7 +2361,7 @@ func (x *MdnsPeers) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MdnsPeers.ProtoReflect.Descriptor instead.
 func (*MdnsPeers) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{35}
+	return file_fungi_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *MdnsPeers) GetPeers() []*MdnsPeer {
@@ -2181,7 +2380,7 @@ type PeerUse struct {
 
 func (x *PeerUse) Reset() {
 	*x = PeerUse{}
-	mi := &file_fungi_proto_msgTypes[36]
+	mi := &file_fungi_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2193,7 +2392,7 @@ func (x *PeerUse) String() string {
 func (*PeerUse) ProtoMessage() {}
 
 func (x *PeerUse) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[36]
+	mi := &file_fungi_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2206,7 +2405,7 @@ func (x *PeerUse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerUse.ProtoReflect.Descriptor instead.
 func (*PeerUse) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{36}
+	return file_fungi_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *PeerUse) GetDevice() string {
@@ -2224,7 +2423,7 @@ type PeerCurrent struct {
 
 func (x *PeerCurrent) Reset() {
 	*x = PeerCurrent{}
-	mi := &file_fungi_proto_msgTypes[37]
+	mi := &file_fungi_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2236,7 +2435,7 @@ func (x *PeerCurrent) String() string {
 func (*PeerCurrent) ProtoMessage() {}
 
 func (x *PeerCurrent) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[37]
+	mi := &file_fungi_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2249,7 +2448,7 @@ func (x *PeerCurrent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerCurrent.ProtoReflect.Descriptor instead.
 func (*PeerCurrent) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{37}
+	return file_fungi_proto_rawDescGZIP(), []int{39}
 }
 
 type PeerClear struct {
@@ -2260,7 +2459,7 @@ type PeerClear struct {
 
 func (x *PeerClear) Reset() {
 	*x = PeerClear{}
-	mi := &file_fungi_proto_msgTypes[38]
+	mi := &file_fungi_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2272,7 +2471,7 @@ func (x *PeerClear) String() string {
 func (*PeerClear) ProtoMessage() {}
 
 func (x *PeerClear) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[38]
+	mi := &file_fungi_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2285,7 +2484,7 @@ func (x *PeerClear) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerClear.ProtoReflect.Descriptor instead.
 func (*PeerClear) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{38}
+	return file_fungi_proto_rawDescGZIP(), []int{40}
 }
 
 type CatalogRequest struct {
@@ -2296,7 +2495,7 @@ type CatalogRequest struct {
 
 func (x *CatalogRequest) Reset() {
 	*x = CatalogRequest{}
-	mi := &file_fungi_proto_msgTypes[39]
+	mi := &file_fungi_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2308,7 +2507,7 @@ func (x *CatalogRequest) String() string {
 func (*CatalogRequest) ProtoMessage() {}
 
 func (x *CatalogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[39]
+	mi := &file_fungi_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2321,7 +2520,7 @@ func (x *CatalogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogRequest.ProtoReflect.Descriptor instead.
 func (*CatalogRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{39}
+	return file_fungi_proto_rawDescGZIP(), []int{41}
 }
 
 type CatalogInspect struct {
@@ -2333,7 +2532,7 @@ type CatalogInspect struct {
 
 func (x *CatalogInspect) Reset() {
 	*x = CatalogInspect{}
-	mi := &file_fungi_proto_msgTypes[40]
+	mi := &file_fungi_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2345,7 +2544,7 @@ func (x *CatalogInspect) String() string {
 func (*CatalogInspect) ProtoMessage() {}
 
 func (x *CatalogInspect) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[40]
+	mi := &file_fungi_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2358,7 +2557,7 @@ func (x *CatalogInspect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogInspect.ProtoReflect.Descriptor instead.
 func (*CatalogInspect) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{40}
+	return file_fungi_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CatalogInspect) GetServiceId() string {
@@ -2381,7 +2580,7 @@ type CatalogPort struct {
 
 func (x *CatalogPort) Reset() {
 	*x = CatalogPort{}
-	mi := &file_fungi_proto_msgTypes[41]
+	mi := &file_fungi_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +2592,7 @@ func (x *CatalogPort) String() string {
 func (*CatalogPort) ProtoMessage() {}
 
 func (x *CatalogPort) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[41]
+	mi := &file_fungi_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +2605,7 @@ func (x *CatalogPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogPort.ProtoReflect.Descriptor instead.
 func (*CatalogPort) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{41}
+	return file_fungi_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CatalogPort) GetName() string {
@@ -2439,7 +2638,7 @@ type CatalogEntry struct {
 
 func (x *CatalogEntry) Reset() {
 	*x = CatalogEntry{}
-	mi := &file_fungi_proto_msgTypes[42]
+	mi := &file_fungi_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2451,7 +2650,7 @@ func (x *CatalogEntry) String() string {
 func (*CatalogEntry) ProtoMessage() {}
 
 func (x *CatalogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[42]
+	mi := &file_fungi_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2464,7 +2663,7 @@ func (x *CatalogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogEntry.ProtoReflect.Descriptor instead.
 func (*CatalogEntry) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{42}
+	return file_fungi_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CatalogEntry) GetServiceId() string {
@@ -2532,7 +2731,7 @@ type Catalog struct {
 
 func (x *Catalog) Reset() {
 	*x = Catalog{}
-	mi := &file_fungi_proto_msgTypes[43]
+	mi := &file_fungi_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2544,7 +2743,7 @@ func (x *Catalog) String() string {
 func (*Catalog) ProtoMessage() {}
 
 func (x *Catalog) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[43]
+	mi := &file_fungi_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2557,7 +2756,7 @@ func (x *Catalog) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Catalog.ProtoReflect.Descriptor instead.
 func (*Catalog) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{43}
+	return file_fungi_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Catalog) GetServices() []*CatalogEntry {
@@ -2579,7 +2778,7 @@ type ErrorReply struct {
 
 func (x *ErrorReply) Reset() {
 	*x = ErrorReply{}
-	mi := &file_fungi_proto_msgTypes[44]
+	mi := &file_fungi_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2591,7 +2790,7 @@ func (x *ErrorReply) String() string {
 func (*ErrorReply) ProtoMessage() {}
 
 func (x *ErrorReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[44]
+	mi := &file_fungi_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2604,7 +2803,7 @@ func (x *ErrorReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorReply.ProtoReflect.Descriptor instead.
 func (*ErrorReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{44}
+	return file_fungi_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ErrorReply) GetCode() string {
@@ -2656,7 +2855,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_fungi_proto_msgTypes[45]
+	mi := &file_fungi_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2668,7 +2867,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[45]
+	mi := &file_fungi_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2681,7 +2880,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{45}
+	return file_fungi_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Envelope) GetRequestId() uint64 {
@@ -3005,7 +3204,7 @@ type RemoteRequest struct {
 
 func (x *RemoteRequest) Reset() {
 	*x = RemoteRequest{}
-	mi := &file_fungi_proto_msgTypes[46]
+	mi := &file_fungi_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3017,7 +3216,7 @@ func (x *RemoteRequest) String() string {
 func (*RemoteRequest) ProtoMessage() {}
 
 func (x *RemoteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[46]
+	mi := &file_fungi_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3030,7 +3229,7 @@ func (x *RemoteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteRequest.ProtoReflect.Descriptor instead.
 func (*RemoteRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{46}
+	return file_fungi_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *RemoteRequest) GetDevice() string {
@@ -3057,7 +3256,7 @@ type AccessPort struct {
 
 func (x *AccessPort) Reset() {
 	*x = AccessPort{}
-	mi := &file_fungi_proto_msgTypes[47]
+	mi := &file_fungi_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3069,7 +3268,7 @@ func (x *AccessPort) String() string {
 func (*AccessPort) ProtoMessage() {}
 
 func (x *AccessPort) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[47]
+	mi := &file_fungi_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3082,7 +3281,7 @@ func (x *AccessPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessPort.ProtoReflect.Descriptor instead.
 func (*AccessPort) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{47}
+	return file_fungi_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AccessPort) GetName() string {
@@ -3118,7 +3317,7 @@ type AccessEntry struct {
 
 func (x *AccessEntry) Reset() {
 	*x = AccessEntry{}
-	mi := &file_fungi_proto_msgTypes[48]
+	mi := &file_fungi_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3130,7 +3329,7 @@ func (x *AccessEntry) String() string {
 func (*AccessEntry) ProtoMessage() {}
 
 func (x *AccessEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[48]
+	mi := &file_fungi_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3143,7 +3342,7 @@ func (x *AccessEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessEntry.ProtoReflect.Descriptor instead.
 func (*AccessEntry) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{48}
+	return file_fungi_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AccessEntry) GetPeerId() string {
@@ -3214,7 +3413,7 @@ type AccessAttach struct {
 
 func (x *AccessAttach) Reset() {
 	*x = AccessAttach{}
-	mi := &file_fungi_proto_msgTypes[49]
+	mi := &file_fungi_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3226,7 +3425,7 @@ func (x *AccessAttach) String() string {
 func (*AccessAttach) ProtoMessage() {}
 
 func (x *AccessAttach) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[49]
+	mi := &file_fungi_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3239,7 +3438,7 @@ func (x *AccessAttach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessAttach.ProtoReflect.Descriptor instead.
 func (*AccessAttach) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{49}
+	return file_fungi_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *AccessAttach) GetDevice() string {
@@ -3279,7 +3478,7 @@ type AccessListRequest struct {
 
 func (x *AccessListRequest) Reset() {
 	*x = AccessListRequest{}
-	mi := &file_fungi_proto_msgTypes[50]
+	mi := &file_fungi_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3291,7 +3490,7 @@ func (x *AccessListRequest) String() string {
 func (*AccessListRequest) ProtoMessage() {}
 
 func (x *AccessListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[50]
+	mi := &file_fungi_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3304,7 +3503,7 @@ func (x *AccessListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessListRequest.ProtoReflect.Descriptor instead.
 func (*AccessListRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{50}
+	return file_fungi_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *AccessListRequest) GetDevice() string {
@@ -3323,7 +3522,7 @@ type AccessEntries struct {
 
 func (x *AccessEntries) Reset() {
 	*x = AccessEntries{}
-	mi := &file_fungi_proto_msgTypes[51]
+	mi := &file_fungi_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3335,7 +3534,7 @@ func (x *AccessEntries) String() string {
 func (*AccessEntries) ProtoMessage() {}
 
 func (x *AccessEntries) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[51]
+	mi := &file_fungi_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3348,7 +3547,7 @@ func (x *AccessEntries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessEntries.ProtoReflect.Descriptor instead.
 func (*AccessEntries) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{51}
+	return file_fungi_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *AccessEntries) GetEntries() []*AccessEntry {
@@ -3369,7 +3568,7 @@ type AccessDetach struct {
 
 func (x *AccessDetach) Reset() {
 	*x = AccessDetach{}
-	mi := &file_fungi_proto_msgTypes[52]
+	mi := &file_fungi_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3381,7 +3580,7 @@ func (x *AccessDetach) String() string {
 func (*AccessDetach) ProtoMessage() {}
 
 func (x *AccessDetach) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[52]
+	mi := &file_fungi_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3394,7 +3593,7 @@ func (x *AccessDetach) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessDetach.ProtoReflect.Descriptor instead.
 func (*AccessDetach) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{52}
+	return file_fungi_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *AccessDetach) GetDevice() string {
@@ -3429,7 +3628,7 @@ type DeviceServicesRequest struct {
 
 func (x *DeviceServicesRequest) Reset() {
 	*x = DeviceServicesRequest{}
-	mi := &file_fungi_proto_msgTypes[53]
+	mi := &file_fungi_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3441,7 +3640,7 @@ func (x *DeviceServicesRequest) String() string {
 func (*DeviceServicesRequest) ProtoMessage() {}
 
 func (x *DeviceServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[53]
+	mi := &file_fungi_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3454,7 +3653,7 @@ func (x *DeviceServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceServicesRequest.ProtoReflect.Descriptor instead.
 func (*DeviceServicesRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{53}
+	return file_fungi_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *DeviceServicesRequest) GetRefresh() bool {
@@ -3483,7 +3682,7 @@ type DeviceServices struct {
 
 func (x *DeviceServices) Reset() {
 	*x = DeviceServices{}
-	mi := &file_fungi_proto_msgTypes[54]
+	mi := &file_fungi_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3495,7 +3694,7 @@ func (x *DeviceServices) String() string {
 func (*DeviceServices) ProtoMessage() {}
 
 func (x *DeviceServices) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[54]
+	mi := &file_fungi_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3508,7 +3707,7 @@ func (x *DeviceServices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceServices.ProtoReflect.Descriptor instead.
 func (*DeviceServices) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{54}
+	return file_fungi_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *DeviceServices) GetPeerId() string {
@@ -3583,7 +3782,7 @@ type DeviceServicesList struct {
 
 func (x *DeviceServicesList) Reset() {
 	*x = DeviceServicesList{}
-	mi := &file_fungi_proto_msgTypes[55]
+	mi := &file_fungi_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3595,7 +3794,7 @@ func (x *DeviceServicesList) String() string {
 func (*DeviceServicesList) ProtoMessage() {}
 
 func (x *DeviceServicesList) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[55]
+	mi := &file_fungi_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3608,7 +3807,7 @@ func (x *DeviceServicesList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceServicesList.ProtoReflect.Descriptor instead.
 func (*DeviceServicesList) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{55}
+	return file_fungi_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *DeviceServicesList) GetDevices() []*DeviceServices {
@@ -3629,7 +3828,7 @@ type AccessHeader struct {
 
 func (x *AccessHeader) Reset() {
 	*x = AccessHeader{}
-	mi := &file_fungi_proto_msgTypes[56]
+	mi := &file_fungi_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3641,7 +3840,7 @@ func (x *AccessHeader) String() string {
 func (*AccessHeader) ProtoMessage() {}
 
 func (x *AccessHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[56]
+	mi := &file_fungi_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3654,7 +3853,7 @@ func (x *AccessHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessHeader.ProtoReflect.Descriptor instead.
 func (*AccessHeader) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{56}
+	return file_fungi_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *AccessHeader) GetServiceId() string {
@@ -3682,7 +3881,7 @@ type AccessReply struct {
 
 func (x *AccessReply) Reset() {
 	*x = AccessReply{}
-	mi := &file_fungi_proto_msgTypes[57]
+	mi := &file_fungi_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3694,7 +3893,7 @@ func (x *AccessReply) String() string {
 func (*AccessReply) ProtoMessage() {}
 
 func (x *AccessReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[57]
+	mi := &file_fungi_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3707,7 +3906,7 @@ func (x *AccessReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccessReply.ProtoReflect.Descriptor instead.
 func (*AccessReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{57}
+	return file_fungi_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *AccessReply) GetOk() bool {
@@ -3745,7 +3944,7 @@ type ConnectionInfo struct {
 
 func (x *ConnectionInfo) Reset() {
 	*x = ConnectionInfo{}
-	mi := &file_fungi_proto_msgTypes[58]
+	mi := &file_fungi_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3757,7 +3956,7 @@ func (x *ConnectionInfo) String() string {
 func (*ConnectionInfo) ProtoMessage() {}
 
 func (x *ConnectionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[58]
+	mi := &file_fungi_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3770,7 +3969,7 @@ func (x *ConnectionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionInfo.ProtoReflect.Descriptor instead.
 func (*ConnectionInfo) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{58}
+	return file_fungi_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ConnectionInfo) GetPeerId() string {
@@ -3858,7 +4057,7 @@ type ConnectionListRequest struct {
 
 func (x *ConnectionListRequest) Reset() {
 	*x = ConnectionListRequest{}
-	mi := &file_fungi_proto_msgTypes[59]
+	mi := &file_fungi_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3870,7 +4069,7 @@ func (x *ConnectionListRequest) String() string {
 func (*ConnectionListRequest) ProtoMessage() {}
 
 func (x *ConnectionListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[59]
+	mi := &file_fungi_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3883,7 +4082,7 @@ func (x *ConnectionListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionListRequest.ProtoReflect.Descriptor instead.
 func (*ConnectionListRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{59}
+	return file_fungi_proto_rawDescGZIP(), []int{61}
 }
 
 type ConnectionList struct {
@@ -3895,7 +4094,7 @@ type ConnectionList struct {
 
 func (x *ConnectionList) Reset() {
 	*x = ConnectionList{}
-	mi := &file_fungi_proto_msgTypes[60]
+	mi := &file_fungi_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3907,7 +4106,7 @@ func (x *ConnectionList) String() string {
 func (*ConnectionList) ProtoMessage() {}
 
 func (x *ConnectionList) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[60]
+	mi := &file_fungi_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3920,7 +4119,7 @@ func (x *ConnectionList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectionList.ProtoReflect.Descriptor instead.
 func (*ConnectionList) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{60}
+	return file_fungi_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ConnectionList) GetConnections() []*ConnectionInfo {
@@ -3940,7 +4139,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_fungi_proto_msgTypes[61]
+	mi := &file_fungi_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3952,7 +4151,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[61]
+	mi := &file_fungi_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3965,7 +4164,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{61}
+	return file_fungi_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *PingRequest) GetDevice() string {
@@ -3997,7 +4196,7 @@ type PingResult struct {
 
 func (x *PingResult) Reset() {
 	*x = PingResult{}
-	mi := &file_fungi_proto_msgTypes[62]
+	mi := &file_fungi_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4009,7 +4208,7 @@ func (x *PingResult) String() string {
 func (*PingResult) ProtoMessage() {}
 
 func (x *PingResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[62]
+	mi := &file_fungi_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4022,7 +4221,7 @@ func (x *PingResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResult.ProtoReflect.Descriptor instead.
 func (*PingResult) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{62}
+	return file_fungi_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *PingResult) GetPeerId() string {
@@ -4088,7 +4287,7 @@ type PendingDevice struct {
 
 func (x *PendingDevice) Reset() {
 	*x = PendingDevice{}
-	mi := &file_fungi_proto_msgTypes[63]
+	mi := &file_fungi_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4100,7 +4299,7 @@ func (x *PendingDevice) String() string {
 func (*PendingDevice) ProtoMessage() {}
 
 func (x *PendingDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[63]
+	mi := &file_fungi_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4113,7 +4312,7 @@ func (x *PendingDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingDevice.ProtoReflect.Descriptor instead.
 func (*PendingDevice) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{63}
+	return file_fungi_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *PendingDevice) GetPeerId() string {
@@ -4159,7 +4358,7 @@ type PendingRequest struct {
 
 func (x *PendingRequest) Reset() {
 	*x = PendingRequest{}
-	mi := &file_fungi_proto_msgTypes[64]
+	mi := &file_fungi_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4171,7 +4370,7 @@ func (x *PendingRequest) String() string {
 func (*PendingRequest) ProtoMessage() {}
 
 func (x *PendingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[64]
+	mi := &file_fungi_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4184,7 +4383,7 @@ func (x *PendingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingRequest.ProtoReflect.Descriptor instead.
 func (*PendingRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{64}
+	return file_fungi_proto_rawDescGZIP(), []int{66}
 }
 
 type PendingDevices struct {
@@ -4196,7 +4395,7 @@ type PendingDevices struct {
 
 func (x *PendingDevices) Reset() {
 	*x = PendingDevices{}
-	mi := &file_fungi_proto_msgTypes[65]
+	mi := &file_fungi_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4208,7 +4407,7 @@ func (x *PendingDevices) String() string {
 func (*PendingDevices) ProtoMessage() {}
 
 func (x *PendingDevices) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[65]
+	mi := &file_fungi_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4221,7 +4420,7 @@ func (x *PendingDevices) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingDevices.ProtoReflect.Descriptor instead.
 func (*PendingDevices) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{65}
+	return file_fungi_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *PendingDevices) GetDevices() []*PendingDevice {
@@ -4242,7 +4441,7 @@ type PendingDismiss struct {
 
 func (x *PendingDismiss) Reset() {
 	*x = PendingDismiss{}
-	mi := &file_fungi_proto_msgTypes[66]
+	mi := &file_fungi_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4254,7 +4453,7 @@ func (x *PendingDismiss) String() string {
 func (*PendingDismiss) ProtoMessage() {}
 
 func (x *PendingDismiss) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[66]
+	mi := &file_fungi_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4267,7 +4466,7 @@ func (x *PendingDismiss) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingDismiss.ProtoReflect.Descriptor instead.
 func (*PendingDismiss) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{66}
+	return file_fungi_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *PendingDismiss) GetPeerId() string {
@@ -4289,7 +4488,7 @@ type InviteRequest struct {
 
 func (x *InviteRequest) Reset() {
 	*x = InviteRequest{}
-	mi := &file_fungi_proto_msgTypes[67]
+	mi := &file_fungi_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4301,7 +4500,7 @@ func (x *InviteRequest) String() string {
 func (*InviteRequest) ProtoMessage() {}
 
 func (x *InviteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[67]
+	mi := &file_fungi_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4314,7 +4513,7 @@ func (x *InviteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteRequest.ProtoReflect.Descriptor instead.
 func (*InviteRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{67}
+	return file_fungi_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *InviteRequest) GetRole() string {
@@ -4351,7 +4550,7 @@ type Invite struct {
 
 func (x *Invite) Reset() {
 	*x = Invite{}
-	mi := &file_fungi_proto_msgTypes[68]
+	mi := &file_fungi_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4363,7 +4562,7 @@ func (x *Invite) String() string {
 func (*Invite) ProtoMessage() {}
 
 func (x *Invite) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[68]
+	mi := &file_fungi_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4376,7 +4575,7 @@ func (x *Invite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Invite.ProtoReflect.Descriptor instead.
 func (*Invite) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{68}
+	return file_fungi_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *Invite) GetCode() string {
@@ -4424,7 +4623,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_fungi_proto_msgTypes[69]
+	mi := &file_fungi_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4436,7 +4635,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[69]
+	mi := &file_fungi_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4449,7 +4648,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{69}
+	return file_fungi_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *JoinRequest) GetCode() string {
@@ -4480,7 +4679,7 @@ type PairCode struct {
 
 func (x *PairCode) Reset() {
 	*x = PairCode{}
-	mi := &file_fungi_proto_msgTypes[70]
+	mi := &file_fungi_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4492,7 +4691,7 @@ func (x *PairCode) String() string {
 func (*PairCode) ProtoMessage() {}
 
 func (x *PairCode) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[70]
+	mi := &file_fungi_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4505,7 +4704,7 @@ func (x *PairCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairCode.ProtoReflect.Descriptor instead.
 func (*PairCode) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{70}
+	return file_fungi_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *PairCode) GetPeerId() []byte {
@@ -4555,7 +4754,7 @@ type PairRequest struct {
 
 func (x *PairRequest) Reset() {
 	*x = PairRequest{}
-	mi := &file_fungi_proto_msgTypes[71]
+	mi := &file_fungi_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4567,7 +4766,7 @@ func (x *PairRequest) String() string {
 func (*PairRequest) ProtoMessage() {}
 
 func (x *PairRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[71]
+	mi := &file_fungi_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4580,7 +4779,7 @@ func (x *PairRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairRequest.ProtoReflect.Descriptor instead.
 func (*PairRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{71}
+	return file_fungi_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *PairRequest) GetInviteId() []byte {
@@ -4608,7 +4807,7 @@ type PairReply struct {
 
 func (x *PairReply) Reset() {
 	*x = PairReply{}
-	mi := &file_fungi_proto_msgTypes[72]
+	mi := &file_fungi_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4620,7 +4819,7 @@ func (x *PairReply) String() string {
 func (*PairReply) ProtoMessage() {}
 
 func (x *PairReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[72]
+	mi := &file_fungi_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4633,7 +4832,7 @@ func (x *PairReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PairReply.ProtoReflect.Descriptor instead.
 func (*PairReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{72}
+	return file_fungi_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *PairReply) GetOk() bool {
@@ -4666,7 +4865,7 @@ type ConfigReloadRequest struct {
 
 func (x *ConfigReloadRequest) Reset() {
 	*x = ConfigReloadRequest{}
-	mi := &file_fungi_proto_msgTypes[73]
+	mi := &file_fungi_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4678,7 +4877,7 @@ func (x *ConfigReloadRequest) String() string {
 func (*ConfigReloadRequest) ProtoMessage() {}
 
 func (x *ConfigReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[73]
+	mi := &file_fungi_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4691,7 +4890,7 @@ func (x *ConfigReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigReloadRequest.ProtoReflect.Descriptor instead.
 func (*ConfigReloadRequest) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{73}
+	return file_fungi_proto_rawDescGZIP(), []int{75}
 }
 
 // ConfigReloadReply says which changed keys took effect and which wait for
@@ -4706,7 +4905,7 @@ type ConfigReloadReply struct {
 
 func (x *ConfigReloadReply) Reset() {
 	*x = ConfigReloadReply{}
-	mi := &file_fungi_proto_msgTypes[74]
+	mi := &file_fungi_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4718,7 +4917,7 @@ func (x *ConfigReloadReply) String() string {
 func (*ConfigReloadReply) ProtoMessage() {}
 
 func (x *ConfigReloadReply) ProtoReflect() protoreflect.Message {
-	mi := &file_fungi_proto_msgTypes[74]
+	mi := &file_fungi_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4731,7 +4930,7 @@ func (x *ConfigReloadReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigReloadReply.ProtoReflect.Descriptor instead.
 func (*ConfigReloadReply) Descriptor() ([]byte, []int) {
-	return file_fungi_proto_rawDescGZIP(), []int{74}
+	return file_fungi_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *ConfigReloadReply) GetApplied() []string {
@@ -4790,18 +4989,36 @@ const file_fungi_proto_rawDesc = "" +
 	"\x12request_timeout_ms\x18\x02 \x01(\rR\x10requestTimeoutMs\x12'\n" +
 	"\x0fmax_concurrency\x18\x03 \x01(\rR\x0emaxConcurrency\"K\n" +
 	"\x10RuntimesResponse\x127\n" +
-	"\bruntimes\x18\x01 \x03(\v2\x1b.fungi.v1.RuntimeCapabilityR\bruntimes\"\xa1\x01\n" +
+	"\bruntimes\x18\x01 \x03(\v2\x1b.fungi.v1.RuntimeCapabilityR\bruntimes\"\xe6\x01\n" +
 	"\x12PullServiceRequest\x12#\n" +
 	"\rmanifest_yaml\x18\x01 \x01(\fR\fmanifestYaml\x12!\n" +
 	"\fmanifest_dir\x18\x02 \x01(\tR\vmanifestDir\x12\x1a\n" +
 	"\bartifact\x18\x03 \x01(\fR\bartifact\x12'\n" +
-	"\x0fartifact_sha256\x18\x04 \x01(\tR\x0eartifactSha256\"\x9f\x01\n" +
+	"\x0fartifact_sha256\x18\x04 \x01(\tR\x0eartifactSha256\x12\x14\n" +
+	"\x05apply\x18\x05 \x01(\bR\x05apply\x12\x17\n" +
+	"\adry_run\x18\x06 \x01(\bR\x06dryRun\x12\x14\n" +
+	"\x05start\x18\a \x01(\bR\x05start\"G\n" +
+	"\vFieldChange\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x10\n" +
+	"\x03old\x18\x02 \x01(\tR\x03old\x12\x10\n" +
+	"\x03new\x18\x03 \x01(\tR\x03new\"\x86\x02\n" +
+	"\vApplyResult\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x12/\n" +
+	"\achanges\x18\x02 \x03(\v2\x15.fungi.v1.FieldChangeR\achanges\x12\x1a\n" +
+	"\bstrategy\x18\x03 \x01(\tR\bstrategy\x12\x1b\n" +
+	"\tswitch_ms\x18\x04 \x01(\x03R\bswitchMs\x12\x1f\n" +
+	"\vrolled_back\x18\x05 \x01(\bR\n" +
+	"rolledBack\x12'\n" +
+	"\x0frollback_reason\x18\x06 \x01(\tR\x0erollbackReason\x12\x17\n" +
+	"\adry_run\x18\a \x01(\bR\x06dryRun\x12\x12\n" +
+	"\x04note\x18\b \x01(\tR\x04note\"\xcc\x01\n" +
 	"\fPullProgress\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\x12\x18\n" +
 	"\acurrent\x18\x02 \x01(\x03R\acurrent\x12\x14\n" +
 	"\x05total\x18\x03 \x01(\x03R\x05total\x12/\n" +
 	"\aservice\x18\x04 \x01(\v2\x15.fungi.v1.ServiceInfoR\aservice\x12\x14\n" +
-	"\x05layer\x18\x05 \x01(\tR\x05layer\"6\n" +
+	"\x05layer\x18\x05 \x01(\tR\x05layer\x12+\n" +
+	"\x05apply\x18\x06 \x01(\v2\x15.fungi.v1.ApplyResultR\x05apply\"6\n" +
 	"\fStartService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04wait\x18\x02 \x01(\bR\x04wait\"!\n" +
@@ -5129,7 +5346,7 @@ func file_fungi_proto_rawDescGZIP() []byte {
 	return file_fungi_proto_rawDescData
 }
 
-var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
+var file_fungi_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_fungi_proto_goTypes = []any{
 	(*InfoRequest)(nil),           // 0: fungi.v1.InfoRequest
 	(*NodeInfo)(nil),              // 1: fungi.v1.NodeInfo
@@ -5141,187 +5358,191 @@ var file_fungi_proto_goTypes = []any{
 	(*WasmLimits)(nil),            // 7: fungi.v1.WasmLimits
 	(*RuntimesResponse)(nil),      // 8: fungi.v1.RuntimesResponse
 	(*PullServiceRequest)(nil),    // 9: fungi.v1.PullServiceRequest
-	(*PullProgress)(nil),          // 10: fungi.v1.PullProgress
-	(*StartService)(nil),          // 11: fungi.v1.StartService
-	(*StopService)(nil),           // 12: fungi.v1.StopService
-	(*RemoveService)(nil),         // 13: fungi.v1.RemoveService
-	(*InspectService)(nil),        // 14: fungi.v1.InspectService
-	(*ListServicesRequest)(nil),   // 15: fungi.v1.ListServicesRequest
-	(*ServiceList)(nil),           // 16: fungi.v1.ServiceList
-	(*PortBinding)(nil),           // 17: fungi.v1.PortBinding
-	(*MountBinding)(nil),          // 18: fungi.v1.MountBinding
-	(*Expose)(nil),                // 19: fungi.v1.Expose
-	(*ServiceInfo)(nil),           // 20: fungi.v1.ServiceInfo
-	(*RemoveServiceResponse)(nil), // 21: fungi.v1.RemoveServiceResponse
-	(*LogsRequest)(nil),           // 22: fungi.v1.LogsRequest
-	(*LogChunk)(nil),              // 23: fungi.v1.LogChunk
-	(*Device)(nil),                // 24: fungi.v1.Device
-	(*DeviceAdd)(nil),             // 25: fungi.v1.DeviceAdd
-	(*DeviceListRequest)(nil),     // 26: fungi.v1.DeviceListRequest
-	(*DeviceList)(nil),            // 27: fungi.v1.DeviceList
-	(*DeviceRemove)(nil),          // 28: fungi.v1.DeviceRemove
-	(*DeviceRename)(nil),          // 29: fungi.v1.DeviceRename
-	(*DeviceTrust)(nil),           // 30: fungi.v1.DeviceTrust
-	(*DeviceUntrust)(nil),         // 31: fungi.v1.DeviceUntrust
-	(*DeviceResolve)(nil),         // 32: fungi.v1.DeviceResolve
-	(*MdnsRequest)(nil),           // 33: fungi.v1.MdnsRequest
-	(*MdnsPeer)(nil),              // 34: fungi.v1.MdnsPeer
-	(*MdnsPeers)(nil),             // 35: fungi.v1.MdnsPeers
-	(*PeerUse)(nil),               // 36: fungi.v1.PeerUse
-	(*PeerCurrent)(nil),           // 37: fungi.v1.PeerCurrent
-	(*PeerClear)(nil),             // 38: fungi.v1.PeerClear
-	(*CatalogRequest)(nil),        // 39: fungi.v1.CatalogRequest
-	(*CatalogInspect)(nil),        // 40: fungi.v1.CatalogInspect
-	(*CatalogPort)(nil),           // 41: fungi.v1.CatalogPort
-	(*CatalogEntry)(nil),          // 42: fungi.v1.CatalogEntry
-	(*Catalog)(nil),               // 43: fungi.v1.Catalog
-	(*ErrorReply)(nil),            // 44: fungi.v1.ErrorReply
-	(*Envelope)(nil),              // 45: fungi.v1.Envelope
-	(*RemoteRequest)(nil),         // 46: fungi.v1.RemoteRequest
-	(*AccessPort)(nil),            // 47: fungi.v1.AccessPort
-	(*AccessEntry)(nil),           // 48: fungi.v1.AccessEntry
-	(*AccessAttach)(nil),          // 49: fungi.v1.AccessAttach
-	(*AccessListRequest)(nil),     // 50: fungi.v1.AccessListRequest
-	(*AccessEntries)(nil),         // 51: fungi.v1.AccessEntries
-	(*AccessDetach)(nil),          // 52: fungi.v1.AccessDetach
-	(*DeviceServicesRequest)(nil), // 53: fungi.v1.DeviceServicesRequest
-	(*DeviceServices)(nil),        // 54: fungi.v1.DeviceServices
-	(*DeviceServicesList)(nil),    // 55: fungi.v1.DeviceServicesList
-	(*AccessHeader)(nil),          // 56: fungi.v1.AccessHeader
-	(*AccessReply)(nil),           // 57: fungi.v1.AccessReply
-	(*ConnectionInfo)(nil),        // 58: fungi.v1.ConnectionInfo
-	(*ConnectionListRequest)(nil), // 59: fungi.v1.ConnectionListRequest
-	(*ConnectionList)(nil),        // 60: fungi.v1.ConnectionList
-	(*PingRequest)(nil),           // 61: fungi.v1.PingRequest
-	(*PingResult)(nil),            // 62: fungi.v1.PingResult
-	(*PendingDevice)(nil),         // 63: fungi.v1.PendingDevice
-	(*PendingRequest)(nil),        // 64: fungi.v1.PendingRequest
-	(*PendingDevices)(nil),        // 65: fungi.v1.PendingDevices
-	(*PendingDismiss)(nil),        // 66: fungi.v1.PendingDismiss
-	(*InviteRequest)(nil),         // 67: fungi.v1.InviteRequest
-	(*Invite)(nil),                // 68: fungi.v1.Invite
-	(*JoinRequest)(nil),           // 69: fungi.v1.JoinRequest
-	(*PairCode)(nil),              // 70: fungi.v1.PairCode
-	(*PairRequest)(nil),           // 71: fungi.v1.PairRequest
-	(*PairReply)(nil),             // 72: fungi.v1.PairReply
-	(*ConfigReloadRequest)(nil),   // 73: fungi.v1.ConfigReloadRequest
-	(*ConfigReloadReply)(nil),     // 74: fungi.v1.ConfigReloadReply
+	(*FieldChange)(nil),           // 10: fungi.v1.FieldChange
+	(*ApplyResult)(nil),           // 11: fungi.v1.ApplyResult
+	(*PullProgress)(nil),          // 12: fungi.v1.PullProgress
+	(*StartService)(nil),          // 13: fungi.v1.StartService
+	(*StopService)(nil),           // 14: fungi.v1.StopService
+	(*RemoveService)(nil),         // 15: fungi.v1.RemoveService
+	(*InspectService)(nil),        // 16: fungi.v1.InspectService
+	(*ListServicesRequest)(nil),   // 17: fungi.v1.ListServicesRequest
+	(*ServiceList)(nil),           // 18: fungi.v1.ServiceList
+	(*PortBinding)(nil),           // 19: fungi.v1.PortBinding
+	(*MountBinding)(nil),          // 20: fungi.v1.MountBinding
+	(*Expose)(nil),                // 21: fungi.v1.Expose
+	(*ServiceInfo)(nil),           // 22: fungi.v1.ServiceInfo
+	(*RemoveServiceResponse)(nil), // 23: fungi.v1.RemoveServiceResponse
+	(*LogsRequest)(nil),           // 24: fungi.v1.LogsRequest
+	(*LogChunk)(nil),              // 25: fungi.v1.LogChunk
+	(*Device)(nil),                // 26: fungi.v1.Device
+	(*DeviceAdd)(nil),             // 27: fungi.v1.DeviceAdd
+	(*DeviceListRequest)(nil),     // 28: fungi.v1.DeviceListRequest
+	(*DeviceList)(nil),            // 29: fungi.v1.DeviceList
+	(*DeviceRemove)(nil),          // 30: fungi.v1.DeviceRemove
+	(*DeviceRename)(nil),          // 31: fungi.v1.DeviceRename
+	(*DeviceTrust)(nil),           // 32: fungi.v1.DeviceTrust
+	(*DeviceUntrust)(nil),         // 33: fungi.v1.DeviceUntrust
+	(*DeviceResolve)(nil),         // 34: fungi.v1.DeviceResolve
+	(*MdnsRequest)(nil),           // 35: fungi.v1.MdnsRequest
+	(*MdnsPeer)(nil),              // 36: fungi.v1.MdnsPeer
+	(*MdnsPeers)(nil),             // 37: fungi.v1.MdnsPeers
+	(*PeerUse)(nil),               // 38: fungi.v1.PeerUse
+	(*PeerCurrent)(nil),           // 39: fungi.v1.PeerCurrent
+	(*PeerClear)(nil),             // 40: fungi.v1.PeerClear
+	(*CatalogRequest)(nil),        // 41: fungi.v1.CatalogRequest
+	(*CatalogInspect)(nil),        // 42: fungi.v1.CatalogInspect
+	(*CatalogPort)(nil),           // 43: fungi.v1.CatalogPort
+	(*CatalogEntry)(nil),          // 44: fungi.v1.CatalogEntry
+	(*Catalog)(nil),               // 45: fungi.v1.Catalog
+	(*ErrorReply)(nil),            // 46: fungi.v1.ErrorReply
+	(*Envelope)(nil),              // 47: fungi.v1.Envelope
+	(*RemoteRequest)(nil),         // 48: fungi.v1.RemoteRequest
+	(*AccessPort)(nil),            // 49: fungi.v1.AccessPort
+	(*AccessEntry)(nil),           // 50: fungi.v1.AccessEntry
+	(*AccessAttach)(nil),          // 51: fungi.v1.AccessAttach
+	(*AccessListRequest)(nil),     // 52: fungi.v1.AccessListRequest
+	(*AccessEntries)(nil),         // 53: fungi.v1.AccessEntries
+	(*AccessDetach)(nil),          // 54: fungi.v1.AccessDetach
+	(*DeviceServicesRequest)(nil), // 55: fungi.v1.DeviceServicesRequest
+	(*DeviceServices)(nil),        // 56: fungi.v1.DeviceServices
+	(*DeviceServicesList)(nil),    // 57: fungi.v1.DeviceServicesList
+	(*AccessHeader)(nil),          // 58: fungi.v1.AccessHeader
+	(*AccessReply)(nil),           // 59: fungi.v1.AccessReply
+	(*ConnectionInfo)(nil),        // 60: fungi.v1.ConnectionInfo
+	(*ConnectionListRequest)(nil), // 61: fungi.v1.ConnectionListRequest
+	(*ConnectionList)(nil),        // 62: fungi.v1.ConnectionList
+	(*PingRequest)(nil),           // 63: fungi.v1.PingRequest
+	(*PingResult)(nil),            // 64: fungi.v1.PingResult
+	(*PendingDevice)(nil),         // 65: fungi.v1.PendingDevice
+	(*PendingRequest)(nil),        // 66: fungi.v1.PendingRequest
+	(*PendingDevices)(nil),        // 67: fungi.v1.PendingDevices
+	(*PendingDismiss)(nil),        // 68: fungi.v1.PendingDismiss
+	(*InviteRequest)(nil),         // 69: fungi.v1.InviteRequest
+	(*Invite)(nil),                // 70: fungi.v1.Invite
+	(*JoinRequest)(nil),           // 71: fungi.v1.JoinRequest
+	(*PairCode)(nil),              // 72: fungi.v1.PairCode
+	(*PairRequest)(nil),           // 73: fungi.v1.PairRequest
+	(*PairReply)(nil),             // 74: fungi.v1.PairReply
+	(*ConfigReloadRequest)(nil),   // 75: fungi.v1.ConfigReloadRequest
+	(*ConfigReloadReply)(nil),     // 76: fungi.v1.ConfigReloadReply
 }
 var file_fungi_proto_depIdxs = []int32{
 	4,  // 0: fungi.v1.NodeInfo.relay_reservations:type_name -> fungi.v1.RelayReservation
 	7,  // 1: fungi.v1.RuntimeCapability.wasm_limits:type_name -> fungi.v1.WasmLimits
 	6,  // 2: fungi.v1.RuntimesResponse.runtimes:type_name -> fungi.v1.RuntimeCapability
-	20, // 3: fungi.v1.PullProgress.service:type_name -> fungi.v1.ServiceInfo
-	20, // 4: fungi.v1.ServiceList.services:type_name -> fungi.v1.ServiceInfo
-	17, // 5: fungi.v1.ServiceInfo.ports:type_name -> fungi.v1.PortBinding
-	18, // 6: fungi.v1.ServiceInfo.mounts:type_name -> fungi.v1.MountBinding
-	19, // 7: fungi.v1.ServiceInfo.expose:type_name -> fungi.v1.Expose
-	20, // 8: fungi.v1.RemoveServiceResponse.service:type_name -> fungi.v1.ServiceInfo
-	20, // 9: fungi.v1.LogChunk.ended:type_name -> fungi.v1.ServiceInfo
-	24, // 10: fungi.v1.DeviceList.devices:type_name -> fungi.v1.Device
-	34, // 11: fungi.v1.MdnsPeers.peers:type_name -> fungi.v1.MdnsPeer
-	41, // 12: fungi.v1.CatalogEntry.ports:type_name -> fungi.v1.CatalogPort
-	42, // 13: fungi.v1.Catalog.services:type_name -> fungi.v1.CatalogEntry
-	5,  // 14: fungi.v1.Envelope.runtimes_request:type_name -> fungi.v1.RuntimesRequest
-	9,  // 15: fungi.v1.Envelope.pull:type_name -> fungi.v1.PullServiceRequest
-	15, // 16: fungi.v1.Envelope.list:type_name -> fungi.v1.ListServicesRequest
-	11, // 17: fungi.v1.Envelope.start:type_name -> fungi.v1.StartService
-	12, // 18: fungi.v1.Envelope.stop:type_name -> fungi.v1.StopService
-	13, // 19: fungi.v1.Envelope.remove:type_name -> fungi.v1.RemoveService
-	14, // 20: fungi.v1.Envelope.inspect:type_name -> fungi.v1.InspectService
-	22, // 21: fungi.v1.Envelope.logs:type_name -> fungi.v1.LogsRequest
-	39, // 22: fungi.v1.Envelope.catalog:type_name -> fungi.v1.CatalogRequest
-	40, // 23: fungi.v1.Envelope.catalog_inspect:type_name -> fungi.v1.CatalogInspect
-	8,  // 24: fungi.v1.Envelope.runtimes:type_name -> fungi.v1.RuntimesResponse
-	20, // 25: fungi.v1.Envelope.service:type_name -> fungi.v1.ServiceInfo
-	16, // 26: fungi.v1.Envelope.services:type_name -> fungi.v1.ServiceList
-	21, // 27: fungi.v1.Envelope.removed:type_name -> fungi.v1.RemoveServiceResponse
-	23, // 28: fungi.v1.Envelope.log_chunk:type_name -> fungi.v1.LogChunk
-	43, // 29: fungi.v1.Envelope.catalog_list:type_name -> fungi.v1.Catalog
-	42, // 30: fungi.v1.Envelope.catalog_entry:type_name -> fungi.v1.CatalogEntry
-	10, // 31: fungi.v1.Envelope.pull_progress:type_name -> fungi.v1.PullProgress
-	44, // 32: fungi.v1.Envelope.error:type_name -> fungi.v1.ErrorReply
-	45, // 33: fungi.v1.RemoteRequest.request:type_name -> fungi.v1.Envelope
-	47, // 34: fungi.v1.AccessEntry.ports:type_name -> fungi.v1.AccessPort
-	48, // 35: fungi.v1.AccessEntries.entries:type_name -> fungi.v1.AccessEntry
-	20, // 36: fungi.v1.DeviceServices.services:type_name -> fungi.v1.ServiceInfo
-	48, // 37: fungi.v1.DeviceServices.access:type_name -> fungi.v1.AccessEntry
-	54, // 38: fungi.v1.DeviceServicesList.devices:type_name -> fungi.v1.DeviceServices
-	58, // 39: fungi.v1.ConnectionList.connections:type_name -> fungi.v1.ConnectionInfo
-	63, // 40: fungi.v1.PendingDevices.devices:type_name -> fungi.v1.PendingDevice
-	73, // 41: fungi.v1.Daemon.ReloadConfig:input_type -> fungi.v1.ConfigReloadRequest
-	2,  // 42: fungi.v1.Daemon.Shutdown:input_type -> fungi.v1.ShutdownRequest
-	0,  // 43: fungi.v1.Daemon.Info:input_type -> fungi.v1.InfoRequest
-	5,  // 44: fungi.v1.Daemon.Runtimes:input_type -> fungi.v1.RuntimesRequest
-	9,  // 45: fungi.v1.Daemon.Pull:input_type -> fungi.v1.PullServiceRequest
-	15, // 46: fungi.v1.Daemon.List:input_type -> fungi.v1.ListServicesRequest
-	11, // 47: fungi.v1.Daemon.Start:input_type -> fungi.v1.StartService
-	11, // 48: fungi.v1.Daemon.StartWait:input_type -> fungi.v1.StartService
-	12, // 49: fungi.v1.Daemon.Stop:input_type -> fungi.v1.StopService
-	13, // 50: fungi.v1.Daemon.Remove:input_type -> fungi.v1.RemoveService
-	14, // 51: fungi.v1.Daemon.Inspect:input_type -> fungi.v1.InspectService
-	22, // 52: fungi.v1.Daemon.Logs:input_type -> fungi.v1.LogsRequest
-	25, // 53: fungi.v1.Daemon.AddDevice:input_type -> fungi.v1.DeviceAdd
-	26, // 54: fungi.v1.Daemon.ListDevices:input_type -> fungi.v1.DeviceListRequest
-	28, // 55: fungi.v1.Daemon.RemoveDevice:input_type -> fungi.v1.DeviceRemove
-	29, // 56: fungi.v1.Daemon.RenameDevice:input_type -> fungi.v1.DeviceRename
-	30, // 57: fungi.v1.Daemon.TrustDevice:input_type -> fungi.v1.DeviceTrust
-	31, // 58: fungi.v1.Daemon.UntrustDevice:input_type -> fungi.v1.DeviceUntrust
-	33, // 59: fungi.v1.Daemon.Mdns:input_type -> fungi.v1.MdnsRequest
-	36, // 60: fungi.v1.Daemon.UsePeer:input_type -> fungi.v1.PeerUse
-	37, // 61: fungi.v1.Daemon.CurrentPeer:input_type -> fungi.v1.PeerCurrent
-	38, // 62: fungi.v1.Daemon.ClearPeer:input_type -> fungi.v1.PeerClear
-	32, // 63: fungi.v1.Daemon.ResolveDevice:input_type -> fungi.v1.DeviceResolve
-	46, // 64: fungi.v1.Daemon.Remote:input_type -> fungi.v1.RemoteRequest
-	49, // 65: fungi.v1.Daemon.Attach:input_type -> fungi.v1.AccessAttach
-	50, // 66: fungi.v1.Daemon.ListAccess:input_type -> fungi.v1.AccessListRequest
-	52, // 67: fungi.v1.Daemon.Detach:input_type -> fungi.v1.AccessDetach
-	53, // 68: fungi.v1.Daemon.AllDeviceServices:input_type -> fungi.v1.DeviceServicesRequest
-	59, // 69: fungi.v1.Daemon.Connections:input_type -> fungi.v1.ConnectionListRequest
-	61, // 70: fungi.v1.Daemon.Ping:input_type -> fungi.v1.PingRequest
-	64, // 71: fungi.v1.Daemon.ListPending:input_type -> fungi.v1.PendingRequest
-	66, // 72: fungi.v1.Daemon.DismissPending:input_type -> fungi.v1.PendingDismiss
-	67, // 73: fungi.v1.Daemon.InviteDevice:input_type -> fungi.v1.InviteRequest
-	69, // 74: fungi.v1.Daemon.JoinDevice:input_type -> fungi.v1.JoinRequest
-	74, // 75: fungi.v1.Daemon.ReloadConfig:output_type -> fungi.v1.ConfigReloadReply
-	3,  // 76: fungi.v1.Daemon.Shutdown:output_type -> fungi.v1.ShutdownReply
-	1,  // 77: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
-	8,  // 78: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
-	10, // 79: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
-	16, // 80: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
-	20, // 81: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
-	23, // 82: fungi.v1.Daemon.StartWait:output_type -> fungi.v1.LogChunk
-	20, // 83: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
-	21, // 84: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
-	20, // 85: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
-	23, // 86: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
-	24, // 87: fungi.v1.Daemon.AddDevice:output_type -> fungi.v1.Device
-	27, // 88: fungi.v1.Daemon.ListDevices:output_type -> fungi.v1.DeviceList
-	24, // 89: fungi.v1.Daemon.RemoveDevice:output_type -> fungi.v1.Device
-	24, // 90: fungi.v1.Daemon.RenameDevice:output_type -> fungi.v1.Device
-	24, // 91: fungi.v1.Daemon.TrustDevice:output_type -> fungi.v1.Device
-	24, // 92: fungi.v1.Daemon.UntrustDevice:output_type -> fungi.v1.Device
-	35, // 93: fungi.v1.Daemon.Mdns:output_type -> fungi.v1.MdnsPeers
-	24, // 94: fungi.v1.Daemon.UsePeer:output_type -> fungi.v1.Device
-	24, // 95: fungi.v1.Daemon.CurrentPeer:output_type -> fungi.v1.Device
-	24, // 96: fungi.v1.Daemon.ClearPeer:output_type -> fungi.v1.Device
-	24, // 97: fungi.v1.Daemon.ResolveDevice:output_type -> fungi.v1.Device
-	45, // 98: fungi.v1.Daemon.Remote:output_type -> fungi.v1.Envelope
-	48, // 99: fungi.v1.Daemon.Attach:output_type -> fungi.v1.AccessEntry
-	51, // 100: fungi.v1.Daemon.ListAccess:output_type -> fungi.v1.AccessEntries
-	48, // 101: fungi.v1.Daemon.Detach:output_type -> fungi.v1.AccessEntry
-	55, // 102: fungi.v1.Daemon.AllDeviceServices:output_type -> fungi.v1.DeviceServicesList
-	60, // 103: fungi.v1.Daemon.Connections:output_type -> fungi.v1.ConnectionList
-	62, // 104: fungi.v1.Daemon.Ping:output_type -> fungi.v1.PingResult
-	65, // 105: fungi.v1.Daemon.ListPending:output_type -> fungi.v1.PendingDevices
-	65, // 106: fungi.v1.Daemon.DismissPending:output_type -> fungi.v1.PendingDevices
-	68, // 107: fungi.v1.Daemon.InviteDevice:output_type -> fungi.v1.Invite
-	24, // 108: fungi.v1.Daemon.JoinDevice:output_type -> fungi.v1.Device
-	75, // [75:109] is the sub-list for method output_type
-	41, // [41:75] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	10, // 3: fungi.v1.ApplyResult.changes:type_name -> fungi.v1.FieldChange
+	22, // 4: fungi.v1.PullProgress.service:type_name -> fungi.v1.ServiceInfo
+	11, // 5: fungi.v1.PullProgress.apply:type_name -> fungi.v1.ApplyResult
+	22, // 6: fungi.v1.ServiceList.services:type_name -> fungi.v1.ServiceInfo
+	19, // 7: fungi.v1.ServiceInfo.ports:type_name -> fungi.v1.PortBinding
+	20, // 8: fungi.v1.ServiceInfo.mounts:type_name -> fungi.v1.MountBinding
+	21, // 9: fungi.v1.ServiceInfo.expose:type_name -> fungi.v1.Expose
+	22, // 10: fungi.v1.RemoveServiceResponse.service:type_name -> fungi.v1.ServiceInfo
+	22, // 11: fungi.v1.LogChunk.ended:type_name -> fungi.v1.ServiceInfo
+	26, // 12: fungi.v1.DeviceList.devices:type_name -> fungi.v1.Device
+	36, // 13: fungi.v1.MdnsPeers.peers:type_name -> fungi.v1.MdnsPeer
+	43, // 14: fungi.v1.CatalogEntry.ports:type_name -> fungi.v1.CatalogPort
+	44, // 15: fungi.v1.Catalog.services:type_name -> fungi.v1.CatalogEntry
+	5,  // 16: fungi.v1.Envelope.runtimes_request:type_name -> fungi.v1.RuntimesRequest
+	9,  // 17: fungi.v1.Envelope.pull:type_name -> fungi.v1.PullServiceRequest
+	17, // 18: fungi.v1.Envelope.list:type_name -> fungi.v1.ListServicesRequest
+	13, // 19: fungi.v1.Envelope.start:type_name -> fungi.v1.StartService
+	14, // 20: fungi.v1.Envelope.stop:type_name -> fungi.v1.StopService
+	15, // 21: fungi.v1.Envelope.remove:type_name -> fungi.v1.RemoveService
+	16, // 22: fungi.v1.Envelope.inspect:type_name -> fungi.v1.InspectService
+	24, // 23: fungi.v1.Envelope.logs:type_name -> fungi.v1.LogsRequest
+	41, // 24: fungi.v1.Envelope.catalog:type_name -> fungi.v1.CatalogRequest
+	42, // 25: fungi.v1.Envelope.catalog_inspect:type_name -> fungi.v1.CatalogInspect
+	8,  // 26: fungi.v1.Envelope.runtimes:type_name -> fungi.v1.RuntimesResponse
+	22, // 27: fungi.v1.Envelope.service:type_name -> fungi.v1.ServiceInfo
+	18, // 28: fungi.v1.Envelope.services:type_name -> fungi.v1.ServiceList
+	23, // 29: fungi.v1.Envelope.removed:type_name -> fungi.v1.RemoveServiceResponse
+	25, // 30: fungi.v1.Envelope.log_chunk:type_name -> fungi.v1.LogChunk
+	45, // 31: fungi.v1.Envelope.catalog_list:type_name -> fungi.v1.Catalog
+	44, // 32: fungi.v1.Envelope.catalog_entry:type_name -> fungi.v1.CatalogEntry
+	12, // 33: fungi.v1.Envelope.pull_progress:type_name -> fungi.v1.PullProgress
+	46, // 34: fungi.v1.Envelope.error:type_name -> fungi.v1.ErrorReply
+	47, // 35: fungi.v1.RemoteRequest.request:type_name -> fungi.v1.Envelope
+	49, // 36: fungi.v1.AccessEntry.ports:type_name -> fungi.v1.AccessPort
+	50, // 37: fungi.v1.AccessEntries.entries:type_name -> fungi.v1.AccessEntry
+	22, // 38: fungi.v1.DeviceServices.services:type_name -> fungi.v1.ServiceInfo
+	50, // 39: fungi.v1.DeviceServices.access:type_name -> fungi.v1.AccessEntry
+	56, // 40: fungi.v1.DeviceServicesList.devices:type_name -> fungi.v1.DeviceServices
+	60, // 41: fungi.v1.ConnectionList.connections:type_name -> fungi.v1.ConnectionInfo
+	65, // 42: fungi.v1.PendingDevices.devices:type_name -> fungi.v1.PendingDevice
+	75, // 43: fungi.v1.Daemon.ReloadConfig:input_type -> fungi.v1.ConfigReloadRequest
+	2,  // 44: fungi.v1.Daemon.Shutdown:input_type -> fungi.v1.ShutdownRequest
+	0,  // 45: fungi.v1.Daemon.Info:input_type -> fungi.v1.InfoRequest
+	5,  // 46: fungi.v1.Daemon.Runtimes:input_type -> fungi.v1.RuntimesRequest
+	9,  // 47: fungi.v1.Daemon.Pull:input_type -> fungi.v1.PullServiceRequest
+	17, // 48: fungi.v1.Daemon.List:input_type -> fungi.v1.ListServicesRequest
+	13, // 49: fungi.v1.Daemon.Start:input_type -> fungi.v1.StartService
+	13, // 50: fungi.v1.Daemon.StartWait:input_type -> fungi.v1.StartService
+	14, // 51: fungi.v1.Daemon.Stop:input_type -> fungi.v1.StopService
+	15, // 52: fungi.v1.Daemon.Remove:input_type -> fungi.v1.RemoveService
+	16, // 53: fungi.v1.Daemon.Inspect:input_type -> fungi.v1.InspectService
+	24, // 54: fungi.v1.Daemon.Logs:input_type -> fungi.v1.LogsRequest
+	27, // 55: fungi.v1.Daemon.AddDevice:input_type -> fungi.v1.DeviceAdd
+	28, // 56: fungi.v1.Daemon.ListDevices:input_type -> fungi.v1.DeviceListRequest
+	30, // 57: fungi.v1.Daemon.RemoveDevice:input_type -> fungi.v1.DeviceRemove
+	31, // 58: fungi.v1.Daemon.RenameDevice:input_type -> fungi.v1.DeviceRename
+	32, // 59: fungi.v1.Daemon.TrustDevice:input_type -> fungi.v1.DeviceTrust
+	33, // 60: fungi.v1.Daemon.UntrustDevice:input_type -> fungi.v1.DeviceUntrust
+	35, // 61: fungi.v1.Daemon.Mdns:input_type -> fungi.v1.MdnsRequest
+	38, // 62: fungi.v1.Daemon.UsePeer:input_type -> fungi.v1.PeerUse
+	39, // 63: fungi.v1.Daemon.CurrentPeer:input_type -> fungi.v1.PeerCurrent
+	40, // 64: fungi.v1.Daemon.ClearPeer:input_type -> fungi.v1.PeerClear
+	34, // 65: fungi.v1.Daemon.ResolveDevice:input_type -> fungi.v1.DeviceResolve
+	48, // 66: fungi.v1.Daemon.Remote:input_type -> fungi.v1.RemoteRequest
+	51, // 67: fungi.v1.Daemon.Attach:input_type -> fungi.v1.AccessAttach
+	52, // 68: fungi.v1.Daemon.ListAccess:input_type -> fungi.v1.AccessListRequest
+	54, // 69: fungi.v1.Daemon.Detach:input_type -> fungi.v1.AccessDetach
+	55, // 70: fungi.v1.Daemon.AllDeviceServices:input_type -> fungi.v1.DeviceServicesRequest
+	61, // 71: fungi.v1.Daemon.Connections:input_type -> fungi.v1.ConnectionListRequest
+	63, // 72: fungi.v1.Daemon.Ping:input_type -> fungi.v1.PingRequest
+	66, // 73: fungi.v1.Daemon.ListPending:input_type -> fungi.v1.PendingRequest
+	68, // 74: fungi.v1.Daemon.DismissPending:input_type -> fungi.v1.PendingDismiss
+	69, // 75: fungi.v1.Daemon.InviteDevice:input_type -> fungi.v1.InviteRequest
+	71, // 76: fungi.v1.Daemon.JoinDevice:input_type -> fungi.v1.JoinRequest
+	76, // 77: fungi.v1.Daemon.ReloadConfig:output_type -> fungi.v1.ConfigReloadReply
+	3,  // 78: fungi.v1.Daemon.Shutdown:output_type -> fungi.v1.ShutdownReply
+	1,  // 79: fungi.v1.Daemon.Info:output_type -> fungi.v1.NodeInfo
+	8,  // 80: fungi.v1.Daemon.Runtimes:output_type -> fungi.v1.RuntimesResponse
+	12, // 81: fungi.v1.Daemon.Pull:output_type -> fungi.v1.PullProgress
+	18, // 82: fungi.v1.Daemon.List:output_type -> fungi.v1.ServiceList
+	22, // 83: fungi.v1.Daemon.Start:output_type -> fungi.v1.ServiceInfo
+	25, // 84: fungi.v1.Daemon.StartWait:output_type -> fungi.v1.LogChunk
+	22, // 85: fungi.v1.Daemon.Stop:output_type -> fungi.v1.ServiceInfo
+	23, // 86: fungi.v1.Daemon.Remove:output_type -> fungi.v1.RemoveServiceResponse
+	22, // 87: fungi.v1.Daemon.Inspect:output_type -> fungi.v1.ServiceInfo
+	25, // 88: fungi.v1.Daemon.Logs:output_type -> fungi.v1.LogChunk
+	26, // 89: fungi.v1.Daemon.AddDevice:output_type -> fungi.v1.Device
+	29, // 90: fungi.v1.Daemon.ListDevices:output_type -> fungi.v1.DeviceList
+	26, // 91: fungi.v1.Daemon.RemoveDevice:output_type -> fungi.v1.Device
+	26, // 92: fungi.v1.Daemon.RenameDevice:output_type -> fungi.v1.Device
+	26, // 93: fungi.v1.Daemon.TrustDevice:output_type -> fungi.v1.Device
+	26, // 94: fungi.v1.Daemon.UntrustDevice:output_type -> fungi.v1.Device
+	37, // 95: fungi.v1.Daemon.Mdns:output_type -> fungi.v1.MdnsPeers
+	26, // 96: fungi.v1.Daemon.UsePeer:output_type -> fungi.v1.Device
+	26, // 97: fungi.v1.Daemon.CurrentPeer:output_type -> fungi.v1.Device
+	26, // 98: fungi.v1.Daemon.ClearPeer:output_type -> fungi.v1.Device
+	26, // 99: fungi.v1.Daemon.ResolveDevice:output_type -> fungi.v1.Device
+	47, // 100: fungi.v1.Daemon.Remote:output_type -> fungi.v1.Envelope
+	50, // 101: fungi.v1.Daemon.Attach:output_type -> fungi.v1.AccessEntry
+	53, // 102: fungi.v1.Daemon.ListAccess:output_type -> fungi.v1.AccessEntries
+	50, // 103: fungi.v1.Daemon.Detach:output_type -> fungi.v1.AccessEntry
+	57, // 104: fungi.v1.Daemon.AllDeviceServices:output_type -> fungi.v1.DeviceServicesList
+	62, // 105: fungi.v1.Daemon.Connections:output_type -> fungi.v1.ConnectionList
+	64, // 106: fungi.v1.Daemon.Ping:output_type -> fungi.v1.PingResult
+	67, // 107: fungi.v1.Daemon.ListPending:output_type -> fungi.v1.PendingDevices
+	67, // 108: fungi.v1.Daemon.DismissPending:output_type -> fungi.v1.PendingDevices
+	70, // 109: fungi.v1.Daemon.InviteDevice:output_type -> fungi.v1.Invite
+	26, // 110: fungi.v1.Daemon.JoinDevice:output_type -> fungi.v1.Device
+	77, // [77:111] is the sub-list for method output_type
+	43, // [43:77] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_fungi_proto_init() }
@@ -5329,7 +5550,7 @@ func file_fungi_proto_init() {
 	if File_fungi_proto != nil {
 		return
 	}
-	file_fungi_proto_msgTypes[45].OneofWrappers = []any{
+	file_fungi_proto_msgTypes[47].OneofWrappers = []any{
 		(*Envelope_RuntimesRequest)(nil),
 		(*Envelope_Pull)(nil),
 		(*Envelope_List)(nil),
@@ -5356,7 +5577,7 @@ func file_fungi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fungi_proto_rawDesc), len(file_fungi_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   75,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
