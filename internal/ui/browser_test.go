@@ -297,7 +297,7 @@ func TestBrowser(t *testing.T) {
 
 	// The server untrusts the laptop: its role and its connection go.
 	run(t, ctx, "untrust the laptop", chromedp.Click(chromedp.CSS(row+` button[data-action=untrust]`)))
-	waitJS(t, ctx, "the laptop not trusted", fmt.Sprintf(`document.querySelector('%s td.role').textContent === "not trusted"`, row))
+	waitJS(t, ctx, "the laptop with no role here", fmt.Sprintf(`document.querySelector('%s td.role').textContent === "none"`, row))
 	waitJS(t, ctx, "the laptop offline", fmt.Sprintf(`document.querySelector('%s td.offline') !== null`, row))
 	waitJS(t, lap, "the connection gone from the laptop's page", fmt.Sprintf(`document.querySelector('#connections tr[data-peer=%q]') === null`, server.info.PeerId))
 }

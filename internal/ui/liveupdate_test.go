@@ -29,7 +29,7 @@ func TestLiveUpdateKeepsRows(t *testing.T) {
 	// snapshot of the same list follows (or has come already).
 	eval[bool](t, ctx, "mark the row", `(() => { window.fungiRow = document.querySelector('tr[data-service="first"]');
 		window.fungiButton = window.fungiRow.querySelector('button[data-action=remove]'); return true; })()`)
-	waitJS(t, ctx, "the event stream", `document.querySelector('#live').textContent === "live"`)
+	waitJS(t, ctx, "the event stream", `document.documentElement.dataset.events === "on"`)
 	pullWasm(t, n, "second")
 	waitJS(t, ctx, "the second service, live", stateIs("second", "stopped"))
 	if !eval[bool](t, ctx, "the first row", `document.querySelector('tr[data-service="first"]') === window.fungiRow &&

@@ -42,7 +42,7 @@ func startNode(tb testing.TB) *node {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cfg := "mdns: false\nportMapping: false\ndiscovery: {dht: false}\nui:\n  enabled: true\n  listen: 127.0.0.1:0\n"
+	cfg := "mdns: false\nportMapping: false\ndiscovery: {dht: false}\nui:\n  enabled: true\n  listen: 127.0.0.1:0\nnames:\n  enabled: true\n  listen: 127.0.0.1:0\n"
 	if err := os.WriteFile(h.ConfigPath(), []byte(cfg), 0o600); err != nil {
 		tb.Fatal(err)
 	}

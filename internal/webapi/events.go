@@ -45,7 +45,7 @@ func takeSlot(w http.ResponseWriter, slots chan struct{}, why string) (release f
 }
 
 // events streams server-sent events: "services", "devices",
-// "connections" and "access", each the whole list as the matching GET
+// "connections", "access" and "pending", each the whole list as the matching GET
 // answers it, sent first at once and then whenever it changes.
 func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	release, ok := takeSlot(w, a.eventSlots, fmt.Sprintf("%d dashboard pages already follow this node, the most it serves; close some and reload", maxEventStreams))
@@ -77,6 +77,9 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		}},
 		{"access", func(ctx context.Context) (proto.Message, error) {
 			return a.d.ListAccess(ctx, &messages.AccessListRequest{})
+		}},
+		{"pending", func(ctx context.Context) (proto.Message, error) {
+			return a.d.ListPending(ctx, &messages.PendingRequest{})
 		}},
 	}
 	last := make([][]byte, len(sources))

@@ -130,6 +130,7 @@ func New(d messages.DaemonClient) *API {
 	m.HandleFunc("GET /api/connections", call(a, func(ctx context.Context, r *http.Request) (proto.Message, error) {
 		return a.d.Connections(ctx, &messages.ConnectionListRequest{})
 	}))
+	a.routePairing(m)
 	m.HandleFunc("GET /api/events", a.events)
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API route: "+r.Method+" "+r.URL.Path)

@@ -3,7 +3,7 @@
 // arrive as server-sent events from /api/events and re-render in place.
 "use strict";
 
-const state = { csrf: "", services: null, devices: null, connections: null, access: null, node: null };
+const state = { csrf: "", services: null, devices: null, connections: null, access: null, pending: null, node: null };
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -148,7 +148,7 @@ function nodeSection() {
 const pages = {
   home() {
     return [el("h1", { text: "Node & services" }), nodeSection(),
-      el("section", {}, el("h2", { text: "Services" }), el("div", { id: "services-slot" }, servicesTable(state.services))), pullForm()];
+      el("section", {}, el("h2", { text: "Services" }), el("div", { id: "services-slot" }, servicesTable(state.services))), pullForm(), exposeForm(), settingsSection()];
   },
   service(name) {
     const s = (state.services || []).find(x => x.name === name);
@@ -156,8 +156,12 @@ const pages = {
     const details = el("dl", { id: "svc-inspect" });
     api("GET", "/api/services/" + encodeURIComponent(name)).then(d => {
       const row = (k, v) => [el("dt", { text: k }), el("dd", { text: v === undefined || v === "" ? "—" : v })];
-      details.replaceChildren(...row("State", d.state), ...row("Runtime", d.runtime), ...row("Source", d.source),
-        ...row("Ports", (d.ports || []).map(p => p.name + " " + (p.hostAddress || p.servicePort)).join(", ")),
+      // The state shows once, above, where live updates keep it current.
+      const ports = (d.ports || []).map(p => p.hostAddress && d.state === "running"
+        ? el("div", {}, p.name + " ", el("a", { class: "port-link", href: portURL(d, p), target: "_blank", rel: "noopener", text: p.hostAddress }))
+        : el("div", { text: p.name + " " + (p.hostAddress || p.servicePort) }));
+      details.replaceChildren(...row("Runtime", d.runtime), ...row("Source", d.source),
+        el("dt", { text: "Ports" }), el("dd", { id: "svc-ports" }, ports.length ? ports : "—"),
         ...row("Mounts", (d.mounts || []).map(m => m.hostPath + " → " + m.runtimePath).join(", ")),
         ...row("Restarts", d.restarts), ...row("Restart policy", d.restartPolicy), ...row("Last error", d.lastError),
         ...row("Artifact", d.artifactSha256), ...row("Data folder", d.dataDir), ...row("Started", d.startedAt));
@@ -175,7 +179,10 @@ const pages = {
       await api("POST", "/api/devices", { peerId: peer.value.trim(), alias: alias.value.trim(), addrs: addr.value.trim() ? [addr.value.trim()] : [] });
       peer.value = alias.value = addr.value = "";
     }); } }, el("div", { class: "row" }, peer, alias, addr, el("button", { type: "submit", class: "primary" }, "Add device")), err);
-    return [el("h1", { text: "Devices" }), el("section", {}, el("h2", { text: "Add a device" }), form),
+    return [el("h1", { text: "Devices" }), pairSection(),
+      el("section", { id: "pending-section" }, el("h2", { text: "Devices that want to connect" }),
+        el("div", { id: "pending-slot" }, pendingTable(state.pending))),
+      el("section", {}, el("h2", { text: "Add a device by peer ID" }), form),
       el("section", {}, el("div", { id: "devices-slot" }, devicesTable(state.devices)))];
   },
   device(id) {
@@ -190,7 +197,7 @@ const pages = {
           const rowErr = el("div", { class: "error" });
           const attach = async (open) => {
             const e = await api("POST", "/api/access/attach", { device: id, serviceId: s.serviceId });
-            if (open) window.open("http://" + e.ports[0].localAddress + (e.path || "/"), "_blank", "noopener");
+            if (open) window.open(e.url || "http://" + e.ports[0].localAddress + (e.path || "/"), "_blank", "noopener");
           };
           return el("tr", { "data-service-id": s.serviceId },
             el("td", { text: s.serviceId }), el("td", { text: s.displayName }), el("td", { text: s.usage }),
@@ -214,11 +221,12 @@ function accessTable(list) {
   if (!list) return el("p", { class: "muted", text: "Loading…" });
   if (!list.length) return el("p", { class: "muted", text: "No access entries: attach a service from a device's catalog." });
   return el("div", { class: "table-wrap" }, el("table", { id: "access" },
-    el("thead", {}, el("tr", {}, ["Peer", "Service ID", "Local addresses", ""].map(h => el("th", { scope: "col", text: h })))),
+    el("thead", {}, el("tr", {}, ["Peer", "Service ID", "Name", "Local addresses", ""].map(h => el("th", { scope: "col", text: h })))),
     el("tbody", {}, list.map(a => {
       const err = el("div", { class: "error" });
       return el("tr", { "data-service-id": a.serviceId, "data-key": a.peerId + "/" + a.serviceId },
         el("td", { text: a.alias || a.peerId }), el("td", { text: a.serviceId }),
+        el("td", {}, a.url ? el("a", { class: "name-link", href: a.url, target: "_blank", rel: "noopener", text: a.name }) : el("code", { text: a.name || "—" })),
         el("td", {}, (a.ports || []).map(p => el("div", {}, p.name + " ", a.usage === "web"
           ? el("a", { class: "access-link", href: "http://" + p.localAddress + (a.path || "/"), target: "_blank", rel: "noopener", text: p.localAddress })
           : el("code", { text: p.localAddress })))),
@@ -246,7 +254,7 @@ function devicesTable(list) {
   if (!list.length) return el("p", { class: "muted", text: "No devices yet." });
   const conns = state.connections || [];
   return el("div", { class: "table-wrap" }, el("table", { id: "devices" },
-    el("thead", {}, el("tr", {}, ["Alias", "Peer ID", "Role", "Online", "Path", "RTT", "Actions"].map(h => el("th", { scope: "col", text: h })))),
+    el("thead", {}, el("tr", {}, ["Alias", "Peer ID", "Its role here", "Online", "Path", "RTT", "Actions"].map(h => el("th", { scope: "col", text: h })))),
     el("tbody", {}, list.map(d => {
       const err = el("div", { class: "error" });
       const c = conns.find(x => x.peerId === d.peerId);
@@ -267,7 +275,9 @@ function devicesTable(list) {
       return el("tr", { "data-peer": d.peerId },
         el("td", {}, el("a", { href: "#/device/" + encodeURIComponent(d.peerId), class: "catalog-link", text: d.alias })),
         el("td", { class: "mono", text: d.peerId }),
-        el("td", { class: "role", text: d.role || "not trusted" }),
+        // The role this node gives the device; "none" says nothing of what
+        // this node may do there (a device you administer may use nothing here).
+        el("td", { class: "role", title: d.role ? null : "It may not use this node; what this node may do there is up to it", text: d.role || "none" }),
         el("td", { class: d.connected ? "online" : "offline", text: d.connected ? "online" : "offline" }),
         el("td", { text: c ? (c.relayed ? "relayed" : "direct") : "—" }),
         el("td", { text: c && c.rttMs ? c.rttMs.toFixed(1) + " ms" : "—" }),
@@ -394,10 +404,12 @@ function render(force) {
 function follow() {
   const es = new EventSource("/api/events");
   const live = document.getElementById("live");
-  for (const [name, field] of [["services", "services"], ["devices", "devices"], ["connections", "connections"], ["access", "entries"]]) {
+  for (const [name, field] of [["services", "services"], ["devices", "devices"], ["connections", "connections"], ["access", "entries"], ["pending", "devices"]]) {
     es.addEventListener(name, ev => {
       state[name] = JSON.parse(ev.data)[field] || [];
-      live.textContent = "live";
+      live.textContent = "";
+      // Tests and styles can tell that updates flow.
+      document.documentElement.dataset.events = "on";
       const r = route();
       const slot = (id, content) => { const e = document.getElementById(id); if (e) patchSlot(e, content); };
       // Lists re-render in their slot, so forms being filled in stay as they are.
@@ -405,10 +417,13 @@ function follow() {
       else if (r.page === "devices" && (name === "devices" || name === "connections")) slot("devices-slot", devicesTable(state.devices));
       else if (r.page === "service" && name === "services") render(false);
       else if (r.page === "access" && name === "access") slot("access-slot", accessTable(state.access));
+      else if (r.page === "devices" && name === "pending") slot("pending-slot", pendingTable(state.pending));
       else if (r.page === "connections" && name === "connections") slot("connections-slot", connectionsTable(state.connections));
     });
   }
-  es.onerror = () => { live.textContent = "reconnecting…"; };
+  // Nothing shows while updates flow; a lost stream says so.
+  es.onerror = () => { live.textContent = "updates paused, reconnecting…"; document.documentElement.dataset.events = "off"; };
+  es.onopen = () => { live.textContent = ""; };
 }
 
 async function start() {
