@@ -8,7 +8,7 @@ import (
 )
 
 type catalogCmd struct {
-	List    catalogListCmd    `cmd:"" help:"List the services the peer publishes."`
+	List    catalogListCmd    `cmd:"" aliases:"ls" help:"List the services the peer publishes."`
 	Inspect catalogInspectCmd `cmd:"" help:"Show one published service."`
 }
 

@@ -103,7 +103,7 @@ func (e *env) daemonCommand() string {
 	if def, err := filepath.Abs(home.Default()); err == nil && def == e.home.Dir {
 		return "fungi daemon"
 	}
-	return "fungi -f " + shellQuote(e.home.Dir) + " daemon"
+	return "fungi -C " + shellQuote(e.home.Dir) + " daemon"
 }
 
 // restartCommand is how to restart the daemon of this home.

@@ -78,7 +78,7 @@ func (c *completeCmd) Run(e *env) error {
 	var pending *kong.Flag // a flag whose value is being typed
 	positional := 0
 	dir, peer := "", ""
-	for _, w := range words[:len(words)-1] {
+	for _, w := range legacyDirFlag(words[:len(words)-1]) {
 		if pending != nil {
 			switch pending.Name {
 			case "fungi-dir":
@@ -141,6 +141,8 @@ func (c *completeCmd) Run(e *env) error {
 				}
 			case "device":
 				candidates = append(candidates, e.completeDevices()...)
+			case "service-id":
+				candidates = append(candidates, e.completeCatalog(peer)...)
 			}
 		}
 	}
@@ -211,13 +213,38 @@ func (e *env) completeServices() []string {
 // "" is the `peer use` target), asked through the daemon; nothing when the
 // daemon or the peer does not answer within completeDaemonTimeout.
 func (e *env) completeRemoteServices(device string) []string {
+	req := &messages.Envelope{Body: &messages.Envelope_List{List: &messages.ListServicesRequest{}}}
+	return e.completeRemote(device, req, func(env *messages.Envelope) (out []string) {
+		for _, s := range env.GetServices().GetServices() {
+			out = append(out, s.Name)
+		}
+		return out
+	})
+}
+
+// completeCatalog lists the service IDs device publishes (`access attach
+// <TAB>`), as `fungi catalog list` shows them.
+func (e *env) completeCatalog(device string) []string {
+	req := &messages.Envelope{Body: &messages.Envelope_Catalog{Catalog: &messages.CatalogRequest{}}}
+	return e.completeRemote(device, req, func(env *messages.Envelope) (out []string) {
+		for _, s := range env.GetCatalogList().GetServices() {
+			out = append(out, s.ServiceId)
+		}
+		return out
+	})
+}
+
+// completeRemote asks device (alias or peer ID; "" is the `peer use`
+// target) req through the daemon and reads names from its first answer;
+// nothing when the daemon or the peer does not answer within
+// completeDaemonTimeout.
+func (e *env) completeRemote(device string, req *messages.Envelope, names func(*messages.Envelope) []string) []string {
 	var out []string
 	e.completeWithDaemon(func(ctx context.Context, d *daemonClient) {
 		dev, err := d.ResolveDevice(ctx, &messages.DeviceResolve{Device: device})
 		if err != nil {
 			return
 		}
-		req := &messages.Envelope{Body: &messages.Envelope_List{List: &messages.ListServicesRequest{}}}
 		stream, err := d.Remote(ctx, &messages.RemoteRequest{Device: dev.PeerId, Request: req})
 		if err != nil {
 			return
@@ -226,9 +253,7 @@ func (e *env) completeRemoteServices(device string) []string {
 		if err != nil {
 			return
 		}
-		for _, s := range env.GetServices().GetServices() {
-			out = append(out, s.Name)
-		}
+		out = names(env)
 	})
 	return out
 }

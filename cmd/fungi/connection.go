@@ -62,7 +62,7 @@ func (c *pingCmd) Run(e *env) error {
 }
 
 type connectionCmd struct {
-	List connectionListCmd `cmd:"" help:"List open connections to peers: direct or relayed, transport, RTT."`
+	List connectionListCmd `cmd:"" aliases:"ls" help:"List open connections to peers: direct or relayed, transport, RTT."`
 }
 
 type connectionListCmd struct{ jsonFlag }

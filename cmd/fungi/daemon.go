@@ -17,9 +17,11 @@ import (
 )
 
 // daemonCmd runs the node (`fungi daemon`, the default) and manages it: its
-// log, and installing it as a system service.
+// log, and installing it as a system service. The run flags live on the
+// group, so `fungi daemon --help` shows them; restart takes them too.
 type daemonCmd struct {
-	Run       daemonRunCmd       `cmd:"" default:"withargs" hidden:"" help:"Run the node in the foreground."`
+	daemonFlags
+	Run       daemonRunCmd       `cmd:"" default:"withargs" help:"Run the node in the foreground (the same as plain fungi daemon)."`
 	Stop      daemonStopCmd      `cmd:"" help:"Stop the daemon of this home: through the service manager when installed, else by its own shutdown; waits until it is gone."`
 	Restart   daemonRestartCmd   `cmd:"" help:"Stop the daemon and start it again (in the background, with the same flags, unless it is an installed service)."`
 	Logs      daemonLogsCmd      `cmd:"" help:"Show the daemon's own log (HOME/logs/daemon.log); works without a running daemon."`
@@ -28,14 +30,18 @@ type daemonCmd struct {
 	Status    daemonStatusCmd    `cmd:"" help:"Whether the service is installed and running, and whether the daemon answers."`
 }
 
-type daemonRunCmd struct {
+// daemonFlags are how a daemon is started.
+type daemonFlags struct {
 	Listen    []string `name:"listen" placeholder:"MULTIADDR" help:"Where to accept peers, e.g. /ip4/0.0.0.0/tcp/4433 (repeatable; default from config.yaml)."`
 	Relay     []string `name:"relay" placeholder:"MULTIADDR" help:"A relay to keep a reservation on, ending /p2p/<relay id> (repeatable; added to config.yaml's relays)."`
 	Bootstrap []string `name:"bootstrap" placeholder:"MULTIADDR" help:"A DHT node to start from, ending /p2p/<peer id> (repeatable; replaces config.yaml's bootstrap and turns the DHT on)."`
 	LogLevel  string   `name:"log-level" placeholder:"LEVEL" help:"debug, info, warn or error (default: config.yaml log.level, else info)."`
 }
 
-func (c *daemonRunCmd) Run(e *env) error {
+type daemonRunCmd struct{}
+
+func (*daemonRunCmd) Run(e *env, d *daemonCmd) error {
+	c := d.daemonFlags
 	run := func(ctx context.Context) error {
 		return daemon.Run(ctx, daemon.Options{Home: e.home, Listen: c.Listen, Relays: c.Relay, Bootstrap: c.Bootstrap, Log: e.stderr, LogLevel: c.LogLevel})
 	}
@@ -48,7 +54,7 @@ func (c *daemonRunCmd) Run(e *env) error {
 }
 
 type daemonLogsCmd struct {
-	Follow bool `name:"follow" help:"(-f) Keep printing lines as the daemon writes them, until interrupted."`
+	Follow bool `name:"follow" short:"f" help:"Keep printing lines as the daemon writes them, until interrupted."`
 	Tail   int  `name:"tail" default:"-1" placeholder:"N" help:"Only the last N lines (default: the whole file)."`
 }
 

@@ -151,12 +151,10 @@ func waitStopped(e *env, deadline time.Time, pid int) error {
 	}
 }
 
+// daemonRestartCmd takes the daemon's flags (`fungi daemon --listen X
+// restart`); those not given are the stopped daemon's.
 type daemonRestartCmd struct {
-	Listen    []string      `name:"listen" placeholder:"MULTIADDR" help:"As for fungi daemon (default: the flags the stopped daemon was started with)."`
-	Relay     []string      `name:"relay" placeholder:"MULTIADDR" help:"As for fungi daemon (default: the stopped daemon's)."`
-	Bootstrap []string      `name:"bootstrap" placeholder:"MULTIADDR" help:"As for fungi daemon (default: the stopped daemon's)."`
-	LogLevel  string        `name:"log-level" placeholder:"LEVEL" help:"As for fungi daemon (default: the stopped daemon's)."`
-	Timeout   time.Duration `name:"timeout" default:"30s" help:"How long to wait for the stop, and then for the new daemon to answer."`
+	Timeout time.Duration `name:"timeout" default:"30s" help:"How long to wait for the stop, and then for the new daemon to answer."`
 	jsonFlag
 }
 
@@ -164,7 +162,7 @@ type daemonRestartCmd struct {
 // for an installed service, else as a background process of its own with
 // the flags the old one had (or the ones given), its output in
 // HOME/logs/daemon.out.
-func (c *daemonRestartCmd) Run(e *env) error {
+func (c *daemonRestartCmd) Run(e *env, d *daemonCmd) error {
 	if s, ok := managedService(e); ok {
 		began := time.Now()
 		if err := install.Control(s, "restart"); err != nil {
@@ -188,7 +186,7 @@ func (c *daemonRestartCmd) Run(e *env) error {
 	if !c.JSON {
 		fmt.Fprintln(e.stdout, describeStop(e, res))
 	}
-	args := c.daemonArgs(e, reply)
+	args := daemonArgs(e, d.daemonFlags, reply)
 	pid, err := startDetached(e, args, c.Timeout)
 	if err != nil {
 		return err
@@ -203,7 +201,7 @@ func (c *daemonRestartCmd) Run(e *env) error {
 
 // daemonArgs is the new daemon's command line: the flags given to restart,
 // else those the stopped daemon reported.
-func (c *daemonRestartCmd) daemonArgs(e *env, old *messages.ShutdownReply) []string {
+func daemonArgs(e *env, c daemonFlags, old *messages.ShutdownReply) []string {
 	listen, relays, bootstrap, level := c.Listen, c.Relay, c.Bootstrap, c.LogLevel
 	if old != nil {
 		if len(listen) == 0 {

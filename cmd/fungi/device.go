@@ -14,8 +14,8 @@ import (
 
 type deviceCmd struct {
 	Add     deviceAddCmd     `cmd:"" help:"Add a device to the address book."`
-	List    deviceListCmd    `cmd:"" help:"List the address book with roles and connection state."`
-	Remove  deviceRemoveCmd  `cmd:"" help:"Remove a device (and close its connections)."`
+	List    deviceListCmd    `cmd:"" aliases:"ls" help:"List the address book with roles and connection state."`
+	Remove  deviceRemoveCmd  `cmd:"" aliases:"rm" help:"Remove a device (and close its connections)."`
 	Rename  deviceRenameCmd  `cmd:"" help:"Give a device another alias."`
 	Trust   deviceTrustCmd   `cmd:"" help:"Let a device in: access (catalog and access, the default) or admin (also administer services)."`
 	Untrust deviceUntrustCmd `cmd:"" help:"Take a device's role away and close its connections at once."`

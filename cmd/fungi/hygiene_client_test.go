@@ -128,7 +128,7 @@ func TestDaemonNotRunningRepeatsTheFolder(t *testing.T) {
 		}
 		for _, want := range []string{
 			"fungi daemon is not running (socket " + sock + ")",
-			"fungi -f '" + h + "' daemon",
+			"fungi -C '" + h + "' daemon",
 		} {
 			if !strings.Contains(errOut.String(), want) {
 				t.Errorf("%s: the message does not say %q:\n%s", what, want, errOut.String())

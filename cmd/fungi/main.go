@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/alecthomas/kong"
 	"google.golang.org/grpc/status"
@@ -18,11 +19,11 @@ import (
 
 // cli is the whole command tree; each group lives in its own file.
 type cli struct {
-	FungiDir string           `short:"f" name:"fungi-dir" env:"FUNGI_DIR" placeholder:"DIR" help:"Node folder (default ~/.fungi)."`
+	FungiDir string           `short:"C" name:"fungi-dir" env:"FUNGI_DIR" placeholder:"DIR" help:"Node folder (default ~/.fungi)."`
 	Version  kong.VersionFlag `name:"version" help:"Print the version and exit."`
 
 	Init       initCmd       `cmd:"" help:"Create the node folder: identity key and default config."`
-	Daemon     daemonCmd     `cmd:"" help:"Run the node in the foreground."`
+	Daemon     daemonCmd     `cmd:"" help:"Run the node in the foreground (fungi daemon [--listen …]); stop, restart, install it."`
 	Info       infoCmd       `cmd:"" help:"Show this node's peer ID, addresses, version and runtimes."`
 	Status     statusCmd     `cmd:"" help:"One screen: node, runtimes, services by state, devices online, access entries."`
 	Service    serviceCmd    `cmd:"" help:"Pull, run and inspect services on this node."`
@@ -83,7 +84,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			// A bare `fungi` is a new user's first try: the full usage.
 			args = []string{"--help"}
 		}
-		kctx, err := parser.Parse(followFlag(args))
+		if args[0] == "help" {
+			// `fungi help [COMMAND…]` is `fungi [COMMAND…] --help`, as with git and docker.
+			args = append(append([]string(nil), args[1:]...), "--help")
+		}
+		kctx, err := parser.Parse(legacyDirFlag(args))
+		if groupHelp(err, stdout) {
+			return
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "fungi: %v\n", err)
 			code = 2
@@ -114,18 +122,34 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 type exitCode int
 
-// followFlag lets `service logs NAME -f` (and `daemon logs -f`) mean --follow, as with docker and
-// tail: after the word logs, -f is no longer the global --fungi-dir.
-func followFlag(args []string) []string {
+// groupHelp prints a command group's help for `fungi service` and the like
+// typed alone, and says whether it did: a group alone asks what it holds.
+func groupHelp(err error, stdout io.Writer) bool {
+	var pe *kong.ParseError
+	if !errors.As(err, &pe) || pe.Context == nil || !strings.HasPrefix(pe.Error(), "expected ") {
+		return false
+	}
+	node := pe.Context.Selected()
+	if node == nil || len(node.Children) == 0 || len(pe.Context.Args) == 0 || pe.Context.Args[len(pe.Context.Args)-1] != node.Name {
+		return false
+	}
+	pe.Context.Stdout = stdout
+	return pe.Context.PrintUsage(false) == nil
+}
+
+// legacyDirFlag reads `-f DIR` before the command word as --fungi-dir, as
+// fungi before 0.2 did: units written by `daemon install` and scripts keep
+// working. Anywhere else -f is --follow (logs), as with docker and tail;
+// the documented short flag for the folder is -C.
+func legacyDirFlag(args []string) []string {
 	out := append([]string(nil), args...)
-	for i := 1; i < len(out); i++ {
-		if (out[i-1] == "service" || out[i-1] == "daemon") && out[i] == "logs" {
-			for j := i + 1; j < len(out); j++ {
-				if out[j] == "-f" {
-					out[j] = "--follow"
-				}
-			}
-			break
+	for i := 0; i < len(out) && strings.HasPrefix(out[i], "-"); i++ {
+		switch out[i] {
+		case "-f":
+			out[i] = "--fungi-dir"
+			i++ // its value
+		case "-C", "--fungi-dir":
+			i++
 		}
 	}
 	return out

@@ -12,7 +12,7 @@ import (
 type mountsCmd struct {
 	Allow mountsAllowCmd `cmd:"" help:"Let manifests mount a host folder (later pulls and starts)."`
 	Deny  mountsDenyCmd  `cmd:"" help:"Take a host folder out of mounts.allowed."`
-	List  mountsListCmd  `cmd:"" help:"List the host folders manifests may mount."`
+	List  mountsListCmd  `cmd:"" aliases:"ls" help:"List the host folders manifests may mount."`
 }
 
 type mountsAllowCmd struct {

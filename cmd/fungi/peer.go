@@ -166,11 +166,11 @@ type peerAdminCmd struct {
 
 type peerAdminServiceCmd struct {
 	Pull    remotePullCmd    `cmd:"" help:"Pull a manifest onto the peer; a source.file is shipped with it."`
-	List    remoteListCmd    `cmd:"" help:"List the peer's services."`
+	List    remoteListCmd    `cmd:"" aliases:"ls" help:"List the peer's services."`
 	Start   remoteStartCmd   `cmd:"" help:"Start a service on the peer."`
 	Stop    remoteStopCmd    `cmd:"" help:"Stop a service on the peer."`
 	Restart remoteRestartCmd `cmd:"" help:"Stop a service on the peer and start it again."`
-	Remove  remoteRemoveCmd  `cmd:"" help:"Remove a service from the peer; its data folder is kept there."`
+	Remove  remoteRemoveCmd  `cmd:"" aliases:"rm" help:"Remove a service from the peer; its data folder is kept there."`
 	Inspect remoteInspectCmd `cmd:"" help:"Inspect a service on the peer."`
 	Logs    remoteLogsCmd    `cmd:"" help:"Show a service's output on the peer."`
 	Expose  remoteExposeCmd  `cmd:"" help:"Publish a TCP service that already runs on the peer or its LAN."`
@@ -292,7 +292,7 @@ type remoteLogsCmd struct {
 	peerFlag
 	serviceNameArg
 	Tail   int  `name:"tail" default:"-1" help:"Show only the last N lines (default all)."`
-	Follow bool `name:"follow" help:"Keep printing new output until interrupted (-f works too after logs)."`
+	Follow bool `name:"follow" short:"f" help:"Keep printing new output until interrupted."`
 }
 
 func (c *remoteLogsCmd) Run(e *env) error {

@@ -17,8 +17,8 @@ import (
 type relayCmd struct {
 	Serve  relayServeCmd  `cmd:"" default:"withargs" help:"Run a circuit-relay server for nodes behind NAT (the default)."`
 	Add    relayAddCmd    `cmd:"" help:"Keep a reservation on a relay (config.yaml relays; applied at once)."`
-	Remove relayRemoveCmd `cmd:"" help:"Stop using a relay."`
-	List   relayListCmd   `cmd:"" help:"List the relays in config.yaml."`
+	Remove relayRemoveCmd `cmd:"" aliases:"rm" help:"Stop using a relay."`
+	List   relayListCmd   `cmd:"" aliases:"ls" help:"List the relays in config.yaml."`
 }
 
 // relayServeCmd runs a circuit-relay server for nodes behind NAT, with the

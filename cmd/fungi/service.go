@@ -18,11 +18,11 @@ import (
 
 type serviceCmd struct {
 	Pull    servicePullCmd    `cmd:"" help:"Validate a manifest, fetch its artifact and register the service (stopped)."`
-	List    serviceListCmd    `cmd:"" help:"List the services on this node."`
+	List    serviceListCmd    `cmd:"" aliases:"ls,ps" help:"List the services on this node."`
 	Start   serviceStartCmd   `cmd:"" help:"Start a service."`
 	Stop    serviceStopCmd    `cmd:"" help:"Stop a service."`
 	Restart serviceRestartCmd `cmd:"" help:"Stop a service and start it again (same host ports)."`
-	Remove  serviceRemoveCmd  `cmd:"" help:"Stop and remove a service; its data folder is kept."`
+	Remove  serviceRemoveCmd  `cmd:"" aliases:"rm" help:"Stop and remove a service; its data folder is kept."`
 	Inspect serviceInspectCmd `cmd:"" help:"Show a service's state, runtime, source, ports, mounts, restarts and last error."`
 	Logs    serviceLogsCmd    `cmd:"" help:"Show a service's output."`
 	Expose  serviceExposeCmd  `cmd:"" help:"Publish a TCP service that already runs here or on the LAN (sshd, a NAS page): writes, pulls and starts its manifest."`
@@ -333,7 +333,7 @@ func printInspect(out io.Writer, s *messages.ServiceInfo) {
 type serviceLogsCmd struct {
 	serviceNameArg
 	Tail   int  `name:"tail" default:"-1" help:"Show only the last N lines (default all)."`
-	Follow bool `name:"follow" help:"Keep printing new output until interrupted (-f works too after logs)."`
+	Follow bool `name:"follow" short:"f" help:"Keep printing new output until interrupted."`
 }
 
 func (c *serviceLogsCmd) Run(e *env) error {
