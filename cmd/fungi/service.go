@@ -26,6 +26,8 @@ type serviceCmd struct {
 	Inspect serviceInspectCmd `cmd:"" help:"Show a service's state, runtime, source, ports, mounts, restarts and last error."`
 	Logs    serviceLogsCmd    `cmd:"" help:"Show a service's output."`
 	Expose  serviceExposeCmd  `cmd:"" help:"Publish a TCP service that already runs here or on the LAN (sshd, a NAS page): writes, pulls and starts its manifest."`
+	Apply   serviceApplyCmd   `cmd:"" help:"Create or update a service from a manifest or a recipe; a running one is replaced in place and rolled back if the new version does not start."`
+	Recipe  recipeCmd         `cmd:"" help:"The catalogue of ready-made services (fungi service apply --recipe NAME)."`
 }
 
 type servicePullCmd struct {
@@ -155,9 +157,19 @@ func portsText(info *messages.ServiceInfo) string {
 	return strings.Join(parts, ", ")
 }
 
-type serviceListCmd struct{ jsonFlag }
+type serviceListCmd struct {
+	AllDevices bool `name:"all-devices" help:"Every device's services in one table: live where a device answers, else its last answer marked with its age."`
+	Refresh    bool `name:"refresh" help:"With --all-devices: dial devices not connected now, rather than show their last answer."`
+	jsonFlag
+}
 
 func (c *serviceListCmd) Run(e *env) error {
+	if c.AllDevices {
+		return e.listAllDevices(c.Refresh, c.JSON)
+	}
+	if c.Refresh {
+		return errors.New("--refresh goes with --all-devices: this node's own list is always live")
+	}
 	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
 		res, err := d.List(ctx, &messages.ListServicesRequest{})
 		if err != nil {

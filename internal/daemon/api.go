@@ -50,6 +50,8 @@ type apiServer struct {
 	// external checks an external service's target again before an
 	// access stream connects to it.
 	external *external.Provider
+	// overview caches every device's service list for AllDeviceServices.
+	overview *deviceOverview
 }
 
 func (s *apiServer) Info(context.Context, *messages.InfoRequest) (*messages.NodeInfo, error) {

@@ -199,6 +199,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		return info
 	}}
+	api.overview = openDeviceOverview(h, logger)
 	messages.RegisterDaemonServer(srv, api)
 	transport.ServeControl(peerHost, gate, logControl(logger, node, api.handleControl))
 	defer logEvents(logger, peerHost, relays, node)()
