@@ -33,8 +33,14 @@ import (
 //
 //	FUNGI_BENCH_ACCESS_DAEMONS=1 go test -count=1 -run TestAccessDaemonsBench -v ./cmd/fungi
 //
+// Besides the latencies and rates it reports the CPU time the forwarding
+// processes spend per new connection: both daemons for fungi, the ssh
+// client and sshd (with its session processes) for ssh -L. On a shared
+// machine that figure moves far less with the load than the latencies.
+//
 // FUNGI_BENCH_CPUPROFILE=DIR has every daemon write a CPU profile there
-// (FUNGI_CPUPROFILE in the daemon).
+// (FUNGI_CPUPROFILE in the daemon); FUNGI_BENCH_ACCESS_ONLY=new (a part of
+// a measure's name) runs only that measure, to profile it.
 func TestAccessDaemonsBench(t *testing.T) {
 	full := os.Getenv("FUNGI_BENCH_ACCESS_DAEMONS") == "1"
 	n := benchCounts{kept: 20, fresh: 5, streamBytes: 1 << 20, rounds: 1}
@@ -52,34 +58,41 @@ func TestAccessDaemonsBench(t *testing.T) {
 		{"fungi-quic", "/ip4/127.0.0.1/udp/0/quic-v1"},
 	} {
 		p := benchPath{name: tr.name}
-		p.echo, p.sink = attachedPair(t, fungi, tr.name, tr.listen, echo, sink)
+		p.echo, p.sink, p.pids = attachedPair(t, fungi, tr.name, tr.listen, echo, sink)
 		paths = append(paths, p)
 	}
-	if e, s, ok := sshForward(t, echo, sink); ok {
-		paths = append(paths, benchPath{name: "ssh-L", echo: e, sink: s})
+	if e, s, pids, ok := sshForward(t, echo, sink); ok {
+		paths = append(paths, benchPath{name: "ssh-L", echo: e, sink: s, pids: pids})
 	} else if full {
 		t.Log("no sshd: apt-get install openssh-server openssh-client for the ssh -L baseline")
 	}
 
 	// Every measure runs over every path back to back, so a change in the
 	// machine's load between measures touches all paths alike.
-	measures := []struct {
-		name string
-		unit string
-		run  func(p benchPath) []float64
-	}{
+	measures := []benchMeasure{
 		{"kept connection, round trip p50", "µs", func(p benchPath) []float64 { return percentiles(keptRoundTrips(t, p.echo, n.kept)) }},
 		{"new connection + first round trip p50", "µs", func(p benchPath) []float64 { return percentiles(newConnections(t, p.echo, n.fresh)) }},
 		{"one stream", "MB/s", func(p benchPath) []float64 { return []float64{throughput(t, p.sink, 1, n)} }},
 		{"8 streams", "MB/s", func(p benchPath) []float64 { return []float64{throughput(t, p.sink, 8, n)} }},
 	}
 	results := map[string]map[string][]float64{}
+	const cpuRow = "CPU per new connection (forwarders)"
+	results[cpuRow] = map[string][]float64{}
+	only := os.Getenv("FUNGI_BENCH_ACCESS_ONLY")
 	for _, m := range measures {
 		results[m.name] = map[string][]float64{}
+		if !strings.Contains(m.name, only) {
+			continue
+		}
 		for _, p := range paths {
+			cpu := treeCPU(p.pids)
 			results[m.name][p.name] = m.run(p)
+			if strings.HasPrefix(m.name, "new connection") && p.name != "direct" {
+				results[cpuRow][p.name] = []float64{float64(treeCPU(p.pids)-cpu) / float64(time.Microsecond) / float64(n.fresh)}
+			}
 		}
 	}
+	measures = append(measures, benchMeasure{cpuRow, "µs", nil})
 	if !full {
 		return
 	}
@@ -119,8 +132,19 @@ type benchCounts struct {
 	rounds      int // throughput runs; the median is reported
 }
 
-// benchPath is one way to the echo server and the sink.
-type benchPath struct{ name, echo, sink string }
+// benchMeasure is one row of the table: run measures a path.
+type benchMeasure struct {
+	name string
+	unit string
+	run  func(p benchPath) []float64
+}
+
+// benchPath is one way to the echo server and the sink; pids are the
+// processes that forward its connections.
+type benchPath struct {
+	name, echo, sink string
+	pids             []int
+}
 
 // benchServers are the native services: an echo server and a sink that
 // reads to EOF and answers one byte.
@@ -149,8 +173,8 @@ func benchServers(t *testing.T) (echo, sink string) {
 
 // attachedPair starts two quiet daemons listening on listen, has B trust
 // A, exposes echo and sink on B and attaches both on A; it returns A's
-// local addresses for them.
-func attachedPair(t *testing.T, fungi, name, listen, echo, sink string) (string, string) {
+// local addresses for them and the daemons' process IDs.
+func attachedPair(t *testing.T, fungi, name, listen, echo, sink string) (string, string, []int) {
 	a, b := benchDaemon(t, fungi, name+"-a", listen), benchDaemon(t, fungi, name+"-b", listen)
 	aID, _ := a.nodeInfo()
 	bID, bAddr := b.nodeInfo()
@@ -166,7 +190,7 @@ func attachedPair(t *testing.T, fungi, name, listen, echo, sink string) (string,
 	if err := testutil.Poll(30*time.Second, func() error { return echoRoundTrip(local["echo"]) }); err != nil {
 		a.fatalf("%s: no echo through the access entry: %v", name, err)
 	}
-	return local["echo"], local["sink"]
+	return local["echo"], local["sink"], []int{a.daemon.Process.Pid, b.daemon.Process.Pid}
 }
 
 // benchDaemon is quietDrill with the daemon listening on listen, and a CPU
@@ -202,11 +226,12 @@ func benchDaemon(t *testing.T, fungi, name, listen string) *drill {
 }
 
 // sshForward forwards to echo and sink with `ssh -L` (aes128-gcm) through a
-// private sshd on loopback; ok is false without sshd.
-func sshForward(t *testing.T, echo, sink string) (string, string, bool) {
+// private sshd on loopback; it returns the forwarded addresses and the
+// process IDs of ssh and sshd; ok is false without sshd.
+func sshForward(t *testing.T, echo, sink string) (e, s string, pids []int, ok bool) {
 	sshd := "/usr/sbin/sshd"
 	if _, err := os.Stat(sshd); err != nil {
-		return "", "", false
+		return "", "", nil, false
 	}
 	dir := t.TempDir()
 	run := func(name string, args ...string) {
@@ -248,12 +273,63 @@ func sshForward(t *testing.T, echo, sink string) (string, string, bool) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ssh.Process.Kill(); ssh.Wait() })
-	e, s := fmt.Sprintf("127.0.0.1:%d", echoPort), fmt.Sprintf("127.0.0.1:%d", sinkPort)
+	e, s = fmt.Sprintf("127.0.0.1:%d", echoPort), fmt.Sprintf("127.0.0.1:%d", sinkPort)
 	if err := testutil.Poll(10*time.Second, func() error { return echoRoundTrip(e) }); err != nil {
 		t.Fatalf("ssh -L does not forward: %v", err)
 	}
-	return e, s, true
+	return e, s, []int{ssh.Process.Pid, srv.Process.Pid}, true
 }
+
+// treeCPU is the user and system CPU time of the processes pids and all
+// their descendants (sshd serves a session in a child of its own), as
+// /proc says; 0 where /proc is unreadable.
+func treeCPU(pids []int) time.Duration {
+	type proc struct {
+		ppid int
+		cpu  time.Duration
+	}
+	procs := map[int]proc{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The fields after the command's closing parenthesis: state,
+		// ppid, ..., utime (12th) and stime (13th), in clock ticks.
+		_, rest, ok := strings.Cut(string(data), ") ")
+		f := strings.Fields(rest)
+		if !ok || len(f) < 13 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		procs[pid] = proc{ppid: ppid, cpu: time.Duration(utime+stime) * (time.Second / clockTicks)}
+	}
+	in := map[int]bool{}
+	for _, p := range pids {
+		in[p] = true
+	}
+	var total time.Duration
+	for pid, p := range procs {
+		for up, hops := pid, 0; up > 1 && hops < 64; up, hops = procs[up].ppid, hops+1 {
+			if in[up] {
+				total += p.cpu
+				break
+			}
+		}
+	}
+	return total
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc's CPU times: 100
+// on every Linux architecture Go supports.
+const clockTicks = 100
 
 func freeLoopbackPort(t *testing.T) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
