@@ -127,6 +127,11 @@ func New(d messages.DaemonClient) *API {
 		}
 		return a.d.Detach(ctx, &req)
 	}))
+	// Every device's services at once; ?refresh=1 dials devices not
+	// connected now (`fungi service list --all-devices --refresh`).
+	m.HandleFunc("GET /api/overview", call(a, func(ctx context.Context, r *http.Request) (proto.Message, error) {
+		return a.d.AllDeviceServices(ctx, &messages.DeviceServicesRequest{Refresh: r.URL.Query().Get("refresh") == "1"})
+	}))
 	m.HandleFunc("GET /api/connections", call(a, func(ctx context.Context, r *http.Request) (proto.Message, error) {
 		return a.d.Connections(ctx, &messages.ConnectionListRequest{})
 	}))

@@ -209,6 +209,9 @@ const pages = {
     const d = (state.devices || []).find(x => x.peerId === id || x.alias === id);
     return [el("h1", {}, "Catalog of ", el("code", { text: d ? d.alias : id })), el("section", {}, err, body)];
   },
+  overview() {
+    return [el("h1", { text: "All devices' services" }), overviewSection()];
+  },
   access() {
     return [el("h1", { text: "Access" }), el("section", {}, el("div", { id: "access-slot" }, accessTable(state.access)))];
   },
@@ -216,6 +219,40 @@ const pages = {
     return [el("h1", { text: "Connections" }), el("section", {}, el("div", { id: "connections-slot" }, connectionsTable(state.connections)))];
   },
 };
+
+// Every device's services in one table, as `fungi service list
+// --all-devices` prints them: a device that does not answer shows its last
+// answer, marked with its age.
+function overviewSection() {
+  const err = el("div", { class: "error", id: "overview-error", role: "alert" });
+  const body = el("div", { id: "overview" }, el("p", { class: "muted", text: "Asking the devices…" }));
+  const load = refresh => api("GET", "/api/overview" + (refresh ? "?refresh=1" : "")).then(res => {
+    err.textContent = "";
+    const rows = [];
+    for (const d of res.devices || []) {
+      let name = d.self ? "this node" : (d.alias || d.peerId);
+      if (!d.live) name += d.cachedAt ? " (offline, cached " + ageText(Number(d.ageSeconds)) + " ago)" : " (offline, never answered)";
+      const access = s => ((d.access || []).find(a => a.serviceId === ((s.expose && s.expose.serviceId) || s.name)) || { ports: [] }).ports.map(p => p.name + " " + p.localAddress).join(", ") || "—";
+      const services = d.services || [];
+      if (!services.length) rows.push(el("tr", { "data-peer": d.peerId, class: d.live ? "" : "cached" }, el("td", { text: name }), el("td", { text: "—" }), el("td", { text: "—" }), el("td", { text: "—" }), el("td", { text: "—" })));
+      for (const s of services) rows.push(el("tr", { "data-peer": d.peerId, "data-key": d.peerId + "/" + s.name, class: d.live ? "" : "cached", title: d.live ? null : d.error },
+        el("td", { text: name }), el("td", { text: s.name }), el("td", { class: "state state-" + s.state, text: d.live ? s.state : s.state + "?" }),
+        el("td", { text: (s.ports || []).map(p => p.name + " " + (p.hostAddress || "")).join(", ") || "—" }), el("td", { text: access(s) })));
+    }
+    body.replaceChildren(el("div", { class: "table-wrap" }, el("table", { id: "overview-table" },
+      el("thead", {}, el("tr", {}, ["Device", "Service", "State", "Ports", "Access here"].map(h => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, rows))));
+  }).catch(e => { err.textContent = e.message; });
+  load(false);
+  return el("section", {}, el("div", { class: "row" }, el("button", { id: "overview-refresh", onclick: () => load(true) }, "Refresh (dial offline devices)")), err, body);
+}
+
+function ageText(sec) {
+  if (sec < 60) return sec + "s";
+  if (sec < 3600) return Math.floor(sec / 60) + "m";
+  if (sec < 172800) return Math.floor(sec / 3600) + "h";
+  return Math.floor(sec / 86400) + "d";
+}
 
 function accessTable(list) {
   if (!list) return el("p", { class: "muted", text: "Loading…" });
