@@ -51,6 +51,9 @@ type pendingPull struct {
 	manifest *manifest.Manifest
 	ports    []runtimes.PortBinding
 	shipped  bool
+	// apply is set for an apply (actors/apply_plan.go): what it changes
+	// and how.
+	apply *applyPlan
 }
 
 const (
@@ -212,16 +215,22 @@ func (r *serviceRegistry) decoded(ctx actor.Context, msg *manifestDecoded) {
 		ctx.Send(msg.sender, errorf(Conflict, "%s is already being pulled; wait for that pull to finish", name))
 		return
 	}
-	if e, ok := r.services[name]; ok && isActive(e.info.State) {
-		ctx.Send(msg.sender, errorf(Conflict, "%s is %s; stop it first (`fungi service stop %s`), then pull the new manifest", name, e.info.State, name))
+	var plan *applyPlan
+	if msg.pull.req.Apply {
+		var done bool
+		if plan, done = r.planApply(ctx, msg); done {
+			return
+		}
+	} else if e, ok := r.services[name]; ok && isActive(e.info.State) {
+		ctx.Send(msg.sender, errorf(Conflict, "%s is %s; `fungi service apply FILE` updates it in place (or stop it first with `fungi service stop %s`, then pull)", name, e.info.State, name))
 		return
 	}
-	ports, err := r.assignPorts(name, m)
+	ports, err := r.assignPorts(name, m, plan != nil && plan.sideBySide)
 	if err != nil {
 		ctx.Send(msg.sender, err)
 		return
 	}
-	pending := &pendingPull{sender: msg.sender, raw: msg.pull.req.ManifestYaml, manifest: m, ports: ports, shipped: len(msg.pull.req.Artifact) > 0}
+	pending := &pendingPull{sender: msg.sender, raw: msg.pull.req.ManifestYaml, manifest: m, ports: ports, shipped: len(msg.pull.req.Artifact) > 0, apply: plan}
 	r.pulling[name] = pending
 	fetched := actor.NewFuture(ctx.ActorSystem(), r.pullWithin)
 	ctx.Send(runtime, &fetchArtifact{
@@ -250,8 +259,9 @@ func isActive(state string) bool {
 
 // assignPorts gives every manifest port a host port: the one this service
 // had before for the same port name, the fixed one the manifest names, or a
-// free one chosen now and kept from then on.
-func (r *serviceRegistry) assignPorts(name string, m *manifest.Manifest) ([]runtimes.PortBinding, error) {
+// free one chosen now and kept from then on. beside asks for ports other
+// than the service's own, for a new version to start beside the old one.
+func (r *serviceRegistry) assignPorts(name string, m *manifest.Manifest, beside bool) ([]runtimes.PortBinding, error) {
 	taken := map[int]string{}
 	previous := map[string]int{}
 	for other, e := range r.services {
@@ -259,7 +269,7 @@ func (r *serviceRegistry) assignPorts(name string, m *manifest.Manifest) ([]runt
 			continue // its ports belong to a program fungi did not start
 		}
 		for _, p := range e.info.Ports {
-			if other == name {
+			if other == name && !beside {
 				previous[p.Name] = int(p.HostPort)
 				continue
 			}
@@ -328,6 +338,10 @@ func (r *serviceRegistry) pulled(ctx actor.Context, msg *fetchDone) {
 		ctx.Send(p.sender, errorf(Failed, "pull %s: %v", msg.name, msg.err))
 		return
 	}
+	if e, ok := r.services[msg.name]; ok && p.apply != nil && e.info.Runtime == p.manifest.Spec.Runtime {
+		r.updateInPlace(ctx, p, e, msg)
+		return
+	}
 	rec := &serviceRecord{
 		Name:         msg.name,
 		Runtime:      p.manifest.Spec.Runtime,
@@ -354,6 +368,10 @@ func (r *serviceRegistry) pulled(ctx actor.Context, msg *fetchDone) {
 	}
 	info := describe(r.home, rec, p.manifest, stateStopped)
 	r.spawn(ctx, msg.name, info)
+	if p.apply != nil {
+		r.applied(ctx, p, &applyDone{info: info, result: &messages.ApplyResult{}})
+		return
+	}
 	ctx.Send(p.sender, info)
 }
 

@@ -67,6 +67,8 @@ type serviceActor struct {
 	// ends (a job's exit, a stop, a failed start), not when it is running.
 	jobWaiters   []*actor.PID
 	removeWaiter *actor.PID
+	// update is an apply under way (actors/apply.go), nil when none is.
+	update *pendingUpdate
 }
 
 func serviceProps(h *home.Home, name string, runtime *actor.PID, allowed []string) *actor.Props {
@@ -76,6 +78,9 @@ func serviceProps(h *home.Home, name string, runtime *actor.PID, allowed []strin
 }
 
 func (a *serviceActor) Receive(ctx actor.Context) {
+	if a.refuseDuringUpdate(ctx) {
+		return
+	}
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		a.load(ctx)
@@ -101,6 +106,10 @@ func (a *serviceActor) Receive(ctx actor.Context) {
 		a.allowedMounts = msg.allowed
 	case *runtimeRemoved:
 		a.runtimeRemoved(ctx, msg)
+	case *applyUpdate:
+		a.applyUpdateMsg(ctx, msg)
+	case *oldStopped:
+		a.oldStoppedMsg(ctx, msg)
 	}
 }
 

@@ -174,6 +174,7 @@ type peerAdminServiceCmd struct {
 	Inspect remoteInspectCmd `cmd:"" help:"Inspect a service on the peer."`
 	Logs    remoteLogsCmd    `cmd:"" help:"Show a service's output on the peer."`
 	Expose  remoteExposeCmd  `cmd:"" help:"Publish a TCP service that already runs on the peer or its LAN."`
+	Apply   remoteApplyCmd   `cmd:"" help:"Create or update a service on the peer from a manifest or a recipe, in place."`
 }
 
 type remotePullCmd struct {

@@ -26,6 +26,8 @@ type serviceCmd struct {
 	Inspect serviceInspectCmd `cmd:"" help:"Show a service's state, runtime, source, ports, mounts, restarts and last error."`
 	Logs    serviceLogsCmd    `cmd:"" help:"Show a service's output."`
 	Expose  serviceExposeCmd  `cmd:"" help:"Publish a TCP service that already runs here or on the LAN (sshd, a NAS page): writes, pulls and starts its manifest."`
+	Apply   serviceApplyCmd   `cmd:"" help:"Create or update a service from a manifest or a recipe; a running one is replaced in place and rolled back if the new version does not start."`
+	Recipe  recipeCmd         `cmd:"" help:"The catalogue of ready-made services (fungi service apply --recipe NAME)."`
 }
 
 type servicePullCmd struct {
