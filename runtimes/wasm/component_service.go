@@ -166,7 +166,22 @@ func (p *Provider) admit(w http.ResponseWriter, r *http.Request, name string, li
 	if p.memory != nil {
 		ctx = experimental.WithMemoryAllocator(ctx, p.memory)
 	}
-	return ctx, func() { cancel(); lim.release() }, true
+	return ctx, func() {
+		cancel()
+		lim.release()
+		// With full duplex on, net/http drains a body the handler left
+		// unread only after the handler returns, and that drain starts
+		// its background read of the connection just before it reads
+		// the next request over the same connection: "invalid
+		// concurrent Body.Read call" (golang/go#68560), and a kept
+		// connection that stops answering. Closing the body here, once
+		// the guest is done with it and while the handler still runs,
+		// drains it (up to 256 KiB; past that the server closes the
+		// connection after the answer) while that is still safe.
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+	}, true
 }
 
 // runJob runs a job once: run is the whole job, its result the exit code
