@@ -22,6 +22,7 @@ import (
 // service, as `docker run` and `wasmtime run|serve` are.
 type runCmd struct {
 	Target string   `arg:"" name:"file.wasm|image" help:"A WebAssembly file (module or component) or a container image."`
+	Args   []string `arg:"" optional:"" name:"args" help:"Arguments for the guest (container: its command after the entrypoint; wasm: its argv); put -- before ones that start with -."`
 	Name   string   `name:"name" help:"Service name ([a-z0-9-]; default: from the file or image name)."`
 	Port   string   `name:"port" placeholder:"P" help:"Serve on a port: wasm: the host port (or auto); container: the container's port, or HOST:CONTAINER. A job has none."`
 	Env    []string `name:"env" short:"e" placeholder:"K=V" help:"Environment variable for the guest (repeatable)."`
@@ -289,6 +290,7 @@ func (c *runCmd) manifest() (*runManifest, error) {
 			m.Spec.Env[k] = v
 		}
 	}
+	m.Spec.Command = c.Args
 	for _, hr := range c.Mount {
 		h, r, ok := strings.Cut(hr, ":")
 		if !ok || h == "" || r == "" {
@@ -460,6 +462,7 @@ type runManifest struct {
 		Ports   []runPort         `yaml:"ports,omitempty"`
 		Mounts  []runMount        `yaml:"mounts,omitempty"`
 		Env     map[string]string `yaml:"env,omitempty"`
+		Command []string          `yaml:"command,omitempty"`
 		Restart string            `yaml:"restart"`
 	} `yaml:"spec"`
 }
