@@ -84,8 +84,9 @@ bench-nat:
 
 # Release archives for every OS/arch: static (CGO_ENABLED=0), stripped
 # (-s -w -trimpath) binaries stamped with VERSION, one tar.gz per pair (zip
-# for windows) and SHA256SUMS, in dist/.
-DIST_PAIRS := linux/amd64 linux/arm64 linux/arm darwin/amd64 darwin/arm64 windows/amd64 windows/arm64
+# for windows) and SHA256SUMS, in dist/. android/arm64 is for Termux (a
+# phone as a node: wasm and external services, no Docker, no service install).
+DIST_PAIRS := linux/amd64 linux/arm64 linux/arm darwin/amd64 darwin/arm64 windows/amd64 windows/arm64 android/arm64
 dist:
 	rm -rf dist && mkdir -p dist
 	set -e; for p in $(DIST_PAIRS); do \
