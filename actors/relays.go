@@ -18,6 +18,10 @@ type relayKeeper struct {
 	state  map[peer.ID]*relayState
 	// stopWatch ends the interface watch (nil without one).
 	stopWatch func()
+	// hunting is true while a search for relays through the DHT runs;
+	// huntGen tells the latest hunt timer from older ones.
+	hunting bool
+	huntGen uint64
 }
 
 type relayState struct {
@@ -26,6 +30,10 @@ type relayState struct {
 	gen     uint64
 	busy    bool
 	last    time.Time // when the last reservation was asked for
+	// found marks a relay found through the DHT (relayhunt.go), not one
+	// of config.yaml; fails counts its failed reservations in a row.
+	found bool
+	fails int
 }
 
 type reserveDue struct {
@@ -57,6 +65,7 @@ func (k *relayKeeper) Receive(ctx actor.Context) {
 			k.reserve(ctx, r.ID)
 		}
 		k.watchInterfaces(ctx)
+		k.hunt(ctx)
 	case *actor.Stopping, *actor.Restarting:
 		if k.stopWatch != nil {
 			k.stopWatch()
@@ -70,6 +79,12 @@ func (k *relayKeeper) Receive(ctx actor.Context) {
 		}
 	case *reserveDone:
 		k.done(ctx, msg)
+	case *huntDue:
+		if msg.gen == k.huntGen {
+			k.hunt(ctx)
+		}
+	case *relaysFound:
+		k.relaysFound(ctx, msg)
 	case *setRelays:
 		k.setRelays(ctx, msg)
 	case *peerDisconnected:
@@ -155,6 +170,9 @@ func (k *relayKeeper) done(ctx actor.Context, msg *reserveDone) {
 		return
 	}
 	s.busy = false
+	if s.found && k.foundDone(ctx, s, msg) {
+		return
+	}
 	var wait time.Duration
 	if msg.err != nil {
 		s.backoff = min(max(2*s.backoff, relayFirstBackoff), relayMaxBackoff)

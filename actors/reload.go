@@ -57,11 +57,12 @@ func (k *relayKeeper) setRelays(ctx actor.Context, msg *setRelays) {
 		k.state[r.ID] = &relayState{info: r}
 		k.reserve(ctx, r.ID)
 	}
-	for id := range k.state {
-		if !keep[id] {
+	for id, s := range k.state {
+		if !keep[id] && !s.found {
 			delete(k.state, id)
 		}
 	}
+	k.hunt(ctx)
 }
 
 // setAllowedMounts on the registry: later pulls are checked against the new

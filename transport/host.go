@@ -113,6 +113,35 @@ type TrustGate struct {
 	// probers is the host whose peers may dial this node back to test its
 	// reachability (see probe); nil until the host starts.
 	probers host.Host
+	// routing admits the strangers this node dials for its own lookups
+	// (routingpeers.go); nil when the node does no routing.
+	routing *routingPeers
+}
+
+// AllowRouting lets this node dial strangers for its own lookups (the DHT
+// servers a query walks to, relays found through the DHT), a bounded
+// number with small limits. Call it before the host starts.
+func (g *TrustGate) AllowRouting() {
+	g.mu.Lock()
+	g.routing = newRoutingPeers()
+	g.mu.Unlock()
+}
+
+// routingPeer reports whether p holds a routing place now.
+func (g *TrustGate) routingPeer(p peer.ID) bool {
+	g.mu.RLock()
+	r := g.routing
+	g.mu.RUnlock()
+	return r != nil && r.has(p)
+}
+
+// mayDial reports whether this node may dial p: an admitted peer, or any
+// peer when it does routing (the handshake then decides, see
+// InterceptSecured).
+func (g *TrustGate) mayDial(p peer.ID) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	return g.roles[p] != "" || g.dial[p] || g.routing != nil
 }
 
 // NewTrustGate returns a gate that admits nobody yet.
@@ -164,18 +193,23 @@ func (g *TrustGate) Admitted(p peer.ID) bool {
 	return g.roles[p] != "" || g.dial[p]
 }
 
-func (g *TrustGate) InterceptPeerDial(p peer.ID) bool                 { return g.Admitted(p) }
-func (g *TrustGate) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.Admitted(p) }
+func (g *TrustGate) InterceptPeerDial(p peer.ID) bool                 { return g.mayDial(p) }
+func (g *TrustGate) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.mayDial(p) }
 func (g *TrustGate) InterceptAccept(network.ConnMultiaddrs) bool      { return true }
 func (g *TrustGate) InterceptSecured(dir network.Direction, p peer.ID, addrs network.ConnMultiaddrs) bool {
 	if g.Admitted(p) {
 		return true
 	}
+	g.mu.RLock()
+	pairing, probers, routing := g.pairing, g.probers, g.routing
+	g.mu.RUnlock()
 	if dir != network.DirInbound {
-		return false
+		// A stranger this node dialed: a DHT server or relay of its own
+		// lookups, within the routing places.
+		return routing != nil && routing.admit(p)
 	}
 	g.mu.RLock()
-	pairing, probers := g.pairing, g.probers
+	pairing, probers = g.pairing, g.probers
 	g.mu.RUnlock()
 	// Recorded even when it gets in as a guest: a guest that never proves
 	// an invite is a stranger the owner may still want to see. A probe is

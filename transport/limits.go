@@ -81,6 +81,9 @@ func (l *peerLimit) now() rcmgr.Limit {
 	if l.gate.Admitted(l.peer) {
 		return l.trusted
 	}
+	if l.gate.routingPeer(l.peer) {
+		return routingLimits
+	}
 	return guestLimits
 }
 

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
@@ -184,4 +186,69 @@ func (r *Relays) Reservations() map[peer.ID]Reservation {
 		out[id] = Reservation{Error: e}
 	}
 	return out
+}
+
+// ownRelayResources bound the relay a publicly reachable node runs for its
+// own devices: a person has a handful, each with a slot and a few relayed
+// connections at once.
+func ownRelayResources() relay.Resources {
+	rc := relay.DefaultResources()
+	rc.MaxReservations = 32
+	rc.MaxCircuits = 8
+	rc.MaxReservationsPerIP = 8
+	rc.MaxReservationsPerASN = 32
+	rc.BufferSize = 64 << 10
+	rc.Limit = &relay.RelayLimit{Duration: time.Hour, Data: 1 << 30}
+	return rc
+}
+
+// trustedACL lets this node's trusted devices take a slot and connect to
+// each other through it; strangers are refused.
+type trustedACL struct{ gate *TrustGate }
+
+func (a trustedACL) AllowReserve(p peer.ID, _ ma.Multiaddr) bool { return a.gate.Role(p) != "" }
+func (a trustedACL) AllowConnect(src peer.ID, _ ma.Multiaddr, dest peer.ID) bool {
+	return a.gate.Role(src) != "" && a.gate.Role(dest) != ""
+}
+
+// RelayForTrusted makes h, while AutoNAT says it is publicly reachable, a
+// circuit relay for the peers the gate trusts, and only for them: a home
+// server with a public address is the relay of its owner's laptop and
+// phone, which find it among their connected devices (Network.FindRelays).
+// Behind NAT it serves nothing: a relay nobody can dial is of no use.
+// stop ends it.
+func RelayForTrusted(h host.Host, gate *TrustGate, logf func(string, ...any)) (stop func(), err error) {
+	sub, err := h.EventBus().Subscribe(new(event.EvtLocalReachabilityChanged))
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var r *relay.Relay
+		defer func() {
+			if r != nil {
+				r.Close()
+			}
+		}()
+		for e := range sub.Out() {
+			public := e.(event.EvtLocalReachabilityChanged).Reachability == network.ReachabilityPublic
+			switch {
+			case public && r == nil:
+				var err error
+				r, err = relay.New(h, relay.WithResources(ownRelayResources()), relay.WithACL(trustedACL{gate}))
+				if err != nil {
+					logf("relaying for trusted devices not started: %v", err)
+					r = nil
+					continue
+				}
+				logf("publicly reachable: relaying for trusted devices")
+			case !public && r != nil:
+				r.Close()
+				r = nil
+				logf("not publicly reachable: no longer relaying for trusted devices")
+			}
+		}
+	}()
+	return func() { sub.Close(); <-done }, nil
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	circuitproto "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 )
 
 // PeerRouting finds where a peer is now: the DHT (transport/discovery).
@@ -86,4 +88,42 @@ func withBootstrap(dial map[peer.ID]bool, routing PeerRouting) map[peer.ID]bool 
 		out[p] = true
 	}
 	return out
+}
+
+// relayFinder is a PeerRouting that also finds relays (the DHT).
+type relayFinder interface {
+	RelayCandidates(ctx context.Context, max int, skip []peer.ID) []peer.AddrInfo
+}
+
+// FindRelays are up to max relays found through the DHT, none of skip;
+// nothing when discovery is off. The relay keeper takes slots on them when
+// this node is not publicly reachable and its configured relays give it
+// too few.
+//
+// Trusted devices connected now that relay (a publicly reachable device
+// relays for its owner's others, RelayForTrusted) come first, then relays
+// found through the DHT.
+func (n *Network) FindRelays(ctx context.Context, max int, skip []peer.ID) []peer.AddrInfo {
+	var out []peer.AddrInfo
+	for _, p := range n.Host.Network().Peers() {
+		if len(out) >= max {
+			return out
+		}
+		if n.Gate.Role(p) == "" || slices.Contains(skip, p) {
+			continue
+		}
+		if hop, err := n.Host.Peerstore().SupportsProtocols(p, circuitproto.ProtoIDv2Hop); err != nil || len(hop) == 0 {
+			continue
+		}
+		addrs := slices.DeleteFunc(slices.Clone(n.Host.Peerstore().Addrs(p)), isRelayed)
+		if len(addrs) > 0 {
+			out = append(out, peer.AddrInfo{ID: p, Addrs: addrs})
+			skip = append(skip, p)
+		}
+	}
+	f, ok := n.Routing.(relayFinder)
+	if !ok || len(out) >= max {
+		return out
+	}
+	return append(out, f.RelayCandidates(ctx, max-len(out), skip)...)
 }

@@ -121,6 +121,11 @@ func Run(ctx context.Context, opts Options) error {
 	for _, b := range bootstrap {
 		relayDial[b.ID] = true
 	}
+	if dhtOn {
+		// DHT lookups walk strangers' DHT servers, and relays are found
+		// among them: outbound only, bounded (transport/routingpeers.go).
+		gate.AllowRouting()
+	}
 	gate.Set(map[peer.ID]string{}, relayDial)
 	relays := transport.NewRelays()
 	if err := claimPorts(listen); err != nil {
@@ -154,6 +159,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err := net.WatchReachability(); err != nil {
 		return err
 	}
+	stopOwnRelay, err := transport.RelayForTrusted(peerHost, gate, logf)
+	if err != nil {
+		return err
+	}
+	defer stopOwnRelay()
 	externalProvider := external.New(external.Config{AllowedHosts: cfg.External.AllowedHosts})
 	// Access streams keep a few warm streams per peer they reached.
 	accessDialer := transport.NewAccessDialer(peerHost)
