@@ -130,12 +130,22 @@ type AccessStream struct {
 	replyDeadline time.Time
 	once          sync.Once
 	refusal       error
+	// admitted, when set, is called once by whoever reads the peer's
+	// reply, if it admitted the stream (AccessDialer refills its warm
+	// streams then, without a goroutine of its own waiting for the reply).
+	// It must not block.
+	admitted func()
 }
 
 // Accepted waits for the peer's reply and returns why it refused, or nil
 // once the service is admitted and dialled.
 func (a *AccessStream) Accepted() error {
-	a.once.Do(func() { a.refusal = a.readReply() })
+	a.once.Do(func() {
+		a.refusal = a.readReply()
+		if a.refusal == nil && a.admitted != nil {
+			a.admitted()
+		}
+	})
 	return a.refusal
 }
 

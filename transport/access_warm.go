@@ -65,13 +65,11 @@ func (d *AccessDialer) Open(ctx context.Context, p peer.ID, hdr *messages.Access
 	}
 	// Warm the next ones once this one is admitted: a refused connection
 	// warms nothing, and the new streams' frames do not travel alongside
-	// this connection's first bytes.
+	// this connection's first bytes. The bridge reads the reply anyway
+	// (PipeAccess, before its first byte back): the refill starts there,
+	// not on a goroutine of its own blocked on the same reply.
 	if as, ok := stream.(*AccessStream); ok {
-		go func() {
-			if as.Accepted() == nil {
-				pool.refill()
-			}
-		}()
+		as.admitted = pool.refill
 	} else {
 		pool.refill()
 	}
