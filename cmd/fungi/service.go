@@ -96,6 +96,12 @@ func readManifest(path string) (*messages.PullServiceRequest, error) {
 	if bytes.HasPrefix(data, wasmMagic) {
 		return nil, fmt.Errorf("%s is a WebAssembly binary, not a manifest: run it with `fungi run %s`, or write a manifest that names it in spec.source.file", path, path)
 	}
+	if manifest.IsLegacy(data) {
+		// A Rust fungi 0.7 service file: sent as the manifest it maps to.
+		if data, err = manifest.ConvertLegacy(data); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
 	dir, err := filepath.Abs(filepath.Dir(path))
 	if err != nil {
 		return nil, err
