@@ -40,12 +40,21 @@ import (
 //
 // FUNGI_BENCH_CPUPROFILE=DIR has every daemon write a CPU profile there
 // (FUNGI_CPUPROFILE in the daemon); FUNGI_BENCH_ACCESS_ONLY=new (a part of
-// a measure's name) runs only that measure, to profile it.
+// a measure's name) runs only that measure, to profile it;
+// FUNGI_BENCH_ACCESS_NEW=3000 makes that many new connections instead of
+// 300 (the CPU figure's resolution is 10 ms over all of them).
 func TestAccessDaemonsBench(t *testing.T) {
 	full := os.Getenv("FUNGI_BENCH_ACCESS_DAEMONS") == "1"
 	n := benchCounts{kept: 20, fresh: 5, streamBytes: 1 << 20, rounds: 1}
 	if full {
 		n = benchCounts{kept: 2000, fresh: 300, streamBytes: 128 << 20, rounds: 3}
+	}
+	if v := os.Getenv("FUNGI_BENCH_ACCESS_NEW"); v != "" {
+		count, err := strconv.Atoi(v)
+		if err != nil || count < 1 || count > 100000 {
+			t.Fatalf("FUNGI_BENCH_ACCESS_NEW=%q: want a number of new connections from 1 to 100000", v)
+		}
+		n.fresh = count
 	}
 	fungi, err := exec.LookPath("fungi") // the test binary as fungi, put on PATH by testscript.Main
 	if err != nil {
