@@ -255,6 +255,16 @@ func TestBrowser(t *testing.T) {
 	if !strings.Contains(body, "live-note.txt") {
 		t.Fatalf("the service through %s does not list the file stored on the server: %q", local, body)
 	}
+	// And by its name on the laptop's names port: Chromium sends
+	// *.localhost to loopback by itself, no resolver asked.
+	named := eval[string](t, lap, "the entry's name link", `document.querySelector('#access `+crow+` a.name-link').href`)
+	if !strings.HasPrefix(named, "http://"+svc+".") || !strings.Contains(named, ".localhost:") {
+		t.Fatalf("name link %q, want http://%s.DEVICE.localhost:PORT/", named, svc)
+	}
+	run(t, page, "load the service by its name", chromedp.Navigate(named))
+	if body = eval[string](t, page, "the service by its name", `document.body.innerText`); !strings.Contains(body, "live-note.txt") {
+		t.Fatalf("the service by its name %s does not list the file stored on the server: %q", named, body)
+	}
 	// The laptop's /metrics counts the connections through the entry.
 	req, _ = http.NewRequest("GET", "http://"+laptop.addr+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+laptop.token)
