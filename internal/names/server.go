@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
+	"html"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -162,30 +163,58 @@ func newProxy() *httputil.ReverseProxy {
 	}
 }
 
-var listPage = template.Must(template.New("list").Parse(`<!doctype html>
+// listHead and listFoot frame the list page. It is built with
+// html.EscapeString rather than html/template: the template package's
+// reflection keeps every exported method in the binary (4 MB of the
+// release build; TestReleaseDeps in cmd/fungi bans text/template).
+const (
+	listHead = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Fungi names</title>
 <style>body{font:15px/1.45 system-ui,sans-serif;margin:1rem;max-width:50rem}code{word-break:break-all}li{margin:.3rem 0}</style></head>
 <body>
-{{if .Unknown}}<h1>No service is named <code>{{.Unknown}}</code> here</h1>
-<p>Check the spelling, or attach the service first: <code>fungi access attach SERVICE --peer DEVICE</code>.</p>
-{{else}}<h1>Fungi names on this node</h1>{{end}}
-{{if .Entries}}<p>These names reach the services this node has attached:</p>
-<ul>{{range .Entries}}<li><a href="{{.Url}}">{{.Name}}</a> — {{.ServiceId}} on {{if .Alias}}{{.Alias}}{{else}}{{.PeerId}}{{end}}</li>
-{{end}}</ul>
-{{else}}<p>No service is attached yet: <code>fungi access attach SERVICE --peer DEVICE</code> gives one a name.</p>{{end}}
-</body></html>
-`))
+`
+	listFoot = "</body></html>\n"
+)
 
 func (h *handler) list(w http.ResponseWriter, code int, unknown string, entries []*messages.AccessEntry) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
-	listPage.Execute(w, struct {
-		Unknown string
-		Entries []*messages.AccessEntry
-	}{unknown, entries})
+	var b strings.Builder
+	b.WriteString(listHead)
+	if unknown != "" {
+		fmt.Fprintf(&b, "<h1>No service is named <code>%s</code> here</h1>\n", html.EscapeString(unknown))
+		b.WriteString("<p>Check the spelling, or attach the service first: <code>fungi access attach SERVICE --peer DEVICE</code>.</p>\n")
+	} else {
+		b.WriteString("<h1>Fungi names on this node</h1>\n")
+	}
+	if len(entries) > 0 {
+		b.WriteString("<p>These names reach the services this node has attached:</p>\n<ul>")
+		for _, e := range entries {
+			device := e.Alias
+			if device == "" {
+				device = e.PeerId
+			}
+			fmt.Fprintf(&b, "<li><a href=\"%s\">%s</a> — %s on %s</li>\n",
+				html.EscapeString(safeHref(e.Url)), html.EscapeString(e.Name), html.EscapeString(e.ServiceId), html.EscapeString(device))
+		}
+		b.WriteString("</ul>\n")
+	} else {
+		b.WriteString("<p>No service is attached yet: <code>fungi access attach SERVICE --peer DEVICE</code> gives one a name.</p>\n")
+	}
+	b.WriteString(listFoot)
+	io.WriteString(w, b.String())
+}
+
+// safeHref keeps only http(s) links, as html/template would: anything else
+// (javascript:, data:) becomes a harmless fragment.
+func safeHref(u string) string {
+	if strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://") {
+		return u
+	}
+	return "#"
 }
 
 // limitListener holds at most cap(slots) connections open at once; the
