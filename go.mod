@@ -134,6 +134,4 @@ require (
 	lukechampine.com/blake3 v1.4.1 // indirect
 )
 
-replace github.com/alecthomas/kong => ./third_party/kong
-
 replace github.com/libp2p/go-yamux/v5 => ./third_party/go-yamux
