@@ -9,8 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -73,15 +76,43 @@ func (c *runCmd) Run(e *env) error {
 	})
 }
 
-// runJob runs the job in the foreground, then removes it with --rm.
+// runJob runs the job in the foreground, then removes it with --rm. An
+// interrupt (Ctrl-C) stops the job, as it would a program run in the
+// foreground, and the exit code is 130.
 func (c *runCmd) runJob(ctx context.Context, e *env, d *daemonClient, name string) error {
-	ended, err := e.startWait(ctx, d, name, c.JSON)
+	waitCtx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	ended, err := e.startWait(waitCtx, d, name, c.JSON)
+	if waitCtx.Err() != nil && ctx.Err() == nil {
+		return c.interrupted(ctx, e, d, name)
+	}
 	if c.Rm && ended != nil {
 		if _, rmErr := d.Remove(ctx, &messages.RemoveService{Name: name}); rmErr != nil {
 			fmt.Fprintf(e.stderr, "fungi: the job ended but was not removed: %s\n", message(rmErr))
 		}
 	}
 	return err
+}
+
+// jobStopTimeout bounds stopping an interrupted job; the node itself
+// gives a stop 10 s before it ends the instance.
+const jobStopTimeout = 30 * time.Second
+
+// interrupted stops the job the user interrupted, and removes it with --rm.
+func (c *runCmd) interrupted(ctx context.Context, e *env, d *daemonClient, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, jobStopTimeout)
+	defer cancel()
+	if _, err := d.Stop(ctx, &messages.StopService{Name: name}); err != nil {
+		return fmt.Errorf("interrupted, but %s was not stopped: %s; stop it with `fungi service stop %s`", name, message(err), name)
+	}
+	what := "stopped"
+	if c.Rm {
+		if _, err := d.Remove(ctx, &messages.RemoveService{Name: name}); err != nil {
+			return fmt.Errorf("interrupted and stopped %s, but it was not removed: %s", name, message(err))
+		}
+		what = "stopped and removed"
+	}
+	return &jobExitError{code: 130, msg: fmt.Sprintf("interrupted: %s %s", what, name)}
 }
 
 // startWait starts a service on this node, streams its run's output and
