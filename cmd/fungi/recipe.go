@@ -51,7 +51,7 @@ func (c *recipeListCmd) Run(e *env) error {
 		return printPlainJSON(e, list)
 	}
 	for _, r := range list {
-		fmt.Fprintf(e.stdout, "%-20s %s\n", r.Name, r.Title)
+		fmt.Fprintf(e.stdout, "%-20s %s\n", r.Name, terminalSafe(r.Title))
 	}
 	return nil
 }
@@ -75,15 +75,17 @@ func (c *recipeShowCmd) Run(e *env) error {
 	if c.JSON {
 		return printPlainJSON(e, r)
 	}
-	fmt.Fprintf(e.stdout, "%s: %s\n%s\nsource: %s\nparameters:\n", r.Name, r.Title, r.Description, r.Source)
+	// A catalogue from a folder or URL is someone else's text: made safe
+	// for the terminal.
+	fmt.Fprintf(e.stdout, "%s: %s\n%s\nsource: %s\nparameters:\n", r.Name, terminalSafe(r.Title), terminalSafe(r.Description), terminalSafe(r.Source))
 	for _, p := range r.Params {
 		def := "default " + p.Default
 		if p.Required {
 			def = "required"
 		}
-		fmt.Fprintf(e.stdout, "  %-10s %s (%s)\n", p.Key, p.Help, def)
+		fmt.Fprintf(e.stdout, "  %-10s %s (%s)\n", p.Key, terminalSafe(p.Help), terminalSafe(def))
 	}
-	fmt.Fprintf(e.stdout, "manifest:\n  %s\n", strings.ReplaceAll(strings.TrimSpace(r.Manifest), "\n", "\n  "))
+	fmt.Fprintf(e.stdout, "manifest:\n  %s\n", strings.ReplaceAll(terminalSafe(strings.TrimSpace(r.Manifest)), "\n", "\n  "))
 	return nil
 }
 
