@@ -41,7 +41,7 @@ func TestRenderRefusesWhatCannotRunTheSameEverywhere(t *testing.T) {
 	c, _ := Load(context.Background())
 	r, _ := c.Get("filebrowser-docker")
 	for set, want := range map[string]string{
-		"image=registry.example/fb:latest":      "is not pinned by digest",
+		"image=registry.example/fb:latest":       "is not pinned by digest",
 		"image=a@" + digest + "\n  command: [x]": "a value is at most",
 		"image=a@" + digest + "\"":               "a value is at most",
 		"port=1":                                 `has no parameter "port"`,
