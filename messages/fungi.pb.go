@@ -4280,7 +4280,7 @@ type PendingDevice struct {
 	Addr          string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`                            // the address of its latest attempt
 	FirstSeen     string                 `protobuf:"bytes,3,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"` // RFC 3339
 	LastSeen      string                 `protobuf:"bytes,4,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
-	Attempts      int64                  `protobuf:"varint,5,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	Attempts      uint32                 `protobuf:"varint,5,opt,name=attempts,proto3" json:"attempts,omitempty"` // a number in --json (an int64 would print as a string)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4343,7 +4343,7 @@ func (x *PendingDevice) GetLastSeen() string {
 	return ""
 }
 
-func (x *PendingDevice) GetAttempts() int64 {
+func (x *PendingDevice) GetAttempts() uint32 {
 	if x != nil {
 		return x.Attempts
 	}
@@ -5260,7 +5260,7 @@ const file_fungi_proto_rawDesc = "" +
 	"\n" +
 	"first_seen\x18\x03 \x01(\tR\tfirstSeen\x12\x1b\n" +
 	"\tlast_seen\x18\x04 \x01(\tR\blastSeen\x12\x1a\n" +
-	"\battempts\x18\x05 \x01(\x03R\battempts\"\x10\n" +
+	"\battempts\x18\x05 \x01(\rR\battempts\"\x10\n" +
 	"\x0ePendingRequest\"C\n" +
 	"\x0ePendingDevices\x121\n" +
 	"\adevices\x18\x01 \x03(\v2\x17.fungi.v1.PendingDeviceR\adevices\")\n" +

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/fungi-go/fungi/internal/config"
@@ -21,6 +24,17 @@ type mountsAllowCmd struct {
 }
 
 func (c *mountsAllowCmd) Run(e *env) error {
+	// A folder that is not there would be allowed in vain: a manifest's
+	// mount of it fails at start, far from this command.
+	st, err := os.Stat(c.Folder)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s does not exist; create it first (mkdir -p %s), then allow it", c.Folder, shellQuote(c.Folder))
+	case err != nil:
+		return fmt.Errorf("%s: %w", c.Folder, err)
+	case !st.IsDir():
+		return fmt.Errorf("%s is a file, not a folder; allow the folder that holds it", c.Folder)
+	}
 	if _, err := config.Add(e.home, "mounts.allowed", filepath.Clean(c.Folder)); err != nil {
 		return err
 	}
@@ -46,17 +60,22 @@ func (c *mountsDenyCmd) Run(e *env) error {
 type mountsListCmd struct{ jsonFlag }
 
 func (c *mountsListCmd) Run(e *env) error {
-	return printList(e, "mounts.allowed", c.JSON)
+	return printList(e, "mounts.allowed", c.JSON, "no host folders allowed yet; a service mounts only its data folder (add one with: fungi mounts allow FOLDER)")
 }
 
-// printList prints a list key one element a line, or as a JSON array.
-func printList(e *env, key string, asJSON bool) error {
+// printList prints a list key one element a line, or as a JSON array;
+// an empty list says so on stderr in words (empty), as other lists do.
+func printList(e *env, key string, asJSON bool, empty string) error {
 	v, err := config.Get(e.home, key)
 	if err != nil {
 		return err
 	}
 	if asJSON {
 		return printAny(e, v)
+	}
+	if len(v) == 0 {
+		fmt.Fprintln(e.stderr, empty)
+		return nil
 	}
 	for _, s := range v {
 		fmt.Fprintln(e.stdout, s)

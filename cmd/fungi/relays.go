@@ -38,4 +38,6 @@ func (c *relayRemoveCmd) Run(e *env) error {
 
 type relayListCmd struct{ jsonFlag }
 
-func (c *relayListCmd) Run(e *env) error { return printList(e, "relays", c.JSON) }
+func (c *relayListCmd) Run(e *env) error {
+	return printList(e, "relays", c.JSON, "no relays yet; this node is reached directly (add one with: fungi relay add MULTIADDR)")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"time"
 
@@ -31,7 +32,7 @@ func (s *apiServer) ListPending(context.Context, *messages.PendingRequest) (*mes
 			Addr:      p.Addr,
 			FirstSeen: p.FirstSeen.Format(time.RFC3339),
 			LastSeen:  p.LastSeen.Format(time.RFC3339),
-			Attempts:  p.Attempts,
+			Attempts:  uint32(min(p.Attempts, math.MaxUint32)),
 		})
 	}
 	return out, nil
