@@ -156,3 +156,81 @@ func TestAComposedComponentsMovedHandleIsGone(t *testing.T) {
 		})
 	}
 }
+
+// counterUser is a component that imports counterProvider's instance as
+// "p" and exports peek: func(c: borrow<counter>) -> u32, which passes its
+// borrow on to p's get and, when dropBorrow is set, drops the borrow handle
+// before it returns, as the canonical ABI requires of a part that does not
+// define the resource.
+func counterUser(dropBorrow bool) []byte {
+	var it wa.InstanceType
+	r := it.Resource("counter")
+	it.Func("get", it.Type(wa.Func(wa.U32T, wa.Field{Name: "self", Type: wa.TypeRef(it.Type(wa.Borrow(r)))})))
+	body := wa.Cat(wa.LocalGet(0), wa.Call(0), wa.LocalSet(1))
+	if dropBorrow {
+		body = wa.Cat(body, wa.LocalGet(0), wa.Call(1))
+	}
+	mod := wa.Cat(wa.CoreHeader,
+		wa.Section(1, wa.Vec(2, []byte{0x60, 1, 0x7f, 1, 0x7f}, []byte{0x60, 1, 0x7f, 0})...),
+		wa.Section(2, wa.Vec(2,
+			wa.Cat(wa.Str("p"), wa.Str("get"), []byte{0x00, 0}),
+			wa.Cat(wa.Str("p"), wa.Str("drop"), []byte{0x00, 1}))...),
+		wa.Section(3, wa.Vec(1, []byte{0})...),
+		wa.Section(7, wa.Vec(1, wa.Cat(wa.Str("peek"), []byte{0x00, 2}))...),
+		wa.Section(10, wa.Vec(1, wa.FuncBody([]byte{1, 1, 0x7f}, wa.Cat(body, wa.LocalGet(1), wa.End)))...),
+	)
+	return wa.Cat(wa.Preamble,
+		wa.Section(7, wa.Cat([]byte{1}, it.Bytes())...),                                                               // type 0: p's instance type
+		wa.Section(10, wa.Cat([]byte{1, 0x00}, wa.Str("p"), []byte{0x05, 0})...),                                      // instance 0: p
+		wa.Section(6, wa.Cat([]byte{1, 0x03, 0x00, 0}, wa.Str("counter"))...),                                         // type 1: p's counter
+		wa.Section(6, wa.Cat([]byte{1, 0x01, 0x00, 0}, wa.Str("get"))...),                                             // func 0: p's get
+		wa.Section(7, wa.Cat([]byte{2}, wa.Borrow(1), wa.Func(wa.U32T, wa.Field{Name: "c", Type: wa.TypeRef(2)}))...), // types 2, 3
+		wa.Section(8, 2, 0x01, 0x00, 0, 0, 0x03, 1),                                                                   // core funcs 0: lower get, 1: resource.drop counter
+		wa.Section(1, mod...),
+		wa.Section(2, wa.Cat([]byte{1, 0x01}, wa.Vec(2, wa.Cat(wa.Str("get"), []byte{0x00, 0}), wa.Cat(wa.Str("drop"), []byte{0x00, 1})))...), // core instance 0
+		wa.Section(2, wa.Cat([]byte{1, 0x00, 0}, wa.Vec(1, wa.Cat(wa.Str("p"), []byte{0x12, 0})))...),                                         // core instance 1
+		wa.Section(6, wa.Cat([]byte{1, 0x00, 0x00, 0x01, 1}, wa.Str("peek"))...),                                                              // core func 2
+		wa.Section(8, 1, 0x00, 0x00, 2, 0, 3), // func 1: lift peek
+		wa.Section(11, wa.Cat([]byte{1, 0x00}, wa.Str("peek"), []byte{0x01, 1, 0x00})...),
+	)
+}
+
+// threePartCounter composes counterProvider, counterUser wired to it, and
+// a main module that makes a counter, lends it to the user's peek (which
+// lends it on to the provider) and then drops it.
+func threePartCounter(dropBorrow bool) []byte {
+	var c wa.Component
+	p := c.Instantiate(counterProvider())
+	u := c.InstantiateWith(counterUser(dropBorrow), wa.InstanceArg{Name: "p", Instance: p})
+	i32 := []byte{0x7f}
+	imports := []wa.Import{
+		{Func: c.AliasFunc(p, "make"), Core: wa.CoreFunc{Params: i32, Results: i32}},
+		{Func: c.AliasFunc(u, "peek"), Core: wa.CoreFunc{Params: i32, Results: i32}},
+		{Func: c.AliasFunc(p, "dropped"), Core: wa.CoreFunc{Results: i32}},
+		{Drop: true, Type: c.AliasType(p, "counter"), Core: wa.CoreFunc{Params: i32}},
+	}
+	code := wa.Cat(
+		wa.I32(5), wa.Call(0), wa.LocalSet(0),
+		wa.LocalGet(0), wa.Call(1), wa.I32(5), wa.I32Ne, wa.ReturnIf(1), // lent twice over, read as 5
+		wa.LocalGet(0), wa.Call(1), wa.I32(5), wa.I32Ne, wa.ReturnIf(2), // and given back each time
+		wa.LocalGet(0), wa.Call(3),
+		wa.Call(2), wa.I32(1005), wa.I32Ne, wa.ReturnIf(3), // the provider's destructor ran on 5
+		wa.I32(0),
+	)
+	return c.Bytes(wa.Command{Imports: imports, Locals: 1, Code: code, Pages: 2})
+}
+
+// A borrow passed through a part that does not define the resource is a
+// handle there, lent on to the definer (where it is the rep) and returned
+// when the calls return; a part that keeps a borrow past its call traps.
+func TestABorrowCrossesThreePartsAndMustBeDroppedByTheMiddleOne(t *testing.T) {
+	c := compileBytes(t, threePartCounter(true))
+	if code, err := c.Run(context.Background(), Config{}); err != nil || code != 0 {
+		t.Fatalf("exit %d, %v; want 0 (the run returns which check failed)", code, err)
+	}
+	c = compileBytes(t, threePartCounter(false))
+	_, err := c.Run(context.Background(), Config{})
+	if err == nil || !strings.Contains(err.Error(), "still held borrow handle") {
+		t.Fatalf("err = %v; want a trap: the middle part returned holding its borrow", err)
+	}
+}
