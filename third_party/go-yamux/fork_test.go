@@ -273,3 +273,101 @@ func waitQuiet(t *testing.T, s *Session) {
 		runtime.Gosched()
 	}
 }
+
+// A stream's SYN, its accept's ACK and both FINs go out from the opening,
+// accepting and closing goroutines on a quiet session, not through the
+// send loop.
+func TestControlFramesDirectOnQuietSession(t *testing.T) {
+	client, server := testClientServerConfig(testConfNoKeepAlive())
+	t.Cleanup(func() { client.Close(); server.Close() })
+	waitRTTMeasured(t, client, server)
+	accepted := make(chan *Stream, 1)
+	go func() {
+		ss, err := server.AcceptStream()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- ss
+	}()
+	clientBefore, serverBefore := client.directWrites.Load(), server.directWrites.Load()
+	s, err := client.OpenStream(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := client.directWrites.Load() - clientBefore; n != 1 {
+		t.Fatalf("the SYN: %d direct writes, want 1", n)
+	}
+	ss := <-accepted
+	if ss == nil {
+		t.Fatal("the server accepted no stream")
+	}
+	if n := server.directWrites.Load() - serverBefore; n != 1 {
+		t.Fatalf("the ACK: %d direct writes, want 1", n)
+	}
+	waitQuiet(t, client)
+	if err := s.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if n := client.directWrites.Load() - clientBefore; n != 2 {
+		t.Fatalf("the client's FIN: %d direct writes in all, want 2", n)
+	}
+	// The peer sees each frame as upstream sends it: the stream open, then
+	// its end.
+	if _, err := io.ReadAll(ss); err != nil {
+		t.Fatalf("the server's side after the client's FIN: %v", err)
+	}
+	waitQuiet(t, server)
+	if err := ss.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := server.directWrites.Load() - serverBefore; n != 2 {
+		t.Fatalf("the server's FIN: %d direct writes in all, want 2", n)
+	}
+	if _, err := io.ReadAll(s); err != nil {
+		t.Fatalf("the client's side after the server's FIN: %v", err)
+	}
+}
+
+// A SYN whose context's deadline is nearer than the connection's write
+// timeout is queued, as upstream does: a direct write could outlast it.
+func TestNearDeadlineSYNQueues(t *testing.T) {
+	conf := testConfNoKeepAlive()
+	conf.ConnectionWriteTimeout = time.Minute
+	client, server := testClientServerConfig(conf)
+	t.Cleanup(func() { client.Close(); server.Close() })
+	go func() {
+		if ss, err := server.AcceptStream(); err == nil {
+			ss.Close()
+		}
+	}()
+	waitRTTMeasured(t, client, server)
+	before := client.directWrites.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := client.OpenStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := client.directWrites.Load() - before; n != 0 {
+		t.Fatalf("%d direct writes for a SYN with a near deadline, want none", n)
+	}
+}
+
+// waitRTTMeasured waits until both sessions measured their round trip (a
+// ping each way as a session starts, written by the send loop) and went
+// quiet, so nothing but the test's own frames contends for the connection.
+func waitRTTMeasured(t *testing.T, sessions ...*Session) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, s := range sessions {
+		for s.RTT() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("a session never measured its round trip")
+			}
+			runtime.Gosched()
+		}
+	}
+	for _, s := range sessions {
+		waitQuiet(t, s)
+	}
+}

@@ -256,8 +256,10 @@ GET_ID:
 	s.inflight[id] = struct{}{}
 	s.streamLock.Unlock()
 
-	// Send the window update to create
-	if err := stream.sendWindowUpdate(ctx.Done()); err != nil {
+	// Send the window update to create (fork: from this goroutine when it
+	// can, see sendWindowUpdateNow)
+	deadline, _ := ctx.Deadline()
+	if err := stream.sendWindowUpdateNow(ctx.Done(), deadline); err != nil {
 		defer span.Done()
 		select {
 		case <-s.synCh:
@@ -285,7 +287,7 @@ func (s *Session) AcceptStream() (*Stream, error) {
 	for {
 		select {
 		case stream := <-s.acceptCh:
-			if err := stream.sendWindowUpdate(nil); err != nil {
+			if err := stream.sendWindowUpdateNow(nil, time.Time{}); err != nil {
 				// don't return accept errors.
 				s.logger.Printf("[WARN] error sending window update before accepting: %s", err)
 				continue
@@ -577,12 +579,24 @@ func (s *Session) sendMsg(hdr header, body []byte, deadline <-chan struct{}, wai
 // block up to that long (as the send loop's can) and the caller must get
 // its ErrTimeout on time.
 func (s *Session) sendDirect(hdr header, body []byte, deadline *pipeDeadline) error {
-	if s.queued.Load() != 0 || !deadline.allows(s.config.ConnectionWriteTimeout) || !s.writeLock.TryLock() {
+	if !deadline.allows(s.config.ConnectionWriteTimeout) {
 		return s.sendMsg(hdr, body, deadline.wait(), true)
+	}
+	return s.sendNow(hdr, body, deadline.wait())
+}
+
+// sendNow writes the frame from the caller when nothing is queued and
+// nobody is writing, and queues it with sendMsg (waiting until queueDeadline
+// at most) otherwise (fork). The caller has checked that a direct write,
+// which may block up to the connection's write timeout, is allowed. Never
+// called from the receive loop, which must not block on the connection.
+func (s *Session) sendNow(hdr header, body []byte, queueDeadline <-chan struct{}) error {
+	if s.queued.Load() != 0 || !s.writeLock.TryLock() {
+		return s.sendMsg(hdr, body, queueDeadline, true)
 	}
 	if s.queued.Load() != 0 || s.directErr != nil || s.IsClosed() {
 		s.writeLock.Unlock()
-		return s.sendMsg(hdr, body, deadline.wait(), true)
+		return s.sendMsg(hdr, body, queueDeadline, true)
 	}
 	buf := pool.Get(headerSize + len(body))
 	copy(buf[:headerSize], hdr[:])

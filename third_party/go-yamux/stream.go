@@ -251,6 +251,25 @@ func (s *Stream) sendWindowUpdate(deadline <-chan struct{}) error {
 	return s.session.sendMsg(hdr, nil, deadline, true)
 }
 
+// sendWindowUpdateNow is sendWindowUpdate for OpenStream's SYN and
+// AcceptStream's ACK (fork): the frame goes out from the caller when
+// nothing is queued and nobody is writing (Session.sendNow), not through a
+// wake-up of the send loop; a new stream has two of them. done and
+// deadline are the caller's context's: once done is closed, or with a
+// deadline nearer than the connection's write timeout (a direct write may
+// block that long), the frame is queued as upstream does, so the context
+// still bounds the wait.
+func (s *Stream) sendWindowUpdateNow(done <-chan struct{}, deadline time.Time) error {
+	hdr, needed := s.windowUpdate()
+	if !needed {
+		return nil
+	}
+	if isClosedChan(done) || (!deadline.IsZero() && !deadline.After(time.Now().Add(s.session.config.ConnectionWriteTimeout))) {
+		return s.session.sendMsg(hdr, nil, done, true)
+	}
+	return s.session.sendNow(hdr, nil, done)
+}
+
 // sendWindowUpdateDirect is sendWindowUpdate for the reader: the update may
 // go out from the reading goroutine itself (fork: Session.sendDirect).
 func (s *Stream) sendWindowUpdateDirect(deadline *pipeDeadline) error {
@@ -297,12 +316,14 @@ func (s *Stream) windowUpdate() (header, bool) {
 	return encode(typeWindowUpdate, flags, s.id, delta), true
 }
 
-// sendClose is used to send a FIN
+// sendClose is used to send a FIN (fork: from the closing goroutine when
+// nothing is queued and nobody is writing, see Session.sendNow; only a
+// stream's user closes it, never the receive loop).
 func (s *Stream) sendClose() error {
 	flags := s.sendFlags()
 	flags |= flagFIN
 	hdr := encode(typeWindowUpdate, flags, s.id, 0)
-	return s.session.sendMsg(hdr, nil, nil, true)
+	return s.session.sendNow(hdr, nil, nil)
 }
 
 // sendReset is used to send a RST
