@@ -161,7 +161,8 @@ func (c *deviceRenameCmd) Run(e *env) error {
 
 type deviceTrustCmd struct {
 	deviceArg
-	Role string `name:"role" default:"access" enum:"access,admin" help:"access or admin."`
+	Role  string `name:"role" default:"access" enum:"access,admin" help:"access or admin."`
+	Alias string `name:"alias" placeholder:"NAME" help:"Name the device too (as device rename), e.g. when trusting a pending peer ID."`
 	jsonFlag
 }
 
@@ -170,6 +171,12 @@ func (c *deviceTrustCmd) Run(e *env) error {
 		dev, err := d.TrustDevice(ctx, &messages.DeviceTrust{Device: c.Device, Role: c.Role})
 		if err != nil {
 			return err
+		}
+		if c.Alias != "" && c.Alias != dev.Alias {
+			// Trusted first: a pending peer is in the address book only then.
+			if dev, err = d.RenameDevice(ctx, &messages.DeviceRename{Device: dev.PeerId, Alias: c.Alias}); err != nil {
+				return fmt.Errorf("trusted, but the alias was not set: %s", message(err))
+			}
 		}
 		return e.printDevice(dev, c.JSON, "trusted ("+dev.Role+")")
 	})
