@@ -304,6 +304,24 @@ func (b *deviceBook) identified(ctx actor.Context, msg *peerIdentified) {
 	b.ensureSession(ctx, d)
 }
 
+// rememberAnnounced takes, for d just trusted, the addresses it announced
+// on a connection open now: identify told them before d was trusted, when
+// the book did not keep them (identified), and without them a trusted
+// device that joined by invite is never dialed back after it restarts.
+func (b *deviceBook) rememberAnnounced(ctx actor.Context, d *deviceRecord) {
+	n, ok := b.net.(interface{ AnnouncedAddrs(peer.ID) []ma.Multiaddr })
+	if !ok || len(d.Seen) > 0 {
+		return
+	}
+	id, err := peer.Decode(d.PeerID)
+	if err != nil {
+		return
+	}
+	if addrs := n.AnnouncedAddrs(id); len(addrs) > 0 {
+		b.identified(ctx, &peerIdentified{id: id, addrs: addrs})
+	}
+}
+
 // ensureSession starts the session of d if the book now wants one.
 func (b *deviceBook) ensureSession(ctx actor.Context, d *deviceRecord) {
 	id, err := peer.Decode(d.PeerID)

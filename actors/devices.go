@@ -586,6 +586,7 @@ func (b *deviceBook) trust(ctx actor.Context, msg *messages.DeviceTrust) {
 		b.file.Devices = append(b.file.Devices, d)
 	}
 	d.Role = role
+	b.rememberAnnounced(ctx, d)
 	b.commit(ctx, d)
 }
 

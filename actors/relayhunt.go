@@ -30,19 +30,28 @@ const (
 	// wantRelays is how many relay slots a node behind NAT keeps.
 	wantRelays = 2
 	// foundRelayMaxFails is how many reservations in a row a found relay
-	// may refuse before another is looked for.
-	foundRelayMaxFails = 2
+	// may fail before another is looked for: with the keeper's backoff,
+	// about 15 s, longer than a move between networks, during which every
+	// try fails (and a change of network starts the count again).
+	foundRelayMaxFails = 5
 	// relayHuntTimeout bounds one search through the DHT.
 	relayHuntTimeout = 20 * time.Second
 )
 
 // relayHuntEvery is how often the keeper checks whether it has enough
-// relays; a variable so a test can shorten it.
-var relayHuntEvery = 30 * time.Second
+// relays, and relayHuntRetry how soon it looks again after a search that
+// found too few; variables so a test can shorten them.
+var (
+	relayHuntEvery = 30 * time.Second
+	relayHuntRetry = 5 * time.Second
+)
 
 type huntDue struct{ gen uint64 }
 
-type relaysFound struct{ relays []peer.AddrInfo }
+type relaysFound struct {
+	relays []peer.AddrInfo
+	need   int // how many were looked for
+}
 
 // hunt looks for relays through the DHT when this node needs some, and
 // lets found ones go when it does not.
@@ -74,7 +83,7 @@ func (k *relayKeeper) hunt(ctx actor.Context) {
 	}
 	need -= len(found)
 	if need <= 0 {
-		k.huntLater(ctx)
+		k.huntLater(ctx, relayHuntEvery)
 		return
 	}
 	skip := make([]peer.ID, 0, len(k.state))
@@ -86,15 +95,15 @@ func (k *relayKeeper) hunt(ctx actor.Context) {
 	go func() {
 		c, cancel := context.WithTimeout(context.Background(), relayHuntTimeout)
 		defer cancel()
-		system.Root.Send(self, &relaysFound{relays: finder.FindRelays(c, need, skip)})
+		system.Root.Send(self, &relaysFound{relays: finder.FindRelays(c, need, skip), need: need})
 	}()
 }
 
-// huntLater checks again after relayHuntEvery.
-func (k *relayKeeper) huntLater(ctx actor.Context) {
+// huntLater checks again after wait.
+func (k *relayKeeper) huntLater(ctx actor.Context, wait time.Duration) {
 	k.huntGen++
 	gen, self, system := k.huntGen, ctx.Self(), ctx.ActorSystem()
-	time.AfterFunc(relayHuntEvery, func() { system.Root.Send(self, &huntDue{gen: gen}) })
+	time.AfterFunc(wait, func() { system.Root.Send(self, &huntDue{gen: gen}) })
 }
 
 // relaysFound takes a slot on each relay the DHT offered.
@@ -108,7 +117,11 @@ func (k *relayKeeper) relaysFound(ctx actor.Context, msg *relaysFound) {
 		ctx.Logger().Info("relay found through the DHT", "relay", r.ID.String())
 		k.reserve(ctx, r.ID)
 	}
-	k.huntLater(ctx)
+	if len(msg.relays) < msg.need {
+		k.huntLater(ctx, relayHuntRetry)
+		return
+	}
+	k.huntLater(ctx, relayHuntEvery)
 }
 
 // foundDone handles a found relay's reservation result; it reports true

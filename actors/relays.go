@@ -112,7 +112,7 @@ type netChanged struct{}
 // while the network was changing leaves no backoff behind.
 func (k *relayKeeper) networkChanged(ctx actor.Context) {
 	for id, s := range k.state {
-		s.backoff = 0
+		s.backoff, s.fails = 0, 0
 		if time.Since(s.last) >= relayNetRetry {
 			k.reserve(ctx, id)
 		} else if !s.busy {

@@ -128,25 +128,17 @@ func (w *pathWatch) run() {
 	}
 }
 
-// suspectConns are the direct connections to peers that also have a
-// relayed one or another direct one: the peer came back by another path,
-// after a move or a punch from its new address, and libp2p may still give
-// new streams the old one.
+// suspectConns are the connections to peers that hold more than one: the
+// peer came back by another path, after a move or a punch from its new
+// address, and libp2p may still give new streams the old one. A relayed
+// connection is one too: when the peer moves, the relay keeps this side
+// of the old circuit until its own connection to the peer times out
+// (half a minute and more), and streams opened on it are reset.
 func suspectConns(nw network.Network) []network.Conn {
 	var out []network.Conn
 	for _, p := range nw.Peers() {
-		conns := nw.ConnsToPeer(p)
-		var direct []network.Conn
-		relayed := false
-		for _, c := range conns {
-			if relayedConn(c) {
-				relayed = true
-			} else {
-				direct = append(direct, c)
-			}
-		}
-		if relayed || len(direct) > 1 {
-			out = append(out, direct...)
+		if conns := nw.ConnsToPeer(p); len(conns) > 1 {
+			out = append(out, conns...)
 		}
 	}
 	return out
@@ -176,7 +168,7 @@ func (w *pathWatch) sweep() {
 				return
 			}
 			c.Close()
-			if w.repunch != nil {
+			if w.repunch != nil && !relayedConn(c) {
 				w.repunch(c.RemotePeer())
 			}
 		}()

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	circuitproto "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // PeerRouting finds where a peer is now: the DHT (transport/discovery).
@@ -126,4 +127,16 @@ func (n *Network) FindRelays(ctx context.Context, max int, skip []peer.ID) []pee
 		return out
 	}
 	return append(out, f.RelayCandidates(ctx, max-len(out), skip)...)
+}
+
+// AnnouncedAddrs are the addresses this node knows for p while p is
+// connected (identify's, with those it dialed or was dialed from), nil
+// otherwise: the device book takes them when it comes to trust a peer that
+// identify told about before it was trusted (a joiner, or a pending
+// device accepted while connected).
+func (n *Network) AnnouncedAddrs(p peer.ID) []ma.Multiaddr {
+	if !n.Connected(p) {
+		return nil
+	}
+	return n.Host.Peerstore().Addrs(p)
 }
