@@ -49,6 +49,7 @@ drill:
 	FUNGI_DRILL_CONNS=1000 FUNGI_DRILL_UPLOADS=200 $(GO) test -count=1 -run 'TestLoadDrill' -v ./transport ./actors
 	FUNGI_NAT_MATRIX=full $(GO) test -count=1 -run '^TestNATMatrix$$' -v ./cmd/fungi
 	FUNGI_REACH_ROUNDS=20 $(GO) test -count=1 -run '^TestReachRoamingDirect$$' -v ./cmd/fungi
+	FUNGI_INTERNET_ROUNDS=5 $(GO) test -count=1 -run '^TestReachInternet' -v ./cmd/fungi
 	FUNGI_DRILL_HOSTILE_REQUESTS=2000 $(GO) test -count=1 -run '^TestHostileComponentDrill$$' -v ./cmd/fungi
 	$(MAKE) fuzz FUZZTIME=60s
 
