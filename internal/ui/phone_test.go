@@ -29,7 +29,8 @@ func runningService(t *testing.T, n *node) {
 // servicePageChecks are what the service page must be on a 390 px
 // screen, as JavaScript expressions with what each means.
 var servicePageChecks = []struct{ what, expr string }{
-	{"the nav on one line", `(() => { const tops = [...document.querySelectorAll("nav a")].map(a => a.getBoundingClientRect().top); return tops.every(t => t === tops[0]); })()`},
+	{"the nav on one line, every link in sight", `(() => { const nav = document.querySelector("nav"), tops = [...nav.querySelectorAll("a")].map(a => a.getBoundingClientRect().top);
+		return tops.every(t => t === tops[0]) && nav.scrollWidth <= nav.clientWidth; })()`},
 	// Outside the log, which may well say "running" itself.
 	{"running shown once", `[...document.querySelectorAll("main *")].filter(e => !e.closest("pre.logs") && e.childElementCount === 0 && e.textContent.trim() === "running").length === 1`},
 	{"the port as a link", `(document.querySelector("#svc-ports a.port-link")||{}).href?.startsWith("http://127.0.0.1:")`},
