@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/fungi-go/fungi/actors"
@@ -152,6 +153,6 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 func Metrics(d messages.DaemonClient) http.Handler {
 	reg := prometheus.NewRegistry()
 	hookWasm()
-	reg.MustRegister(collector{d}, wasmRequests, wasmLatency, accessConns, accessBytes, accessOpen, prometheus.NewGoCollector())
+	reg.MustRegister(collector{d}, wasmRequests, wasmLatency, accessConns, accessBytes, accessOpen, collectors.NewGoCollector())
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Timeout: 10 * time.Second})
 }

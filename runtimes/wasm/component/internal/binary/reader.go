@@ -25,13 +25,6 @@ func (r *reader) byte() (byte, error) {
 	return c, nil
 }
 
-func (r *reader) peek() (byte, error) {
-	if r.off >= len(r.b) {
-		return 0, errEOF
-	}
-	return r.b[r.off], nil
-}
-
 func (r *reader) u32() (uint32, error) {
 	var v uint64
 	for shift := 0; shift < 35; shift += 7 {
