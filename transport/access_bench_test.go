@@ -35,23 +35,7 @@ import (
 type targets struct{ sink, echo string }
 
 func startTargets(b *testing.B) targets {
-	listen := func(serve func(net.Conn)) string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go serve(c)
-			}
-		}()
-		return ln.Addr().String()
-	}
+	listen := func(serve func(net.Conn)) string { return testutil.ServeTCP(b, serve) }
 	return targets{
 		sink: listen(func(c net.Conn) {
 			io.Copy(io.Discard, c)
@@ -173,7 +157,7 @@ func startSSHD(b *testing.B) (sshServer, bool) {
 	pub, _ := os.ReadFile(filepath.Join(dir, "user.pub"))
 	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600)
 	os.MkdirAll("/run/sshd", 0o755)
-	port := freeTCPPort(b)
+	port := testutil.FreePort(b)
 	cfg := fmt.Sprintf(`ListenAddress 127.0.0.1:%d
 HostKey %s/host
 AuthorizedKeysFile %s/authorized_keys
@@ -221,7 +205,7 @@ func startSSHVia(b *testing.B, t targets, link func(string) string) (targets, bo
 		return targets{}, false
 	}
 	_, port, _ := net.SplitHostPort(link(srv.addr))
-	sinkPort, echoPort := freeTCPPort(b), freeTCPPort(b)
+	sinkPort, echoPort := testutil.FreePort(b), testutil.FreePort(b)
 	args := append(srv.sshArgs(), "-N", "-p", port, "-o", "ExitOnForwardFailure=yes",
 		"-L", fmt.Sprintf("127.0.0.1:%d:%s", sinkPort, t.sink),
 		"-L", fmt.Sprintf("127.0.0.1:%d:%s", echoPort, t.echo),
@@ -237,15 +221,6 @@ func startSSHVia(b *testing.B, t targets, link func(string) string) (targets, bo
 		return echoOnce(out.echo)
 	})
 	return out, true
-}
-
-func freeTCPPort(b *testing.B) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func echoOnce(addr string) error {

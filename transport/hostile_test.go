@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -232,15 +231,6 @@ func TestControlCallEndsWhenPeerGoesSilent(t *testing.T) {
 	}
 }
 
-// fdCount is the number of open file descriptors of this process.
-func fdCount() int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(ents)
-}
-
 // forwardLocally is the using node's half of the access path, as the
 // access forwarder does it: a local listener, each connection bridged by
 // PipeAccess to an access stream from an AccessDialer (warm streams, early
@@ -290,12 +280,12 @@ func shortPipeTimers(t *testing.T) {
 // and goroutines are within a little of before.
 type baseline struct{ fds, goroutines int }
 
-func takeBaseline() baseline { return baseline{fdCount(), runtime.NumGoroutine()} }
+func takeBaseline() baseline { return baseline{testutil.FDCount(), runtime.NumGoroutine()} }
 
 func (b baseline) backTo(t testing.TB, what string, keptFDs func() int) {
 	t.Helper()
 	testutil.WaitFor(t, 20*time.Second, what, func() error {
-		fds, gs := fdCount(), runtime.NumGoroutine()
+		fds, gs := testutil.FDCount(), runtime.NumGoroutine()
 		if fds > b.fds+keptFDs() || gs > b.goroutines+5 {
 			return fmt.Errorf("%d fds (baseline %d, %d kept by the test), %d goroutines (baseline %d)", fds, b.fds, keptFDs(), gs, b.goroutines)
 		}
@@ -395,21 +385,7 @@ func TestPipeFreesBridgesWhenServiceAnswersBeforeReadingUpload(t *testing.T) {
 
 // echoService is a TCP echo server on loopback that half-closes at EOF.
 func echoService(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.(*net.TCPConn).CloseWrite(); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
+	return testutil.ServeTCP(t, func(c net.Conn) { io.Copy(c, c); c.(*net.TCPConn).CloseWrite(); c.Close() })
 }
 
 // One trusted peer holds 300 access streams at once, four times libp2p's

@@ -19,6 +19,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
 )
 
@@ -72,7 +73,7 @@ func TestLoadDrill(t *testing.T) {
 	t.Logf("%d concurrent 1 MiB uploads: 0 errors, %v", uploads, time.Since(start).Round(time.Millisecond))
 
 	base.backTo(t, "fds and goroutines of both nodes back to their baseline", func() int { return 0 })
-	t.Logf("back to baseline: %d fds, %d goroutines", fdCount(), runtime.NumGoroutine())
+	t.Logf("back to baseline: %d fds, %d goroutines", testutil.FDCount(), runtime.NumGoroutine())
 }
 
 func drillSize(t *testing.T, env string, def int) int {

@@ -158,23 +158,7 @@ type benchPath struct {
 // benchServers are the native services: an echo server and a sink that
 // reads to EOF and answers one byte.
 func benchServers(t *testing.T) (echo, sink string) {
-	listen := func(serve func(net.Conn)) string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go serve(c)
-			}
-		}()
-		return ln.Addr().String()
-	}
+	listen := func(serve func(net.Conn)) string { return testutil.ServeTCP(t, serve) }
 	echo = listen(func(c net.Conn) { io.Copy(c, c); c.Close() })
 	sink = listen(func(c net.Conn) { io.Copy(io.Discard, c); c.Write([]byte{1}); c.Close() })
 	return echo, sink

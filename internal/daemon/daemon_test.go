@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,28 +13,10 @@ import (
 	"github.com/fungi-go/fungi/internal/testutil"
 )
 
-// syncBuffer is a log a daemon writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // The daemons tests start send nothing off the machine: their config has
 // mDNS and port mapping off, and the running daemon says it took both off.
 func TestTestDaemonsKeepMDNSAndPortMappingOff(t *testing.T) {
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	_, _, h := startDaemonLogged(t, &log)
 	cfg, err := h.LoadConfig()
 	if err != nil {
@@ -73,7 +54,7 @@ func TestDaemonRefusesAccessBookItCannotRead(t *testing.T) {
 			before, _ := os.ReadFile(path)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			err = Run(ctx, Options{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Log: &syncBuffer{}})
+			err = Run(ctx, Options{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Log: &testutil.SyncBuffer{}})
 			if err == nil || !strings.Contains(err.Error(), path) {
 				t.Fatalf("daemon with a broken %s: %v", path, err)
 			}

@@ -14,14 +14,6 @@ import (
 	"github.com/fungi-go/fungi/messages"
 )
 
-func fdCount() int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(ents)
-}
-
 // `peer admin service logs -f` keeps nothing on the serving node once the
 // controller leaves: no goroutine, no open log file. Before, every follow
 // a controller left held both until the daemon stopped.
@@ -78,7 +70,7 @@ func TestRemoteFollowEndsWhenControllerLeaves(t *testing.T) {
 			t.Fatalf("remote logs: %v", err)
 		}
 	}
-	baseFDs, baseGoroutines := fdCount(), runtime.NumGoroutine()
+	baseFDs, baseGoroutines := testutil.FDCount(), runtime.NumGoroutine()
 
 	const follows = 8
 	var cancels []context.CancelFunc
@@ -93,14 +85,14 @@ func TestRemoteFollowEndsWhenControllerLeaves(t *testing.T) {
 			t.Fatalf("follow: %v", err)
 		}
 	}
-	if fds := fdCount(); fds < baseFDs+follows {
+	if fds := testutil.FDCount(); fds < baseFDs+follows {
 		t.Fatalf("%d follows running hold %d fds over the baseline; each should hold its log file", follows, fds-baseFDs)
 	}
 	for _, cancel := range cancels { // the controller leaves
 		cancel()
 	}
 	testutil.WaitFor(t, 60*time.Second, "node B to end the follows the controller left", func() error {
-		fds, gs := fdCount(), runtime.NumGoroutine()
+		fds, gs := testutil.FDCount(), runtime.NumGoroutine()
 		if fds > baseFDs || gs > baseGoroutines+5 {
 			return fmt.Errorf("%d fds (baseline %d), %d goroutines (baseline %d)", fds, baseFDs, gs, baseGoroutines)
 		}

@@ -3,7 +3,6 @@ package docker
 import (
 	"context"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +37,7 @@ func BenchmarkStart(b *testing.B) {
 	}
 	m := &manifest.Manifest{}
 	m.Spec.Runtime = manifest.RuntimeDocker
-	port := freeTCPPortB(b)
+	port := testutil.FreePort(b)
 	spec := runtimes.InstanceSpec{
 		Name: "bench-start", Manifest: m, Artifact: runtimes.Artifact{Ref: image}, Log: io.Discard,
 		Ports:  []runtimes.PortBinding{{Name: "http", ServicePort: 80, HostPort: port}},
@@ -93,13 +92,4 @@ func BenchmarkStart(b *testing.B) {
 			}
 		})
 	})
-}
-
-func freeTCPPortB(b *testing.B) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -79,7 +78,7 @@ func (e *engineTest) instanceSpec(t *testing.T, name string) runtimes.InstanceSp
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runtimes.InstanceSpec{Name: name, Manifest: m, Artifact: art, Log: &syncBuffer{}}
+	return runtimes.InstanceSpec{Name: name, Manifest: m, Artifact: art, Log: &testutil.SyncBuffer{}}
 }
 
 func (e *engineTest) start(t *testing.T, spec runtimes.InstanceSpec) (runtimes.Instance, container.InspectResponse) {
@@ -106,32 +105,6 @@ func stop(t *testing.T, inst runtimes.Instance) {
 	}
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func freeTCPPort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // A container is reused only while the manifest would make exactly it:
 // a changed env, a removed mount or a changed command each make it anew,
 // and the new container has what the manifest now says.
@@ -143,7 +116,7 @@ func TestReuseOnlyAnIdenticalContainer(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec.Manifest.Spec.Env = map[string]string{"GREETING": "one"}
-	spec.Ports = []runtimes.PortBinding{{Name: "http", ServicePort: 80, HostPort: freeTCPPort(t)}}
+	spec.Ports = []runtimes.PortBinding{{Name: "http", ServicePort: 80, HostPort: testutil.FreePort(t)}}
 	spec.Mounts = []manifest.ResolvedMount{{HostPath: mountDir, RuntimePath: "/one"}}
 
 	inst, first := e.start(t, spec)
@@ -214,7 +187,7 @@ func TestUpdatedContainerIsMadeAnew(t *testing.T) {
 	if second.HostConfig.RestartPolicy.Name != container.RestartPolicyDisabled {
 		t.Fatalf("the running container has engine restart policy %q", second.HostConfig.RestartPolicy.Name)
 	}
-	if log := spec.Log.(*syncBuffer).String(); !strings.Contains(log, "an engine restart policy") {
+	if log := spec.Log.(*testutil.SyncBuffer).String(); !strings.Contains(log, "an engine restart policy") {
 		t.Fatalf("the service log does not say why the container was made anew:\n%s", log)
 	}
 }
@@ -225,7 +198,7 @@ func TestUpdatedContainerIsMadeAnew(t *testing.T) {
 func TestForgedContainerIsNeverStarted(t *testing.T) {
 	e := newEngineTest(t)
 	spec := e.instanceSpec(t, "forged")
-	spec.Ports = []runtimes.PortBinding{{Name: "http", ServicePort: 80, HostPort: freeTCPPort(t)}}
+	spec.Ports = []runtimes.PortBinding{{Name: "http", ServicePort: 80, HostPort: testutil.FreePort(t)}}
 	inst, legit := e.start(t, spec)
 	stop(t, inst)
 	ctx := context.Background()
@@ -253,7 +226,7 @@ func TestForgedContainerIsNeverStarted(t *testing.T) {
 	if running.ID == forged.ID || running.HostConfig.Privileged {
 		t.Fatalf("the service runs in the forged privileged container %s", running.ID)
 	}
-	if log := spec.Log.(*syncBuffer).String(); !strings.Contains(log, "privileged mode") {
+	if log := spec.Log.(*testutil.SyncBuffer).String(); !strings.Contains(log, "privileged mode") {
 		t.Fatalf("the service log does not say why the container was made anew:\n%s", log)
 	}
 }
@@ -302,7 +275,7 @@ func TestExitedContainerLeavesNoSubscription(t *testing.T) {
 	if !errors.As(inst.Err(), &exit) || exit.Code != 2 {
 		t.Fatalf("exit error %v, want code 2", inst.Err())
 	}
-	if log := spec.Log.(*syncBuffer).String(); !strings.Contains(log, "flag provided but not defined: -no-such-flag") {
+	if log := spec.Log.(*testutil.SyncBuffer).String(); !strings.Contains(log, "flag provided but not defined: -no-such-flag") {
 		t.Fatalf("the container's last output is not in the log:\n%s", log)
 	}
 	testutil.WaitFor(t, 10*time.Second, "the events subscription to end", func() error {
@@ -397,7 +370,7 @@ func TestVerifyAcceptsWhatTheGuardMade(t *testing.T) {
 	}
 	want := Spec{Node: e.node, Service: "verify", Image: spec.Artifact.Ref, ImageID: img.ID,
 		Env: map[string]string{"A": "1"}, Command: []string{"-listen", ":80"},
-		Ports:  []runtimes.PortBinding{{Name: "http", ServicePort: 80, HostPort: freeTCPPort(t)}},
+		Ports:  []runtimes.PortBinding{{Name: "http", ServicePort: 80, HostPort: testutil.FreePort(t)}},
 		Mounts: []manifest.ResolvedMount{{HostPath: mountDir, RuntimePath: "/d"}}}
 	id, err := e.g.Create(ctx, want)
 	if err != nil {

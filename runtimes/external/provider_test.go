@@ -1,7 +1,6 @@
 package external
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -11,27 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes"
 	"github.com/fungi-go/fungi/runtimes/manifest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func spec(host string, port int) runtimes.InstanceSpec {
 	m := &manifest.Manifest{}
@@ -42,7 +25,7 @@ func spec(host string, port int) runtimes.InstanceSpec {
 		Name:     "target",
 		Manifest: m,
 		Ports:    []runtimes.PortBinding{{Name: "tcp", ServicePort: port, HostPort: port}},
-		Log:      &syncBuffer{},
+		Log:      &testutil.SyncBuffer{},
 	}
 }
 
@@ -96,8 +79,8 @@ func TestWatchEndsWhenTheTargetStops(t *testing.T) {
 	if err := inst.Err(); err == nil || !strings.Contains(err.Error(), "stopped answering") {
 		t.Fatalf("Err() = %v, want the reason the target is down", err)
 	}
-	if !strings.Contains(s.Log.(*syncBuffer).String(), "stopped answering") {
-		t.Fatalf("the service log does not say the target went down: %q", s.Log.(*syncBuffer).String())
+	if !strings.Contains(s.Log.(*testutil.SyncBuffer).String(), "stopped answering") {
+		t.Fatalf("the service log does not say the target went down: %q", s.Log.(*testutil.SyncBuffer).String())
 	}
 }
 

@@ -116,7 +116,7 @@ func TestManifestCommandIsTheArgv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	inst, err := p.Start(context.Background(), runtimes.InstanceSpec{Name: "guest", Manifest: m, Artifact: art, Log: io.Discard,
 		Ports: []runtimes.PortBinding{{Name: "http", HostPort: port}}})
 	if err != nil {

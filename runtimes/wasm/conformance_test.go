@@ -159,7 +159,7 @@ func wazeroSkips(t *testing.T, suiteDir string) map[string][]string {
 type recordedLog struct {
 	mu     sync.Mutex
 	writes []string
-	stderr syncBuffer
+	stderr testutil.SyncBuffer
 }
 
 // Stderr is where the job's stderr goes.

@@ -40,8 +40,8 @@ func serveCorpusModule(t *testing.T, file string) *running {
 	if err != nil {
 		t.Fatalf("pull %s: %v", file, err)
 	}
-	port := freePort(t)
-	log := &syncBuffer{}
+	port := testutil.FreePort(t)
+	log := &testutil.SyncBuffer{}
 	inst, err := p.Start(context.Background(), runtimes.InstanceSpec{Name: "corpus", Manifest: m, Artifact: art, Log: log,
 		Ports: []runtimes.PortBinding{{Name: "http", HostPort: port}}})
 	if err != nil {

@@ -37,9 +37,9 @@ func startEscapeGuest(t *testing.T, dataDir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	inst, err := p.Start(context.Background(), runtimes.InstanceSpec{
-		Name: "escape", Manifest: m, Artifact: art, Log: &syncBuffer{},
+		Name: "escape", Manifest: m, Artifact: art, Log: &testutil.SyncBuffer{},
 		Mounts: []manifest.ResolvedMount{{HostPath: dataDir, RuntimePath: "/data"}},
 		Ports:  []runtimes.PortBinding{{Name: "http", HostPort: port}},
 	})

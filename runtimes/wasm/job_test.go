@@ -38,7 +38,7 @@ func startJob(t *testing.T, wasmPath string, m *manifest.Manifest, spec runtimes
 	return inst, err
 }
 
-func waitJob(t *testing.T, inst runtimes.Instance, log *syncBuffer) error {
+func waitJob(t *testing.T, inst runtimes.Instance, log *testutil.SyncBuffer) error {
 	t.Helper()
 	select {
 	case <-inst.Done():
@@ -70,7 +70,7 @@ func TestModuleJob(t *testing.T) {
 	}
 	m := testManifest("", map[string]string{"EXIT_CODE": "3"})
 	m.Spec.Stdin = "input.txt"
-	log := &syncBuffer{}
+	log := &testutil.SyncBuffer{}
 	inst, err := startJob(t, wasmPath, m, runtimes.InstanceSpec{Log: log, DataDir: data, Mounts: []manifest.ResolvedMount{
 		{HostPath: ro, RuntimePath: "/ro", ReadOnly: true},
 		{HostPath: rw, RuntimePath: "/rw"},
@@ -114,7 +114,7 @@ func TestModuleJob(t *testing.T) {
 // ends with code 0 and reads end of file at once.
 func TestModuleJobExitZero(t *testing.T) {
 	wasmPath := testutil.BuildWasm(t, "runtimes/wasm/testdata/job")
-	log := &syncBuffer{}
+	log := &testutil.SyncBuffer{}
 	inst, err := startJob(t, wasmPath, testManifest("", nil), runtimes.InstanceSpec{Log: log, DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func TestModuleJobTrap(t *testing.T) {
 	if err := os.WriteFile(wasmPath, trapModule, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	log := &syncBuffer{}
+	log := &testutil.SyncBuffer{}
 	inst, err := startJob(t, wasmPath, testManifest("", nil), runtimes.InstanceSpec{Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +184,7 @@ func TestModuleJobStdinRefused(t *testing.T) {
 	} {
 		m := testManifest("", nil)
 		m.Spec.Stdin = stdin
-		_, err := startJob(t, wasmPath, m, runtimes.InstanceSpec{Log: &syncBuffer{}, DataDir: data})
+		_, err := startJob(t, wasmPath, m, runtimes.InstanceSpec{Log: &testutil.SyncBuffer{}, DataDir: data})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("stdin %s: start answered %v, want %q", stdin, err, want)
 		}

@@ -39,33 +39,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// syncBuffer is a log the handler writes from request goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func testManifest(file string, env map[string]string) *manifest.Manifest {
 	m := &manifest.Manifest{APIVersion: manifest.APIVersion, Kind: manifest.Kind}
 	m.Metadata.Name = "guest"
@@ -79,7 +52,7 @@ func testManifest(file string, env map[string]string) *manifest.Manifest {
 type running struct {
 	p    *Provider
 	base string
-	log  *syncBuffer
+	log  *testutil.SyncBuffer
 	inst runtimes.Instance
 }
 
@@ -95,8 +68,8 @@ func startGuest(t *testing.T, cfg Config, mounts []manifest.ResolvedMount) *runn
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	log := &syncBuffer{}
+	port := testutil.FreePort(t)
+	log := &testutil.SyncBuffer{}
 	inst, err := p.Start(context.Background(), runtimes.InstanceSpec{
 		Name: "guest", Manifest: m, Artifact: art, Log: log, Mounts: mounts,
 		Ports: []runtimes.PortBinding{{Name: "http", HostPort: port}},
@@ -182,8 +155,8 @@ func TestTrapAnswers502(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	log := &syncBuffer{}
+	port := testutil.FreePort(t)
+	log := &testutil.SyncBuffer{}
 	inst, err := p.Start(context.Background(), runtimes.InstanceSpec{Name: "trap", Manifest: m, Artifact: art, Log: log,
 		Ports: []runtimes.PortBinding{{Name: "http", HostPort: port}}})
 	if err != nil {

@@ -83,8 +83,8 @@ func TestBurstWaitsForSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	log := &syncBuffer{}
+	port := testutil.FreePort(t)
+	log := &testutil.SyncBuffer{}
 	inst, err := p.Start(context.Background(), runtimes.InstanceSpec{Name: "ok", Manifest: m, Artifact: art, Log: log,
 		Ports: []runtimes.PortBinding{{Name: "http", HostPort: port}}})
 	if err != nil {

@@ -36,8 +36,8 @@ func startModuleFile(t *testing.T, wasmPath string, cfg Config) (*running, error
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := freePort(t)
-	log := &syncBuffer{}
+	port := testutil.FreePort(t)
+	log := &testutil.SyncBuffer{}
 	inst, err := p.Start(context.Background(), runtimes.InstanceSpec{
 		Name: "guest", Manifest: m, Artifact: art, Log: log,
 		Ports: []runtimes.PortBinding{{Name: "http", HostPort: port}},

@@ -115,7 +115,7 @@ func TestHTTPComponentsAnswerAsDocumented(t *testing.T) {
 
 func TestHTTPComponentTrapAnswers500AndKeepsServing(t *testing.T) {
 	c := compileCorpus(t, "A/ydnar_wasi-http-go__basic.wasm")
-	var stderr syncBuffer
+	var stderr testutil.SyncBuffer
 	srv := httptest.NewServer(c.Handler(Config{Stderr: &stderr}))
 	defer srv.Close()
 	for i := 0; i < 3; i++ {
@@ -129,26 +129,9 @@ func TestHTTPComponentTrapAnswers500AndKeepsServing(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestHTTPComponentServesConcurrentRequests(t *testing.T) {
 	c := compileCorpus(t, "A/wacker-dev_wacker__http.wasm")
-	srv := httptest.NewServer(c.Handler(Config{Stderr: &syncBuffer{}}))
+	srv := httptest.NewServer(c.Handler(Config{Stderr: &testutil.SyncBuffer{}}))
 	defer srv.Close()
 	const n = 8
 	errs := make(chan string, n)
@@ -178,7 +161,7 @@ func TestHTTPComponentServesConcurrentRequests(t *testing.T) {
 
 func TestHTTPComponentPastItsDeadlineAnswers504(t *testing.T) {
 	c := compileCorpus(t, "A/containerd_runwasi__hello_wasi_http.wasm")
-	h := c.Handler(Config{Stderr: &syncBuffer{}})
+	h := c.Handler(Config{Stderr: &testutil.SyncBuffer{}})
 	ctx, cancel := context.WithDeadline(context.Background(), time.Unix(1, 0))
 	defer cancel()
 	w := httptest.NewRecorder()
