@@ -111,8 +111,8 @@ func (a *serviceActor) describeStrategy(msg *applyUpdate) string {
 		return "the new version starts beside the old one, then takes its place"
 	}
 	switch {
-	case a.rec.Runtime == manifest.RuntimeDocker:
-		return "a service keeps one container: the old one stops, then the new one starts"
+	case msg.man.Spec.Runtime == manifest.RuntimeExternal:
+		return "fungi runs nothing for an external service: it switches to the new target"
 	case len(msg.man.Spec.Ports) == 0:
 		return "a job has no port to switch: the old run stops, then the new one starts"
 	default:
@@ -162,7 +162,7 @@ func (a *serviceActor) startCandidate(ctx actor.Context, rec *serviceRecord, man
 	f := actor.NewFuture(ctx.ActorSystem(), startWithin+10*time.Second)
 	ctx.Send(a.runtime, &startInstance{gen: a.gen, replyTo: f.PID(), spec: runtimes.InstanceSpec{
 		Name: a.name, Manifest: man, Artifact: rec.Artifact, Ports: rec.Ports, Mounts: mounts,
-		DataDir: a.home.DataDir(a.name), Log: guestLog{a.log},
+		DataDir: a.home.DataDir(a.name), Log: guestLog{a.log}, Beside: a.inst != nil,
 	}})
 	gen := a.gen
 	ctx.ReenterAfter(f, func(res any, err error) {
@@ -227,6 +227,12 @@ func (a *serviceActor) adoptNew(ctx actor.Context, inst runtimes.Instance) {
 			c, cancel := context.WithTimeout(context.Background(), stopGrace)
 			defer cancel()
 			old.Stop(c)
+			// A replaced container is removed: the service keeps one.
+			if d, ok := old.(interface{ Discard(context.Context) error }); ok {
+				rm, done := context.WithTimeout(context.Background(), time.Minute)
+				defer done()
+				d.Discard(rm)
+			}
 		}()
 	}
 	a.log.printf("running the new version (%s)", u.result.Strategy)

@@ -74,11 +74,11 @@ func (r *serviceRegistry) planApply(ctx actor.Context, msg *manifestDecoded) (pl
 }
 
 // sideBySidePossible says a new version can start beside the running one:
-// a wasm server whose host ports are all chosen by the node. A container
-// cannot (a service keeps one container), nor can a fixed host port or a
-// job, which has no port to switch.
+// a wasm or container server whose host ports are all chosen by the node.
+// A fixed host port cannot be held twice, a job has no port to switch, and
+// an external service has no instance of fungi's to run twice.
 func sideBySidePossible(m *manifest.Manifest, running *messages.ServiceInfo) bool {
-	if m.Spec.Runtime != manifest.RuntimeWasmtime || running.Runtime != m.Spec.Runtime || len(m.Spec.Ports) == 0 {
+	if m.Spec.Runtime == manifest.RuntimeExternal || running.Runtime != m.Spec.Runtime || len(m.Spec.Ports) == 0 {
 		return false
 	}
 	for _, p := range m.Spec.Ports {

@@ -65,6 +65,10 @@ type InstanceSpec struct {
 	DataDir string
 	// Log receives the service's own output; it is safe for concurrent use.
 	Log io.Writer
+	// Beside says the service's current instance runs on until this one
+	// serves (an update in place, on host ports of its own): the provider
+	// must leave it alone, so docker makes a second container.
+	Beside bool
 }
 
 // Instance is a running service.

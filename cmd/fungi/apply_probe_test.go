@@ -4,11 +4,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/internal/testutil"
+	"github.com/fungi-go/fungi/runtimes/docker"
 )
 
 // downtimeProbe asks a URL again and again and keeps the longest time the
@@ -79,7 +85,10 @@ func (p *downtimeProbe) halt() {
 
 func (p *downtimeProbe) run(url string) {
 	defer close(p.done)
-	client := &http.Client{Timeout: 5 * time.Second}
+	// A connection per request: what a new client sees, not a kept-alive
+	// connection to the old instance (the process's shared transport
+	// would also hand that to the script's next http command).
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	var lastOK, failedSince time.Time
@@ -117,4 +126,28 @@ func (p *downtimeProbe) run(url string) {
 		}
 		p.mu.Unlock()
 	}
+}
+
+// cmdWaitContainers is `containers DIR N`: it waits until the engine
+// holds exactly N containers of that home's node.
+func cmdWaitContainers(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: containers DIR N")
+	}
+	h, err := home.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	_, id, err := h.Identity()
+	ts.Check(err)
+	err = testutil.Poll(30*time.Second, func() error {
+		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+docker.LabelNode+"="+id.String()).Output()
+		if err != nil {
+			return err
+		}
+		ids := strings.Fields(string(out))
+		if strconv.Itoa(len(ids)) != args[1] {
+			return fmt.Errorf("%d containers of the node, want %s: %v", len(ids), args[1], ids)
+		}
+		return nil
+	})
+	ts.Check(err)
 }

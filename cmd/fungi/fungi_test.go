@@ -84,6 +84,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitdaemon": cmdWaitDaemon,
 			"probe":      cmdProbe,
+			"containers": cmdWaitContainers,
 			"waitstate":  cmdWaitState,
 			"svcport":    cmdServicePort,
 			"http":       cmdHTTP,

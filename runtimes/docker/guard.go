@@ -67,6 +67,9 @@ type Spec struct {
 	Command []string
 	Ports   []runtimes.PortBinding
 	Mounts  []manifest.ResolvedMount
+	// Suffix makes the container's name unique when a second container
+	// of the service starts beside the first (an update in place).
+	Suffix string
 }
 
 // ErrNotManaged is the refusal to touch a container fungi did not make.
@@ -348,6 +351,9 @@ func (g *Guard) Create(ctx context.Context, spec Spec) (string, error) {
 		return "", err
 	}
 	name := ContainerName(spec.Node, spec.Service)
+	if spec.Suffix != "" {
+		name += "-" + spec.Suffix
+	}
 	var resp container.CreateResponse
 	err := g.call(ctx, g.callTimeout, "create the container", func(c context.Context) (err error) {
 		resp, err = g.cli.ContainerCreate(c, cfg, hc, nil, nil, name)

@@ -7,7 +7,9 @@ package docker
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -332,7 +334,15 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 		return nil, fmt.Errorf("image %s is now %s, not the %s pulled with the manifest; pull the manifest again to run the new image", spec.Artifact.Ref, shortID(strings.TrimPrefix(img.ID, "sha256:")), spec.Artifact.SHA256)
 	}
 	want := Spec{Node: p.cfg.Node, Service: spec.Name, Image: spec.Artifact.Ref, ImageID: img.ID, Env: spec.Manifest.Spec.Env, Command: spec.Manifest.Spec.Command, Ports: spec.Ports, Mounts: spec.Mounts}
-	id, err := p.container(ctx, g, want, spec.Log)
+	var id string
+	if spec.Beside {
+		// The running container stays as it is; the new one is made
+		// anew under a name of its own.
+		want.Suffix = newSuffix()
+		id, err = g.Create(ctx, want)
+	} else {
+		id, err = p.container(ctx, g, want, spec.Log)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -343,6 +353,13 @@ func (p *Provider) Start(ctx context.Context, spec runtimes.InstanceSpec) (runti
 	started := time.Now()
 	if err := g.Start(ctx, id, want); err != nil {
 		cancel()
+		if spec.Beside {
+			// A second container that never ran must not stay beside
+			// the service's own.
+			rm, done := context.WithTimeout(context.Background(), time.Minute)
+			g.Remove(rm, id)
+			done()
+		}
 		return nil, err
 	}
 	logs, stopLogs := context.WithCancel(context.Background())
@@ -546,6 +563,19 @@ func (i *instance) Stop(ctx context.Context) error {
 	}
 	i.cancel()
 	return err
+}
+
+// Discard removes the container of an instance that was replaced by an
+// update in place, once it has stopped: the service keeps one container.
+func (i *instance) Discard(ctx context.Context) error {
+	return i.guard.Remove(ctx, i.id)
+}
+
+// newSuffix is a short random name part for a second container.
+func newSuffix() string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (i *instance) Done() <-chan struct{} { return i.done }
