@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/internal/atomicfile"
+	"github.com/fungi-go/fungi/internal/dialerr"
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/transport"
@@ -420,7 +421,12 @@ func (f *accessForwarder) refuse(conn *net.TCPConn, err error, awaitRequest bool
 	if f.rec.Alias != "" {
 		node = fmt.Sprintf("%s (%s)", f.rec.Alias, f.peer)
 	}
+	// The words say what happened (refused, timed out, not trusted), not
+	// libp2p's "all dials failed …", as the CLI's errors do.
 	body := fmt.Sprintf("fungi: cannot reach %s on %s: %v\n", f.rec.ServiceID, node, err)
+	if cause := dialerr.Classify(err); cause != dialerr.Unknown && !errors.Is(err, transport.ErrStreamLimit) {
+		body = fmt.Sprintf("fungi: cannot reach %s: %s %s\n", f.rec.ServiceID, node, dialerr.Words(err))
+	}
 	fmt.Fprintf(conn, "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n%sConnection: close\r\n\r\n%s", status, len(body), extra, body)
 	conn.CloseWrite()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fungi-go/fungi/actors"
+	"github.com/fungi-go/fungi/internal/dialerr"
 	"github.com/fungi-go/fungi/internal/names"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/transport"
@@ -128,8 +130,23 @@ func (s *apiServer) Remote(req *messages.RemoteRequest, stream messages.Daemon_R
 // unreachable explains a failed connection: the peer is down, its
 // addresses are wrong, or it does not trust this node (its gate closes the
 // connection right after the handshake, which looks the same from here).
+// The trust hint is given only when the cause was trust: a refused or
+// timed-out dial says so in words instead of libp2p's text.
 func (s *apiServer) unreachable(d *messages.Device, err error) error {
-	return status.Errorf(codes.Unavailable, "%s is unreachable: %v; is its daemon running, and are its addresses right (`fungi device list`)? If it runs, it may not trust this node yet: its owner runs `fungi device trust %s`", deviceName(d), err, s.net.Host.ID())
+	if dialerr.Classify(err) == dialerr.NotTrusted {
+		return status.Errorf(codes.Unavailable, "%s %s; its owner lets it in with `fungi device trust %s`", deviceName(d), dialerr.Words(err), s.net.Host.ID())
+	}
+	return status.Errorf(codes.Unavailable, "%s is unreachable: it %s (`fungi device list` shows its addresses)", deviceName(d), dialerr.Words(err))
+}
+
+// remoteWords makes a peer's refusal read as the peer's: the commands it
+// suggests are run here through `fungi peer admin`, and "this node" is
+// the peer.
+func remoteWords(msg string, d *messages.Device) string {
+	name := firstNonEmpty(d.Alias, d.PeerId)
+	msg = strings.ReplaceAll(msg, "`fungi service ", "`fungi peer admin service ")
+	msg = strings.ReplaceAll(msg, "(see `fungi peer admin service list`)", "(see `fungi peer admin service list --peer "+name+"`)")
+	return strings.ReplaceAll(msg, "on this node", "on "+name)
 }
 
 // peerError says which peer said no, and keeps the kind of the refusal.
@@ -150,7 +167,7 @@ func (s *apiServer) peerError(d *messages.Device, err error) error {
 		case "conflict":
 			code = codes.FailedPrecondition
 		}
-		return status.Errorf(code, "%s refused: %s", deviceName(d), re.Message)
+		return status.Errorf(code, "%s refused: %s", deviceName(d), remoteWords(re.Message, d))
 	}
 	if s, ok := status.FromError(err); ok && s.Code() != codes.Unknown {
 		return err
