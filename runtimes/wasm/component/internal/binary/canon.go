@@ -1,71 +1,43 @@
 package binary
 
-import "fmt"
-
 func (r *reader) canon() (*CanonDef, error) {
-	op, err := r.byte()
-	if err != nil {
-		return nil, err
-	}
-	d := &CanonDef{Op: op}
-	switch op {
+	d := &CanonDef{Op: r.readByte()}
+	switch d.Op {
 	case CanonLift, CanonLower:
-		var z byte
-		if z, err = r.byte(); err != nil {
-			return nil, err
+		if z := r.readByte(); z != 0x00 {
+			r.failf("canon %#x sub-opcode %#x", d.Op, z)
 		}
-		if z != 0x00 {
-			return nil, fmt.Errorf("canon %#x sub-opcode %#x", op, z)
-		}
-		if d.Func, err = r.u32(); err != nil {
-			return nil, err
-		}
-		n, err := r.count(1)
-		if err != nil {
-			return nil, err
-		}
-		d.Opts = make([]CanonOpt, n)
+		d.Func = r.readU32()
+		d.Opts = make([]CanonOpt, r.readCount(1))
 		for i := range d.Opts {
-			if d.Opts[i].Kind, err = r.byte(); err != nil {
-				return nil, err
-			}
+			d.Opts[i].Kind = r.readByte()
 			switch d.Opts[i].Kind {
 			case OptUTF8, OptUTF16, OptLatin1, OptAsync:
 			case OptMemory, OptRealloc, OptPostReturn, OptCallback:
-				if d.Opts[i].Idx, err = r.u32(); err != nil {
-					return nil, err
-				}
+				d.Opts[i].Idx = r.readU32()
 			default:
-				return nil, fmt.Errorf("canonical option %#x", d.Opts[i].Kind)
+				r.failf("canonical option %#x", d.Opts[i].Kind)
 			}
 		}
-		if op == CanonLift {
-			if d.Type, err = r.u32(); err != nil {
-				return nil, err
-			}
+		if d.Op == CanonLift {
+			d.Type = r.readU32()
 		}
 	case CanonResourceNew, CanonResourceDrop, CanonResourceRep:
-		d.Type, err = r.u32()
+		d.Type = r.readU32()
 	default:
-		return nil, fmt.Errorf("canonical built-in %#x is not supported (async and threads are not)", op)
+		r.failf("canonical built-in %#x is not supported (async and threads are not)", d.Op)
 	}
-	return d, err
+	if r.err != nil {
+		return nil, r.err
+	}
+	return d, nil
 }
 
 func (r *reader) export() (*ExportDef, error) {
 	d := &ExportDef{}
-	var err error
-	if d.Name, err = r.externName(); err != nil {
-		return nil, err
-	}
-	if d.Item, err = r.sortIdx(); err != nil {
-		return nil, err
-	}
-	f, err := r.byte()
-	if err != nil {
-		return nil, err
-	}
-	switch f {
+	d.Name, _ = r.externName()
+	d.Item, _ = r.sortIdx()
+	switch f := r.readByte(); f {
 	case 0x00:
 	case 0x01:
 		ed, err := r.externDesc()
@@ -74,7 +46,10 @@ func (r *reader) export() (*ExportDef, error) {
 		}
 		d.Desc = &ed
 	default:
-		return nil, fmt.Errorf("export type flag %#x", f)
+		r.failf("export type flag %#x", f)
+	}
+	if r.err != nil {
+		return nil, r.err
 	}
 	return d, nil
 }

@@ -1,109 +1,77 @@
 package binary
 
-import "fmt"
-
 func (r *reader) sort() (Sort, error) {
-	k, err := r.byte()
-	if err != nil {
-		return Sort{}, err
-	}
+	k := r.readByte()
 	if k == 0x00 {
-		c, err := r.byte()
-		if err != nil {
-			return Sort{}, err
-		}
+		c := r.readByte()
 		switch c {
 		case CoreFunc, CoreTable, CoreMemory, CoreGlobal, CoreTypeSort, CoreModule, CoreInstance:
-			return Sort{Core: true, Kind: c}, nil
+			return Sort{Core: true, Kind: c}, r.err
 		}
-		return Sort{}, fmt.Errorf("core sort %#x", c)
+		r.failf("core sort %#x", c)
+		return Sort{}, r.err
 	}
 	if k < SortFunc || k > SortInstance {
-		return Sort{}, fmt.Errorf("sort %#x", k)
+		r.failf("sort %#x", k)
 	}
-	return Sort{Kind: k}, nil
+	return Sort{Kind: k}, r.err
 }
 
 func (r *reader) sortIdx() (SortIdx, error) {
-	s, err := r.sort()
-	if err != nil {
-		return SortIdx{}, err
-	}
-	i, err := r.u32()
-	return SortIdx{Sort: s, Idx: i}, err
+	s, _ := r.sort()
+	i := r.readU32()
+	return SortIdx{Sort: s, Idx: i}, r.err
 }
 
 func (r *reader) instance() (*InstanceDef, error) {
-	tag, err := r.byte()
-	if err != nil {
-		return nil, err
-	}
 	d := &InstanceDef{}
-	switch tag {
+	switch tag := r.readByte(); tag {
 	case 0x00:
-		if d.Component, err = r.u32(); err != nil {
-			return nil, err
-		}
+		d.Component = r.readU32()
 	case 0x01:
 		d.Inline = true
 	default:
-		return nil, fmt.Errorf("instance expression %#x", tag)
+		r.failf("instance expression %#x", tag)
 	}
-	n, err := r.count(3)
-	if err != nil {
-		return nil, err
-	}
-	d.Args = make([]InstanceArg, n)
+	d.Args = make([]InstanceArg, r.readCount(3))
 	for i := range d.Args {
 		if d.Inline {
-			d.Args[i].Name, err = r.externName()
+			d.Args[i].Name, _ = r.externName()
 		} else {
-			d.Args[i].Name, err = r.name()
+			d.Args[i].Name = r.readName()
 		}
-		if err != nil {
-			return nil, err
-		}
-		if d.Args[i].Item, err = r.sortIdx(); err != nil {
-			return nil, err
-		}
+		d.Args[i].Item, _ = r.sortIdx()
+	}
+	if r.err != nil {
+		return nil, r.err
 	}
 	return d, nil
 }
 
 func (r *reader) alias() (*AliasDef, error) {
-	s, err := r.sort()
-	if err != nil {
-		return nil, err
-	}
-	d := &AliasDef{Sort: s}
-	if d.Target, err = r.byte(); err != nil {
-		return nil, err
-	}
+	s, _ := r.sort()
+	d := &AliasDef{Sort: s, Target: r.readByte()}
 	switch d.Target {
 	case AliasExport, AliasCoreExport:
-		if d.Instance, err = r.u32(); err != nil {
-			return nil, err
-		}
-		d.Name, err = r.name()
+		d.Instance = r.readU32()
+		d.Name = r.readName()
 	case AliasOuter:
-		if d.Count, err = r.u32(); err == nil {
-			d.Idx, err = r.u32()
-		}
+		d.Count = r.readU32()
+		d.Idx = r.readU32()
 	default:
-		return nil, fmt.Errorf("alias target %#x", d.Target)
+		r.failf("alias target %#x", d.Target)
 	}
-	return d, err
+	if r.err != nil {
+		return nil, r.err
+	}
+	return d, nil
 }
 
 // externName reads importname'/exportname': a 0x00 or 0x01 discriminant
 // (plain name or interface name; both are followed by the name alone).
 func (r *reader) externName() (string, error) {
-	tag, err := r.byte()
-	if err != nil {
-		return "", err
+	if tag := r.readByte(); tag > 0x01 {
+		r.failf("extern name tag %#x", tag)
 	}
-	if tag > 0x01 {
-		return "", fmt.Errorf("extern name tag %#x", tag)
-	}
-	return r.name()
+	return r.readName(), r.err
 }

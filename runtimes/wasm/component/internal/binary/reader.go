@@ -7,9 +7,14 @@ import (
 	"unicode/utf8"
 )
 
+// reader reads a binary in two styles: the primitives below return their
+// error; the sticky ones (sticky.go) keep the first error in err and
+// return zero values after it, so a definition is read straight through
+// and checked once, as wazero's internal/wasm/binary does.
 type reader struct {
 	b   []byte
 	off int
+	err error // the first error of a sticky read
 }
 
 var errEOF = errors.New("unexpected end of the binary")
