@@ -1,185 +1,125 @@
 package binary
 
-import "fmt"
-
 func (r *reader) coreInstance() (*CoreInstanceDef, error) {
-	tag, err := r.byte()
-	if err != nil {
-		return nil, err
-	}
 	d := &CoreInstanceDef{}
-	switch tag {
+	switch tag := r.readByte(); tag {
 	case 0x00:
-		if d.Module, err = r.u32(); err != nil {
-			return nil, err
-		}
-		n, err := r.count(3)
-		if err != nil {
-			return nil, err
-		}
-		d.Args = make([]CoreArg, n)
+		d.Module = r.readU32()
+		d.Args = make([]CoreArg, r.readCount(3))
 		for i := range d.Args {
-			if d.Args[i].Name, err = r.name(); err != nil {
-				return nil, err
+			d.Args[i].Name = r.readName()
+			if s := r.readByte(); s != CoreInstance {
+				r.failf("core instantiate argument of sort %#x (want a core instance)", s)
 			}
-			s, err := r.byte()
-			if err != nil {
-				return nil, err
-			}
-			if s != CoreInstance {
-				return nil, fmt.Errorf("core instantiate argument of sort %#x (want a core instance)", s)
-			}
-			if d.Args[i].Instance, err = r.u32(); err != nil {
-				return nil, err
-			}
+			d.Args[i].Instance = r.readU32()
 		}
 	case 0x01:
 		d.Inline = true
-		n, err := r.count(3)
-		if err != nil {
-			return nil, err
-		}
-		d.Exports = make([]CoreExport, n)
+		d.Exports = make([]CoreExport, r.readCount(3))
 		for i := range d.Exports {
-			if d.Exports[i].Name, err = r.name(); err != nil {
-				return nil, err
-			}
-			if d.Exports[i].Sort, err = r.byte(); err != nil {
-				return nil, err
-			}
-			if d.Exports[i].Idx, err = r.u32(); err != nil {
-				return nil, err
-			}
+			d.Exports[i].Name = r.readName()
+			d.Exports[i].Sort = r.readByte()
+			d.Exports[i].Idx = r.readU32()
 		}
 	default:
-		return nil, fmt.Errorf("core instance expression %#x", tag)
+		r.failf("core instance expression %#x", tag)
+	}
+	if r.err != nil {
+		return nil, r.err
 	}
 	return d, nil
 }
 
 func (r *reader) coreValTypes() ([]byte, error) {
-	n, err := r.count(1)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, n)
+	out := make([]byte, r.readCount(1))
 	for i := range out {
-		c, err := r.byte()
-		if err != nil {
-			return nil, err
-		}
-		switch c {
+		switch c := r.readByte(); c {
 		case 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f:
+			out[i] = c
 		default:
-			return nil, fmt.Errorf("core value type %#x", c)
+			r.failf("core value type %#x", c)
 		}
-		out[i] = c
+	}
+	if r.err != nil {
+		return nil, r.err
 	}
 	return out, nil
 }
 
 func (r *reader) coreType(depth int) (*CoreTypeDef, error) {
 	if depth > MaxDepth {
-		return nil, fmt.Errorf("types nested deeper than %d", MaxDepth)
+		r.failf("types nested deeper than %d", MaxDepth)
+		return nil, r.err
 	}
-	tag, err := r.byte()
-	if err != nil {
-		return nil, err
-	}
-	switch tag {
+	switch tag := r.readByte(); tag {
 	case 0x60:
 		d := &CoreTypeDef{}
-		if d.Params, err = r.coreValTypes(); err != nil {
-			return nil, err
-		}
-		if d.Results, err = r.coreValTypes(); err != nil {
-			return nil, err
+		d.Params, _ = r.coreValTypes()
+		d.Results, _ = r.coreValTypes()
+		if r.err != nil {
+			return nil, r.err
 		}
 		return d, nil
 	case 0x50:
-		n, err := r.count(2)
-		if err != nil {
-			return nil, err
-		}
-		for i := 0; i < n; i++ {
-			k, err := r.byte()
-			if err != nil {
-				return nil, err
-			}
-			switch k {
-			case 0x00: // import
-				if _, err = r.name(); err == nil {
-					if _, err = r.name(); err == nil {
-						err = r.coreImportDesc()
-					}
-				}
+		n := r.readCount(2)
+		for i := 0; i < n && r.err == nil; i++ {
+			switch k := r.readByte(); k {
+			case 0x00: // import: module name, name, description
+				r.readName()
+				r.readName()
+				r.coreImportDesc()
 			case 0x01:
-				_, err = r.coreType(depth + 1)
+				r.coreType(depth + 1)
 			case 0x02: // alias: sort, 0x01 outer, count, idx
-				if _, err = r.byte(); err == nil {
-					var t byte
-					if t, err = r.byte(); err == nil && t != 0x01 {
-						err = fmt.Errorf("core alias target %#x in a module type", t)
-					}
-					if err == nil {
-						if _, err = r.u32(); err == nil {
-							_, err = r.u32()
-						}
-					}
+				r.readByte()
+				if t := r.readByte(); t != 0x01 {
+					r.failf("core alias target %#x in a module type", t)
 				}
-			case 0x03:
-				if _, err = r.name(); err == nil {
-					err = r.coreImportDesc()
-				}
+				r.readU32()
+				r.readU32()
+			case 0x03: // export: name, description
+				r.readName()
+				r.coreImportDesc()
 			default:
-				return nil, fmt.Errorf("module type declaration %#x", k)
+				r.failf("module type declaration %#x", k)
 			}
-			if err != nil {
-				return nil, err
-			}
+		}
+		if r.err != nil {
+			return nil, r.err
 		}
 		return &CoreTypeDef{Module: true}, nil
+	default:
+		r.failf("core type %#x (only function and module types are supported)", tag)
+		return nil, r.err
 	}
-	return nil, fmt.Errorf("core type %#x (only function and module types are supported)", tag)
 }
 
 func (r *reader) limits() error {
-	f, err := r.byte()
-	if err != nil {
-		return err
-	}
+	f := r.readByte()
 	if f > 0x07 {
-		return fmt.Errorf("limits flag %#x", f)
+		r.failf("limits flag %#x", f)
 	}
-	if _, err := r.u32(); err != nil {
-		return err
-	}
+	r.readU32()
 	if f&1 != 0 {
-		_, err = r.u32()
+		r.readU32()
 	}
-	return err
+	return r.err
 }
 
 func (r *reader) coreImportDesc() error {
-	k, err := r.byte()
-	if err != nil {
-		return err
-	}
-	switch k {
+	switch k := r.readByte(); k {
 	case 0x00:
-		_, err = r.u32()
+		r.readU32()
 	case 0x01:
-		if _, err = r.byte(); err == nil {
-			err = r.limits()
-		}
+		r.readByte()
+		r.limits()
 	case 0x02:
-		err = r.limits()
+		r.limits()
 	case 0x03:
-		if _, err = r.byte(); err == nil {
-			_, err = r.byte()
-		}
+		r.readByte()
+		r.readByte()
 	default:
-		err = fmt.Errorf("core import kind %#x", k)
+		r.failf("core import kind %#x", k)
 	}
-	return err
+	return r.err
 }

@@ -44,13 +44,9 @@ func decodeSections(r *reader, depth int) (*Component, error) {
 	}
 	c := &Component{}
 	for r.left() > 0 {
-		id, err := r.byte()
-		if err != nil {
-			return nil, err
-		}
-		size, err := r.u32()
-		if err != nil {
-			return nil, err
+		id, size := r.readByte(), r.readU32()
+		if r.err != nil {
+			return nil, r.err
 		}
 		body, err := r.bytes(size)
 		if err != nil {
@@ -70,9 +66,9 @@ func decodeSections(r *reader, depth int) (*Component, error) {
 func decodeSection(c *Component, id byte, r *reader, depth int) error {
 	switch id {
 	case 0:
-		n, err := r.name()
-		if err != nil {
-			return err
+		n := r.readName()
+		if r.err != nil {
+			return r.err
 		}
 		r.off = len(r.b)
 		c.Defs = append(c.Defs, &CustomDef{Name: n})
@@ -103,12 +99,10 @@ func decodeSection(c *Component, id byte, r *reader, depth int) error {
 	default:
 		return fmt.Errorf("unknown section id %d", id)
 	}
-	n, err := r.count(1)
-	if err != nil {
-		return err
-	}
-	for i := 0; i < n; i++ {
+	n := r.readCount(1)
+	for i := 0; i < n && r.err == nil; i++ {
 		var d any
+		var err error
 		switch id {
 		case 2:
 			d, err = r.coreInstance()
@@ -123,11 +117,10 @@ func decodeSection(c *Component, id byte, r *reader, depth int) error {
 		case 8:
 			d, err = r.canon()
 		case 10:
-			var im ImportDef
-			if im.Name, err = r.externName(); err == nil {
-				im.Desc, err = r.externDesc()
-			}
-			d = &im
+			im := &ImportDef{}
+			im.Name, _ = r.externName()
+			im.Desc, err = r.externDesc()
+			d = im
 		case 11:
 			d, err = r.export()
 		default:
@@ -138,5 +131,5 @@ func decodeSection(c *Component, id byte, r *reader, depth int) error {
 		}
 		c.Defs = append(c.Defs, d)
 	}
-	return nil
+	return r.err
 }
