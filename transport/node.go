@@ -348,11 +348,15 @@ func newDialBackSwarm(cfg nodeConfig) (*swarm.Swarm, error) {
 }
 
 // defaultResourceManager is libp2p's default resource manager, for a
-// host whose peers are not sorted by the trust gate (the relay).
+// host whose peers are not sorted by the trust gate (the relay), with a
+// home node's connection rate per address (connLimits): a household's
+// devices reach a public relay from one address, and libp2p's default
+// (16 at once, then one every 5 s) held a device that restarted or moved
+// a few times in a row away from its slot for 12 s and more.
 func defaultResourceManager() (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits
 	setServiceLimits(&limits)
-	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), connLimits()...)
 }
 
 // setServiceLimits adds libp2p's default limits for its own services

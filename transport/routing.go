@@ -9,6 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	circuitproto "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -33,6 +34,7 @@ const lookupAfter = time.Second
 // not succeeded after lookupAfter, it asks routing where p is now and dials
 // that too. Whichever succeeds first wins.
 func connectRouted(ctx context.Context, h host.Host, routing PeerRouting, p peer.ID, connect func(context.Context) error) error {
+	clearDialBackoff(h, p)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	known := make(chan error, 1)
@@ -73,6 +75,19 @@ func connectRouted(ctx context.Context, h host.Host, routing PeerRouting, p peer
 		}
 	}
 	return fmt.Errorf("%w; nor through the DHT: %v", knownErr, foundErr)
+}
+
+// clearDialBackoff forgets the swarm's dial backoff on p's addresses. A
+// device that restarts comes back on the same relayed addresses it had
+// (its relays are the same), which failed while it was down; the swarm
+// backs off an address 5 s plus a second per failure squared, so a device
+// dialed every few seconds while away stayed unreachable for 15 s and
+// more after it was back. The callers pace their own dials (a session's
+// backoff, a user's command), so the swarm's adds only delay.
+func clearDialBackoff(h host.Host, p peer.ID) {
+	if sw, ok := h.Network().(*swarm.Swarm); ok {
+		sw.Backoff().Clear(p)
+	}
 }
 
 // withBootstrap adds routing's bootstrap peers to the peers the gate lets
