@@ -219,13 +219,14 @@ func (c *remotePullCmd) Run(e *env) error {
 
 type remoteListCmd struct {
 	peerFlag
+	wideFlag
 	jsonFlag
 }
 
 func (c *remoteListCmd) Run(e *env) error {
 	req := &messages.Envelope{Body: &messages.Envelope_List{List: &messages.ListServicesRequest{}}}
 	return e.remoteOne(c.Peer, req, func(env *messages.Envelope) error {
-		return e.printServiceList(env.GetServices(), c.JSON)
+		return e.printServiceList(env.GetServices(), c.JSON, c.Wide)
 	})
 }
 

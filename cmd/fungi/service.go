@@ -166,6 +166,7 @@ func portsText(info *messages.ServiceInfo) string {
 type serviceListCmd struct {
 	AllDevices bool `name:"all-devices" help:"Every device's services in one table: live where a device answers, else its last answer marked with its age."`
 	Refresh    bool `name:"refresh" help:"With --all-devices: dial devices not connected now, rather than show their last answer."`
+	wideFlag
 	jsonFlag
 }
 
@@ -181,11 +182,11 @@ func (c *serviceListCmd) Run(e *env) error {
 		if err != nil {
 			return err
 		}
-		return e.printServiceList(res, c.JSON)
+		return e.printServiceList(res, c.JSON, c.Wide)
 	})
 }
 
-func (e *env) printServiceList(res *messages.ServiceList, asJSON bool) error {
+func (e *env) printServiceList(res *messages.ServiceList, asJSON, wide bool) error {
 	if asJSON {
 		return printJSONList(e.stdout, res.GetServices())
 	}
@@ -196,7 +197,11 @@ func (e *env) printServiceList(res *messages.ServiceList, asJSON bool) error {
 	w := table(e.stdout)
 	fmt.Fprintln(w, "NAME\tRUNTIME\tSTATE\tPORTS\tSOURCE")
 	for _, s := range humanSafe(res).Services {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Runtime, s.State, portsText(s), s.Source)
+		src := s.Source
+		if !wide {
+			src = shortSource(src)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.Name, s.Runtime, s.State, portsText(s), src)
 	}
 	return w.Flush()
 }
