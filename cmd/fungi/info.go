@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/fungi-go/fungi/internal/version"
 	"github.com/fungi-go/fungi/messages"
@@ -118,12 +120,44 @@ func (e *env) printRuntimes(res *messages.RuntimesResponse, asJSON bool) error {
 		return printJSONList(e.stdout, res.GetRuntimes())
 	}
 	w := table(e.stdout)
-	fmt.Fprintln(w, "RUNTIME\tAVAILABLE\tENGINE\tDETAIL")
+	fmt.Fprintln(w, "RUNTIME\tAVAILABLE\tENGINE")
 	for _, r := range res.Runtimes {
-		fmt.Fprintf(w, "%s\t%v\t%s\t%s\n", r.Name, r.Available, r.Engine, r.Detail)
+		fmt.Fprintf(w, "%s\t%v\t%s\n", r.Name, r.Available, r.Engine)
+		// The detail (an endpoint, why a runtime is off, the hosts an
+		// external service may reach) can run to hundreds of characters:
+		// it goes under the engine, wrapped, so lines stay within 100.
+		for _, line := range wrapWords(r.Detail, detailWidth) {
+			fmt.Fprintf(w, "\t\t%s\n", line)
+		}
 		if l := r.WasmLimits; l != nil {
-			fmt.Fprintf(w, "\t\t\tlimits: memory %d MB, request timeout %d ms, %d requests at once\n", l.MemoryLimitMb, l.RequestTimeoutMs, l.MaxConcurrency)
+			fmt.Fprintf(w, "\t\tlimits: memory %d MB, request timeout %d ms, %d requests at once\n", l.MemoryLimitMb, l.RequestTimeoutMs, l.MaxConcurrency)
 		}
 	}
 	return w.Flush()
+}
+
+// detailWidth is how wide a runtime's detail is wrapped: with the name and
+// availability columns before it, lines stay within 100 columns.
+const detailWidth = 72
+
+// wrapWords breaks text into lines of at most width characters at spaces;
+// a word longer than width (a path) gets a line of its own.
+func wrapWords(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		switch {
+		case line == "":
+			line = word
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) <= width:
+			line += " " + word
+		default:
+			lines = append(lines, line)
+			line = word
+		}
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }

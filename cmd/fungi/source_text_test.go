@@ -26,3 +26,20 @@ func TestShortSource(t *testing.T) {
 		t.Errorf("a long name without slashes: %q", got)
 	}
 }
+
+// A runtime's long detail is wrapped at spaces within detailWidth.
+func TestWrapWords(t *testing.T) {
+	text := strings.Repeat("external services may reach 127.0.0.1 and the hosts in external.allowedHosts; ", 12)
+	lines := wrapWords(text, detailWidth)
+	if len(lines) < 10 {
+		t.Fatalf("%d lines for %d characters", len(lines), len(text))
+	}
+	for _, l := range lines {
+		if utf8.RuneCountInString(l) > detailWidth {
+			t.Errorf("line of %d characters: %q", utf8.RuneCountInString(l), l)
+		}
+	}
+	if got := strings.Join(lines, " "); got != strings.Join(strings.Fields(text), " ") {
+		t.Errorf("words lost: %q", got)
+	}
+}
