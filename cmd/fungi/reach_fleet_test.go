@@ -65,7 +65,6 @@ type fleetNet struct {
 	prefix    string
 	bootstrap []string
 	publicIDs []string
-	homes     int
 	devices   []string
 	stops     map[string]func()
 	nodeNS    map[string]string
@@ -293,7 +292,6 @@ func TestReachFleet(t *testing.T) {
 	f.reserved("admin")
 
 	var paired []time.Duration
-	var reports []string
 	failures := 0
 	for _, step := range fleetSteps(size) {
 		from := len(f.devices)
@@ -307,9 +305,7 @@ func TestReachFleet(t *testing.T) {
 			}
 			paired = append(paired, took)
 		}
-		line := f.report(step)
-		t.Log(line)
-		reports = append(reports, line)
+		t.Log(f.report(step))
 	}
 	reachReport(t, fmt.Sprintf("fleet of %d: device join to first remote command", size), paired)
 
