@@ -298,9 +298,11 @@ func (s *apiServer) aliases() map[string]string {
 	return out
 }
 
-func (s *apiServer) Connections(context.Context, *messages.ConnectionListRequest) (*messages.ConnectionList, error) {
+func (s *apiServer) Connections(ctx context.Context, _ *messages.ConnectionListRequest) (*messages.ConnectionList, error) {
 	aliases := s.aliases()
-	return &messages.ConnectionList{Connections: s.net.Connections(func(p peer.ID) string { return aliases[p.String()] })}, nil
+	list := s.net.Connections(func(p peer.ID) string { return aliases[p.String()] })
+	s.freshRTT(ctx, list)
+	return &messages.ConnectionList{Connections: list}, nil
 }
 
 // Ping measures the round trip to a device over the connection libp2p
