@@ -13,13 +13,15 @@ import (
 )
 
 // releaseSizeLimit is the most the stripped linux/amd64 release binary may
-// weigh: 32 MB. It was 36.8 MB before the peer host stopped linking
+// weigh: 35 MB. It was 36.8 MB before the peer host stopped linking
 // libp2p's unused transports. Upstream kong calls reflect's MethodByName
 // with names the linker cannot see, which keeps every exported method of
-// every type alive (about 3.8 MB); fungi uses upstream kong rather than a
-// fork that saved that (alecthomas/kong#547 asks for the same change), and
-// the limit allows for it.
-const releaseSizeLimit = 32_000_000
+// every type alive: 34.1 MB with upstream kong against 29.6 MB with the
+// fork that avoided it (measured when the fork was dropped;
+// alecthomas/kong#547 asks upstream for the same change). The aim is
+// 32 MB: the DHT (IPLD) and the Docker client's OpenTelemetry are the next
+// weights to look at.
+const releaseSizeLimit = 35_000_000
 
 // versionLimit is how long `fungi --version` may take, median of a few
 // runs. Only `make size` (FUNGI_STRICT_TIMING=1, nothing else running)
