@@ -36,7 +36,6 @@ type applyUpdate struct {
 	rec        *serviceRecord
 	man        *manifest.Manifest
 	sideBySide bool
-	start      bool
 }
 
 // applyDone answers applyUpdate.

@@ -274,7 +274,7 @@ func (c *runCmd) manifest() (*runManifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := c.Target
+	var base string
 	if wasm {
 		abs, err := filepath.Abs(c.Target)
 		if err != nil {
