@@ -154,6 +154,11 @@ func describe(h *home.Home, rec *serviceRecord, m *manifest.Manifest, state stri
 		RestartPolicy:  m.Spec.Restart,
 		ArtifactSha256: rec.Artifact.SHA256,
 	}
+	if rec.Runtime == manifest.RuntimeExternal {
+		// An external service is a program already running elsewhere: it
+		// has no data folder here.
+		info.DataDir = ""
+	}
 	for i, p := range rec.Ports {
 		proto := "tcp"
 		if i < len(m.Spec.Ports) {

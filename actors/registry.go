@@ -351,7 +351,7 @@ func (r *serviceRegistry) pulled(ctx actor.Context, msg *fetchDone) {
 		PulledAt:     time.Now().UTC(),
 		Shipped:      p.shipped,
 	}
-	if err := os.MkdirAll(r.home.DataDir(msg.name), 0o755); err != nil {
+	if err := r.makeDataDir(msg.name, rec.Runtime); err != nil {
 		ctx.Send(p.sender, errorf(Failed, "create the data folder: %v", err))
 		return
 	}
@@ -401,7 +401,7 @@ func (r *serviceRegistry) remove(ctx actor.Context, msg *messages.RemoveService)
 		}
 		ctx.Stop(e.pid)
 		delete(r.services, msg.Name)
-		ctx.Send(sender, &messages.RemoveServiceResponse{Service: removed.info, DataDirKept: r.home.DataDir(msg.Name)})
+		ctx.Send(sender, &messages.RemoveServiceResponse{Service: removed.info, DataDirKept: removed.info.GetDataDir()})
 	})
 }
 
@@ -424,4 +424,13 @@ func (r *serviceRegistry) changed(ctx actor.Context, msg *serviceChanged) {
 		r.events.Log(context.Background(), level, "service state", "service", msg.info.Name, "runtime", msg.info.Runtime, "from", from, "to", msg.info.State, "lastError", msg.info.LastError)
 	}
 	e.info = msg.info
+}
+
+// makeDataDir creates the service's data folder, except for an external
+// service: a program already running elsewhere never uses one.
+func (r *serviceRegistry) makeDataDir(name, runtime string) error {
+	if runtime == manifest.RuntimeExternal {
+		return nil
+	}
+	return os.MkdirAll(r.home.DataDir(name), 0o755)
 }

@@ -230,6 +230,9 @@ func (a *serviceActor) preflight() ([]manifest.ResolvedMount, error) {
 	if a.runtime == nil {
 		return nil, fmt.Errorf("this node has no %s runtime (see `fungi info runtimes`)", a.rec.Runtime)
 	}
+	if a.rec.Runtime == manifest.RuntimeExternal {
+		return nil, nil // a program running elsewhere: no mounts, no data folder
+	}
 	return a.man.ResolveMounts(a.home.DataDir(a.name), a.allowedMounts)
 }
 

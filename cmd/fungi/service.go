@@ -282,7 +282,9 @@ func (e *env) printRemoved(name string, res *messages.RemoveServiceResponse, asJ
 		return printJSON(e.stdout, res)
 	}
 	fmt.Fprintf(e.stdout, "removed %s\n", terminalSafe(name))
-	fmt.Fprintf(e.stdout, "its data folder is kept: %s (delete it yourself when you no longer need it)\n", terminalSafe(res.GetDataDirKept()))
+	if res.GetDataDirKept() != "" {
+		fmt.Fprintf(e.stdout, "its data folder is kept: %s (delete it yourself when you no longer need it)\n", terminalSafe(res.GetDataDirKept()))
+	}
 	return nil
 }
 
@@ -334,7 +336,9 @@ func printInspect(out io.Writer, s *messages.ServiceInfo) {
 	if s.ExitCode != 0 {
 		row("Exit code", fmt.Sprint(s.ExitCode))
 	}
-	row("Data folder", s.DataDir)
+	if s.DataDir != "" {
+		row("Data folder", s.DataDir)
+	}
 	for _, p := range s.Ports {
 		target := ""
 		if p.ServicePort != 0 && s.Runtime != manifest.RuntimeExternal {
