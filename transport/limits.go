@@ -22,6 +22,8 @@ const (
 	TrustedPeerStreams = 4096
 	// NodeStreams is how many streams the node holds in all.
 	NodeStreams = 16384
+	// trustedPeerConns is how many connections a trusted peer may hold.
+	trustedPeerConns = 32
 )
 
 // trustedPeerStreams is TrustedPeerStreams, smaller in tests that reach it.
@@ -104,6 +106,13 @@ func newResourceManager(gate *TrustGate) (network.ResourceManager, error) {
 		StreamsOutbound: rcmgr.LimitVal(NodeStreams),
 	}
 	perPeer := rcmgr.ResourceLimits{
+		// A trusted peer may hold more connections than libp2p's 8: after
+		// it moved or restarted, circuits through relays to where it was
+		// stay counted until the relay notices, and its new ones were
+		// refused the moment they opened.
+		Conns:           rcmgr.LimitVal(trustedPeerConns),
+		ConnsInbound:    rcmgr.LimitVal(trustedPeerConns),
+		ConnsOutbound:   rcmgr.LimitVal(trustedPeerConns),
 		Streams:         rcmgr.LimitVal(2 * trustedPeerStreams),
 		StreamsInbound:  rcmgr.LimitVal(trustedPeerStreams),
 		StreamsOutbound: rcmgr.LimitVal(trustedPeerStreams),
