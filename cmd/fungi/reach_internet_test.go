@@ -215,9 +215,8 @@ func TestReachInternetPortRestricted(t *testing.T) {
 	n.fungi("a", "peer", "capability", "--peer", "node-b", "--json")
 
 	var restarts, moves []time.Duration
-	// One restart and one move in make test: from the second in a row on
-	// one network, B's dial-back through a relay is sometimes torn down as
-	// it is set up (docs/REACH.md); make drill runs FUNGI_INTERNET_ROUNDS.
+	// One restart and one move in make test, to keep it short; make drill
+	// runs FUNGI_INTERNET_ROUNDS of each in a row on one network.
 	changes := 1
 	if os.Getenv("FUNGI_INTERNET_ROUNDS") != "" {
 		changes = internetRounds(t)
