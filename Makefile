@@ -52,6 +52,7 @@ drill:
 	FUNGI_NAT_MATRIX=full $(GO) test -count=1 -run '^TestNATMatrix$$' -v ./cmd/fungi
 	FUNGI_REACH_ROUNDS=20 $(GO) test -count=1 -run '^TestReachRoamingDirect$$' -v ./cmd/fungi
 	FUNGI_INTERNET_ROUNDS=5 $(GO) test -count=1 -run '^TestReachInternet' -v ./cmd/fungi
+	FUNGI_FLEET_SIZE=50 $(GO) test -count=1 -timeout 60m -run '^TestReachFleet$$' -v ./cmd/fungi
 	FUNGI_DRILL_HOSTILE_REQUESTS=2000 $(GO) test -count=1 -run '^TestHostileComponentDrill$$' -v ./cmd/fungi
 	$(MAKE) fuzz FUZZTIME=60s
 

@@ -26,7 +26,7 @@ type relayCmd struct {
 type relayServeCmd struct {
 	Listen    []string `name:"listen" placeholder:"MULTIADDR" help:"Where to listen (repeatable; default config relay.listen, port 4001)."`
 	Allow     []string `name:"allow" placeholder:"PEER_ID" help:"A peer to serve, besides config relay.allow (repeatable)."`
-	Open      bool     `name:"open" help:"Serve any peer, not only the allowed ones."`
+	Open      bool     `name:"open" help:"Serve any peer, not only the allowed ones (the default when the DHT is on and no peer is allowed)."`
 	Bootstrap []string `name:"bootstrap" placeholder:"MULTIADDR" help:"A DHT node to start from, ending /p2p/<peer id> (repeatable; replaces config.yaml's bootstrap and turns the DHT on)."`
 }
 
@@ -67,6 +67,13 @@ func (c *relayServeCmd) Run(e *env) error {
 	if err != nil {
 		return err
 	}
+	// A relay in the DHT with no list of its own is infrastructure: the
+	// nodes that find it there are strangers to it, served within its
+	// limits. A list, or the DHT off, keeps it to the peers listed.
+	openByDefault := dhtOn && len(rc.Allow) == 0 && !rc.Open
+	if openByDefault {
+		rc.Open = true
+	}
 	h, err := transport.NewRelay(priv, listen, rc)
 	if err != nil {
 		return err
@@ -85,7 +92,10 @@ func (c *relayServeCmd) Run(e *env) error {
 		fmt.Fprintln(e.stdout, a)
 	}
 	who := fmt.Sprintf("%d allowed peers", len(rc.Allow))
-	if rc.Open {
+	switch {
+	case openByDefault:
+		who = "any peer (a public relay: the DHT is on and relay.allow is empty; list peers there or with --allow to serve only them)"
+	case rc.Open:
 		who = "any peer (--open)"
 	}
 	fmt.Fprintf(e.stderr, "fungi relay: serving %s; nodes add one of the addresses above to config.yaml relays (or daemon --relay)\n", who)
