@@ -208,9 +208,6 @@ func (g *TrustGate) InterceptSecured(dir network.Direction, p peer.ID, addrs net
 		// lookups, within the routing places.
 		return routing != nil && routing.admit(p)
 	}
-	g.mu.RLock()
-	pairing, probers = g.pairing, g.probers
-	g.mu.RUnlock()
 	// Recorded even when it gets in as a guest: a guest that never proves
 	// an invite is a stranger the owner may still want to see. A probe is
 	// not a device wanting in.

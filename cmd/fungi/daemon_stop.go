@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -30,16 +29,16 @@ type daemonStopCmd struct {
 type stopResult struct {
 	// WasRunning is false when no daemon ran on the home.
 	WasRunning bool `json:"wasRunning"`
-	PID        int  `json:"pid,omitempty"`
+	PID        int  `json:"pid"`
 	// Via is how it was stopped: "service" (the service manager), "api"
 	// (the daemon's own shutdown, asked on its socket) or "signal"
 	// (SIGTERM, when the socket did not answer).
-	Via     string `json:"via,omitempty"`
-	Service string `json:"service,omitempty"`
+	Via     string `json:"via"`
+	Service string `json:"service"`
 	// Took is how long the stop took, in milliseconds.
 	TookMS int64 `json:"tookMs"`
 	// Started is set by restart: the PID of the daemon started again.
-	Started int `json:"started,omitempty"`
+	Started int `json:"started"`
 }
 
 func (c *daemonStopCmd) Run(e *env) error {
@@ -311,4 +310,3 @@ func tailOf(path string) string {
 	return terminalSafe(text)
 }
 
-var errNoSignal = errors.New("signals are not supported here")

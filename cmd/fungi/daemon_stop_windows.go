@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"syscall"
 
@@ -12,6 +13,8 @@ import (
 // terminate is not offered on Windows: there is no SIGTERM, and ending
 // the process would skip the daemon's own shutdown.
 func terminate(int) error { return errNoSignal }
+
+var errNoSignal = errors.New("signals are not supported here")
 
 // detachedAttr starts the daemon without a console of its own, apart from
 // the command's.
