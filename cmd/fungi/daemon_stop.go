@@ -309,4 +309,3 @@ func tailOf(path string) string {
 	}
 	return terminalSafe(text)
 }
-

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes/manifest"
@@ -44,9 +45,14 @@ func (c *serviceExposeCmd) Run(e *env) error {
 			return err
 		}
 		if !c.NoStart {
-			if info, err = d.Start(ctx, &messages.StartService{Name: info.Name}); err != nil {
-				return fmt.Errorf("%w\n%s is registered and is probed again with backoff; `fungi service inspect %s` shows its state", err, c.Name, c.Name)
+			started, err := d.Start(ctx, &messages.StartService{Name: info.Name})
+			if err != nil {
+				// Nothing to publish yet: the service stays registered,
+				// stopped, rather than probed again for ever.
+				_, stopErr := d.Stop(ctx, &messages.StopService{Name: info.Name})
+				return exposeFailed(err, stopErr, c.Name, "fungi service start")
 			}
+			info = started
 		}
 		return e.printExposed(info, c.JSON, "fungi service start")
 	})
@@ -102,9 +108,25 @@ func (c *remoteExposeCmd) Run(e *env) error {
 				return nil
 			})
 			if err != nil {
-				return fmt.Errorf("%w\n%s is registered on the peer and is probed again with backoff", err, c.Name)
+				stop := &messages.Envelope{Body: &messages.Envelope_Stop{Stop: &messages.StopService{Name: info.Name}}}
+				stopErr := e.remote(ctx, d, c.Peer, stop, func(*messages.Envelope) error { return nil })
+				return exposeFailed(err, stopErr, c.Name, "fungi peer admin service start")
 			}
 		}
 		return e.printExposed(info, c.JSON, "fungi peer admin service start")
 	})
+}
+
+// exposeFailed says why a service just exposed did not start, and that it
+// is left registered and stopped (no tries in the background) for a start
+// by hand once what it publishes listens.
+func exposeFailed(startErr, stopErr error, name, startCmd string) error {
+	why := message(startErr)
+	if stopErr != nil {
+		return fmt.Errorf("%s\n%s is registered and could not be stopped (%s): it is probed again with backoff; `fungi service stop %s` ends that", why, name, message(stopErr), name)
+	}
+	// The node's answer offers tries in the background, which the stop
+	// just ended.
+	why, _, _ = strings.Cut(why, "; trying again in ")
+	return fmt.Errorf("%s\n%s is registered, stopped: nothing is tried in the background; once the service it publishes listens, run `%s %s`", why, name, startCmd, name)
 }
