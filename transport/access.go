@@ -85,6 +85,11 @@ func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func
 func OpenAccess(ctx context.Context, h host.Host, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
 	s, err := newUserStream(ctx, h, p, AccessProtocol, "fungi access")
 	if err != nil {
+		// A stream that would not open on a connection we hold says the
+		// path may be dead: each is pinged (none when the dial failed).
+		for _, c := range h.Network().ConnsToPeer(p) {
+			suspectConn(c)
+		}
 		return nil, streamOpenError(err)
 	}
 	return OpenAccessOn(ctx, s, hdr)
@@ -98,6 +103,7 @@ func OpenAccessOn(ctx context.Context, s network.Stream, hdr *messages.AccessHea
 	}
 	if err := WriteFrame(s, hdr); err != nil {
 		s.Reset()
+		suspectConn(s.Conn())
 		return nil, fmt.Errorf("the peer did not accept the connection: %w", explainReset(err))
 	}
 	s.SetWriteDeadline(time.Time{})
@@ -156,6 +162,7 @@ func (a *AccessStream) readReply() error {
 	var reply messages.AccessReply
 	if err := ReadFrame(a.r, &reply, MaxAccessFrame); err != nil {
 		a.Stream.Reset()
+		suspectConn(a.Conn())
 		return fmt.Errorf("the peer did not accept the connection: %w", explainReset(err))
 	}
 	a.SetReadDeadline(time.Time{})

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"time"
 
@@ -104,10 +105,12 @@ func watchPaths(h host.Host, repunch func(peer.ID)) (stop func()) {
 		}
 	}}
 	h.Network().Notify(nb)
+	pathWatches.Store(w, struct{}{})
 	go w.run()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			pathWatches.Delete(w)
 			h.Network().StopNotify(nb)
 			close(w.done)
 		})
@@ -148,31 +151,61 @@ func suspectConns(nw network.Network) []network.Conn {
 // it does not wait for them, so one slow probe does not hold the others.
 func (w *pathWatch) sweep() {
 	for _, c := range suspectConns(w.h.Network()) {
-		w.mu.Lock()
-		if w.inFlight[c] || len(w.inFlight) >= pathProbeParallel {
-			w.mu.Unlock()
-			continue
-		}
-		w.inFlight[c] = true
-		w.mu.Unlock()
-		go func() {
-			defer func() {
-				w.mu.Lock()
-				delete(w.inFlight, c)
-				w.mu.Unlock()
-			}()
-			ctx, cancel := context.WithTimeout(context.Background(), pathProbeTimeout)
-			err := probeConn(ctx, c)
-			cancel()
-			if err == nil || errors.Is(err, errNotProbed) || c.IsClosed() {
-				return
-			}
-			c.Close()
-			if w.repunch != nil && !relayedConn(c) {
-				w.repunch(c.RemotePeer())
-			}
-		}()
+		w.probe(c)
 	}
+}
+
+// probe pings c on its own path unless a probe of it is running or too
+// many are, and closes it if the path does not answer: new streams then
+// take another connection, and a dead direct one is punched again.
+func (w *pathWatch) probe(c network.Conn) {
+	w.mu.Lock()
+	if w.inFlight[c] || len(w.inFlight) >= pathProbeParallel {
+		w.mu.Unlock()
+		return
+	}
+	w.inFlight[c] = true
+	w.mu.Unlock()
+	go func() {
+		defer func() {
+			w.mu.Lock()
+			delete(w.inFlight, c)
+			w.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), pathProbeTimeout)
+		err := probeConn(ctx, c)
+		cancel()
+		if err == nil || errors.Is(err, errNotProbed) || c.IsClosed() {
+			return
+		}
+		c.Close()
+		if w.repunch != nil && !relayedConn(c) {
+			w.repunch(c.RemotePeer())
+		}
+	}()
+}
+
+// pathWatches are the running path watches, for suspectConn: one per
+// host, a few in a process that runs several (tests).
+var pathWatches sync.Map // *pathWatch → struct{}
+
+// suspectConn asks the path watch of the host that holds c to ping c now,
+// as after a network change: an access stream on it failed short of the
+// peer's answer (a reset, a timeout), which is how a dead path shows on
+// a connection that is the only one to its peer. A live path costs one
+// ping; a dead one is closed, so the next attempt dials afresh.
+func suspectConn(c network.Conn) {
+	if c == nil || c.IsClosed() {
+		return
+	}
+	pathWatches.Range(func(k, _ any) bool {
+		w := k.(*pathWatch)
+		if slices.Contains(w.h.Network().ConnsToPeer(c.RemotePeer()), c) {
+			w.probe(c)
+			return false
+		}
+		return true
+	})
 }
 
 // closeStaleDirect closes the direct connections to id older than

@@ -17,6 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/fungi-go/fungi/internal/testutil"
+	"github.com/fungi-go/fungi/messages"
 )
 
 // udpPath forwards UDP between the clients that send to it and one
@@ -200,4 +201,63 @@ func TestPathWatchClosesADeadDirectConnection(t *testing.T) {
 	if _, err := nc.Ping(pctx, server.ID()); err != nil {
 		t.Fatalf("a new stream after the direct connection closed: %v", err)
 	}
+}
+
+// An access stream that fails short of the peer's answer, on a connection
+// that is the only one to its peer (nothing beside it for the path watch
+// to compare), has that connection pinged at once and closed when its
+// path is dead: the next attempt dials afresh instead of waiting for
+// QUIC's idle timeout (30 s) on a connection that takes every stream.
+func TestAccessFailurePingsItsConnection(t *testing.T) {
+	key := func() crypto.PrivKey { k, _ := testKey(t); return k }
+	clientGate, serverGate := NewTrustGate(), NewTrustGate()
+	client, err := NewHost(key(), []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, clientGate, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err := NewHost(key(), []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, serverGate, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	clientGate.Set(map[peer.ID]string{}, map[peer.ID]bool{server.ID(): true})
+	serverGate.Set(map[peer.ID]string{client.ID(): "access"}, map[peer.ID]bool{client.ID(): true})
+	var quicAddr *net.UDPAddr
+	for _, a := range server.Addrs() {
+		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
+			port, _ := a.ValueForProtocol(ma.P_UDP)
+			quicAddr, _ = net.ResolveUDPAddr("udp4", "127.0.0.1:"+port)
+		}
+	}
+	if quicAddr == nil {
+		t.Fatalf("the server listens on no QUIC address: %v", server.Addrs())
+	}
+	path := newUDPPath(t, quicAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := client.Connect(ctx, peer.AddrInfo{ID: server.ID(), Addrs: []ma.Multiaddr{path.addr()}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(directConns(client, server.ID())); n != 1 {
+		t.Fatalf("%d connections to the server, want the one through the path", n)
+	}
+
+	path.dead.Store(true)
+	start := time.Now()
+	actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+	_, err = OpenAccess(actx, client, server.ID(), &messages.AccessHeader{ServiceId: "web", Port: "http"})
+	acancel()
+	if err == nil {
+		t.Fatal("an access stream over a dead path was accepted")
+	}
+	// A ping of 1.5 s at most after the failure, and room for a loaded
+	// machine; QUIC alone would keep the connection 30 s.
+	testutil.WaitFor(t, 6*time.Second, "the dead connection closed after the failed access stream", func() error {
+		if n := len(directConns(client, server.ID())); n > 0 {
+			return fmt.Errorf("%d connections left", n)
+		}
+		return nil
+	})
+	t.Logf("closed %s after the path went silent (the access stream failed: %v)", time.Since(start).Round(time.Millisecond), err)
 }
