@@ -95,6 +95,23 @@ func (p *udpPath) reply(b *net.UDPConn, to *net.UDPAddr) {
 }
 
 // directConns are h's open direct connections to id.
+// pathTo is a UDP path to server's QUIC listener.
+func pathTo(t *testing.T, server host.Host) *udpPath {
+	t.Helper()
+	for _, a := range server.Addrs() {
+		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
+			port, _ := a.ValueForProtocol(ma.P_UDP)
+			quicAddr, err := net.ResolveUDPAddr("udp4", "127.0.0.1:"+port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return newUDPPath(t, quicAddr)
+		}
+	}
+	t.Fatalf("the server listens on no QUIC address: %v", server.Addrs())
+	return nil
+}
+
 func directConns(h host.Host, id peer.ID) []network.Conn {
 	var out []network.Conn
 	for _, c := range h.Network().ConnsToPeer(id) {
@@ -140,17 +157,7 @@ func TestPathWatchClosesADeadDirectConnection(t *testing.T) {
 	if err := client.Connect(ctx, peer.AddrInfo{ID: server.ID(), Addrs: serverRelays.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
-	var quicAddr *net.UDPAddr
-	for _, a := range server.Addrs() {
-		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
-			port, _ := a.ValueForProtocol(ma.P_UDP)
-			quicAddr, _ = net.ResolveUDPAddr("udp4", "127.0.0.1:"+port)
-		}
-	}
-	if quicAddr == nil {
-		t.Fatalf("the server listens on no QUIC address: %v", server.Addrs())
-	}
-	path := newUDPPath(t, quicAddr)
+	path := pathTo(t, server)
 	// Only through the path: identify told the client the server's own
 	// address, which a direct dial would race the path with.
 	testutil.WaitFor(t, 10*time.Second, "identify over the relayed connection", func() error {
@@ -223,17 +230,7 @@ func TestAccessFailurePingsItsConnection(t *testing.T) {
 	t.Cleanup(func() { server.Close() })
 	clientGate.Set(map[peer.ID]string{}, map[peer.ID]bool{server.ID(): true})
 	serverGate.Set(map[peer.ID]string{client.ID(): "access"}, map[peer.ID]bool{client.ID(): true})
-	var quicAddr *net.UDPAddr
-	for _, a := range server.Addrs() {
-		if _, err := a.ValueForProtocol(ma.P_QUIC_V1); err == nil {
-			port, _ := a.ValueForProtocol(ma.P_UDP)
-			quicAddr, _ = net.ResolveUDPAddr("udp4", "127.0.0.1:"+port)
-		}
-	}
-	if quicAddr == nil {
-		t.Fatalf("the server listens on no QUIC address: %v", server.Addrs())
-	}
-	path := newUDPPath(t, quicAddr)
+	path := pathTo(t, server)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := client.Connect(ctx, peer.AddrInfo{ID: server.ID(), Addrs: []ma.Multiaddr{path.addr()}}); err != nil {

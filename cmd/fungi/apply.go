@@ -104,8 +104,8 @@ func (c *applyFlags) request(e *env, toPeer bool) (*messages.PullServiceRequest,
 	return req, nil
 }
 
-// pullWatching is pull that hands an apply's report to onApply rather than
-// printing it as a step.
+// pullWatching is pull that hands an apply's report to onApply (when set)
+// rather than printing it as a step.
 func pullWatching(ctx context.Context, d *daemonClient, req *messages.PullServiceRequest, w io.Writer, onApply func(*messages.ApplyResult)) (*messages.ServiceInfo, error) {
 	stream, err := d.Pull(ctx, req)
 	if err != nil {
@@ -115,7 +115,11 @@ func pullWatching(ctx context.Context, d *daemonClient, req *messages.PullServic
 	for {
 		p, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return nil, errors.New("the daemon ended the apply without a result")
+			what := "pull"
+			if onApply != nil {
+				what = "apply"
+			}
+			return nil, fmt.Errorf("the daemon ended the %s without a result", what)
 		}
 		if err != nil {
 			return nil, err
@@ -123,7 +127,7 @@ func pullWatching(ctx context.Context, d *daemonClient, req *messages.PullServic
 		switch {
 		case p.Service != nil:
 			return p.Service, nil
-		case p.Apply != nil:
+		case p.Apply != nil && onApply != nil:
 			onApply(p.Apply)
 		default:
 			progress.print(p)

@@ -111,24 +111,7 @@ func readManifest(path string) (*messages.PullServiceRequest, error) {
 
 // pull runs a pull and shows its progress on w.
 func pull(ctx context.Context, d *daemonClient, req *messages.PullServiceRequest, w io.Writer) (*messages.ServiceInfo, error) {
-	stream, err := d.Pull(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	progress := newProgressPrinter(w)
-	for {
-		p, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("the daemon ended the pull without a result")
-		}
-		if err != nil {
-			return nil, err
-		}
-		if p.Service != nil {
-			return p.Service, nil
-		}
-		progress.print(p)
-	}
+	return pullWatching(ctx, d, req, w, nil)
 }
 
 func bar(cur, total int64, width int) string {
