@@ -19,6 +19,11 @@ const perAddrConns = 64
 // address: how many at once, how fast new ones open.
 func connLimits() []rcmgr.Option {
 	return []rcmgr.Option{
+		// Its Prometheus series go to libp2p's default registry, which
+		// fungi never serves (the dashboard's /metrics has a registry of
+		// its own); updating them cost 5–7 % of a daemon's CPU per new
+		// access connection in the two-daemon benchmark.
+		rcmgr.WithMetricsDisabled(),
 		rcmgr.WithConnRateLimiters(connRateLimiter()),
 		rcmgr.WithLimitPerSubnet(
 			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: perAddrConns}},
