@@ -52,7 +52,7 @@ func TestForwarderAnswersLimitWith503(t *testing.T) {
 		words   string
 	}{
 		{fmt.Errorf("the peer did not accept the connection: %w: the peer refused the stream, it has as many open as it allows (4096 per peer on a fungi node)", transport.ErrStreamLimit), 503, "as many open as it allows"},
-		{fmt.Errorf("failed to dial: no addresses"), 502, "no addresses"},
+		{fmt.Errorf("failed to dial: no addresses"), 502, "has no known address"},
 	} {
 		f := &accessForwarder{peer: id, rec: &accessRecord{ServiceID: "files", Usage: "web"}, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 			dial: func(context.Context, peer.ID, *messages.AccessHeader) (transport.HalfCloser, error) {
