@@ -14,13 +14,21 @@ import (
 const MaxRelayCandidates = 8
 
 // relayQueryTimeout bounds the closest-peers query that looks for more
-// relays than the routing table knows.
-const relayQueryTimeout = 10 * time.Second
+// relays than the routing table knows; relayTopUpTimeout bounds it when
+// some were found already. A query ends only when the closest peers it met
+// answered or timed out, and a DHT client's private addresses never
+// answer: right after a start, with one bootstrap peer in the table, the
+// keeper waited the full 10 s for its second candidate before it took a
+// slot on the first (a restarted device unreachable for 10–15 s).
+const (
+	relayQueryTimeout = 10 * time.Second
+	relayTopUpTimeout = 2 * time.Second
+)
 
 // RelayCandidates are up to max DHT nodes that offer circuit-relay v2 (they
-// said so in identify), with the addresses this node knows for them, the
-// routing table's first and then those a closest-peers query for this
-// node's own ID meets. The relays found so are AutoRelay's candidates: a
+// said so in identify), with the addresses this node knows for them: the
+// connected ones first, then the routing table's, then those a
+// closest-peers query for this node's own ID meets. The relays found so are AutoRelay's candidates: a
 // node behind NAT takes a slot on one when it has no configured relay.
 // skip are peers not to offer (relays already in use).
 func (d *DHT) RelayCandidates(ctx context.Context, max int, skip []peer.ID) []peer.AddrInfo {
@@ -48,9 +56,16 @@ func (d *DHT) RelayCandidates(ctx context.Context, max int, skip []peer.ID) []pe
 			}
 		}
 	}
+	// Connected peers first: the bootstrap peers are, as soon as identify
+	// has told what they serve, before the routing table takes them.
+	consider(d.host.Network().Peers())
 	consider(d.kad.RoutingTable().ListPeers())
 	if len(out) < max {
-		qctx, cancel := context.WithTimeout(ctx, relayQueryTimeout)
+		timeout := relayQueryTimeout
+		if len(out) > 0 {
+			timeout = relayTopUpTimeout
+		}
+		qctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		if ps, err := d.kad.GetClosestPeers(qctx, string(d.host.ID())); err == nil {
 			consider(ps)
