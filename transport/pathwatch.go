@@ -172,7 +172,12 @@ func (w *pathWatch) probe(c network.Conn) {
 			delete(w.inFlight, c)
 			w.mu.Unlock()
 		}()
-		ctx, cancel := context.WithTimeout(context.Background(), pathProbeTimeout)
+		// A relayed path is two hops, each as loaded as the other.
+		timeout := pathProbeTimeout
+		if relayedConn(c) {
+			timeout *= 2
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := probeConn(ctx, c)
 		cancel()
 		if err == nil || errors.Is(err, errNotProbed) || c.IsClosed() {
