@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	msmux "github.com/multiformats/go-multistream"
 )
@@ -48,8 +49,29 @@ var errNotProbed = errors.New("the path probe could not open a stream")
 
 // probeConn pings the peer over c itself (not over whichever connection
 // libp2p would pick), with ctx's deadline. An error other than
-// errNotProbed means the path did not answer.
+// errNotProbed means the path did not answer. A peer that refuses the
+// ping (its resource manager allows a few ping streams per peer, and a
+// stream whose reset was lost on a dead path holds one until its own
+// timeout) answered all the same: the path is alive.
 func probeConn(ctx context.Context, c network.Conn) error {
+	err := pingOverConn(ctx, c)
+	if err != nil && remoteAnswered(err) {
+		return nil
+	}
+	return err
+}
+
+// remoteAnswered says whether err is the peer's own word (it reset or
+// closed the stream, or declined the protocol) rather than silence.
+func remoteAnswered(err error) bool {
+	var se *network.StreamError
+	if errors.As(err, &se) {
+		return se.Remote
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, msmux.ErrNotSupported[protocol.ID]{})
+}
+
+func pingOverConn(ctx context.Context, c network.Conn) error {
 	s, err := c.NewStream(network.WithAllowLimitedConn(ctx, "fungi path probe"))
 	if err != nil {
 		if c.IsClosed() {

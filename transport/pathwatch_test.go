@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/fungi-go/fungi/internal/testutil"
@@ -257,4 +258,42 @@ func TestAccessFailurePingsItsConnection(t *testing.T) {
 		return nil
 	})
 	t.Logf("closed %s after the path went silent (the access stream failed: %v)", time.Since(start).Round(time.Millisecond), err)
+}
+
+// A peer that refuses the probe's ping stream (its resource manager allows
+// a few ping streams per peer, and one whose reset was lost on a dead path
+// holds a slot until its own timeout) answered: the probe says the path is
+// alive and the connection stays. Before, the refusal read as a dead path
+// and a live direct connection was closed beside its relayed one.
+func TestProbeTakesARefusalForAnAnswer(t *testing.T) {
+	key := func() crypto.PrivKey { k, _ := testKey(t); return k }
+	clientGate, serverGate := NewTrustGate(), NewTrustGate()
+	client, err := NewHost(key(), []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, clientGate, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err := NewHost(key(), []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, serverGate, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	clientGate.Set(map[peer.ID]string{}, map[peer.ID]bool{server.ID(): true})
+	serverGate.Set(map[peer.ID]string{client.ID(): "access"}, map[peer.ID]bool{client.ID(): true})
+	server.SetStreamHandler(ping.ID, func(s network.Stream) { s.Reset() })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := client.Connect(ctx, peer.AddrInfo{ID: server.ID(), Addrs: server.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	conns := client.Network().ConnsToPeer(server.ID())
+	if len(conns) != 1 {
+		t.Fatalf("%d connections to the server, want 1", len(conns))
+	}
+	if err := pingOverConn(ctx, conns[0]); err == nil {
+		t.Fatal("the server's refusing ping handler answered a ping")
+	}
+	if err := probeConn(ctx, conns[0]); err != nil {
+		t.Fatalf("a refused probe counted as a dead path: %v", err)
+	}
 }
