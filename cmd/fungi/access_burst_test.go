@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fungi-go/fungi/internal/config"
 	"github.com/fungi-go/fungi/internal/home"
 	. "github.com/fungi-go/fungi/internal/wasmasm"
 	"github.com/fungi-go/fungi/messages"
@@ -71,7 +72,7 @@ func quietDrill(t *testing.T, fungi, name string) *drill {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := home.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.MDNS, cfg.PortMapping, cfg.UI.Enabled = false, false, false
 	if err := writeHomeConfig(h.Dir, cfg); err != nil { // the DHT off too
 		t.Fatal(err)

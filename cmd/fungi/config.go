@@ -42,7 +42,7 @@ func (c *configGetCmd) Run(e *env) error {
 	}
 	var out []configValue
 	for _, k := range keys {
-		v, err := config.Get(e.home, k.Name)
+		v, err := config.Get(e.home.ConfigPath(), k.Name)
 		if err != nil {
 			return err
 		}
@@ -73,7 +73,7 @@ type configSetCmd struct {
 }
 
 func (c *configSetCmd) Run(e *env) error {
-	if err := config.Set(e.home, c.Key, c.Values); err != nil {
+	if err := config.Set(e.home.ConfigPath(), c.Key, c.Values); err != nil {
 		return err
 	}
 	return e.applyConfig(c.Key, c.JSON)
@@ -127,7 +127,7 @@ func (e *env) applyConfig(key string, asJSON bool) error {
 	if err != nil {
 		return err
 	}
-	value, err := config.Get(e.home, key)
+	value, err := config.Get(e.home.ConfigPath(), key)
 	if err != nil {
 		return err
 	}

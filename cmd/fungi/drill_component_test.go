@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fungi-go/fungi/internal/config"
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/wasmasm"
 )
@@ -76,7 +77,7 @@ func TestHostileComponentDrill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := home.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.MDNS, cfg.PortMapping, cfg.UI.Enabled = false, false, false
 	cfg.Wasm.MemoryLimitMB, cfg.Wasm.MaxConcurrency = hostileMemoryLimitMB, hostileMaxConcurrency
 	if err := writeHomeConfig(h.Dir, cfg); err != nil { // the DHT off too

@@ -31,6 +31,7 @@ import (
 	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
+	"github.com/fungi-go/fungi/internal/config"
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
@@ -200,7 +201,7 @@ func quietHomes(workDir string) error {
 	for _, name := range scriptHomes {
 		dir := filepath.Join(workDir, name)
 		if inNamespaces {
-			if err := writeHomeConfig(dir, home.DefaultConfig()); err != nil {
+			if err := writeHomeConfig(dir, config.DefaultConfig()); err != nil {
 				return err
 			}
 			continue
@@ -216,7 +217,7 @@ func quietHomes(workDir string) error {
 // namespace of its own: the defaults with mDNS, port mapping and the DHT
 // off.
 func quietHome(dir string) error {
-	cfg := home.DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.MDNS, cfg.PortMapping = false, false
 	// Many daemons share this machine: the dashboard, on a fixed port by
 	// default, is off unless a test turns it on (on port 0).
@@ -227,7 +228,7 @@ func quietHome(dir string) error {
 // writeHomeConfig writes cfg as dir's config.yaml with the DHT off: a test
 // node never bootstraps from the public libp2p nodes, and joins a DHT only
 // through --bootstrap with nodes the test started.
-func writeHomeConfig(dir string, cfg home.Config) error {
+func writeHomeConfig(dir string, cfg config.Config) error {
 	cfg.Discovery.DHT = false
 	cfg.Bootstrap = []string{}
 	// Many daemons share this machine: each gets a names port of its own.

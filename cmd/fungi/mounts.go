@@ -35,7 +35,7 @@ func (c *mountsAllowCmd) Run(e *env) error {
 	case !st.IsDir():
 		return fmt.Errorf("%s is a file, not a folder; allow the folder that holds it", c.Folder)
 	}
-	if _, err := config.Add(e.home, "mounts.allowed", filepath.Clean(c.Folder)); err != nil {
+	if _, err := config.Add(e.home.ConfigPath(), "mounts.allowed", filepath.Clean(c.Folder)); err != nil {
 		return err
 	}
 	return e.applyConfig("mounts.allowed", c.JSON)
@@ -47,7 +47,7 @@ type mountsDenyCmd struct {
 }
 
 func (c *mountsDenyCmd) Run(e *env) error {
-	removed, err := config.Remove(e.home, "mounts.allowed", filepath.Clean(c.Folder))
+	removed, err := config.Remove(e.home.ConfigPath(), "mounts.allowed", filepath.Clean(c.Folder))
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (c *mountsListCmd) Run(e *env) error {
 // printList prints a list key one element a line, or as a JSON array;
 // an empty list says so on stderr in words (empty), as other lists do.
 func printList(e *env, key string, asJSON bool, empty string) error {
-	v, err := config.Get(e.home, key)
+	v, err := config.Get(e.home.ConfigPath(), key)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ type relayAddCmd struct {
 }
 
 func (c *relayAddCmd) Run(e *env) error {
-	if _, err := config.Add(e.home, "relays", c.Addr); err != nil {
+	if _, err := config.Add(e.home.ConfigPath(), "relays", c.Addr); err != nil {
 		return err
 	}
 	return e.applyConfig("relays", c.JSON)
@@ -26,7 +26,7 @@ type relayRemoveCmd struct {
 }
 
 func (c *relayRemoveCmd) Run(e *env) error {
-	removed, err := config.Remove(e.home, "relays", c.Addr)
+	removed, err := config.Remove(e.home.ConfigPath(), "relays", c.Addr)
 	if err != nil {
 		return err
 	}

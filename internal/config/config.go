@@ -20,7 +20,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/fungi-go/fungi/internal/atomicfile"
-	"github.com/fungi-go/fungi/internal/home"
 )
 
 // Kind is the type of a key's value.
@@ -95,14 +94,14 @@ func Lookup(name string) (Key, error) {
 // NeedsRestart says what applying k takes, for the CLI's answer.
 func (k Key) NeedsRestart() bool { return !k.Live && !strings.HasPrefix(k.Name, "relay.") }
 
-// Get returns the value of key in the config of h (defaults included):
+// Get returns the value of key in the config.yaml at path (defaults included):
 // one string per list element, or one string for a scalar.
-func Get(h *home.Home, name string) ([]string, error) {
+func Get(path string, name string) ([]string, error) {
 	k, err := Lookup(name)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := h.LoadConfig()
+	cfg, err := Load(path)
 	if err != nil {
 		return nil, err
 	}
@@ -110,7 +109,7 @@ func Get(h *home.Home, name string) ([]string, error) {
 }
 
 // Values returns the value of the key name in cfg, as Get does.
-func Values(cfg home.Config, name string) ([]string, error) {
+func Values(cfg Config, name string) ([]string, error) {
 	k, err := Lookup(name)
 	if err != nil {
 		return nil, err
@@ -140,7 +139,7 @@ func Values(cfg home.Config, name string) ([]string, error) {
 }
 
 // Changed lists the documented keys whose values differ between a and b.
-func Changed(a, b home.Config) []Key {
+func Changed(a, b Config) []Key {
 	var out []Key
 	for _, k := range Keys {
 		va, _ := Values(a, k.Name)
@@ -154,7 +153,7 @@ func Changed(a, b home.Config) []Key {
 
 // Set replaces the value of key: values are the list's elements, or one
 // scalar. The file keeps its comments; it is written only if valid.
-func Set(h *home.Home, name string, values []string) error {
+func Set(path string, name string, values []string) error {
 	k, err := Lookup(name)
 	if err != nil {
 		return err
@@ -170,7 +169,7 @@ func Set(h *home.Home, name string, values []string) error {
 			return err
 		}
 	}
-	return edit(h, func(root *yaml.Node) error {
+	return edit(path, func(root *yaml.Node) error {
 		setNode(root, strings.Split(k.Name, "."), valueNode(k, values))
 		return nil
 	})
@@ -178,8 +177,8 @@ func Set(h *home.Home, name string, values []string) error {
 
 // Add appends value to a list key unless it is there already. It reports
 // whether the list changed.
-func Add(h *home.Home, name, value string) (bool, error) {
-	cur, k, err := listOf(h, name)
+func Add(path string, name, value string) (bool, error) {
+	cur, k, err := listOf(path, name)
 	if err != nil {
 		return false, err
 	}
@@ -189,12 +188,12 @@ func Add(h *home.Home, name, value string) (bool, error) {
 	if slices.Contains(cur, value) {
 		return false, nil
 	}
-	return true, Set(h, name, append(cur, value))
+	return true, Set(path, name, append(cur, value))
 }
 
 // Remove takes value out of a list key. It reports whether it was there.
-func Remove(h *home.Home, name, value string) (bool, error) {
-	cur, _, err := listOf(h, name)
+func Remove(path string, name, value string) (bool, error) {
+	cur, _, err := listOf(path, name)
 	if err != nil {
 		return false, err
 	}
@@ -202,10 +201,10 @@ func Remove(h *home.Home, name, value string) (bool, error) {
 	if i < 0 {
 		return false, nil
 	}
-	return true, Set(h, name, slices.Delete(cur, i, i+1))
+	return true, Set(path, name, slices.Delete(cur, i, i+1))
 }
 
-func listOf(h *home.Home, name string) ([]string, Key, error) {
+func listOf(path string, name string) ([]string, Key, error) {
 	k, err := Lookup(name)
 	if err != nil {
 		return nil, k, err
@@ -213,7 +212,7 @@ func listOf(h *home.Home, name string) ([]string, Key, error) {
 	if k.Kind != List {
 		return nil, k, fmt.Errorf("%s is not a list", name)
 	}
-	cur, err := Get(h, name)
+	cur, err := Get(path, name)
 	return cur, k, err
 }
 
@@ -332,8 +331,7 @@ const maxConfigSize = 1 << 20
 
 // edit applies change to the file's node tree, checks that the result is a
 // valid config, and replaces the file atomically.
-func edit(h *home.Home, change func(root *yaml.Node) error) error {
-	path := h.ConfigPath()
+func edit(path string, change func(root *yaml.Node) error) error {
 	data, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -367,16 +365,16 @@ func edit(h *home.Home, change func(root *yaml.Node) error) error {
 	return atomicfile.Write(path, buf.Bytes(), 0o600)
 }
 
-// validate decodes data as home.LoadConfig does.
+// validate decodes data as Load does.
 func validate(data []byte) error {
-	c := home.DefaultConfig()
+	c := DefaultConfig()
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	return dec.Decode(&c)
 }
 
 // yamlOf is cfg as a node tree, to read keys by path.
-func yamlOf(cfg home.Config) (*yaml.Node, error) {
+func yamlOf(cfg Config) (*yaml.Node, error) {
 	var doc yaml.Node
 	if err := doc.Encode(cfg); err != nil {
 		return nil, err

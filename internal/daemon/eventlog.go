@@ -13,6 +13,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/fungi-go/fungi/actors"
+	"github.com/fungi-go/fungi/internal/config"
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/logging"
 	"github.com/fungi-go/fungi/messages"
@@ -22,7 +23,7 @@ import (
 
 // openLog starts the daemon log (stderr and HOME/logs/daemon.log) at the
 // level of --log-level, else config.yaml's log.level.
-func openLog(h *home.Home, cfg home.Config, opts Options) (*slog.Logger, func(), error) {
+func openLog(h *home.Home, cfg config.Config, opts Options) (*slog.Logger, func(), error) {
 	name := cfg.Log.Level
 	if opts.LogLevel != "" {
 		name = opts.LogLevel

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/fungi-go/fungi/internal/atomicfile"
+	"github.com/fungi-go/fungi/internal/config"
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/names"
 	"github.com/fungi-go/fungi/messages"
@@ -16,7 +17,7 @@ import (
 // names.addr, where ListAccess finds it for the entries' URLs. A port that
 // is taken is logged, and the node runs without names. It stops when ctx
 // ends; the returned func stops it too.
-func startNames(ctx context.Context, h *home.Home, cfg home.Config, logf func(string, ...any), api *apiServer) func() {
+func startNames(ctx context.Context, h *home.Home, cfg config.Config, logf func(string, ...any), api *apiServer) func() {
 	os.Remove(h.NamesAddrPath())
 	if !cfg.Names.Enabled {
 		return func() {}

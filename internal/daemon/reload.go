@@ -22,9 +22,9 @@ import (
 type reloader struct {
 	mu       sync.Mutex
 	home     *home.Home
-	started  home.Config // what the daemon started with
-	applied  home.Config // what it runs with now
-	flags    []string    // --relay addresses, kept whatever the file says
+	started  config.Config // what the daemon started with
+	applied  config.Config // what it runs with now
+	flags    []string      // --relay addresses, kept whatever the file says
 	node     *actors.Node
 	net      *transport.Network
 	external *external.Provider

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/fungi-go/fungi/internal/apisock"
+	"github.com/fungi-go/fungi/internal/config"
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/ui"
 	"github.com/fungi-go/fungi/internal/webapi"
@@ -23,7 +24,7 @@ import (
 // It stops when ctx ends, before the API server's graceful stop, so an
 // open page's log stream does not hold that stop up; the returned func
 // stops it too.
-func startUI(ctx context.Context, h *home.Home, cfg home.Config, logf func(string, ...any), state *dashboardState) func() {
+func startUI(ctx context.Context, h *home.Home, cfg config.Config, logf func(string, ...any), state *dashboardState) func() {
 	// An address left by a daemon that was killed would send `fungi ui`
 	// to a port that is no longer the dashboard's.
 	os.Remove(h.UIAddrPath())

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/fungi-go/fungi/internal/config"
 )
 
 func TestInitCreatesPrivateIdentityOnce(t *testing.T) {
@@ -35,16 +37,8 @@ func TestInitCreatesPrivateIdentityOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Listen) != len(defaultListen()) || cfg.Wasm.MemoryLimitMB != 256 {
+	if len(cfg.Listen) != len(config.DefaultConfig().Listen) || cfg.Wasm.MemoryLimitMB != 256 {
 		t.Fatalf("default config %+v", cfg)
-	}
-}
-
-func TestConfigUnknownKeyIsAnError(t *testing.T) {
-	h, _ := Open(t.TempDir())
-	os.WriteFile(h.ConfigPath(), []byte("wasm:\n  memoryLimitMb: 10\n"), 0o600)
-	if _, err := h.LoadConfig(); err == nil {
-		t.Fatal("a misspelt key was accepted")
 	}
 }
 
@@ -66,21 +60,5 @@ func TestInitMakesAnExistingFolderPrivate(t *testing.T) {
 	}
 	if st.Mode().Perm() != 0o700 {
 		t.Fatalf("home folder mode %o after init, want 700", st.Mode().Perm())
-	}
-}
-
-// Port mapping is on by default and can be turned off in config.yaml.
-func TestPortMappingConfig(t *testing.T) {
-	if !DefaultConfig().PortMapping {
-		t.Fatal("port mapping is off by default")
-	}
-	h, _ := Open(t.TempDir())
-	os.WriteFile(h.ConfigPath(), []byte("mdns: false\nportMapping: false\n"), 0o600)
-	c, err := h.LoadConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.PortMapping || c.MDNS {
-		t.Fatalf("config says both off, loaded mdns=%v portMapping=%v", c.MDNS, c.PortMapping)
 	}
 }

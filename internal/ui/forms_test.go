@@ -58,7 +58,7 @@ func TestBrowserExposeAndSettings(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(row+" input"), dir),
 		chromedp.Click(chromedp.CSS(row+" button[data-action=save]")))
 	waitJS(t, ctx, "saved", fmt.Sprintf(`document.querySelector('%s span.muted[aria-live]').textContent.startsWith("saved")`, row))
-	got, err := config.Get(n.home, "mounts.allowed")
+	got, err := config.Get(n.home.ConfigPath(), "mounts.allowed")
 	if err != nil || !slices.Equal(got, []string{dir}) {
 		t.Errorf("config.yaml mounts.allowed = %q (%v), want [%s]", got, err, dir)
 	}

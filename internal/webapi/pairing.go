@@ -160,7 +160,7 @@ func (a *API) configGet(w http.ResponseWriter, r *http.Request) {
 		if !k.Live {
 			continue
 		}
-		v, err := config.Get(h, k.Name)
+		v, err := config.Get(h.ConfigPath(), k.Name)
 		if err != nil {
 			writeErr(w, err)
 			return
@@ -198,7 +198,7 @@ func (a *API) configSet(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	if err := config.Set(h, req.Key, req.Value); err != nil {
+	if err := config.Set(h.ConfigPath(), req.Key, req.Value); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -207,7 +207,7 @@ func (a *API) configSet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "config.yaml is saved, but the daemon did not apply it: "+err.Error())
 		return
 	}
-	v, _ := config.Get(h, req.Key)
+	v, _ := config.Get(h.ConfigPath(), req.Key)
 	writeAny(w, map[string]any{"key": req.Key, "value": v, "applied": reply.Applied, "when": k.When})
 }
 
