@@ -1,8 +1,14 @@
-// Package config reads and edits a node's config.yaml key by key. Edits go
-// through the YAML node tree, so the owner's comments and layout survive,
-// and the file is replaced atomically only when the result is a valid
-// config. It also says, per key, whether a running daemon applies a change
-// at once (on reload) or only when it starts again.
+// Package config is a node's config.yaml: the Config it decodes to, its
+// defaults, and loading (file.go), and the documented keys that
+// `fungi config` and the dashboard read and edit one at a time (here).
+//
+// Edits go through the YAML node tree, so the owner's comments and layout
+// survive, and the file is replaced atomically only when the result is a
+// valid config. Each key also says whether a running daemon applies a
+// change at once (on reload) or only when it starts again.
+//
+// The package works on a file path and knows nothing of the node's folder:
+// internal/home, which lays the folder out, imports it.
 package config
 
 import (

@@ -1,5 +1,6 @@
 // Package home is the layout of a node's folder (by default ~/.fungi): its
-// identity, config, socket, services, data folders and caches.
+// identity, config, socket, services, data folders and caches. What
+// config.yaml holds is package config's; home only says where it is.
 package home
 
 import (
@@ -38,14 +39,31 @@ func Open(dir string) (*Home, error) {
 	return &Home{Dir: abs}, nil
 }
 
-func (h *Home) KeyPath() string             { return filepath.Join(h.Dir, "identity.key") }
-func (h *Home) ConfigPath() string          { return filepath.Join(h.Dir, "config.yaml") }
-func (h *Home) SocketPath() string          { return filepath.Join(h.Dir, "fungi.sock") }
-func (h *Home) LockPath() string            { return filepath.Join(h.Dir, "daemon.lock") }
-func (h *Home) ServicesDir() string         { return filepath.Join(h.Dir, "services") }
-func (h *Home) ServiceDir(n string) string  { return filepath.Join(h.Dir, "services", n) }
-func (h *Home) ServiceLog(n string) string  { return filepath.Join(h.ServiceDir(n), "service.log") }
-func (h *Home) DataDir(n string) string     { return filepath.Join(h.Dir, "data", n) }
+// KeyPath is the node's private key (mode 0600), its identity on the network.
+func (h *Home) KeyPath() string { return filepath.Join(h.Dir, "identity.key") }
+
+// ConfigPath is config.yaml, whose contents package config describes.
+func (h *Home) ConfigPath() string { return filepath.Join(h.Dir, "config.yaml") }
+
+// SocketPath is the CLI API's Unix socket: whoever may open it may run the node.
+func (h *Home) SocketPath() string { return filepath.Join(h.Dir, "fungi.sock") }
+
+// LockPath is held by the running daemon, so a second one on this home refuses to start.
+func (h *Home) LockPath() string { return filepath.Join(h.Dir, "daemon.lock") }
+
+// ServicesDir holds one folder per added service.
+func (h *Home) ServicesDir() string { return filepath.Join(h.Dir, "services") }
+
+// ServiceDir is the folder of service n: its manifest and state.
+func (h *Home) ServiceDir(n string) string { return filepath.Join(h.Dir, "services", n) }
+
+// ServiceLog is the log of service n: its output and what the node did with it.
+func (h *Home) ServiceLog(n string) string { return filepath.Join(h.ServiceDir(n), "service.log") }
+
+// DataDir is service n's own data folder, kept when the service is removed.
+func (h *Home) DataDir(n string) string { return filepath.Join(h.Dir, "data", n) }
+
+// CacheDir holds what can be fetched or learnt again, by kind (wasm modules, device-services).
 func (h *Home) CacheDir(kind string) string { return filepath.Join(h.Dir, "cache", kind) }
 
 // UITokenPath is the dashboard's secret (mode 0600): whoever reads it may
@@ -118,5 +136,6 @@ func (h *Home) Identity() (crypto.PrivKey, peer.ID, error) {
 	return priv, id, err
 }
 
-// LoadConfig reads config.yaml; a missing file means the defaults.
+// LoadConfig reads the home's config.yaml (see config.Load); a missing
+// file means the defaults.
 func (h *Home) LoadConfig() (config.Config, error) { return config.Load(h.ConfigPath()) }
