@@ -87,8 +87,7 @@ type accessManager struct {
 }
 
 func accessManagerProps(h *home.Home, dial AccessDialer, logger *slog.Logger) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return &accessManager{home: h, dial: dial, logger: logger} },
-		actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
+	return actor.PropsFromProducer(func() actor.Actor { return &accessManager{home: h, dial: dial, logger: logger} }, supervision())
 }
 
 func (m *accessManager) path() string { return filepath.Join(m.home.Dir, "access.json") }

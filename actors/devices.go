@@ -107,8 +107,7 @@ type deviceBook struct {
 }
 
 func deviceBookProps(h *home.Home, n PeerNetwork, relays []peer.AddrInfo) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return &deviceBook{home: h, net: n, relays: relays} },
-		actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
+	return actor.PropsFromProducer(func() actor.Actor { return &deviceBook{home: h, net: n, relays: relays} }, supervision())
 }
 
 func (b *deviceBook) path() string { return filepath.Join(b.home.Dir, "devices.json") }

@@ -15,11 +15,11 @@
 //	└── punch                 punchKeeper (only when the network punches)
 //
 // Supervision: fungi, services, devices and access restart a child that
-// panics, in place and with the same PID; a child that fails more than 10
-// times in a minute is stopped. A restarted actor
-// rebuilds what it owns from disk on Started: a service actor its record
-// (and brings the service back to its desired state, on its ports), the
-// device book devices.json, the access manager access.json.
+// panics, in place and with the same PID, under the one strategy of
+// supervision() (supervision.go); a child that keeps failing is stopped.
+// A restarted actor rebuilds what it owns from disk on Started: a service
+// actor its record (and brings the service back to its desired state, on
+// its ports), the device book devices.json, the access manager access.json.
 //
 // Who sends what:
 //   - The daemon's API and peer control ask through Node: the registry

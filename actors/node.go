@@ -121,8 +121,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	logger := cfg.Logger
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
 	ready := make(chan *Node, 1)
-	props := actor.PropsFromProducer(func() actor.Actor { return &rootSupervisor{cfg: cfg, ready: ready} },
-		actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
+	props := actor.PropsFromProducer(func() actor.Actor { return &rootSupervisor{cfg: cfg, ready: ready} }, supervision())
 	if _, err := system.Root.SpawnNamed(props, "fungi"); err != nil {
 		return nil, fmt.Errorf("start the actor system: %w", err)
 	}

@@ -87,7 +87,7 @@ func registryProps(h *home.Home, runtimes map[string]*actor.PID, allowed []strin
 		r := newServiceRegistry(h, runtimes, allowed)
 		r.events = events
 		return r
-	}, actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
+	}, supervision())
 }
 
 func (r *serviceRegistry) Receive(ctx actor.Context) {

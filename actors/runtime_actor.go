@@ -28,8 +28,7 @@ type runtimeActor struct {
 }
 
 func runtimeProps(p runtimes.Provider) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return &runtimeActor{provider: p} },
-		actor.WithSupervisor(actor.NewOneForOneStrategy(10, time.Minute, actor.DefaultDecider)))
+	return actor.PropsFromProducer(func() actor.Actor { return &runtimeActor{provider: p} }, supervision())
 }
 
 func (a *runtimeActor) Receive(ctx actor.Context) {
