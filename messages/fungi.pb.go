@@ -72,6 +72,8 @@ type NodeInfo struct {
 	Pid               int32                  `protobuf:"varint,7,opt,name=pid,proto3" json:"pid,omitempty"`                                            // the daemon's process ID
 	Dashboard         string                 `protobuf:"bytes,8,opt,name=dashboard,proto3" json:"dashboard,omitempty"`                                 // the dashboard's URL, "" when off
 	DashboardState    string                 `protobuf:"bytes,9,opt,name=dashboard_state,json=dashboardState,proto3" json:"dashboard_state,omitempty"` // "on", "off (ui.enabled false)", or why it could not start
+	Names             string                 `protobuf:"bytes,10,opt,name=names,proto3" json:"names,omitempty"`                                        // the names port's URL pattern, http://SERVICE.DEVICE.localhost:PORT/; "" when off
+	NamesState        string                 `protobuf:"bytes,11,opt,name=names_state,json=namesState,proto3" json:"names_state,omitempty"`            // "on", "off (names.enabled false)", or why it could not start
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -165,6 +167,20 @@ func (x *NodeInfo) GetDashboard() string {
 func (x *NodeInfo) GetDashboardState() string {
 	if x != nil {
 		return x.DashboardState
+	}
+	return ""
+}
+
+func (x *NodeInfo) GetNames() string {
+	if x != nil {
+		return x.Names
+	}
+	return ""
+}
+
+func (x *NodeInfo) GetNamesState() string {
+	if x != nil {
+		return x.NamesState
 	}
 	return ""
 }
@@ -4952,7 +4968,7 @@ var File_fungi_proto protoreflect.FileDescriptor
 const file_fungi_proto_rawDesc = "" +
 	"\n" +
 	"\vfungi.proto\x12\bfungi.v1\"\r\n" +
-	"\vInfoRequest\"\xb8\x02\n" +
+	"\vInfoRequest\"\xef\x02\n" +
 	"\bNodeInfo\x12\x17\n" +
 	"\apeer_id\x18\x01 \x01(\tR\x06peerId\x12\x14\n" +
 	"\x05addrs\x18\x02 \x03(\tR\x05addrs\x12\x18\n" +
@@ -4962,7 +4978,11 @@ const file_fungi_proto_rawDesc = "" +
 	"\x12relay_reservations\x18\x06 \x03(\v2\x1a.fungi.v1.RelayReservationR\x11relayReservations\x12\x10\n" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\x12\x1c\n" +
 	"\tdashboard\x18\b \x01(\tR\tdashboard\x12'\n" +
-	"\x0fdashboard_state\x18\t \x01(\tR\x0edashboardState\"\x11\n" +
+	"\x0fdashboard_state\x18\t \x01(\tR\x0edashboardState\x12\x14\n" +
+	"\x05names\x18\n" +
+	" \x01(\tR\x05names\x12\x1f\n" +
+	"\vnames_state\x18\v \x01(\tR\n" +
+	"namesState\"\x11\n" +
 	"\x0fShutdownRequest\"\x8c\x01\n" +
 	"\rShutdownReply\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x16\n" +

@@ -106,6 +106,12 @@ func (e *env) printStatus(st *nodeStatus) {
 	case n.DashboardState != "":
 		fmt.Fprintf(w, "dashboard %s\n", n.DashboardState)
 	}
+	switch {
+	case n.Names != "":
+		fmt.Fprintf(w, "names     %s (`fungi access list` shows each name)\n", n.Names)
+	case n.NamesState != "":
+		fmt.Fprintf(w, "names     %s\n", n.NamesState)
+	}
 	var rts []string
 	for _, r := range st.Runtimes {
 		if r.Available {

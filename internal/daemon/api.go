@@ -45,6 +45,8 @@ type apiServer struct {
 	opts Options
 	// dashboard is the dashboard's URL and state (Info).
 	dashboard *dashboardState
+	// names is the names port's URL pattern and state (Info).
+	names *dashboardState
 	// reloader applies config.yaml while the node runs.
 	reloader *reloader
 	// external checks an external service's target again before an
@@ -61,6 +63,9 @@ func (s *apiServer) Info(context.Context, *messages.InfoRequest) (*messages.Node
 	info.Pid = int32(os.Getpid())
 	if s.dashboard != nil {
 		info.Dashboard, info.DashboardState = s.dashboard.get()
+	}
+	if s.names != nil {
+		info.Names, info.NamesState = s.names.get()
 	}
 	return info, nil
 }

@@ -198,7 +198,8 @@ func Run(ctx context.Context, opts Options) error {
 	srv := grpc.NewServer(grpc.MaxRecvMsgSize(512<<20), grpc.MaxSendMsgSize(64<<20),
 		grpc.ChainUnaryInterceptor(recoverUnary(logf)), grpc.ChainStreamInterceptor(recoverStream(logf)))
 	dashboard := &dashboardState{warn: logger}
-	api := &apiServer{home: h, node: node, net: net, reloader: reload, external: externalProvider, requestStop: requestStop, opts: opts, dashboard: dashboard, info: func() *messages.NodeInfo {
+	namesPort := &dashboardState{warn: logger}
+	api := &apiServer{home: h, node: node, net: net, reloader: reload, external: externalProvider, requestStop: requestStop, opts: opts, dashboard: dashboard, names: namesPort, info: func() *messages.NodeInfo {
 		info := &messages.NodeInfo{PeerId: id.String(), Addrs: transport.Addrs(peerHost), Reachability: net.Reachability()}
 		for relay, res := range relays.Reservations() {
 			r := &messages.RelayReservation{RelayPeerId: relay.String(), Error: res.Error}
@@ -218,7 +219,7 @@ func Run(ctx context.Context, opts Options) error {
 	// answer (a script, `fungi ui` right after the daemon started) finds
 	// the dashboard too. Its client dials the API's socket lazily.
 	defer startUI(ctx, h, cfg, logf, dashboard)()
-	defer startNames(ctx, h, cfg, logf, api)()
+	defer startNames(ctx, h, cfg, logf, api, namesPort)()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	logf("peer %s", id)

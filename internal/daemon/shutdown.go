@@ -25,8 +25,9 @@ func (s *apiServer) Shutdown(context.Context, *messages.ShutdownRequest) (*messa
 	}, nil
 }
 
-// dashboardState is what `fungi status` says about the dashboard: its URL
-// and whether it runs, or why not.
+// dashboardState is what `fungi status` says about one of the daemon's
+// local HTTP ports (the dashboard, the names port): its URL and whether it
+// runs, or why not.
 type dashboardState struct {
 	mu    sync.Mutex
 	url   string
