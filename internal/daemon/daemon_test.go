@@ -1,4 +1,4 @@
-package daemon
+package daemon_test
 
 import (
 	"bytes"
@@ -9,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/internal/daemon"
+	"github.com/fungi-go/fungi/internal/daemon/daemontest"
 	"github.com/fungi-go/fungi/internal/testutil"
 )
 
@@ -17,7 +18,7 @@ import (
 // mDNS and port mapping off, and the running daemon says it took both off.
 func TestTestDaemonsKeepMDNSAndPortMappingOff(t *testing.T) {
 	var log testutil.SyncBuffer
-	_, _, h := startDaemonLogged(t, &log)
+	h := daemontest.Start(t, daemontest.Options{Log: &log}).Home
 	cfg, err := h.LoadConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -42,11 +43,7 @@ func TestDaemonRefusesAccessBookItCannotRead(t *testing.T) {
 		"malformed":  func(path string) error { return os.WriteFile(path, []byte(`[{"peerId": "12D3`), 0o600) },
 	} {
 		t.Run(name, func(t *testing.T) {
-			h, err := home.Open(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
-			os.WriteFile(h.ConfigPath(), []byte(quietConfig), 0o600)
+			h := daemontest.NewHome(t, daemontest.QuietConfig)
 			path := filepath.Join(h.Dir, "access.json")
 			if err := plant(path); err != nil {
 				t.Fatal(err)
@@ -54,7 +51,7 @@ func TestDaemonRefusesAccessBookItCannotRead(t *testing.T) {
 			before, _ := os.ReadFile(path)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			err = Run(ctx, Options{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Log: &testutil.SyncBuffer{}})
+			err := daemon.Run(ctx, daemon.Options{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Log: &testutil.SyncBuffer{}})
 			if err == nil || !strings.Contains(err.Error(), path) {
 				t.Fatalf("daemon with a broken %s: %v", path, err)
 			}

@@ -1,4 +1,4 @@
-package daemon
+package daemon_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fungi-go/fungi/internal/daemon/daemontest"
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
 )
@@ -19,8 +20,9 @@ import (
 // a controller left held both until the daemon stopped.
 func TestRemoteFollowEndsWhenControllerLeaves(t *testing.T) {
 	wasm := testutil.BuildWasm(t, "examples/apps/filebrowser-lite")
-	a, _ := startDaemon(t)
-	b, infoB := startDaemon(t)
+	a := daemontest.Start(t, daemontest.Options{}).API
+	nb := daemontest.Start(t, daemontest.Options{})
+	b, infoB := nb.API, nb.Info
 	infoA, err := a.Info(context.Background(), &messages.InfoRequest{})
 	if err != nil {
 		t.Fatal(err)

@@ -1,17 +1,16 @@
-package daemon
+package daemon_test
 
 import (
 	"context"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
-	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/internal/daemon/daemontest"
 	"github.com/fungi-go/fungi/messages"
 )
 
@@ -27,15 +26,10 @@ func TestCommandIsNotRefusedByTheDialBackoff(t *testing.T) {
 	swarm.BackoffBase = 10 * time.Minute
 	t.Cleanup(func() { swarm.BackoffBase = base })
 
-	a, infoA := startDaemon(t)
+	na := daemontest.Start(t, daemontest.Options{})
+	a, infoA := na.API, na.Info
 	// B's identity and port are fixed now; its daemon starts later.
-	hb, err := home.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(hb.ConfigPath(), []byte(quietConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	hb := daemontest.NewHome(t, daemontest.QuietConfig)
 	if _, err := hb.Init(); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +68,7 @@ func TestCommandIsNotRefusedByTheDialBackoff(t *testing.T) {
 		t.Fatal("a command reached a peer whose daemon is not running")
 	}
 
-	b, _ := startDaemonIn(t, hb, listenB, io.Discard)
+	b := daemontest.Start(t, daemontest.Options{Home: hb, Listen: listenB}).API
 	if _, err := b.TrustDevice(ctx, &messages.DeviceTrust{Device: infoA.PeerId}); err != nil {
 		t.Fatal(err)
 	}
