@@ -15,10 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/fungi-go/fungi/internal/daemon"
+	"github.com/fungi-go/fungi/internal/daemon/daemontest"
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/internal/ui"
@@ -38,44 +35,21 @@ type node struct {
 // it to write the dashboard's address into its home.
 func startNode(tb testing.TB) *node {
 	tb.Helper()
-	h, err := home.Open(tb.TempDir())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	cfg := "mdns: false\nportMapping: false\ndiscovery: {dht: false}\nui:\n  enabled: true\n  listen: 127.0.0.1:0\nnames:\n  enabled: true\n  listen: 127.0.0.1:0\n"
-	if err := os.WriteFile(h.ConfigPath(), []byte(cfg), 0o600); err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{Home: h, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Log: io.Discard})
-	}()
-	tb.Cleanup(func() { cancel(); <-done })
-	n := &node{home: h}
+	d := daemontest.Start(tb, daemontest.Options{Home: daemontest.NewHome(tb, daemontest.DashboardConfig)})
+	n := &node{home: d.Home, api: d.API, info: d.Info}
 	testutil.WaitFor(tb, 30*time.Second, "the dashboard's address in the home", func() error {
-		data, err := os.ReadFile(h.UIAddrPath())
+		data, err := os.ReadFile(n.home.UIAddrPath())
 		if err != nil {
 			return err
 		}
 		n.addr = strings.TrimSpace(string(data))
 		return nil
 	})
-	tok, err := os.ReadFile(h.UITokenPath())
+	tok, err := os.ReadFile(n.home.UITokenPath())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	n.token = strings.TrimSpace(string(tok))
-	conn, err := grpc.NewClient("unix://"+h.SocketPath(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { conn.Close() })
-	n.api = messages.NewDaemonClient(conn)
-	testutil.WaitFor(tb, 30*time.Second, "the daemon's API", func() error {
-		n.info, err = n.api.Info(context.Background(), &messages.InfoRequest{})
-		return err
-	})
 	return n
 }
 
