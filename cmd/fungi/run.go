@@ -268,8 +268,8 @@ func (e *env) jobEnded(info *messages.ServiceInfo, asJSON bool) error {
 }
 
 // manifest is the service `fungi run` describes.
-func (c *runCmd) manifest() (*runManifest, error) {
-	m := &runManifest{APIVersion: "fungi.dev/v1alpha1", Kind: "ServiceManifest"}
+func (c *runCmd) manifest() (*manifest.Document, error) {
+	m := &manifest.Document{APIVersion: manifest.APIVersion, Kind: manifest.Kind}
 	wasm, err := isWasmFile(c.Target)
 	if err != nil {
 		return nil, err
@@ -300,10 +300,11 @@ func (c *runCmd) manifest() (*runManifest, error) {
 		return nil, err
 	}
 	if port != nil {
-		m.Spec.Ports = []runPort{*port}
+		m.Spec.Ports = []manifest.DocumentPort{*port}
 		m.Spec.Restart = manifest.RestartOnFailure
 		if c.Expose {
-			m.Spec.Expose = &runExpose{Enabled: true, Transport: map[string]string{"kind": "tcp"}, Usage: map[string]string{"kind": "web", "path": "/"}}
+			x := &m.Spec.Expose
+			x.Enabled, x.Transport.Kind, x.Usage.Kind, x.Usage.Path = true, "tcp", "web", "/"
 		}
 	} else {
 		if c.Expose {
@@ -332,15 +333,15 @@ func (c *runCmd) manifest() (*runManifest, error) {
 				return nil, err
 			}
 		}
-		m.Spec.Mounts = append(m.Spec.Mounts, runMount{HostPath: h, RuntimePath: r})
+		m.Spec.Mounts = append(m.Spec.Mounts, manifest.DocumentMount{HostPath: h, RuntimePath: r})
 	}
 	return m, nil
 }
 
 // port is the one port --port names, or, for a wasi:http component, an
 // automatic one; nil for a job.
-func (c *runCmd) port(wasm bool) (*runPort, error) {
-	p := &runPort{Name: "http", HostPort: "auto", Protocol: "tcp"}
+func (c *runCmd) port(wasm bool) (*manifest.DocumentPort, error) {
+	p := &manifest.DocumentPort{Name: "http", HostPort: manifest.HostPort{Auto: true}, Protocol: "tcp"}
 	if c.Port == "" {
 		if wasm && servesHTTP(c.Target) {
 			return p, nil
@@ -357,12 +358,11 @@ func (c *runCmd) port(wasm bool) (*runPort, error) {
 		}
 		host = inner
 		if host != "auto" {
-			if _, err := parsePort(host); err != nil {
+			n, err := parsePort(host)
+			if err != nil {
 				return nil, err
 			}
-		}
-		if host != "auto" {
-			p.HostPort, _ = strconv.Atoi(host)
+			p.HostPort = manifest.HostPort{Port: n}
 		}
 		return p, nil
 	}
@@ -372,9 +372,11 @@ func (c *runCmd) port(wasm bool) (*runPort, error) {
 	}
 	p.ServicePort = n
 	if host != "" {
-		if p.HostPort, err = parsePort(host); err != nil {
+		hp, err := parsePort(host)
+		if err != nil {
 			return nil, err
 		}
+		p.HostPort = manifest.HostPort{Port: hp}
 	}
 	return p, nil
 }
@@ -473,45 +475,4 @@ func serviceNameFrom(s string) string {
 		name = "app"
 	}
 	return name
-}
-
-// runManifest is the manifest `fungi run` writes, in the field order a
-// person would.
-type runManifest struct {
-	APIVersion string `yaml:"apiVersion"`
-	Kind       string `yaml:"kind"`
-	Metadata   struct {
-		Name string `yaml:"name"`
-	} `yaml:"metadata"`
-	Spec struct {
-		Runtime string     `yaml:"runtime"`
-		Expose  *runExpose `yaml:"expose,omitempty"`
-		Source  struct {
-			File  string `yaml:"file,omitempty"`
-			Image string `yaml:"image,omitempty"`
-		} `yaml:"source"`
-		Ports   []runPort         `yaml:"ports,omitempty"`
-		Mounts  []runMount        `yaml:"mounts,omitempty"`
-		Env     map[string]string `yaml:"env,omitempty"`
-		Command []string          `yaml:"command,omitempty"`
-		Restart string            `yaml:"restart"`
-	} `yaml:"spec"`
-}
-
-type runExpose struct {
-	Enabled   bool              `yaml:"enabled"`
-	Transport map[string]string `yaml:"transport"`
-	Usage     map[string]string `yaml:"usage"`
-}
-
-type runPort struct {
-	Name        string `yaml:"name"`
-	HostPort    any    `yaml:"hostPort"` // "auto" or a number
-	ServicePort int    `yaml:"servicePort,omitempty"`
-	Protocol    string `yaml:"protocol"`
-}
-
-type runMount struct {
-	HostPath    string `yaml:"hostPath"`
-	RuntimePath string `yaml:"runtimePath"`
 }

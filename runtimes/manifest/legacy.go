@@ -157,52 +157,8 @@ type legacyFile struct {
 	} `yaml:"publish"`
 }
 
-// legacyManifest is the fungi manifest written for a service/v1 file; only
-// the fields a conversion sets.
-type legacyManifest struct {
-	APIVersion string `yaml:"apiVersion"`
-	Kind       string `yaml:"kind"`
-	Metadata   struct {
-		Name string `yaml:"name"`
-	} `yaml:"metadata"`
-	Spec struct {
-		Runtime string `yaml:"runtime"`
-		Expose  struct {
-			Enabled   bool   `yaml:"enabled"`
-			ServiceID string `yaml:"serviceId"`
-			Usage     struct {
-				Kind string `yaml:"kind"`
-				Path string `yaml:"path,omitempty"`
-			} `yaml:"usage"`
-		} `yaml:"expose"`
-		Source struct {
-			Image  string `yaml:"image,omitempty"`
-			URL    string `yaml:"url,omitempty"`
-			File   string `yaml:"file,omitempty"`
-			SHA256 string `yaml:"sha256,omitempty"`
-			Host   string `yaml:"host,omitempty"`
-		} `yaml:"source"`
-		Ports   []legacyPort      `yaml:"ports"`
-		Mounts  []legacyMount     `yaml:"mounts,omitempty"`
-		Env     map[string]string `yaml:"env,omitempty"`
-		Command []string          `yaml:"command,omitempty"`
-	} `yaml:"spec"`
-}
-
-type legacyPort struct {
-	Name        string `yaml:"name"`
-	HostPort    string `yaml:"hostPort,omitempty"`
-	ServicePort int    `yaml:"servicePort,omitempty"`
-	Protocol    string `yaml:"protocol"`
-}
-
-type legacyMount struct {
-	HostPath    string `yaml:"hostPath"`
-	RuntimePath string `yaml:"runtimePath"`
-}
-
-func (f *legacyFile) manifest() (*legacyManifest, error) {
-	m := &legacyManifest{APIVersion: APIVersion, Kind: Kind}
+func (f *legacyFile) manifest() (*Document, error) {
+	m := &Document{APIVersion: APIVersion, Kind: Kind}
 	m.Metadata.Name = f.ID
 	if m.Metadata.Name == "" {
 		m.Metadata.Name = f.Name
@@ -243,7 +199,7 @@ func (f *legacyFile) manifest() (*legacyManifest, error) {
 				return nil, fmt.Errorf("publish.%s.tcp.host %s: every entry of a service here is on one host (%s)", name, host, s.Source.Host)
 			}
 			s.Source.Host = host
-			s.Ports = append(s.Ports, legacyPort{Name: name, ServicePort: e.TCP.Port, Protocol: "tcp"})
+			s.Ports = append(s.Ports, DocumentPort{Name: name, ServicePort: e.TCP.Port, Protocol: "tcp"})
 		}
 		return m, nil
 	}
@@ -266,14 +222,14 @@ func (f *legacyFile) manifest() (*legacyManifest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("run.mounts[%d].from: %w", i, err)
 		}
-		s.Mounts = append(s.Mounts, legacyMount{HostPath: host, RuntimePath: mnt.To})
+		s.Mounts = append(s.Mounts, DocumentMount{HostPath: host, RuntimePath: mnt.To})
 	}
 	for _, name := range entries {
 		e := f.Publish[name]
 		if e.TCP.Host != "" && e.TCP.Host != "127.0.0.1" && e.TCP.Host != "localhost" {
 			return nil, fmt.Errorf("publish.%s.tcp.host %s: a service fungi runs is reached on the node itself", name, e.TCP.Host)
 		}
-		p := legacyPort{Name: name, HostPort: "auto", Protocol: "tcp"}
+		p := DocumentPort{Name: name, HostPort: HostPort{Auto: true}, Protocol: "tcp"}
 		if s.Runtime == RuntimeDocker {
 			p.ServicePort = e.TCP.Port // the port inside the container
 		}
