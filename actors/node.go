@@ -163,15 +163,6 @@ func (n *Node) PeerFoundOnLAN(info peer.AddrInfo) {
 	n.system.Root.Send(n.devices, &mdnsFound{info: info})
 }
 
-// AskRuntime asks the actor of one runtime provider.
-func (n *Node) AskRuntime(runtime string, msg any, timeout time.Duration) (any, error) {
-	pid, ok := n.runtimes[runtime]
-	if !ok {
-		return nil, errorf(NotFound, "no %s runtime on this node", runtime)
-	}
-	return n.ask(pid, msg, timeout)
-}
-
 // RuntimeNames lists the runtime providers of the node.
 func (n *Node) RuntimeNames() []string {
 	var out []string
@@ -195,11 +186,7 @@ func (n *Node) ask(pid *actor.PID, msg any, timeout time.Duration) (any, error) 
 // PullService registers a service from a manifest; progress is called from
 // another goroutine with each step of the fetch.
 func (n *Node) PullService(req *messages.PullServiceRequest, progress func(*messages.PullProgress), timeout time.Duration) (*messages.ServiceInfo, error) {
-	res, err := n.Ask(&pullService{req: req, progress: progress}, timeout)
-	if err != nil {
-		return nil, err
-	}
-	return res.(*messages.ServiceInfo), nil
+	return askAs[*messages.ServiceInfo](n, n.registry, &pullService{req: req, progress: progress}, timeout)
 }
 
 // Stop stops every actor, and with them every running service, leaving the

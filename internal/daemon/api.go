@@ -70,21 +70,20 @@ func (s *apiServer) Info(context.Context, *messages.InfoRequest) (*messages.Node
 	return info, nil
 }
 
-func (s *apiServer) Runtimes(_ context.Context, req *messages.RuntimesRequest) (*messages.RuntimesResponse, error) {
-	return s.runtimes(req), nil
+func (s *apiServer) Runtimes(context.Context, *messages.RuntimesRequest) (*messages.RuntimesResponse, error) {
+	return s.runtimes(), nil
 }
 
-func (s *apiServer) runtimes(req *messages.RuntimesRequest) *messages.RuntimesResponse {
+func (s *apiServer) runtimes() *messages.RuntimesResponse {
 	out := &messages.RuntimesResponse{}
 	names := s.node.RuntimeNames()
 	sort.Strings(names)
 	for _, name := range names {
-		res, err := s.node.AskRuntime(name, req, quickTimeout)
+		c, err := s.node.RuntimeCapability(name, quickTimeout)
 		if err != nil {
-			out.Runtimes = append(out.Runtimes, &messages.RuntimeCapability{Name: name, Detail: err.Error()})
-			continue
+			c = &messages.RuntimeCapability{Name: name, Detail: err.Error()}
 		}
-		out.Runtimes = append(out.Runtimes, res.(*messages.RuntimeCapability))
+		out.Runtimes = append(out.Runtimes, c)
 	}
 	return out
 }
@@ -105,40 +104,24 @@ func (s *apiServer) Pull(req *messages.PullServiceRequest, stream messages.Daemo
 	return stream.Send(&messages.PullProgress{Message: "pulled", Service: info})
 }
 
-func (s *apiServer) List(_ context.Context, req *messages.ListServicesRequest) (*messages.ServiceList, error) {
-	res, err := s.node.Ask(req, quickTimeout)
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return res.(*messages.ServiceList), nil
+func (s *apiServer) List(context.Context, *messages.ListServicesRequest) (*messages.ServiceList, error) {
+	return apiAnswer(s.node.ListServices(quickTimeout))
 }
 
 func (s *apiServer) Start(_ context.Context, req *messages.StartService) (*messages.ServiceInfo, error) {
-	return s.serviceInfo(req, startTimeout)
+	return apiAnswer(s.node.StartService(req, startTimeout))
 }
 
 func (s *apiServer) Stop(_ context.Context, req *messages.StopService) (*messages.ServiceInfo, error) {
-	return s.serviceInfo(req, startTimeout)
+	return apiAnswer(s.node.StopService(req, startTimeout))
 }
 
 func (s *apiServer) Inspect(_ context.Context, req *messages.InspectService) (*messages.ServiceInfo, error) {
-	return s.serviceInfo(req, quickTimeout)
-}
-
-func (s *apiServer) serviceInfo(req any, timeout time.Duration) (*messages.ServiceInfo, error) {
-	res, err := s.node.Ask(req, timeout)
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return res.(*messages.ServiceInfo), nil
+	return apiAnswer(s.node.InspectService(req, quickTimeout))
 }
 
 func (s *apiServer) Remove(_ context.Context, req *messages.RemoveService) (*messages.RemoveServiceResponse, error) {
-	res, err := s.node.Ask(req, startTimeout) // longer than the registry's own bound
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return res.(*messages.RemoveServiceResponse), nil
+	return apiAnswer(s.node.RemoveService(req, startTimeout)) // longer than the registry's own bound
 }
 
 // Logs streams a service's log file: the last Tail lines, then, with Follow,
@@ -148,7 +131,7 @@ func (s *apiServer) Logs(req *messages.LogsRequest, stream messages.Daemon_LogsS
 }
 
 func (s *apiServer) streamLogs(ctx context.Context, req *messages.LogsRequest, send func(*messages.LogChunk) error) error {
-	if _, err := s.node.Ask(&messages.InspectService{Name: req.Name}, quickTimeout); err != nil {
+	if _, err := s.node.InspectService(&messages.InspectService{Name: req.Name}, quickTimeout); err != nil {
 		return apiError(err)
 	}
 	f, err := os.Open(s.home.ServiceLog(req.Name))
@@ -234,6 +217,16 @@ func sendTail(f *os.File, tail int32, send func(*messages.LogChunk) error) error
 		}
 	}
 	return nil
+}
+
+// apiAnswer is an answer of the node for a gRPC client: res, or err as
+// apiError makes it.
+func apiAnswer[T any](res T, err error) (T, error) {
+	if err != nil {
+		var zero T
+		return zero, apiError(err)
+	}
+	return res, nil
 }
 
 // apiError gives an actor's answer the gRPC status the CLI turns into an

@@ -21,9 +21,11 @@ import (
 func (s *apiServer) handleControl(ctx context.Context, from peer.ID, role string, req *messages.Envelope, reply func(*messages.Envelope) error) error {
 	switch body := req.Body.(type) {
 	case *messages.Envelope_Catalog:
-		return s.controlAsk(body.Catalog, reply)
+		c, err := s.node.Catalog(quickTimeout)
+		return controlReply(reply, err, &messages.Envelope{Body: &messages.Envelope_CatalogList{CatalogList: c}})
 	case *messages.Envelope_CatalogInspect:
-		return s.controlAsk(body.CatalogInspect, reply)
+		e, err := s.node.CatalogInspect(body.CatalogInspect, quickTimeout)
+		return controlReply(reply, err, &messages.Envelope{Body: &messages.Envelope_CatalogEntry{CatalogEntry: e}})
 	}
 	if role != actors.RoleAdmin {
 		return &transport.RemoteError{Code: "denied", Message: fmt.Sprintf(
@@ -32,22 +34,27 @@ func (s *apiServer) handleControl(ctx context.Context, from peer.ID, role string
 	}
 	switch body := req.Body.(type) {
 	case *messages.Envelope_RuntimesRequest:
-		return reply(&messages.Envelope{Body: &messages.Envelope_Runtimes{Runtimes: s.runtimes(body.RuntimesRequest)}})
+		return reply(&messages.Envelope{Body: &messages.Envelope_Runtimes{Runtimes: s.runtimes()}})
 	case *messages.Envelope_Pull:
 		return s.remotePull(body.Pull, reply)
 	case *messages.Envelope_List:
-		return s.controlAsk(body.List, reply)
+		l, err := s.node.ListServices(quickTimeout)
+		return controlReply(reply, err, &messages.Envelope{Body: &messages.Envelope_Services{Services: l}})
 	case *messages.Envelope_Start:
 		if body.Start.Wait {
 			return s.remoteStartWait(ctx, body.Start, reply)
 		}
-		return s.controlAsk(body.Start, reply)
+		info, err := s.node.StartService(body.Start, startTimeout)
+		return controlReply(reply, err, serviceEnvelope(info))
 	case *messages.Envelope_Stop:
-		return s.controlAsk(body.Stop, reply)
+		info, err := s.node.StopService(body.Stop, startTimeout)
+		return controlReply(reply, err, serviceEnvelope(info))
 	case *messages.Envelope_Remove:
-		return s.controlAsk(body.Remove, reply)
+		r, err := s.node.RemoveService(body.Remove, startTimeout)
+		return controlReply(reply, err, &messages.Envelope{Body: &messages.Envelope_Removed{Removed: r}})
 	case *messages.Envelope_Inspect:
-		return s.controlAsk(body.Inspect, reply)
+		info, err := s.node.InspectService(body.Inspect, quickTimeout)
+		return controlReply(reply, err, serviceEnvelope(info))
 	case *messages.Envelope_Logs:
 		return s.streamLogs(ctx, body.Logs, func(c *messages.LogChunk) error {
 			return reply(&messages.Envelope{Body: &messages.Envelope_LogChunk{LogChunk: c}})
@@ -57,33 +64,17 @@ func (s *apiServer) handleControl(ctx context.Context, from peer.ID, role string
 	}
 }
 
-// controlAsk sends a request to the actors and wraps the answer.
-func (s *apiServer) controlAsk(msg any, reply func(*messages.Envelope) error) error {
-	timeout := quickTimeout
-	switch msg.(type) {
-	case *messages.StartService, *messages.StopService, *messages.RemoveService:
-		timeout = startTimeout
-	}
-	res, err := s.node.Ask(msg, timeout)
+// controlReply answers a peer with the node's answer in its envelope, or
+// with err as the peer's error when the node refused.
+func controlReply(reply func(*messages.Envelope) error, err error, answer *messages.Envelope) error {
 	if err != nil {
 		return remoteError(err)
 	}
-	e := &messages.Envelope{}
-	switch r := res.(type) {
-	case *messages.Catalog:
-		e.Body = &messages.Envelope_CatalogList{CatalogList: r}
-	case *messages.CatalogEntry:
-		e.Body = &messages.Envelope_CatalogEntry{CatalogEntry: r}
-	case *messages.ServiceList:
-		e.Body = &messages.Envelope_Services{Services: r}
-	case *messages.ServiceInfo:
-		e.Body = &messages.Envelope_Service{Service: r}
-	case *messages.RemoveServiceResponse:
-		e.Body = &messages.Envelope_Removed{Removed: r}
-	default:
-		return fmt.Errorf("internal error: unexpected answer %T", res)
-	}
-	return reply(e)
+	return reply(answer)
+}
+
+func serviceEnvelope(info *messages.ServiceInfo) *messages.Envelope {
+	return &messages.Envelope{Body: &messages.Envelope_Service{Service: info}}
 }
 
 // remotePull registers a service a peer sent. The manifest's source.file
@@ -152,11 +143,10 @@ func remoteError(err error) error {
 // resolveAccess admits an access stream from a peer to a published, running
 // service.
 func (s *apiServer) resolveAccess(from peer.ID, hdr *messages.AccessHeader) (string, error) {
-	res, err := s.node.Ask(&actors.ResolveAccess{ServiceID: hdr.ServiceId, Port: hdr.Port}, quickTimeout)
+	t, err := s.node.ResolveAccess(&actors.ResolveAccess{ServiceID: hdr.ServiceId, Port: hdr.Port}, quickTimeout)
 	if err != nil {
 		return "", err
 	}
-	t := res.(*actors.AccessTarget)
 	if !t.External {
 		return t.Addr, nil
 	}

@@ -28,7 +28,7 @@ func (s *apiServer) StartWait(req *messages.StartService, stream messages.Daemon
 // where it ends now, so only this run's lines go out, and every line the
 // run wrote is sent before the end.
 func (s *apiServer) startWait(ctx context.Context, req *messages.StartService, send func(*messages.LogChunk) error) error {
-	if _, err := s.node.Ask(&messages.InspectService{Name: req.Name}, quickTimeout); err != nil {
+	if _, err := s.node.InspectService(&messages.InspectService{Name: req.Name}, quickTimeout); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(s.home.ServiceLog(req.Name), os.O_CREATE|os.O_RDONLY, 0o600)
@@ -45,12 +45,8 @@ func (s *apiServer) startWait(ctx context.Context, req *messages.StartService, s
 	}
 	ended := make(chan result, 1)
 	go func() {
-		res, err := s.node.Ask(&messages.StartService{Name: req.Name, Wait: true}, jobWaitLimit)
-		if err != nil {
-			ended <- result{err: err}
-			return
-		}
-		ended <- result{info: res.(*messages.ServiceInfo)}
+		info, err := s.node.StartService(&messages.StartService{Name: req.Name, Wait: true}, jobWaitLimit)
+		ended <- result{info: info, err: err}
 	}()
 	buf := make([]byte, 32<<10)
 	drain := func() error {

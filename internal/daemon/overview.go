@@ -44,17 +44,17 @@ func openDeviceOverview(h *home.Home, logger *slog.Logger) *deviceOverview {
 // answers live (with refresh, every device is dialed); one that does not
 // answer shows what it answered last, with its age.
 func (s *apiServer) AllDeviceServices(ctx context.Context, req *messages.DeviceServicesRequest) (*messages.DeviceServicesList, error) {
-	own, err := s.node.Ask(&messages.ListServicesRequest{}, quickTimeout)
+	own, err := s.node.ListServices(quickTimeout)
 	if err != nil {
 		return nil, apiError(err)
 	}
-	res, err := s.node.AskDevices(&messages.DeviceListRequest{}, quickTimeout)
+	list, err := s.node.ListDevices(quickTimeout)
 	if err != nil {
 		return nil, apiError(err)
 	}
-	devices := res.(*messages.DeviceList).Devices
+	devices := list.Devices
 	access := s.accessByPeer()
-	self := &messages.DeviceServices{PeerId: s.net.Host.ID().String(), Self: true, Live: true, Services: own.(*messages.ServiceList).Services}
+	self := &messages.DeviceServices{PeerId: s.net.Host.ID().String(), Self: true, Live: true, Services: own.Services}
 	out := &messages.DeviceServicesList{Devices: make([]*messages.DeviceServices, len(devices))}
 	var wg sync.WaitGroup
 	for i, d := range devices {
@@ -154,11 +154,11 @@ func catalogAsServices(cat *messages.Catalog) *messages.ServiceList {
 // accessByPeer is this node's access entries by the peer they reach.
 func (s *apiServer) accessByPeer() map[string][]*messages.AccessEntry {
 	out := map[string][]*messages.AccessEntry{}
-	res, err := s.node.AskAccess(&messages.AccessListRequest{}, quickTimeout)
+	all, err := s.node.ListAccess(&messages.AccessListRequest{}, quickTimeout)
 	if err != nil {
 		return out
 	}
-	for _, e := range res.(*messages.AccessEntries).Entries {
+	for _, e := range all.Entries {
 		out[e.PeerId] = append(out[e.PeerId], e)
 	}
 	return out
