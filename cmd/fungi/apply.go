@@ -52,27 +52,10 @@ func (c *remoteApplyCmd) Run(e *env) error {
 		return err
 	}
 	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
-		var info *messages.ServiceInfo
 		var result *messages.ApplyResult
-		progress := newProgressPrinter(e.stderr)
-		dev, err := e.remoteOn(ctx, d, c.Peer, &messages.Envelope{Body: &messages.Envelope_Pull{Pull: req}}, func(env *messages.Envelope) error {
-			if p := env.GetPullProgress(); p != nil {
-				if p.Apply != nil {
-					result = p.Apply
-				} else {
-					progress.print(p)
-				}
-			}
-			if s := env.GetService(); s != nil {
-				info = s
-			}
-			return nil
-		})
+		info, dev, err := e.remotePull(ctx, d, c.Peer, req, func(r *messages.ApplyResult) { result = r })
 		if err != nil {
 			return err
-		}
-		if info == nil {
-			return errors.New("the peer ended the apply without a result")
 		}
 		return e.printApplied(info, result, c.JSON, deviceName(dev))
 	})

@@ -103,6 +103,39 @@ func (e *env) remoteStream(ctx context.Context, d *daemonClient, dev *messages.D
 	}
 }
 
+// remotePull is pullWatching on a peer: it sends req (a pull, or an apply)
+// to device, shows the steps as they come, hands an apply's report to
+// onApply (when set) rather than showing it as a step, and returns the
+// service the peer registered and the device it is on.
+func (e *env) remotePull(ctx context.Context, d *daemonClient, device string, req *messages.PullServiceRequest, onApply func(*messages.ApplyResult)) (*messages.ServiceInfo, *messages.Device, error) {
+	var info *messages.ServiceInfo
+	progress := newProgressPrinter(e.stderr)
+	dev, err := e.remoteOn(ctx, d, device, &messages.Envelope{Body: &messages.Envelope_Pull{Pull: req}}, func(env *messages.Envelope) error {
+		if p := env.GetPullProgress(); p != nil {
+			if p.Apply != nil && onApply != nil {
+				onApply(p.Apply)
+			} else {
+				progress.print(p)
+			}
+		}
+		if s := env.GetService(); s != nil {
+			info = s
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if info == nil {
+		what := "pull"
+		if onApply != nil {
+			what = "apply"
+		}
+		return nil, nil, fmt.Errorf("the peer ended the %s without a result", what)
+	}
+	return info, dev, nil
+}
+
 // remoteOne runs a request with a single answer.
 func (e *env) remoteOne(device string, req *messages.Envelope, use func(*messages.Envelope) error) error {
 	return e.remoteOneOn(device, req, func(_ *messages.Device, env *messages.Envelope) error { return use(env) })
@@ -189,22 +222,9 @@ func (c *remotePullCmd) Run(e *env) error {
 		return err
 	}
 	return e.withDaemon(func(ctx context.Context, d *daemonClient) error {
-		var info *messages.ServiceInfo
-		progress := newProgressPrinter(e.stderr)
-		dev, err := e.remoteOn(ctx, d, c.Peer, &messages.Envelope{Body: &messages.Envelope_Pull{Pull: req}}, func(env *messages.Envelope) error {
-			if p := env.GetPullProgress(); p != nil {
-				progress.print(p)
-			}
-			if s := env.GetService(); s != nil {
-				info = s
-			}
-			return nil
-		})
+		info, dev, err := e.remotePull(ctx, d, c.Peer, req, nil)
 		if err != nil {
 			return err
-		}
-		if info == nil {
-			return errors.New("the peer ended the pull without a result")
 		}
 		if c.JSON {
 			return printJSON(e.stdout, info)
