@@ -77,11 +77,11 @@ func startBookNode(t *testing.T, priv crypto.PrivKey, book string) (*Node, *home
 func waitBook(t *testing.T, n *Node, device string, within time.Duration, check func(*messages.Device) error) {
 	t.Helper()
 	err := testutil.Poll(within, func() error {
-		res, err := n.AskDevices(&messages.DeviceResolve{Device: device}, 5*time.Second)
+		res, err := n.ResolveDevice(&messages.DeviceResolve{Device: device}, 5*time.Second)
 		if err != nil {
 			return err
 		}
-		return check(res.(*messages.Device))
+		return check(res)
 	})
 	if err != nil {
 		t.Fatalf("device %s after %s: %v", device, within, err)
@@ -166,8 +166,8 @@ func TestFailedDialsAreCounted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("failed dials of %s were not counted in devices.json within 30 s (%v):\n%s", dead, err, data)
 	}
-	res, err := n.AskDevices(&messages.DeviceResolve{Device: "node-off"}, 5*time.Second)
-	if err != nil || !slices.Equal(res.(*messages.Device).Addrs, []string{dead}) {
+	res, err := n.ResolveDevice(&messages.DeviceResolve{Device: "node-off"}, 5*time.Second)
+	if err != nil || !slices.Equal(res.Addrs, []string{dead}) {
 		t.Fatalf("device list: %v, %v; want addrs [%s]", res, err, dead)
 	}
 }

@@ -113,7 +113,7 @@ func TestUnreadableDeviceBookIsNotReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(n.Stop)
-	_, err = n.AskDevices(&messages.DeviceAdd{PeerId: newPeerID(t), Alias: "laptop"}, 5*time.Second)
+	_, err = n.AddDevice(&messages.DeviceAdd{PeerId: newPeerID(t), Alias: "laptop"}, 5*time.Second)
 	if err == nil || !strings.Contains(err.Error(), "cannot be read") {
 		t.Fatalf("device add on an unreadable book: got %v, want a refusal saying it cannot be read", err)
 	}
@@ -132,14 +132,14 @@ func TestReadableDeviceBookStillLoadsAndSaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(n.Stop)
-	res, err := n.AskDevices(&messages.DeviceResolve{Device: "server"}, 5*time.Second)
+	res, err := n.ResolveDevice(&messages.DeviceResolve{Device: "server"}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := res.(*messages.Device).PeerId; got != id {
+	if got := res.PeerId; got != id {
 		t.Fatalf("resolved server to %s, want %s", got, id)
 	}
-	if _, err := n.AskDevices(&messages.DeviceRename{Device: "server", Alias: "home-server"}, 5*time.Second); err != nil {
+	if _, err := n.RenameDevice(&messages.DeviceRename{Device: "server", Alias: "home-server"}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(path)

@@ -30,14 +30,14 @@ func TestStopKeepsTheLastExitOfACrashLoop(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := n.Ask(&messages.StopService{Name: "svc"}, answerWithin); err != nil {
+	if _, err := n.StopService(&messages.StopService{Name: "svc"}, answerWithin); err != nil {
 		t.Fatal(err)
 	}
 	info := inspect(t, n)
 	if info.State != stateStopped || info.ExitCode != 3 || !strings.Contains(info.LastError, "exited with code 3") {
 		t.Fatalf("after the stop: state %s, exit code %d, last error %q; want stopped, 3 and the exit", info.State, info.ExitCode, info.LastError)
 	}
-	if _, err := n.Ask(&messages.StartService{Name: "svc"}, answerWithin); err != nil {
+	if _, err := n.StartService(&messages.StartService{Name: "svc"}, answerWithin); err != nil {
 		t.Fatal(err)
 	}
 	if info := inspect(t, n); info.ExitCode != 0 || info.LastError != "" {
@@ -53,7 +53,7 @@ func TestStartWaitAnswersWhenTheRunEnds(t *testing.T) {
 	pullTestService(t, n, "svc", "never", "")
 	answered := make(chan any, 1)
 	go func() {
-		res, err := n.Ask(&messages.StartService{Name: "svc", Wait: true}, answerWithin)
+		res, err := n.StartService(&messages.StartService{Name: "svc", Wait: true}, answerWithin)
 		if err != nil {
 			answered <- err
 			return

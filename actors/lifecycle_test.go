@@ -55,7 +55,7 @@ func TestStartRefusedForAMountIsAnsweredAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, err := n.Ask(&messages.StartService{Name: "svc"}, answerWithin)
+	_, err := n.StartService(&messages.StartService{Name: "svc"}, answerWithin)
 	e := actorError(t, err)
 	if !strings.Contains(e.Msg, "svc did not start") || !strings.Contains(e.Msg, "outside the service's data folder") {
 		t.Fatalf("the answer does not say why: %q", e.Msg)
@@ -81,7 +81,7 @@ func TestStartWithoutTheRuntimeIsAnsweredAtOnce(t *testing.T) {
 	n.Stop()
 
 	n2 := newTestNode(t, h, &fakeProvider{runtime: "docker"})
-	_, err = n2.Ask(&messages.StartService{Name: "svc"}, answerWithin)
+	_, err = n2.StartService(&messages.StartService{Name: "svc"}, answerWithin)
 	e := actorError(t, err)
 	if !strings.Contains(e.Msg, "this node has no wasmtime runtime (see `fungi info runtimes`)") {
 		t.Fatalf("the answer does not say why: %q", e.Msg)
@@ -102,7 +102,7 @@ func TestFailedStartIsRetriedUntilTheEngineComesUp(t *testing.T) {
 	pullTestService(t, n, "svc", "on-failure", "")
 	p.setDown("svc", errors.New("no Docker engine answers"))
 
-	_, err := n.Ask(&messages.StartService{Name: "svc"}, answerWithin)
+	_, err := n.StartService(&messages.StartService{Name: "svc"}, answerWithin)
 	e := actorError(t, err)
 	if !strings.Contains(e.Msg, "svc did not start: no Docker engine answers; trying again in 20ms") || !strings.Contains(e.Msg, "fungi service stop svc") {
 		t.Fatalf("the answer does not say why and what comes next: %q", e.Msg)
@@ -145,14 +145,14 @@ func TestStopCancelsTheTriesOfAFailedStart(t *testing.T) {
 		pullTestService(t, n, name, "always", "")
 		p.setDown(name, errors.New("engine down"))
 	}
-	if _, err := n.Ask(&messages.StartService{Name: "svc"}, answerWithin); err == nil {
+	if _, err := n.StartService(&messages.StartService{Name: "svc"}, answerWithin); err == nil {
 		t.Fatal("the start worked with the engine down")
 	}
-	if _, err := n.Ask(&messages.StopService{Name: "svc"}, answerWithin); err != nil {
+	if _, err := n.StopService(&messages.StopService{Name: "svc"}, answerWithin); err != nil {
 		t.Fatal(err)
 	}
 	triesAtStop := p.startCount("svc")
-	if _, err := n.Ask(&messages.StartService{Name: "witness"}, answerWithin); err == nil {
+	if _, err := n.StartService(&messages.StartService{Name: "witness"}, answerWithin); err == nil {
 		t.Fatal("the start worked with the engine down")
 	}
 	testutil.WaitFor(t, 10*time.Second, "the witness to be tried three more times", func() error {
@@ -178,7 +178,7 @@ func TestServiceWithBrokenManifestLoadsFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	pullTestService(t, n, "svc", "always", "")
-	if _, err := n.Ask(&messages.StartService{Name: "svc"}, answerWithin); err != nil {
+	if _, err := n.StartService(&messages.StartService{Name: "svc"}, answerWithin); err != nil {
 		t.Fatal(err)
 	}
 	n.Stop()
@@ -192,17 +192,17 @@ func TestServiceWithBrokenManifestLoadsFailed(t *testing.T) {
 
 	n2 := newTestNode(t, h, p)
 	testutil.WaitFor(t, 5*time.Second, "the service listed as failed", func() error {
-		res, err := n2.Ask(&messages.ListServicesRequest{}, answerWithin)
+		res, err := n2.ListServices(answerWithin)
 		if err != nil {
 			return err
 		}
-		list := res.(*messages.ServiceList).Services
+		list := res.Services
 		if len(list) != 1 || list[0].State != stateFailed || !strings.Contains(list[0].LastError, "line 9, column 3") {
 			return fmt.Errorf("list: %v", list)
 		}
 		return nil
 	})
-	_, err = n2.Ask(&messages.StartService{Name: "svc"}, answerWithin)
+	_, err = n2.StartService(&messages.StartService{Name: "svc"}, answerWithin)
 	e := actorError(t, err)
 	if !strings.Contains(e.Msg, "line 9, column 3") || !strings.Contains(e.Msg, "restartDelay") || !strings.Contains(e.Msg, "fungi service pull") {
 		t.Fatalf("start does not give the decoder's error and what to do: %q", e.Msg)
@@ -210,7 +210,7 @@ func TestServiceWithBrokenManifestLoadsFailed(t *testing.T) {
 	if p.startCount("svc") != 1 {
 		t.Fatalf("a service with a broken manifest was started")
 	}
-	if _, err := n2.Ask(&messages.StopService{Name: "svc"}, answerWithin); err != nil {
+	if _, err := n2.StopService(&messages.StopService{Name: "svc"}, answerWithin); err != nil {
 		t.Fatal(err)
 	}
 	after := savedRecord(t, h, "svc")
@@ -220,7 +220,7 @@ func TestServiceWithBrokenManifestLoadsFailed(t *testing.T) {
 	if info := inspect(t, n2); info.State != stateFailed || len(info.Ports) != 1 || info.Ports[0].HostPort != uint32(before.Ports[0].HostPort) {
 		t.Fatalf("inspect: %v", info)
 	}
-	if _, err := n2.Ask(&messages.RemoveService{Name: "svc"}, answerWithin); err != nil {
+	if _, err := n2.RemoveService(&messages.RemoveService{Name: "svc"}, answerWithin); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(h.ServiceDir("svc")); !errors.Is(err, os.ErrNotExist) {
@@ -247,11 +247,11 @@ func TestServiceWithBrokenRecordIsNeverOverwritten(t *testing.T) {
 	}
 
 	n2 := newTestNode(t, h, p)
-	_, err = n2.Ask(&messages.StartService{Name: "svc"}, answerWithin)
+	_, err = n2.StartService(&messages.StartService{Name: "svc"}, answerWithin)
 	if e := actorError(t, err); !strings.Contains(e.Msg, "state.json") {
 		t.Fatalf("start does not name the broken file: %q", e.Msg)
 	}
-	if _, err := n2.Ask(&messages.StopService{Name: "svc"}, answerWithin); err != nil {
+	if _, err := n2.StopService(&messages.StopService{Name: "svc"}, answerWithin); err != nil {
 		t.Fatal(err)
 	}
 	if info := inspect(t, n2); info.State != stateFailed || !strings.Contains(info.LastError, "state.json") {

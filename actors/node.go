@@ -133,12 +133,6 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 }
 
-// Ask sends a command to the service registry and waits for its answer. An
-// answer that is an *Error is returned as the error.
-func (n *Node) Ask(msg any, timeout time.Duration) (any, error) {
-	return n.ask(n.registry, msg, timeout)
-}
-
 // AskDevices sends a command to the device book.
 func (n *Node) AskDevices(msg any, timeout time.Duration) (any, error) {
 	return n.ask(n.devices, msg, timeout)
@@ -172,6 +166,8 @@ func (n *Node) RuntimeNames() []string {
 	return out
 }
 
+// ask sends msg to pid and waits for its answer. An answer that is an
+// *Error is returned as the error.
 func (n *Node) ask(pid *actor.PID, msg any, timeout time.Duration) (any, error) {
 	res, err := n.system.Root.RequestFuture(pid, msg, timeout).Result()
 	if err != nil {

@@ -146,7 +146,7 @@ func startTestNode(t *testing.T, policy string) (*Node, *fakeProvider) {
 	p := &fakeProvider{}
 	n := newTestNode(t, &home.Home{Dir: t.TempDir()}, p)
 	pullTestService(t, n, "svc", policy, "")
-	if _, err := n.Ask(&messages.StartService{Name: "svc"}, 5*time.Second); err != nil {
+	if _, err := n.StartService(&messages.StartService{Name: "svc"}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	return n, p
@@ -158,11 +158,11 @@ func inspect(t *testing.T, n *Node) *messages.ServiceInfo {
 
 func inspectService(t *testing.T, n *Node, name string) *messages.ServiceInfo {
 	t.Helper()
-	res, err := n.Ask(&messages.InspectService{Name: name}, 5*time.Second)
+	res, err := n.InspectService(&messages.InspectService{Name: name}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.(*messages.ServiceInfo)
+	return res
 }
 
 func TestOnFailureRestartsAndCounts(t *testing.T) {
@@ -208,7 +208,7 @@ func TestStopCancelsPendingRestart(t *testing.T) {
 	n := newTestNode(t, &home.Home{Dir: t.TempDir()}, p)
 	for _, name := range []string{"svc", "witness"} {
 		pullTestService(t, n, name, "always", "")
-		if _, err := n.Ask(&messages.StartService{Name: name}, 5*time.Second); err != nil {
+		if _, err := n.StartService(&messages.StartService{Name: name}, 5*time.Second); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -219,7 +219,7 @@ func TestStopCancelsPendingRestart(t *testing.T) {
 		}
 		return nil
 	})
-	if _, err := n.Ask(&messages.StopService{Name: "svc"}, 5*time.Second); err != nil {
+	if _, err := n.StopService(&messages.StopService{Name: "svc"}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if info := inspect(t, n); info.DesiredState != desiredStopped || info.State != stateStopped {
@@ -249,11 +249,11 @@ func TestDesiredStateSurvivesRestartOfTheNode(t *testing.T) {
 	if _, err := n.PullService(&messages.PullServiceRequest{ManifestYaml: []byte(fmt.Sprintf(fakeManifest, "svc", "never", ""))}, func(*messages.PullProgress) {}, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	res, err := n.Ask(&messages.StartService{Name: "svc"}, 5*time.Second)
+	res, err := n.StartService(&messages.StartService{Name: "svc"}, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := res.(*messages.ServiceInfo).Ports[0].HostPort
+	port := res.Ports[0].HostPort
 	n.Stop()
 	if _, err := os.Stat(h.ServiceDir("svc")); err != nil {
 		t.Fatal(err)
@@ -278,7 +278,7 @@ func TestDesiredStateSurvivesRestartOfTheNode(t *testing.T) {
 
 func TestUnknownServiceSaysWhatToDo(t *testing.T) {
 	n, _ := startTestNode(t, "never")
-	_, err := n.Ask(&messages.StartService{Name: "nope"}, 5*time.Second)
+	_, err := n.StartService(&messages.StartService{Name: "nope"}, 5*time.Second)
 	var e *Error
 	if !errors.As(err, &e) || e.Kind != NotFound || !strings.Contains(e.Msg, "fungi service list") {
 		t.Fatalf("got %v", err)

@@ -51,19 +51,18 @@ func TestServiceActorPanicComesBackOnItsPorts(t *testing.T) {
 	p := &portsProvider{fakeProvider: &fakeProvider{}}
 	n := newTestNode(t, &home.Home{Dir: t.TempDir()}, p)
 	pullTestService(t, n, "svc", "never", "  expose: {enabled: true, serviceId: web}\n")
-	res, err := n.Ask(&messages.StartService{Name: "svc"}, answerWithin)
+	info, err := n.StartService(&messages.StartService{Name: "svc"}, answerWithin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports := res.(*messages.ServiceInfo).Ports
+	ports := info.Ports
 	if len(ports) != 1 || ports[0].HostPort == 0 {
 		t.Fatalf("the service runs without a host port: %v", ports)
 	}
-	res, err = n.Ask(&ResolveAccess{ServiceID: "web"}, answerWithin)
+	target, err := n.ResolveAccess(&ResolveAccess{ServiceID: "web"}, answerWithin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := *res.(*AccessTarget)
 
 	p.end("svc", panicExit{})
 
@@ -71,22 +70,21 @@ func TestServiceActorPanicComesBackOnItsPorts(t *testing.T) {
 		if n := p.startCount("svc"); n != 2 {
 			return fmt.Errorf("%d starts", n)
 		}
-		res, err := n.Ask(&messages.InspectService{Name: "svc"}, answerWithin)
+		info, err := n.InspectService(&messages.InspectService{Name: "svc"}, answerWithin)
 		if err != nil {
 			return err
 		}
-		info := res.(*messages.ServiceInfo)
 		if info.State != stateRunning {
 			return fmt.Errorf("state %s", info.State)
 		}
 		if len(info.Ports) != 1 || info.Ports[0].HostPort != ports[0].HostPort {
 			return fmt.Errorf("ports %v, want host port %d", info.Ports, ports[0].HostPort)
 		}
-		res, err = n.Ask(&ResolveAccess{ServiceID: "web"}, answerWithin)
+		got, err := n.ResolveAccess(&ResolveAccess{ServiceID: "web"}, answerWithin)
 		if err != nil {
 			return err
 		}
-		if got := *res.(*AccessTarget); got != target {
+		if *got != *target {
 			return fmt.Errorf("access target %+v, want %+v", got, target)
 		}
 		return nil
