@@ -14,6 +14,7 @@ import (
 	"github.com/fungi-go/fungi/internal/dialerr"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/wire"
 )
 
 // accessForwarder listens on an entry's local ports and bridges every
@@ -116,7 +117,7 @@ func (f *accessForwarder) refuse(conn *net.TCPConn, err error, awaitRequest bool
 		conn.Read(buf) // let the request arrive, so the close does not reset it
 	}
 	status, extra := "502 Bad Gateway", ""
-	if errors.Is(err, transport.ErrStreamLimit) {
+	if errors.Is(err, wire.ErrStreamLimit) {
 		status, extra = "503 Service Unavailable", "Retry-After: 1\r\n"
 	}
 	node := "peer " + f.peer.String()
@@ -126,7 +127,7 @@ func (f *accessForwarder) refuse(conn *net.TCPConn, err error, awaitRequest bool
 	// The words say what happened (refused, timed out, not trusted), not
 	// libp2p's "all dials failed …", as the CLI's errors do.
 	body := fmt.Sprintf("fungi: cannot reach %s on %s: %v\n", f.rec.ServiceID, node, err)
-	if cause := dialerr.Classify(err); cause != dialerr.Unknown && !errors.Is(err, transport.ErrStreamLimit) {
+	if cause := dialerr.Classify(err); cause != dialerr.Unknown && !errors.Is(err, wire.ErrStreamLimit) {
 		body = fmt.Sprintf("fungi: cannot reach %s: %s %s\n", f.rec.ServiceID, node, dialerr.Words(err))
 	}
 	fmt.Fprintf(conn, "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n%sConnection: close\r\n\r\n%s", status, len(body), extra, body)

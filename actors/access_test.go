@@ -19,6 +19,7 @@ import (
 
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/wire"
 )
 
 // loopbackPair is a connected TCP pair on 127.0.0.1: the client's end and
@@ -51,7 +52,7 @@ func TestForwarderAnswersLimitWith503(t *testing.T) {
 		status  int
 		words   string
 	}{
-		{fmt.Errorf("the peer did not accept the connection: %w: the peer refused the stream, it has as many open as it allows (4096 per peer on a fungi node)", transport.ErrStreamLimit), 503, "as many open as it allows"},
+		{fmt.Errorf("the peer did not accept the connection: %w: the peer refused the stream, it has as many open as it allows (4096 per peer on a fungi node)", wire.ErrStreamLimit), 503, "as many open as it allows"},
 		{fmt.Errorf("failed to dial: no addresses"), 502, "has no known address"},
 	} {
 		f := &accessForwarder{peer: id, rec: &accessRecord{ServiceID: "files", Usage: "web"}, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

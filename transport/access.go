@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/wire"
 )
 
 // accessHeaderTimeout bounds the exchange before the bytes flow: the header
@@ -29,7 +30,7 @@ type AccessResolver func(from peer.ID, hdr *messages.AccessHeader) (addr string,
 // ServeAccess registers the access protocol on h: a header naming service
 // and port, a reply, then raw bytes both ways.
 func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func(string, ...any)) {
-	h.SetStreamHandler(AccessProtocol, func(s network.Stream) {
+	h.SetStreamHandler(wire.AccessProtocol, func(s network.Stream) {
 		from := s.Conn().RemotePeer()
 		if gate.Role(from) == "" {
 			s.Reset()
@@ -38,8 +39,8 @@ func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func
 		s.SetDeadline(time.Now().Add(accessHeaderTimeout))
 		br := bufio.NewReader(s)
 		var hdr messages.AccessHeader
-		if err := ReadFrame(br, &hdr, MaxAccessFrame); err != nil {
-			WriteFrame(s, &messages.AccessReply{Error: "bad access header: " + err.Error()})
+		if err := wire.ReadFrame(br, &hdr, wire.MaxAccessFrame); err != nil {
+			wire.WriteFrame(s, &messages.AccessReply{Error: "bad access header: " + err.Error()})
 			s.Close()
 			return
 		}
@@ -53,18 +54,18 @@ func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func
 		addr, err := resolve(from, &hdr)
 		if err != nil {
 			logf("access from %s to %s refused: %v", from, hdr.ServiceId, err)
-			WriteFrame(s, &messages.AccessReply{Error: err.Error()})
+			wire.WriteFrame(s, &messages.AccessReply{Error: err.Error()})
 			s.Close()
 			return
 		}
 		conn, err := dialService(addr)
 		if err != nil {
 			logf("access from %s: %s does not answer on %s: %v", from, hdr.ServiceId, addr, err)
-			WriteFrame(s, &messages.AccessReply{Error: fmt.Sprintf("%s is published but does not answer on its port: %v", hdr.ServiceId, err)})
+			wire.WriteFrame(s, &messages.AccessReply{Error: fmt.Sprintf("%s is published but does not answer on its port: %v", hdr.ServiceId, err)})
 			s.Close()
 			return
 		}
-		if err := WriteFrame(s, &messages.AccessReply{Ok: true}); err != nil {
+		if err := wire.WriteFrame(s, &messages.AccessReply{Ok: true}); err != nil {
 			conn.Close()
 			s.Reset()
 			return
@@ -83,14 +84,14 @@ func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func
 // those bytes reach the service: until then they wait in the stream's
 // receive window.
 func OpenAccess(ctx context.Context, h host.Host, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
-	s, err := newUserStream(ctx, h, p, AccessProtocol, "fungi access")
+	s, err := newUserStream(ctx, h, p, wire.AccessProtocol, "fungi access")
 	if err != nil {
 		// A stream that would not open on a connection we hold says the
 		// path may be dead: each is pinged (none when the dial failed).
 		for _, c := range h.Network().ConnsToPeer(p) {
 			suspectConn(c)
 		}
-		return nil, streamOpenError(err)
+		return nil, wire.StreamOpenError(err)
 	}
 	return OpenAccessOn(ctx, s, hdr)
 }
@@ -101,10 +102,10 @@ func OpenAccessOn(ctx context.Context, s network.Stream, hdr *messages.AccessHea
 	if !deadline.IsZero() {
 		s.SetWriteDeadline(deadline)
 	}
-	if err := WriteFrame(s, hdr); err != nil {
+	if err := wire.WriteFrame(s, hdr); err != nil {
 		s.Reset()
 		suspectConn(s.Conn())
-		return nil, fmt.Errorf("the peer did not accept the connection: %w", explainReset(err))
+		return nil, fmt.Errorf("the peer did not accept the connection: %w", wire.ExplainReset(err))
 	}
 	s.SetWriteDeadline(time.Time{})
 	a := &AccessStream{bufferedStream: bufferedStream{Stream: s, r: bufio.NewReader(s)}, replyDeadline: deadline}
@@ -160,17 +161,17 @@ func (a *AccessStream) readReply() error {
 		a.SetReadDeadline(a.replyDeadline)
 	}
 	var reply messages.AccessReply
-	if err := ReadFrame(a.r, &reply, MaxAccessFrame); err != nil {
+	if err := wire.ReadFrame(a.r, &reply, wire.MaxAccessFrame); err != nil {
 		a.Stream.Reset()
 		suspectConn(a.Conn())
-		return fmt.Errorf("the peer did not accept the connection: %w", explainReset(err))
+		return fmt.Errorf("the peer did not accept the connection: %w", wire.ExplainReset(err))
 	}
 	a.SetReadDeadline(time.Time{})
 	if !reply.Ok {
 		// A reset, not a close: with early data an upload may be blocked
 		// on a window the peer will never open again.
 		a.Stream.Reset()
-		return &RemoteError{Code: "denied", Message: reply.Error}
+		return &wire.RemoteError{Code: "denied", Message: reply.Error}
 	}
 	return nil
 }

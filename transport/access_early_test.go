@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/wire"
 )
 
 // countingEcho is an echo service that counts the connections it accepted.
@@ -93,7 +94,7 @@ func TestEarlyDataRefusedKeepsItsReason(t *testing.T) {
 	defer st.Close()
 	st.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
 	_, err = st.Read(make([]byte, 1))
-	var remote *RemoteError
+	var remote *wire.RemoteError
 	if !errors.As(err, &remote) || !strings.Contains(err.Error(), "no service nope") {
 		t.Fatalf("read after a refusal: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/wire"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -81,7 +82,7 @@ func (d *AccessDialer) open(ctx context.Context, pool *warmPool, p peer.ID, hdr 
 		return OpenAccessOn(ctx, s, hdr)
 	}
 	stream, err := OpenAccess(ctx, d.h, p, hdr)
-	if errors.Is(err, ErrStreamLimit) {
+	if errors.Is(err, wire.ErrStreamLimit) {
 		// A warm stream may have taken the last stream the limits allow
 		// while this one was being opened: it is this connection's.
 		if s := pool.take(); s != nil {
@@ -119,7 +120,7 @@ func (d *AccessDialer) pool(p peer.ID) *warmPool {
 // warm opens a stream to p and negotiates the access protocol on it, so
 // the peer's handler is running and waiting for a header when it is used.
 func (d *AccessDialer) warm(ctx context.Context, p peer.ID) (network.Stream, error) {
-	s, err := newUserStream(ctx, d.h, p, AccessProtocol, "fungi access")
+	s, err := newUserStream(ctx, d.h, p, wire.AccessProtocol, "fungi access")
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/wire"
 )
 
 // warmRig is an access server in front of a counting echo service and a
@@ -86,7 +87,7 @@ func (r *warmRig) serverAccessStreams() int {
 	n := 0
 	for _, c := range r.server.Network().ConnsToPeer(r.client.ID()) {
 		for _, s := range c.GetStreams() {
-			if s.Protocol() == AccessProtocol {
+			if s.Protocol() == wire.AccessProtocol {
 				n++
 			}
 		}
@@ -188,7 +189,7 @@ func skipsStreamsThePeerEnded(t *testing.T, r *warmRig) {
 	r.waitPeerHolds(t, accessWarmStreams)
 	for _, c := range r.server.Network().ConnsToPeer(r.client.ID()) {
 		for _, s := range c.GetStreams() {
-			if s.Protocol() == AccessProtocol {
+			if s.Protocol() == wire.AccessProtocol {
 				s.Reset()
 			}
 		}

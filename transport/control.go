@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/wire"
 )
 
 // Deadlines of the control protocol. An admin's request may carry a module
@@ -52,14 +53,6 @@ var keepalivesSent atomic.Int64
 // handler that waits (a log follow) must return on ctx.Done.
 type ControlHandler func(ctx context.Context, from peer.ID, role string, req *messages.Envelope, reply func(*messages.Envelope) error) error
 
-// RemoteError is an error reply from a peer.
-type RemoteError struct {
-	Code    string
-	Message string
-}
-
-func (e *RemoteError) Error() string { return e.Message }
-
 // peerStreams counts the control streams each peer has open.
 type peerStreams struct {
 	mu   sync.Mutex
@@ -93,7 +86,7 @@ func errorEnvelope(code, msg string) *messages.Envelope {
 // fewer than MaxControlStreamsPerPeer requests running.
 func ServeControl(h host.Host, gate *TrustGate, handle ControlHandler) {
 	streams := &peerStreams{open: map[peer.ID]int{}}
-	h.SetStreamHandler(ControlProtocol, func(s network.Stream) {
+	h.SetStreamHandler(wire.ControlProtocol, func(s network.Stream) {
 		from := s.Conn().RemotePeer()
 		role := gate.Role(from)
 		if role == "" {
@@ -102,7 +95,7 @@ func ServeControl(h host.Host, gate *TrustGate, handle ControlHandler) {
 		}
 		if !streams.acquire(from) {
 			s.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
-			WriteFrame(s, errorEnvelope("busy", fmt.Sprintf(
+			wire.WriteFrame(s, errorEnvelope("busy", fmt.Sprintf(
 				"the peer refused the request: %d of your requests are already running there (the limit per peer; each `logs -f` holds one); end some and try again",
 				MaxControlStreamsPerPeer)))
 			s.Close()
@@ -120,17 +113,17 @@ func serveControlStream(s network.Stream, from peer.ID, role string, handle Cont
 	}
 	s.SetReadDeadline(time.Now().Add(readTimeout))
 	var req messages.Envelope
-	if err := ReadFrame(bufio.NewReader(s), &req, ControlFrameLimit(role)); err != nil {
+	if err := wire.ReadFrame(bufio.NewReader(s), &req, wire.ControlFrameLimit(role)); err != nil {
 		code := "invalid"
 		msg := "the peer refused the request: " + err.Error()
-		if errors.Is(err, ErrFrameTooLarge) {
+		if errors.Is(err, wire.ErrFrameTooLarge) {
 			code = "too_large"
 			if role != "admin" {
-				msg += fmt.Sprintf(" (a peer with the %s role may send requests of at most %d bytes; shipping a module needs admin)", role, MaxAccessRoleControlFrame)
+				msg += fmt.Sprintf(" (a peer with the %s role may send requests of at most %d bytes; shipping a module needs admin)", role, wire.MaxAccessRoleControlFrame)
 			}
 		}
 		s.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
-		WriteFrame(s, errorEnvelope(code, msg))
+		wire.WriteFrame(s, errorEnvelope(code, msg))
 		s.Close()
 		return
 	}
@@ -144,7 +137,7 @@ func serveControlStream(s network.Stream, from peer.ID, role string, handle Cont
 		defer writeMu.Unlock()
 		e.RequestId = req.RequestId
 		s.SetWriteDeadline(time.Now().Add(replyWriteTimeout))
-		err := WriteFrame(s, e)
+		err := wire.WriteFrame(s, e)
 		if err != nil {
 			cancel() // the controller is gone or stuck: stop the work for it
 		}
@@ -178,9 +171,9 @@ func serveControlStream(s network.Stream, from peer.ID, role string, handle Cont
 	}
 	final := &messages.Envelope{Final: true}
 	if err != nil {
-		var re *RemoteError
+		var re *wire.RemoteError
 		if !errors.As(err, &re) {
-			re = &RemoteError{Code: "failed", Message: err.Error()}
+			re = &wire.RemoteError{Code: "failed", Message: err.Error()}
 		}
 		final.Body = &messages.Envelope_Error{Error: &messages.ErrorReply{Code: re.Code, Message: re.Message}}
 	}
@@ -192,14 +185,14 @@ func serveControlStream(s network.Stream, from peer.ID, role string, handle Cont
 }
 
 // CallControl sends req to p and hands each reply envelope to onReply until
-// the final one. An error reply becomes a *RemoteError. The call lasts until
+// the final one. An error reply becomes a *wire.RemoteError. The call lasts until
 // ctx ends or the peer stops answering (no frame, keepalives included, for
 // callIdleTimeout); a call that ends early resets the stream, so the peer
 // stops working for it at once.
 func CallControl(ctx context.Context, h host.Host, p peer.ID, req *messages.Envelope, onReply func(*messages.Envelope) error) error {
-	s, err := newUserStream(ctx, h, p, ControlProtocol, "fungi control")
+	s, err := newUserStream(ctx, h, p, wire.ControlProtocol, "fungi control")
 	if err != nil {
-		return streamOpenError(err)
+		return wire.StreamOpenError(err)
 	}
 	// The request goes out while replies are read: a peer may refuse a
 	// large request after its first bytes, and the refusal must not wait
@@ -213,7 +206,7 @@ func CallControl(ctx context.Context, h host.Host, p peer.ID, req *messages.Enve
 	go func() {
 		defer close(sent)
 		s.SetWriteDeadline(time.Now().Add(requestWriteTimeout))
-		if sendErr = WriteFrame(requestWriter(ctx, s), req); sendErr == nil {
+		if sendErr = wire.WriteFrame(requestWriter(ctx, s), req); sendErr == nil {
 			sendErr = s.CloseWrite()
 		}
 		deadlineMu.Lock()
@@ -246,14 +239,14 @@ func CallControl(ctx context.Context, h host.Host, p peer.ID, req *messages.Enve
 		s.SetReadDeadline(time.Now().Add(idle))
 		deadlineMu.Unlock()
 		var e messages.Envelope
-		if err := ReadFrame(r, &e, MaxControlFrame); err != nil {
+		if err := wire.ReadFrame(r, &e, wire.MaxControlFrame); err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("the peer did not answer in time: %w", ctx.Err())
 			}
 			select {
 			case <-sent:
 				if sendErr != nil {
-					return fmt.Errorf("send the request: %w", explainReset(sendErr))
+					return fmt.Errorf("send the request: %w", wire.ExplainReset(sendErr))
 				}
 			default:
 			}
@@ -261,11 +254,11 @@ func CallControl(ctx context.Context, h host.Host, p peer.ID, req *messages.Enve
 			if errors.As(err, &ne) && ne.Timeout() {
 				return fmt.Errorf("the peer sent nothing for %s, not even a keepalive; it is gone or overloaded, try again", callIdleTimeout)
 			}
-			return fmt.Errorf("read the reply: %w", explainReset(err))
+			return fmt.Errorf("read the reply: %w", wire.ExplainReset(err))
 		}
 		if er := e.GetError(); er != nil {
 			completed = true
-			return &RemoteError{Code: er.Code, Message: er.Message}
+			return &wire.RemoteError{Code: er.Code, Message: er.Message}
 		}
 		if e.Body != nil {
 			if err := onReply(&e); err != nil {

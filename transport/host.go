@@ -16,7 +16,7 @@ import (
 // TCP and QUIC, TLS and Noise, yamux, the circuit-relay client, hole
 // punching, AutoNAT and, with portMapping, UPnP/NAT-PMP port mapping on the
 // gateway. The gate decides who gets in, and sizes the resource limits: an
-// admitted peer may hold TrustedPeerStreams streams, a stranger none.
+// admitted peer may hold wire.TrustedPeerStreams streams, a stranger none.
 // relays (may be nil) adds the relayed addresses of its reservations to the
 // host's own.
 func NewHost(priv crypto.PrivKey, listen []string, gate *TrustGate, relays *Relays, portMapping bool) (host.Host, error) {

@@ -21,40 +21,8 @@ import (
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/wire"
 )
-
-// A frame that announces far more than it carries costs what arrived, not
-// what it announced.
-func TestReadFrameAllocatesWhatArrives(t *testing.T) {
-	announced := 60 << 20
-	frame := append(binary.AppendUvarint(nil, uint64(announced)), bytes.Repeat([]byte{0x0a}, 100)...)
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	var e messages.Envelope
-	err := ReadFrame(bufio.NewReader(bytes.NewReader(frame)), &e, MaxControlFrame)
-	runtime.ReadMemStats(&after)
-	if err == nil || !strings.Contains(err.Error(), "cut short") {
-		t.Fatalf("a frame cut short was read: %v", err)
-	}
-	if got := after.TotalAlloc - before.TotalAlloc; got > 4<<20 {
-		t.Fatalf("reading 100 bytes of a frame announcing %d allocated %d bytes", announced, got)
-	}
-}
-
-// A whole frame larger than one growth step still arrives intact.
-func TestReadFrameLargeRoundTrip(t *testing.T) {
-	art := bytes.Repeat([]byte("module"), 1<<20)
-	var buf bytes.Buffer
-	WriteFrame(&buf, &messages.Envelope{Body: &messages.Envelope_Pull{Pull: &messages.PullServiceRequest{Artifact: art}}})
-	var e messages.Envelope
-	if err := ReadFrame(bufio.NewReader(&buf), &e, MaxControlFrame); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(e.GetPull().GetArtifact(), art) {
-		t.Fatal("the artifact changed on the way")
-	}
-}
 
 // An access-role peer may not send an admin-sized request: the length alone
 // is refused, naming the role's limit. An admin may still ship a module.
@@ -70,15 +38,15 @@ func TestControlBoundsFramesByRole(t *testing.T) {
 	})
 	big := &messages.Envelope{Body: &messages.Envelope_Pull{Pull: &messages.PullServiceRequest{Artifact: make([]byte, 1<<20)}}}
 
-	s := rawStream(t, client, server, ControlProtocol)
-	s.Write(binary.AppendUvarint(nil, MaxAccessRoleControlFrame+1))
+	s := rawStream(t, client, server, wire.ControlProtocol)
+	s.Write(binary.AppendUvarint(nil, wire.MaxAccessRoleControlFrame+1))
 	e := readReply(t, s)
 	if e.GetError().GetCode() != "too_large" || !strings.Contains(e.GetError().GetMessage(), "access role may send requests of at most") {
 		t.Fatalf("access-role oversized request: %v", e)
 	}
 	s.Close()
 	err := CallControl(context.Background(), client, server.ID(), big, func(*messages.Envelope) error { return nil })
-	var re *RemoteError
+	var re *wire.RemoteError
 	if !errors.As(err, &re) || re.Code != "too_large" {
 		t.Fatalf("access-role peer shipped a module: %v", err)
 	}
@@ -119,7 +87,7 @@ func TestControlLimitsStreamsPerPeer(t *testing.T) {
 	running.Wait()
 	catalog := &messages.Envelope{Body: &messages.Envelope_Catalog{Catalog: &messages.CatalogRequest{}}}
 	err := CallControl(context.Background(), client, server.ID(), catalog, func(*messages.Envelope) error { return nil })
-	var re *RemoteError
+	var re *wire.RemoteError
 	if !errors.As(err, &re) || re.Code != "busy" || !strings.Contains(re.Message, fmt.Sprintf("%d of your requests are already running", MaxControlStreamsPerPeer)) {
 		t.Fatalf("request past the limit: %v", err)
 	}
@@ -219,9 +187,9 @@ func TestControlCallEndsWhenPeerGoesSilent(t *testing.T) {
 	client, server, _ := pair(t, "admin")
 	release := make(chan struct{})
 	defer close(release)
-	server.SetStreamHandler(ControlProtocol, func(s network.Stream) {
+	server.SetStreamHandler(wire.ControlProtocol, func(s network.Stream) {
 		var req messages.Envelope
-		ReadFrame(bufio.NewReader(s), &req, MaxControlFrame)
+		wire.ReadFrame(bufio.NewReader(s), &req, wire.MaxControlFrame)
 		<-release // holds the stream and says nothing
 		s.Reset()
 	})
@@ -430,13 +398,13 @@ func TestTrustedPeerHoldsManyAccessStreams(t *testing.T) {
 }
 
 // When a peer's stream limit is reached, the refusal says so (and wraps
-// ErrStreamLimit, which the access forwarder answers with a 503), instead
+// wire.ErrStreamLimit, which the access forwarder answers with a 503), instead
 // of libp2p's bare reset that read as "bad frame length".
 func TestStreamLimitRefusalIsNamed(t *testing.T) {
 	const limit = 8
 	trustedPeerStreams = limit
 	server, gate := newTestHost(t) // the serving node has the small limit
-	trustedPeerStreams = TrustedPeerStreams
+	trustedPeerStreams = wire.TrustedPeerStreams
 	client, clientGate := newTestHost(t)
 	trustEachOther(client, clientGate, server, gate, "access")
 	addr := echoService(t)
@@ -461,7 +429,7 @@ func TestStreamLimitRefusalIsNamed(t *testing.T) {
 	if err == nil {
 		t.Fatalf("%d streams opened past a limit of %d", len(open), limit)
 	}
-	if !errors.Is(err, ErrStreamLimit) || !strings.Contains(err.Error(), "the peer refused the stream, it has as many open as it allows") {
+	if !errors.Is(err, wire.ErrStreamLimit) || !strings.Contains(err.Error(), "the peer refused the stream, it has as many open as it allows") {
 		t.Fatalf("refusal at the limit: %v", err)
 	}
 	t.Logf("refusal: %v", err)
@@ -482,8 +450,8 @@ func TestAccessRolePeerCannotMakeNodeHoldAnnouncedFrames(t *testing.T) {
 	const streams = 24
 	codes := map[string]int{}
 	for range streams {
-		s := rawStream(t, client, server, ControlProtocol)
-		s.Write(append(binary.AppendUvarint(nil, MaxControlFrame), bytes.Repeat([]byte{1}, 10)...))
+		s := rawStream(t, client, server, wire.ControlProtocol)
+		s.Write(append(binary.AppendUvarint(nil, wire.MaxControlFrame), bytes.Repeat([]byte{1}, 10)...))
 		codes[readReply(t, s).GetError().GetCode()]++
 		s.Close()
 	}

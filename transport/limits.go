@@ -1,37 +1,24 @@
 package transport
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+
+	"github.com/fungi-go/fungi/transport/wire"
 )
 
-// Stream limits of the resource manager. libp2p's defaults are made for
-// strangers on a public network and cap one peer at about 75 streams per
-// protocol; a fungi node only talks to its owner's devices, where one
-// access entry may carry a thousand connections at once. Strangers never
-// get that far: the gate refuses them at the handshake, and their peer
-// scope allows only what pairing needs (guestLimits).
-const (
-	// TrustedPeerStreams is how many streams an admitted peer may have open
-	// with this node at once in each direction.
-	TrustedPeerStreams = 4096
-	// NodeStreams is how many streams the node holds in all.
-	NodeStreams = 16384
-	// trustedPeerConns is how many connections a trusted peer may hold.
-	trustedPeerConns = 32
-)
+// trustedPeerConns is how many connections a trusted peer may hold. Its
+// streams and the node's are bounded by wire.TrustedPeerStreams and
+// wire.NodeStreams. Strangers never get that far: the gate refuses them
+// at the handshake, and their peer scope allows only what pairing needs
+// (guestLimits).
+const trustedPeerConns = 32
 
-// trustedPeerStreams is TrustedPeerStreams, smaller in tests that reach it.
-var trustedPeerStreams = TrustedPeerStreams
-
-// ErrStreamLimit marks a stream that a resource limit refused, on this node
-// or on the peer: wait for connections to end, or spread the load.
-var ErrStreamLimit = errors.New("stream limit reached")
+// trustedPeerStreams is wire.TrustedPeerStreams, smaller in tests that
+// reach it.
+var trustedPeerStreams = wire.TrustedPeerStreams
 
 // guestLimits are those of a peer the gate has not admitted: what the
 // pairing protocol needs, and no more. A few connections (a joiner may
@@ -68,7 +55,7 @@ func (l *gateLimiter) GetPeerLimits(p peer.ID) rcmgr.Limit {
 }
 
 // peerLimit is one peer's limits as the gate sees it at each reservation:
-// an admitted peer's are the trusted ones (TrustedPeerStreams), anyone
+// an admitted peer's are the trusted ones (wire.TrustedPeerStreams), anyone
 // else's guestLimits. Fungi's own protocols still reset a guest's streams
 // (they check the role); what bounds guests is their number and their
 // window (Pairing), and the gate, which refuses other strangers at the
@@ -101,9 +88,9 @@ func newResourceManager(gate *TrustGate) (network.ResourceManager, error) {
 	scaling := rcmgr.DefaultLimits
 	setServiceLimits(&scaling)
 	node := rcmgr.ResourceLimits{
-		Streams:         rcmgr.LimitVal(NodeStreams),
-		StreamsInbound:  rcmgr.LimitVal(NodeStreams),
-		StreamsOutbound: rcmgr.LimitVal(NodeStreams),
+		Streams:         rcmgr.LimitVal(wire.NodeStreams),
+		StreamsInbound:  rcmgr.LimitVal(wire.NodeStreams),
+		StreamsOutbound: rcmgr.LimitVal(wire.NodeStreams),
 	}
 	perPeer := rcmgr.ResourceLimits{
 		// A trusted peer may hold more connections than libp2p's 8: after
@@ -117,43 +104,14 @@ func newResourceManager(gate *TrustGate) (network.ResourceManager, error) {
 		StreamsInbound:  rcmgr.LimitVal(trustedPeerStreams),
 		StreamsOutbound: rcmgr.LimitVal(trustedPeerStreams),
 	}
-	ours := map[protocol.ID]rcmgr.ResourceLimits{ControlProtocol: perPeer, AccessProtocol: perPeer}
+	ours := map[protocol.ID]rcmgr.ResourceLimits{wire.ControlProtocol: perPeer, wire.AccessProtocol: perPeer}
 	cfg := rcmgr.PartialLimitConfig{
 		System:       node,
 		Transient:    node,
-		Protocol:     map[protocol.ID]rcmgr.ResourceLimits{ControlProtocol: node, AccessProtocol: node},
+		Protocol:     map[protocol.ID]rcmgr.ResourceLimits{wire.ControlProtocol: node, wire.AccessProtocol: node},
 		ProtocolPeer: ours,
 		PeerDefault:  perPeer,
 	}.Build(scaling.AutoScale())
 	base := rcmgr.NewFixedLimiter(cfg)
 	return rcmgr.NewResourceManager(&gateLimiter{Limiter: base, gate: gate, trusted: base.GetPeerLimits("")}, connLimits()...)
-}
-
-// isLimitReset reports whether err is a stream the other side reset
-// because one of its resource limits was reached.
-func isLimitReset(err error) bool {
-	var se *network.StreamError
-	return errors.As(err, &se) && se.ErrorCode == network.StreamResourceLimitExceeded
-}
-
-// streamOpenError explains a failed NewStream.
-func streamOpenError(err error) error {
-	if errors.Is(err, network.ErrResourceLimitExceeded) {
-		return fmt.Errorf("%w: this node already has as many streams open as it allows (%d per peer, %d in all); wait for some connections to end: %v",
-			ErrStreamLimit, trustedPeerStreams, NodeStreams, err)
-	}
-	return explainReset(err)
-}
-
-// explainReset turns the peer's refusal of a stream into words; libp2p's
-// own says only "stream reset".
-func explainReset(err error) error {
-	if isLimitReset(err) {
-		return fmt.Errorf("%w: the peer refused the stream, it has as many open as it allows (%d per peer on a fungi node); wait for some connections to end: %v",
-			ErrStreamLimit, trustedPeerStreams, err)
-	}
-	if errors.Is(err, network.ErrReset) {
-		return fmt.Errorf("the peer closed the stream before answering (it may be stopping, or have untrusted this node): %w", err)
-	}
-	return err
 }

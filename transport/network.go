@@ -15,6 +15,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/wire"
 )
 
 // Network is the libp2p host seen as the actors need it.
@@ -203,16 +204,10 @@ func (n *Network) describe(c network.Conn, alias func(peer.ID) string) *messages
 	return info
 }
 
-func isRelayed(a ma.Multiaddr) bool {
-	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
-	return err == nil
-}
-
-// relayedConn reports whether c goes through a relay: libp2p marks a
-// circuit with limits Limited, and its remote address names the circuit.
-func relayedConn(c network.Conn) bool {
-	return c.Stat().Limited || isRelayed(c.RemoteMultiaddr())
-}
+// isRelayed and relayedConn are wire.RelayedAddr and wire.Relayed, by
+// the short names the files of this package use.
+func isRelayed(a ma.Multiaddr) bool   { return wire.RelayedAddr(a) }
+func relayedConn(c network.Conn) bool { return wire.Relayed(c) }
 
 func transportName(a ma.Multiaddr) string {
 	for _, p := range []int{ma.P_QUIC_V1, ma.P_TCP, ma.P_UDP} {

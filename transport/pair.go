@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/wire"
 )
 
 // PairProtocol is the one protocol a pairing guest may use: the joiner
@@ -499,7 +500,7 @@ func ServePair(h host.Host, gate *TrustGate, paired Paired) *Pairing {
 		from := s.Conn().RemotePeer()
 		s.SetDeadline(time.Now().Add(pairTimeout))
 		var req messages.PairRequest
-		if err := ReadFrame(bufio.NewReader(s), &req, maxPairFrame); err != nil {
+		if err := wire.ReadFrame(bufio.NewReader(s), &req, maxPairFrame); err != nil {
 			s.Reset()
 			return
 		}
@@ -517,7 +518,7 @@ func ServePair(h host.Host, gate *TrustGate, paired Paired) *Pairing {
 		if err != nil {
 			reply.Role, reply.Error = "", err.Error()
 		}
-		if WriteFrame(s, reply) != nil {
+		if wire.WriteFrame(s, reply) != nil {
 			s.Reset()
 			return
 		}
@@ -576,28 +577,28 @@ func Pair(ctx context.Context, h host.Host, code *InviteCode) (string, error) {
 		s.SetDeadline(d)
 	}
 	req := &messages.PairRequest{InviteId: code.ID, Proof: pairProof(code.Secret, code.PeerID, h.ID())}
-	if err := WriteFrame(s, req); err != nil {
+	if err := wire.WriteFrame(s, req); err != nil {
 		s.Reset()
 		return "", fmt.Errorf("send the proof: %w", explainPairReset(err))
 	}
 	s.CloseWrite()
 	var reply messages.PairReply
-	if err := ReadFrame(bufio.NewReader(s), &reply, maxPairReply); err != nil {
+	if err := wire.ReadFrame(bufio.NewReader(s), &reply, maxPairReply); err != nil {
 		s.Reset()
 		return "", fmt.Errorf("read the answer: %w", explainPairReset(err))
 	}
 	if !reply.Ok {
-		return "", &RemoteError{Code: "denied", Message: reply.Error}
+		return "", &wire.RemoteError{Code: "denied", Message: reply.Error}
 	}
 	return reply.Role, nil
 }
 
-// explainPairReset is explainReset for the pairing stream, which the
+// explainPairReset is wire.ExplainReset for the pairing stream, which the
 // inviter sizes by a pairing guest's limits, not a trusted device's.
 func explainPairReset(err error) error {
-	if isLimitReset(err) {
+	if wire.IsLimitReset(err) {
 		return fmt.Errorf("%w: the inviter refused the pairing stream, a device that is pairing may hold only %d streams with it at once; close other connections to it and try again: %v",
-			ErrStreamLimit, guestLimits.StreamsInbound, err)
+			wire.ErrStreamLimit, guestLimits.StreamsInbound, err)
 	}
-	return explainReset(err)
+	return wire.ExplainReset(err)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/wire"
 )
 
 // inviter is a real host serving pairing, whose "device book" is a map the
@@ -97,7 +98,7 @@ func pairWith(h host.Host, c *InviteCode) (string, error) {
 
 func wantRefusal(t *testing.T, err error, contains string) {
 	t.Helper()
-	var re *RemoteError
+	var re *wire.RemoteError
 	if !errors.As(err, &re) || !strings.Contains(re.Message, contains) {
 		t.Fatalf("got %v, want a refusal saying %q", err, contains)
 	}

@@ -2,16 +2,13 @@ package transport
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"io"
 	"net"
 	"strconv"
 	"strings"
 	"testing"
-	"testing/iotest"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -19,9 +16,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/wire"
 )
 
 // pair starts two real hosts on loopback TCP: client is trusted by server
@@ -104,7 +101,7 @@ func rawStream(t *testing.T, client, server host.Host, proto string) network.Str
 func readReply(t *testing.T, s network.Stream) *messages.Envelope {
 	t.Helper()
 	var e messages.Envelope
-	if err := ReadFrame(bufio.NewReader(s), &e, MaxControlFrame); err != nil {
+	if err := wire.ReadFrame(bufio.NewReader(s), &e, wire.MaxControlFrame); err != nil {
 		t.Fatalf("no error reply: %v", err)
 	}
 	return &e
@@ -115,7 +112,7 @@ func TestControlRefusesBadFramesAndKeepsServing(t *testing.T) {
 	ServeControl(server, gate, echoControl)
 
 	// Oversized: the length alone is refused, the body is never read.
-	s := rawStream(t, client, server, ControlProtocol)
+	s := rawStream(t, client, server, wire.ControlProtocol)
 	s.Write(binary.AppendUvarint(nil, 1<<40))
 	if e := readReply(t, s); e.GetError().GetCode() != "too_large" || !strings.Contains(e.GetError().GetMessage(), "frame too large") {
 		t.Fatalf("oversized frame: %v", e)
@@ -123,7 +120,7 @@ func TestControlRefusesBadFramesAndKeepsServing(t *testing.T) {
 	s.Close()
 
 	// Malformed: a length, then bytes that are no protobuf.
-	s = rawStream(t, client, server, ControlProtocol)
+	s = rawStream(t, client, server, wire.ControlProtocol)
 	s.Write(append(binary.AppendUvarint(nil, 4), 0xff, 0xff, 0xff, 0xff))
 	if e := readReply(t, s); e.GetError().GetCode() != "invalid" || !strings.Contains(e.GetError().GetMessage(), "malformed frame") {
 		t.Fatalf("malformed frame: %v", e)
@@ -131,7 +128,7 @@ func TestControlRefusesBadFramesAndKeepsServing(t *testing.T) {
 	s.Close()
 
 	// Cut short: announces more than it sends, then half-closes.
-	s = rawStream(t, client, server, ControlProtocol)
+	s = rawStream(t, client, server, wire.ControlProtocol)
 	s.Write(append(binary.AppendUvarint(nil, 100), 1, 2, 3))
 	s.CloseWrite()
 	if e := readReply(t, s); e.GetError().GetCode() != "invalid" || !strings.Contains(e.GetError().GetMessage(), "cut short") {
@@ -171,19 +168,19 @@ func TestAccessRefusesBadHeadersAndKeepsServing(t *testing.T) {
 	}()
 	ServeAccess(server, gate, func(from peer.ID, hdr *messages.AccessHeader) (string, error) {
 		if hdr.ServiceId != "echo" {
-			return "", &RemoteError{Message: "no service " + hdr.ServiceId}
+			return "", &wire.RemoteError{Message: "no service " + hdr.ServiceId}
 		}
 		return ln.Addr().String(), nil
 	}, t.Logf)
 
 	for name, payload := range map[string][]byte{
-		"oversized": binary.AppendUvarint(nil, MaxAccessFrame+1),
+		"oversized": binary.AppendUvarint(nil, wire.MaxAccessFrame+1),
 		"malformed": append(binary.AppendUvarint(nil, 3), 0xff, 0xff, 0xff),
 	} {
-		s := rawStream(t, client, server, AccessProtocol)
+		s := rawStream(t, client, server, wire.AccessProtocol)
 		s.Write(payload)
 		var reply messages.AccessReply
-		if err := ReadFrame(bufio.NewReader(s), &reply, MaxAccessFrame); err != nil {
+		if err := wire.ReadFrame(bufio.NewReader(s), &reply, wire.MaxAccessFrame); err != nil {
 			t.Fatalf("%s: no reply: %v", name, err)
 		}
 		if reply.Ok || !strings.Contains(reply.Error, "bad access header") {
@@ -221,82 +218,4 @@ func TestStrangerGetsNoConnection(t *testing.T) {
 	if server.Network().Connectedness(client.ID()) == network.Connected {
 		t.Fatal("the server kept a connection to a stranger")
 	}
-}
-
-func TestReadFrameLimits(t *testing.T) {
-	var buf bytes.Buffer
-	WriteFrame(&buf, &messages.AccessHeader{ServiceId: strings.Repeat("x", 100)})
-	var h messages.AccessHeader
-	if err := ReadFrame(bufio.NewReader(bytes.NewReader(buf.Bytes())), &h, 50); err == nil || !strings.Contains(err.Error(), "frame too large") {
-		t.Fatalf("limit not enforced: %v", err)
-	}
-	if err := ReadFrame(bufio.NewReader(bytes.NewReader(buf.Bytes())), &h, 200); err != nil || len(h.ServiceId) != 100 {
-		t.Fatalf("round trip: %v", err)
-	}
-}
-
-// FuzzReadFrame: whatever arrives, in whatever pieces, the incremental
-// decoder agrees with a plain one (read the length, then the announced
-// bytes at once): the same messages, an error where it errs, a too-large
-// error exactly when the length passes the role's limit; never a panic.
-//
-//	go test -run '^$' -fuzz FuzzReadFrame -fuzztime 10s ./transport
-func FuzzReadFrame(f *testing.F) {
-	var good bytes.Buffer
-	WriteFrame(&good, &messages.Envelope{RequestId: 1, Body: &messages.Envelope_Start{Start: &messages.StartService{Name: "svc"}}})
-	f.Add(good.Bytes(), uint8(0), false)
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, uint8(1), true)
-	f.Add([]byte{0x05, 0x0a, 0x03}, uint8(2), false)
-	f.Add([]byte{}, uint8(0), true)
-	f.Add(append(binary.AppendUvarint(nil, MaxAccessRoleControlFrame+1), 0x0a), uint8(3), false)
-	f.Fuzz(func(t *testing.T, data []byte, pieces uint8, admin bool) {
-		role := "access"
-		if admin {
-			role = "admin"
-		}
-		limit := ControlFrameLimit(role)
-		var src io.Reader = bytes.NewReader(data)
-		switch pieces % 3 {
-		case 1:
-			src = iotest.OneByteReader(src)
-		case 2:
-			src = iotest.HalfReader(src)
-		}
-		r := bufio.NewReaderSize(src, 16)
-		ref := bytes.NewReader(data)
-		for i := 0; i < 4; i++ {
-			var got, want messages.Envelope
-			err := ReadFrame(r, &got, limit)
-			wantErr, tooLarge := plainReadFrame(ref, &want, limit)
-			if (err == nil) != (wantErr == nil) {
-				t.Fatalf("frame %d: incremental %v, plain %v", i, err, wantErr)
-			}
-			if errors.Is(err, ErrFrameTooLarge) != tooLarge {
-				t.Fatalf("frame %d: too large %v, want %v (%v)", i, errors.Is(err, ErrFrameTooLarge), tooLarge, err)
-			}
-			if err != nil {
-				return
-			}
-			if !proto.Equal(&got, &want) {
-				t.Fatalf("frame %d: incremental %v, plain %v", i, &got, &want)
-			}
-		}
-	})
-}
-
-// plainReadFrame is the obvious decoder ReadFrame must agree with.
-func plainReadFrame(r *bytes.Reader, m proto.Message, limit int) (err error, tooLarge bool) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil {
-		return err, false
-	}
-	if n > uint64(limit) {
-		return ErrFrameTooLarge, true
-	}
-	if n > uint64(r.Len()) {
-		return io.ErrUnexpectedEOF, false
-	}
-	b := make([]byte, n)
-	io.ReadFull(r, b)
-	return proto.Unmarshal(b, m), false
 }

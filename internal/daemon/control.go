@@ -13,7 +13,7 @@ import (
 	"github.com/fungi-go/fungi/actors"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes/manifest"
-	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/wire"
 )
 
 // handleControl answers a peer's request on the control protocol: the role
@@ -28,7 +28,7 @@ func (s *apiServer) handleControl(ctx context.Context, from peer.ID, role string
 		return controlReply(reply, err, &messages.Envelope{Body: &messages.Envelope_CatalogEntry{CatalogEntry: e}})
 	}
 	if role != actors.RoleAdmin {
-		return &transport.RemoteError{Code: "denied", Message: fmt.Sprintf(
+		return &wire.RemoteError{Code: "denied", Message: fmt.Sprintf(
 			"this node gives %s the %s role, and administering services needs admin; the node's owner grants it with: fungi device trust %s --role admin",
 			from, role, from)}
 	}
@@ -60,7 +60,7 @@ func (s *apiServer) handleControl(ctx context.Context, from peer.ID, role string
 			return reply(&messages.Envelope{Body: &messages.Envelope_LogChunk{LogChunk: c}})
 		})
 	default:
-		return &transport.RemoteError{Code: "invalid", Message: "this node does not know that request; are both nodes the same version of fungi?"}
+		return &wire.RemoteError{Code: "invalid", Message: "this node does not know that request; are both nodes the same version of fungi?"}
 	}
 }
 
@@ -82,16 +82,16 @@ func serviceEnvelope(info *messages.ServiceInfo) *messages.Envelope {
 func (s *apiServer) remotePull(req *messages.PullServiceRequest, reply func(*messages.Envelope) error) error {
 	m, err := manifest.Parse(req.ManifestYaml)
 	if err != nil {
-		return &transport.RemoteError{Code: "invalid", Message: err.Error()}
+		return &wire.RemoteError{Code: "invalid", Message: err.Error()}
 	}
 	req.ManifestDir = ""
 	if m.Spec.Source.File != "" {
 		if len(req.Artifact) == 0 {
-			return &transport.RemoteError{Code: "invalid", Message: "source.file names a file on the controller; it must be shipped with the manifest (fungi peer admin service pull does that)"}
+			return &wire.RemoteError{Code: "invalid", Message: "source.file names a file on the controller; it must be shipped with the manifest (fungi peer admin service pull does that)"}
 		}
 		sum := sha256.Sum256(req.Artifact)
 		if hex.EncodeToString(sum[:]) != req.ArtifactSha256 {
-			return &transport.RemoteError{Code: "invalid", Message: "the shipped file does not match its checksum; it was damaged on the way, pull again"}
+			return &wire.RemoteError{Code: "invalid", Message: "the shipped file does not match its checksum; it was damaged on the way, pull again"}
 		}
 	} else {
 		req.Artifact = nil
@@ -135,9 +135,9 @@ func remoteError(err error) error {
 		case actors.Conflict:
 			code = "conflict"
 		}
-		return &transport.RemoteError{Code: code, Message: ae.Msg}
+		return &wire.RemoteError{Code: code, Message: ae.Msg}
 	}
-	return &transport.RemoteError{Code: "failed", Message: err.Error()}
+	return &wire.RemoteError{Code: "failed", Message: err.Error()}
 }
 
 // resolveAccess admits an access stream from a peer to a published, running

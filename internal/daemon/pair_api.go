@@ -15,6 +15,7 @@ import (
 	"github.com/fungi-go/fungi/actors"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/wire"
 )
 
 // joinConnectTimeout bounds the joiner's dial of the inviter: every address
@@ -139,7 +140,7 @@ func (s *apiServer) JoinDevice(ctx context.Context, req *messages.JoinRequest) (
 	_, err = transport.Pair(c, s.net.Host, code)
 	if err != nil {
 		undo()
-		var re *transport.RemoteError
+		var re *wire.RemoteError
 		if errors.As(err, &re) {
 			return nil, status.Errorf(codes.PermissionDenied, "%s refused the invite: %s", code.PeerID, re.Message)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/fungi-go/fungi/internal/names"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/wire"
 )
 
 const connectTimeout = 10 * time.Second
@@ -154,7 +155,7 @@ func (s *apiServer) peerError(d *messages.Device, err error) error {
 	if err == nil {
 		return nil
 	}
-	var re *transport.RemoteError
+	var re *wire.RemoteError
 	if errors.As(err, &re) {
 		code := codes.Unknown
 		switch re.Code {

@@ -1,4 +1,9 @@
-package transport
+// Package wire is what fungi's stream protocols share below both of their
+// ends: the protocol IDs, the framing and its limits, the error a peer
+// answers with, the stream limits a node keeps and how a refusal by them
+// is explained, and whether a connection rides a relay. transport and its
+// protocol packages (access, pair) import it; it imports none of them.
+package wire
 
 import (
 	"bufio"
