@@ -12,28 +12,23 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/fungi-go/fungi/internal/testutil"
+	"github.com/fungi-go/fungi/internal/wasmasm"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes"
 )
-
-// wasmSection frames one section: id, LEB128 size, body.
-func wasmSection(id byte, body []byte) []byte {
-	out := binary.AppendUvarint([]byte{id}, uint64(len(body)))
-	return append(out, body...)
-}
 
 // dataModule is a minimal command module (an empty _start) with one
 // exported memory of pages pages and the given raw data section body.
 func dataModule(pages uint32, dataBody []byte) []byte {
 	m := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
-	m = append(m, wasmSection(1, []byte{1, 0x60, 0, 0})...)                             // type () -> ()
-	m = append(m, wasmSection(3, []byte{1, 0})...)                                      // one function
-	m = append(m, wasmSection(5, binary.AppendUvarint([]byte{1, 0}, uint64(pages)))...) // memory, min pages
+	m = append(m, wasmasm.Section(1, 1, 0x60, 0, 0)...)                                        // type () -> ()
+	m = append(m, wasmasm.Section(3, 1, 0)...)                                                 // one function
+	m = append(m, wasmasm.Section(5, binary.AppendUvarint([]byte{1, 0}, uint64(pages))...)...) // memory, min pages
 	exports := []byte{2, 6, 'm', 'e', 'm', 'o', 'r', 'y', 2, 0, 6, '_', 's', 't', 'a', 'r', 't', 0, 0}
-	m = append(m, wasmSection(7, exports)...)
-	m = append(m, wasmSection(10, []byte{1, 2, 0, 0x0b})...) // body: end
+	m = append(m, wasmasm.Section(7, exports...)...)
+	m = append(m, wasmasm.Section(10, 1, 2, 0, 0x0b)...) // body: end
 	if dataBody != nil {
-		m = append(m, wasmSection(11, dataBody)...)
+		m = append(m, wasmasm.Section(11, dataBody...)...)
 	}
 	return m
 }

@@ -7,34 +7,32 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fungi-go/fungi/internal/wasmasm"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes"
 )
-
-// wasmName is a name as the binary format writes it: its length, then it.
-func wasmName(s string) []byte { return append([]byte{byte(len(s))}, s...) }
 
 // coreModule assembles a core module whose functions all have type
 // func() -> (): it imports each of imports ("module name" pairs) and
 // exports one function, with an empty body, under each of exports.
 func coreModule(imports [][2]string, exports []string) []byte {
 	bin := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
-	bin = append(bin, wasmSection(1, []byte{0x01, 0x60, 0x00, 0x00})...)
+	bin = append(bin, wasmasm.Section(1, 0x01, 0x60, 0x00, 0x00)...)
 	if len(imports) > 0 {
 		body := []byte{byte(len(imports))}
 		for _, imp := range imports {
-			body = append(append(append(body, wasmName(imp[0])...), wasmName(imp[1])...), 0x00, 0x00)
+			body = append(append(append(body, wasmasm.Str(imp[0])...), wasmasm.Str(imp[1])...), 0x00, 0x00)
 		}
-		bin = append(bin, wasmSection(2, body)...)
+		bin = append(bin, wasmasm.Section(2, body...)...)
 	}
 	if len(exports) > 0 {
-		bin = append(bin, wasmSection(3, []byte{0x01, 0x00})...)
+		bin = append(bin, wasmasm.Section(3, 0x01, 0x00)...)
 		body := []byte{byte(len(exports))}
 		for _, e := range exports {
-			body = append(append(body, wasmName(e)...), 0x00, byte(len(imports)))
+			body = append(append(body, wasmasm.Str(e)...), 0x00, byte(len(imports)))
 		}
-		bin = append(bin, wasmSection(7, body)...)
-		bin = append(bin, wasmSection(10, []byte{0x01, 0x02, 0x00, 0x0b})...)
+		bin = append(bin, wasmasm.Section(7, body...)...)
+		bin = append(bin, wasmasm.Section(10, 0x01, 0x02, 0x00, 0x0b)...)
 	}
 	return bin
 }

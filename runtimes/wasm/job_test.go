@@ -128,20 +128,11 @@ func TestModuleJobExitZero(t *testing.T) {
 	}
 }
 
-// trapModule is a command module whose _start executes `unreachable`.
-var trapModule = []byte{
-	0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // \0asm, version 1
-	0x01, 0x04, 0x01, 0x60, 0x00, 0x00, // type: func() -> ()
-	0x03, 0x02, 0x01, 0x00, // one function of type 0
-	0x07, 0x0a, 0x01, 0x06, '_', 's', 't', 'a', 'r', 't', 0x00, 0x00, // export _start
-	0x0a, 0x05, 0x01, 0x03, 0x00, 0x00, 0x0b, // body: no locals, unreachable, end
-}
-
 // TestModuleJobTrap checks that a trapping job is reported as a trap with
 // exit code 134, never as a clean exit 0.
 func TestModuleJobTrap(t *testing.T) {
 	wasmPath := filepath.Join(t.TempDir(), "trap.wasm")
-	if err := os.WriteFile(wasmPath, trapModule, 0o644); err != nil {
+	if err := os.WriteFile(wasmPath, testutil.TrapModule, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	log := &testutil.SyncBuffer{}

@@ -14,55 +14,35 @@ import (
 	"time"
 
 	"github.com/fungi-go/fungi/internal/testutil"
+	"github.com/fungi-go/fungi/internal/wasmasm"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes"
 )
-
-// sleb128 is v as a signed LEB128, as i32.const takes it.
-func sleb128(v int32) []byte {
-	var out []byte
-	for {
-		b := byte(v & 0x7f)
-		v >>= 7
-		if (v == 0 && b&0x40 == 0) || (v == -1 && b&0x40 != 0) {
-			return append(out, b)
-		}
-		out = append(out, b|0x80)
-	}
-}
 
 // spinThenOKModule is a tiny WAGI module: _start counts to spins (a
 // couple of milliseconds for a few million), then writes a header block
 // and "ok" to stdout with one fd_write.
 func spinThenOKModule(spins int32) []byte {
 	const text = "Content-Type: text/plain\n\nok"
-	name := func(s string) []byte { return append([]byte{byte(len(s))}, s...) }
-	cat := func(parts ...[]byte) []byte {
-		var out []byte
-		for _, p := range parts {
-			out = append(out, p...)
-		}
-		return out
-	}
 	iovec := binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, 16), uint32(len(text)))
-	body := cat(
+	body := wasmasm.Cat(
 		[]byte{0x01, 0x01, 0x7f}, // one i32 local, the counter
 		// loop: counter += 1; continue while counter < spins
-		[]byte{0x03, 0x40, 0x20, 0x00, 0x41, 0x01, 0x6a, 0x22, 0x00, 0x41}, sleb128(spins), []byte{0x49, 0x0d, 0x00, 0x0b},
+		[]byte{0x03, 0x40, 0x20, 0x00, 0x41, 0x01, 0x6a, 0x22, 0x00}, wasmasm.I32(spins), []byte{0x49, 0x0d, 0x00, 0x0b},
 		// fd_write(1, iovec at 0, 1 iovec, written count at 8); drop the errno
 		[]byte{0x41, 0x01, 0x41, 0x00, 0x41, 0x01, 0x41, 0x08, 0x10, 0x00, 0x1a, 0x0b},
 	)
-	return cat(
+	return wasmasm.Cat(
 		[]byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00},
 		// types: fd_write's (i32 i32 i32 i32) -> i32, and _start's () -> ()
-		wasmSection(1, []byte{0x02, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x01, 0x7f, 0x60, 0x00, 0x00}),
-		wasmSection(2, cat([]byte{0x01}, name("wasi_snapshot_preview1"), name("fd_write"), []byte{0x00, 0x00})),
-		wasmSection(3, []byte{0x01, 0x01}),
-		wasmSection(5, []byte{0x01, 0x00, 0x01}),
-		wasmSection(7, cat([]byte{0x02}, name("_start"), []byte{0x00, 0x01}, name("memory"), []byte{0x02, 0x00})),
-		wasmSection(10, cat([]byte{0x01, byte(len(body))}, body)),
-		wasmSection(11, cat([]byte{0x02, 0x00, 0x41, 0x00, 0x0b, byte(len(iovec))}, iovec,
-			[]byte{0x00, 0x41, 0x10, 0x0b, byte(len(text))}, []byte(text))),
+		wasmasm.Section(1, 0x02, 0x60, 0x04, 0x7f, 0x7f, 0x7f, 0x7f, 0x01, 0x7f, 0x60, 0x00, 0x00),
+		wasmasm.Section(2, wasmasm.Cat([]byte{0x01}, wasmasm.Str("wasi_snapshot_preview1"), wasmasm.Str("fd_write"), []byte{0x00, 0x00})...),
+		wasmasm.Section(3, 0x01, 0x01),
+		wasmasm.Section(5, 0x01, 0x00, 0x01),
+		wasmasm.Section(7, wasmasm.Cat([]byte{0x02}, wasmasm.Str("_start"), []byte{0x00, 0x01}, wasmasm.Str("memory"), []byte{0x02, 0x00})...),
+		wasmasm.Section(10, wasmasm.Cat([]byte{0x01, byte(len(body))}, body)...),
+		wasmasm.Section(11, wasmasm.Cat([]byte{0x02, 0x00, 0x41, 0x00, 0x0b, byte(len(iovec))}, iovec,
+			[]byte{0x00, 0x41, 0x10, 0x0b, byte(len(text))}, []byte(text))...),
 	)
 }
 

@@ -6,13 +6,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/fungi-go/fungi/internal/wasmasm"
 )
-
-var preamble = []byte{0, 'a', 's', 'm', 0x0d, 0, 1, 0}
-
-func section(id byte, body ...byte) []byte {
-	return append(append([]byte{id}, appendU32(nil, uint32(len(body)))...), body...)
-}
 
 func str(s string) []byte { return appendName(nil, s) }
 
@@ -29,9 +25,9 @@ func importing(iface, fn string) []byte {
 	im = append(im, 1, 0x00)
 	im = append(im, str(iface)...)
 	im = append(im, 0x05, 0) // instance of type 0
-	b := append([]byte(nil), preamble...)
-	b = append(b, section(7, ty...)...)
-	return append(b, section(10, im...)...)
+	b := append([]byte(nil), wasmasm.Preamble...)
+	b = append(b, wasmasm.Section(7, ty...)...)
+	return append(b, wasmasm.Section(10, im...)...)
 }
 
 func TestCompileRefusesMissingImportsWithTheirList(t *testing.T) {
@@ -60,11 +56,11 @@ func TestCompileRefusesMalformedAndCoreModules(t *testing.T) {
 	}
 	for name, b := range map[string][]byte{
 		"truncated":       bin[:len(bin)/2],
-		"bad section":     append(append([]byte(nil), preamble...), 0x0e, 1, 0),
+		"bad section":     append(append([]byte(nil), wasmasm.Preamble...), 0x0e, 1, 0),
 		"core module":     {0, 'a', 's', 'm', 1, 0, 0, 0},
 		"empty":           nil,
-		"huge count":      append(append([]byte(nil), preamble...), section(7, 0xff, 0xff, 0xff, 0xff, 0x0f)...),
-		"exports nothing": preamble,
+		"huge count":      append(append([]byte(nil), wasmasm.Preamble...), wasmasm.Section(7, 0xff, 0xff, 0xff, 0xff, 0x0f)...),
+		"exports nothing": wasmasm.Preamble,
 	} {
 		_, err := Compile(context.Background(), runtime(t), b)
 		if err == nil {
@@ -76,7 +72,7 @@ func TestCompileRefusesMalformedAndCoreModules(t *testing.T) {
 		}
 	}
 	if IsComponent(bin[:7]) || !IsComponent(bin) {
-		t.Error("IsComponent wrong on the preamble")
+		t.Error("IsComponent wrong on the wasmasm.Preamble")
 	}
 	// The runtime still compiles a good component after the refusals.
 	if _, err := Compile(context.Background(), runtime(t), bin); err != nil {
