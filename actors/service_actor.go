@@ -58,6 +58,9 @@ type serviceActor struct {
 	// retry is the timer of a pending restart, nil when there is none.
 	retry *time.Timer
 	log   *serviceLog
+	// once says the start by hand under way asked not to be tried again
+	// should it fail (service expose leaves such a service stopped).
+	once bool
 
 	startWaiters []*actor.PID
 	stopWaiters  []*actor.PID
@@ -221,6 +224,7 @@ func (a *serviceActor) start(ctx actor.Context, msg *messages.StartService) {
 	// (a crash-looping job's stop leaves them); a start by hand is a new
 	// run.
 	a.rec.ExitCode, a.rec.LastError, a.runFailed = 0, "", false
+	a.once = msg.Once
 	a.beginStart(ctx)
 }
 
@@ -274,9 +278,11 @@ func (a *serviceActor) started(ctx actor.Context, msg *instanceStarted) {
 		}
 		return
 	}
+	once := a.once
+	a.once = false
 	if msg.err != nil {
 		a.log.release()
-		a.fail(ctx, msg.err.Error(), true)
+		a.fail(ctx, msg.err.Error(), !once)
 		return
 	}
 	a.inst = msg.inst

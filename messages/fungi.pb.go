@@ -936,11 +936,14 @@ func (x *PullProgress) GetApply() *ApplyResult {
 // The service commands. Each is both a gRPC request and the actor message
 // the service registry and the service's own actor receive.
 // StartService starts a service; with wait, the answer comes when the run
-// ends (a job's exit), not when it is running.
+// ends (a job's exit), not when it is running. With once, a start that
+// fails is not tried again under the restart policy, and the answer offers
+// no such tries: service expose asks so, then leaves the service stopped.
 type StartService struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Wait          bool                   `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"`
+	Once          bool                   `protobuf:"varint,3,opt,name=once,proto3" json:"once,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -985,6 +988,13 @@ func (x *StartService) GetName() string {
 func (x *StartService) GetWait() bool {
 	if x != nil {
 		return x.Wait
+	}
+	return false
+}
+
+func (x *StartService) GetOnce() bool {
+	if x != nil {
+		return x.Once
 	}
 	return false
 }
@@ -5038,10 +5048,11 @@ const file_fungi_proto_rawDesc = "" +
 	"\x05total\x18\x03 \x01(\x03R\x05total\x12/\n" +
 	"\aservice\x18\x04 \x01(\v2\x15.fungi.v1.ServiceInfoR\aservice\x12\x14\n" +
 	"\x05layer\x18\x05 \x01(\tR\x05layer\x12+\n" +
-	"\x05apply\x18\x06 \x01(\v2\x15.fungi.v1.ApplyResultR\x05apply\"6\n" +
+	"\x05apply\x18\x06 \x01(\v2\x15.fungi.v1.ApplyResultR\x05apply\"J\n" +
 	"\fStartService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04wait\x18\x02 \x01(\bR\x04wait\"!\n" +
+	"\x04wait\x18\x02 \x01(\bR\x04wait\x12\x12\n" +
+	"\x04once\x18\x03 \x01(\bR\x04once\"!\n" +
 	"\vStopService\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"#\n" +
 	"\rRemoveService\x12\x12\n" +

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/runtimes/manifest"
@@ -45,10 +44,10 @@ func (c *serviceExposeCmd) Run(e *env) error {
 			return err
 		}
 		if !c.NoStart {
-			started, err := d.Start(ctx, &messages.StartService{Name: info.Name})
+			started, err := d.Start(ctx, &messages.StartService{Name: info.Name, Once: true})
 			if err != nil {
 				// Nothing to publish yet: the service stays registered,
-				// stopped, rather than probed again for ever.
+				// stopped, rather than tried again when the node restarts.
 				_, stopErr := d.Stop(ctx, &messages.StopService{Name: info.Name})
 				return exposeFailed(err, stopErr, c.Name, "fungi service start")
 			}
@@ -100,7 +99,7 @@ func (c *remoteExposeCmd) Run(e *env) error {
 			return errors.New("the peer ended the pull without a result")
 		}
 		if !c.NoStart {
-			start := &messages.Envelope{Body: &messages.Envelope_Start{Start: &messages.StartService{Name: info.Name}}}
+			start := &messages.Envelope{Body: &messages.Envelope_Start{Start: &messages.StartService{Name: info.Name, Once: true}}}
 			err := e.remote(ctx, d, c.Peer, start, func(env *messages.Envelope) error {
 				if s := env.GetService(); s != nil {
 					info = s
@@ -118,15 +117,13 @@ func (c *remoteExposeCmd) Run(e *env) error {
 }
 
 // exposeFailed says why a service just exposed did not start, and that it
-// is left registered and stopped (no tries in the background) for a start
-// by hand once what it publishes listens.
+// is left registered and stopped for a start by hand once what it
+// publishes listens. The start was asked once, so the node tried nothing
+// in the background and its answer offers nothing of the kind.
 func exposeFailed(startErr, stopErr error, name, startCmd string) error {
 	why := message(startErr)
 	if stopErr != nil {
-		return fmt.Errorf("%s\n%s is registered and could not be stopped (%s): it is probed again with backoff; `fungi service stop %s` ends that", why, name, message(stopErr), name)
+		return fmt.Errorf("%s\n%s is registered and could not be stopped (%s): the node tries it again when it restarts; `fungi service stop %s` prevents that", why, name, message(stopErr), name)
 	}
-	// The node's answer offers tries in the background, which the stop
-	// just ended.
-	why, _, _ = strings.Cut(why, "; trying again in ")
 	return fmt.Errorf("%s\n%s is registered, stopped: nothing is tried in the background; once the service it publishes listens, run `%s %s`", why, name, startCmd, name)
 }
