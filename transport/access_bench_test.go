@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,18 +34,7 @@ import (
 type targets struct{ sink, echo string }
 
 func startTargets(b *testing.B) targets {
-	listen := func(serve func(net.Conn)) string { return testutil.ServeTCP(b, serve) }
-	return targets{
-		sink: listen(func(c net.Conn) {
-			io.Copy(io.Discard, c)
-			c.Write([]byte{1})
-			c.Close()
-		}),
-		echo: listen(func(c net.Conn) {
-			io.Copy(c, c)
-			c.Close()
-		}),
-	}
+	return targets{sink: testutil.ServeSink(b), echo: testutil.ServeEcho(b)}
 }
 
 // startAccess is startAccessOn over TCP as a node bridges.
@@ -218,48 +206,15 @@ func startSSHVia(b *testing.B, t targets, link func(string) string) (targets, bo
 	b.Cleanup(func() { ssh.Process.Kill(); ssh.Wait() })
 	out := targets{sink: fmt.Sprintf("127.0.0.1:%d", sinkPort), echo: fmt.Sprintf("127.0.0.1:%d", echoPort)}
 	testutil.WaitFor(b, 10*time.Second, "ssh -L to forward", func() error {
-		return echoOnce(out.echo)
+		return testutil.EchoOnce(out.echo, time.Second)
 	})
 	return out, true
 }
 
-func echoOnce(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("x")); err != nil {
-		return err
-	}
-	_, err = io.ReadFull(c, make([]byte, 1))
-	return err
-}
-
 const streamBytes = 128 << 20
 
-// sendAll pushes n bytes to the sink and waits for its answer.
-func sendAll(b *testing.B, addr string, n int) {
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	buf := make([]byte, 256<<10)
-	for sent := 0; sent < n; sent += len(buf) {
-		if _, err := c.Write(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-	c.(*net.TCPConn).CloseWrite()
-	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-		b.Fatalf("no answer from the sink: %v", err)
-	}
-}
-
 func BenchmarkAccess(b *testing.B) {
-	fmt.Printf("# BenchmarkAccess on %s, load average %s\n", cpuModel(), loadAverage())
+	fmt.Printf("# BenchmarkAccess on %s, load average %s\n", testutil.CPUModel(), testutil.LoadAvg())
 	t := startTargets(b)
 	type path struct {
 		name string
@@ -283,7 +238,9 @@ func BenchmarkAccess(b *testing.B) {
 			b.Run("throughput-1-stream/"+p.name, func(b *testing.B) {
 				b.SetBytes(streamBytes)
 				for range b.N {
-					sendAll(b, p.t.sink, streamBytes)
+					if err := testutil.SendToSink(p.t.sink, streamBytes); err != nil {
+						b.Fatal(err)
+					}
 				}
 			})
 			b.Run("throughput-8-streams/"+p.name, func(b *testing.B) {
@@ -292,7 +249,12 @@ func BenchmarkAccess(b *testing.B) {
 					var wg sync.WaitGroup
 					for range 8 {
 						wg.Add(1)
-						go func() { defer wg.Done(); sendAll(b, p.t.sink, streamBytes/8) }()
+						go func() {
+							defer wg.Done()
+							if err := testutil.SendToSink(p.t.sink, streamBytes/8); err != nil {
+								b.Error(err)
+							}
+						}()
 					}
 					wg.Wait()
 				}
@@ -335,7 +297,7 @@ func benchNewConnection(b *testing.B, addr string, n int) {
 	for range b.N {
 		for range n / max(1, b.N) {
 			t0 := time.Now()
-			if err := echoOnce(addr); err != nil {
+			if err := testutil.EchoOnce(addr, time.Second); err != nil {
 				b.Fatal(err)
 			}
 			lat = append(lat, time.Since(t0))
@@ -353,30 +315,4 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(us(0.5), "p50-µs")
 	b.ReportMetric(us(0.9), "p90-µs")
 	b.ReportMetric(us(0.99), "p99-µs")
-}
-
-// cpuModel is the machine's CPU as /proc/cpuinfo names it, so figures
-// carry the machine they were measured on.
-func cpuModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown"
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if name, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
-		}
-	}
-	return "unknown"
-}
-
-// loadAverage is /proc/loadavg's 1, 5 and 15 minute figures: the machine
-// is shared, and ratios measured under load say so.
-func loadAverage() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(data))
-	return strings.Join(f[:min(3, len(f))], " ")
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
 )
 
@@ -148,7 +149,7 @@ func startAccessLink(b *testing.B, t targets, mode bridgeMode) targets {
 //
 //	go test -run '^$' -bench AccessLink -benchtime 5x ./transport
 func BenchmarkAccessLink(b *testing.B) {
-	fmt.Printf("# BenchmarkAccessLink on %s, load average %s, link delay asked %v each way\n", cpuModel(), loadAverage(), linkDelay)
+	fmt.Printf("# BenchmarkAccessLink on %s, load average %s, link delay asked %v each way\n", testutil.CPUModel(), testutil.LoadAvg(), linkDelay)
 	t := startTargets(b)
 	paths := []struct {
 		name string

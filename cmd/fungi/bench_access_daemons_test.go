@@ -50,18 +50,12 @@ func TestAccessDaemonsBench(t *testing.T) {
 	if full {
 		n = benchCounts{kept: 2000, fresh: 300, streamBytes: 128 << 20, rounds: 3}
 	}
-	if v := os.Getenv("FUNGI_BENCH_ACCESS_NEW"); v != "" {
-		count, err := strconv.Atoi(v)
-		if err != nil || count < 1 || count > 100000 {
-			t.Fatalf("FUNGI_BENCH_ACCESS_NEW=%q: want a number of new connections from 1 to 100000", v)
-		}
-		n.fresh = count
-	}
+	n.fresh = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_NEW", n.fresh, 100000)
 	fungi, err := exec.LookPath("fungi") // the test binary as fungi, put on PATH by testscript.Main
 	if err != nil {
 		t.Fatal(err)
 	}
-	echo, sink := benchServers(t)
+	echo, sink := testutil.ServeEcho(t), testutil.ServeSink(t) // the native services
 	paths := []benchPath{{name: "direct", echo: echo, sink: sink}}
 	for _, tr := range []struct{ name, listen string }{
 		{"fungi-tcp", "/ip4/127.0.0.1/tcp/0"},
@@ -106,7 +100,7 @@ func TestAccessDaemonsBench(t *testing.T) {
 	if !full {
 		return
 	}
-	fmt.Printf("\n# access through two fungi daemons on %s, %d cores, load average %s\n\n", cpuModelName(), runtime.NumCPU(), loadAvg())
+	fmt.Printf("\n# access through two fungi daemons on %s, %d cores, load average %s\n\n", testutil.CPUModel(), runtime.NumCPU(), testutil.LoadAvg())
 	cols := []string{"direct", "fungi-tcp", "fungi-quic", "ssh-L"}
 	fmt.Printf("| measure | %s | tcp / ssh | quic / ssh |\n|%s\n", strings.Join(cols, " | "), strings.Repeat(" --- |", len(cols)+3))
 	for _, m := range measures {
@@ -156,15 +150,6 @@ type benchPath struct {
 	pids             []int
 }
 
-// benchServers are the native services: an echo server and a sink that
-// reads to EOF and answers one byte.
-func benchServers(t *testing.T) (echo, sink string) {
-	listen := func(serve func(net.Conn)) string { return testutil.ServeTCP(t, serve) }
-	echo = listen(func(c net.Conn) { io.Copy(c, c); c.Close() })
-	sink = listen(func(c net.Conn) { io.Copy(io.Discard, c); c.Write([]byte{1}); c.Close() })
-	return echo, sink
-}
-
 // attachedPair starts two quiet daemons listening on listen, has B trust
 // A, exposes echo and sink on B and attaches both on A; it returns A's
 // local addresses for them and the daemons' process IDs.
@@ -181,7 +166,7 @@ func attachedPair(t *testing.T, fungi, name, listen, echo, sink string) (string,
 		a.cli("access", "attach", svc, "--peer", "node-b")
 		local[svc] = "127.0.0.1:" + a.accessPort(svc)
 	}
-	if err := testutil.Poll(30*time.Second, func() error { return echoRoundTrip(local["echo"]) }); err != nil {
+	if err := testutil.Poll(30*time.Second, func() error { return testutil.EchoOnce(local["echo"], 5*time.Second) }); err != nil {
 		a.fatalf("%s: no echo through the access entry: %v", name, err)
 	}
 	return local["echo"], local["sink"], []int{a.daemon.Process.Pid, b.daemon.Process.Pid}
@@ -238,7 +223,7 @@ func sshForward(t *testing.T, echo, sink string) (e, s string, pids []int, ok bo
 	pub, _ := os.ReadFile(filepath.Join(dir, "user.pub"))
 	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600)
 	os.MkdirAll("/run/sshd", 0o755)
-	port := freeLoopbackPort(t)
+	port := testutil.FreePort(t)
 	cfg := fmt.Sprintf("ListenAddress 127.0.0.1:%d\nHostKey %s/host\nAuthorizedKeysFile %s/authorized_keys\nPermitRootLogin yes\nPasswordAuthentication no\nStrictModes no\nUsePAM no\nCiphers aes128-gcm@openssh.com\nAllowTcpForwarding yes\nPidFile %s/sshd.pid\n", port, dir, dir, dir)
 	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o600)
 	srv := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
@@ -255,7 +240,7 @@ func sshForward(t *testing.T, echo, sink string) (e, s string, pids []int, ok bo
 	}); err != nil {
 		t.Fatalf("sshd does not listen: %v", err)
 	}
-	echoPort, sinkPort := freeLoopbackPort(t), freeLoopbackPort(t)
+	echoPort, sinkPort := testutil.FreePort(t), testutil.FreePort(t)
 	ssh := exec.Command("ssh", "-i", filepath.Join(dir, "user"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
 		"-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "Ciphers=aes128-gcm@openssh.com",
 		"-N", "-p", strconv.Itoa(port), "-o", "ExitOnForwardFailure=yes",
@@ -268,7 +253,7 @@ func sshForward(t *testing.T, echo, sink string) (e, s string, pids []int, ok bo
 	}
 	t.Cleanup(func() { ssh.Process.Kill(); ssh.Wait() })
 	e, s = fmt.Sprintf("127.0.0.1:%d", echoPort), fmt.Sprintf("127.0.0.1:%d", sinkPort)
-	if err := testutil.Poll(10*time.Second, func() error { return echoRoundTrip(e) }); err != nil {
+	if err := testutil.Poll(10*time.Second, func() error { return testutil.EchoOnce(e, 5*time.Second) }); err != nil {
 		t.Fatalf("ssh -L does not forward: %v", err)
 	}
 	return e, s, []int{ssh.Process.Pid, srv.Process.Pid}, true
@@ -325,31 +310,6 @@ func treeCPU(pids []int) time.Duration {
 // on every Linux architecture Go supports.
 const clockTicks = 100
 
-func freeLoopbackPort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// echoRoundTrip opens a connection to the echo server at addr and sends
-// one byte back and forth.
-func echoRoundTrip(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte("x")); err != nil {
-		return err
-	}
-	_, err = io.ReadFull(c, make([]byte, 1))
-	return err
-}
-
 // keptRoundTrips times n round trips of 64 bytes on one connection.
 func keptRoundTrips(t *testing.T, addr string, n int) []time.Duration {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -378,7 +338,7 @@ func newConnections(t *testing.T, addr string, n int) []time.Duration {
 	lat := make([]time.Duration, 0, n)
 	for range n {
 		t0 := time.Now()
-		if err := echoRoundTrip(addr); err != nil {
+		if err := testutil.EchoOnce(addr, 5*time.Second); err != nil {
 			t.Fatalf("new connection through %s: %v", addr, err)
 		}
 		lat = append(lat, time.Since(t0))
@@ -403,7 +363,7 @@ func throughput(t *testing.T, addr string, streams int, n benchCounts) float64 {
 		errs := make(chan error, streams)
 		for range streams {
 			wg.Add(1)
-			go func() { defer wg.Done(); errs <- sendToSink(addr, n.streamBytes/streams) }()
+			go func() { defer wg.Done(); errs <- testutil.SendToSink(addr, n.streamBytes/streams) }()
 		}
 		wg.Wait()
 		close(errs)
@@ -416,44 +376,4 @@ func throughput(t *testing.T, addr string, streams int, n benchCounts) float64 {
 	}
 	slices.Sort(rates)
 	return rates[len(rates)/2]
-}
-
-// sendToSink writes size bytes and waits for the sink's answer.
-func sendToSink(addr string, size int) error {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Minute))
-	buf := make([]byte, 256<<10)
-	for sent := 0; sent < size; sent += len(buf) {
-		if _, err := c.Write(buf[:min(len(buf), size-sent)]); err != nil {
-			return err
-		}
-	}
-	c.(*net.TCPConn).CloseWrite()
-	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
-		return fmt.Errorf("no answer from the sink: %v", err)
-	}
-	return nil
-}
-
-// cpuModelName is the machine's CPU as /proc/cpuinfo names it.
-func cpuModelName() string {
-	data, _ := os.ReadFile("/proc/cpuinfo")
-	for _, line := range strings.Split(string(data), "\n") {
-		if name, ok := strings.CutPrefix(line, "model name"); ok {
-			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
-		}
-	}
-	return "an unknown CPU"
-}
-
-// loadAvg is /proc/loadavg's 1, 5 and 15 minute figures: the machine may
-// be shared, and ratios measured under load say so.
-func loadAvg() string {
-	data, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(data))
-	return strings.Join(f[:min(3, len(f))], " ")
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fungi-go/fungi/internal/config"
 	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/internal/wasmasm"
 )
 
@@ -61,14 +62,7 @@ spec:
 `
 
 func TestHostileComponentDrill(t *testing.T) {
-	requests := 24
-	if s := os.Getenv("FUNGI_DRILL_HOSTILE_REQUESTS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100_000 {
-			t.Fatalf("FUNGI_DRILL_HOSTILE_REQUESTS=%q: want a number of requests from 1 to 100000", s)
-		}
-		requests = n
-	}
+	requests := testutil.EnvCount(t, "FUNGI_DRILL_HOSTILE_REQUESTS", 24, 100_000)
 	fungi, err := exec.LookPath("fungi") // the test binary as fungi, put on PATH by testscript.Main
 	if err != nil {
 		t.Fatal(err)

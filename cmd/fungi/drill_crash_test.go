@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -89,14 +88,7 @@ type drill struct {
 }
 
 func TestCrashDrill(t *testing.T) {
-	rounds := 3
-	if s := os.Getenv("FUNGI_DRILL_ROUNDS"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			t.Fatalf("FUNGI_DRILL_ROUNDS=%q: want a number of rounds from 1 to 1000", s)
-		}
-		rounds = n
-	}
+	rounds := testutil.EnvCount(t, "FUNGI_DRILL_ROUNDS", 3, 1000)
 	fungi, err := exec.LookPath("fungi") // the test binary as fungi, put on PATH by testscript.Main
 	if err != nil {
 		t.Fatal(err)

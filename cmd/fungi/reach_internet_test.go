@@ -26,15 +26,7 @@ import (
 // internetRounds is how many join rounds each pairing measurement takes:
 // 3 by default, the fewest whose p50 is not the slowest round.
 func internetRounds(t *testing.T) int {
-	n := 3
-	if s := os.Getenv("FUNGI_INTERNET_ROUNDS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 || v > reachBatch {
-			t.Fatalf("FUNGI_INTERNET_ROUNDS=%q: want 1 to %d (one network holds that many joiners)", s, reachBatch)
-		}
-		n = v
-	}
-	return n
+	return testutil.EnvCount(t, "FUNGI_INTERNET_ROUNDS", 3, reachBatch) // one network holds that many joiners
 }
 
 // internetPublic are the public nodes' addresses on the internet segment

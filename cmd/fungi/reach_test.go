@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -27,15 +26,7 @@ import (
 
 // reachRounds is how many rounds each measurement takes.
 func reachRounds(t *testing.T) int {
-	n := 3
-	if s := os.Getenv("FUNGI_REACH_ROUNDS"); s != "" {
-		v, err := strconv.Atoi(s)
-		if err != nil || v < 1 || v > 1000 {
-			t.Fatalf("FUNGI_REACH_ROUNDS=%q: want 1 to 1000", s)
-		}
-		n = v
-	}
-	return n
+	return testutil.EnvCount(t, "FUNGI_REACH_ROUNDS", 3, 1000)
 }
 
 // reachBatch is how many rounds run on one network: libp2p's resource

@@ -2,10 +2,13 @@ package testutil
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
 	"testing"
+	"time"
 )
 
 // SyncBuffer is a bytes.Buffer that goroutines may write while a test
@@ -73,4 +76,58 @@ func ServeTCP(tb testing.TB, serve func(net.Conn)) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// ServeEcho is a TCP echo server on a free loopback port until the test
+// ends: it sends back what it reads and half-closes at EOF. It returns the
+// server's address.
+func ServeEcho(tb testing.TB) string {
+	tb.Helper()
+	return ServeTCP(tb, func(c net.Conn) { io.Copy(c, c); c.(*net.TCPConn).CloseWrite(); c.Close() })
+}
+
+// ServeSink is a TCP server on a free loopback port until the test ends
+// that reads each connection to EOF and then answers one byte, so a
+// sender knows every byte arrived. It returns the server's address.
+func ServeSink(tb testing.TB) string {
+	tb.Helper()
+	return ServeTCP(tb, func(c net.Conn) { io.Copy(io.Discard, c); c.Write([]byte{1}); c.Close() })
+}
+
+// EchoOnce opens a connection to the echo server at addr and sends one
+// byte there and back, all within within.
+func EchoOnce(addr string, within time.Duration) error {
+	c, err := net.DialTimeout("tcp", addr, within)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(within))
+	if _, err := c.Write([]byte("x")); err != nil {
+		return err
+	}
+	_, err = io.ReadFull(c, make([]byte, 1))
+	return err
+}
+
+// SendToSink sends size bytes to the sink at addr (see ServeSink),
+// half-closes, and waits for the sink's byte that says it read them all.
+func SendToSink(addr string, size int) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	buf := make([]byte, 256<<10)
+	for sent := 0; sent < size; sent += len(buf) {
+		if _, err := c.Write(buf[:min(len(buf), size-sent)]); err != nil {
+			return err
+		}
+	}
+	c.(*net.TCPConn).CloseWrite()
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		return fmt.Errorf("no answer from the sink: %v", err)
+	}
+	return nil
 }
