@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -118,69 +117,6 @@ func startAccessOn(b *testing.B, t targets, listen string, mode bridgeMode) targ
 	return targets{sink: forward("sink"), echo: forward("echo")}
 }
 
-// sshServer is a loopback sshd with its own host key, and the user key
-// that may log in as root.
-type sshServer struct {
-	addr    string
-	userKey string
-}
-
-// startSSHD runs sshd on loopback with its own host key and config
-// (aes128-gcm, forwarding and sftp allowed); ok is false without sshd.
-func startSSHD(b *testing.B) (sshServer, bool) {
-	if _, err := exec.LookPath("sshd"); err != nil {
-		if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
-			b.Log("no sshd: apt-get install openssh-server openssh-client to measure the ssh baselines")
-			return sshServer{}, false
-		}
-	}
-	dir := b.TempDir()
-	run := func(name string, args ...string) {
-		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-			b.Fatalf("%s: %v\n%s", name, err, out)
-		}
-	}
-	run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "host"))
-	run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "user"))
-	pub, _ := os.ReadFile(filepath.Join(dir, "user.pub"))
-	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600)
-	os.MkdirAll("/run/sshd", 0o755)
-	port := testutil.FreePort(b)
-	cfg := fmt.Sprintf(`ListenAddress 127.0.0.1:%d
-HostKey %s/host
-AuthorizedKeysFile %s/authorized_keys
-PermitRootLogin yes
-PasswordAuthentication no
-StrictModes no
-UsePAM no
-Ciphers aes128-gcm@openssh.com
-AllowTcpForwarding yes
-Subsystem sftp internal-sftp
-PidFile %s/sshd.pid
-`, port, dir, dir, dir)
-	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o600)
-	sshd := exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
-	if err := sshd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { sshd.Process.Kill(); sshd.Wait() })
-	srv := sshServer{addr: fmt.Sprintf("127.0.0.1:%d", port), userKey: filepath.Join(dir, "user")}
-	testutil.WaitFor(b, 10*time.Second, "sshd to listen", func() error {
-		c, err := net.Dial("tcp", srv.addr)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	})
-	return srv, true
-}
-
-// sshArgs are the client options every ssh and scp of the benchmarks use.
-func (s sshServer) sshArgs() []string {
-	return []string{"-i", s.userKey, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-		"-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "Ciphers=aes128-gcm@openssh.com"}
-}
-
 // startSSH forwards to both targets with `ssh -L` through a loopback sshd.
 func startSSH(b *testing.B, t targets) (targets, bool) {
 	return startSSHVia(b, t, func(addr string) string { return addr })
@@ -188,13 +124,13 @@ func startSSH(b *testing.B, t targets) (targets, bool) {
 
 // startSSHVia is startSSH with ssh reaching sshd at link(sshd's address).
 func startSSHVia(b *testing.B, t targets, link func(string) string) (targets, bool) {
-	srv, ok := startSSHD(b)
+	srv, ok := testutil.StartSSHD(b)
 	if !ok {
 		return targets{}, false
 	}
-	_, port, _ := net.SplitHostPort(link(srv.addr))
+	_, port, _ := net.SplitHostPort(link(srv.Addr))
 	sinkPort, echoPort := testutil.FreePort(b), testutil.FreePort(b)
-	args := append(srv.sshArgs(), "-N", "-p", port, "-o", "ExitOnForwardFailure=yes",
+	args := append(srv.Args(), "-N", "-p", port, "-o", "ExitOnForwardFailure=yes",
 		"-L", fmt.Sprintf("127.0.0.1:%d:%s", sinkPort, t.sink),
 		"-L", fmt.Sprintf("127.0.0.1:%d:%s", echoPort, t.echo),
 		"root@127.0.0.1")

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/fungi-go/fungi/internal/testutil"
 )
 
 // SSH through fungi access against SSH straight to the same loopback sshd,
@@ -16,22 +18,22 @@ import (
 //
 //	go test -run '^$' -bench SSH -benchtime 3x ./transport
 func BenchmarkSSH(b *testing.B) {
-	srv, ok := startSSHD(b)
+	srv, ok := testutil.StartSSHD(b)
 	if !ok {
 		b.Skip("no sshd")
 	}
-	viaFungi := startAccess(b, targets{sink: srv.addr, echo: srv.addr}).echo
+	viaFungi := startAccess(b, targets{sink: srv.Addr, echo: srv.Addr}).echo
 	file := filepath.Join(b.TempDir(), "payload")
 	if err := os.WriteFile(file, make([]byte, 64<<20), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	for _, p := range []struct{ name, addr string }{{"direct-loopback", srv.addr}, {"fungi-access", viaFungi}} {
+	for _, p := range []struct{ name, addr string }{{"direct-loopback", srv.Addr}, {"fungi-access", viaFungi}} {
 		_, port, _ := net.SplitHostPort(p.addr)
 		b.Run("scp-64MiB/"+p.name, func(b *testing.B) {
 			b.SetBytes(64 << 20)
 			dst := filepath.Join(b.TempDir(), "copied")
 			for range b.N {
-				args := append(srv.sshArgs(), "-q", "-P", port, file, "root@127.0.0.1:"+dst)
+				args := append(srv.Args(), "-q", "-P", port, file, "root@127.0.0.1:"+dst)
 				if out, err := exec.Command("scp", args...).CombinedOutput(); err != nil {
 					b.Fatalf("scp: %v\n%s", err, out)
 				}
@@ -40,7 +42,7 @@ func BenchmarkSSH(b *testing.B) {
 		b.Run("keystroke-rtt/"+p.name, func(b *testing.B) {
 			// `cat` on the far side echoes every byte: a keystroke and its
 			// echo, as in an interactive shell.
-			args := append(srv.sshArgs(), "-T", "-p", port, "root@127.0.0.1", "cat")
+			args := append(srv.Args(), "-T", "-p", port, "root@127.0.0.1", "cat")
 			cmd := exec.Command("ssh", args...)
 			in, _ := cmd.StdinPipe()
 			outPipe, _ := cmd.StdoutPipe()

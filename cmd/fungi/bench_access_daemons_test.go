@@ -66,9 +66,7 @@ func TestAccessDaemonsBench(t *testing.T) {
 		paths = append(paths, p)
 	}
 	if e, s, pids, ok := sshForward(t, echo, sink); ok {
-		paths = append(paths, benchPath{name: "ssh-L", echo: e, sink: s, pids: pids})
-	} else if full {
-		t.Log("no sshd: apt-get install openssh-server openssh-client for the ssh -L baseline")
+		paths = append(paths, benchPath{name: "ssh-L", echo: e, sink: s, pids: pids}) // without sshd, StartSSHD says so
 	}
 
 	// Every measure runs over every path back to back, so a change in the
@@ -208,45 +206,16 @@ func benchDaemon(t *testing.T, fungi, name, listen string) *drill {
 // private sshd on loopback; it returns the forwarded addresses and the
 // process IDs of ssh and sshd; ok is false without sshd.
 func sshForward(t *testing.T, echo, sink string) (e, s string, pids []int, ok bool) {
-	sshd := "/usr/sbin/sshd"
-	if _, err := os.Stat(sshd); err != nil {
+	srv, ok := testutil.StartSSHD(t)
+	if !ok {
 		return "", "", nil, false
 	}
-	dir := t.TempDir()
-	run := func(name string, args ...string) {
-		if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v\n%s", name, err, out)
-		}
-	}
-	run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "host"))
-	run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(dir, "user"))
-	pub, _ := os.ReadFile(filepath.Join(dir, "user.pub"))
-	os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600)
-	os.MkdirAll("/run/sshd", 0o755)
-	port := testutil.FreePort(t)
-	cfg := fmt.Sprintf("ListenAddress 127.0.0.1:%d\nHostKey %s/host\nAuthorizedKeysFile %s/authorized_keys\nPermitRootLogin yes\nPasswordAuthentication no\nStrictModes no\nUsePAM no\nCiphers aes128-gcm@openssh.com\nAllowTcpForwarding yes\nPidFile %s/sshd.pid\n", port, dir, dir, dir)
-	os.WriteFile(filepath.Join(dir, "sshd_config"), []byte(cfg), 0o600)
-	srv := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
-	if err := testutil.Poll(10*time.Second, func() error {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	}); err != nil {
-		t.Fatalf("sshd does not listen: %v", err)
-	}
 	echoPort, sinkPort := testutil.FreePort(t), testutil.FreePort(t)
-	ssh := exec.Command("ssh", "-i", filepath.Join(dir, "user"), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-		"-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "Ciphers=aes128-gcm@openssh.com",
-		"-N", "-p", strconv.Itoa(port), "-o", "ExitOnForwardFailure=yes",
+	ssh := exec.Command("ssh", append(srv.Args(),
+		"-N", "-p", strconv.Itoa(srv.Port), "-o", "ExitOnForwardFailure=yes",
 		"-L", fmt.Sprintf("127.0.0.1:%d:%s", echoPort, echo),
 		"-L", fmt.Sprintf("127.0.0.1:%d:%s", sinkPort, sink),
-		"root@127.0.0.1")
+		"root@127.0.0.1")...)
 	ssh.Stderr = os.Stderr
 	if err := ssh.Start(); err != nil {
 		t.Fatal(err)
@@ -256,7 +225,7 @@ func sshForward(t *testing.T, echo, sink string) (e, s string, pids []int, ok bo
 	if err := testutil.Poll(10*time.Second, func() error { return testutil.EchoOnce(e, 5*time.Second) }); err != nil {
 		t.Fatalf("ssh -L does not forward: %v", err)
 	}
-	return e, s, []int{ssh.Process.Pid, srv.Process.Pid}, true
+	return e, s, []int{ssh.Process.Pid, srv.PID}, true
 }
 
 // treeCPU is the user and system CPU time of the processes pids and all

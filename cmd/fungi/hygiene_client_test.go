@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/fungi-go/fungi/internal/testutil"
 )
 
 // A socket this user may not open is somebody else's running daemon: the
@@ -29,15 +31,7 @@ func TestSocketPermissionDeniedIsNotReportedAsNotRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	testutil.Accept(ln, func(c net.Conn) { c.Close() })
 
 	var stderr string
 	if os.Getuid() != 0 {

@@ -66,6 +66,13 @@ func ServeTCP(tb testing.TB, serve func(net.Conn)) string {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { ln.Close() })
+	Accept(ln, serve)
+	return ln.Addr().String()
+}
+
+// Accept takes ln's connections until ln is closed, in a goroutine of its
+// own, and runs serve for each connection in a goroutine of its own.
+func Accept(ln net.Listener, serve func(net.Conn)) {
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -75,7 +82,6 @@ func ServeTCP(tb testing.TB, serve func(net.Conn)) string {
 			go serve(c)
 		}
 	}()
-	return ln.Addr().String()
 }
 
 // ServeEcho is a TCP echo server on a free loopback port until the test

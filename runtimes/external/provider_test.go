@@ -35,15 +35,7 @@ func listen(t *testing.T) (net.Listener, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	testutil.Accept(ln, func(c net.Conn) { c.Close() })
 	return ln, ln.Addr().(*net.TCPAddr).Port
 }
 
