@@ -41,7 +41,7 @@ func countingEcho(t *testing.T) (addr string, accepted *atomic.Int32) {
 // still deciding, so the first bytes travel right behind the header; they
 // reach the service only once it is admitted, and come back.
 func TestEarlyDataTravelsBeforeTheReply(t *testing.T) {
-	client, server, gate := pair(t, "access")
+	client, server, gate := trustedPair(t, "access")
 	echo, accepted := countingEcho(t)
 	deciding, admit := make(chan struct{}), make(chan struct{})
 	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) {
@@ -80,7 +80,7 @@ func TestEarlyDataTravelsBeforeTheReply(t *testing.T) {
 // A refusal still arrives with its reason when bytes were sent early, and
 // the service never sees a connection.
 func TestEarlyDataRefusedKeepsItsReason(t *testing.T) {
-	client, server, gate := pair(t, "access")
+	client, server, gate := trustedPair(t, "access")
 	_, accepted := countingEcho(t)
 	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) {
 		return "", errors.New("no service nope")
@@ -106,7 +106,7 @@ func TestEarlyDataRefusedKeepsItsReason(t *testing.T) {
 // PipeAccess stops the upload of a refused connection and lets the caller
 // answer it: the client reads the answer, then the close.
 func TestPipeAccessAnswersARefusal(t *testing.T) {
-	client, server, gate := pair(t, "access")
+	client, server, gate := trustedPair(t, "access")
 	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) {
 		return "", errors.New("no service nope")
 	}, t.Logf)

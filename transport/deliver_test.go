@@ -19,7 +19,7 @@ import (
 // moves the wrapped fields fails here rather than quietly turning
 // delivery off.
 func TestYamuxStreamOf(t *testing.T) {
-	client, server, _ := pair(t, "access")
+	client, server, _ := trustedPair(t, "access")
 	handled := make(chan network.Stream, 1)
 	server.SetStreamHandler("/fungi/test-unwrap/1", func(s network.Stream) { handled <- s })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -58,7 +58,7 @@ func TestYamuxStreamOf(t *testing.T) {
 // local socket from the receive loop on both nodes: the bridge's reading
 // goroutine is not woken for it.
 func TestAccessBridgeDelivers(t *testing.T) {
-	client, server, gate := pair(t, "access")
+	client, server, gate := trustedPair(t, "access")
 	echo, _ := countingEcho(t)
 	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return echo, nil }, t.Logf)
 	entry := forwardLocally(t, client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})

@@ -13,6 +13,8 @@ import (
 	circuitproto "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
+
+	"github.com/fungi-go/fungi/transport/pair"
 )
 
 // TrustGate decides who gets in, at the handshake, before any protocol
@@ -31,7 +33,7 @@ type TrustGate struct {
 	dial  map[peer.ID]bool
 
 	pending *pendingPeers
-	pairing *Pairing
+	pairing *pair.Pairing
 	// probers is the host whose peers may dial this node back to test its
 	// reachability (see probe); nil until the host starts.
 	probers host.Host
@@ -73,7 +75,7 @@ func NewTrustGate() *TrustGate {
 
 // SetPairing lets strangers in as pairing guests while p has an invite
 // open. Call it before the host starts.
-func (g *TrustGate) SetPairing(p *Pairing) {
+func (g *TrustGate) SetPairing(p *pair.Pairing) {
 	g.mu.Lock()
 	g.pairing = p
 	g.mu.Unlock()
@@ -136,7 +138,7 @@ func (g *TrustGate) InterceptSecured(dir network.Direction, p peer.ID, addrs net
 	if !isProbe(probers, g, addrs.RemoteMultiaddr()) {
 		g.pending.record(p, addrs.RemoteMultiaddr())
 	}
-	return pairing != nil && pairing.admitGuest(p)
+	return pairing != nil && pairing.AdmitGuest(p)
 }
 
 // setProbers tells the gate the host it guards, whose peers' dial-backs

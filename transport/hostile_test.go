@@ -27,7 +27,7 @@ import (
 // An access-role peer may not send an admin-sized request: the length alone
 // is refused, naming the role's limit. An admin may still ship a module.
 func TestControlBoundsFramesByRole(t *testing.T) {
-	client, server, gate := pair(t, "access")
+	client, server, gate := trustedPair(t, "access")
 	var got []int
 	var mu sync.Mutex
 	ServeControl(server, gate, func(ctx context.Context, from peer.ID, role string, req *messages.Envelope, reply func(*messages.Envelope) error) error {
@@ -66,7 +66,7 @@ func TestControlBoundsFramesByRole(t *testing.T) {
 // say) gets a clear refusal for the next one, and is served again once
 // they end.
 func TestControlLimitsStreamsPerPeer(t *testing.T) {
-	client, server, gate := pair(t, "access")
+	client, server, gate := trustedPair(t, "access")
 	release := make(chan struct{})
 	var running sync.WaitGroup
 	running.Add(MaxControlStreamsPerPeer)
@@ -113,7 +113,7 @@ func shortControlTimers(t *testing.T) {
 // the follow itself has nothing to send.
 func TestControlFollowEndsWhenCallerLeaves(t *testing.T) {
 	shortControlTimers(t)
-	client, server, gate := pair(t, "admin")
+	client, server, gate := trustedPair(t, "admin")
 	started, ended := make(chan struct{}), make(chan struct{})
 	ServeControl(server, gate, func(ctx context.Context, from peer.ID, role string, req *messages.Envelope, reply func(*messages.Envelope) error) error {
 		close(started)
@@ -145,7 +145,7 @@ func TestControlFollowEndsWhenCallerLeaves(t *testing.T) {
 // keepalives flow, and ends normally.
 func TestControlQuietCallIsNotCut(t *testing.T) {
 	shortControlTimers(t)
-	client, server, gate := pair(t, "admin")
+	client, server, gate := trustedPair(t, "admin")
 	release := make(chan struct{})
 	ServeControl(server, gate, func(ctx context.Context, from peer.ID, role string, req *messages.Envelope, reply func(*messages.Envelope) error) error {
 		<-release
@@ -184,7 +184,7 @@ func TestControlQuietCallIsNotCut(t *testing.T) {
 // words saying so, instead of hanging the controller.
 func TestControlCallEndsWhenPeerGoesSilent(t *testing.T) {
 	shortControlTimers(t)
-	client, server, _ := pair(t, "admin")
+	client, server, _ := trustedPair(t, "admin")
 	release := make(chan struct{})
 	defer close(release)
 	server.SetStreamHandler(wire.ControlProtocol, func(s network.Stream) {
@@ -270,7 +270,7 @@ func TestPipeFreesBridgesWhenServiceAnswersBeforeReadingUpload(t *testing.T) {
 	for _, serviceCloses := range []bool{false, true} {
 		t.Run(fmt.Sprintf("serviceCloses=%v", serviceCloses), func(t *testing.T) {
 			shortPipeTimers(t)
-			client, server, gate := pair(t, "access")
+			client, server, gate := trustedPair(t, "access")
 			var mu sync.Mutex
 			var kept []net.Conn
 			svc, err := net.Listen("tcp", "127.0.0.1:0")
@@ -359,7 +359,7 @@ func echoService(t testing.TB) string {
 // One trusted peer holds 300 access streams at once, four times libp2p's
 // default of 75 per peer and protocol, and every one carries bytes.
 func TestTrustedPeerHoldsManyAccessStreams(t *testing.T) {
-	client, server, gate := pair(t, "access")
+	client, server, gate := trustedPair(t, "access")
 	addr := echoService(t)
 	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return addr, nil }, t.Logf)
 	const n = 300
@@ -442,7 +442,7 @@ func TestStreamLimitRefusalIsNamed(t *testing.T) {
 // announcing a 64 MiB frame and sending a few bytes. Each is refused on its
 // length, and the node allocates a few KiB for them, not 24 × 64 MiB.
 func TestAccessRolePeerCannotMakeNodeHoldAnnouncedFrames(t *testing.T) {
-	client, server, gate := pair(t, "access")
+	client, server, gate := trustedPair(t, "access")
 	ServeControl(server, gate, echoControl)
 	var before, after runtime.MemStats
 	runtime.GC()

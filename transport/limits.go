@@ -6,6 +6,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 
+	"github.com/fungi-go/fungi/transport/pair"
 	"github.com/fungi-go/fungi/transport/wire"
 )
 
@@ -13,31 +14,12 @@ import (
 // streams and the node's are bounded by wire.TrustedPeerStreams and
 // wire.NodeStreams. Strangers never get that far: the gate refuses them
 // at the handshake, and their peer scope allows only what pairing needs
-// (guestLimits).
+// (pair.GuestLimits).
 const trustedPeerConns = 32
 
 // trustedPeerStreams is wire.TrustedPeerStreams, smaller in tests that
 // reach it.
 var trustedPeerStreams = wire.TrustedPeerStreams
-
-// guestLimits are those of a peer the gate has not admitted: what the
-// pairing protocol needs, and no more. A few connections (a joiner may
-// reach the inviter over TCP, QUIC and a relay at once), their identify
-// and ping streams and the one pairing stream, and the memory of their
-// windows. Such a peer holds a connection only briefly: a stranger until
-// the gate closes it at the handshake (QUIC counts a connection against
-// its peer before the gate sees it: go-libp2p's QUIC listener calls
-// SetPeer, then InterceptSecured, so a peer scope with no room refused
-// every joiner of an inviter reached over QUIC before pairing could let
-// it in); a pairing guest until its window ends; a joiner between its
-// proof and its trust, or refused and shut out a moment later. It keeps
-// these limits all along: a yamux connection whose peer may reserve no
-// memory for a new stream is torn down, and with it the pairing answer.
-var guestLimits = rcmgr.BaseLimit{
-	Conns: 4, ConnsInbound: 4, FD: 4,
-	Streams: 16, StreamsInbound: 12, StreamsOutbound: 8,
-	Memory: 16 << 20,
-}
 
 // gateLimiter sizes each peer's scope by what the gate says of it now.
 type gateLimiter struct {
@@ -55,11 +37,11 @@ func (l *gateLimiter) GetPeerLimits(p peer.ID) rcmgr.Limit {
 }
 
 // peerLimit is one peer's limits as the gate sees it at each reservation:
-// an admitted peer's are the trusted ones (wire.TrustedPeerStreams), anyone
-// else's guestLimits. Fungi's own protocols still reset a guest's streams
-// (they check the role); what bounds guests is their number and their
-// window (Pairing), and the gate, which refuses other strangers at the
-// handshake.
+// an admitted peer's are the trusted ones (wire.TrustedPeerStreams),
+// anyone else's pair.GuestLimits. Fungi's own protocols still reset a
+// guest's streams (they check the role); what bounds guests is their
+// number and their window (pair.Pairing), and the gate, which refuses
+// other strangers at the handshake.
 type peerLimit struct {
 	gate    *TrustGate
 	peer    peer.ID
@@ -73,7 +55,7 @@ func (l *peerLimit) now() rcmgr.Limit {
 	if l.gate.routingPeer(l.peer) {
 		return routingLimits
 	}
-	return guestLimits
+	return pair.GuestLimits
 }
 
 func (l *peerLimit) GetMemoryLimit() int64                  { return l.now().GetMemoryLimit() }

@@ -27,7 +27,7 @@ func TestLoadDrill(t *testing.T) {
 	conns := testutil.EnvCount(t, "FUNGI_DRILL_CONNS", 200, 10000)
 	uploads := testutil.EnvCount(t, "FUNGI_DRILL_UPLOADS", 50, 10000)
 
-	client, server, gate := pair(t, "access")
+	client, server, gate := trustedPair(t, "access")
 	// Every /hold is held open by the service until all have arrived, so
 	// the entry really carries them all at once.
 	svc := testutil.DrillService(t, conns)

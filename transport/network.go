@@ -15,6 +15,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/pair"
 	"github.com/fungi-go/fungi/transport/wire"
 )
 
@@ -27,7 +28,7 @@ type Network struct {
 	// when discovery is off.
 	Routing PeerRouting
 	// pairing holds the open invites; nil until the first invite.
-	pairing *Pairing
+	pairing *pair.Pairing
 
 	mu           sync.Mutex
 	reachability network.Reachability
@@ -52,11 +53,11 @@ func (n *Network) WatchReachability() error {
 // Pairing serves the pairing protocol from the first call on, with paired
 // trusting whoever redeems an invite, and returns the node's invites. A
 // node that never invites never admits a guest.
-func (n *Network) Pairing(paired Paired) *Pairing {
+func (n *Network) Pairing(paired pair.Paired) *pair.Pairing {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.pairing == nil {
-		n.pairing = ServePair(n.Host, n.Gate, paired)
+		n.pairing = pair.Serve(n.Host, n.Gate, paired, func(joiner peer.ID) { punchJoined(n.Host, joiner) })
 	}
 	return n.pairing
 }

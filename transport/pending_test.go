@@ -15,6 +15,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/fungi-go/fungi/internal/testutil"
+	"github.com/fungi-go/fungi/transport/transporttest"
 )
 
 // waitPending waits until gate lists p as pending.
@@ -50,7 +51,7 @@ func addrsOver(h host.Host, transport string) []ma.Multiaddr {
 // relay.
 func TestPendingLeavesProbesOut(t *testing.T) {
 	key := func() crypto.PrivKey { k, _ := testKey(t); return k }
-	both := []string{loopbackTCP, loopbackQUIC}
+	both := []string{transporttest.LoopbackTCP, transporttest.LoopbackQUIC}
 	relay, err := NewRelay(key(), both, RelayConfig{Open: true})
 	if err != nil {
 		t.Fatal(err)
@@ -108,13 +109,13 @@ func TestPendingLeavesProbesOut(t *testing.T) {
 	direct, directGate := newTestHostOn(t, "/ip4/127.0.0.3/tcp/0")
 	directGate.Set(map[peer.ID]string{}, map[peer.ID]bool{node.ID(): true})
 	direct.Peerstore().AddAddrs(node.ID(), addrsOver(node, "tcp"), time.Hour)
-	shutOut(t, direct, node.ID(), "a stranger from another address")
+	transporttest.ShutOut(t, direct, node.ID(), "a stranger from another address")
 	waitPending(t, gate, direct.ID(), "a stranger from another address")
 
-	viaRelay, viaGate := newTestHostOn(t, loopbackTCP)
+	viaRelay, viaGate := newTestHostOn(t, transporttest.LoopbackTCP)
 	viaGate.Set(map[peer.ID]string{}, map[peer.ID]bool{node.ID(): true, relay.ID(): true})
 	viaRelay.Peerstore().AddAddrs(node.ID(), relays.Addrs(), time.Hour)
-	shutOut(t, viaRelay, node.ID(), "a stranger through the relay")
+	transporttest.ShutOut(t, viaRelay, node.ID(), "a stranger through the relay")
 	waitPending(t, gate, viaRelay.ID(), "a stranger through the relay")
 
 	pending := gate.Pending()

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,75 +17,45 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/transporttest"
 	"github.com/fungi-go/fungi/transport/wire"
 )
 
-// pair starts two real hosts on loopback TCP: client is trusted by server
+// startHost starts a node's host, as the daemon does, with a new gate
+// and without port mapping: a test sends nothing off the machine.
+func startHost(priv crypto.PrivKey, listen []string) (host.Host, *TrustGate, error) {
+	g := NewTrustGate()
+	h, err := NewHost(priv, listen, g, nil, false)
+	return h, g, err
+}
+
+// trustedPair starts two real hosts on loopback TCP: client is trusted by server
 // with role, and server is a dial target of client.
-func pair(t testing.TB, role string) (client, server host.Host, serverGate *TrustGate) {
+func trustedPair(t testing.TB, role string) (client, server host.Host, serverGate *TrustGate) {
 	t.Helper()
-	client, clientGate := newTestHost(t)
-	server, serverGate = newTestHost(t)
-	trustEachOther(client, clientGate, server, serverGate, role)
-	return client, server, serverGate
+	return transporttest.Pair(t, startHost, role)
 }
 
 // newTestHost starts a real host on loopback TCP whose gate admits nobody
-// yet; port mapping is off, so a test sends nothing off the machine.
+// yet.
 func newTestHost(t testing.TB) (host.Host, *TrustGate) {
 	t.Helper()
-	return newTestHostOn(t, "/ip4/127.0.0.1/tcp/0")
+	return transporttest.Host(t, startHost, transporttest.LoopbackTCP)
 }
 
 // newTestHostOn is newTestHost listening on listen (TCP or QUIC).
 func newTestHostOn(t testing.TB, listen string) (host.Host, *TrustGate) {
 	t.Helper()
-	priv, _ := testKey(t)
-	g := NewTrustGate()
-	h, err := NewHost(priv, []string{listen}, g, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h, g
+	return transporttest.Host(t, startHost, listen)
 }
 
-// testKey is a new identity for a test's peer.
-func testKey(t testing.TB) (crypto.PrivKey, peer.ID) {
-	t.Helper()
-	priv, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return priv, id
-}
-
-// closedLoopbackAddr is a loopback TCP address nobody listens on (a port
-// just given back), for a peer that is down.
-func closedLoopbackAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return "/ip4/127.0.0.1/tcp/" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-}
-
-// trustEachOther makes server trust client with role, and client dial server.
-func trustEachOther(client host.Host, clientGate *TrustGate, server host.Host, serverGate *TrustGate, role string) {
-	clientGate.Set(map[peer.ID]string{}, map[peer.ID]bool{server.ID(): true})
-	serverGate.Set(map[peer.ID]string{client.ID(): role}, map[peer.ID]bool{})
-	client.Peerstore().AddAddrs(server.ID(), server.Addrs(), time.Hour)
-}
-
-func echoControl(ctx context.Context, from peer.ID, role string, req *messages.Envelope, reply func(*messages.Envelope) error) error {
-	return reply(&messages.Envelope{Body: &messages.Envelope_Catalog{Catalog: &messages.CatalogRequest{}}})
-}
+// The helpers of transporttest by the names this package's tests use.
+var (
+	testKey            = transporttest.Key
+	closedLoopbackAddr = transporttest.ClosedLoopbackAddr
+	trustEachOther     = transporttest.TrustEachOther[*TrustGate]
+	echoControl        = transporttest.EchoControl
+)
 
 func rawStream(t *testing.T, client, server host.Host, proto string) network.Stream {
 	t.Helper()
@@ -108,7 +77,7 @@ func readReply(t *testing.T, s network.Stream) *messages.Envelope {
 }
 
 func TestControlRefusesBadFramesAndKeepsServing(t *testing.T) {
-	client, server, gate := pair(t, "admin")
+	client, server, gate := trustedPair(t, "admin")
 	ServeControl(server, gate, echoControl)
 
 	// Oversized: the length alone is refused, the body is never read.
@@ -151,7 +120,7 @@ func TestControlRefusesBadFramesAndKeepsServing(t *testing.T) {
 }
 
 func TestAccessRefusesBadHeadersAndKeepsServing(t *testing.T) {
-	client, server, gate := pair(t, "access")
+	client, server, gate := trustedPair(t, "access")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -208,7 +177,7 @@ func TestAccessRefusesBadHeadersAndKeepsServing(t *testing.T) {
 }
 
 func TestStrangerGetsNoConnection(t *testing.T) {
-	client, server, gate := pair(t, "access")
+	client, server, gate := trustedPair(t, "access")
 	gate.Set(map[peer.ID]string{}, map[peer.ID]bool{}) // the client is a stranger now
 	ServeControl(server, gate, echoControl)
 	err := CallControl(context.Background(), client, server.ID(), &messages.Envelope{Body: &messages.Envelope_Catalog{Catalog: &messages.CatalogRequest{}}}, func(*messages.Envelope) error { return nil })

@@ -14,7 +14,7 @@ import (
 
 	"github.com/fungi-go/fungi/actors"
 	"github.com/fungi-go/fungi/messages"
-	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/pair"
 	"github.com/fungi-go/fungi/transport/wire"
 )
 
@@ -85,7 +85,7 @@ func (s *apiServer) InviteDevice(_ context.Context, req *messages.InviteRequest)
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
 	out := &messages.Invite{Code: code, PeerId: s.net.Host.ID().String(), Role: role, Expires: expires.UTC().Format(time.RFC3339)}
-	decoded, err := transport.DecodeInviteCode(code)
+	decoded, err := pair.DecodeInviteCode(code)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
@@ -100,7 +100,7 @@ func (s *apiServer) InviteDevice(_ context.Context, req *messages.InviteRequest)
 // secret. On a refusal a device the book did not have before is removed
 // again.
 func (s *apiServer) JoinDevice(ctx context.Context, req *messages.JoinRequest) (*messages.Device, error) {
-	code, err := transport.DecodeInviteCode(req.Code)
+	code, err := pair.DecodeInviteCode(req.Code)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
@@ -137,7 +137,7 @@ func (s *apiServer) JoinDevice(ctx context.Context, req *messages.JoinRequest) (
 		return nil, status.Errorf(codes.Unavailable, "could not reach %s at any of the code's %d addresses: %v; is its daemon running, and is the invite still open there (a used or expired invite shuts the door)?",
 			code.PeerID, len(code.Addrs), err)
 	}
-	_, err = transport.Pair(c, s.net.Host, code)
+	_, err = pair.Join(c, s.net.Host, code)
 	if err != nil {
 		undo()
 		var re *wire.RemoteError

@@ -1,4 +1,4 @@
-package transport
+package pair_test
 
 import (
 	"context"
@@ -14,25 +14,22 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/fungi-go/fungi/internal/testutil"
-)
-
-const (
-	loopbackQUIC = "/ip4/127.0.0.1/udp/0/quic-v1"
-	loopbackTCP  = "/ip4/127.0.0.1/tcp/0"
+	"github.com/fungi-go/fungi/transport/pair"
+	"github.com/fungi-go/fungi/transport/transporttest"
 )
 
 // joinerOf is a real host on listen that may dial the code's inviter, at
 // the addresses of the code that use transport (tcp or quic-v1) only.
-func joinerOf(t *testing.T, code *InviteCode, listen, transport string) host.Host {
+func joinerOf(t *testing.T, code *pair.InviteCode, listen, transport string) host.Host {
 	t.Helper()
-	h, g := newTestHostOn(t, listen)
+	h, g := transporttest.Host(t, startHost, listen)
 	g.Set(map[peer.ID]string{}, map[peer.ID]bool{code.PeerID: true})
 	dialOnly(t, h, code, transport)
 	return h
 }
 
 // dialOnly leaves h knowing the inviter at its addresses over transport.
-func dialOnly(t *testing.T, h host.Host, code *InviteCode, transport string) {
+func dialOnly(t *testing.T, h host.Host, code *pair.InviteCode, transport string) {
 	t.Helper()
 	var addrs []ma.Multiaddr
 	for _, a := range code.Addrs {
@@ -53,7 +50,7 @@ func dialOnly(t *testing.T, h host.Host, code *InviteCode, transport string) {
 // made it a guest (issue 21: "open the pairing stream: connection failed"
 // whenever the inviter could be reached directly over QUIC).
 func TestPairByInviteDirect(t *testing.T) {
-	for _, tc := range []struct{ listen, transport string }{{loopbackQUIC, "quic-v1"}, {loopbackTCP, "tcp"}} {
+	for _, tc := range []struct{ listen, transport string }{{transporttest.LoopbackQUIC, "quic-v1"}, {transporttest.LoopbackTCP, "tcp"}} {
 		t.Run(tc.transport, func(t *testing.T) {
 			in := newInviterOn(t, tc.listen)
 			code := in.invite(t, "access", time.Hour)
@@ -76,17 +73,17 @@ func TestPairByInviteDirect(t *testing.T) {
 func TestPairAfterRefusalOverQUIC(t *testing.T) {
 	for _, then := range []string{"tcp", "quic-v1"} {
 		t.Run(then, func(t *testing.T) {
-			in := newInviterOn(t, loopbackTCP, loopbackQUIC)
+			in := newInviterOn(t, transporttest.LoopbackTCP, transporttest.LoopbackQUIC)
 			// A code only to learn the inviter's addresses; it is used
 			// up by another device before the stranger knocks.
 			first := in.invite(t, "access", time.Hour)
-			other := joinerOf(t, first, loopbackTCP, "tcp")
+			other := joinerOf(t, first, transporttest.LoopbackTCP, "tcp")
 			if _, err := pairWith(other, first); err != nil {
 				t.Fatal(err)
 			}
 
-			stranger := joinerOf(t, first, loopbackQUIC, "quic-v1")
-			shutOut(t, stranger, in.h.ID(), "a stranger over QUIC with no invite open")
+			stranger := joinerOf(t, first, transporttest.LoopbackQUIC, "quic-v1")
+			transporttest.ShutOut(t, stranger, in.h.ID(), "a stranger over QUIC with no invite open")
 			pending := in.gate.Pending()
 			if len(pending) != 1 || pending[0].ID != stranger.ID() {
 				t.Fatalf("pending = %+v, want the stranger that knocked over QUIC", pending)
@@ -152,7 +149,7 @@ func closeAll(streams []network.Stream) {
 // more, over TCP and QUIC; once it has paired, the same connection
 // carries a trusted device's.
 func TestPairGuestStreamsBounded(t *testing.T) {
-	for _, tc := range []struct{ listen, transport string }{{loopbackQUIC, "quic-v1"}, {loopbackTCP, "tcp"}} {
+	for _, tc := range []struct{ listen, transport string }{{transporttest.LoopbackQUIC, "quic-v1"}, {transporttest.LoopbackTCP, "tcp"}} {
 		t.Run(tc.transport, func(t *testing.T) {
 			in := newInviterOn(t, tc.listen)
 			in.h.SetStreamHandler(holdProtocol, func(s network.Stream) {
@@ -167,8 +164,8 @@ func TestPairGuestStreamsBounded(t *testing.T) {
 			}
 			const many = 3 * 12
 			held := openHeld(t, joiner, in.h.ID(), many)
-			if n := len(held); n == 0 || n > guestLimits.StreamsInbound {
-				t.Fatalf("a pairing guest held %d streams open, want between 1 and %d", n, guestLimits.StreamsInbound)
+			if n := len(held); n == 0 || n > pair.GuestLimits.StreamsInbound {
+				t.Fatalf("a pairing guest held %d streams open, want between 1 and %d", n, pair.GuestLimits.StreamsInbound)
 			}
 			// A guest that holds all its streams has none left to pair
 			// with; this one lets them go.
@@ -179,7 +176,7 @@ func TestPairGuestStreamsBounded(t *testing.T) {
 				}
 				return nil
 			})
-			if role, err := Pair(context.Background(), joiner, code); err != nil || role != "access" {
+			if role, err := pair.Join(context.Background(), joiner, code); err != nil || role != "access" {
 				t.Fatalf("pair = %q, %v; want access", role, err)
 			}
 			if n := len(openHeld(t, joiner, in.h.ID(), many)); n != many {
@@ -194,16 +191,16 @@ func TestPairGuestStreamsBounded(t *testing.T) {
 // and hears the answer: over TCP a stream the joiner's peer scope has no
 // memory for tears the whole yamux connection down.
 func TestPairJoinerStreamsWhileBeingTrusted(t *testing.T) {
-	for _, tc := range []struct{ listen, transport string }{{loopbackTCP, "tcp"}, {loopbackQUIC, "quic-v1"}} {
+	for _, tc := range []struct{ listen, transport string }{{transporttest.LoopbackTCP, "tcp"}, {transporttest.LoopbackQUIC, "quic-v1"}} {
 		t.Run(tc.transport, func(t *testing.T) {
-			h, g := newTestHostOn(t, tc.listen)
+			h, g := transporttest.Host(t, startHost, tc.listen)
 			trusting, trust := make(chan struct{}), make(chan struct{})
-			pairing := ServePair(h, g, func(p peer.ID, role, _ string) error {
+			pairing := pair.Serve(h, g, func(p peer.ID, role, _ string) error {
 				close(trusting)
 				<-trust
 				g.Set(map[peer.ID]string{p: role}, map[peer.ID]bool{})
 				return nil
-			})
+			}, nil)
 			h.SetStreamHandler(holdProtocol, func(s network.Stream) {
 				s.Write([]byte{1})
 				io.Copy(io.Discard, s)
@@ -221,7 +218,7 @@ func TestPairJoinerStreamsWhileBeingTrusted(t *testing.T) {
 			}
 			paired := make(chan result, 1)
 			go func() {
-				role, err := Pair(context.Background(), joiner, code)
+				role, err := pair.Join(context.Background(), joiner, code)
 				paired <- result{role, err}
 			}()
 			select {
@@ -239,5 +236,28 @@ func TestPairJoinerStreamsWhileBeingTrusted(t *testing.T) {
 				t.Fatalf("the joiner opened %d of 2 streams while the inviter trusted it", len(held))
 			}
 		})
+	}
+}
+
+// Two nodes on one machine, listening on loopback only, still pair with
+// nothing but the code: its loopback address is all the inviter has.
+func TestInviteCodeOnLoopbackOnly(t *testing.T) {
+	in := newInviter(t)
+	code := in.invite(t, "access", time.Hour)
+	for _, a := range code.Addrs {
+		if !pair.IsLoopback(a) {
+			t.Fatalf("the code of a node on loopback only carries %s", a)
+		}
+	}
+	joiner, gate := transporttest.Host(t, startHost, transporttest.LoopbackTCP)
+	gate.Set(map[peer.ID]string{}, map[peer.ID]bool{in.h.ID(): true})
+	joiner.Peerstore().AddAddrs(code.PeerID, code.Addrs, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := joiner.Connect(ctx, peer.AddrInfo{ID: code.PeerID}); err != nil {
+		t.Fatalf("connect with the code's addresses %v: %v", code.Addrs, err)
+	}
+	if role, err := pair.Join(ctx, joiner, code); err != nil || role != "access" {
+		t.Fatalf("pair = %q, %v; want access", role, err)
 	}
 }

@@ -1,4 +1,8 @@
-package transport
+// Package pair is fungi's pairing: the invites a node opens and their
+// codes, the strangers its trust gate lets in while one is open (guests,
+// in numbers and for a time both bounded), and the protocol with which a
+// joiner proves it holds an invite and is trusted with its role.
+package pair
 
 import (
 	"bufio"
@@ -9,7 +13,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 	"google.golang.org/protobuf/proto"
@@ -25,27 +29,26 @@ import (
 	"github.com/fungi-go/fungi/transport/wire"
 )
 
-// PairProtocol is the one protocol a pairing guest may use: the joiner
-// proves it holds an invite, and the inviter trusts it with the invite's
-// role.
-const PairProtocol = "/fungi/pair/1.0.0"
+// Protocol is the one protocol a pairing guest may use: the joiner proves
+// it holds an invite, and the inviter trusts it with the invite's role.
+const Protocol = "/fungi/pair/1.0.0"
 
 // Bounds of pairing. Everything a joiner or a code brings is bounded
 // before it is read or allocated.
 const (
 	// MaxOpenInvites is how many invites may wait for their joiner at once.
 	MaxOpenInvites = 16
-	// MaxPairGuests is how many strangers may be connected as pairing
-	// guests at once. As many more are let in just long enough to be told
+	// MaxGuests is how many strangers may be connected as pairing guests
+	// at once. As many more are let in just long enough to be told
 	// pairing is busy (busyGuestWindow); beyond that a stranger is refused
 	// at the handshake.
-	MaxPairGuests = 8
-	// PairGuestWindow is how long a guest has from its admission to redeem
+	MaxGuests = 8
+	// GuestWindow is how long a guest has from its admission to redeem
 	// an invite: the joiner's pairing timeout and a margin. Then its
 	// connections are closed and its slot freed, even while invites stay
 	// open, so strangers that connect and idle cannot keep the real
 	// joiner out.
-	PairGuestWindow = pairTimeout + 10*time.Second
+	GuestWindow = pairTimeout + 10*time.Second
 	// MaxInviteCode is the longest code `device join` reads.
 	MaxInviteCode = 4096
 	// DefaultInviteTTL and MaxInviteTTL bound how long an invite is open.
@@ -60,12 +63,32 @@ const (
 	maxSpentInvites  = 64
 	pairTimeout      = 20 * time.Second
 	refusedGrace     = 2 * time.Second
-	maxBusyGuests    = MaxPairGuests
+	maxBusyGuests    = MaxGuests
 	busyGuestWindow  = 10 * time.Second
 	inviteIDLen      = 8
 	inviteSecretLen  = 32
 	inviteCodePrefix = "fungi1-"
 )
+
+// GuestLimits are the resource limits of a peer the gate has not
+// admitted (transport's resource manager sets them): what the pairing
+// protocol needs, and no more. A few connections (a joiner may
+// reach the inviter over TCP, QUIC and a relay at once), their identify
+// and ping streams and the one pairing stream, and the memory of their
+// windows. Such a peer holds a connection only briefly: a stranger until
+// the gate closes it at the handshake (QUIC counts a connection against
+// its peer before the gate sees it: go-libp2p's QUIC listener calls
+// SetPeer, then InterceptSecured, so a peer scope with no room refused
+// every joiner of an inviter reached over QUIC before pairing could let
+// it in); a pairing guest until its window ends; a joiner between its
+// proof and its trust, or refused and shut out a moment later. It keeps
+// these limits all along: a yamux connection whose peer may reserve no
+// memory for a new stream is torn down, and with it the pairing answer.
+var GuestLimits = rcmgr.BaseLimit{
+	Conns: 4, ConnsInbound: 4, FD: 4,
+	Streams: 16, StreamsInbound: 12, StreamsOutbound: 8,
+	Memory: 16 << 20,
+}
 
 // ErrInvite marks a code that is not an invite fungi made.
 var ErrInvite = errors.New("not a fungi invite code")
@@ -90,7 +113,7 @@ type Pairing struct {
 	spent    map[[inviteIDLen]byte]string // why an invite no longer opens
 	guests   map[peer.ID]*guestSlot
 	failures int
-	// guestWindow and busyWindow are PairGuestWindow and busyGuestWindow,
+	// guestWindow and busyWindow are GuestWindow and busyGuestWindow,
 	// shorter in tests.
 	guestWindow, busyWindow time.Duration
 }
@@ -99,7 +122,7 @@ type Pairing struct {
 // admission until its last connection closes, it redeems an invite, or its
 // window ends.
 type guestSlot struct {
-	// busy marks a stranger let in past MaxPairGuests only to be told
+	// busy marks a stranger let in past MaxGuests only to be told
 	// pairing is busy.
 	busy bool
 	// window ends the slot and closes the stranger's connections.
@@ -112,7 +135,7 @@ type guestSlot struct {
 func NewPairing(self peer.ID, closePeer func(peer.ID)) *Pairing {
 	return &Pairing{self: self, closePeer: closePeer,
 		invites: map[[inviteIDLen]byte]*invite{}, spent: map[[inviteIDLen]byte]string{}, guests: map[peer.ID]*guestSlot{},
-		guestWindow: PairGuestWindow, busyWindow: busyGuestWindow}
+		guestWindow: GuestWindow, busyWindow: busyGuestWindow}
 }
 
 // InviteCode is a decoded invite code: whom to reach, where, and the secret.
@@ -178,7 +201,7 @@ func codeAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
 			// left out
 		case isLoopback(a):
 			local = append(local, a)
-		case isRelayed(a):
+		case wire.RelayedAddr(a):
 			relayed = append(relayed, a)
 		default:
 			direct = append(direct, a)
@@ -319,12 +342,12 @@ func (p *Pairing) Open() int {
 	return len(p.invites)
 }
 
-// admitGuest lets a stranger in while an invite is open: as a guest while
-// fewer than MaxPairGuests are in, else just long enough to be told
+// AdmitGuest lets a stranger in while an invite is open: as a guest while
+// fewer than MaxGuests are in, else just long enough to be told
 // pairing is busy while fewer than maxBusyGuests are, else not at all. A
 // stranger already in keeps its slot and its window: connecting again
 // does not lengthen it.
-func (p *Pairing) admitGuest(g peer.ID) bool {
+func (p *Pairing) AdmitGuest(g peer.ID) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.pruneLocked(time.Now())
@@ -336,7 +359,7 @@ func (p *Pairing) admitGuest(g peer.ID) bool {
 	}
 	guests, busy := p.countLocked()
 	switch {
-	case guests < MaxPairGuests:
+	case guests < MaxGuests:
 		p.guests[g] = p.slotLocked(g, false, p.guestWindow)
 	case busy < maxBusyGuests:
 		p.guests[g] = p.slotLocked(g, true, p.busyWindow)
@@ -413,7 +436,7 @@ func (p *Pairing) mayRedeem(g peer.ID) (ok bool, guests int) {
 	if slot == nil || !slot.busy {
 		return true, 0
 	}
-	if guests, _ = p.countLocked(); guests >= MaxPairGuests {
+	if guests, _ = p.countLocked(); guests >= MaxGuests {
 		return false, guests
 	}
 	slot.window.Stop()
@@ -465,10 +488,21 @@ func (p *Pairing) redeem(joiner peer.ID, req *messages.PairRequest) (role, alias
 // joiner with role (and name it alias, when set) before it returns.
 type Paired func(joiner peer.ID, role, alias string) error
 
-// ServePair registers the pairing protocol on h and lets gate admit
-// guests while an invite of the returned Pairing is open. A guest's slot
-// is freed when its last connection closes.
-func ServePair(h host.Host, gate *TrustGate, paired Paired) *Pairing {
+// Gate is the trust gate pairing works with (transport.TrustGate): it
+// asks the Pairing set on it whether a stranger may come in as a guest
+// (AdmitGuest), and says whom it trusts.
+type Gate interface {
+	Role(peer.ID) string
+	Admitted(peer.ID) bool
+	SetPairing(*Pairing)
+}
+
+// Serve registers the pairing protocol on h and lets gate admit guests
+// while an invite of the returned Pairing is open. A guest's slot is freed
+// when its last connection closes. joined, when not nil, is called on a
+// goroutine of its own for each joiner once it is trusted (the node's host
+// then turns a relayed connection to it direct).
+func Serve(h host.Host, gate Gate, paired Paired, joined func(peer.ID)) *Pairing {
 	p := NewPairing(h.ID(), func(id peer.ID) {
 		if gate.Role(id) == "" && !gate.Admitted(id) {
 			h.Network().ClosePeer(id)
@@ -491,12 +525,12 @@ func ServePair(h host.Host, gate *TrustGate, paired Paired) *Pairing {
 			if c.Stat().Direction != network.DirInbound || gate.Admitted(id) || p.hasSlot(id) {
 				return
 			}
-			if !p.admitGuest(id) {
+			if !p.AdmitGuest(id) {
 				p.putOut(id)
 			}
 		},
 	})
-	h.SetStreamHandler(PairProtocol, func(s network.Stream) {
+	h.SetStreamHandler(Protocol, func(s network.Stream) {
 		from := s.Conn().RemotePeer()
 		s.SetDeadline(time.Now().Add(pairTimeout))
 		var req messages.PairRequest
@@ -529,46 +563,20 @@ func ServePair(h host.Host, gate *TrustGate, paired Paired) *Pairing {
 			time.AfterFunc(refusedGrace, func() { p.closePeer(from) })
 			return
 		}
-		go punchJoined(h, from)
+		if joined != nil {
+			go joined(from)
+		}
 	})
 	return p
 }
 
-// Bounds of punchJoined's wait for libp2p's own punch to end: it ends
-// within a few round trips, since this node's half of it is refused.
-const (
-	joinedPunchTries = 20
-	joinedPunchWait  = 250 * time.Millisecond
-)
-
-// punchJoined turns a joiner's relayed connection direct as soon as the
-// joiner is trusted. libp2p punches a relayed connection as it opens, but
-// then the joiner was a guest, whom this node's gate does not dial, so that
-// punch fails, and the punch keeper's next try would come only seconds
-// later. This one waits for libp2p's to end, then punches once.
-func punchJoined(h host.Host, joiner peer.ID) {
-	ph, ok := h.(*punchingHost)
-	if !ok {
-		return
-	}
-	for range joinedPunchTries {
-		if !slices.ContainsFunc(relayedInbound(h), func(c network.Conn) bool { return c.RemotePeer() == joiner }) {
-			return // direct already, or gone
-		}
-		if err := ph.puncher.Punch(joiner); !errors.Is(err, ErrPunchInProgress) {
-			return // its outcome is recorded for connection list (Trace)
-		}
-		time.Sleep(joinedPunchWait)
-	}
-}
-
-// Pair redeems an invite on the inviter, over a connection the caller
+// Join redeems an invite on the inviter, over a connection the caller
 // opened: it sends the proof and returns the role the inviter gave this
 // node, or the inviter's reason for refusing.
-func Pair(ctx context.Context, h host.Host, code *InviteCode) (string, error) {
+func Join(ctx context.Context, h host.Host, code *InviteCode) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, pairTimeout)
 	defer cancel()
-	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "fungi pair"), code.PeerID, PairProtocol)
+	s, err := h.NewStream(network.WithAllowLimitedConn(ctx, "fungi pair"), code.PeerID, Protocol)
 	if err != nil {
 		return "", fmt.Errorf("open the pairing stream: %w", explainPairReset(err))
 	}
@@ -598,7 +606,7 @@ func Pair(ctx context.Context, h host.Host, code *InviteCode) (string, error) {
 func explainPairReset(err error) error {
 	if wire.IsLimitReset(err) {
 		return fmt.Errorf("%w: the inviter refused the pairing stream, a device that is pairing may hold only %d streams with it at once; close other connections to it and try again: %v",
-			wire.ErrStreamLimit, guestLimits.StreamsInbound, err)
+			wire.ErrStreamLimit, GuestLimits.StreamsInbound, err)
 	}
 	return wire.ExplainReset(err)
 }

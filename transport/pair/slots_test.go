@@ -1,4 +1,4 @@
-package transport
+package pair_test
 
 import (
 	"errors"
@@ -10,20 +10,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/fungi-go/fungi/internal/testutil"
+	"github.com/fungi-go/fungi/transport/pair"
 )
-
-// slotsTaken is how many strangers hold a slot on p, guests and those in
-// to hear that pairing is busy.
-func slotsTaken(p *Pairing) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.guests)
-}
 
 func waitSlots(t *testing.T, in *inviter, want int, what string) {
 	t.Helper()
 	testutil.WaitFor(t, 20*time.Second, what, func() error {
-		if n := slotsTaken(in.pairing); n != want {
+		if n := in.pairing.SlotsTaken(); n != want {
 			return fmt.Errorf("%d slots taken, want %d", n, want)
 		}
 		return nil
@@ -56,19 +49,13 @@ func strangers(t *testing.T, in *inviter, n int) []host.Host {
 	return out
 }
 
-func setWindows(p *Pairing, guest, busy time.Duration) {
-	p.mu.Lock()
-	p.guestWindow, p.busyWindow = guest, busy
-	p.mu.Unlock()
-}
-
 // Eight strangers that connect once and go away leave no slot taken: the
 // real joiner pairs at once, not after the invite expires.
 func TestPairingSlotFreedWhenGuestLeaves(t *testing.T) {
 	in := newInviter(t)
 	code := in.invite(t, "access", time.Hour)
-	gone := strangers(t, in, MaxPairGuests)
-	waitSlots(t, in, MaxPairGuests, "every stranger in as a guest")
+	gone := strangers(t, in, pair.MaxGuests)
+	waitSlots(t, in, pair.MaxGuests, "every stranger in as a guest")
 	for _, s := range gone {
 		s.Network().ClosePeer(in.h.ID())
 	}
@@ -84,7 +71,7 @@ func TestPairingSlotFreedWhenGuestLeaves(t *testing.T) {
 // the invite stays open for the real joiner.
 func TestPairingGuestWindowEnds(t *testing.T) {
 	in := newInviter(t)
-	setWindows(in.pairing, 300*time.Millisecond, busyGuestWindow)
+	in.pairing.SetWindows(300*time.Millisecond, pair.BusyGuestWindow)
 	code := in.invite(t, "admin", time.Hour)
 	idle := strangers(t, in, 1)[0]
 	waitGone(t, in, idle, "the idle guest put out after its window")
@@ -93,7 +80,7 @@ func TestPairingGuestWindowEnds(t *testing.T) {
 		t.Fatalf("%d invites open after a guest's window ended, want the 1 still open", n)
 	}
 
-	setWindows(in.pairing, PairGuestWindow, busyGuestWindow)
+	in.pairing.SetWindows(pair.GuestWindow, pair.BusyGuestWindow)
 	joiner := newJoiner(t, in)
 	if role, err := pairWith(joiner, code); err != nil || role != "admin" {
 		t.Fatalf("pair = %q, %v; want admin", role, err)
@@ -106,22 +93,22 @@ func TestPairingGuestWindowEnds(t *testing.T) {
 func TestPairingBusy(t *testing.T) {
 	in := newInviter(t)
 	code := in.invite(t, "access", time.Hour)
-	guests := strangers(t, in, MaxPairGuests)
-	waitSlots(t, in, MaxPairGuests, "every stranger in as a guest")
+	guests := strangers(t, in, pair.MaxGuests)
+	waitSlots(t, in, pair.MaxGuests, "every stranger in as a guest")
 
 	ninth := newJoiner(t, in)
 	_, err := pairWith(ninth, code)
 	wantRefusal(t, err, "pairing is busy: 8 other devices are pairing with this node right now; try again in a few seconds")
 	waitGone(t, in, ninth, "the stranger told pairing is busy put out")
-	waitSlots(t, in, MaxPairGuests, "its slot freed")
+	waitSlots(t, in, pair.MaxGuests, "its slot freed")
 
-	setWindows(in.pairing, PairGuestWindow, 300*time.Millisecond)
+	in.pairing.SetWindows(pair.GuestWindow, 300*time.Millisecond)
 	idle := strangers(t, in, 1)[0]
 	waitGone(t, in, idle, "a stranger in to hear pairing is busy put out after its window")
-	waitSlots(t, in, MaxPairGuests, "its slot freed")
+	waitSlots(t, in, pair.MaxGuests, "its slot freed")
 
 	guests[0].Network().ClosePeer(in.h.ID())
-	waitSlots(t, in, MaxPairGuests-1, "the slot of the guest that left freed")
+	waitSlots(t, in, pair.MaxGuests-1, "the slot of the guest that left freed")
 	if role, err := pairWith(ninth, code); err != nil || role != "access" {
 		t.Fatalf("the same code once a slot is free: pair = %q, %v; want access", role, err)
 	}

@@ -1,4 +1,4 @@
-package transport
+package pair_test
 
 import (
 	"context"
@@ -11,10 +11,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/test"
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/pair"
+	"github.com/fungi-go/fungi/transport/transporttest"
 	"github.com/fungi-go/fungi/transport/wire"
 )
 
@@ -22,28 +24,22 @@ import (
 // paired callback writes, as the daemon's trusts through the actor.
 type inviter struct {
 	h       host.Host
-	gate    *TrustGate
-	pairing *Pairing
+	gate    *transport.TrustGate
+	pairing *pair.Pairing
 	mu      sync.Mutex
 	roles   map[peer.ID]string
 }
 
 func newInviter(t *testing.T) *inviter {
-	return newInviterOn(t, "/ip4/127.0.0.1/tcp/0")
+	return newInviterOn(t, transporttest.LoopbackTCP)
 }
 
 // newInviterOn is newInviter listening on each of listen (TCP, QUIC).
 func newInviterOn(t *testing.T, listen ...string) *inviter {
 	t.Helper()
-	priv, _ := testKey(t)
-	g := NewTrustGate()
-	h, err := NewHost(priv, listen, g, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
+	h, g := transporttest.Host(t, startHost, listen...)
 	in := &inviter{h: h, gate: g, roles: map[peer.ID]string{}}
-	in.pairing = ServePair(h, g, func(p peer.ID, role, alias string) error {
+	in.pairing = pair.Serve(h, g, func(p peer.ID, role, alias string) error {
 		in.mu.Lock()
 		defer in.mu.Unlock()
 		in.roles[p] = role
@@ -53,27 +49,27 @@ func newInviterOn(t *testing.T, listen ...string) *inviter {
 		}
 		g.Set(roles, map[peer.ID]bool{})
 		return nil
-	})
-	ServeControl(h, g, echoControl)
+	}, nil)
+	transport.ServeControl(h, g, transporttest.EchoControl)
 	return in
 }
 
 // newJoiner is a real host that dials the inviter, as `device join` makes
 // the inviter a dial target.
 func newJoiner(t *testing.T, in *inviter) host.Host {
-	h, g := newTestHost(t)
+	h, g := transporttest.Host(t, startHost, transporttest.LoopbackTCP)
 	g.Set(map[peer.ID]string{}, map[peer.ID]bool{in.h.ID(): true})
 	h.Peerstore().AddAddrs(in.h.ID(), in.h.Addrs(), time.Hour)
 	return h
 }
 
-func (in *inviter) invite(t *testing.T, role string, ttl time.Duration) *InviteCode {
+func (in *inviter) invite(t *testing.T, role string, ttl time.Duration) *pair.InviteCode {
 	t.Helper()
 	code, _, err := in.pairing.NewInvite(role, "", ttl, in.h.Addrs())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := DecodeInviteCode(code)
+	c, err := pair.DecodeInviteCode(code)
 	if err != nil {
 		t.Fatalf("decode our own code %q: %v", code, err)
 	}
@@ -89,11 +85,11 @@ func connect(h host.Host, p peer.ID) error {
 	return h.Connect(ctx, peer.AddrInfo{ID: p})
 }
 
-func pairWith(h host.Host, c *InviteCode) (string, error) {
+func pairWith(h host.Host, c *pair.InviteCode) (string, error) {
 	if err := connect(h, c.PeerID); err != nil {
 		return "", err
 	}
-	return Pair(context.Background(), h, c)
+	return pair.Join(context.Background(), h, c)
 }
 
 func wantRefusal(t *testing.T, err error, contains string) {
@@ -107,7 +103,7 @@ func wantRefusal(t *testing.T, err error, contains string) {
 func callControl(h host.Host, p peer.ID) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return CallControl(ctx, h, p, &messages.Envelope{Body: &messages.Envelope_Catalog{Catalog: &messages.CatalogRequest{}}}, func(*messages.Envelope) error { return nil })
+	return transport.CallControl(ctx, h, p, &messages.Envelope{Body: &messages.Envelope_Catalog{Catalog: &messages.CatalogRequest{}}}, func(*messages.Envelope) error { return nil })
 }
 
 // A stranger is refused at the handshake and listed as pending; while an
@@ -119,7 +115,7 @@ func TestPairing(t *testing.T) {
 	in := newInviter(t)
 	stranger := newJoiner(t, in)
 
-	shutOut(t, stranger, in.h.ID(), "a stranger with no invite open")
+	transporttest.ShutOut(t, stranger, in.h.ID(), "a stranger with no invite open")
 	pending := in.gate.Pending()
 	if len(pending) != 1 || pending[0].ID != stranger.ID() || pending[0].Attempts < 1 || pending[0].Addr == "" {
 		t.Fatalf("pending = %+v, want the stranger with its address", pending)
@@ -137,9 +133,9 @@ func TestPairing(t *testing.T) {
 	wrong := *code
 	wrong.Secret = append([]byte{}, code.Secret...)
 	wrong.Secret[0] ^= 1
-	_, err := Pair(context.Background(), stranger, &wrong)
+	_, err := pair.Join(context.Background(), stranger, &wrong)
 	wantRefusal(t, err, "wrong")
-	shutOut(t, stranger, in.h.ID(), "a guest with a wrong secret")
+	transporttest.ShutOut(t, stranger, in.h.ID(), "a guest with a wrong secret")
 	if in.gate.Role(stranger.ID()) != "" {
 		t.Fatal("a wrong secret was trusted")
 	}
@@ -163,7 +159,7 @@ func TestPairing(t *testing.T) {
 	}
 
 	// The invite is used: with none open the door is shut again.
-	shutOut(t, stranger, in.h.ID(), "a stranger after the only invite was used")
+	transporttest.ShutOut(t, stranger, in.h.ID(), "a stranger after the only invite was used")
 
 	// A replayed code is refused with its reason while another invite is
 	// open; so is an expired one.
@@ -196,72 +192,4 @@ func TestPairing(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// shutOut checks the gate of p refuses h: the handshake may complete on
-// h's side (TLS 1.3 finishes before the other side's check), so it waits
-// for p to close the connection, and the pairing protocol must fail.
-func shutOut(t *testing.T, h host.Host, p peer.ID, who string) {
-	t.Helper()
-	connect(h, p)
-	testutil.WaitFor(t, 20*time.Second, who+" shut out", func() error {
-		if h.Network().Connectedness(p) == network.Connected {
-			return errors.New("still connected")
-		}
-		return nil
-	})
-}
-
-// At most MaxPairGuests strangers are in at once as guests, and none
-// without an invite open; past them, as many again are let in to hear
-// pairing is busy, and no more: the busy answer holds bounded room. A busy
-// stranger takes a guest's slot once one is free.
-func TestPairingGuestsBounded(t *testing.T) {
-	p := NewPairing(test.RandPeerIDFatal(t), nil)
-	if p.admitGuest(test.RandPeerIDFatal(t)) {
-		t.Fatal("a guest admitted with no invite open")
-	}
-	if _, _, err := p.NewInvite("access", "", time.Hour, nil); err != nil {
-		t.Fatal(err)
-	}
-	var in []peer.ID
-	for i := 0; i < MaxPairGuests+maxBusyGuests; i++ {
-		g := test.RandPeerIDFatal(t)
-		if !p.admitGuest(g) {
-			t.Fatalf("stranger %d refused", i)
-		}
-		in = append(in, g)
-	}
-	counts := func() (guests, busy int) {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return p.countLocked()
-	}
-	if guests, busy := counts(); guests != MaxPairGuests || busy != maxBusyGuests {
-		t.Fatalf("%d guests and %d busy, want %d and %d", guests, busy, MaxPairGuests, maxBusyGuests)
-	}
-	if p.admitGuest(test.RandPeerIDFatal(t)) {
-		t.Fatalf("stranger %d admitted past the guests and the busy ones", MaxPairGuests+maxBusyGuests+1)
-	}
-	busy := in[MaxPairGuests]
-	if ok, guests := p.mayRedeem(busy); ok || guests != MaxPairGuests {
-		t.Fatalf("a busy stranger may redeem = %v with %d guests, want refused with %d", ok, guests, MaxPairGuests)
-	}
-	p.left(in[0])
-	if ok, _ := p.mayRedeem(busy); !ok {
-		t.Fatal("a busy stranger may not redeem though a guest's slot is free")
-	}
-	if guests, busy := counts(); guests != MaxPairGuests || busy != maxBusyGuests-1 {
-		t.Fatalf("%d guests and %d busy after a busy one took a free slot, want %d and %d", guests, busy, MaxPairGuests, maxBusyGuests-1)
-	}
-}
-
-// Codes that are not a fungi invite, or that exceed a bound, are refused
-// before anything is dialed.
-func TestDecodeInviteCodeRefuses(t *testing.T) {
-	for _, code := range []string{"", "hello", "fungi1-!!!", "fungi1-" + strings.Repeat("A", MaxInviteCode)} {
-		if _, err := DecodeInviteCode(code); !errors.Is(err, ErrInvite) {
-			t.Errorf("DecodeInviteCode(%.20q) = %v, want ErrInvite", code, err)
-		}
-	}
 }
