@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fungi-go/fungi/internal/config"
 	"github.com/fungi-go/fungi/internal/home"
 	. "github.com/fungi-go/fungi/internal/wasmasm"
 	"github.com/fungi-go/fungi/messages"
@@ -68,19 +67,22 @@ spec:
 // quietDrill is a drill (a real daemon on a home of its own) whose config
 // keeps it off the network beyond loopback.
 func quietDrill(t *testing.T, fungi, name string) *drill {
+	d := &drill{t: t, fungi: fungi, home: newQuietHome(t, name), logDir: t.TempDir(), ports: map[string]int{}}
+	t.Cleanup(d.shutdown)
+	d.startDaemon()
+	return d
+}
+
+// newQuietHome is a home named name, its config written by quietHome.
+func newQuietHome(t *testing.T, name string) *home.Home {
 	h, err := home.Open(filepath.Join(t.TempDir(), name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.DefaultConfig()
-	cfg.MDNS, cfg.PortMapping, cfg.UI.Enabled = false, false, false
-	if err := writeHomeConfig(h.Dir, cfg); err != nil { // the DHT off too
+	if err := quietHome(h.Dir); err != nil {
 		t.Fatal(err)
 	}
-	d := &drill{t: t, fungi: fungi, home: h, logDir: t.TempDir(), ports: map[string]int{}}
-	t.Cleanup(d.shutdown)
-	d.startDaemon()
-	return d
+	return h
 }
 
 // nodeInfo is the daemon's peer ID and first listen address.

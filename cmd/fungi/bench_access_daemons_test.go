@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fungi-go/fungi/internal/config"
-	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/testutil"
 )
 
@@ -173,15 +171,7 @@ func attachedPair(t *testing.T, fungi, name, listen, echo, sink string) (string,
 // benchDaemon is quietDrill with the daemon listening on listen, and a CPU
 // profile when FUNGI_BENCH_CPUPROFILE names a folder.
 func benchDaemon(t *testing.T, fungi, name, listen string) *drill {
-	h, err := home.Open(filepath.Join(t.TempDir(), name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := config.DefaultConfig()
-	cfg.MDNS, cfg.PortMapping, cfg.UI.Enabled = false, false, false
-	if err := writeHomeConfig(h.Dir, cfg); err != nil { // the DHT off too
-		t.Fatal(err)
-	}
+	h := newQuietHome(t, name)
 	d := &drill{t: t, fungi: fungi, home: h, logDir: t.TempDir(), ports: map[string]int{}, runs: 1}
 	t.Cleanup(d.shutdown)
 	logFile, err := os.Create(filepath.Join(d.logDir, "daemon-01.log"))
