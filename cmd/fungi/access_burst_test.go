@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fungi-go/fungi/internal/home"
+	"github.com/fungi-go/fungi/internal/testutil"
 	. "github.com/fungi-go/fungi/internal/wasmasm"
 	"github.com/fungi-go/fungi/messages"
 )
@@ -209,13 +209,11 @@ func TestAccessBurst(t *testing.T) {
 }
 
 func burstGet(client *http.Client, url string) (int, string, error) {
-	resp, err := client.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return 0, "", err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, string(body), err
+	return testutil.HTTPDo(client, req)
 }
 
 func firstLine(s string) string {

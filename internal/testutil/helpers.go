@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"testing"
@@ -136,4 +137,16 @@ func SendToSink(addr string, size int) error {
 		return fmt.Errorf("no answer from the sink: %v", err)
 	}
 	return nil
+}
+
+// HTTPDo sends req with client and returns the answer's status and body
+// (its first MiB: a test's answers are small, a runaway one is cut).
+func HTTPDo(client *http.Client, req *http.Request) (status int, body string, err error) {
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, string(data), err
 }
