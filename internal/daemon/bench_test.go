@@ -2,12 +2,12 @@ package daemon_test
 
 import (
 	"context"
-	"io"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/fungi-go/fungi/internal/daemon/daemontest"
+	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
 )
 
@@ -31,12 +31,8 @@ func BenchmarkRemoteAdminCommand(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for {
-			if _, err := stream.Recv(); err == io.EOF {
-				return
-			} else if err != nil {
-				b.Fatal(err)
-			}
+		if _, err := testutil.RecvAll(stream); err != nil {
+			b.Fatal(err)
 		}
 	}
 	call() // opens the peer connection

@@ -3,7 +3,6 @@ package daemon_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -46,12 +45,8 @@ func TestRemoteFollowEndsWhenControllerLeaves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := pull.Recv(); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("pull: %v", err)
-		}
+	if _, err := testutil.RecvAll(pull); err != nil {
+		t.Fatalf("pull: %v", err)
 	}
 	if _, err := b.Start(ctx, &messages.StartService{Name: "logsvc"}); err != nil {
 		t.Fatal(err)
@@ -65,12 +60,8 @@ func TestRemoteFollowEndsWhenControllerLeaves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := warm.Recv(); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("remote logs: %v", err)
-		}
+	if _, err := testutil.RecvAll(warm); err != nil {
+		t.Fatalf("remote logs: %v", err)
 	}
 	baseFDs, baseGoroutines := testutil.FDCount(), runtime.NumGoroutine()
 

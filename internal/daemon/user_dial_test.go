@@ -3,7 +3,6 @@ package daemon_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
 	"github.com/fungi-go/fungi/internal/daemon/daemontest"
+	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
 )
 
@@ -54,13 +54,8 @@ func TestCommandIsNotRefusedByTheDialBackoff(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for {
-			if _, err := st.Recv(); err == io.EOF {
-				return nil
-			} else if err != nil {
-				return err
-			}
-		}
+		_, err = testutil.RecvAll(st)
+		return err
 	}
 	// B is down: the command fails, and its dial leaves B's address in
 	// backoff (with the session's, which fail too).

@@ -2,6 +2,7 @@ package testutil
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -149,4 +150,21 @@ func HTTPDo(client *http.Client, req *http.Request) (status int, body string, er
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, string(data), err
+}
+
+// RecvAll receives from a gRPC server stream until it ends and returns
+// every message; when the stream fails, it returns what came and the
+// error.
+func RecvAll[T any](stream interface{ Recv() (T, error) }) ([]T, error) {
+	var out []T
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, m)
+	}
 }

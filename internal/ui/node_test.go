@@ -2,8 +2,6 @@ package ui_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"io"
 	"net"
 	"net/http"
@@ -341,23 +339,7 @@ func scrape(t *testing.T, n *node) string {
 // service's requests are counted and timed.
 func TestMetricsScrape(t *testing.T) {
 	n := startNode(t)
-	wasmBin, err := os.ReadFile(testutil.BuildWasm(t, "examples/apps/filebrowser-lite"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(wasmBin)
-	m := "apiVersion: fungi.dev/v1alpha1\nkind: ServiceManifest\nmetadata: {name: metered}\nspec:\n  runtime: wasmtime\n  source: {file: app.wasm}\n  ports:\n    - {name: http, hostPort: auto, protocol: tcp}\n"
-	stream, err := n.api.Pull(context.Background(), &messages.PullServiceRequest{ManifestYaml: []byte(m), Artifact: wasmBin, ArtifactSha256: hex.EncodeToString(sum[:])})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := stream.Recv(); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("pull: %v", err)
-		}
-	}
+	pullWasm(t, n, "metered")
 	info, err := n.api.Start(context.Background(), &messages.StartService{Name: "metered"})
 	if err != nil {
 		t.Fatal(err)

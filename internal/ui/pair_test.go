@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -73,15 +72,12 @@ func remoteCatalog(n *node, peer string) (*messages.Catalog, error) {
 	if err != nil {
 		return nil, err
 	}
+	envs, err := testutil.RecvAll(stream)
+	if err != nil {
+		return nil, err
+	}
 	var out *messages.Catalog
-	for {
-		env, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+	for _, env := range envs {
 		if e := env.GetError(); e != nil {
 			return nil, errors.New(e.Message)
 		}

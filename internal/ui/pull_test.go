@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"testing"
 
@@ -27,11 +26,7 @@ func pullWasm(t *testing.T, n *node, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		if _, err := stream.Recv(); err == io.EOF {
-			return
-		} else if err != nil {
-			t.Fatalf("pull %s: %v", name, err)
-		}
+	if _, err := testutil.RecvAll(stream); err != nil {
+		t.Fatalf("pull %s: %v", name, err)
 	}
 }
