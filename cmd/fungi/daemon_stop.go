@@ -79,6 +79,23 @@ func managedService(e *env) (install.Spec, bool) {
 	return install.Spec{}, false
 }
 
+// stoppedService is the installed service of this home that its manager
+// knows but does not run, when no daemon runs on the home either: restart
+// starts it through the manager, which then keeps it running, instead of
+// starting a daemon the manager knows nothing of.
+func stoppedService(e *env) (install.Spec, bool) {
+	if _, running, err := daemon.Running(e.home); err != nil || running {
+		return install.Spec{}, false
+	}
+	for _, system := range []bool{false, true} {
+		s, err := serviceScope{System: system}.spec(e)
+		if err == nil && install.Startable(s) {
+			return s, true
+		}
+	}
+	return install.Spec{}, false
+}
+
 // stopDaemon stops the home's daemon and waits, up to timeout, until it
 // has let go of the home. The reply says how the daemon had been started
 // when it was asked through its socket.
@@ -158,24 +175,34 @@ type daemonRestartCmd struct {
 }
 
 // Run stops the daemon and starts it again: through the service manager
-// for an installed service, else as a background process of its own with
-// the flags the old one had (or the ones given), its output in
-// HOME/logs/daemon.out.
+// for an installed service (also one stopped by `fungi daemon stop`), else
+// as a background process of its own with the flags the old one had (or
+// the ones given), its output in HOME/logs/daemon.out.
 func (c *daemonRestartCmd) Run(e *env, d *daemonCmd) error {
-	if s, ok := managedService(e); ok {
+	s, running := managedService(e)
+	stopped := false
+	if !running {
+		s, stopped = stoppedService(e)
+	}
+	if running || stopped {
 		began := time.Now()
+		old, _, _ := daemon.Running(e.home)
 		if err := install.Control(s, "restart"); err != nil {
 			return err
 		}
 		if err := waitAnswering(e, began.Add(c.Timeout), nil, ""); err != nil {
 			return err
 		}
-		res := stopResult{WasRunning: true, Via: "service", Service: s.Name(), TookMS: time.Since(began).Milliseconds()}
+		res := stopResult{WasRunning: running, PID: old, Via: "service", Service: s.Name(), TookMS: time.Since(began).Milliseconds()}
 		res.Started, _, _ = daemon.Running(e.home)
 		if c.JSON {
 			return printAny(e, res)
 		}
-		fmt.Fprintf(e.stdout, "restarted the service %s; the daemon (PID %d) answers (%d ms)\n", s.Name(), res.Started, res.TookMS)
+		verb := "restarted"
+		if stopped {
+			verb = "started"
+		}
+		fmt.Fprintf(e.stdout, "%s the service %s; the daemon (PID %d) answers (%d ms)\n", verb, s.Name(), res.Started, res.TookMS)
 		return nil
 	}
 	res, reply, err := stopDaemon(e, c.Timeout)

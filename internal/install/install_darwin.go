@@ -135,3 +135,7 @@ func Managed(s Spec) bool {
 	st, err := StatusOf(s)
 	return err == nil && st.Installed && st.State == "loaded"
 }
+
+// Startable is false: launchd kickstarts a loaded job whether or not it
+// runs, so Managed covers every job a restart can go through.
+func Startable(Spec) bool { return false }

@@ -184,3 +184,11 @@ func Managed(s Spec) bool {
 	st, err := StatusOf(s)
 	return err == nil && st.Installed && (st.State == "active" || st.State == "activating" || st.State == "reloading")
 }
+
+// Startable says whether s's unit is installed where systemd knows it but
+// does not run now (stopped, or failed): restart starts it through
+// systemd, which then keeps it running, rather than beside it.
+func Startable(s Spec) bool {
+	st, err := StatusOf(s)
+	return err == nil && st.Installed && (st.State == "inactive" || st.State == "failed")
+}

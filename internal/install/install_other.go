@@ -25,3 +25,6 @@ func Control(Spec, string) error { return unsupported() }
 
 // Managed is false here: no service manager is known.
 func Managed(Spec) bool { return false }
+
+// Startable is false here: no service manager is known.
+func Startable(Spec) bool { return false }

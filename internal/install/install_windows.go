@@ -157,3 +157,10 @@ func Managed(s Spec) bool {
 	st, err := StatusOf(s)
 	return err == nil && st.Installed && (st.State == "running" || st.State == "starting")
 }
+
+// Startable says whether s's service is installed but stopped: restart
+// starts it through the service control manager rather than beside it.
+func Startable(s Spec) bool {
+	st, err := StatusOf(s)
+	return err == nil && st.Installed && st.State == "stopped"
+}
