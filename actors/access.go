@@ -20,11 +20,11 @@ import (
 	"github.com/fungi-go/fungi/internal/atomicfile"
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/messages"
-	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/access"
 )
 
 // AccessDialer opens an access stream to a peer's service.
-type AccessDialer func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (transport.HalfCloser, error)
+type AccessDialer func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (access.HalfCloser, error)
 
 // AttachAccess asks the access manager for a local entry for a service a
 // peer publishes; the caller has checked the service in the peer's
@@ -194,7 +194,7 @@ func localPortError(port int, name string, err error) error {
 func listenAll(r *accessRecord) ([]net.Listener, error) {
 	var lns []net.Listener
 	for i := range r.Ports {
-		ln, err := transport.ListenLocal(net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Ports[i].LocalPort)))
+		ln, err := access.ListenLocal(net.JoinHostPort("127.0.0.1", strconv.Itoa(r.Ports[i].LocalPort)))
 		if err != nil {
 			for _, l := range lns {
 				l.Close()

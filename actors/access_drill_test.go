@@ -18,7 +18,7 @@ import (
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
-	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/access"
 )
 
 // The load drill through the real access forwarder actor: two real libp2p
@@ -35,7 +35,7 @@ func TestLoadDrillThroughForwarder(t *testing.T) {
 	// The service holds every /hold request until all arrived, so the
 	// entry really carries them at once; /upload answers the SHA-256.
 	svc := testutil.DrillService(t, conns)
-	transport.ServeAccess(serving, servingGate, func(peer.ID, *messages.AccessHeader) (string, error) { return svc, nil }, t.Logf)
+	access.Serve(serving, servingGate, func(peer.ID, *messages.AccessHeader) (string, error) { return svc, nil }, t.Logf)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -45,8 +45,8 @@ func TestLoadDrillThroughForwarder(t *testing.T) {
 	system := actor.NewActorSystem()
 	fwd := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &accessForwarder{peer: serving.ID(), rec: rec, listeners: []net.Listener{ln}, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			dial: func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (transport.HalfCloser, error) {
-				return transport.OpenAccess(ctx, using, p, hdr)
+			dial: func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (access.HalfCloser, error) {
+				return access.Open(ctx, using, p, hdr)
 			}}
 	}))
 	t.Cleanup(func() { system.Root.StopFuture(fwd).Wait() })

@@ -14,7 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/messages"
-	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/access"
 )
 
 // The forwarder sends a request right behind the access header, before
@@ -22,13 +22,13 @@ import (
 // gets a 502 page with the peer's reason, not a bare close.
 func TestForwarderAnswersALateRefusalWith502(t *testing.T) {
 	using, serving, servingGate := accessPeers(t)
-	transport.ServeAccess(serving, servingGate, func(peer.ID, *messages.AccessHeader) (string, error) {
+	access.Serve(serving, servingGate, func(peer.ID, *messages.AccessHeader) (string, error) {
 		return "", errors.New("files is stopped")
 	}, t.Logf)
 
 	f := &accessForwarder{peer: serving.ID(), rec: &accessRecord{ServiceID: "files", Usage: "web"}, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		dial: func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (transport.HalfCloser, error) {
-			return transport.OpenAccess(ctx, using, p, hdr)
+		dial: func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (access.HalfCloser, error) {
+			return access.Open(ctx, using, p, hdr)
 		}}
 	client, accepted := loopbackPair(t)
 	go f.bridge(context.Background(), accepted, &messages.AccessHeader{ServiceId: "files", Port: "http"})

@@ -13,7 +13,7 @@ import (
 
 	"github.com/fungi-go/fungi/internal/dialerr"
 	"github.com/fungi-go/fungi/messages"
-	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/access"
 	"github.com/fungi-go/fungi/transport/wire"
 )
 
@@ -56,7 +56,7 @@ func (f *accessForwarder) stop() {
 }
 
 // acceptLoop bridges every connection over its own stream: the dialer's
-// warm streams (transport.AccessDialer) spare it the stream open, and early
+// warm streams (access.Dialer) spare it the stream open, and early
 // data brings it to one round trip to the peer.
 func (f *accessForwarder) acceptLoop(ctx context.Context, ln net.Listener, hdr *messages.AccessHeader) {
 	for {
@@ -73,7 +73,7 @@ func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *me
 	// Early data: the stream comes back once its header is written, and
 	// the client's first bytes follow it without waiting for the peer's
 	// reply; the peer admits the service before they reach it.
-	dialCtx, cancel := context.WithTimeout(transport.WithEarlyData(ctx), 10*time.Second)
+	dialCtx, cancel := context.WithTimeout(access.WithEarlyData(ctx), 10*time.Second)
 	stream, err := f.dial(dialCtx, f.peer, hdr)
 	cancel()
 	if err != nil {
@@ -91,13 +91,13 @@ func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *me
 		stream.Close()
 	})
 	defer stop()
-	if as, ok := stream.(*transport.AccessStream); ok {
+	if as, ok := stream.(*access.Stream); ok {
 		// The request already went out behind the header: the refusal
 		// page must not wait for another.
-		transport.PipeAccess(conn, as, func(err error) { f.refuse(conn, err, false) }, accessBytesCounter(f.peer.String(), hdr.ServiceId))
+		access.PipeStream(conn, as, func(err error) { f.refuse(conn, err, false) }, accessBytesCounter(f.peer.String(), hdr.ServiceId))
 		return
 	}
-	transport.Pipe(conn, stream)
+	access.Pipe(conn, stream)
 }
 
 // refuse tells the client why, where the protocol has a way to: a web

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/access"
 	"github.com/fungi-go/fungi/transport/wire"
 )
 
@@ -56,7 +57,7 @@ func TestForwarderAnswersLimitWith503(t *testing.T) {
 		{fmt.Errorf("failed to dial: no addresses"), 502, "has no known address"},
 	} {
 		f := &accessForwarder{peer: id, rec: &accessRecord{ServiceID: "files", Usage: "web"}, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			dial: func(context.Context, peer.ID, *messages.AccessHeader) (transport.HalfCloser, error) {
+			dial: func(context.Context, peer.ID, *messages.AccessHeader) (access.HalfCloser, error) {
 				return nil, tc.dialErr
 			}}
 		client, accepted := loopbackPair(t)
@@ -102,7 +103,7 @@ func TestForwarderStopEndsTheServingSide(t *testing.T) {
 			}
 		}
 	}()
-	transport.ServeAccess(serving, servingGate, func(peer.ID, *messages.AccessHeader) (string, error) { return svc.Addr().String(), nil }, t.Logf)
+	access.Serve(serving, servingGate, func(peer.ID, *messages.AccessHeader) (string, error) { return svc.Addr().String(), nil }, t.Logf)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -112,8 +113,8 @@ func TestForwarderStopEndsTheServingSide(t *testing.T) {
 	system := actor.NewActorSystem()
 	fwd := system.Root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &accessForwarder{peer: serving.ID(), rec: rec, listeners: []net.Listener{ln}, logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			dial: func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (transport.HalfCloser, error) {
-				return transport.OpenAccess(ctx, using, p, hdr)
+			dial: func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (access.HalfCloser, error) {
+				return access.Open(ctx, using, p, hdr)
 			}}
 	}))
 	client, err := net.Dial("tcp", ln.Addr().String())

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/access"
 )
 
 // The access path measured against its baselines in one run: the same
@@ -55,17 +56,19 @@ const (
 
 // benchOpener returns how a bridge in mode opens its access stream from
 // client to server.
-func benchOpener(b *testing.B, mode bridgeMode, client host.Host, server peer.ID, hdr *messages.AccessHeader) func(context.Context) (HalfCloser, error) {
+func benchOpener(b *testing.B, mode bridgeMode, client host.Host, server peer.ID, hdr *messages.AccessHeader) func(context.Context) (access.HalfCloser, error) {
 	if mode == bridgeNode {
-		d := NewAccessDialer(client)
+		d := access.NewDialer(client)
 		b.Cleanup(d.Close)
-		return func(ctx context.Context) (HalfCloser, error) { return d.Open(WithEarlyData(ctx), server, hdr) }
-	}
-	return func(ctx context.Context) (HalfCloser, error) {
-		if mode != bridgeReplyFirst {
-			ctx = WithEarlyData(ctx)
+		return func(ctx context.Context) (access.HalfCloser, error) {
+			return d.Open(access.WithEarlyData(ctx), server, hdr)
 		}
-		return OpenAccess(ctx, client, server, hdr)
+	}
+	return func(ctx context.Context) (access.HalfCloser, error) {
+		if mode != bridgeReplyFirst {
+			ctx = access.WithEarlyData(ctx)
+		}
+		return access.Open(ctx, client, server, hdr)
 	}
 }
 
@@ -77,7 +80,7 @@ func startAccessOn(b *testing.B, t targets, listen string, mode bridgeMode) targ
 	client, clientGate := newTestHostOn(b, listen)
 	server, gate := newTestHostOn(b, listen)
 	trustEachOther(client, clientGate, server, gate, "access")
-	ServeAccess(server, gate, func(_ peer.ID, hdr *messages.AccessHeader) (string, error) {
+	access.Serve(server, gate, func(_ peer.ID, hdr *messages.AccessHeader) (string, error) {
 		if hdr.ServiceId == "sink" {
 			return t.sink, nil
 		}
@@ -85,7 +88,7 @@ func startAccessOn(b *testing.B, t targets, listen string, mode bridgeMode) targ
 	}, b.Logf)
 	forward := func(service string) string {
 		open := benchOpener(b, mode, client, server.ID(), &messages.AccessHeader{ServiceId: service, Port: "tcp"})
-		ln, err := ListenLocal("127.0.0.1:0")
+		ln, err := access.ListenLocal("127.0.0.1:0")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -104,11 +107,11 @@ func startAccessOn(b *testing.B, t targets, listen string, mode bridgeMode) targ
 						c.Close()
 						return
 					}
-					if as, ok := s.(*AccessStream); ok {
-						PipeAccess(c, as, func(error) {}, nil)
+					if as, ok := s.(*access.Stream); ok {
+						access.PipeStream(c, as, func(error) {}, nil)
 						return
 					}
-					Pipe(c, s)
+					access.Pipe(c, s)
 				}(c.(*net.TCPConn))
 			}
 		}()

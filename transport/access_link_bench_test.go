@@ -12,6 +12,7 @@ import (
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/access"
 )
 
 // linkDelay is the one-way delay asked of the emulated link between the
@@ -107,7 +108,7 @@ func startAccessLink(b *testing.B, t targets, mode bridgeMode) targets {
 	host, port, _ := net.SplitHostPort(delayLink(b, serverTCP, linkDelay))
 	client.Peerstore().ClearAddrs(server.ID())
 	client.Peerstore().AddAddr(server.ID(), ma.StringCast("/ip4/"+host+"/tcp/"+port), time.Hour)
-	ServeAccess(server, gate, func(_ peer.ID, hdr *messages.AccessHeader) (string, error) { return t.echo, nil }, b.Logf)
+	access.Serve(server, gate, func(_ peer.ID, hdr *messages.AccessHeader) (string, error) { return t.echo, nil }, b.Logf)
 	open := benchOpener(b, mode, client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -129,11 +130,11 @@ func startAccessLink(b *testing.B, t targets, mode bridgeMode) targets {
 					c.Close()
 					return
 				}
-				if as, ok := s.(*AccessStream); ok {
-					PipeAccess(c, as, func(error) {}, nil)
+				if as, ok := s.(*access.Stream); ok {
+					access.PipeStream(c, as, func(error) {}, nil)
 					return
 				}
-				Pipe(c, s)
+				access.Pipe(c, s)
 			}(c.(*net.TCPConn))
 		}
 	}()

@@ -11,6 +11,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/access"
 )
 
 // A peer that was down when this node last dialed it is reachable as soon
@@ -30,7 +31,7 @@ func TestAccessDialsAPeerThatCameBack(t *testing.T) {
 	// The server is down: the dial fails and libp2p puts the address in
 	// backoff.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	_, err = OpenAccess(ctx, client, serverID, &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
+	_, err = access.Open(ctx, client, serverID, &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
 	cancel()
 	if err == nil {
 		t.Fatal("a dial to a peer that is down succeeded")
@@ -58,11 +59,11 @@ func TestAccessDialsAPeerThatCameBack(t *testing.T) {
 			c.Close()
 		}
 	}()
-	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return target.Addr().String(), nil }, t.Logf)
+	access.Serve(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return target.Addr().String(), nil }, t.Logf)
 
 	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := OpenAccess(ctx, client, serverID, &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
+	s, err := access.Open(ctx, client, serverID, &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
 	if err != nil {
 		t.Fatalf("the first connection after the peer came back was refused: %v", err)
 	}

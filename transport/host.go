@@ -10,6 +10,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/p2p/host/observedaddrs"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/fungi-go/fungi/transport/access"
 )
 
 // NewHost starts a libp2p host with the node's key, listening on listen:
@@ -64,6 +66,13 @@ func (h *punchingHost) RelayVia() []ma.Multiaddr {
 func (h *punchingHost) Close() error {
 	h.puncher.Close()
 	return h.Host.Close()
+}
+
+func init() {
+	// The access protocol opens the streams a user asks for, and has a
+	// failing path checked, as the node's own commands do (dial.go,
+	// pathwatch.go): access cannot call into transport, which imports it.
+	access.Wire(newUserStream, suspectConn)
 }
 
 func init() {

@@ -15,12 +15,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/access"
 	"github.com/fungi-go/fungi/transport/wire"
 )
 
@@ -199,158 +199,6 @@ func TestControlCallEndsWhenPeerGoesSilent(t *testing.T) {
 	}
 }
 
-// forwardLocally is the using node's half of the access path, as the
-// access forwarder does it: a local listener, each connection bridged by
-// PipeAccess to an access stream from an AccessDialer (warm streams, early
-// data).
-func forwardLocally(t testing.TB, client host.Host, server peer.ID, hdr *messages.AccessHeader) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	d := NewAccessDialer(client)
-	t.Cleanup(d.Close)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				ctx, cancel := context.WithTimeout(WithEarlyData(context.Background()), 10*time.Second)
-				st, err := d.Open(ctx, server, hdr)
-				cancel()
-				if err != nil {
-					c.Close()
-					return
-				}
-				if as, ok := st.(*AccessStream); ok {
-					PipeAccess(c.(*net.TCPConn), as, func(error) { c.Close() }, nil)
-					return
-				}
-				Pipe(c.(*net.TCPConn), st)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
-// shortPipeTimers makes Pipe's no-progress deadlines fast for a test.
-func shortPipeTimers(t *testing.T) {
-	stall, idle := pipeWriteStall, pipeHalfIdle
-	pipeWriteStall, pipeHalfIdle = 2*time.Second, 300*time.Millisecond
-	t.Cleanup(func() { pipeWriteStall, pipeHalfIdle = stall, idle })
-}
-
-// baseline is what a test's process holds before the load: it is back to
-// it when fds are no more than before plus what the test itself keeps,
-// and goroutines are within a little of before.
-type baseline struct{ fds, goroutines int }
-
-func takeBaseline() baseline { return baseline{testutil.FDCount(), runtime.NumGoroutine()} }
-
-func (b baseline) backTo(t testing.TB, what string, keptFDs func() int) {
-	t.Helper()
-	testutil.WaitFor(t, 20*time.Second, what, func() error {
-		fds, gs := testutil.FDCount(), runtime.NumGoroutine()
-		if fds > b.fds+keptFDs() || gs > b.goroutines+5 {
-			return fmt.Errorf("%d fds (baseline %d, %d kept by the test), %d goroutines (baseline %d)", fds, b.fds, keptFDs(), gs, b.goroutines)
-		}
-		return nil
-	})
-}
-
-// A service that answers an upload before reading it, then stops reading:
-// either it keeps its connection open, or it closes it. Both ends of every
-// bridge must go, on the using node and on the serving node, whatever the
-// client does; before, the copy towards the peer blocked in a stream write
-// forever (goroutines, fds and streams kept until restart).
-func TestPipeFreesBridgesWhenServiceAnswersBeforeReadingUpload(t *testing.T) {
-	for _, serviceCloses := range []bool{false, true} {
-		t.Run(fmt.Sprintf("serviceCloses=%v", serviceCloses), func(t *testing.T) {
-			shortPipeTimers(t)
-			client, server, gate := trustedPair(t, "access")
-			var mu sync.Mutex
-			var kept []net.Conn
-			svc, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				svc.Close()
-				mu.Lock()
-				for _, c := range kept {
-					c.Close()
-				}
-				mu.Unlock()
-			})
-			go func() {
-				for {
-					c, err := svc.Accept()
-					if err != nil {
-						return
-					}
-					// Reads the request line only, answers, ends its writing.
-					bufio.NewReader(c).ReadString('\n')
-					io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-					c.(*net.TCPConn).CloseWrite()
-					if serviceCloses {
-						c.Close()
-						continue
-					}
-					mu.Lock()
-					kept = append(kept, c) // open, never read again
-					mu.Unlock()
-				}
-			}()
-			ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return svc.Addr().String(), nil }, t.Logf)
-			entry := forwardLocally(t, client, server.ID(), &messages.AccessHeader{ServiceId: "svc", Port: "http"})
-			upload := func() error {
-				c, err := net.Dial("tcp", entry)
-				if err != nil {
-					return err
-				}
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				io.WriteString(c, "PUT /files/big HTTP/1.1\r\nHost: x\r\nContent-Length: 33554432\r\n\r\n")
-				go c.Write(make([]byte, 32<<20)) // blocks once nobody reads; ends with the close
-				status, err := bufio.NewReader(c).ReadString('\n')
-				if err != nil || !strings.Contains(status, "413") {
-					return fmt.Errorf("answer %q, %v", status, err)
-				}
-				return nil
-			}
-			if err := upload(); err != nil { // warm: connection, identify, buffers
-				t.Fatal(err)
-			}
-			base := takeBaseline()
-			mu.Lock()
-			base.fds -= len(kept) // counted in keptFDs
-			mu.Unlock()
-			const n = 20
-			var wg sync.WaitGroup
-			errs := make(chan error, n)
-			for range n {
-				wg.Add(1)
-				go func() { defer wg.Done(); errs <- upload() }()
-			}
-			wg.Wait()
-			close(errs)
-			for err := range errs {
-				if err != nil {
-					t.Fatal(err)
-				}
-			}
-			base.backTo(t, "every bridge freed on both nodes", func() int {
-				mu.Lock()
-				defer mu.Unlock()
-				return len(kept)
-			})
-		})
-	}
-}
-
 // echoService is a TCP echo server on loopback that half-closes at EOF.
 func echoService(t testing.TB) string {
 	return testutil.ServeTCP(t, func(c net.Conn) { io.Copy(c, c); c.(*net.TCPConn).CloseWrite(); c.Close() })
@@ -361,9 +209,9 @@ func echoService(t testing.TB) string {
 func TestTrustedPeerHoldsManyAccessStreams(t *testing.T) {
 	client, server, gate := trustedPair(t, "access")
 	addr := echoService(t)
-	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return addr, nil }, t.Logf)
+	access.Serve(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return addr, nil }, t.Logf)
 	const n = 300
-	streams := make([]HalfCloser, n)
+	streams := make([]access.HalfCloser, n)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -372,7 +220,7 @@ func TestTrustedPeerHoldsManyAccessStreams(t *testing.T) {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			st, err := OpenAccess(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
+			st, err := access.Open(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
 			if err != nil {
 				errs <- fmt.Errorf("stream %d: %w", i, err)
 				return
@@ -408,8 +256,8 @@ func TestStreamLimitRefusalIsNamed(t *testing.T) {
 	client, clientGate := newTestHost(t)
 	trustEachOther(client, clientGate, server, gate, "access")
 	addr := echoService(t)
-	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return addr, nil }, t.Logf)
-	var open []HalfCloser
+	access.Serve(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return addr, nil }, t.Logf)
+	var open []access.HalfCloser
 	defer func() {
 		for _, st := range open {
 			st.Close()
@@ -417,9 +265,9 @@ func TestStreamLimitRefusalIsNamed(t *testing.T) {
 	}()
 	var err error
 	for range limit + 1 {
-		var st HalfCloser
+		var st access.HalfCloser
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		st, err = OpenAccess(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
+		st, err = access.Open(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
 		cancel()
 		if err != nil {
 			break

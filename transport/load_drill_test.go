@@ -13,6 +13,8 @@ import (
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/access"
+	"github.com/fungi-go/fungi/transport/transporttest"
 )
 
 // The load drill: one access entry between two real libp2p hosts (the real
@@ -31,12 +33,12 @@ func TestLoadDrill(t *testing.T) {
 	// Every /hold is held open by the service until all have arrived, so
 	// the entry really carries them all at once.
 	svc := testutil.DrillService(t, conns)
-	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return svc, nil }, t.Logf)
-	entry := forwardLocally(t, client, server.ID(), &messages.AccessHeader{ServiceId: "drill", Port: "http"})
+	access.Serve(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return svc, nil }, t.Logf)
+	entry := transporttest.ForwardLocally(t, client, server.ID(), &messages.AccessHeader{ServiceId: "drill", Port: "http"})
 	if _, err := testutil.DrillRequest(entry, "GET", "/warm", nil); err != nil { // connection, identify, pools
 		t.Fatal(err)
 	}
-	base := takeBaseline()
+	base := transporttest.TakeBaseline()
 
 	start := time.Now()
 	err := testutil.Parallel(conns, func(i int) error {
@@ -67,6 +69,6 @@ func TestLoadDrill(t *testing.T) {
 	}
 	t.Logf("%d concurrent 1 MiB uploads: 0 errors, %v", uploads, time.Since(start).Round(time.Millisecond))
 
-	base.backTo(t, "fds and goroutines of both nodes back to their baseline", func() int { return 0 })
+	base.BackTo(t, "fds and goroutines of both nodes back to their baseline", func() int { return 0 })
 	t.Logf("back to baseline: %d fds, %d goroutines", testutil.FDCount(), runtime.NumGoroutine())
 }

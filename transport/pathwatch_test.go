@@ -19,6 +19,7 @@ import (
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/access"
 )
 
 // udpPath forwards UDP between the clients that send to it and one
@@ -244,7 +245,7 @@ func TestAccessFailurePingsItsConnection(t *testing.T) {
 	path.dead.Store(true)
 	start := time.Now()
 	actx, acancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err = OpenAccess(actx, client, server.ID(), &messages.AccessHeader{ServiceId: "web", Port: "http"})
+	_, err = access.Open(actx, client, server.ID(), &messages.AccessHeader{ServiceId: "web", Port: "http"})
 	acancel()
 	if err == nil {
 		t.Fatal("an access stream over a dead path was accepted")

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/access"
 	"github.com/fungi-go/fungi/transport/transporttest"
 	"github.com/fungi-go/fungi/transport/wire"
 )
@@ -135,7 +136,7 @@ func TestAccessRefusesBadHeadersAndKeepsServing(t *testing.T) {
 			go func() { io.Copy(c, c); c.(*net.TCPConn).CloseWrite() }()
 		}
 	}()
-	ServeAccess(server, gate, func(from peer.ID, hdr *messages.AccessHeader) (string, error) {
+	access.Serve(server, gate, func(from peer.ID, hdr *messages.AccessHeader) (string, error) {
 		if hdr.ServiceId != "echo" {
 			return "", &wire.RemoteError{Message: "no service " + hdr.ServiceId}
 		}
@@ -158,12 +159,12 @@ func TestAccessRefusesBadHeadersAndKeepsServing(t *testing.T) {
 		s.Close()
 	}
 
-	if _, err := OpenAccess(context.Background(), client, server.ID(), &messages.AccessHeader{ServiceId: "nope"}); err == nil || !strings.Contains(err.Error(), "no service nope") {
+	if _, err := access.Open(context.Background(), client, server.ID(), &messages.AccessHeader{ServiceId: "nope"}); err == nil || !strings.Contains(err.Error(), "no service nope") {
 		t.Fatalf("unknown service: %v", err)
 	}
 
 	// A good stream: bytes both ways, and half-close carries the end.
-	st, err := OpenAccess(context.Background(), client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "x"})
+	st, err := access.Open(context.Background(), client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "x"})
 	if err != nil {
 		t.Fatal(err)
 	}

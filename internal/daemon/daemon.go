@@ -29,6 +29,7 @@ import (
 	"github.com/fungi-go/fungi/runtimes/external"
 	"github.com/fungi-go/fungi/runtimes/wasm"
 	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/access"
 	"github.com/fungi-go/fungi/transport/discovery"
 )
 
@@ -166,7 +167,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer stopOwnRelay()
 	externalProvider := external.New(external.Config{AllowedHosts: cfg.External.AllowedHosts})
 	// Access streams keep a few warm streams per peer they reached.
-	accessDialer := transport.NewAccessDialer(peerHost)
+	accessDialer := access.NewDialer(peerHost)
 	defer accessDialer.Close()
 	node, err := actors.StartNode(actors.NodeConfig{
 		Home: h,
@@ -214,7 +215,7 @@ func Run(ctx context.Context, opts Options) error {
 	messages.RegisterDaemonServer(srv, api)
 	transport.ServeControl(peerHost, gate, logControl(logger, node, api.handleControl))
 	defer logEvents(logger, peerHost, relays, node)()
-	transport.ServeAccess(peerHost, gate, api.resolveAccess, logf)
+	access.Serve(peerHost, gate, api.resolveAccess, logf)
 	// The dashboard comes up before the API answers: whoever saw the API
 	// answer (a script, `fungi ui` right after the daemon started) finds
 	// the dashboard too. Its client dials the API's socket lazily.

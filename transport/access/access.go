@@ -1,4 +1,12 @@
-package transport
+// Package access is fungi's access protocol, which carries a local
+// connection to a service another node publishes: a header naming the
+// service and its port, the peer's answer, then the bytes both ways
+// (Pipe), with early data and streams opened ahead of use (Dialer) to
+// spare round trips, and the glue to fungi's go-yamux fork that delivers
+// bytes from the muxer's receive loop straight to the socket
+// (deliver.go). transport imports it and wires it to the node's host
+// (Wire); it imports none of transport.
+package access
 
 import (
 	"bufio"
@@ -23,13 +31,20 @@ import (
 // in, the service resolved and dialled, the answer out.
 const accessHeaderTimeout = 30 * time.Second
 
-// AccessResolver turns an access header from a peer into the local address
+// Resolver turns an access header from a peer into the local address
 // of the service, or refuses it with a reason the peer is shown.
-type AccessResolver func(from peer.ID, hdr *messages.AccessHeader) (addr string, err error)
+type Resolver func(from peer.ID, hdr *messages.AccessHeader) (addr string, err error)
 
-// ServeAccess registers the access protocol on h: a header naming service
+// Gate is the trust gate that says what a peer may use on this node
+// (transport.TrustGate).
+type Gate interface {
+	// Role is p's role, or "" when p may use nothing on this node.
+	Role(p peer.ID) string
+}
+
+// Serve registers the access protocol on h: a header naming service
 // and port, a reply, then raw bytes both ways.
-func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func(string, ...any)) {
+func Serve(h host.Host, gate Gate, resolve Resolver, logf func(string, ...any)) {
 	h.SetStreamHandler(wire.AccessProtocol, func(s network.Stream) {
 		from := s.Conn().RemotePeer()
 		if gate.Role(from) == "" {
@@ -45,7 +60,7 @@ func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func
 			return
 		}
 		// The role is checked again now that the stream is used: a stream
-		// may be opened well before its header (AccessDialer's warm ones),
+		// may be opened well before its header (Dialer's warm ones),
 		// and trust may have been withdrawn since.
 		if gate.Role(from) == "" {
 			s.Reset()
@@ -75,15 +90,15 @@ func ServeAccess(h host.Host, gate *TrustGate, resolve AccessResolver, logf func
 	})
 }
 
-// OpenAccess opens an access stream to p for one connection and returns it
+// Open opens an access stream to p for one connection and returns it
 // once the peer accepted; a refusal comes back as its reason. With a
 // context from WithEarlyData it returns as soon as the header is written:
 // the caller's first bytes then travel right behind it instead of a round
-// trip later, and the reply is read by the first Read (see AccessStream).
+// trip later, and the reply is read by the first Read (see Stream).
 // The peer still checks the role and admits the service before any of
 // those bytes reach the service: until then they wait in the stream's
 // receive window.
-func OpenAccess(ctx context.Context, h host.Host, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
+func Open(ctx context.Context, h host.Host, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
 	s, err := newUserStream(ctx, h, p, wire.AccessProtocol, "fungi access")
 	if err != nil {
 		// A stream that would not open on a connection we hold says the
@@ -93,11 +108,11 @@ func OpenAccess(ctx context.Context, h host.Host, p peer.ID, hdr *messages.Acces
 		}
 		return nil, wire.StreamOpenError(err)
 	}
-	return OpenAccessOn(ctx, s, hdr)
+	return OpenOn(ctx, s, hdr)
 }
 
-// OpenAccessOn is OpenAccess on a stream already open.
-func OpenAccessOn(ctx context.Context, s network.Stream, hdr *messages.AccessHeader) (HalfCloser, error) {
+// OpenOn is Open on a stream already open.
+func OpenOn(ctx context.Context, s network.Stream, hdr *messages.AccessHeader) (HalfCloser, error) {
 	deadline, _ := ctx.Deadline()
 	if !deadline.IsZero() {
 		s.SetWriteDeadline(deadline)
@@ -108,7 +123,7 @@ func OpenAccessOn(ctx context.Context, s network.Stream, hdr *messages.AccessHea
 		return nil, fmt.Errorf("the peer did not accept the connection: %w", wire.ExplainReset(err))
 	}
 	s.SetWriteDeadline(time.Time{})
-	a := &AccessStream{bufferedStream: bufferedStream{Stream: s, r: bufio.NewReader(s)}, replyDeadline: deadline}
+	a := &Stream{bufferedStream: bufferedStream{Stream: s, r: bufio.NewReader(s)}, replyDeadline: deadline}
 	if early, _ := ctx.Value(earlyDataKey{}).(bool); early {
 		return a, nil
 	}
@@ -120,25 +135,25 @@ func OpenAccessOn(ctx context.Context, s network.Stream, hdr *messages.AccessHea
 
 type earlyDataKey struct{}
 
-// WithEarlyData marks ctx so OpenAccess does not wait for the peer's reply
+// WithEarlyData marks ctx so Open does not wait for the peer's reply
 // before returning the stream: a new connection's first request then costs
 // one round trip, not two. The caller must be ready for the refusal to
-// surface later, from AccessStream.Accepted or its first Read; PipeAccess
+// surface later, from Stream.Accepted or its first Read; PipeStream
 // turns it into the same answer an immediate refusal gets.
 func WithEarlyData(ctx context.Context) context.Context {
 	return context.WithValue(ctx, earlyDataKey{}, true)
 }
 
-// AccessStream is an access stream whose header is sent and whose reply
+// Stream is an access stream whose header is sent and whose reply
 // may still be on its way: writes go out at once, the first Read waits for
 // the reply and fails with the refusal if the peer refused.
-type AccessStream struct {
+type Stream struct {
 	bufferedStream
 	replyDeadline time.Time
 	once          sync.Once
 	refusal       error
 	// admitted, when set, is called once by whoever reads the peer's
-	// reply, if it admitted the stream (AccessDialer refills its warm
+	// reply, if it admitted the stream (Dialer refills its warm
 	// streams then, without a goroutine of its own waiting for the reply).
 	// It must not block.
 	admitted func()
@@ -146,7 +161,7 @@ type AccessStream struct {
 
 // Accepted waits for the peer's reply and returns why it refused, or nil
 // once the service is admitted and dialled.
-func (a *AccessStream) Accepted() error {
+func (a *Stream) Accepted() error {
 	a.once.Do(func() {
 		a.refusal = a.readReply()
 		if a.refusal == nil && a.admitted != nil {
@@ -156,7 +171,7 @@ func (a *AccessStream) Accepted() error {
 	return a.refusal
 }
 
-func (a *AccessStream) readReply() error {
+func (a *Stream) readReply() error {
 	if !a.replyDeadline.IsZero() {
 		a.SetReadDeadline(a.replyDeadline)
 	}
@@ -176,7 +191,8 @@ func (a *AccessStream) readReply() error {
 	return nil
 }
 
-func (a *AccessStream) Read(p []byte) (int, error) {
+// Read waits for the peer's reply, then reads what the service sent.
+func (a *Stream) Read(p []byte) (int, error) {
 	if err := a.Accepted(); err != nil {
 		return 0, err
 	}
@@ -184,7 +200,7 @@ func (a *AccessStream) Read(p []byte) (int, error) {
 }
 
 // WriteTo waits for the reply, then drains like bufferedStream.
-func (a *AccessStream) WriteTo(w io.Writer) (int64, error) {
+func (a *Stream) WriteTo(w io.Writer) (int64, error) {
 	if err := a.Accepted(); err != nil {
 		return 0, err
 	}
@@ -235,7 +251,7 @@ type resetter interface{ Reset() error }
 type pipe struct {
 	a, b     HalfCloser
 	count    func(aToB bool, n int) // nil: nobody counts
-	refusal  error                  // the peer refused an AccessStream end: no bytes flowed back
+	refusal  error                  // the peer refused a Stream end: no bytes flowed back
 	mu       sync.Mutex
 	ended    int  // directions that ended, cleanly or not
 	failed   bool // an error ended a direction: reset rather than close
@@ -251,12 +267,12 @@ type pipe struct {
 // stream with a reset so the peer's side of the bridge ends too.
 func Pipe(a, b HalfCloser) { (&pipe{a: a, b: b}).run(nil) }
 
-// PipeAccess is Pipe for a local connection and an access stream opened
+// PipeStream is Pipe for a local connection and an access stream opened
 // WithEarlyData: the connection's bytes go out while the peer decides, and
 // if it refuses, the upload stops and refused writes the connection its
 // answer (the connection is closed after it returns). counted, when not
 // nil, is told of every write: sent for bytes towards the peer.
-func PipeAccess(conn *net.TCPConn, s *AccessStream, refused func(error), counted func(sent bool, n int)) {
+func PipeStream(conn *net.TCPConn, s *Stream, refused func(error), counted func(sent bool, n int)) {
 	(&pipe{a: conn, b: s, count: counted}).run(refused)
 }
 
@@ -300,7 +316,7 @@ func (p *pipe) teardown(failed bool) {
 
 // copyHalf copies src to dst and reports how it ended.
 func (p *pipe) copyHalf(dst, src HalfCloser) {
-	if as, ok := src.(*AccessStream); ok {
+	if as, ok := src.(*Stream); ok {
 		if err := as.Accepted(); err != nil {
 			p.mu.Lock()
 			p.refusal, p.failed = err, true

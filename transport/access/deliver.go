@@ -1,4 +1,4 @@
-package transport
+package access
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func muxedStreamOf(s any) any {
 		switch v := s.(type) {
 		case *goyamux.Stream:
 			return v
-		case *AccessStream:
+		case *Stream:
 			if v == nil {
 				return nil
 			}

@@ -1,4 +1,4 @@
-package transport
+package access_test
 
 import (
 	"context"
@@ -16,15 +16,18 @@ import (
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport"
+	"github.com/fungi-go/fungi/transport/access"
+	"github.com/fungi-go/fungi/transport/transporttest"
 	"github.com/fungi-go/fungi/transport/wire"
 )
 
 // warmRig is an access server in front of a counting echo service and a
-// client's AccessDialer.
+// client's access.Dialer.
 type warmRig struct {
 	client, server host.Host
-	gate           *TrustGate
-	dialer         *AccessDialer
+	gate           *transport.TrustGate
+	dialer         *access.Dialer
 	accepted       *atomic.Int32
 }
 
@@ -36,20 +39,20 @@ func newWarmRig(t *testing.T) *warmRig {
 // newWarmRigOn is newWarmRig with both hosts listening on listen.
 func newWarmRigOn(t *testing.T, listen string) *warmRig {
 	t.Helper()
-	client, clientGate := newTestHostOn(t, listen)
-	server, gate := newTestHostOn(t, listen)
-	trustEachOther(client, clientGate, server, gate, "access")
+	client, clientGate := transporttest.Host(t, startHost, listen)
+	server, gate := transporttest.Host(t, startHost, listen)
+	transporttest.TrustEachOther(client, clientGate, server, gate, "access")
 	echo, accepted := countingEcho(t)
-	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return echo, nil }, t.Logf)
-	d := NewAccessDialer(client)
+	access.Serve(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return echo, nil }, t.Logf)
+	d := access.NewDialer(client)
 	t.Cleanup(d.Close)
 	return &warmRig{client: client, server: server, gate: gate, dialer: d, accepted: accepted}
 }
 
 // open opens an access stream as the forwarder does.
-func (r *warmRig) open(t *testing.T) HalfCloser {
+func (r *warmRig) open(t *testing.T) access.HalfCloser {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(WithEarlyData(context.Background()), 10*time.Second)
+	ctx, cancel := context.WithTimeout(access.WithEarlyData(context.Background()), 10*time.Second)
 	defer cancel()
 	s, err := r.dialer.Open(ctx, r.server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
 	if err != nil {
@@ -59,7 +62,7 @@ func (r *warmRig) open(t *testing.T) HalfCloser {
 	return s
 }
 
-func echoes(t *testing.T, s HalfCloser, msg string) {
+func echoes(t *testing.T, s access.HalfCloser, msg string) {
 	t.Helper()
 	if _, err := s.Write([]byte(msg)); err != nil {
 		t.Fatal(err)
@@ -71,16 +74,7 @@ func echoes(t *testing.T, s HalfCloser, msg string) {
 }
 
 // ready is the client's warm streams to the server.
-func (r *warmRig) ready() []network.Stream {
-	pool := r.dialer.pool(r.server.ID())
-	pool.mu.Lock()
-	defer pool.mu.Unlock()
-	var out []network.Stream
-	for _, st := range pool.ready {
-		out = append(out, st.s)
-	}
-	return out
-}
+func (r *warmRig) ready() []network.Stream { return r.dialer.Ready(r.server.ID()) }
 
 // serverAccessStreams counts the access streams the server holds open.
 func (r *warmRig) serverAccessStreams() int {
@@ -116,13 +110,6 @@ func (r *warmRig) waitWarm(t *testing.T, n int) {
 	})
 }
 
-func underlying(s HalfCloser) network.Stream {
-	if as, ok := s.(*AccessStream); ok {
-		return as.bufferedStream.Stream
-	}
-	return nil
-}
-
 // After a connection, the dialer warms streams to the peer: the peer's
 // handler runs for them, the service sees no connection, and the next
 // connection travels on one of them.
@@ -132,41 +119,38 @@ func TestAccessDialerWarmsStreamsAfterUse(t *testing.T) {
 		t.Fatalf("%d streams warm before any use", n)
 	}
 	echoes(t, r.open(t), "first")
-	r.waitWarm(t, accessWarmStreams)
-	r.waitPeerHolds(t, 1+accessWarmStreams)
+	r.waitWarm(t, access.WarmStreams)
+	r.waitPeerHolds(t, 1+access.WarmStreams)
 	if n := r.accepted.Load(); n != 1 {
 		t.Fatalf("the service saw %d connections for one client connection", n)
 	}
 
 	warm := r.ready()
 	s := r.open(t)
-	if got := underlying(s); got != warm[0] {
+	if got := access.Underlying(s); got != warm[0] {
 		t.Fatalf("the second connection did not take the oldest warm stream (%v, warm %v)", got, warm)
 	}
 	echoes(t, s, "second")
 	if n := r.accepted.Load(); n != 2 {
 		t.Fatalf("the service saw %d connections for two", n)
 	}
-	r.waitWarm(t, accessWarmStreams) // the one taken is replaced
+	r.waitWarm(t, access.WarmStreams) // the one taken is replaced
 }
 
 // A peer that cannot be reached gets no warm streams: nothing is dialled
 // again in the background.
 func TestAccessDialerWarmsNothingForAFailedOpen(t *testing.T) {
-	client, _ := newTestHost(t)
-	other, _ := newTestHost(t)
-	d := NewAccessDialer(client)
+	client, _ := transporttest.Host(t, startHost, transporttest.LoopbackTCP)
+	other, _ := transporttest.Host(t, startHost, transporttest.LoopbackTCP)
+	d := access.NewDialer(client)
 	defer d.Close()
-	ctx, cancel := context.WithTimeout(WithEarlyData(context.Background()), 10*time.Second)
+	ctx, cancel := context.WithTimeout(access.WithEarlyData(context.Background()), 10*time.Second)
 	defer cancel()
 	if _, err := d.Open(ctx, other.ID(), &messages.AccessHeader{ServiceId: "echo"}); err == nil {
 		t.Fatal("opened a stream to a peer with no known address")
 	}
-	pool := d.pool(other.ID())
-	pool.mu.Lock()
-	defer pool.mu.Unlock()
-	if len(pool.ready)+pool.filling != 0 {
-		t.Fatalf("%d warm and %d warming to a peer that cannot be reached", len(pool.ready), pool.filling)
+	if ready, filling, _ := d.Counts(other.ID()); ready+filling != 0 {
+		t.Fatalf("%d warm and %d warming to a peer that cannot be reached", ready, filling)
 	}
 }
 
@@ -182,11 +166,11 @@ func skipsStreamsThePeerEnded(t *testing.T, r *warmRig) {
 	first := r.open(t)
 	echoes(t, first, "first")
 	first.Close()
-	r.waitWarm(t, accessWarmStreams)
+	r.waitWarm(t, access.WarmStreams)
 	warm := r.ready()
 	// Once the first connection's bridge ended, the peer's access
 	// streams are the warm ones.
-	r.waitPeerHolds(t, accessWarmStreams)
+	r.waitPeerHolds(t, access.WarmStreams)
 	for _, c := range r.server.Network().ConnsToPeer(r.client.ID()) {
 		for _, s := range c.GetStreams() {
 			if s.Protocol() == wire.AccessProtocol {
@@ -196,7 +180,7 @@ func skipsStreamsThePeerEnded(t *testing.T, r *warmRig) {
 	}
 	testutil.WaitFor(t, 10*time.Second, "the client to see the resets", func() error {
 		for _, s := range warm {
-			if !streamEnded(s) {
+			if !access.StreamEnded(s) {
 				return fmt.Errorf("stream %s still intact", s.ID())
 			}
 		}
@@ -204,7 +188,7 @@ func skipsStreamsThePeerEnded(t *testing.T, r *warmRig) {
 	})
 	s := r.open(t)
 	for _, w := range warm {
-		if underlying(s) == w {
+		if access.Underlying(s) == w {
 			t.Fatal("a stream the peer reset was handed out")
 		}
 	}
@@ -217,11 +201,11 @@ func skipsStreamsThePeerEnded(t *testing.T, r *warmRig) {
 func TestAccessDialerWarmStreamChecksTheRoleAgain(t *testing.T) {
 	r := newWarmRig(t)
 	echoes(t, r.open(t), "first")
-	r.waitWarm(t, accessWarmStreams)
-	r.waitPeerHolds(t, 1+accessWarmStreams)
+	r.waitWarm(t, access.WarmStreams)
+	r.waitPeerHolds(t, 1+access.WarmStreams)
 	r.gate.Set(map[peer.ID]string{}, map[peer.ID]bool{})
 	s := r.open(t)
-	as, ok := s.(*AccessStream)
+	as, ok := s.(*access.Stream)
 	if !ok {
 		t.Fatalf("open returned %T", s)
 	}
@@ -238,23 +222,18 @@ func TestAccessDialerWarmStreamChecksTheRoleAgain(t *testing.T) {
 // replaced, and the peer's handlers for them end too.
 func TestAccessDialerWarmStreamsExpire(t *testing.T) {
 	r := newWarmRig(t)
-	r.dialer.maxAge = 50 * time.Millisecond
+	r.dialer.SetMaxAge(50 * time.Millisecond)
 	s := r.open(t)
 	echoes(t, s, "first")
-	pool := r.dialer.pool(r.server.ID())
 	testutil.WaitFor(t, 10*time.Second, "two streams warmed and expired", func() error {
-		pool.mu.Lock()
-		defer pool.mu.Unlock()
-		if pool.warmed != accessWarmStreams || len(pool.ready) != 0 {
-			return fmt.Errorf("%d warmed, %d warm", pool.warmed, len(pool.ready))
+		if ready, _, warmed := r.dialer.Counts(r.server.ID()); warmed != access.WarmStreams || ready != 0 {
+			return fmt.Errorf("%d warmed, %d warm", warmed, ready)
 		}
 		return nil
 	})
 	r.waitPeerHolds(t, 1) // the peer's handlers for them ended too
-	pool.mu.Lock()
-	defer pool.mu.Unlock()
-	if len(pool.ready)+pool.filling != 0 || pool.warmed != accessWarmStreams {
-		t.Fatalf("expired streams were replaced: %d warm, %d warming, %d warmed in all", len(pool.ready), pool.filling, pool.warmed)
+	if ready, filling, warmed := r.dialer.Counts(r.server.ID()); ready+filling != 0 || warmed != access.WarmStreams {
+		t.Fatalf("expired streams were replaced: %d warm, %d warming, %d warmed in all", ready, filling, warmed)
 	}
 }
 
@@ -262,19 +241,19 @@ func TestAccessDialerWarmStreamsExpire(t *testing.T) {
 // peer exists: the next connection takes the direct one, as a stream
 // opened now would.
 func TestAccessDialerLeavesRelayedWarmStreamsForADirectConnection(t *testing.T) {
-	key := func() crypto.PrivKey { k, _ := testKey(t); return k }
-	relay, err := NewRelay(key(), []string{"/ip4/127.0.0.1/tcp/0"}, RelayConfig{Open: true})
+	key := func() crypto.PrivKey { k, _ := transporttest.Key(t); return k }
+	relay, err := transport.NewRelay(key(), []string{"/ip4/127.0.0.1/tcp/0"}, transport.RelayConfig{Open: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { relay.Close() })
-	clientGate, serverGate, serverRelays := NewTrustGate(), NewTrustGate(), NewRelays()
-	client, err := NewHost(key(), []string{"/ip4/127.0.0.1/tcp/0"}, clientGate, nil, false)
+	clientGate, serverGate, serverRelays := transport.NewTrustGate(), transport.NewTrustGate(), transport.NewRelays()
+	client, err := transport.NewHost(key(), []string{"/ip4/127.0.0.1/tcp/0"}, clientGate, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { client.Close() })
-	server, err := NewHost(key(), []string{"/ip4/127.0.0.1/tcp/0"}, serverGate, serverRelays, false)
+	server, err := transport.NewHost(key(), []string{"/ip4/127.0.0.1/tcp/0"}, serverGate, serverRelays, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,21 +266,21 @@ func TestAccessDialerLeavesRelayedWarmStreamsForADirectConnection(t *testing.T) 
 		t.Fatal(err)
 	}
 	echo, _ := countingEcho(t)
-	ServeAccess(server, serverGate, func(peer.ID, *messages.AccessHeader) (string, error) { return echo, nil }, t.Logf)
+	access.Serve(server, serverGate, func(peer.ID, *messages.AccessHeader) (string, error) { return echo, nil }, t.Logf)
 	// The client knows the server only through the relay.
 	client.Peerstore().AddAddrs(server.ID(), serverRelays.Addrs(), time.Hour)
-	r := &warmRig{client: client, server: server, gate: serverGate, dialer: NewAccessDialer(client)}
+	r := &warmRig{client: client, server: server, gate: serverGate, dialer: access.NewDialer(client)}
 	t.Cleanup(r.dialer.Close)
 
 	relayed := func(s network.Stream) bool {
-		return relayedConn(s.Conn())
+		return wire.Relayed(s.Conn())
 	}
 	first := r.open(t)
-	if !relayed(underlying(first)) {
-		t.Fatalf("the first connection went over %s, not the relay", underlying(first).Conn().RemoteMultiaddr())
+	if !relayed(access.Underlying(first)) {
+		t.Fatalf("the first connection went over %s, not the relay", access.Underlying(first).Conn().RemoteMultiaddr())
 	}
 	echoes(t, first, "over the relay")
-	r.waitWarm(t, accessWarmStreams)
+	r.waitWarm(t, access.WarmStreams)
 	for _, s := range r.ready() {
 		if !relayed(s) {
 			t.Fatalf("a warm stream on %s, not the relay", s.Conn().RemoteMultiaddr())
@@ -312,8 +291,8 @@ func TestAccessDialerLeavesRelayedWarmStreamsForADirectConnection(t *testing.T) 
 		t.Fatal(err)
 	}
 	s := r.open(t)
-	if relayed(underlying(s)) {
-		t.Fatalf("with a direct connection up, a connection took a warm stream over %s", underlying(s).Conn().RemoteMultiaddr())
+	if relayed(access.Underlying(s)) {
+		t.Fatalf("with a direct connection up, a connection took a warm stream over %s", access.Underlying(s).Conn().RemoteMultiaddr())
 	}
 	echoes(t, s, "direct")
 }

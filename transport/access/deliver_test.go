@@ -1,4 +1,4 @@
-package transport
+package access_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/access"
+	"github.com/fungi-go/fungi/transport/transporttest"
 )
 
 // Both ends of a real stream, as the host hands them out (the opener's
@@ -40,15 +42,15 @@ func TestYamuxStreamOf(t *testing.T) {
 	for name, st := range map[string]any{
 		"opened":          s,
 		"handled":         in,
-		"buffered":        &bufferedStream{Stream: in},
-		"access (opened)": &AccessStream{bufferedStream: bufferedStream{Stream: s}},
+		"buffered":        access.Buffered(in),
+		"access (opened)": access.Opened(s),
 	} {
-		if yamuxStreamOf(st) == nil {
+		if access.YamuxStreamOf(st) == nil {
 			t.Errorf("%s stream (%T): no yamux stream found under it", name, st)
 		}
 	}
-	for name, st := range map[string]any{"tcp conn": &net.TCPConn{}, "nil": nil, "nil stream": (*bufferedStream)(nil)} {
-		if yamuxStreamOf(st) != nil {
+	for name, st := range map[string]any{"tcp conn": &net.TCPConn{}, "nil": nil, "nil stream": access.NilBuffered} {
+		if access.YamuxStreamOf(st) != nil {
 			t.Errorf("%s: a yamux stream found where there is none", name)
 		}
 	}
@@ -60,8 +62,8 @@ func TestYamuxStreamOf(t *testing.T) {
 func TestAccessBridgeDelivers(t *testing.T) {
 	client, server, gate := trustedPair(t, "access")
 	echo, _ := countingEcho(t)
-	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return echo, nil }, t.Logf)
-	entry := forwardLocally(t, client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
+	access.Serve(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return echo, nil }, t.Logf)
+	entry := transporttest.ForwardLocally(t, client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
 	c, err := net.Dial("tcp", entry)
 	if err != nil {
 		t.Fatal(err)
@@ -82,14 +84,14 @@ func TestAccessBridgeDelivers(t *testing.T) {
 		}
 	}
 	roundTrip(0) // the stream's first bytes pass the handshake and the reply
-	before := deliveredBytes.Load()
+	before := access.DeliveredBytes()
 	const rounds = 100
 	for i := range rounds {
 		roundTrip(i + 1)
 	}
 	// Both nodes deliver each message once it is under way: 128 bytes a
 	// round trip. A few may still find a reader on its way back to wait.
-	if got := deliveredBytes.Load() - before; got < rounds*128/2 {
+	if got := access.DeliveredBytes() - before; got < rounds*128/2 {
 		t.Fatalf("%d bytes delivered from the receive loops in %d round trips, want most of %d", got, rounds, rounds*128)
 	}
 }

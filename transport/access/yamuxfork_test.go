@@ -1,4 +1,4 @@
-package transport
+package access
 
 import (
 	"encoding/json"
@@ -62,7 +62,7 @@ func TestYamuxForkMatchesLibp2p(t *testing.T) {
 	}
 }
 
-// transport/deliver.go reaches the yamux stream under libp2p's swarm stream
+// transport/access/deliver.go reaches the yamux stream under libp2p's swarm stream
 // through its unexported field `stream` (reflect and unsafe: libp2p has no
 // accessor). If a go-libp2p upgrade renames, retypes or removes it,
 // delivery from the receive loop would silently turn off; this fails
@@ -72,10 +72,10 @@ func TestSwarmStreamFieldForDeliver(t *testing.T) {
 	st := reflect.TypeOf(swarm.Stream{})
 	f, ok := st.FieldByName("stream")
 	if !ok {
-		t.Fatalf("go-libp2p upgrade: %s has no field `stream` any more; transport/deliver.go (innerStream) cannot reach the yamux stream, so update it to where go-libp2p keeps the muxed stream now", st)
+		t.Fatalf("go-libp2p upgrade: %s has no field `stream` any more; transport/access/deliver.go (innerStream) cannot reach the yamux stream, so update it to where go-libp2p keeps the muxed stream now", st)
 	}
 	if f.Type != reflect.TypeOf((*network.MuxedStream)(nil)).Elem() {
-		t.Fatalf("go-libp2p upgrade: %s.stream is %s, not network.MuxedStream; update innerStream in transport/deliver.go", st, f.Type)
+		t.Fatalf("go-libp2p upgrade: %s.stream is %s, not network.MuxedStream; update innerStream in transport/access/deliver.go", st, f.Type)
 	}
 	if f.Anonymous || f.IsExported() {
 		t.Logf("%s.stream is now exported or embedded: deliver.go's unsafe read may no longer be needed", st)

@@ -1,4 +1,4 @@
-package transport
+package access
 
 import (
 	"context"
@@ -23,7 +23,7 @@ const (
 	accessWarmMaxAge  = 10 * time.Second
 )
 
-// AccessDialer opens access streams from one host, as OpenAccess does, and
+// Dialer opens access streams from one host, as Open does, and
 // keeps a few streams to each peer it was used for opened ahead of use:
 // open, the access protocol negotiated, the peer's handler waiting for a
 // header. A new local connection then skips the stream open and the peer's
@@ -37,7 +37,7 @@ const (
 // a connection (a peer nobody reaches holds nothing), each is dropped
 // once older than the age bound, and one whose peer or connection ended,
 // or that rides a relay while a direct connection exists, is never used.
-type AccessDialer struct {
+type Dialer struct {
 	h      host.Host
 	maxAge time.Duration
 
@@ -45,15 +45,15 @@ type AccessDialer struct {
 	pools map[peer.ID]*warmPool // nil once closed
 }
 
-// NewAccessDialer returns a dialer for h; Close it with the host.
-func NewAccessDialer(h host.Host) *AccessDialer {
-	return &AccessDialer{h: h, maxAge: accessWarmMaxAge, pools: map[peer.ID]*warmPool{}}
+// NewDialer returns a dialer for h; Close it with the host.
+func NewDialer(h host.Host) *Dialer {
+	return &Dialer{h: h, maxAge: accessWarmMaxAge, pools: map[peer.ID]*warmPool{}}
 }
 
-// Open opens an access stream to p for one connection, as OpenAccess does
-// (WithEarlyData included), on a warm stream when one is ready, and warms
-// the next ones.
-func (d *AccessDialer) Open(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
+// Open opens an access stream to p for one connection, as the function
+// Open does (WithEarlyData included), on a warm stream when one is ready,
+// and warms the next ones.
+func (d *Dialer) Open(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
 	pool := d.pool(p)
 	if pool == nil {
 		return nil, errors.New("this node is shutting down")
@@ -67,9 +67,9 @@ func (d *AccessDialer) Open(ctx context.Context, p peer.ID, hdr *messages.Access
 	// Warm the next ones once this one is admitted: a refused connection
 	// warms nothing, and the new streams' frames do not travel alongside
 	// this connection's first bytes. The bridge reads the reply anyway
-	// (PipeAccess, before its first byte back): the refill starts there,
+	// (PipeStream, before its first byte back): the refill starts there,
 	// not on a goroutine of its own blocked on the same reply.
-	if as, ok := stream.(*AccessStream); ok {
+	if as, ok := stream.(*Stream); ok {
 		as.admitted = pool.refill
 	} else {
 		pool.refill()
@@ -77,23 +77,23 @@ func (d *AccessDialer) Open(ctx context.Context, p peer.ID, hdr *messages.Access
 	return stream, nil
 }
 
-func (d *AccessDialer) open(ctx context.Context, pool *warmPool, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
+func (d *Dialer) open(ctx context.Context, pool *warmPool, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
 	if s := pool.take(); s != nil {
-		return OpenAccessOn(ctx, s, hdr)
+		return OpenOn(ctx, s, hdr)
 	}
-	stream, err := OpenAccess(ctx, d.h, p, hdr)
+	stream, err := Open(ctx, d.h, p, hdr)
 	if errors.Is(err, wire.ErrStreamLimit) {
 		// A warm stream may have taken the last stream the limits allow
 		// while this one was being opened: it is this connection's.
 		if s := pool.take(); s != nil {
-			return OpenAccessOn(ctx, s, hdr)
+			return OpenOn(ctx, s, hdr)
 		}
 	}
 	return stream, err
 }
 
 // Close resets every warm stream and warms no more.
-func (d *AccessDialer) Close() {
+func (d *Dialer) Close() {
 	d.mu.Lock()
 	pools := d.pools
 	d.pools = nil
@@ -103,7 +103,7 @@ func (d *AccessDialer) Close() {
 	}
 }
 
-func (d *AccessDialer) pool(p peer.ID) *warmPool {
+func (d *Dialer) pool(p peer.ID) *warmPool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.pools == nil {
@@ -119,7 +119,7 @@ func (d *AccessDialer) pool(p peer.ID) *warmPool {
 
 // warm opens a stream to p and negotiates the access protocol on it, so
 // the peer's handler is running and waiting for a header when it is used.
-func (d *AccessDialer) warm(ctx context.Context, p peer.ID) (network.Stream, error) {
+func (d *Dialer) warm(ctx context.Context, p peer.ID) (network.Stream, error) {
 	s, err := newUserStream(ctx, d.h, p, wire.AccessProtocol, "fungi access")
 	if err != nil {
 		return nil, err
@@ -136,7 +136,7 @@ func (d *AccessDialer) warm(ctx context.Context, p peer.ID) (network.Stream, err
 // connection is open, neither side ended the stream, and it does not ride a
 // relay while the host has a direct connection to the peer (a stream
 // opened now would take the direct one).
-func (d *AccessDialer) usable(s network.Stream) bool {
+func (d *Dialer) usable(s network.Stream) bool {
 	c := s.Conn()
 	if c.IsClosed() {
 		return false
@@ -144,9 +144,9 @@ func (d *AccessDialer) usable(s network.Stream) bool {
 	if streamEnded(s) {
 		return false
 	}
-	if relayedConn(c) {
+	if wire.Relayed(c) {
 		for _, other := range d.h.Network().ConnsToPeer(c.RemotePeer()) {
-			if !other.IsClosed() && !relayedConn(other) {
+			if !other.IsClosed() && !wire.Relayed(other) {
 				return false
 			}
 		}
@@ -156,7 +156,7 @@ func (d *AccessDialer) usable(s network.Stream) bool {
 
 // warmPool is one peer's warm streams.
 type warmPool struct {
-	d *AccessDialer
+	d *Dialer
 	p peer.ID
 
 	mu      sync.Mutex

@@ -1,4 +1,4 @@
-package transport
+package access_test
 
 import (
 	"context"
@@ -6,53 +6,32 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/messages"
+	"github.com/fungi-go/fungi/transport/access"
 	"github.com/fungi-go/fungi/transport/wire"
 )
 
-// countingEcho is an echo service that counts the connections it accepted.
-func countingEcho(t *testing.T) (addr string, accepted *atomic.Int32) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	accepted = new(atomic.Int32)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String(), accepted
-}
-
-// With early data, OpenAccess hands the stream back while the peer is
+// With early data, access.Open hands the stream back while the peer is
 // still deciding, so the first bytes travel right behind the header; they
 // reach the service only once it is admitted, and come back.
 func TestEarlyDataTravelsBeforeTheReply(t *testing.T) {
 	client, server, gate := trustedPair(t, "access")
 	echo, accepted := countingEcho(t)
 	deciding, admit := make(chan struct{}), make(chan struct{})
-	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) {
+	access.Serve(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) {
 		close(deciding)
 		<-admit
 		return echo, nil
 	}, t.Logf)
 
-	ctx, cancel := context.WithTimeout(WithEarlyData(context.Background()), 10*time.Second)
+	ctx, cancel := context.WithTimeout(access.WithEarlyData(context.Background()), 10*time.Second)
 	defer cancel()
-	st, err := OpenAccess(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
+	st, err := access.Open(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +44,7 @@ func TestEarlyDataTravelsBeforeTheReply(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the header never reached the peer")
 	}
-	// The peer holds its decision: OpenAccess did not wait for it, and
+	// The peer holds its decision: access.Open did not wait for it, and
 	// nothing reached the service yet.
 	if n := accepted.Load(); n != 0 {
 		t.Fatalf("the service saw %d connections before it was admitted", n)
@@ -82,12 +61,12 @@ func TestEarlyDataTravelsBeforeTheReply(t *testing.T) {
 func TestEarlyDataRefusedKeepsItsReason(t *testing.T) {
 	client, server, gate := trustedPair(t, "access")
 	_, accepted := countingEcho(t)
-	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) {
+	access.Serve(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) {
 		return "", errors.New("no service nope")
 	}, t.Logf)
-	ctx, cancel := context.WithTimeout(WithEarlyData(context.Background()), 10*time.Second)
+	ctx, cancel := context.WithTimeout(access.WithEarlyData(context.Background()), 10*time.Second)
 	defer cancel()
-	st, err := OpenAccess(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "nope", Port: "tcp"})
+	st, err := access.Open(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "nope", Port: "tcp"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,11 +82,11 @@ func TestEarlyDataRefusedKeepsItsReason(t *testing.T) {
 	}
 }
 
-// PipeAccess stops the upload of a refused connection and lets the caller
+// access.PipeStream stops the upload of a refused connection and lets the caller
 // answer it: the client reads the answer, then the close.
 func TestPipeAccessAnswersARefusal(t *testing.T) {
 	client, server, gate := trustedPair(t, "access")
-	ServeAccess(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) {
+	access.Serve(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) {
 		return "", errors.New("no service nope")
 	}, t.Logf)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -124,16 +103,16 @@ func TestPipeAccessAnswersARefusal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(WithEarlyData(context.Background()), 10*time.Second)
+	ctx, cancel := context.WithTimeout(access.WithEarlyData(context.Background()), 10*time.Second)
 	defer cancel()
-	st, err := OpenAccess(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "nope", Port: "tcp"})
+	st, err := access.Open(ctx, client, server.ID(), &messages.AccessHeader{ServiceId: "nope", Port: "tcp"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		PipeAccess(accepted.(*net.TCPConn), st.(*AccessStream), func(err error) {
+		access.PipeStream(accepted.(*net.TCPConn), st.(*access.Stream), func(err error) {
 			io.WriteString(accepted, "refused: "+err.Error())
 		}, nil)
 	}()
@@ -146,6 +125,6 @@ func TestPipeAccessAnswersARefusal(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		t.Fatal("PipeAccess did not return after the refusal")
+		t.Fatal("access.PipeStream did not return after the refusal")
 	}
 }
