@@ -1,10 +1,8 @@
 package wasm
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,8 +11,6 @@ import (
 	"testing"
 
 	"github.com/fungi-go/fungi/internal/testutil"
-	"github.com/fungi-go/fungi/messages"
-	"github.com/fungi-go/fungi/runtimes"
 	"github.com/fungi-go/fungi/runtimes/manifest"
 )
 
@@ -29,25 +25,11 @@ const workSteps = 15
 func startEscapeGuest(t *testing.T, dataDir string) string {
 	t.Helper()
 	wasmPath := testutil.BuildWasm(t, "runtimes/wasm/testdata/escape")
-	cfg := DefaultConfig(sharedCache)
-	p := New(cfg)
-	t.Cleanup(func() { p.Close(context.Background()) })
-	m := testManifest(wasmPath, nil)
-	art, err := p.Fetch(context.Background(), runtimes.FetchRequest{Manifest: m}, func(*messages.PullProgress) {})
+	g, err := startModule(t, DefaultConfig(""), wasmPath, nil, []manifest.ResolvedMount{{HostPath: dataDir, RuntimePath: "/data"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := testutil.FreePort(t)
-	inst, err := p.Start(context.Background(), runtimes.InstanceSpec{
-		Name: "escape", Manifest: m, Artifact: art, Log: &testutil.SyncBuffer{},
-		Mounts: []manifest.ResolvedMount{{HostPath: dataDir, RuntimePath: "/data"}},
-		Ports:  []runtimes.PortBinding{{Name: "http", HostPort: port}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { inst.Stop(context.Background()) })
-	return fmt.Sprintf("http://127.0.0.1:%d", port)
+	return g.base
 }
 
 // TestGuestEscapeDrill runs a guest that tries every way out of its mount

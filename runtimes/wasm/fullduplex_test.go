@@ -28,7 +28,7 @@ func TestAnUnreadBodyLeavesTheKeepAliveConnectionServing(t *testing.T) {
 	if err := os.WriteFile(component, wasmasm.Guest{Flood: wasmasm.Answer, Pages: 2}.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	served, err := startModuleFile(t, component, DefaultConfig(""))
+	served, err := startModule(t, DefaultConfig(""), component, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,10 +60,22 @@ type running struct {
 func startGuest(t *testing.T, cfg Config, mounts []manifest.ResolvedMount) *running {
 	t.Helper()
 	wasmPath := testutil.BuildWasm(t, "runtimes/wasm/testdata/guest")
+	g, err := startModule(t, cfg, wasmPath, map[string]string{"GREETING": "hello from the manifest"}, mounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// startModule pulls the module at wasmPath (into the shared cache) and
+// starts it as a service with env, mounts and cfg's limits, until the test
+// ends; a refused start is the caller's to judge.
+func startModule(t *testing.T, cfg Config, wasmPath string, env map[string]string, mounts []manifest.ResolvedMount) (*running, error) {
+	t.Helper()
 	cfg.CacheDir = sharedCache
 	p := New(cfg)
 	t.Cleanup(func() { p.Close(context.Background()) })
-	m := testManifest(wasmPath, map[string]string{"GREETING": "hello from the manifest"})
+	m := testManifest(wasmPath, env)
 	art, err := p.Fetch(context.Background(), runtimes.FetchRequest{Manifest: m}, func(*messages.PullProgress) {})
 	if err != nil {
 		t.Fatal(err)
@@ -75,10 +87,10 @@ func startGuest(t *testing.T, cfg Config, mounts []manifest.ResolvedMount) *runn
 		Ports: []runtimes.PortBinding{{Name: "http", HostPort: port}},
 	})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	t.Cleanup(func() { inst.Stop(context.Background()) })
-	return &running{p: p, base: fmt.Sprintf("http://127.0.0.1:%d", port), log: log, inst: inst}
+	return &running{p: p, base: fmt.Sprintf("http://127.0.0.1:%d", port), log: log, inst: inst}, nil
 }
 
 func get(t *testing.T, url string) (int, string, http.Header) {
@@ -138,39 +150,20 @@ func TestCrashAnswers502AndKeepsServing(t *testing.T) {
 }
 
 func TestTrapAnswers502(t *testing.T) {
-	// A module whose _start executes `unreachable`.
-	trap := []byte{0, 'a', 's', 'm', 1, 0, 0, 0,
-		1, 4, 1, 0x60, 0, 0, // type: () -> ()
-		3, 2, 1, 0, // one function of type 0
-		7, 10, 1, 6, '_', 's', 't', 'a', 'r', 't', 0, 0, // export _start
-		10, 5, 1, 3, 0, 0x00, 0x0b, // body: unreachable, end
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "trap.wasm")
-	os.WriteFile(path, trap, 0o644)
-	p := New(DefaultConfig(filepath.Join(dir, "cache")))
-	defer p.Close(context.Background())
-	m := testManifest(path, nil)
-	art, err := p.Fetch(context.Background(), runtimes.FetchRequest{Manifest: m}, func(*messages.PullProgress) {})
+	path := filepath.Join(t.TempDir(), "trap.wasm")
+	os.WriteFile(path, testutil.TrapModule, 0o644)
+	g, err := startModule(t, DefaultConfig(""), path, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := testutil.FreePort(t)
-	log := &testutil.SyncBuffer{}
-	inst, err := p.Start(context.Background(), runtimes.InstanceSpec{Name: "trap", Manifest: m, Artifact: art, Log: log,
-		Ports: []runtimes.PortBinding{{Name: "http", HostPort: port}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inst.Stop(context.Background())
 	for range 2 {
-		code, _, _ := get(t, fmt.Sprintf("http://127.0.0.1:%d/", port))
+		code, _, _ := get(t, g.base+"/")
 		if code != http.StatusBadGateway {
 			t.Fatalf("trap: got %d, want 502", code)
 		}
 	}
-	if !strings.Contains(log.String(), "the guest trapped") {
-		t.Fatalf("log does not say it trapped:\n%s", log.String())
+	if !strings.Contains(g.log.String(), "the guest trapped") {
+		t.Fatalf("log does not say it trapped:\n%s", g.log.String())
 	}
 }
 

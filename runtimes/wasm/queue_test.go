@@ -15,8 +15,6 @@ import (
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/internal/wasmasm"
-	"github.com/fungi-go/fungi/messages"
-	"github.com/fungi-go/fungi/runtimes"
 )
 
 // spinThenOKModule is a tiny WAGI module: _start counts to spins (a
@@ -56,22 +54,11 @@ func TestBurstWaitsForSlots(t *testing.T) {
 	if err := os.WriteFile(wasmPath, spinThenOKModule(200_000), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := New(DefaultConfig(sharedCache))
-	t.Cleanup(func() { p.Close(context.Background()) })
-	m := testManifest(wasmPath, nil)
-	art, err := p.Fetch(context.Background(), runtimes.FetchRequest{Manifest: m}, func(*messages.PullProgress) {})
+	g, err := startModule(t, DefaultConfig(""), wasmPath, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := testutil.FreePort(t)
-	log := &testutil.SyncBuffer{}
-	inst, err := p.Start(context.Background(), runtimes.InstanceSpec{Name: "ok", Manifest: m, Artifact: art, Log: log,
-		Ports: []runtimes.PortBinding{{Name: "http", HostPort: port}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { inst.Stop(context.Background()) })
-	url := fmt.Sprintf("http://127.0.0.1:%d/", port)
+	url := g.base + "/"
 	one := time.Now()
 	if code, body, _ := get(t, url); code != 200 || body != "ok" {
 		t.Fatalf("one request: %d %q", code, body)

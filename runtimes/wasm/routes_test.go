@@ -103,7 +103,7 @@ func startRoutesGuest(t *testing.T, g routesGuest, cfg Config) (*running, error)
 	if err := os.WriteFile(wasmPath, g.bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return startModuleFile(t, wasmPath, cfg)
+	return startModule(t, cfg, wasmPath, nil, nil)
 }
 
 // TestWAGIRoutes serves a module that exports _routes: each request runs

@@ -2,7 +2,6 @@ package wasm
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,43 +9,16 @@ import (
 	"testing"
 
 	"github.com/fungi-go/fungi/internal/testutil"
-	"github.com/fungi-go/fungi/messages"
-	"github.com/fungi-go/fungi/runtimes"
 )
 
 // serveModule pulls and serves the module built from pkg with cfg's limits.
 func serveModule(t *testing.T, pkg string, cfg Config) *running {
 	t.Helper()
-	r, err := startModuleFile(t, testutil.BuildWasm(t, pkg), cfg)
+	r, err := startModule(t, cfg, testutil.BuildWasm(t, pkg), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
-}
-
-// startModuleFile pulls and starts the module at wasmPath as a service
-// with cfg's limits; a refused start is the caller's to judge.
-func startModuleFile(t *testing.T, wasmPath string, cfg Config) (*running, error) {
-	t.Helper()
-	cfg.CacheDir = sharedCache
-	p := New(cfg)
-	t.Cleanup(func() { p.Close(context.Background()) })
-	m := testManifest(wasmPath, nil)
-	art, err := p.Fetch(context.Background(), runtimes.FetchRequest{Manifest: m}, func(*messages.PullProgress) {})
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := testutil.FreePort(t)
-	log := &testutil.SyncBuffer{}
-	inst, err := p.Start(context.Background(), runtimes.InstanceSpec{
-		Name: "guest", Manifest: m, Artifact: art, Log: log,
-		Ports: []runtimes.PortBinding{{Name: "http", HostPort: port}},
-	})
-	if err != nil {
-		return nil, err
-	}
-	t.Cleanup(func() { inst.Stop(context.Background()) })
-	return &running{p: p, base: fmt.Sprintf("http://127.0.0.1:%d", port), log: log, inst: inst}, nil
 }
 
 // onlyReader hides a reader's type, so that the client sends it chunked.
