@@ -214,7 +214,7 @@ func Run(ctx context.Context, opts Options) error {
 	api.overview = openDeviceOverview(h, logger)
 	messages.RegisterDaemonServer(srv, api)
 	transport.ServeControl(peerHost, gate, logControl(logger, node, api.handleControl))
-	defer logEvents(logger, peerHost, relays, node)()
+	defer logEvents(logger, peerHost, relays, func(p peer.ID) string { return aliasOf(node, p) })()
 	access.Serve(peerHost, gate, api.resolveAccess, logf)
 	// The dashboard comes up before the API answers: whoever saw the API
 	// answer (a script, `fungi ui` right after the daemon started) finds

@@ -122,16 +122,29 @@ func adminAction(req *messages.Envelope) (action, service string) {
 }
 
 // logEvents records peer connections (direct or relayed) and relay
-// reservations as they change, until the returned stop is called.
-func logEvents(log *slog.Logger, h host.Host, relays *transport.Relays, node *actors.Node) func() {
+// reservations as they change, until the returned stop is called; alias
+// names a peer (the address book's alias, "" for none).
+//
+// libp2p calls the connection notifications with its notifier lock held
+// and before the connection accepts its first stream, so they must not
+// wait: the alias is an actor's answer, asked on a goroutine of its own.
+// Asked inline, it deadlocked with the device book's start (which
+// registers a notifiee of its own, waiting for that lock) until the ask
+// timed out: every connection of a starting daemon took 15 s to accept a
+// stream.
+func logEvents(log *slog.Logger, h host.Host, relays *transport.Relays, alias func(peer.ID) string) func() {
 	notifee := &network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
-			go log.Info("peer connected", "peer", c.RemotePeer().String(), "alias", aliasOf(node, c.RemotePeer()),
-				"path", pathOf(c.RemoteMultiaddr()), "addr", c.RemoteMultiaddr().String(), "direction", c.Stat().Direction.String())
+			go func() {
+				log.Info("peer connected", "peer", c.RemotePeer().String(), "alias", alias(c.RemotePeer()),
+					"path", pathOf(c.RemoteMultiaddr()), "addr", c.RemoteMultiaddr().String(), "direction", c.Stat().Direction.String())
+			}()
 		},
 		DisconnectedF: func(_ network.Network, c network.Conn) {
-			go log.Info("peer disconnected", "peer", c.RemotePeer().String(), "alias", aliasOf(node, c.RemotePeer()),
-				"path", pathOf(c.RemoteMultiaddr()), "addr", c.RemoteMultiaddr().String())
+			go func() {
+				log.Info("peer disconnected", "peer", c.RemotePeer().String(), "alias", alias(c.RemotePeer()),
+					"path", pathOf(c.RemoteMultiaddr()), "addr", c.RemoteMultiaddr().String())
+			}()
 		},
 	}
 	h.Network().Notify(notifee)
