@@ -168,3 +168,18 @@ func RecvAll[T any](stream interface{ Recv() (T, error) }) ([]T, error) {
 		out = append(out, m)
 	}
 }
+
+// DirNames lists the names in dir, sorted (as os.ReadDir sorts them), for
+// a test to compare with what must be there; an unreadable dir fails it.
+func DirNames(tb testing.TB, dir string) []string {
+	tb.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+
+	"github.com/fungi-go/fungi/internal/testutil"
 )
 
 const secret = "host secret"
@@ -62,14 +64,7 @@ func write(t *testing.T, path, content string) {
 // secret, unchanged.
 func outsideUntouched(t *testing.T, outside string) {
 	t.Helper()
-	entries, err := os.ReadDir(outside)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
+	names := testutil.DirNames(t, outside)
 	if !slices.Equal(names, []string{"secret.txt"}) {
 		t.Errorf("the outside folder now holds %v, want only secret.txt", names)
 	}
@@ -572,14 +567,7 @@ func TestReadOnlyRefusesEveryChange(t *testing.T) {
 			t.Errorf("%s: %v, want EROFS", what, errno)
 		}
 	}
-	entries, err := os.ReadDir(mount)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
+	names := testutil.DirNames(t, mount)
 	if want := []string{"abs", "dangling", "inside.txt", "pre", "prefile", "sub"}; !slices.Equal(names, want) {
 		t.Errorf("the read-only folder now holds %v, want %v", names, want)
 	}
