@@ -1,15 +1,12 @@
 package actors
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -30,16 +27,7 @@ func TestForwarderAnswersALateRefusalWith502(t *testing.T) {
 		dial: func(ctx context.Context, p peer.ID, hdr *messages.AccessHeader) (access.HalfCloser, error) {
 			return access.Open(ctx, using, p, hdr)
 		}}
-	client, accepted := loopbackPair(t)
-	go f.bridge(context.Background(), accepted, &messages.AccessHeader{ServiceId: "files", Port: "http"})
-	client.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(client, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-	res, err := http.ReadResponse(bufio.NewReader(client), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != 502 || !strings.Contains(string(body), "files is stopped") {
-		t.Fatalf("late refusal: status %d, body %q", res.StatusCode, body)
+	if status, body := getThroughBridge(t, f); status != 502 || !strings.Contains(body, "files is stopped") {
+		t.Fatalf("late refusal: status %d, body %q", status, body)
 	}
 }

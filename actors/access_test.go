@@ -43,6 +43,22 @@ func loopbackPair(t *testing.T) (client net.Conn, accepted *net.TCPConn) {
 	return client, c.(*net.TCPConn)
 }
 
+// getThroughBridge has f bridge one connection, as an attached web service
+// does, sends GET / on it as a browser would, and returns the answer's
+// status and body.
+func getThroughBridge(t *testing.T, f *accessForwarder) (status int, body string) {
+	client, accepted := loopbackPair(t)
+	go f.bridge(context.Background(), accepted, &messages.AccessHeader{ServiceId: "files", Port: "http"})
+	client.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(client, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(client), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(data)
+}
+
 // A web client turned away by a stream limit gets a 503 naming the limit,
 // so it retries; an unreachable peer still gets a 502.
 func TestForwarderAnswersLimitWith503(t *testing.T) {
@@ -60,17 +76,8 @@ func TestForwarderAnswersLimitWith503(t *testing.T) {
 			dial: func(context.Context, peer.ID, *messages.AccessHeader) (access.HalfCloser, error) {
 				return nil, tc.dialErr
 			}}
-		client, accepted := loopbackPair(t)
-		go f.bridge(context.Background(), accepted, &messages.AccessHeader{ServiceId: "files", Port: "http"})
-		client.SetDeadline(time.Now().Add(10 * time.Second))
-		io.WriteString(client, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-		res, err := http.ReadResponse(bufio.NewReader(client), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		if res.StatusCode != tc.status || !strings.Contains(string(body), tc.words) {
-			t.Fatalf("dial error %q: status %d, body %q", tc.dialErr, res.StatusCode, body)
+		if status, body := getThroughBridge(t, f); status != tc.status || !strings.Contains(body, tc.words) {
+			t.Fatalf("dial error %q: status %d, body %q", tc.dialErr, status, body)
 		}
 	}
 }
