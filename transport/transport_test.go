@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -22,13 +21,8 @@ import (
 	"github.com/fungi-go/fungi/transport/wire"
 )
 
-// startHost starts a node's host, as the daemon does, with a new gate
-// and without port mapping: a test sends nothing off the machine.
-func startHost(priv crypto.PrivKey, listen []string) (host.Host, *TrustGate, error) {
-	g := NewTrustGate()
-	h, err := NewHost(priv, listen, g, nil, false)
-	return h, g, err
-}
+// startHost starts a node's host, with a new gate.
+var startHost = transporttest.Starter(NewTrustGate, NewHost)
 
 // trustedPair starts two real hosts on loopback TCP: client is trusted by server
 // with role, and server is a dial target of client.

@@ -6,20 +6,14 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 
 	"github.com/fungi-go/fungi/transport"
 	"github.com/fungi-go/fungi/transport/transporttest"
 )
 
-// startHost starts a node's host (transporttest.Start) with a new gate
-// and without port mapping: a test sends nothing off the machine.
-func startHost(priv crypto.PrivKey, listen []string) (host.Host, *transport.TrustGate, error) {
-	g := transport.NewTrustGate()
-	h, err := transport.NewHost(priv, listen, g, nil, false)
-	return h, g, err
-}
+// startHost starts a node's host, with a new gate.
+var startHost = transporttest.Starter(transport.NewTrustGate, transport.NewHost)
 
 // trustedPair starts two real hosts on loopback TCP: client is trusted by
 // server with role, and server is a dial target of client.

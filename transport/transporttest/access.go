@@ -21,36 +21,22 @@ import (
 // access.PipeStream to an access stream from an access.Dialer (warm
 // streams, early data). It returns the listener's address.
 func ForwardLocally(t testing.TB, client host.Host, server peer.ID, hdr *messages.AccessHeader) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	d := access.NewDialer(client)
 	t.Cleanup(d.Close)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				ctx, cancel := context.WithTimeout(access.WithEarlyData(context.Background()), 10*time.Second)
-				st, err := d.Open(ctx, server, hdr)
-				cancel()
-				if err != nil {
-					c.Close()
-					return
-				}
-				if as, ok := st.(*access.Stream); ok {
-					access.PipeStream(c.(*net.TCPConn), as, func(error) { c.Close() }, nil)
-					return
-				}
-				access.Pipe(c.(*net.TCPConn), st)
-			}()
+	return testutil.ServeTCP(t, func(c net.Conn) {
+		ctx, cancel := context.WithTimeout(access.WithEarlyData(context.Background()), 10*time.Second)
+		st, err := d.Open(ctx, server, hdr)
+		cancel()
+		if err != nil {
+			c.Close()
+			return
 		}
-	}()
-	return ln.Addr().String()
+		if as, ok := st.(*access.Stream); ok {
+			access.PipeStream(c.(*net.TCPConn), as, func(error) { c.Close() }, nil)
+			return
+		}
+		access.Pipe(c.(*net.TCPConn), st)
+	})
 }
 
 // Baseline is what a test's process holds before the load: it is back to

@@ -2,7 +2,8 @@
 // transport and of its protocol packages (access, pair), and trusts them
 // to each other. It does not import transport, so that transport's own
 // tests use it as the protocol packages' tests do: a test names the host
-// it wants by a Start function (transport.NewHost with a new gate).
+// it wants by a Start function (Starter(transport.NewTrustGate,
+// transport.NewHost)).
 package transporttest
 
 import (
@@ -39,6 +40,19 @@ type Gate interface {
 // Start starts a host with priv, listening on listen, and returns it with
 // its gate, which admits nobody yet.
 type Start[G Gate] func(priv crypto.PrivKey, listen []string) (host.Host, G, error)
+
+// Starter is the Start of a node's host: a new gate from newGate, the
+// host from newHost (transport.NewTrustGate, transport.NewHost), with no
+// relays and no port mapping, so that a test sends nothing off the
+// machine.
+func Starter[G Gate, R any](newGate func() G, newHost func(crypto.PrivKey, []string, G, R, bool) (host.Host, error)) Start[G] {
+	return func(priv crypto.PrivKey, listen []string) (host.Host, G, error) {
+		g := newGate()
+		var noRelays R
+		h, err := newHost(priv, listen, g, noRelays, false)
+		return h, g, err
+	}
+}
 
 // Host starts a real host with start on each of listen (TCP, QUIC), with a
 // new identity, and closes it when the test ends.
