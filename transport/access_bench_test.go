@@ -43,7 +43,7 @@ func startAccess(b *testing.B, t targets) targets {
 }
 
 // How the benchmark's bridge gets its stream: as a node does (an
-// AccessDialer: warm streams and early data), with early data on a fresh
+// access.Dialer: warm streams and early data), with early data on a fresh
 // stream each time (the path before warm streams), or the reply first (the
 // path before early data: a round trip, then the bytes).
 type bridgeMode int

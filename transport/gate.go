@@ -23,10 +23,11 @@ import (
 // is its only writer.
 //
 // Two things besides: every stranger refused at the handshake is recorded
-// as a pending device (Pending), and while an invite is open (Pairing) a
-// bounded number of strangers get in as pairing guests, who may use the
-// pairing protocol and nothing of fungi's own, for a short window (and a
-// bounded number more, briefly, to be told pairing is busy).
+// as a pending device (Pending), and while an invite is open
+// (pair.Pairing) a bounded number of strangers get in as pairing guests,
+// who may use the pairing protocol and nothing of fungi's own, for a
+// short window (and a bounded number more, briefly, to be told pairing is
+// busy).
 type TrustGate struct {
 	mu    sync.RWMutex
 	roles map[peer.ID]string

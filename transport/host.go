@@ -1,6 +1,9 @@
 // Package transport is a node's presence on the network: the libp2p host
-// built from its identity, the trust gate in front of it, and (with the
-// peers work) the stream protocols.
+// built from its identity, the trust gate in front of it, the control
+// protocol, hole punching, relays and routing. The access protocol
+// (transport/access) and pairing (transport/pair) are packages of their
+// own, which transport imports and wires to the host; transport/wire is
+// what all of them share (frames, protocol IDs, errors).
 package transport
 
 import (
