@@ -43,20 +43,30 @@ func TestCorruptDeviceBookIsRefusedNotOverwritten(t *testing.T) {
 	}
 	t.Cleanup(n.Stop)
 
-	writes := []any{
-		&messages.DeviceAdd{PeerId: newPeerID(t), Alias: "laptop"},
-		&messages.DeviceTrust{Device: newPeerID(t), Role: RoleAdmin},
-		&messages.PeerClear{},
-		&messages.DeviceListRequest{},
+	const timeout = 5 * time.Second
+	asks := []struct {
+		name string
+		ask  func() error
+	}{
+		{"add", func() error {
+			_, err := n.AddDevice(&messages.DeviceAdd{PeerId: newPeerID(t), Alias: "laptop"}, timeout)
+			return err
+		}},
+		{"trust", func() error {
+			_, err := n.TrustDevice(&messages.DeviceTrust{Device: newPeerID(t), Role: RoleAdmin}, timeout)
+			return err
+		}},
+		{"clear peer", func() error { _, err := n.ClearPeer(timeout); return err }},
+		{"list", func() error { _, err := n.ListDevices(timeout); return err }},
 	}
-	for _, msg := range writes {
-		_, err := n.AskDevices(msg, 5*time.Second)
+	for _, a := range asks {
+		err := a.ask()
 		if err == nil {
-			t.Fatalf("%T on an unreadable address book succeeded", msg)
+			t.Fatalf("%s on an unreadable address book succeeded", a.name)
 		}
 		for _, want := range []string{path, "not valid JSON", "move it aside"} {
 			if !strings.Contains(err.Error(), want) {
-				t.Errorf("%T: error %q does not say %q", msg, err, want)
+				t.Errorf("%s: error %q does not say %q", a.name, err, want)
 			}
 		}
 	}

@@ -133,16 +133,6 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 }
 
-// AskDevices sends a command to the device book.
-func (n *Node) AskDevices(msg any, timeout time.Duration) (any, error) {
-	return n.ask(n.devices, msg, timeout)
-}
-
-// AskAccess sends a command to the access manager.
-func (n *Node) AskAccess(msg any, timeout time.Duration) (any, error) {
-	return n.ask(n.access, msg, timeout)
-}
-
 // PeerDisconnected tells the node the last connection to p closed, so its
 // session dials again.
 func (n *Node) PeerDisconnected(p peer.ID) {

@@ -56,11 +56,10 @@ func (a atLeast) WithGroup(g string) slog.Handler { return atLeast{a.Handler.Wit
 
 // aliasOf is the alias this node's address book gives p, "" when none.
 func aliasOf(node *actors.Node, p peer.ID) string {
-	res, err := node.AskDevices(&messages.DeviceListRequest{}, quickTimeout)
+	list, err := node.ListDevices(quickTimeout)
 	if err != nil {
 		return ""
 	}
-	list, _ := res.(*messages.DeviceList)
 	for _, d := range list.GetDevices() {
 		if d.PeerId == p.String() {
 			return d.Alias

@@ -53,11 +53,11 @@ func (s *apiServer) DismissPending(ctx context.Context, req *messages.PendingDis
 
 // paired trusts a device that redeemed one of this node's invites.
 func (s *apiServer) paired(joiner peer.ID, role, alias string) error {
-	if _, err := s.node.AskDevices(&messages.DeviceTrust{Device: joiner.String(), Role: role}, quickTimeout); err != nil {
+	if _, err := s.node.TrustDevice(&messages.DeviceTrust{Device: joiner.String(), Role: role}, quickTimeout); err != nil {
 		return err
 	}
 	if alias != "" {
-		if _, err := s.node.AskDevices(&messages.DeviceRename{Device: joiner.String(), Alias: alias}, quickTimeout); err != nil {
+		if _, err := s.node.RenameDevice(&messages.DeviceRename{Device: joiner.String(), Alias: alias}, quickTimeout); err != nil {
 			return fmt.Errorf("trusted, but naming it %s failed: %w", alias, err)
 		}
 	}
@@ -111,7 +111,7 @@ func (s *apiServer) JoinDevice(ctx context.Context, req *messages.JoinRequest) (
 		return nil, status.Errorf(codes.FailedPrecondition, "this invite code expired at %s; ask for a new one (`fungi device invite` on %s)",
 			code.Expires.UTC().Format(time.RFC3339), code.PeerID)
 	}
-	_, resolveErr := s.node.AskDevices(&messages.DeviceResolve{Device: code.PeerID.String()}, quickTimeout)
+	_, resolveErr := s.node.ResolveDevice(&messages.DeviceResolve{Device: code.PeerID.String()}, quickTimeout)
 	known := resolveErr == nil
 	// A device already in the book keeps its alias until the pairing
 	// succeeds: a refused code changes nothing.
@@ -122,12 +122,12 @@ func (s *apiServer) JoinDevice(ctx context.Context, req *messages.JoinRequest) (
 	for _, a := range code.Addrs {
 		add.Addrs = append(add.Addrs, a.String())
 	}
-	if _, err := s.device(add); err != nil {
+	if _, err := apiAnswer(s.node.AddDevice(add, quickTimeout)); err != nil {
 		return nil, err
 	}
 	undo := func() {
 		if !known {
-			s.node.AskDevices(&messages.DeviceRemove{Device: code.PeerID.String()}, quickTimeout)
+			s.node.RemoveDevice(&messages.DeviceRemove{Device: code.PeerID.String()}, quickTimeout)
 		}
 	}
 	c, cancel := context.WithTimeout(ctx, joinConnectTimeout)
@@ -147,7 +147,7 @@ func (s *apiServer) JoinDevice(ctx context.Context, req *messages.JoinRequest) (
 		return nil, status.Errorf(codes.Unavailable, "pairing with %s failed: %v; it closed the connection, which it does when no invite is open there (a used or expired invite shuts the door: ask for a new code) or when too many devices are pairing with it at once (try again in a few seconds)", code.PeerID, err)
 	}
 	if known && req.Alias != "" {
-		return s.device(&messages.DeviceRename{Device: code.PeerID.String(), Alias: req.Alias})
+		return apiAnswer(s.node.RenameDevice(&messages.DeviceRename{Device: code.PeerID.String(), Alias: req.Alias}, quickTimeout))
 	}
-	return s.device(&messages.DeviceResolve{Device: code.PeerID.String()})
+	return s.resolve(code.PeerID.String())
 }

@@ -24,62 +24,52 @@ import (
 
 const connectTimeout = 10 * time.Second
 
-func (s *apiServer) device(msg any) (*messages.Device, error) {
-	res, err := s.node.AskDevices(msg, quickTimeout)
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return res.(*messages.Device), nil
+// resolve finds the device a name gives ("" the current peer), with the
+// status the CLI reports when there is none.
+func (s *apiServer) resolve(name string) (*messages.Device, error) {
+	return apiAnswer(s.node.ResolveDevice(&messages.DeviceResolve{Device: name}, quickTimeout))
 }
 
 func (s *apiServer) AddDevice(_ context.Context, req *messages.DeviceAdd) (*messages.Device, error) {
-	return s.device(req)
+	return apiAnswer(s.node.AddDevice(req, quickTimeout))
 }
 func (s *apiServer) RemoveDevice(_ context.Context, req *messages.DeviceRemove) (*messages.Device, error) {
-	return s.device(req)
+	return apiAnswer(s.node.RemoveDevice(req, quickTimeout))
 }
 func (s *apiServer) RenameDevice(_ context.Context, req *messages.DeviceRename) (*messages.Device, error) {
-	return s.device(req)
+	return apiAnswer(s.node.RenameDevice(req, quickTimeout))
 }
 func (s *apiServer) TrustDevice(_ context.Context, req *messages.DeviceTrust) (*messages.Device, error) {
-	return s.device(req)
+	return apiAnswer(s.node.TrustDevice(req, quickTimeout))
 }
 func (s *apiServer) UntrustDevice(_ context.Context, req *messages.DeviceUntrust) (*messages.Device, error) {
-	return s.device(req)
+	return apiAnswer(s.node.UntrustDevice(req, quickTimeout))
 }
 func (s *apiServer) UsePeer(_ context.Context, req *messages.PeerUse) (*messages.Device, error) {
-	return s.device(req)
+	return apiAnswer(s.node.UsePeer(req, quickTimeout))
 }
-func (s *apiServer) CurrentPeer(_ context.Context, req *messages.PeerCurrent) (*messages.Device, error) {
-	return s.device(req)
+func (s *apiServer) CurrentPeer(context.Context, *messages.PeerCurrent) (*messages.Device, error) {
+	return apiAnswer(s.node.CurrentPeer(quickTimeout))
 }
-func (s *apiServer) ClearPeer(_ context.Context, req *messages.PeerClear) (*messages.Device, error) {
-	return s.device(req)
+func (s *apiServer) ClearPeer(context.Context, *messages.PeerClear) (*messages.Device, error) {
+	return apiAnswer(s.node.ClearPeer(quickTimeout))
 }
 func (s *apiServer) ResolveDevice(_ context.Context, req *messages.DeviceResolve) (*messages.Device, error) {
-	return s.device(req)
+	return apiAnswer(s.node.ResolveDevice(req, quickTimeout))
 }
 
-func (s *apiServer) ListDevices(_ context.Context, req *messages.DeviceListRequest) (*messages.DeviceList, error) {
-	res, err := s.node.AskDevices(req, quickTimeout)
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return res.(*messages.DeviceList), nil
+func (s *apiServer) ListDevices(context.Context, *messages.DeviceListRequest) (*messages.DeviceList, error) {
+	return apiAnswer(s.node.ListDevices(quickTimeout))
 }
 
-func (s *apiServer) Mdns(_ context.Context, req *messages.MdnsRequest) (*messages.MdnsPeers, error) {
-	res, err := s.node.AskDevices(req, quickTimeout)
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return res.(*messages.MdnsPeers), nil
+func (s *apiServer) Mdns(context.Context, *messages.MdnsRequest) (*messages.MdnsPeers, error) {
+	return apiAnswer(s.node.MdnsPeers(quickTimeout))
 }
 
 // target resolves a device name ("" for the current peer) and makes sure
 // there is a connection to it, so an offline peer fails fast with a reason.
 func (s *apiServer) target(ctx context.Context, name string) (*messages.Device, peer.ID, error) {
-	d, err := s.device(&messages.DeviceResolve{Device: name})
+	d, err := s.resolve(name)
 	if err != nil {
 		return nil, "", err
 	}
@@ -211,11 +201,10 @@ func (s *apiServer) Attach(ctx context.Context, req *messages.AccessAttach) (*me
 		return nil, status.Errorf(codes.FailedPrecondition, "%s is %s on %s; start it first (`fungi peer admin service start %s --peer %s`), then attach",
 			req.ServiceId, entry.State, deviceName(d), req.ServiceId, firstNonEmpty(d.Alias, d.PeerId))
 	}
-	res, err := s.node.AskAccess(&actors.AttachAccess{PeerID: d.PeerId, Alias: d.Alias, Entry: entry, LocalPort: int(req.LocalPort), Port: req.Port}, quickTimeout)
+	out, err := apiAnswer(s.node.AttachAccess(&actors.AttachAccess{PeerID: d.PeerId, Alias: d.Alias, Entry: entry, LocalPort: int(req.LocalPort), Port: req.Port}, quickTimeout))
 	if err != nil {
-		return nil, apiError(err)
+		return nil, err
 	}
-	out := res.(*messages.AccessEntry)
 	out.Alias = d.Alias
 	// Its name depends on every entry's (collisions), so it is the one
 	// the full list gives it.
@@ -242,17 +231,16 @@ func firstNonEmpty(a, b string) string {
 func (s *apiServer) ListAccess(ctx context.Context, req *messages.AccessListRequest) (*messages.AccessEntries, error) {
 	device := ""
 	if req.Device != "" {
-		d, err := s.device(&messages.DeviceResolve{Device: req.Device})
+		d, err := s.resolve(req.Device)
 		if err != nil {
 			return nil, err
 		}
 		device = d.PeerId
 	}
-	res, err := s.node.AskAccess(&messages.AccessListRequest{}, quickTimeout)
+	all, err := apiAnswer(s.node.ListAccess(&messages.AccessListRequest{}, quickTimeout))
 	if err != nil {
-		return nil, apiError(err)
+		return nil, err
 	}
-	all := res.(*messages.AccessEntries)
 	aliases := s.aliases()
 	for _, e := range all.Entries {
 		e.Alias = aliases[e.PeerId]
@@ -273,27 +261,23 @@ func (s *apiServer) ListAccess(ctx context.Context, req *messages.AccessListRequ
 func (s *apiServer) Detach(ctx context.Context, req *messages.AccessDetach) (*messages.AccessEntry, error) {
 	msg := &messages.AccessDetach{ServiceId: req.ServiceId, KeepPort: req.KeepPort}
 	if req.Device != "" {
-		d, err := s.device(&messages.DeviceResolve{Device: req.Device})
+		d, err := s.resolve(req.Device)
 		if err != nil {
 			return nil, err
 		}
 		msg.Device = d.PeerId
 	}
-	res, err := s.node.AskAccess(msg, quickTimeout)
-	if err != nil {
-		return nil, apiError(err)
-	}
-	return res.(*messages.AccessEntry), nil
+	return apiAnswer(s.node.DetachAccess(msg, quickTimeout))
 }
 
 // aliases maps peer IDs to the aliases of the address book.
 func (s *apiServer) aliases() map[string]string {
 	out := map[string]string{}
-	res, err := s.node.AskDevices(&messages.DeviceListRequest{}, quickTimeout)
+	list, err := s.node.ListDevices(quickTimeout)
 	if err != nil {
 		return out
 	}
-	for _, d := range res.(*messages.DeviceList).Devices {
+	for _, d := range list.Devices {
 		out[d.PeerId] = d.Alias
 	}
 	return out
