@@ -78,33 +78,66 @@ func (c *runCmd) Run(e *env) error {
 
 // runJob runs the job in the foreground, then removes it with --rm. An
 // interrupt (Ctrl-C) stops the job, as it would a program run in the
-// foreground, and the exit code is 130.
+// foreground: what the job wrote until it stopped is still shown, and the
+// exit code is 130. A second interrupt stops waiting for that output.
 func (c *runCmd) runJob(ctx context.Context, e *env, d *daemonClient, name string) error {
-	waitCtx, cancel := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer cancel()
-	ended, err := e.startWait(waitCtx, d, name, c.JSON)
-	if waitCtx.Err() != nil && ctx.Err() == nil {
-		return c.interrupted(ctx, e, d, name)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	streamCtx, cancelStream := context.WithCancel(ctx)
+	defer cancelStream()
+	type run struct {
+		ended *messages.ServiceInfo
+		err   error
 	}
-	if c.Rm && ended != nil {
-		if _, rmErr := d.Remove(ctx, &messages.RemoveService{Name: name}); rmErr != nil {
-			fmt.Fprintf(e.stderr, "fungi: the job ended but was not removed: %s\n", message(rmErr))
+	done := make(chan run, 1)
+	go func() {
+		ended, err := e.streamRun(streamCtx, d, name)
+		done <- run{ended, err}
+	}()
+	select {
+	case r := <-done:
+		err := r.err
+		if err == nil {
+			err = e.jobEnded(r.ended, c.JSON)
 		}
+		if c.Rm && r.ended != nil {
+			if _, rmErr := d.Remove(ctx, &messages.RemoveService{Name: name}); rmErr != nil {
+				fmt.Fprintf(e.stderr, "fungi: the job ended but was not removed: %s\n", message(rmErr))
+			}
+		}
+		return err
+	case <-sigs:
+		return c.interrupted(ctx, e, d, name, func() {
+			// The run's last lines follow the stop; bounded, and a second
+			// interrupt gives up on them.
+			select {
+			case <-done:
+			case <-sigs:
+			case <-time.After(jobOutputAfterStop):
+			}
+			cancelStream()
+		})
 	}
-	return err
 }
+
+// jobOutputAfterStop bounds waiting, once an interrupted job stopped, for
+// the rest of its output.
+const jobOutputAfterStop = 5 * time.Second
 
 // jobStopTimeout bounds stopping an interrupted job; the node itself
 // gives a stop 10 s before it ends the instance.
 const jobStopTimeout = 30 * time.Second
 
 // interrupted stops the job the user interrupted, and removes it with --rm.
-func (c *runCmd) interrupted(ctx context.Context, e *env, d *daemonClient, name string) error {
+// drained is called once the job stopped, to show the rest of its output.
+func (c *runCmd) interrupted(ctx context.Context, e *env, d *daemonClient, name string, drained func()) error {
 	ctx, cancel := context.WithTimeout(ctx, jobStopTimeout)
 	defer cancel()
 	if _, err := d.Stop(ctx, &messages.StopService{Name: name}); err != nil {
 		return fmt.Errorf("interrupted, but %s was not stopped: %s; stop it with `fungi service stop %s`", name, message(err), name)
 	}
+	drained()
 	what := "stopped"
 	if c.Rm {
 		if _, err := d.Remove(ctx, &messages.RemoveService{Name: name}); err != nil {
@@ -118,6 +151,16 @@ func (c *runCmd) interrupted(ctx context.Context, e *env, d *daemonClient, name 
 // startWait starts a service on this node, streams its run's output and
 // returns how it ended; the error carries the job's exit code.
 func (e *env) startWait(ctx context.Context, d *daemonClient, name string, asJSON bool) (*messages.ServiceInfo, error) {
+	ended, err := e.streamRun(ctx, d, name)
+	if err != nil {
+		return nil, err
+	}
+	return ended, e.jobEnded(ended, asJSON)
+}
+
+// streamRun starts a service on this node and streams its run's output
+// until the run ends, and returns how it ended.
+func (e *env) streamRun(ctx context.Context, d *daemonClient, name string) (*messages.ServiceInfo, error) {
 	stream, err := d.StartWait(ctx, &messages.StartService{Name: name, Wait: true})
 	if err != nil {
 		return nil, err
@@ -135,7 +178,7 @@ func (e *env) startWait(ctx context.Context, d *daemonClient, name string, asJSO
 		}
 		if chunk.Ended != nil {
 			out.Close()
-			return chunk.Ended, e.jobEnded(chunk.Ended, asJSON)
+			return chunk.Ended, nil
 		}
 		out.Write(chunk.Data)
 	}
