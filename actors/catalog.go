@@ -1,8 +1,6 @@
 package actors
 
 import (
-	"fmt"
-	"net"
 	"sort"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -11,8 +9,9 @@ import (
 	"github.com/fungi-go/fungi/runtimes/manifest"
 )
 
-// ResolveAccess asks the registry where a published service listens, for
-// an access stream from a peer. The answer is an *AccessTarget or an *Error.
+// ResolveAccess names the service and port an access stream from a peer
+// is for; Node.ResolveAccess answers it from the registry's snapshot
+// (actors/admission.go).
 type ResolveAccess struct {
 	ServiceID string
 	Port      string
@@ -92,30 +91,4 @@ func (r *serviceRegistry) catalogInspect(ctx actor.Context, msg *messages.Catalo
 		return
 	}
 	ctx.Respond(catalogEntry(info))
-}
-
-// resolveAccess admits an access stream only to a published, running
-// service, and names the port by its manifest name.
-func (r *serviceRegistry) resolveAccess(ctx actor.Context, msg *ResolveAccess) {
-	info := r.published(msg.ServiceID)
-	if info == nil {
-		ctx.Respond(notPublished(msg.ServiceID))
-		return
-	}
-	if info.State != stateRunning {
-		ctx.Respond(errorf(Conflict, "%s is %s on this node; its owner starts it with `fungi service start %s` (or an admin with `fungi peer admin service start %s`)", msg.ServiceID, info.State, info.Name, info.Name))
-		return
-	}
-	for _, p := range info.Ports {
-		if p.Name == msg.Port || msg.Port == "" {
-			if info.Runtime == manifest.RuntimeExternal {
-				host, _, _ := net.SplitHostPort(p.HostAddress)
-				ctx.Respond(&AccessTarget{Addr: p.HostAddress, External: true, Host: host, Port: int(p.ServicePort)})
-				return
-			}
-			ctx.Respond(&AccessTarget{Addr: fmt.Sprintf("127.0.0.1:%d", p.HostPort)})
-			return
-		}
-	}
-	ctx.Respond(errorf(NotFound, "%s has no port named %q", msg.ServiceID, msg.Port))
 }

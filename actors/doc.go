@@ -23,8 +23,9 @@
 //
 // Who sends what:
 //   - The daemon's API and peer control ask through Node: the registry
-//     (services, ResolveAccess), the device book, the access manager and
-//     the runtime actors (capabilities).
+//     (services), the device book, the access manager and the runtime
+//     actors (capabilities). Access streams are admitted from a snapshot
+//     the registry publishes (actors/admission.go), without an ask.
 //   - The registry forwards start, stop, inspect, remove and apply to a
 //     service actor and asks a runtime actor to fetch (fetchArtifact →
 //     fetchDone); a service actor asks its runtime actor to start or

@@ -41,6 +41,9 @@ type Node struct {
 	access   *actor.PID
 	relays   *actor.PID
 	runtimes map[string]*actor.PID
+	// admission is the registry's snapshot access streams are admitted
+	// from (actors/admission.go).
+	admission *admissionBoard
 }
 
 // rootSupervisor is the top of the tree. It starts the runtime actors and
@@ -49,6 +52,8 @@ type rootSupervisor struct {
 	cfg      NodeConfig
 	ready    chan<- *Node
 	runtimes map[string]*actor.PID
+	// admission outlives a restart of the tree: the node reads it.
+	admission *admissionBoard
 }
 
 func (s *rootSupervisor) Receive(ctx actor.Context) {
@@ -67,7 +72,7 @@ func (s *rootSupervisor) spawnChildren(ctx actor.Context) {
 		}
 		s.runtimes[p.Runtime()] = pid
 	}
-	registry, err := ctx.SpawnNamed(registryProps(s.cfg.Home, s.runtimes, s.cfg.AllowedMounts, s.cfg.Events), "services")
+	registry, err := ctx.SpawnNamed(registryProps(s.cfg.Home, s.runtimes, s.cfg.AllowedMounts, s.cfg.Events, s.admission), "services")
 	if err != nil {
 		panic(err)
 	}
@@ -108,7 +113,7 @@ func (s *rootSupervisor) spawnChildren(ctx actor.Context) {
 		}
 	}
 	if s.ready != nil {
-		s.ready <- &Node{system: ctx.ActorSystem(), root: ctx.Self(), registry: registry, devices: devices, access: access, relays: relays, runtimes: s.runtimes}
+		s.ready <- &Node{system: ctx.ActorSystem(), root: ctx.Self(), registry: registry, devices: devices, access: access, relays: relays, runtimes: s.runtimes, admission: s.admission}
 		s.ready = nil
 	}
 }
@@ -121,7 +126,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	logger := cfg.Logger
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return logger }))
 	ready := make(chan *Node, 1)
-	props := actor.PropsFromProducer(func() actor.Actor { return &rootSupervisor{cfg: cfg, ready: ready} }, supervision())
+	admission := &admissionBoard{}
+	props := actor.PropsFromProducer(func() actor.Actor { return &rootSupervisor{cfg: cfg, ready: ready, admission: admission} }, supervision())
 	if _, err := system.Root.SpawnNamed(props, "fungi"); err != nil {
 		return nil, fmt.Errorf("start the actor system: %w", err)
 	}

@@ -65,12 +65,6 @@ func (n *Node) CatalogInspect(req *messages.CatalogInspect, timeout time.Duratio
 	return askAs[*messages.CatalogEntry](n, n.registry, req, timeout)
 }
 
-// ResolveAccess says where a peer's access stream to a published, running
-// service connects.
-func (n *Node) ResolveAccess(req *ResolveAccess, timeout time.Duration) (*AccessTarget, error) {
-	return askAs[*AccessTarget](n, n.registry, req, timeout)
-}
-
 // RuntimeCapability asks one runtime provider what it can do on this
 // machine.
 func (n *Node) RuntimeCapability(runtime string, timeout time.Duration) (*messages.RuntimeCapability, error) {

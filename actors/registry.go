@@ -36,6 +36,11 @@ type serviceRegistry struct {
 
 	services map[string]*registryEntry
 	pulling  map[string]*pendingPull
+	// snapshot is what access admission sees of the services, published
+	// to admission after every change (actors/admission.go); a nil
+	// admission publishes it nowhere.
+	snapshot  *admissionSnapshot
+	admission *admissionBoard
 	// decoding counts the manifests being decoded now.
 	decoding int
 }
@@ -43,6 +48,9 @@ type serviceRegistry struct {
 type registryEntry struct {
 	pid  *actor.PID
 	info *messages.ServiceInfo
+	// stopAsked holds the service out of admission from the moment a stop
+	// is handed on until the service reports it took it in.
+	stopAsked bool
 }
 
 type pendingPull struct {
@@ -82,10 +90,10 @@ func newServiceRegistry(h *home.Home, runtimes map[string]*actor.PID, allowed []
 		decode: manifest.ParseForNode, pullWithin: pullWithin}
 }
 
-func registryProps(h *home.Home, runtimes map[string]*actor.PID, allowed []string, events *slog.Logger) *actor.Props {
+func registryProps(h *home.Home, runtimes map[string]*actor.PID, allowed []string, events *slog.Logger, admission *admissionBoard) *actor.Props {
 	return actor.PropsFromProducer(func() actor.Actor {
 		r := newServiceRegistry(h, runtimes, allowed)
-		r.events = events
+		r.events, r.admission = events, admission
 		return r
 	}, supervision())
 }
@@ -103,7 +111,7 @@ func (r *serviceRegistry) Receive(ctx actor.Context) {
 	case *messages.StartService:
 		r.forward(ctx, msg.Name)
 	case *messages.StopService:
-		r.forward(ctx, msg.Name)
+		r.stop(ctx, msg)
 	case *messages.InspectService:
 		r.forward(ctx, msg.Name)
 	case *messages.RemoveService:
@@ -142,12 +150,14 @@ func (r *serviceRegistry) load(ctx actor.Context) {
 		}
 		r.spawn(ctx, e.Name(), info)
 	}
+	r.publishAdmission()
 }
 
 func (r *serviceRegistry) spawn(ctx actor.Context, name string, info *messages.ServiceInfo) {
 	runtime := r.runtimes[info.Runtime] // nil: starts fail and say why
 	pid := ctx.SpawnPrefix(serviceProps(r.home, name, runtime, r.allowedMounts), "svc-"+name+"-")
 	r.services[name] = &registryEntry{pid: pid, info: info}
+	r.publishAdmission()
 }
 
 func (r *serviceRegistry) list(ctx actor.Context) {
@@ -401,6 +411,7 @@ func (r *serviceRegistry) remove(ctx actor.Context, msg *messages.RemoveService)
 		}
 		ctx.Stop(e.pid)
 		delete(r.services, msg.Name)
+		r.publishAdmission()
 		ctx.Send(sender, &messages.RemoveServiceResponse{Service: removed.info, DataDirKept: removed.info.GetDataDir()})
 	})
 }
@@ -424,6 +435,7 @@ func (r *serviceRegistry) changed(ctx actor.Context, msg *serviceChanged) {
 		r.events.Log(context.Background(), level, "service state", "service", msg.info.Name, "runtime", msg.info.Runtime, "from", from, "to", msg.info.State, "lastError", msg.info.LastError)
 	}
 	e.info = msg.info
+	r.reported(e)
 }
 
 // makeDataDir creates the service's data folder, except for an external
