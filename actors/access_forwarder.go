@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -28,6 +29,11 @@ type accessForwarder struct {
 	dial      AccessDialer
 	logger    *slog.Logger
 	cancel    context.CancelFunc
+
+	// peerText is peer as text, for the access metrics: its base58 is
+	// worked out once, not for every connection.
+	peerOnce sync.Once
+	peerText string
 }
 
 func (f *accessForwarder) Receive(ctx actor.Context) {
@@ -68,8 +74,14 @@ func (f *accessForwarder) acceptLoop(ctx context.Context, ln net.Listener, hdr *
 	}
 }
 
+// peerString is the peer's ID as text.
+func (f *accessForwarder) peerString() string {
+	f.peerOnce.Do(func() { f.peerText = f.peer.String() })
+	return f.peerText
+}
+
 func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *messages.AccessHeader) {
-	defer observeAccess(f.peer.String(), hdr.ServiceId)()
+	defer observeAccess(f.peerString(), hdr.ServiceId)()
 	// Early data: the stream comes back once its header is written, and
 	// the client's first bytes follow it without waiting for the peer's
 	// reply; the peer admits the service before they reach it.
@@ -94,7 +106,7 @@ func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *me
 	if as, ok := stream.(*access.Stream); ok {
 		// The request already went out behind the header: the refusal
 		// page must not wait for another.
-		access.PipeStream(conn, as, func(err error) { f.refuse(conn, err, false) }, accessBytesCounter(f.peer.String(), hdr.ServiceId))
+		access.PipeStream(conn, as, func(err error) { f.refuse(conn, err, false) }, accessBytesCounter(f.peerString(), hdr.ServiceId))
 		return
 	}
 	access.Pipe(conn, stream)

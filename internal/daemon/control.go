@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -152,8 +153,14 @@ func (s *apiServer) resolveAccess(from peer.ID, hdr *messages.AccessHeader) (str
 	}
 	// The target is checked against external.allowedHosts as it is now and
 	// resolved once; the stream connects to that address, not the name.
-	ctx, cancel := context.WithTimeout(context.Background(), quickTimeout)
-	defer cancel()
+	// Only a name's lookup waits on anything: an address (the usual
+	// loopback target) is checked without a timer for every connection.
+	ctx := context.Background()
+	if _, perr := netip.ParseAddr(t.Host); perr != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, quickTimeout)
+		defer cancel()
+	}
 	addr, err := s.external.DialAddress(ctx, t.Host, t.Port)
 	if err != nil {
 		return "", fmt.Errorf("%s is published at %s, which this node may not connect to now: %v", hdr.ServiceId, t.Addr, err)
