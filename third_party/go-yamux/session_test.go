@@ -1114,12 +1114,16 @@ func (u *UnlimitedReader) Read(p []byte) (int, error) {
 func TestBacklogExceeded_Accept(t *testing.T) {
 	client, server := testClientServer()
 	defer client.Close()
+	// fork: the server closes once the client has written (below, after
+	// <-done), not as soon as it accepted the last stream: the client's
+	// last write goes out directly (a synchronous pipe here) and fails if
+	// the session closes under it, where upstream only queued it.
+	defer server.Close()
 
 	max := 5 * client.config.AcceptBacklog
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer server.Close()
 		for i := 0; i < max; i++ {
 			stream, err := server.Accept()
 			if err != nil {
