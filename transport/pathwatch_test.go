@@ -212,26 +212,24 @@ func TestPathWatchClosesADeadDirectConnection(t *testing.T) {
 	}
 }
 
+// quicPair starts two hosts on loopback QUIC: the client may dial the
+// server, which trusts it with the access role.
+func quicPair(t *testing.T) (client, server host.Host) {
+	t.Helper()
+	client, clientGate := newTestHostOn(t, "/ip4/127.0.0.1/udp/0/quic-v1")
+	server, serverGate := newTestHostOn(t, "/ip4/127.0.0.1/udp/0/quic-v1")
+	clientGate.Set(map[peer.ID]string{}, map[peer.ID]bool{server.ID(): true})
+	serverGate.Set(map[peer.ID]string{client.ID(): "access"}, map[peer.ID]bool{client.ID(): true})
+	return client, server
+}
+
 // An access stream that fails short of the peer's answer, on a connection
 // that is the only one to its peer (nothing beside it for the path watch
 // to compare), has that connection pinged at once and closed when its
 // path is dead: the next attempt dials afresh instead of waiting for
 // QUIC's idle timeout (30 s) on a connection that takes every stream.
 func TestAccessFailurePingsItsConnection(t *testing.T) {
-	key := func() crypto.PrivKey { k, _ := testKey(t); return k }
-	clientGate, serverGate := NewTrustGate(), NewTrustGate()
-	client, err := NewHost(key(), []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, clientGate, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	server, err := NewHost(key(), []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, serverGate, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Close() })
-	clientGate.Set(map[peer.ID]string{}, map[peer.ID]bool{server.ID(): true})
-	serverGate.Set(map[peer.ID]string{client.ID(): "access"}, map[peer.ID]bool{client.ID(): true})
+	client, server := quicPair(t)
 	path := pathTo(t, server)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -245,7 +243,7 @@ func TestAccessFailurePingsItsConnection(t *testing.T) {
 	path.dead.Store(true)
 	start := time.Now()
 	actx, acancel := context.WithTimeout(ctx, 2*time.Second)
-	_, err = access.Open(actx, client, server.ID(), &messages.AccessHeader{ServiceId: "web", Port: "http"})
+	_, err := access.Open(actx, client, server.ID(), &messages.AccessHeader{ServiceId: "web", Port: "http"})
 	acancel()
 	if err == nil {
 		t.Fatal("an access stream over a dead path was accepted")
@@ -267,20 +265,7 @@ func TestAccessFailurePingsItsConnection(t *testing.T) {
 // alive and the connection stays. Before, the refusal read as a dead path
 // and a live direct connection was closed beside its relayed one.
 func TestProbeTakesARefusalForAnAnswer(t *testing.T) {
-	key := func() crypto.PrivKey { k, _ := testKey(t); return k }
-	clientGate, serverGate := NewTrustGate(), NewTrustGate()
-	client, err := NewHost(key(), []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, clientGate, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { client.Close() })
-	server, err := NewHost(key(), []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, serverGate, nil, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Close() })
-	clientGate.Set(map[peer.ID]string{}, map[peer.ID]bool{server.ID(): true})
-	serverGate.Set(map[peer.ID]string{client.ID(): "access"}, map[peer.ID]bool{client.ID(): true})
+	client, server := quicPair(t)
 	server.SetStreamHandler(ping.ID, func(s network.Stream) { s.Reset() })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
