@@ -127,5 +127,3 @@ var lookupFuncs = map[string]hostFunc{
 		return []any{&pollable{src: r, parent: &r.family}}
 	},
 }
-
-// socketHost is the wasi:sockets part of hostFuncs.

@@ -313,6 +313,7 @@ func (w deadlineWriter) Write(p []byte) (int, error) {
 	return w.conn.Write(p)
 }
 
+// socketHost is the wasi:sockets part of hostFuncs.
 var socketHost = map[string]map[string]hostFunc{
 	"wasi:sockets/network": {
 		"network-error-code": func(c *cx, a []any) []any { return []any{Variant{}} },
@@ -325,10 +326,4 @@ var socketHost = map[string]map[string]hostFunc{
 	"wasi:sockets/udp":               udpFuncs,
 	"wasi:sockets/udp-create-socket": {"create-udp-socket": createUDPSocket},
 	"wasi:sockets/ip-name-lookup":    lookupFuncs,
-}
-
-func init() {
-	for iface, funcs := range socketHost {
-		hostFuncs[iface] = funcs
-	}
 }

@@ -248,6 +248,14 @@ func methodVariant(m string) Variant {
 	return Variant{Case: 9, Val: m}
 }
 
+// httpHost is the wasi:http part of hostFuncs.
+var httpHost = map[string]map[string]hostFunc{
+	"wasi:http/types": httpFuncs,
+	"wasi:http/outgoing-handler": {
+		"handle": outgoingHandle,
+	},
+}
+
 var httpFuncs = map[string]hostFunc{
 	"[constructor]fields": func(c *cx, a []any) []any { return []any{newFields(c)} },
 	"[static]fields.from-list": func(c *cx, a []any) []any {

@@ -283,6 +283,12 @@ func getDirectories(c *cx, a []any) []any {
 
 func fsArg(a []any) *descriptor { return a[0].(*descriptor) }
 
+// filesystemHost is the wasi:filesystem part of hostFuncs.
+var filesystemHost = map[string]map[string]hostFunc{
+	"wasi:filesystem/types":    fsFuncs,
+	"wasi:filesystem/preopens": {"get-directories": getDirectories},
+}
+
 var fsFuncs = map[string]hostFunc{
 	"[method]descriptor.read-via-stream": func(c *cx, a []any) []any {
 		d := fsArg(a)
