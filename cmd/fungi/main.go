@@ -88,8 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			// `fungi help [COMMAND…]` is `fungi [COMMAND…] --help`, as with git and docker.
 			args = append(append([]string(nil), args[1:]...), "--help")
 		}
-		kctx, err := parser.Parse(legacyDirFlag(args))
-		if groupHelp(err, stdout) {
+		kctx, err := parse(parser, legacyDirFlag(args))
+		if groupHelp(kctx, err, stdout) {
 			return
 		}
 		if err != nil {
@@ -107,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			code = 1
 			return
 		}
-		if err := kctx.Run(&env{home: h, stdout: stdout, stderr: stderr}); err != nil {
+		if err := runCommand(kctx, &c, &env{home: h, stdout: stdout, stderr: stderr}); err != nil {
 			code = 1
 			var je *jobExitError
 			if errors.As(err, &je) {
@@ -124,17 +124,16 @@ type exitCode int
 
 // groupHelp prints a command group's help for `fungi service` and the like
 // typed alone, and says whether it did: a group alone asks what it holds.
-func groupHelp(err error, stdout io.Writer) bool {
-	var pe *kong.ParseError
-	if !errors.As(err, &pe) || pe.Context == nil || !strings.HasPrefix(pe.Error(), "expected ") {
+func groupHelp(kctx *kong.Context, err error, stdout io.Writer) bool {
+	if err == nil || kctx == nil || !strings.HasPrefix(err.Error(), "expected ") {
 		return false
 	}
-	node := pe.Context.Selected()
-	if node == nil || len(node.Children) == 0 || len(pe.Context.Args) == 0 || pe.Context.Args[len(pe.Context.Args)-1] != node.Name {
+	node := kctx.Selected()
+	if node == nil || len(node.Children) == 0 || len(kctx.Args) == 0 || kctx.Args[len(kctx.Args)-1] != node.Name {
 		return false
 	}
-	pe.Context.Stdout = stdout
-	return pe.Context.PrintUsage(false) == nil
+	kctx.Stdout = stdout
+	return kctx.PrintUsage(false) == nil
 }
 
 // legacyDirFlag reads `-f DIR` before the command word as --fungi-dir, as
