@@ -37,11 +37,23 @@ import (
 // client and sshd (with its session processes) for ssh -L. On a shared
 // machine that figure moves far less with the load than the latencies.
 //
+// The latency measures take their samples in turns over the paths, a
+// short run on each (benchTurn samples, the first of which is not kept:
+// it shares the machine with the work the path before left behind, such
+// as its connections' teardown), so a change in the machine's load
+// touches every path alike and the ratios hold on a busy machine.
+//
 // FUNGI_BENCH_CPUPROFILE=DIR has every daemon write a CPU profile there
 // (FUNGI_CPUPROFILE in the daemon); FUNGI_BENCH_ACCESS_ONLY=new (a part of
 // a measure's name) runs only that measure, to profile it;
 // FUNGI_BENCH_ACCESS_NEW=3000 makes that many new connections instead of
 // 300 (the CPU figure's resolution is 10 ms over all of them).
+// FUNGI_BENCH_ACCESS_BASE=/path/to/fungi adds a pair of daemons of that
+// build over TCP (base-tcp) and a tcp / base column: a change measured
+// against the build before it, in the same run, in the same turns. Give
+// the build under test as FUNGI_BENCH_ACCESS_FUNGI=/path/to/fungi too
+// (`go build -o`): the test binary standing in for fungi runs some 5-10%
+// faster than a built one, which would count as the change's.
 func TestAccessDaemonsBench(t *testing.T) {
 	full := os.Getenv("FUNGI_BENCH_ACCESS_DAEMONS") == "1"
 	n := benchCounts{kept: 20, fresh: 5, streamBytes: 1 << 20, rounds: 1}
@@ -53,6 +65,9 @@ func TestAccessDaemonsBench(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if build := os.Getenv("FUNGI_BENCH_ACCESS_FUNGI"); build != "" {
+		fungi = build
+	}
 	echo, sink := testutil.ServeEcho(t), testutil.ServeSink(t) // the native services
 	paths := []benchPath{{name: "direct", echo: echo, sink: sink}}
 	for _, tr := range []struct{ name, listen string }{
@@ -63,17 +78,23 @@ func TestAccessDaemonsBench(t *testing.T) {
 		p.echo, p.sink, p.pids = attachedPair(t, fungi, tr.name, tr.listen, echo, sink)
 		paths = append(paths, p)
 	}
+	if base := os.Getenv("FUNGI_BENCH_ACCESS_BASE"); base != "" {
+		p := benchPath{name: "base-tcp"}
+		p.echo, p.sink, p.pids = attachedPair(t, base, "base-tcp", "/ip4/127.0.0.1/tcp/0", echo, sink)
+		paths = append(paths, p)
+	}
 	if e, s, pids, ok := sshForward(t, echo, sink); ok {
 		paths = append(paths, benchPath{name: "ssh-L", echo: e, sink: s, pids: pids}) // without sshd, StartSSHD says so
 	}
 
-	// Every measure runs over every path back to back, so a change in the
-	// machine's load between measures touches all paths alike.
+	// The latencies are sampled in turns over the paths; a throughput run
+	// is long, so each path has its runs back to back, the paths one after
+	// the other.
 	measures := []benchMeasure{
-		{"kept connection, round trip p50", "µs", func(p benchPath) []float64 { return percentiles(keptRoundTrips(t, p.echo, n.kept)) }},
-		{"new connection + first round trip p50", "µs", func(p benchPath) []float64 { return percentiles(newConnections(t, p.echo, n.fresh)) }},
-		{"one stream", "MB/s", func(p benchPath) []float64 { return []float64{throughput(t, p.sink, 1, n)} }},
-		{"8 streams", "MB/s", func(p benchPath) []float64 { return []float64{throughput(t, p.sink, 8, n)} }},
+		{"kept connection, round trip p50", "µs", func(ps []benchPath) map[string][]float64 { return keptRoundTrips(t, ps, n.kept) }},
+		{"new connection + first round trip p50", "µs", func(ps []benchPath) map[string][]float64 { return newConnections(t, ps, n.fresh) }},
+		{"one stream", "MB/s", eachPath(func(p benchPath) []float64 { return []float64{throughput(t, p.sink, 1, n)} })},
+		{"8 streams", "MB/s", eachPath(func(p benchPath) []float64 { return []float64{throughput(t, p.sink, 8, n)} })},
 	}
 	results := map[string]map[string][]float64{}
 	const cpuRow = "CPU per new connection (forwarders)"
@@ -84,11 +105,16 @@ func TestAccessDaemonsBench(t *testing.T) {
 		if !strings.Contains(m.name, only) {
 			continue
 		}
+		// The forwarders of a path work only for that path's connections,
+		// so each path's CPU is told apart even with the turns.
+		cpu := map[string]time.Duration{}
 		for _, p := range paths {
-			cpu := treeCPU(p.pids)
-			results[m.name][p.name] = m.run(p)
-			if strings.HasPrefix(m.name, "new connection") && p.name != "direct" {
-				results[cpuRow][p.name] = []float64{float64(treeCPU(p.pids)-cpu) / float64(time.Microsecond) / float64(n.fresh)}
+			cpu[p.name] = treeCPU(p.pids)
+		}
+		results[m.name] = m.run(paths)
+		if strings.HasPrefix(m.name, "new connection") {
+			for _, p := range paths[1:] { // not direct: nothing forwards
+				results[cpuRow][p.name] = []float64{float64(treeCPU(p.pids)-cpu[p.name]) / float64(time.Microsecond) / float64(n.fresh)}
 			}
 		}
 	}
@@ -98,7 +124,14 @@ func TestAccessDaemonsBench(t *testing.T) {
 	}
 	fmt.Printf("\n# access through two fungi daemons on %s, %d cores, load average %s\n\n", testutil.CPUModel(), runtime.NumCPU(), testutil.LoadAvg())
 	cols := []string{"direct", "fungi-tcp", "fungi-quic", "ssh-L"}
-	fmt.Printf("| measure | %s | tcp / ssh | quic / ssh |\n|%s\n", strings.Join(cols, " | "), strings.Repeat(" --- |", len(cols)+3))
+	ratios := [][2]string{{"fungi-tcp", "ssh-L"}, {"fungi-quic", "ssh-L"}}
+	ratioNames := []string{"tcp / ssh", "quic / ssh"}
+	if os.Getenv("FUNGI_BENCH_ACCESS_BASE") != "" {
+		cols = append(cols, "base-tcp")
+		ratios = append(ratios, [2]string{"fungi-tcp", "base-tcp"})
+		ratioNames = append(ratioNames, "tcp / base")
+	}
+	fmt.Printf("| measure | %s | %s |\n|%s\n", strings.Join(cols, " | "), strings.Join(ratioNames, " | "), strings.Repeat(" --- |", len(cols)+len(ratios)+1))
 	for _, m := range measures {
 		r := results[m.name]
 		row := []string{m.name}
@@ -113,12 +146,12 @@ func TestAccessDaemonsBench(t *testing.T) {
 				row = append(row, fmt.Sprintf("%.0f %s", v[0], m.unit))
 			}
 		}
-		for _, c := range []string{"fungi-tcp", "fungi-quic"} {
-			if len(r[c]) == 0 || len(r["ssh-L"]) == 0 {
+		for _, q := range ratios {
+			if len(r[q[0]]) == 0 || len(r[q[1]]) == 0 {
 				row = append(row, "–")
 				continue
 			}
-			row = append(row, fmt.Sprintf("%.2f×", r[c][0]/r["ssh-L"][0]))
+			row = append(row, fmt.Sprintf("%.2f×", r[q[0]][0]/r[q[1]][0]))
 		}
 		fmt.Printf("| %s |\n", strings.Join(row, " | "))
 	}
@@ -132,11 +165,23 @@ type benchCounts struct {
 	rounds      int // throughput runs; the median is reported
 }
 
-// benchMeasure is one row of the table: run measures a path.
+// benchMeasure is one row of the table: run measures every path and
+// returns the figures by path name.
 type benchMeasure struct {
 	name string
 	unit string
-	run  func(p benchPath) []float64
+	run  func(ps []benchPath) map[string][]float64
+}
+
+// eachPath is a measure that runs on one path at a time.
+func eachPath(run func(p benchPath) []float64) func(ps []benchPath) map[string][]float64 {
+	return func(ps []benchPath) map[string][]float64 {
+		out := map[string][]float64{}
+		for _, p := range ps {
+			out[p.name] = run(p)
+		}
+		return out
+	}
 }
 
 // benchPath is one way to the echo server and the sink; pids are the
@@ -269,40 +314,73 @@ func treeCPU(pids []int) time.Duration {
 // on every Linux architecture Go supports.
 const clockTicks = 100
 
-// keptRoundTrips times n round trips of 64 bytes on one connection.
-func keptRoundTrips(t *testing.T, addr string, n int) []time.Duration {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Minute))
-	msg, back := make([]byte, 64), make([]byte, 64)
-	lat := make([]time.Duration, 0, n)
-	for range n {
-		t0 := time.Now()
-		if _, err := c.Write(msg); err != nil {
-			t.Fatal(err)
+// benchTurn is how many samples a latency measure takes on one path before
+// it moves on to the next; the first of them is not kept.
+const benchTurn = 11
+
+// inTurns calls sample n times for every path, benchTurn-1 kept samples
+// on a path at a time, and returns the kept ones by path. Each round of
+// turns starts one path further, so every path follows every other as
+// often.
+func inTurns(ps []benchPath, n int, sample func(i int) time.Duration) [][]time.Duration {
+	lat := make([][]time.Duration, len(ps))
+	for round, done := 0, 0; done < n; round, done = round+1, done+benchTurn-1 {
+		for k := range ps {
+			i := (round + k) % len(ps)
+			sample(i) // after the path before: not kept
+			for range min(benchTurn-1, n-done) {
+				lat[i] = append(lat[i], sample(i))
+			}
 		}
-		if _, err := io.ReadFull(c, back); err != nil {
-			t.Fatalf("round trip through %s: %v", addr, err)
-		}
-		lat = append(lat, time.Since(t0))
 	}
 	return lat
 }
 
-// newConnections times n new connections, each with its first round trip.
-func newConnections(t *testing.T, addr string, n int) []time.Duration {
-	lat := make([]time.Duration, 0, n)
-	for range n {
-		t0 := time.Now()
-		if err := testutil.EchoOnce(addr, 5*time.Second); err != nil {
-			t.Fatalf("new connection through %s: %v", addr, err)
+// keptRoundTrips times n round trips of 64 bytes on one connection per
+// path, the paths in turns; it returns p50 and p90.
+func keptRoundTrips(t *testing.T, ps []benchPath, n int) map[string][]float64 {
+	conns := make([]net.Conn, len(ps))
+	for i, p := range ps {
+		c, err := net.DialTimeout("tcp", p.echo, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
 		}
-		lat = append(lat, time.Since(t0))
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Minute))
+		conns[i] = c
 	}
-	return lat
+	msg, back := make([]byte, 64), make([]byte, 64)
+	return byPath(ps, inTurns(ps, n, func(i int) time.Duration {
+		t0 := time.Now()
+		if _, err := conns[i].Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(conns[i], back); err != nil {
+			t.Fatalf("round trip through %s: %v", ps[i].name, err)
+		}
+		return time.Since(t0)
+	}))
+}
+
+// newConnections times n new connections on every path, each with its
+// first round trip, the paths in turns; it returns p50 and p90.
+func newConnections(t *testing.T, ps []benchPath, n int) map[string][]float64 {
+	return byPath(ps, inTurns(ps, n, func(i int) time.Duration {
+		t0 := time.Now()
+		if err := testutil.EchoOnce(ps[i].echo, 5*time.Second); err != nil {
+			t.Fatalf("new connection through %s: %v", ps[i].name, err)
+		}
+		return time.Since(t0)
+	}))
+}
+
+// byPath is the p50 and p90 of each path's latencies.
+func byPath(ps []benchPath, lat [][]time.Duration) map[string][]float64 {
+	out := map[string][]float64{}
+	for i, p := range ps {
+		out[p.name] = percentiles(lat[i])
+	}
+	return out
 }
 
 // percentiles are the p50 and p90 in µs.
