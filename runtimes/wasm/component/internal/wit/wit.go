@@ -66,6 +66,30 @@ func (f *Func) Signature() string {
 	return s
 }
 
+// ParseFunc reads one function type in the form Signature renders
+// ("func(len: u64) -> result<list<u8>,stream-error>"): the form in which the
+// component host declares the WIT type of each host function, so that the
+// declaration and the WIT compare through the same reader.
+func ParseFunc(sig string) (*Func, error) {
+	if len(sig) > maxFileBytes {
+		return nil, fmt.Errorf("a signature of %d bytes, at most %d", len(sig), maxFileBytes)
+	}
+	toks, err := tokenize(sig)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w", sig, err)
+	}
+	// fn reads up to the ";" that ends a function in a WIT file.
+	p := &parser{toks: append(toks, token{";", 0})}
+	f, err := p.fn("", "func", "")
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w", sig, err)
+	}
+	if p.pos != len(p.toks) {
+		return nil, fmt.Errorf("%q: %q after the function", sig, p.peek())
+	}
+	return f, nil
+}
+
 // ReadDir reads every *.wit file directly in dir as one package.
 func ReadDir(dir string) (*Package, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.wit"))
@@ -459,6 +483,9 @@ func (p *parser) params(f *Func) (*Func, error) {
 	}
 	for p.peek() != ")" {
 		name := p.next()
+		if name == "" || !isWord(name[0]) {
+			return nil, fmt.Errorf("a parameter of %s is named %q", f.Name, name)
+		}
 		if err := p.expect(":"); err != nil {
 			return nil, fmt.Errorf("parameter %q of %s: %w", name, f.Name, err)
 		}

@@ -83,3 +83,59 @@ func TestReadRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFunc(t *testing.T) {
+	for _, sig := range []string{
+		"func()",
+		"func() -> bool",
+		"func(in: list<borrow<pollable>>) -> list<u32>",
+		"func(src: borrow<input-stream>, len: u64) -> result<u64,stream-error>",
+		"func(entries: list<tuple<field-name,field-value>>) -> result<fields,header-error>",
+		"func(status: result)",
+		"func() -> result<_,error-code>",
+	} {
+		f, err := ParseFunc(sig)
+		if err != nil {
+			t.Errorf("%s: %v", sig, err)
+			continue
+		}
+		if got := f.Signature(); got != sig {
+			t.Errorf("ParseFunc(%q).Signature() = %q", sig, got)
+		}
+	}
+	// Spacing and %-escapes are the writer's; the type is the same.
+	f, err := ParseFunc("func( a : list< u8 >, %b: u32 )->option<string>")
+	if err != nil || f.Signature() != "func(a: list<u8>, b: u32) -> option<string>" {
+		t.Errorf("spaced signature read as %v, %v", f, err)
+	}
+	for _, bad := range []string{
+		"", "func", "func(", "fun()", "func() ->", "func(a u32)", "func(a: )",
+		"func(: u32)", "func() -> u32; func()", "func() -> list<u8", "func(a: u32,,)",
+		"func() -> $",
+	} {
+		if f, err := ParseFunc(bad); err == nil {
+			t.Errorf("ParseFunc(%q) = %s, want an error", bad, f.Signature())
+		}
+	}
+}
+
+// A signature reads or fails without a panic, and what it reads renders to
+// a signature that reads back the same.
+func FuzzParseFunc(f *testing.F) {
+	for _, s := range []string{"func()", "func(in: list<borrow<pollable>>) -> list<u32>", "func(a: tuple<u8,u8>) -> result<_,e>", "func(a: u8, b: u8)"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, sig string) {
+		fn, err := ParseFunc(sig)
+		if err != nil {
+			return
+		}
+		again, err := ParseFunc(fn.Signature())
+		if err != nil {
+			t.Fatalf("%q read as %q, which does not read: %v", sig, fn.Signature(), err)
+		}
+		if again.Signature() != fn.Signature() {
+			t.Fatalf("%q read as %q, then as %q", sig, fn.Signature(), again.Signature())
+		}
+	})
+}
