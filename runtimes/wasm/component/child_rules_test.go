@@ -60,15 +60,15 @@ func TestOutgoingMessageHeadersAreImmutableChildren(t *testing.T) {
 		{"[constructor]outgoing-response", "[method]outgoing-response.headers", respT},
 	} {
 		f := newFields(c)
-		if v := httpFuncs["[method]fields.append"](hc, []any{f, "x-before", []byte("1")})[0].(Variant); v.Case != 0 {
+		if v := httpFuncs["[method]fields.append"].fn(hc, []any{f, "x-before", []byte("1")})[0].(Variant); v.Case != 0 {
 			t.Fatalf("%s: the guest's own fields refused an append", m.ctor)
 		}
 		hf := c.lowerHandle(own(fieldsT), f)
-		msgObj := httpFuncs[m.ctor](c, []any{c.liftHandle(own(fieldsT), hf)})[0]
+		msgObj := httpFuncs[m.ctor].fn(c, []any{c.liftHandle(own(fieldsT), hf)})[0]
 		msg := c.lowerHandle(own(m.res), msgObj)
-		h := c.lowerHandle(own(fieldsT), httpFuncs[m.headers](c, []any{msgObj})[0])
+		h := c.lowerHandle(own(fieldsT), httpFuncs[m.headers].fn(c, []any{msgObj})[0])
 		hobj := c.table.get(h, fieldsT).obj
-		if v := httpFuncs["[method]fields.set"](hc, []any{hobj, "x-after", []any{[]byte("2")}})[0].(Variant); v.Case != 1 || v.Val.(Variant).Case != 2 {
+		if v := httpFuncs["[method]fields.set"].fn(hc, []any{hobj, "x-after", []any{[]byte("2")}})[0].(Variant); v.Case != 1 || v.Val.(Variant).Case != 2 {
 			t.Fatalf("%s: fields.set on the headers = %#v, want err(immutable)", m.headers, v)
 		}
 		if got := trapOf(func() { c.liftHandle(own(m.res), msg) }); !strings.Contains(got, "live child") {

@@ -141,7 +141,7 @@ func (l *linker) hostInstanceFor(name string, it *instanceType) *cinstance {
 				inst.exports[en] = &cfunc{typ: e, iface: iface, name: en}
 				continue
 			}
-			inst.exports[en] = &cfunc{typ: e, host: h, iface: iface, name: en}
+			inst.exports[en] = &cfunc{typ: e, host: h.fn, iface: iface, name: en}
 		default:
 			inst.exports[en] = e
 		}

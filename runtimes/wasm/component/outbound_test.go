@@ -21,7 +21,7 @@ func hostCall(t *testing.T, cfg *Config, name string, ft *funcType, args ...any)
 	t.Helper()
 	inst := &instance{wasi: &wasiState{cfg: cfg, stderr: cfg.Stderr}}
 	c := &cx{ctx: context.Background(), inst: inst, ft: ft}
-	f := httpFuncs[name]
+	f := httpFuncs[name].fn
 	if name == "handle" {
 		f = outgoingHandle
 	}

@@ -141,13 +141,13 @@ func TestConnectAndLookupFollowTheAllowList(t *testing.T) {
 	}
 	ec := &vtype{kind: kEnum, labels: []string{"unknown", "access-denied", "would-block"}}
 	c.ft = &funcType{results: []*vtype{{kind: kResult, cases: []*vtype{nil, ec}}}}
-	if v := lookupFuncs["resolve-addresses"](c, []any{&network{}, "other.example"})[0].(Variant); v.Case != 1 {
+	if v := lookupFuncs["resolve-addresses"].fn(c, []any{&network{}, "other.example"})[0].(Variant); v.Case != 1 {
 		t.Fatal("a name not on the list was looked up")
 	}
-	r := lookupFuncs["resolve-addresses"](c, []any{&network{}, "db.home.arpa"})[0].(Variant).Val.(*resolveStream)
+	r := lookupFuncs["resolve-addresses"].fn(c, []any{&network{}, "db.home.arpa"})[0].(Variant).Val.(*resolveStream)
 	(&pollable{src: r}).block(c)
 	c.ft = &funcType{results: []*vtype{{kind: kResult, cases: []*vtype{{kind: kOption}, ec}}}}
-	next := lookupFuncs["[method]resolve-address-stream.resolve-next-address"]
+	next := lookupFuncs["[method]resolve-address-stream.resolve-next-address"].fn
 	if v := next(c, []any{r})[0].(Variant); v.Case != 0 || v.Val.(Variant).Case != 1 {
 		t.Fatalf("resolve-next-address = %#v, want some(address)", v)
 	}

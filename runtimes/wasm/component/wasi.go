@@ -7,15 +7,26 @@ import (
 )
 
 // hostFuncs is fungi's WASI 0.2 host: interface (without its version) ->
-// function -> implementation. An interface listed with no functions is one
+// function -> its hostDef. An interface listed with no functions is one
 // whose types fungi provides (a component may import only its types).
 // Each wasi_*.go file holds one WASI package's part.
 var hostFuncs = joinHost(ioHost, cliHost, clocksHost, randomHost, filesystemHost, httpHost, socketHost)
 
+// hostDef is one host function with the WIT type it implements. The
+// implementation takes and returns []any and so declares nothing itself;
+// sig is the function as the WASI WIT writes it, in the form
+// wit.Func.Signature renders ("func(len: u64) -> result<list<u8>,stream-error>",
+// a method without its self parameter, a constructor without its result),
+// so that TestHostMatchesWIT can hold each function to the WIT it claims.
+type hostDef struct {
+	sig string
+	fn  hostFunc
+}
+
 // joinHost merges the parts of hostFuncs; an interface in two parts is a
 // host bug.
-func joinHost(parts ...map[string]map[string]hostFunc) map[string]map[string]hostFunc {
-	out := map[string]map[string]hostFunc{}
+func joinHost(parts ...map[string]map[string]hostDef) map[string]map[string]hostDef {
+	out := map[string]map[string]hostDef{}
 	for _, part := range parts {
 		for iface, funcs := range part {
 			if _, dup := out[iface]; dup {

@@ -284,13 +284,13 @@ func getDirectories(c *cx, a []any) []any {
 func fsArg(a []any) *descriptor { return a[0].(*descriptor) }
 
 // filesystemHost is the wasi:filesystem part of hostFuncs.
-var filesystemHost = map[string]map[string]hostFunc{
+var filesystemHost = map[string]map[string]hostDef{
 	"wasi:filesystem/types":    fsFuncs,
-	"wasi:filesystem/preopens": {"get-directories": getDirectories},
+	"wasi:filesystem/preopens": {"get-directories": {"func() -> list<tuple<descriptor,string>>", getDirectories}},
 }
 
-var fsFuncs = map[string]hostFunc{
-	"[method]descriptor.read-via-stream": func(c *cx, a []any) []any {
+var fsFuncs = map[string]hostDef{
+	"[method]descriptor.read-via-stream": {"func(offset: filesize) -> result<input-stream,error-code>", func(c *cx, a []any) []any {
 		d := fsArg(a)
 		if d.file == nil {
 			return fsResult(c, nil, fsError("is-directory"))
@@ -300,8 +300,8 @@ var fsFuncs = map[string]hostFunc{
 			return fsResult(c, nil, fsError("invalid"))
 		}
 		return fsResult(c, &inputStream{r: io.NewSectionReader(d.file, int64(off), math.MaxInt64-int64(off))}, nil)
-	},
-	"[method]descriptor.write-via-stream": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.write-via-stream": {"func(offset: filesize) -> result<output-stream,error-code>", func(c *cx, a []any) []any {
 		d := fsArg(a)
 		if d.file == nil || !d.write {
 			return fsResult(c, nil, fsError("bad-descriptor"))
@@ -311,18 +311,18 @@ var fsFuncs = map[string]hostFunc{
 			return fsResult(c, nil, fsError("invalid"))
 		}
 		return fsResult(c, &outputStream{w: io.NewOffsetWriter(d.file, int64(off))}, nil)
-	},
-	"[method]descriptor.append-via-stream": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.append-via-stream": {"func() -> result<output-stream,error-code>", func(c *cx, a []any) []any {
 		d := fsArg(a)
 		if d.file == nil || !d.write {
 			return fsResult(c, nil, fsError("bad-descriptor"))
 		}
 		return fsResult(c, &outputStream{w: appendWriter{d.file}}, nil)
-	},
-	"[method]descriptor.advise":    func(c *cx, a []any) []any { return fsResult(c, nil, nil) },
-	"[method]descriptor.sync-data": func(c *cx, a []any) []any { return fsResult(c, nil, nil) },
-	"[method]descriptor.sync":      func(c *cx, a []any) []any { return fsResult(c, nil, nil) },
-	"[method]descriptor.get-flags": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.advise":    {"func(offset: filesize, length: filesize, advice: advice) -> result<_,error-code>", func(c *cx, a []any) []any { return fsResult(c, nil, nil) }},
+	"[method]descriptor.sync-data": {"func() -> result<_,error-code>", func(c *cx, a []any) []any { return fsResult(c, nil, nil) }},
+	"[method]descriptor.sync":      {"func() -> result<_,error-code>", func(c *cx, a []any) []any { return fsResult(c, nil, nil) }},
+	"[method]descriptor.get-flags": {"func() -> result<descriptor-flags,error-code>", func(c *cx, a []any) []any {
 		d := fsArg(a)
 		flags := uint32(1) // read
 		if d.write || (d.dir && !d.readOnly) {
@@ -332,15 +332,15 @@ var fsFuncs = map[string]hostFunc{
 			flags |= 32
 		}
 		return fsResult(c, flags, nil)
-	},
-	"[method]descriptor.get-type": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.get-type": {"func() -> result<descriptor-type,error-code>", func(c *cx, a []any) []any {
 		fi, err := fsArg(a).stat()
 		if err != nil {
 			return fsResult(c, nil, err)
 		}
 		return fsResult(c, caseIndex(c.ft.results[0].cases[0], descType(fi.Mode())), nil)
-	},
-	"[method]descriptor.set-size": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.set-size": {"func(size: filesize) -> result<_,error-code>", func(c *cx, a []any) []any {
 		d := fsArg(a)
 		if d.file == nil || !d.write {
 			return fsResult(c, nil, fsError("bad-descriptor"))
@@ -349,8 +349,8 @@ var fsFuncs = map[string]hostFunc{
 			return fsResult(c, nil, fsError("file-too-large"))
 		}
 		return fsResult(c, nil, d.file.Truncate(int64(a[1].(uint64))))
-	},
-	"[method]descriptor.read": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.read": {"func(length: filesize, offset: filesize) -> result<tuple<list<u8>,bool>,error-code>", func(c *cx, a []any) []any {
 		d := fsArg(a)
 		if d.file == nil {
 			return fsResult(c, nil, fsError("is-directory"))
@@ -366,8 +366,8 @@ var fsFuncs = map[string]hostFunc{
 			return fsResult(c, nil, err)
 		}
 		return fsResult(c, []any{buf[:k], k < len(buf)}, nil)
-	},
-	"[method]descriptor.write": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.write": {"func(buffer: list<u8>, offset: filesize) -> result<filesize,error-code>", func(c *cx, a []any) []any {
 		d := fsArg(a)
 		if d.file == nil || !d.write {
 			return fsResult(c, nil, fsError("bad-descriptor"))
@@ -381,8 +381,8 @@ var fsFuncs = map[string]hostFunc{
 			return fsResult(c, nil, err)
 		}
 		return fsResult(c, uint64(k), nil)
-	},
-	"[method]descriptor.read-directory": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.read-directory": {"func() -> result<directory-entry-stream,error-code>", func(c *cx, a []any) []any {
 		d := fsArg(a)
 		if !d.dir {
 			return fsResult(c, nil, fsError("not-directory"))
@@ -397,8 +397,8 @@ var fsFuncs = map[string]hostFunc{
 			return fsResult(c, nil, err)
 		}
 		return fsResult(c, s, nil)
-	},
-	"[method]directory-entry-stream.read-directory-entry": func(c *cx, a []any) []any {
+	}},
+	"[method]directory-entry-stream.read-directory-entry": {"func() -> result<option<directory-entry>,error-code>", func(c *cx, a []any) []any {
 		s := a[0].(*dirStream)
 		if s.next >= len(s.entries) {
 			return fsResult(c, Variant{}, nil)
@@ -407,51 +407,51 @@ var fsFuncs = map[string]hostFunc{
 		s.next++
 		entry := c.ft.results[0].cases[0].elem
 		return fsResult(c, Variant{Case: 1, Val: []any{caseIndex(entry.fields[0], descType(e.Type())), e.Name()}}, nil)
-	},
-	"[method]descriptor.stat": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.stat": {"func() -> result<descriptor-stat,error-code>", func(c *cx, a []any) []any {
 		fi, err := fsArg(a).stat()
 		if err != nil {
 			return fsResult(c, nil, err)
 		}
 		return fsResult(c, statRecord(c, fi), nil)
-	},
-	"[method]descriptor.stat-at": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.stat-at": {"func(path-flags: path-flags, path: string) -> result<descriptor-stat,error-code>", func(c *cx, a []any) []any {
 		fi, err := fsArg(a).statAt(a[1].(uint32), a[2].(string))
 		if err != nil {
 			return fsResult(c, nil, err)
 		}
 		return fsResult(c, statRecord(c, fi), nil)
-	},
-	"[method]descriptor.metadata-hash": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.metadata-hash": {"func() -> result<metadata-hash-value,error-code>", func(c *cx, a []any) []any {
 		fi, err := fsArg(a).stat()
 		if err != nil {
 			return fsResult(c, nil, err)
 		}
 		return fsResult(c, metaHash(fi), nil)
-	},
-	"[method]descriptor.metadata-hash-at": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.metadata-hash-at": {"func(path-flags: path-flags, path: string) -> result<metadata-hash-value,error-code>", func(c *cx, a []any) []any {
 		fi, err := fsArg(a).statAt(a[1].(uint32), a[2].(string))
 		if err != nil {
 			return fsResult(c, nil, err)
 		}
 		return fsResult(c, metaHash(fi), nil)
-	},
-	"[method]descriptor.is-same-object": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.is-same-object": {"func(other: borrow<descriptor>) -> bool", func(c *cx, a []any) []any {
 		x, err1 := fsArg(a).stat()
 		y, err2 := a[1].(*descriptor).stat()
 		return []any{err1 == nil && err2 == nil && os.SameFile(x, y)}
-	},
-	"[method]descriptor.open-at": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.open-at": {"func(path-flags: path-flags, path: string, open-flags: open-flags, flags: descriptor-flags) -> result<descriptor,error-code>", func(c *cx, a []any) []any {
 		nd, err := fsArg(a).openAt(a[1].(uint32), a[2].(string), a[3].(uint32), a[4].(uint32))
 		if err != nil {
 			return fsResult(c, nil, err)
 		}
 		return fsResult(c, nd, nil)
-	},
-	"[method]descriptor.create-directory-at": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.create-directory-at": {"func(path: string) -> result<_,error-code>", func(c *cx, a []any) []any {
 		return fsResult(c, nil, fsArg(a).mutate(a[1].(string), func(r *os.Root, rel string) error { return r.Mkdir(rel, 0o755) }))
-	},
-	"[method]descriptor.remove-directory-at": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.remove-directory-at": {"func(path: string) -> result<_,error-code>", func(c *cx, a []any) []any {
 		return fsResult(c, nil, fsArg(a).mutate(a[1].(string), func(r *os.Root, rel string) error {
 			fi, err := r.Lstat(rel)
 			if err == nil && !fi.IsDir() {
@@ -459,8 +459,8 @@ var fsFuncs = map[string]hostFunc{
 			}
 			return r.Remove(rel)
 		}))
-	},
-	"[method]descriptor.unlink-file-at": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.unlink-file-at": {"func(path: string) -> result<_,error-code>", func(c *cx, a []any) []any {
 		return fsResult(c, nil, fsArg(a).mutate(a[1].(string), func(r *os.Root, rel string) error {
 			fi, err := r.Lstat(rel)
 			if err == nil && fi.IsDir() {
@@ -468,15 +468,15 @@ var fsFuncs = map[string]hostFunc{
 			}
 			return r.Remove(rel)
 		}))
-	},
-	"[method]descriptor.symlink-at": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.symlink-at": {"func(old-path: string, new-path: string) -> result<_,error-code>", func(c *cx, a []any) []any {
 		target := a[1].(string)
 		if strings.HasPrefix(target, "/") {
 			return fsResult(c, nil, fsError("not-permitted"))
 		}
 		return fsResult(c, nil, fsArg(a).mutate(a[2].(string), func(r *os.Root, rel string) error { return r.Symlink(target, rel) }))
-	},
-	"[method]descriptor.readlink-at": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.readlink-at": {"func(path: string) -> result<string,error-code>", func(c *cx, a []any) []any {
 		d := fsArg(a)
 		rel, err := d.beneath(a[1].(string))
 		if err != nil {
@@ -484,8 +484,8 @@ var fsFuncs = map[string]hostFunc{
 		}
 		s, err := d.root.Readlink(rel)
 		return fsResult(c, s, err)
-	},
-	"[method]descriptor.rename-at": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.rename-at": {"func(old-path: string, new-descriptor: borrow<descriptor>, new-path: string) -> result<_,error-code>", func(c *cx, a []any) []any {
 		d, nd := fsArg(a), a[2].(*descriptor)
 		if d.root != nd.root {
 			return fsResult(c, nil, fsError("cross-device"))
@@ -495,8 +495,8 @@ var fsFuncs = map[string]hostFunc{
 			return fsResult(c, nil, err)
 		}
 		return fsResult(c, nil, d.mutate(a[1].(string), func(r *os.Root, rel string) error { return r.Rename(rel, newRel) }))
-	},
-	"[method]descriptor.link-at": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.link-at": {"func(old-path-flags: path-flags, old-path: string, new-descriptor: borrow<descriptor>, new-path: string) -> result<_,error-code>", func(c *cx, a []any) []any {
 		d, nd := fsArg(a), a[3].(*descriptor)
 		if d.root != nd.root {
 			return fsResult(c, nil, fsError("cross-device"))
@@ -506,26 +506,26 @@ var fsFuncs = map[string]hostFunc{
 			return fsResult(c, nil, err)
 		}
 		return fsResult(c, nil, d.mutate(a[2].(string), func(r *os.Root, rel string) error { return r.Link(rel, newRel) }))
-	},
-	"[method]descriptor.set-times": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.set-times": {"func(data-access-timestamp: new-timestamp, data-modification-timestamp: new-timestamp) -> result<_,error-code>", func(c *cx, a []any) []any {
 		d := fsArg(a)
 		if d.readOnly {
 			return fsResult(c, nil, fsError("read-only"))
 		}
 		return fsResult(c, nil, d.root.Chtimes(d.rel, newTimestamp(a[1]), newTimestamp(a[2])))
-	},
-	"[method]descriptor.set-times-at": func(c *cx, a []any) []any {
+	}},
+	"[method]descriptor.set-times-at": {"func(path-flags: path-flags, path: string, data-access-timestamp: new-timestamp, data-modification-timestamp: new-timestamp) -> result<_,error-code>", func(c *cx, a []any) []any {
 		return fsResult(c, nil, fsArg(a).mutate(a[2].(string), func(r *os.Root, rel string) error {
 			return r.Chtimes(rel, newTimestamp(a[3]), newTimestamp(a[4]))
 		}))
-	},
-	"filesystem-error-code": func(c *cx, a []any) []any {
+	}},
+	"filesystem-error-code": {"func(err: borrow<error>) -> option<error-code>", func(c *cx, a []any) []any {
 		e, ok := a[0].(*ioError)
 		if !ok || e.fsCode == "" {
 			return []any{Variant{}}
 		}
 		return []any{Variant{Case: 1, Val: caseIndex(c.ft.results[0].elem, e.fsCode)}}
-	},
+	}},
 }
 
 // newTimestamp turns a new-timestamp variant into a time (zero: no change).

@@ -249,16 +249,16 @@ func methodVariant(m string) Variant {
 }
 
 // httpHost is the wasi:http part of hostFuncs.
-var httpHost = map[string]map[string]hostFunc{
+var httpHost = map[string]map[string]hostDef{
 	"wasi:http/types": httpFuncs,
 	"wasi:http/outgoing-handler": {
-		"handle": outgoingHandle,
+		"handle": {"func(request: outgoing-request, options: option<request-options>) -> result<future-incoming-response,error-code>", outgoingHandle},
 	},
 }
 
-var httpFuncs = map[string]hostFunc{
-	"[constructor]fields": func(c *cx, a []any) []any { return []any{newFields(c)} },
-	"[static]fields.from-list": func(c *cx, a []any) []any {
+var httpFuncs = map[string]hostDef{
+	"[constructor]fields": {"func()", func(c *cx, a []any) []any { return []any{newFields(c)} }},
+	"[static]fields.from-list": {"func(entries: list<tuple<field-name,field-value>>) -> result<fields,header-error>", func(c *cx, a []any) []any {
 		f := newFields(c)
 		for _, e := range a[0].([]any) {
 			kv := e.([]any)
@@ -271,10 +271,10 @@ var httpFuncs = map[string]hostFunc{
 			}
 		}
 		return []any{Variant{Val: f}}
-	},
-	"[method]fields.get": func(c *cx, a []any) []any { return []any{a[0].(*fields).get(a[1].(string))} },
-	"[method]fields.has": func(c *cx, a []any) []any { return []any{len(a[0].(*fields).get(a[1].(string))) > 0} },
-	"[method]fields.set": func(c *cx, a []any) []any {
+	}},
+	"[method]fields.get": {"func(name: field-name) -> list<field-value>", func(c *cx, a []any) []any { return []any{a[0].(*fields).get(a[1].(string))} }},
+	"[method]fields.has": {"func(name: field-name) -> bool", func(c *cx, a []any) []any { return []any{len(a[0].(*fields).get(a[1].(string))) > 0} }},
+	"[method]fields.set": {"func(name: field-name, value: list<field-value>) -> result<_,header-error>", func(c *cx, a []any) []any {
 		return fieldsEdit(a, func(f *fields, name string) Variant {
 			vs := a[2].([]any)
 			for _, v := range vs {
@@ -290,11 +290,11 @@ var httpFuncs = map[string]hostFunc{
 			}
 			return Variant{}
 		})
-	},
-	"[method]fields.delete": func(c *cx, a []any) []any {
+	}},
+	"[method]fields.delete": {"func(name: field-name) -> result<_,header-error>", func(c *cx, a []any) []any {
 		return fieldsEdit(a, func(f *fields, name string) Variant { f.del(name); return Variant{} })
-	},
-	"[method]fields.append": func(c *cx, a []any) []any {
+	}},
+	"[method]fields.append": {"func(name: field-name, value: field-value) -> result<_,header-error>", func(c *cx, a []any) []any {
 		return fieldsEdit(a, func(f *fields, name string) Variant {
 			v := a[2].([]byte)
 			if !validFieldValue(v) {
@@ -305,8 +305,8 @@ var httpFuncs = map[string]hostFunc{
 			}
 			return Variant{}
 		})
-	},
-	"[method]fields.entries": func(c *cx, a []any) []any {
+	}},
+	"[method]fields.entries": {"func() -> list<tuple<field-name,field-value>>", func(c *cx, a []any) []any {
 		f := a[0].(*fields)
 		c.hold(int64(len(f.names)) * fieldCost)
 		out := make([]any, len(f.names))
@@ -314,37 +314,37 @@ var httpFuncs = map[string]hostFunc{
 			out[i] = []any{f.names[i], f.values[i]} // lowered into guest memory, never kept
 		}
 		return []any{out}
-	},
-	"[method]fields.clone": func(c *cx, a []any) []any { return []any{a[0].(*fields).clone(c)} },
+	}},
+	"[method]fields.clone": {"func() -> fields", func(c *cx, a []any) []any { return []any{a[0].(*fields).clone(c)} }},
 
-	"[method]incoming-request.method": func(c *cx, a []any) []any { return []any{methodVariant(a[0].(*incomingRequest).r.Method)} },
-	"[method]incoming-request.path-with-query": func(c *cx, a []any) []any {
+	"[method]incoming-request.method": {"func() -> method", func(c *cx, a []any) []any { return []any{methodVariant(a[0].(*incomingRequest).r.Method)} }},
+	"[method]incoming-request.path-with-query": {"func() -> option<string>", func(c *cx, a []any) []any {
 		return []any{Variant{Case: 1, Val: a[0].(*incomingRequest).r.URL.RequestURI()}}
-	},
-	"[method]incoming-request.scheme": func(c *cx, a []any) []any {
+	}},
+	"[method]incoming-request.scheme": {"func() -> option<scheme>", func(c *cx, a []any) []any {
 		if a[0].(*incomingRequest).r.TLS != nil {
 			return []any{Variant{Case: 1, Val: Variant{Case: 1}}}
 		}
 		return []any{Variant{Case: 1, Val: Variant{Case: 0}}}
-	},
-	"[method]incoming-request.authority": func(c *cx, a []any) []any {
+	}},
+	"[method]incoming-request.authority": {"func() -> option<string>", func(c *cx, a []any) []any {
 		return []any{Variant{Case: 1, Val: a[0].(*incomingRequest).r.Host}}
-	},
-	"[method]incoming-request.headers": func(c *cx, a []any) []any {
+	}},
+	"[method]incoming-request.headers": {"func() -> headers", func(c *cx, a []any) []any {
 		req := a[0].(*incomingRequest)
 		f := headerFields(c, req.r.Header)
 		f.parent = &req.family
 		return []any{f}
-	},
-	"[method]incoming-request.consume": func(c *cx, a []any) []any {
+	}},
+	"[method]incoming-request.consume": {"func() -> result<incoming-body>", func(c *cx, a []any) []any {
 		req := a[0].(*incomingRequest)
 		if req.consumed {
 			return []any{Variant{Case: 1}}
 		}
 		req.consumed = true
 		return []any{Variant{Val: &incomingBody{r: req.r.Body}}}
-	},
-	"[method]incoming-body.stream": func(c *cx, a []any) []any {
+	}},
+	"[method]incoming-body.stream": {"func() -> result<input-stream>", func(c *cx, a []any) []any {
 		b := a[0].(*incomingBody)
 		if b.r == nil {
 			return []any{Variant{Case: 1}}
@@ -353,53 +353,53 @@ var httpFuncs = map[string]hostFunc{
 		s.closer, _ = b.r.(io.Closer)
 		b.r = nil
 		return []any{Variant{Val: s}}
-	},
-	"[static]incoming-body.finish": func(c *cx, a []any) []any { return []any{&futureTrailers{}} },
-	"[method]future-trailers.subscribe": func(c *cx, a []any) []any {
+	}},
+	"[static]incoming-body.finish": {"func(this: incoming-body) -> future-trailers", func(c *cx, a []any) []any { return []any{&futureTrailers{}} }},
+	"[method]future-trailers.subscribe": {"func() -> pollable", func(c *cx, a []any) []any {
 		return []any{&pollable{parent: &a[0].(*futureTrailers).family}}
-	},
-	"[method]future-trailers.get": func(c *cx, a []any) []any {
+	}},
+	"[method]future-trailers.get": {"func() -> option<result<result<option<trailers>,error-code>>>", func(c *cx, a []any) []any {
 		// some(ok(ok(none))): the trailers are ready, and there are none.
 		return []any{Variant{Case: 1, Val: Variant{Val: Variant{Val: Variant{}}}}}
-	},
-	"[constructor]outgoing-response": func(c *cx, a []any) []any {
+	}},
+	"[constructor]outgoing-response": {"func(headers: headers)", func(c *cx, a []any) []any {
 		r := &outgoingResponse{status: 200}
 		r.headers = attachHeaders(a[0].(*fields), &r.family)
 		return []any{r}
-	},
-	"[method]outgoing-response.status-code": func(c *cx, a []any) []any { return []any{a[0].(*outgoingResponse).status} },
-	"[method]outgoing-response.set-status-code": func(c *cx, a []any) []any {
+	}},
+	"[method]outgoing-response.status-code": {"func() -> status-code", func(c *cx, a []any) []any { return []any{a[0].(*outgoingResponse).status} }},
+	"[method]outgoing-response.set-status-code": {"func(status-code: status-code) -> result", func(c *cx, a []any) []any {
 		s := a[1].(uint16)
 		if s < 100 || s > 999 {
 			return []any{Variant{Case: 1}}
 		}
 		a[0].(*outgoingResponse).status = s
 		return []any{Variant{}}
-	},
-	"[method]outgoing-response.headers": func(c *cx, a []any) []any { return []any{a[0].(*outgoingResponse).headers} },
-	"[method]outgoing-response.body": func(c *cx, a []any) []any {
+	}},
+	"[method]outgoing-response.headers": {"func() -> headers", func(c *cx, a []any) []any { return []any{a[0].(*outgoingResponse).headers} }},
+	"[method]outgoing-response.body": {"func() -> result<outgoing-body>", func(c *cx, a []any) []any {
 		r := a[0].(*outgoingResponse)
 		if r.body != nil {
 			return []any{Variant{Case: 1}}
 		}
 		r.body = newOutgoingBody(c)
 		return []any{Variant{Val: r.body}}
-	},
-	"[method]outgoing-body.write": func(c *cx, a []any) []any {
+	}},
+	"[method]outgoing-body.write": {"func() -> result<output-stream>", func(c *cx, a []any) []any {
 		b := a[0].(*outgoingBody)
 		if b.stream {
 			return []any{Variant{Case: 1}}
 		}
 		b.stream = true
 		return []any{Variant{Val: &outputStream{w: b, parent: &b.family}}}
-	},
-	"[static]outgoing-body.finish": func(c *cx, a []any) []any {
+	}},
+	"[static]outgoing-body.finish": {"func(this: outgoing-body, trailers: option<trailers>) -> result<_,error-code>", func(c *cx, a []any) []any {
 		if t, ok := a[1].(Variant); ok && t.Case == 1 {
 			t.Val.(*fields).release() // trailers: fungi sends none
 		}
 		return []any{Variant{}}
-	},
-	"[static]response-outparam.set": func(c *cx, a []any) []any {
+	}},
+	"[static]response-outparam.set": {"func(param: response-outparam, response: result<outgoing-response,error-code>)", func(c *cx, a []any) []any {
 		p, res := a[0].(*responseOutparam), a[1].(Variant)
 		if p.set {
 			trapf("response-outparam.set called twice")
@@ -426,8 +426,8 @@ var httpFuncs = map[string]hostFunc{
 		}
 		r.body.release()
 		return nil
-	},
-	"http-error-code": func(c *cx, a []any) []any { return []any{Variant{}} },
+	}},
+	"http-error-code": {"func(err: borrow<io-error>) -> option<error-code>", func(c *cx, a []any) []any { return []any{Variant{}} }},
 }
 
 // headerFields copies h into fields for the guest, charged to its budget.

@@ -146,31 +146,31 @@ func schemeString(v Variant) string {
 }
 
 func init() {
-	for name, f := range map[string]hostFunc{
-		"[constructor]outgoing-request": func(c *cx, a []any) []any {
+	for name, f := range map[string]hostDef{
+		"[constructor]outgoing-request": {"func(headers: headers)", func(c *cx, a []any) []any {
 			r := &outgoingRequest{method: "GET", path: "/", scheme: "https"}
 			r.headers = attachHeaders(a[0].(*fields), &r.family)
 			return []any{r}
-		},
-		"[method]outgoing-request.body": func(c *cx, a []any) []any {
+		}},
+		"[method]outgoing-request.body": {"func() -> result<outgoing-body>", func(c *cx, a []any) []any {
 			r := a[0].(*outgoingRequest)
 			if r.body != nil {
 				return []any{Variant{Case: 1}}
 			}
 			r.body = newOutgoingBody(c)
 			return []any{Variant{Val: r.body}}
-		},
-		"[method]outgoing-request.method": func(c *cx, a []any) []any {
+		}},
+		"[method]outgoing-request.method": {"func() -> method", func(c *cx, a []any) []any {
 			return []any{methodVariant(a[0].(*outgoingRequest).method)}
-		},
-		"[method]outgoing-request.set-method": func(c *cx, a []any) []any {
+		}},
+		"[method]outgoing-request.set-method": {"func(method: method) -> result", func(c *cx, a []any) []any {
 			a[0].(*outgoingRequest).method = methodString(a[1].(Variant))
 			return []any{Variant{}}
-		},
-		"[method]outgoing-request.path-with-query": func(c *cx, a []any) []any {
+		}},
+		"[method]outgoing-request.path-with-query": {"func() -> option<string>", func(c *cx, a []any) []any {
 			return []any{Variant{Case: 1, Val: a[0].(*outgoingRequest).path}}
-		},
-		"[method]outgoing-request.set-path-with-query": func(c *cx, a []any) []any {
+		}},
+		"[method]outgoing-request.set-path-with-query": {"func(path-with-query: option<string>) -> result", func(c *cx, a []any) []any {
 			p, ok := optString(a[1])
 			if !ok {
 				p = "/"
@@ -180,11 +180,11 @@ func init() {
 			}
 			a[0].(*outgoingRequest).path = p
 			return []any{Variant{}}
-		},
-		"[method]outgoing-request.scheme": func(c *cx, a []any) []any {
+		}},
+		"[method]outgoing-request.scheme": {"func() -> option<scheme>", func(c *cx, a []any) []any {
 			return []any{Variant{Case: 1, Val: map[string]Variant{"http": {Case: 0}, "https": {Case: 1}}[a[0].(*outgoingRequest).scheme]}}
-		},
-		"[method]outgoing-request.set-scheme": func(c *cx, a []any) []any {
+		}},
+		"[method]outgoing-request.set-scheme": {"func(scheme: option<scheme>) -> result", func(c *cx, a []any) []any {
 			r := a[0].(*outgoingRequest)
 			r.scheme = "https"
 			if o := a[1].(Variant); o.Case == 1 {
@@ -194,42 +194,42 @@ func init() {
 				return []any{Variant{Case: 1}}
 			}
 			return []any{Variant{}}
-		},
-		"[method]outgoing-request.authority": func(c *cx, a []any) []any {
+		}},
+		"[method]outgoing-request.authority": {"func() -> option<string>", func(c *cx, a []any) []any {
 			return []any{Variant{Case: 1, Val: a[0].(*outgoingRequest).authority}}
-		},
-		"[method]outgoing-request.set-authority": func(c *cx, a []any) []any {
+		}},
+		"[method]outgoing-request.set-authority": {"func(authority: option<string>) -> result", func(c *cx, a []any) []any {
 			s, _ := optString(a[1])
 			a[0].(*outgoingRequest).authority = s
 			return []any{Variant{}}
-		},
-		"[method]outgoing-request.headers": func(c *cx, a []any) []any { return []any{a[0].(*outgoingRequest).headers} },
-		"[constructor]request-options":     func(c *cx, a []any) []any { return []any{&requestOptions{}} },
-		"[method]request-options.connect-timeout": func(c *cx, a []any) []any {
+		}},
+		"[method]outgoing-request.headers": {"func() -> headers", func(c *cx, a []any) []any { return []any{a[0].(*outgoingRequest).headers} }},
+		"[constructor]request-options":     {"func()", func(c *cx, a []any) []any { return []any{&requestOptions{}} }},
+		"[method]request-options.connect-timeout": {"func() -> option<duration>", func(c *cx, a []any) []any {
 			return []any{Variant{Case: 1, Val: a[0].(*requestOptions).connect}}
-		},
-		"[method]request-options.set-connect-timeout": func(c *cx, a []any) []any {
+		}},
+		"[method]request-options.set-connect-timeout": {"func(duration: option<duration>) -> result", func(c *cx, a []any) []any {
 			a[0].(*requestOptions).connect = optU64(a[1])
 			return []any{Variant{}}
-		},
-		"[method]request-options.first-byte-timeout": func(c *cx, a []any) []any {
+		}},
+		"[method]request-options.first-byte-timeout": {"func() -> option<duration>", func(c *cx, a []any) []any {
 			return []any{Variant{Case: 1, Val: a[0].(*requestOptions).firstByte}}
-		},
-		"[method]request-options.set-first-byte-timeout": func(c *cx, a []any) []any {
+		}},
+		"[method]request-options.set-first-byte-timeout": {"func(duration: option<duration>) -> result", func(c *cx, a []any) []any {
 			a[0].(*requestOptions).firstByte = optU64(a[1])
 			return []any{Variant{}}
-		},
-		"[method]request-options.between-bytes-timeout": func(c *cx, a []any) []any {
+		}},
+		"[method]request-options.between-bytes-timeout": {"func() -> option<duration>", func(c *cx, a []any) []any {
 			return []any{Variant{Case: 1, Val: a[0].(*requestOptions).betweenBytes}}
-		},
-		"[method]request-options.set-between-bytes-timeout": func(c *cx, a []any) []any {
+		}},
+		"[method]request-options.set-between-bytes-timeout": {"func(duration: option<duration>) -> result", func(c *cx, a []any) []any {
 			a[0].(*requestOptions).betweenBytes = optU64(a[1])
 			return []any{Variant{}}
-		},
-		"[method]future-incoming-response.subscribe": func(c *cx, a []any) []any {
+		}},
+		"[method]future-incoming-response.subscribe": {"func() -> pollable", func(c *cx, a []any) []any {
 			return []any{&pollable{parent: &a[0].(*futureResponse).family}}
-		},
-		"[method]future-incoming-response.get": func(c *cx, a []any) []any {
+		}},
+		"[method]future-incoming-response.get": {"func() -> option<result<result<incoming-response,error-code>>>", func(c *cx, a []any) []any {
 			f := a[0].(*futureResponse)
 			f.send(c)
 			if f.taken {
@@ -247,24 +247,24 @@ func init() {
 				return []any{Variant{Case: 1, Val: Variant{Val: Variant{Case: 1, Val: code}}}}
 			}
 			return []any{Variant{Case: 1, Val: Variant{Val: Variant{Val: &incomingResponse{resp: f.resp}}}}}
-		},
-		"[method]incoming-response.status": func(c *cx, a []any) []any {
+		}},
+		"[method]incoming-response.status": {"func() -> status-code", func(c *cx, a []any) []any {
 			return []any{uint16(a[0].(*incomingResponse).resp.StatusCode)}
-		},
-		"[method]incoming-response.headers": func(c *cx, a []any) []any {
+		}},
+		"[method]incoming-response.headers": {"func() -> headers", func(c *cx, a []any) []any {
 			r := a[0].(*incomingResponse)
 			f := headerFields(c, r.resp.Header)
 			f.parent = &r.family
 			return []any{f}
-		},
-		"[method]incoming-response.consume": func(c *cx, a []any) []any {
+		}},
+		"[method]incoming-response.consume": {"func() -> result<incoming-body>", func(c *cx, a []any) []any {
 			r := a[0].(*incomingResponse)
 			if r.consumed {
 				return []any{Variant{Case: 1}}
 			}
 			r.consumed = true
 			return []any{Variant{Val: &incomingBody{r: r.resp.Body}}}
-		},
+		}},
 	} {
 		httpFuncs[name] = f
 	}

@@ -7,14 +7,14 @@ import (
 )
 
 // ioHost is the wasi:io part of hostFuncs.
-var ioHost = map[string]map[string]hostFunc{
+var ioHost = map[string]map[string]hostDef{
 	"wasi:io/error": {
-		"[method]error.to-debug-string": func(c *cx, a []any) []any { return []any{a[0].(*ioError).msg} },
+		"[method]error.to-debug-string": {"func() -> string", func(c *cx, a []any) []any { return []any{a[0].(*ioError).msg} }},
 	},
 	"wasi:io/poll": {
-		"[method]pollable.ready": func(c *cx, a []any) []any { return []any{a[0].(*pollable).ready()} },
-		"[method]pollable.block": func(c *cx, a []any) []any { a[0].(*pollable).block(c); return nil },
-		"poll":                   pollMany,
+		"[method]pollable.ready": {"func() -> bool", func(c *cx, a []any) []any { return []any{a[0].(*pollable).ready()} }},
+		"[method]pollable.block": {"func()", func(c *cx, a []any) []any { a[0].(*pollable).block(c); return nil }},
+		"poll":                   {"func(in: list<borrow<pollable>>) -> list<u32>", pollMany},
 	},
 	"wasi:io/streams": streamFuncs,
 }
@@ -188,36 +188,36 @@ func (s *outputStream) write(b []byte) any {
 	return Variant{}
 }
 
-var streamFuncs = map[string]hostFunc{
-	"[method]input-stream.read":          func(c *cx, a []any) []any { return []any{a[0].(*inputStream).read(c, a[1].(uint64), false)} },
-	"[method]input-stream.blocking-read": func(c *cx, a []any) []any { return []any{a[0].(*inputStream).read(c, a[1].(uint64), true)} },
-	"[method]input-stream.skip":          func(c *cx, a []any) []any { return skip(c, a, false) },
-	"[method]input-stream.blocking-skip": func(c *cx, a []any) []any { return skip(c, a, true) },
-	"[method]input-stream.subscribe": func(c *cx, a []any) []any {
+var streamFuncs = map[string]hostDef{
+	"[method]input-stream.read":          {"func(len: u64) -> result<list<u8>,stream-error>", func(c *cx, a []any) []any { return []any{a[0].(*inputStream).read(c, a[1].(uint64), false)} }},
+	"[method]input-stream.blocking-read": {"func(len: u64) -> result<list<u8>,stream-error>", func(c *cx, a []any) []any { return []any{a[0].(*inputStream).read(c, a[1].(uint64), true)} }},
+	"[method]input-stream.skip":          {"func(len: u64) -> result<u64,stream-error>", func(c *cx, a []any) []any { return skip(c, a, false) }},
+	"[method]input-stream.blocking-skip": {"func(len: u64) -> result<u64,stream-error>", func(c *cx, a []any) []any { return skip(c, a, true) }},
+	"[method]input-stream.subscribe": {"func() -> pollable", func(c *cx, a []any) []any {
 		s := a[0].(*inputStream)
 		p := &pollable{parent: &s.family}
 		if s.net != nil {
 			p.src = s.net
 		}
 		return []any{p}
-	},
-	"[method]output-stream.check-write": func(c *cx, a []any) []any {
+	}},
+	"[method]output-stream.check-write": {"func() -> result<u64,stream-error>", func(c *cx, a []any) []any {
 		if a[0].(*outputStream).closed {
 			return []any{streamErr(nil)}
 		}
 		return []any{Variant{Val: uint64(writePermit)}}
-	},
-	"[method]output-stream.write":                    writeStream,
-	"[method]output-stream.blocking-write-and-flush": writeStream,
-	"[method]output-stream.flush":                    flushStream,
-	"[method]output-stream.blocking-flush":           flushStream,
-	"[method]output-stream.subscribe": func(c *cx, a []any) []any {
+	}},
+	"[method]output-stream.write":                    {"func(contents: list<u8>) -> result<_,stream-error>", writeStream},
+	"[method]output-stream.blocking-write-and-flush": {"func(contents: list<u8>) -> result<_,stream-error>", writeStream},
+	"[method]output-stream.flush":                    {"func() -> result<_,stream-error>", flushStream},
+	"[method]output-stream.blocking-flush":           {"func() -> result<_,stream-error>", flushStream},
+	"[method]output-stream.subscribe": {"func() -> pollable", func(c *cx, a []any) []any {
 		return []any{&pollable{parent: &a[0].(*outputStream).family}}
-	},
-	"[method]output-stream.write-zeroes":                    writeZeroes,
-	"[method]output-stream.blocking-write-zeroes-and-flush": writeZeroes,
-	"[method]output-stream.splice":                          func(c *cx, a []any) []any { return splice(c, a, false) },
-	"[method]output-stream.blocking-splice":                 func(c *cx, a []any) []any { return splice(c, a, true) },
+	}},
+	"[method]output-stream.write-zeroes":                    {"func(len: u64) -> result<_,stream-error>", writeZeroes},
+	"[method]output-stream.blocking-write-zeroes-and-flush": {"func(len: u64) -> result<_,stream-error>", writeZeroes},
+	"[method]output-stream.splice":                          {"func(src: borrow<input-stream>, len: u64) -> result<u64,stream-error>", func(c *cx, a []any) []any { return splice(c, a, false) }},
+	"[method]output-stream.blocking-splice":                 {"func(src: borrow<input-stream>, len: u64) -> result<u64,stream-error>", func(c *cx, a []any) []any { return splice(c, a, true) }},
 }
 
 func writeStream(c *cx, a []any) []any {

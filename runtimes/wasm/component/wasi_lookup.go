@@ -45,8 +45,8 @@ const (
 	MaxConnectEntries = 256
 )
 
-var lookupFuncs = map[string]hostFunc{
-	"resolve-addresses": func(c *cx, a []any) []any {
+var lookupFuncs = map[string]hostDef{
+	"resolve-addresses": {"func(network: borrow<network>, name: string) -> result<resolve-address-stream,error-code>", func(c *cx, a []any) []any {
 		name := a[1].(string)
 		if ip, err := netip.ParseAddr(strings.Trim(name, "[]")); err == nil {
 			r := &resolveStream{done: make(chan struct{}), addrs: []netip.Addr{ip}, cancel: func() {}}
@@ -95,8 +95,8 @@ var lookupFuncs = map[string]hostFunc{
 			}
 		}
 		return []any{Variant{Val: r}}
-	},
-	"[method]resolve-address-stream.resolve-next-address": func(c *cx, a []any) []any {
+	}},
+	"[method]resolve-address-stream.resolve-next-address": {"func() -> result<option<ip-address>,error-code>", func(c *cx, a []any) []any {
 		r := a[0].(*resolveStream)
 		if !r.ready() {
 			return []any{sockErr(c, "would-block")}
@@ -121,9 +121,9 @@ var lookupFuncs = map[string]hostFunc{
 			r.allow(ip)
 		}
 		return []any{Variant{Val: Variant{Case: 1, Val: lowerIP(ip)}}}
-	},
-	"[method]resolve-address-stream.subscribe": func(c *cx, a []any) []any {
+	}},
+	"[method]resolve-address-stream.subscribe": {"func() -> pollable", func(c *cx, a []any) []any {
 		r := a[0].(*resolveStream)
 		return []any{&pollable{src: r, parent: &r.family}}
-	},
+	}},
 }

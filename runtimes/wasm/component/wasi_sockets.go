@@ -314,16 +314,16 @@ func (w deadlineWriter) Write(p []byte) (int, error) {
 }
 
 // socketHost is the wasi:sockets part of hostFuncs.
-var socketHost = map[string]map[string]hostFunc{
+var socketHost = map[string]map[string]hostDef{
 	"wasi:sockets/network": {
-		"network-error-code": func(c *cx, a []any) []any { return []any{Variant{}} },
+		"network-error-code": {"func(err: borrow<error>) -> option<error-code>", func(c *cx, a []any) []any { return []any{Variant{}} }},
 	},
 	"wasi:sockets/instance-network": {
-		"instance-network": func(c *cx, a []any) []any { return []any{&network{}} },
+		"instance-network": {"func() -> network", func(c *cx, a []any) []any { return []any{&network{}} }},
 	},
 	"wasi:sockets/tcp":               tcpFuncs,
-	"wasi:sockets/tcp-create-socket": {"create-tcp-socket": createTCPSocket},
+	"wasi:sockets/tcp-create-socket": {"create-tcp-socket": {"func(address-family: ip-address-family) -> result<tcp-socket,error-code>", createTCPSocket}},
 	"wasi:sockets/udp":               udpFuncs,
-	"wasi:sockets/udp-create-socket": {"create-udp-socket": createUDPSocket},
+	"wasi:sockets/udp-create-socket": {"create-udp-socket": {"func(address-family: ip-address-family) -> result<udp-socket,error-code>", createUDPSocket}},
 	"wasi:sockets/ip-name-lookup":    lookupFuncs,
 }

@@ -150,8 +150,8 @@ func createTCPSocket(c *cx, a []any) []any {
 	return []any{Variant{Val: newTCPSocket(c, a[0].(uint32) == 1)}}
 }
 
-var tcpFuncs = map[string]hostFunc{
-	"[method]tcp-socket.start-bind": func(c *cx, a []any) []any {
+var tcpFuncs = map[string]hostDef{
+	"[method]tcp-socket.start-bind": {"func(network: borrow<network>, local-address: ip-socket-address) -> result<_,error-code>", func(c *cx, a []any) []any {
 		s, ap := a[0].(*tcpSocket), liftSockAddr(a[2])
 		switch {
 		case s.state != tcpUnbound:
@@ -168,16 +168,16 @@ var tcpFuncs = map[string]hostFunc{
 		}
 		s.local, s.state = ap, tcpBindStarted
 		return []any{Variant{}}
-	},
-	"[method]tcp-socket.finish-bind": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.finish-bind": {"func() -> result<_,error-code>", func(c *cx, a []any) []any {
 		s := a[0].(*tcpSocket)
 		if s.state != tcpBindStarted {
 			return []any{sockErr(c, "not-in-progress")}
 		}
 		s.state = tcpBound
 		return []any{Variant{}}
-	},
-	"[method]tcp-socket.start-listen": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.start-listen": {"func() -> result<_,error-code>", func(c *cx, a []any) []any {
 		s := a[0].(*tcpSocket)
 		switch {
 		case s.state == tcpUnbound:
@@ -221,8 +221,8 @@ var tcpFuncs = map[string]hostFunc{
 			}
 		}()
 		return []any{Variant{}}
-	},
-	"[method]tcp-socket.finish-listen": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.finish-listen": {"func() -> result<_,error-code>", func(c *cx, a []any) []any {
 		s := a[0].(*tcpSocket)
 		if s.state != tcpListenStarted {
 			return []any{sockErr(c, "not-in-progress")}
@@ -234,8 +234,8 @@ var tcpFuncs = map[string]hostFunc{
 		}
 		s.state = tcpListening
 		return []any{Variant{}}
-	},
-	"[method]tcp-socket.accept": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.accept": {"func() -> result<tuple<tcp-socket,input-stream,output-stream>,error-code>", func(c *cx, a []any) []any {
 		s := a[0].(*tcpSocket)
 		if s.state != tcpListening {
 			return []any{sockErr(c, "invalid-state")}
@@ -261,8 +261,8 @@ var tcpFuncs = map[string]hostFunc{
 		tc, in, out := streamsOf(c, conn, ns)
 		ns.conn = tc
 		return []any{Variant{Val: []any{ns, in, out}}}
-	},
-	"[method]tcp-socket.start-connect": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.start-connect": {"func(network: borrow<network>, remote-address: ip-socket-address) -> result<_,error-code>", func(c *cx, a []any) []any {
 		s, ap := a[0].(*tcpSocket), liftSockAddr(a[2])
 		switch {
 		case s.state != tcpUnbound && s.state != tcpBound:
@@ -286,8 +286,8 @@ var tcpFuncs = map[string]hostFunc{
 			notify(wake)
 		}()
 		return []any{Variant{}}
-	},
-	"[method]tcp-socket.finish-connect": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.finish-connect": {"func() -> result<tuple<input-stream,output-stream>,error-code>", func(c *cx, a []any) []any {
 		s := a[0].(*tcpSocket)
 		if s.state != tcpConnecting && s.state != tcpConnectReady {
 			return []any{sockErr(c, "not-in-progress")}
@@ -308,33 +308,33 @@ var tcpFuncs = map[string]hostFunc{
 		tc, in, out := streamsOf(c, r.conn, s)
 		s.conn = tc
 		return []any{Variant{Val: []any{in, out}}}
-	},
-	"[method]tcp-socket.subscribe": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.subscribe": {"func() -> pollable", func(c *cx, a []any) []any {
 		s := a[0].(*tcpSocket)
 		return []any{&pollable{src: s, parent: &s.family}}
-	},
-	"[method]tcp-socket.local-address": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.local-address": {"func() -> result<ip-socket-address,error-code>", func(c *cx, a []any) []any {
 		s := a[0].(*tcpSocket)
 		if s.state == tcpUnbound || s.state == tcpBindStarted || s.state == tcpClosed {
 			return []any{sockErr(c, "invalid-state")}
 		}
 		return []any{Variant{Val: lowerSockAddr(s.local, s.v6)}}
-	},
-	"[method]tcp-socket.remote-address": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.remote-address": {"func() -> result<ip-socket-address,error-code>", func(c *cx, a []any) []any {
 		s := a[0].(*tcpSocket)
 		if s.state != tcpConnected {
 			return []any{sockErr(c, "invalid-state")}
 		}
 		return []any{Variant{Val: lowerSockAddr(s.remote, s.v6)}}
-	},
-	"[method]tcp-socket.is-listening": func(c *cx, a []any) []any { return []any{a[0].(*tcpSocket).state == tcpListening} },
-	"[method]tcp-socket.address-family": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.is-listening": {"func() -> bool", func(c *cx, a []any) []any { return []any{a[0].(*tcpSocket).state == tcpListening} }},
+	"[method]tcp-socket.address-family": {"func() -> ip-address-family", func(c *cx, a []any) []any {
 		if a[0].(*tcpSocket).v6 {
 			return []any{uint32(1)}
 		}
 		return []any{uint32(0)}
-	},
-	"[method]tcp-socket.set-listen-backlog-size": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.set-listen-backlog-size": {"func(value: u64) -> result<_,error-code>", func(c *cx, a []any) []any {
 		s, n := a[0].(*tcpSocket), a[1].(uint64)
 		if n == 0 {
 			return []any{sockErr(c, "invalid-argument")}
@@ -344,42 +344,42 @@ var tcpFuncs = map[string]hostFunc{
 		}
 		s.backlog = int(min(n, maxAcceptQueue))
 		return []any{Variant{}}
-	},
-	"[method]tcp-socket.keep-alive-enabled":     func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*tcpSocket).keepAlive}} },
-	"[method]tcp-socket.set-keep-alive-enabled": func(c *cx, a []any) []any { a[0].(*tcpSocket).keepAlive = a[1].(bool); return []any{Variant{}} },
-	"[method]tcp-socket.keep-alive-idle-time":   func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*tcpSocket).keepIdle}} },
-	"[method]tcp-socket.set-keep-alive-idle-time": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.keep-alive-enabled":     {"func() -> result<bool,error-code>", func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*tcpSocket).keepAlive}} }},
+	"[method]tcp-socket.set-keep-alive-enabled": {"func(value: bool) -> result<_,error-code>", func(c *cx, a []any) []any { a[0].(*tcpSocket).keepAlive = a[1].(bool); return []any{Variant{}} }},
+	"[method]tcp-socket.keep-alive-idle-time":   {"func() -> result<duration,error-code>", func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*tcpSocket).keepIdle}} }},
+	"[method]tcp-socket.set-keep-alive-idle-time": {"func(value: duration) -> result<_,error-code>", func(c *cx, a []any) []any {
 		return setNonZero(c, a[1].(uint64), &a[0].(*tcpSocket).keepIdle)
-	},
-	"[method]tcp-socket.keep-alive-interval": func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*tcpSocket).keepInterval}} },
-	"[method]tcp-socket.set-keep-alive-interval": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.keep-alive-interval": {"func() -> result<duration,error-code>", func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*tcpSocket).keepInterval}} }},
+	"[method]tcp-socket.set-keep-alive-interval": {"func(value: duration) -> result<_,error-code>", func(c *cx, a []any) []any {
 		return setNonZero(c, a[1].(uint64), &a[0].(*tcpSocket).keepInterval)
-	},
-	"[method]tcp-socket.keep-alive-count": func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*tcpSocket).keepCount}} },
-	"[method]tcp-socket.set-keep-alive-count": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.keep-alive-count": {"func() -> result<u32,error-code>", func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*tcpSocket).keepCount}} }},
+	"[method]tcp-socket.set-keep-alive-count": {"func(value: u32) -> result<_,error-code>", func(c *cx, a []any) []any {
 		if a[1].(uint32) == 0 {
 			return []any{sockErr(c, "invalid-argument")}
 		}
 		a[0].(*tcpSocket).keepCount = a[1].(uint32)
 		return []any{Variant{}}
-	},
-	"[method]tcp-socket.hop-limit": func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*tcpSocket).hopLimit}} },
-	"[method]tcp-socket.set-hop-limit": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.hop-limit": {"func() -> result<u8,error-code>", func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*tcpSocket).hopLimit}} }},
+	"[method]tcp-socket.set-hop-limit": {"func(value: u8) -> result<_,error-code>", func(c *cx, a []any) []any {
 		if a[1].(uint8) == 0 {
 			return []any{sockErr(c, "invalid-argument")}
 		}
 		a[0].(*tcpSocket).hopLimit = a[1].(uint8)
 		return []any{Variant{}}
-	},
-	"[method]tcp-socket.receive-buffer-size": func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*tcpSocket).recvBuf}} },
-	"[method]tcp-socket.set-receive-buffer-size": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.receive-buffer-size": {"func() -> result<u64,error-code>", func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*tcpSocket).recvBuf}} }},
+	"[method]tcp-socket.set-receive-buffer-size": {"func(value: u64) -> result<_,error-code>", func(c *cx, a []any) []any {
 		return setNonZero(c, a[1].(uint64), &a[0].(*tcpSocket).recvBuf)
-	},
-	"[method]tcp-socket.send-buffer-size": func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*tcpSocket).sendBuf}} },
-	"[method]tcp-socket.set-send-buffer-size": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.send-buffer-size": {"func() -> result<u64,error-code>", func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*tcpSocket).sendBuf}} }},
+	"[method]tcp-socket.set-send-buffer-size": {"func(value: u64) -> result<_,error-code>", func(c *cx, a []any) []any {
 		return setNonZero(c, a[1].(uint64), &a[0].(*tcpSocket).sendBuf)
-	},
-	"[method]tcp-socket.shutdown": func(c *cx, a []any) []any {
+	}},
+	"[method]tcp-socket.shutdown": {"func(shutdown-type: shutdown-type) -> result<_,error-code>", func(c *cx, a []any) []any {
 		s := a[0].(*tcpSocket)
 		if s.state != tcpConnected || s.conn == nil {
 			return []any{sockErr(c, "invalid-state")}
@@ -398,7 +398,7 @@ var tcpFuncs = map[string]hostFunc{
 			_ = tc.CloseWrite()
 		}
 		return []any{Variant{}}
-	},
+	}},
 }
 
 func setNonZero(c *cx, v uint64, dst *uint64) []any {

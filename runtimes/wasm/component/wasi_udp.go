@@ -78,8 +78,8 @@ func createUDPSocket(c *cx, a []any) []any {
 	return []any{Variant{Val: &udpSocket{inst: c.inst, v6: a[0].(uint32) == 1, hopLimit: 64}}}
 }
 
-var udpFuncs = map[string]hostFunc{
-	"[method]udp-socket.start-bind": func(c *cx, a []any) []any {
+var udpFuncs = map[string]hostDef{
+	"[method]udp-socket.start-bind": {"func(network: borrow<network>, local-address: ip-socket-address) -> result<_,error-code>", func(c *cx, a []any) []any {
 		s, ap := a[0].(*udpSocket), liftSockAddr(a[2])
 		switch {
 		case s.state != udpUnbound:
@@ -134,16 +134,16 @@ var udpFuncs = map[string]hostFunc{
 			}
 		}()
 		return []any{Variant{}}
-	},
-	"[method]udp-socket.finish-bind": func(c *cx, a []any) []any {
+	}},
+	"[method]udp-socket.finish-bind": {"func() -> result<_,error-code>", func(c *cx, a []any) []any {
 		s := a[0].(*udpSocket)
 		if s.state != udpBindStarted {
 			return []any{sockErr(c, "not-in-progress")}
 		}
 		s.state = udpBound
 		return []any{Variant{}}
-	},
-	"[method]udp-socket.stream": func(c *cx, a []any) []any {
+	}},
+	"[method]udp-socket.stream": {"func(remote-address: option<ip-socket-address>) -> result<tuple<incoming-datagram-stream,outgoing-datagram-stream>,error-code>", func(c *cx, a []any) []any {
 		s := a[0].(*udpSocket)
 		if s.state != udpBound {
 			return []any{sockErr(c, "invalid-state")}
@@ -160,43 +160,43 @@ var udpFuncs = map[string]hostFunc{
 			s.remote = ap
 		}
 		return []any{Variant{Val: []any{&incomingDatagrams{s: s}, &outgoingDatagrams{s: s}}}}
-	},
-	"[method]udp-socket.local-address": func(c *cx, a []any) []any {
+	}},
+	"[method]udp-socket.local-address": {"func() -> result<ip-socket-address,error-code>", func(c *cx, a []any) []any {
 		s := a[0].(*udpSocket)
 		if s.state == udpUnbound {
 			return []any{sockErr(c, "invalid-state")}
 		}
 		return []any{Variant{Val: lowerSockAddr(s.local, s.v6)}}
-	},
-	"[method]udp-socket.remote-address": func(c *cx, a []any) []any {
+	}},
+	"[method]udp-socket.remote-address": {"func() -> result<ip-socket-address,error-code>", func(c *cx, a []any) []any {
 		s := a[0].(*udpSocket)
 		if !s.remote.IsValid() {
 			return []any{sockErr(c, "invalid-state")}
 		}
 		return []any{Variant{Val: lowerSockAddr(s.remote, s.v6)}}
-	},
-	"[method]udp-socket.address-family": func(c *cx, a []any) []any {
+	}},
+	"[method]udp-socket.address-family": {"func() -> ip-address-family", func(c *cx, a []any) []any {
 		if a[0].(*udpSocket).v6 {
 			return []any{uint32(1)}
 		}
 		return []any{uint32(0)}
-	},
-	"[method]udp-socket.unicast-hop-limit": func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*udpSocket).hopLimit}} },
-	"[method]udp-socket.set-unicast-hop-limit": func(c *cx, a []any) []any {
+	}},
+	"[method]udp-socket.unicast-hop-limit": {"func() -> result<u8,error-code>", func(c *cx, a []any) []any { return []any{Variant{Val: a[0].(*udpSocket).hopLimit}} }},
+	"[method]udp-socket.set-unicast-hop-limit": {"func(value: u8) -> result<_,error-code>", func(c *cx, a []any) []any {
 		if a[1].(uint8) == 0 {
 			return []any{sockErr(c, "invalid-argument")}
 		}
 		a[0].(*udpSocket).hopLimit = a[1].(uint8)
 		return []any{Variant{}}
-	},
-	"[method]udp-socket.receive-buffer-size":     func(c *cx, a []any) []any { return []any{Variant{Val: uint64(maxDatagram * udpQueue)}} },
-	"[method]udp-socket.set-receive-buffer-size": func(c *cx, a []any) []any { return udpBufferSize(c, a) },
-	"[method]udp-socket.send-buffer-size":        func(c *cx, a []any) []any { return []any{Variant{Val: uint64(maxDatagram * udpQueue)}} },
-	"[method]udp-socket.set-send-buffer-size":    func(c *cx, a []any) []any { return udpBufferSize(c, a) },
-	"[method]udp-socket.subscribe": func(c *cx, a []any) []any {
+	}},
+	"[method]udp-socket.receive-buffer-size":     {"func() -> result<u64,error-code>", func(c *cx, a []any) []any { return []any{Variant{Val: uint64(maxDatagram * udpQueue)}} }},
+	"[method]udp-socket.set-receive-buffer-size": {"func(value: u64) -> result<_,error-code>", func(c *cx, a []any) []any { return udpBufferSize(c, a) }},
+	"[method]udp-socket.send-buffer-size":        {"func() -> result<u64,error-code>", func(c *cx, a []any) []any { return []any{Variant{Val: uint64(maxDatagram * udpQueue)}} }},
+	"[method]udp-socket.set-send-buffer-size":    {"func(value: u64) -> result<_,error-code>", func(c *cx, a []any) []any { return udpBufferSize(c, a) }},
+	"[method]udp-socket.subscribe": {"func() -> pollable", func(c *cx, a []any) []any {
 		return []any{&pollable{parent: &a[0].(*udpSocket).family}}
-	},
-	"[method]incoming-datagram-stream.receive": func(c *cx, a []any) []any {
+	}},
+	"[method]incoming-datagram-stream.receive": {"func(max-results: u64) -> result<list<incoming-datagram>,error-code>", func(c *cx, a []any) []any {
 		d, max := a[0].(*incomingDatagrams), min(a[1].(uint64), maxDatagramsPerCall)
 		out := []any{}
 		for uint64(len(out)) < max {
@@ -212,15 +212,15 @@ var udpFuncs = map[string]hostFunc{
 			}
 		}
 		return []any{Variant{Val: out}}
-	},
-	"[method]incoming-datagram-stream.subscribe": func(c *cx, a []any) []any {
+	}},
+	"[method]incoming-datagram-stream.subscribe": {"func() -> pollable", func(c *cx, a []any) []any {
 		d := a[0].(*incomingDatagrams)
 		return []any{&pollable{src: d, parent: &d.family}}
-	},
-	"[method]outgoing-datagram-stream.check-send": func(c *cx, a []any) []any {
+	}},
+	"[method]outgoing-datagram-stream.check-send": {"func() -> result<u64,error-code>", func(c *cx, a []any) []any {
 		return []any{Variant{Val: uint64(maxDatagramsPerCall)}}
-	},
-	"[method]outgoing-datagram-stream.send": func(c *cx, a []any) []any {
+	}},
+	"[method]outgoing-datagram-stream.send": {"func(datagrams: list<outgoing-datagram>) -> result<u64,error-code>", func(c *cx, a []any) []any {
 		d, dgs := a[0].(*outgoingDatagrams), a[1].([]any)
 		if len(dgs) > maxDatagramsPerCall {
 			trapf("sent %d datagrams, more than check-send permitted", len(dgs))
@@ -249,10 +249,10 @@ var udpFuncs = map[string]hostFunc{
 			}
 		}
 		return []any{Variant{Val: uint64(len(dgs))}}
-	},
-	"[method]outgoing-datagram-stream.subscribe": func(c *cx, a []any) []any {
+	}},
+	"[method]outgoing-datagram-stream.subscribe": {"func() -> pollable", func(c *cx, a []any) []any {
 		return []any{&pollable{parent: &a[0].(*outgoingDatagrams).family}}
-	},
+	}},
 }
 
 // sentOrErr is send's answer when datagram i failed: how many went, or the

@@ -1,6 +1,7 @@
 package component
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,12 +15,13 @@ import (
 // Every host function the component host registers is a function of the
 // WASI 0.2 WIT (../shared/wit, see its README) under the same interface and
 // import name: a misspelt "[method]pollable.block" fails here, not as a
-// missing import when some guest first needs it. The WIT functions the
-// host does not provide are logged.
+// missing import when some guest first needs it. Each host function's
+// declared type (hostDef.sig) must be the WIT's, parameter by parameter and
+// in its result. The WIT functions the host does not provide are logged.
 //
-// Host functions take and return []any, so their parameter and result
-// types are not declared anywhere the test could read; the guest's import
-// type (from its own WIT bindings) is what the linker lifts and lowers by.
+// The declaration is what the test can hold to the WIT: the implementation
+// takes and returns []any, and the linker lifts and lowers by the guest's
+// import type (from the guest's own WIT bindings).
 func TestHostMatchesWIT(t *testing.T) {
 	dir := filepath.Join(testutil.RepoRoot(), "..", "shared", "wit", "wasi-0.2.9")
 	if _, err := os.Stat(dir); err != nil {
@@ -71,12 +73,16 @@ func TestHostMatchesWIT(t *testing.T) {
 		for _, name := range names {
 			if in.Funcs[name] == nil {
 				t.Errorf("host function %s#%s: the WIT of %s has no such function (its functions: %s)", iface, name, iface, strings.Join(funcNames(in), ", "))
+				continue
+			}
+			for _, d := range sigDiffs(hostFuncs[iface][name].sig, in.Funcs[name]) {
+				t.Errorf("host function %s#%s: %s", iface, name, d)
 			}
 		}
 		var missing []string
 		for _, name := range funcNames(in) {
 			total++
-			if hostFuncs[iface][name] == nil {
+			if _, ok := hostFuncs[iface][name]; !ok {
 				missing = append(missing, name+": "+in.Funcs[name].Signature())
 			} else {
 				provided++
@@ -106,4 +112,38 @@ func funcNames(in *wit.Interface) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// sigDiffs says where a host function's declared signature differs from
+// the WIT's function want: each parameter's name and type, and the result.
+func sigDiffs(sig string, want *wit.Func) []string {
+	got, err := wit.ParseFunc(sig)
+	if err != nil {
+		return []string{fmt.Sprintf("declared signature does not read (%v); the WIT has %s", err, want.Signature())}
+	}
+	var out []string
+	if len(got.Params) != len(want.Params) {
+		out = append(out, fmt.Sprintf("declared with %d parameters, the WIT has %d: declared %s, WIT %s", len(got.Params), len(want.Params), got.Signature(), want.Signature()))
+	} else {
+		for i, p := range got.Params {
+			w := want.Params[i]
+			if p.Name != w.Name {
+				out = append(out, fmt.Sprintf("parameter %d is declared %s, the WIT names it %s", i+1, p.Name, w.Name))
+			}
+			if p.Type != w.Type {
+				out = append(out, fmt.Sprintf("parameter %s is declared %s, the WIT has %s", w.Name, p.Type, w.Type))
+			}
+		}
+	}
+	if got.Result != want.Result {
+		out = append(out, fmt.Sprintf("result is declared %s, the WIT has %s", orNone(got.Result), orNone(want.Result)))
+	}
+	return out
+}
+
+func orNone(t string) string {
+	if t == "" {
+		return "none"
+	}
+	return t
 }
