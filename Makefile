@@ -60,10 +60,11 @@ drill:
 FUZZTIME ?= 5s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./runtimes/manifest
-	$(GO) test -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME) ./transport
+	$(GO) test -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME) ./transport/wire
 	$(GO) test -run '^$$' -fuzz '^FuzzMergeDataSegments$$' -fuzztime $(FUZZTIME) ./runtimes/wasm
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./runtimes/wasm/component/internal/binary
 	$(GO) test -run '^$$' -fuzz '^FuzzLink$$' -fuzztime $(FUZZTIME) ./runtimes/wasm/component
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFunc$$' -fuzztime $(FUZZTIME) ./runtimes/wasm/component/internal/wit
 
 demo: build examples
 	./examples/demo.sh
