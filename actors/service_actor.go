@@ -302,8 +302,10 @@ func (a *serviceActor) started(ctx actor.Context, msg *instanceStarted) {
 		<-inst.Done()
 		system.Root.Send(self, &instanceExited{gen: gen, err: inst.Err()})
 	}()
-	a.answer(ctx, &a.startWaiters, a.info())
+	// The registry hears first: whoever was told it runs may use it at
+	// once (an access stream is admitted by an ask queued behind this).
 	a.publish(ctx)
+	a.answer(ctx, &a.startWaiters, a.info())
 	if a.rec.DesiredState == desiredStopped || a.removeWaiter != nil {
 		a.beginStop(ctx)
 	}
