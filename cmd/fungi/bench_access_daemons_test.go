@@ -318,10 +318,10 @@ const clockTicks = 100
 // it moves on to the next; the first of them is not kept.
 const benchTurn = 11
 
-// inTurns calls sample n times for every path, benchTurn-1 kept samples
-// on a path at a time, and returns the kept ones by path. Each round of
-// turns starts one path further, so every path follows every other as
-// often.
+// inTurns takes n kept samples of every path, benchTurn-1 of them on a
+// path at a time behind one it drops, and returns them by path. Each
+// round of turns starts one path further, so every path follows every
+// other as often.
 func inTurns(ps []benchPath, n int, sample func(i int) time.Duration) [][]time.Duration {
 	lat := make([][]time.Duration, len(ps))
 	for round, done := 0, 0; done < n; round, done = round+1, done+benchTurn-1 {
