@@ -168,12 +168,21 @@ func tokenize(s string) ([]token, error) {
 			out = append(out, token{"->", line})
 			i += 2
 		case isWord(c) && c != '-':
+			// A name, perhaps escaped with one leading % (a keyword used as
+			// a name); % stands nowhere else.
 			j := i
-			for j < len(s) && isWord(s[j]) {
+			if s[j] == '%' {
 				j++
 			}
-			out = append(out, token{strings.TrimPrefix(s[i:j], "%"), line})
-			i = j
+			k := j
+			for k < len(s) && isWord(s[k]) && s[k] != '%' {
+				k++
+			}
+			if k == j {
+				return nil, fmt.Errorf("line %d: %q names nothing", line, s[i:min(k+1, len(s))])
+			}
+			out = append(out, token{s[j:k], line})
+			i = k
 		case strings.ContainsRune("{}()<>,;:=@./*_", rune(c)):
 			out = append(out, token{string(c), line})
 			i++
@@ -517,6 +526,9 @@ func (p *parser) typ(stops ...string) (string, error) {
 			}
 			return b.String(), nil
 		}
+		if !typeToken(t) {
+			return "", fmt.Errorf("%q in a type", t)
+		}
 		switch t {
 		case "<", "(":
 			depth++
@@ -531,6 +543,18 @@ func (p *parser) typ(stops ...string) (string, error) {
 		}
 		b.WriteString(p.next())
 	}
+}
+
+// typeToken says whether t may stand in a type: a name, or the brackets and
+// commas of list<…>, tuple<…>, result<_, …>. Anything else ("->", ":", ";"
+// …) ends no type and is refused, so that what typ reads, written back
+// without spaces, reads the same again.
+func typeToken(t string) bool {
+	switch t {
+	case "<", ">", "(", ")", ",":
+		return true
+	}
+	return t != "" && isWord(t[0]) && !strings.HasPrefix(t, "-")
 }
 
 func contains(list []string, s string) bool {
