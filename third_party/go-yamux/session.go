@@ -616,10 +616,17 @@ func (s *Session) sendNow(hdr header, body []byte, queueDeadline <-chan struct{}
 		s.directWrites.Add(1)
 	}
 	s.writeLock.Unlock()
-	if err != nil && s.IsClosed() {
-		// Closed under the write: the caller gets what a queued frame's
-		// sender gets, not the closed connection's error.
-		return s.shutdownErr
+	if err != nil {
+		// The failed write ends the session (the send loop sees
+		// directErrCh); the caller gets the error the session ends with,
+		// as a queued frame's sender would: the peer's GoAway when one
+		// arrived before the connection closed, not the closed
+		// connection's error.
+		select {
+		case <-s.shutdownCh:
+			return s.shutdownErr
+		case <-time.After(s.config.ConnectionWriteTimeout):
+		}
 	}
 	return err
 }
