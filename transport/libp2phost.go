@@ -359,6 +359,9 @@ func defaultResourceManager() (network.ResourceManager, error) {
 	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), connLimits()...)
 }
 
+// pingStreamsPerPeer bounds a peer's ping streams each way.
+const pingStreamsPerPeer = 8
+
 // setServiceLimits adds libp2p's default limits for its own services
 // (identify, ping, AutoNAT, hole punching, relay), as
 // libp2p.SetDefaultServiceLimits does.
@@ -383,10 +386,16 @@ func setServiceLimits(c *rcmgr.ScalingLimitConfig) {
 		c.AddServicePeerLimit(service, peerL, rcmgr.BaseLimitIncrease{})
 		c.AddProtocolPeerLimit(proto, peerL, rcmgr.BaseLimitIncrease{})
 	}
+	// Ping per peer: libp2p allows 2 inbound, but fungi pings a peer on
+	// every connection it holds (the path watch, each second while there
+	// are two), from its session, from `connection list` and after a
+	// failed access stream, and the peer does the same: a third ping was
+	// refused, and the path watch read the refusal of its probe as a dead
+	// path. A ping is 32 bytes each way.
 	both(ping.ServiceName, ping.ID,
 		rcmgr.BaseLimit{StreamsInbound: 64, StreamsOutbound: 64, Streams: 64, Memory: 4 << 20},
 		rcmgr.BaseLimitIncrease{StreamsInbound: 64, StreamsOutbound: 64, Streams: 64, Memory: 4 << 20},
-		rcmgr.BaseLimit{StreamsInbound: 2, StreamsOutbound: 3, Streams: 4, Memory: 32 * (256<<20 + 16<<10)})
+		rcmgr.BaseLimit{StreamsInbound: pingStreamsPerPeer, StreamsOutbound: pingStreamsPerPeer, Streams: 2 * pingStreamsPerPeer, Memory: 32 * (256<<20 + 16<<10)})
 	both(autonat.ServiceName, autonat.AutoNATProto,
 		rcmgr.BaseLimit{StreamsInbound: 64, StreamsOutbound: 64, Streams: 64, Memory: 4 << 20},
 		rcmgr.BaseLimitIncrease{StreamsInbound: 4, StreamsOutbound: 4, Streams: 4, Memory: 2 << 20},

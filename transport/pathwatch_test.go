@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
+	msmux "github.com/multiformats/go-multistream"
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
@@ -281,5 +283,45 @@ func TestProbeTakesARefusalForAnAnswer(t *testing.T) {
 	}
 	if err := probeConn(ctx, conns[0]); err != nil {
 		t.Fatalf("a refused probe counted as a dead path: %v", err)
+	}
+}
+
+// A peer may hold several ping streams at once: fungi pings each of its
+// connections to a peer (the path watch), from its session, for
+// `connection list` and after a failed access stream. libp2p's default of
+// two inbound ping streams per peer refused the third, which the path watch
+// and the tests read as a dead path.
+func TestSeveralPingsFromOnePeerAreServed(t *testing.T) {
+	client, server, _ := trustedPair(t, "access")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := client.Connect(ctx, peer.AddrInfo{ID: server.ID(), Addrs: server.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	conns := client.Network().ConnsToPeer(server.ID())
+	if len(conns) != 1 {
+		t.Fatalf("%d connections to the server, want 1", len(conns))
+	}
+	// Each ping's stream stays open until the test ends: the server holds
+	// all of them at once.
+	const n = 6
+	for i := range n {
+		st, err := conns[0].NewStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Reset() })
+		st.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := st.SetProtocol(ping.ID); err != nil {
+			t.Fatal(err)
+		}
+		rw := msmux.NewMSSelect(st, ping.ID)
+		out := make([]byte, ping.PingSize)
+		if _, err := rw.Write(out); err != nil {
+			t.Fatalf("ping %d of %d held at once: %v", i+1, n, err)
+		}
+		if _, err := io.ReadFull(rw, out); err != nil {
+			t.Fatalf("ping %d of %d held at once: %v", i+1, n, err)
+		}
 	}
 }
