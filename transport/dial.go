@@ -84,7 +84,7 @@ func newUserStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.I
 	freshDial(h, p)
 	ctx = network.WithAllowLimitedConn(ctx, reason)
 	s, err := h.NewStream(ctx, p, proto)
-	if err == nil || !inDialBackoff(err) || ctx.Err() != nil {
+	if err == nil || !joinedStaleDial(err) || ctx.Err() != nil {
 		return s, err
 	}
 	freshDial(h, p)
@@ -101,11 +101,21 @@ func newUserStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.I
 func (n *Network) ConnectNow(ctx context.Context, p peer.ID) error {
 	freshDial(n.Host, p)
 	err := n.Connect(ctx, p)
-	if err == nil || !inDialBackoff(err) || ctx.Err() != nil {
+	if err == nil || !joinedStaleDial(err) || ctx.Err() != nil {
 		return err
 	}
 	freshDial(n.Host, p)
 	return n.Connect(ctx, p)
+}
+
+// joinedStaleDial reports whether err may be about the past rather than
+// now: libp2p joins a new dial of p to one already under way, whose
+// attempts may have been made before p was back: refused by the dial
+// backoff, or by a relay with no reservation for p then (p reserved while
+// the dial's direct attempts were still timing out; seen after a relay
+// restart). Such an error is worth one dial of our own.
+func joinedStaleDial(err error) bool {
+	return inDialBackoff(err) || strings.Contains(err.Error(), "NO_RESERVATION")
 }
 
 // inDialBackoff reports whether err is a dial refused by libp2p's dial

@@ -2,12 +2,14 @@ package transport
 
 import (
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/fungi-go/fungi/messages"
@@ -205,5 +207,26 @@ func TestConnectNowClearsBackoffABackgroundDialLeft(t *testing.T) {
 	}
 	if !n.Connected(server.ID()) {
 		t.Fatal("ConnectNow returned without a connection to the peer")
+	}
+}
+
+// A user's dial is tried once more when its error may be about a dial
+// begun before the peer was back: libp2p's dial backoff, or a relay that
+// had no reservation for the peer then (nat_relay.txtar: after the relay
+// restarted, the first access joined a dial whose circuit attempts were
+// refused before B reserved again). An error about now is not retried.
+func TestJoinedStaleDialIsRetried(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{swarm.ErrDialBackoff, true},
+		{errors.New("failed to dial: all dials failed\n  * [/ip4/11.99.0.1/tcp/4001/p2p/12D3KooWHe9mCHw6dKWVSERDF84rgtRHgkuNuMmXB9BoCo2wiok6/p2p-circuit] error opening relay circuit: NO_RESERVATION (204)"), true},
+		{errors.New("failed to dial: all dials failed\n  * [/ip4/192.0.2.1/tcp/4433] dial tcp4 192.0.2.1:4433: connect: connection refused"), false},
+		{context.DeadlineExceeded, false},
+	} {
+		if got := joinedStaleDial(tc.err); got != tc.want {
+			t.Errorf("joinedStaleDial(%q) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }
