@@ -84,13 +84,23 @@ func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *me
 	defer observeAccess(f.peerString(), hdr.ServiceId)()
 	// Early data: the stream comes back once its header is written, and
 	// the client's first bytes follow it without waiting for the peer's
-	// reply; the peer admits the service before they reach it.
-	dialCtx, cancel := context.WithTimeout(access.WithEarlyData(ctx), 10*time.Second)
+	// reply; the peer admits the service before they reach it. What the
+	// client has sent already (a request, a TLS hello) goes in the
+	// header's own write.
+	first := firstBuffers.Get().(*[]byte)
+	n := access.ReadReady(conn, *first)
+	dialCtx, cancel := context.WithTimeout(access.WithFirstBytes(access.WithEarlyData(ctx), (*first)[:n]), 10*time.Second)
 	stream, err := f.dial(dialCtx, f.peer, hdr)
 	cancel()
+	firstBuffers.Put(first)
 	if err != nil {
-		f.refuse(conn, err, true)
+		// A request read already cannot be awaited again.
+		f.refuse(conn, err, n == 0)
 		return
+	}
+	counted := accessBytesCounter(f.peerString(), hdr.ServiceId)
+	if counted != nil && n > 0 {
+		counted(true, n)
 	}
 	// A forwarder that stops (detach, shutdown) resets its streams: a
 	// plain close would leave the peer's side of the bridge waiting.
@@ -106,11 +116,16 @@ func (f *accessForwarder) bridge(ctx context.Context, conn *net.TCPConn, hdr *me
 	if as, ok := stream.(*access.Stream); ok {
 		// The request already went out behind the header: the refusal
 		// page must not wait for another.
-		access.PipeStream(conn, as, func(err error) { f.refuse(conn, err, false) }, accessBytesCounter(f.peerString(), hdr.ServiceId))
+		access.PipeStream(conn, as, func(err error) { f.refuse(conn, err, false) }, counted)
 		return
 	}
 	access.Pipe(conn, stream)
 }
+
+// firstBuffers hold a client's first bytes on their way into the header's
+// write: a request line and headers, a TLS hello; larger requests follow
+// through the bridge.
+var firstBuffers = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
 
 // refuse tells the client why, where the protocol has a way to: a web
 // service gets an HTTP page, 503 when a stream limit (this node's or the

@@ -117,7 +117,12 @@ func OpenOn(ctx context.Context, s network.Stream, hdr *messages.AccessHeader) (
 	if !deadline.IsZero() {
 		s.SetWriteDeadline(deadline)
 	}
-	if err := wire.WriteFrame(s, hdr); err != nil {
+	frame, err := wire.AppendFrame(nil, hdr)
+	if err == nil {
+		first, _ := ctx.Value(firstBytesKey{}).([]byte)
+		_, err = s.Write(append(frame, first...))
+	}
+	if err != nil {
 		s.Reset()
 		suspectConn(s.Conn())
 		return nil, fmt.Errorf("the peer did not accept the connection: %w", wire.ExplainReset(err))
@@ -142,6 +147,17 @@ type earlyDataKey struct{}
 // turns it into the same answer an immediate refusal gets.
 func WithEarlyData(ctx context.Context) context.Context {
 	return context.WithValue(ctx, earlyDataKey{}, true)
+}
+
+type firstBytesKey struct{}
+
+// WithFirstBytes has Open send b, the client's first bytes (ReadReady),
+// right behind the header in the same write: one frame and one wake-up
+// of the peer fewer than sending them after it. Use it only WithEarlyData:
+// the bytes go out before the peer admitted the service, as early data
+// does. A failed Open has sent them nowhere.
+func WithFirstBytes(ctx context.Context, b []byte) context.Context {
+	return context.WithValue(ctx, firstBytesKey{}, b)
 }
 
 // Stream is an access stream whose header is sent and whose reply

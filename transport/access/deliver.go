@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -52,19 +53,52 @@ func muxedStreamOf(s any) any {
 		if rv.Kind() != reflect.Pointer || rv.IsNil() {
 			return nil
 		}
-		if rv.Type().ConvertibleTo(yamuxStreamType) {
+		switch step := unwrapStepOf(rv.Type()); {
+		case step.convert:
 			return rv.Convert(yamuxStreamType).Interface().(*goyamux.Stream)
-		}
-		if rv.Elem().Kind() != reflect.Struct {
+		case step.field < 0:
 			return nil
+		default:
+			fv := rv.Elem().Field(step.field)
+			if !fv.CanInterface() {
+				fv = reflect.NewAt(fv.Type(), unsafe.Pointer(fv.UnsafeAddr())).Elem()
+			}
+			if fv.IsNil() {
+				return nil
+			}
+			s = fv.Interface()
 		}
-		inner := innerStream(rv.Elem())
-		if inner == nil {
-			return nil
-		}
-		s = inner
 	}
 	return nil
+}
+
+// unwrapStep is how muxedStreamOf gets one layer further under a pointer
+// type: convert it to *goyamux.Stream (libp2p's yamux stream is a defined
+// type over it), or read the field at index field of what it points to (-1:
+// neither, a dead end).
+type unwrapStep struct {
+	convert bool
+	field   int
+}
+
+// unwrapSteps caches unwrapStep by type: ConvertibleTo and the field
+// search cost several microseconds and a stack growth per call, and every
+// access stream asks them of the same three types.
+var unwrapSteps sync.Map // reflect.Type -> unwrapStep
+
+func unwrapStepOf(t reflect.Type) unwrapStep {
+	if v, ok := unwrapSteps.Load(t); ok {
+		return v.(unwrapStep)
+	}
+	step := unwrapStep{field: -1}
+	switch {
+	case t.ConvertibleTo(yamuxStreamType):
+		step.convert = true
+	case t.Elem().Kind() == reflect.Struct:
+		step.field = innerStreamField(t.Elem())
+	}
+	unwrapSteps.Store(t, step)
+	return step
 }
 
 // streamEnded reports whether the muxer already knows that s ended: the
@@ -88,29 +122,17 @@ var (
 	muxedStreamType = reflect.TypeOf((*network.MuxedStream)(nil)).Elem()
 )
 
-// innerStream is the stream a wrapper struct holds: an embedded
-// network.Stream (basichost) or a field named stream of type
-// network.MuxedStream (swarm).
-func innerStream(v reflect.Value) any {
-	t := v.Type()
+// innerStreamField is the index of the field that holds the stream in a
+// wrapper struct: an embedded network.Stream (basichost) or a field named
+// stream of type network.MuxedStream (swarm); -1 when there is none.
+func innerStreamField(t reflect.Type) int {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if !(f.Type == streamType && f.Anonymous) && !(f.Type == muxedStreamType && f.Name == "stream") {
-			continue
+		if (f.Type == streamType && f.Anonymous) || (f.Type == muxedStreamType && f.Name == "stream") {
+			return i
 		}
-		fv := v.Field(i)
-		if !fv.CanInterface() {
-			if !fv.CanAddr() {
-				return nil
-			}
-			fv = reflect.NewAt(fv.Type(), unsafe.Pointer(fv.UnsafeAddr())).Elem()
-		}
-		if fv.IsNil() {
-			return nil
-		}
-		return fv.Interface()
 	}
-	return nil
+	return -1
 }
 
 // deliverMax is the largest frame delivered from the receive loop. A

@@ -26,3 +26,22 @@ func nonBlockingWriter(conn *net.TCPConn) func([]byte) int {
 		return n
 	}
 }
+
+// ReadReady reads what conn already holds into b, without waiting: 0 when
+// nothing has arrived yet (or the client already closed, which the
+// bridge's own read then finds).
+func ReadReady(conn *net.TCPConn, b []byte) int {
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var n int
+	rc.Read(func(fd uintptr) bool {
+		m, err := syscall.Read(int(fd), b)
+		if err == nil && m > 0 {
+			n = m
+		}
+		return true
+	})
+	return n
+}

@@ -6,9 +6,11 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/messages"
@@ -126,5 +128,45 @@ func TestPipeAccessAnswersARefusal(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("access.PipeStream did not return after the refusal")
+	}
+}
+
+// writeCounter is a stream that counts its writes.
+type writeCounter struct {
+	network.Stream
+	writes atomic.Int32
+}
+
+func (w *writeCounter) Write(b []byte) (int, error) {
+	w.writes.Add(1)
+	return w.Stream.Write(b)
+}
+
+// The client's first bytes, given WithFirstBytes, go out in the header's
+// own write, and reach the service behind it.
+func TestFirstBytesRideTheHeaderWrite(t *testing.T) {
+	client, server, gate := trustedPair(t, "access")
+	echo, _ := countingEcho(t)
+	access.Serve(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return echo, nil }, t.Logf)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := client.NewStream(ctx, server.ID(), wire.AccessProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write(nil) // the protocol selection, as a warm stream sends it
+	counted := &writeCounter{Stream: s}
+	st, err := access.OpenOn(access.WithFirstBytes(access.WithEarlyData(ctx), []byte("first bytes")), counted, &messages.AccessHeader{ServiceId: "echo", Port: "tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n := counted.writes.Load(); n != 1 {
+		t.Fatalf("the header and the first bytes took %d writes, want 1", n)
+	}
+	s.SetReadDeadline(time.Now().Add(10 * time.Second))
+	back := make([]byte, len("first bytes"))
+	if _, err := io.ReadFull(st, back); err != nil || string(back) != "first bytes" {
+		t.Fatalf("echo of the first bytes: %q %v", back, err)
 	}
 }

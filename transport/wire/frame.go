@@ -49,13 +49,20 @@ const frameChunk = 64 << 10
 
 // WriteFrame writes m as an unsigned-varint length and the protobuf bytes.
 func WriteFrame(w io.Writer, m proto.Message) error {
-	b, err := proto.Marshal(m)
+	buf, err := AppendFrame(nil, m)
 	if err != nil {
 		return err
 	}
-	buf := binary.AppendUvarint(make([]byte, 0, len(b)+binary.MaxVarintLen64), uint64(len(b)))
-	_, err = w.Write(append(buf, b...))
+	_, err = w.Write(buf)
 	return err
+}
+
+// AppendFrame appends m's frame, as WriteFrame writes it, to dst: bytes
+// that follow the frame can then go out in the same write.
+func AppendFrame(dst []byte, m proto.Message) ([]byte, error) {
+	size := proto.Size(m)
+	dst = binary.AppendUvarint(dst, uint64(size))
+	return proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(dst, m)
 }
 
 // ReadFrame reads one frame of at most max bytes into m. The announced
