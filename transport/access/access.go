@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,15 +81,23 @@ func Serve(h host.Host, gate Gate, resolve Resolver, logf func(string, ...any)) 
 			s.Close()
 			return
 		}
-		if err := wire.WriteFrame(s, &messages.AccessReply{Ok: true}); err != nil {
-			conn.Close()
-			s.Reset()
-			return
-		}
 		s.SetDeadline(time.Time{})
-		Pipe(conn.(*net.TCPConn), &bufferedStream{Stream: s, r: br})
+		// The OK goes out with the service's first bytes (a banner, the
+		// echo of early data), in one frame, not in a frame of its own:
+		// the opener wakes once for both. Nothing waits for it alone: the
+		// opener's upload does not, and its download has nothing to read
+		// before the service speaks.
+		(&pipe{a: conn.(*net.TCPConn), b: &bufferedStream{Stream: s, r: br}, reply: admittedReply, replyWait: replyWait}).run(nil)
 	})
 }
+
+// admittedReply is the frame of the reply that admits a connection.
+var admittedReply, _ = wire.AppendFrame(nil, &messages.AccessReply{Ok: true})
+
+// replyWait is how long the reply that admits a connection waits for the
+// service's first bytes before it goes alone: what the opener waits for
+// it then is its warm streams' refill (Dialer).
+const replyWait = 2 * time.Millisecond
 
 // Open opens an access stream to p for one connection and returns it
 // once the peer accepted; a refusal comes back as its reason. With a
@@ -267,6 +276,10 @@ type resetter interface{ Reset() error }
 type pipe struct {
 	a, b     HalfCloser
 	count    func(aToB bool, n int) // nil: nobody counts
+	// reply goes to b in front of a's first bytes, or alone when a
+	// sends none within replyWait.
+	reply     []byte
+	replyWait time.Duration
 	refusal  error                  // the peer refused a Stream end: no bytes flowed back
 	mu       sync.Mutex
 	ended    int  // directions that ended, cleanly or not
@@ -392,13 +405,35 @@ func (p *pipe) copyHalf(dst, src HalfCloser) {
 func (p *pipe) copyBytes(dst, src HalfCloser, buf []byte) (readBroken bool, err error) {
 	srcD, _ := src.(deadlines)
 	dstD, _ := dst.(deadlines)
+	var reply []byte // still to go out in front of src's first bytes
+	if src == p.a && srcD != nil {
+		reply = p.reply
+	}
 	for {
 		half := p.halfDone.Load()
-		if half && srcD != nil {
+		switch {
+		case reply != nil:
+			srcD.SetReadDeadline(time.Now().Add(p.replyWait))
+		case half && srcD != nil:
 			srcD.SetReadDeadline(time.Now().Add(pipeHalfIdle))
 		}
-		n, rerr := src.Read(buf)
-		if n > 0 {
+		n, rerr := src.Read(buf[len(reply):])
+		out := buf[len(reply) : len(reply)+n]
+		if reply != nil {
+			// The reply goes now: with these bytes, alone when none came
+			// in time, and before the end or a failure, which the peer
+			// must not take for a refusal.
+			copy(buf, reply)
+			out = buf[:len(reply)+n]
+			reply = nil
+			if !half {
+				srcD.SetReadDeadline(time.Time{})
+			}
+			if errors.Is(rerr, os.ErrDeadlineExceeded) {
+				rerr = nil
+			}
+		}
+		if len(out) > 0 {
 			if dstD != nil {
 				stall := pipeWriteStall
 				if p.halfDone.Load() {
@@ -406,10 +441,10 @@ func (p *pipe) copyBytes(dst, src HalfCloser, buf []byte) (readBroken bool, err 
 				}
 				dstD.SetWriteDeadline(time.Now().Add(stall))
 			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			if _, werr := dst.Write(out); werr != nil {
 				return false, werr
 			}
-			if p.count != nil {
+			if p.count != nil && n > 0 {
 				p.count(src == p.a, n)
 			}
 		}
