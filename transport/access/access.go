@@ -274,18 +274,18 @@ type resetter interface{ Reset() error }
 
 // pipe is one bridged connection: two ends, two copying directions.
 type pipe struct {
-	a, b     HalfCloser
-	count    func(aToB bool, n int) // nil: nobody counts
+	a, b  HalfCloser
+	count func(aToB bool, n int) // nil: nobody counts
 	// reply goes to b in front of a's first bytes, or alone when a
 	// sends none within replyWait.
 	reply     []byte
 	replyWait time.Duration
-	refusal  error                  // the peer refused a Stream end: no bytes flowed back
-	mu       sync.Mutex
-	ended    int  // directions that ended, cleanly or not
-	failed   bool // an error ended a direction: reset rather than close
-	tornDown bool
-	halfDone atomic.Bool
+	refusal   error // the peer refused a Stream end: no bytes flowed back
+	mu        sync.Mutex
+	ended     int  // directions that ended, cleanly or not
+	failed    bool // an error ended a direction: reset rather than close
+	tornDown  bool
+	halfDone  atomic.Bool
 }
 
 // Pipe copies both ways until both sides finished. When one side ends its
