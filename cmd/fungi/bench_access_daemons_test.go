@@ -98,7 +98,8 @@ func TestAccessDaemonsBench(t *testing.T) {
 	}
 	results := map[string]map[string][]float64{}
 	const cpuRow = "CPU per new connection (forwarders)"
-	results[cpuRow] = map[string][]float64{}
+	const switchRow = "thread switches per new connection (forwarders)"
+	results[cpuRow], results[switchRow] = map[string][]float64{}, map[string][]float64{}
 	only := os.Getenv("FUNGI_BENCH_ACCESS_ONLY")
 	for _, m := range measures {
 		results[m.name] = map[string][]float64{}
@@ -107,18 +108,19 @@ func TestAccessDaemonsBench(t *testing.T) {
 		}
 		// The forwarders of a path work only for that path's connections,
 		// so each path's CPU is told apart even with the turns.
-		cpu := map[string]time.Duration{}
+		cpu, switches := map[string]time.Duration{}, map[string]int{}
 		for _, p := range paths {
-			cpu[p.name] = treeCPU(p.pids)
+			cpu[p.name], switches[p.name] = treeCPU(p.pids), treeSwitches(p.pids)
 		}
 		results[m.name] = m.run(paths)
 		if strings.HasPrefix(m.name, "new connection") {
 			for _, p := range paths[1:] { // not direct: nothing forwards
 				results[cpuRow][p.name] = []float64{float64(treeCPU(p.pids)-cpu[p.name]) / float64(time.Microsecond) / float64(n.fresh)}
+				results[switchRow][p.name] = []float64{float64(treeSwitches(p.pids)-switches[p.name]) / float64(n.fresh)}
 			}
 		}
 	}
-	measures = append(measures, benchMeasure{cpuRow, "µs", nil})
+	measures = append(measures, benchMeasure{cpuRow, "µs", nil}, benchMeasure{switchRow, "", nil})
 	if !full {
 		return
 	}
@@ -143,7 +145,7 @@ func TestAccessDaemonsBench(t *testing.T) {
 			case len(v) == 2:
 				row = append(row, fmt.Sprintf("%.0f (p90 %.0f) %s", v[0], v[1], m.unit))
 			default:
-				row = append(row, fmt.Sprintf("%.0f %s", v[0], m.unit))
+				row = append(row, strings.TrimSpace(fmt.Sprintf("%.0f %s", v[0], m.unit)))
 			}
 		}
 		for _, q := range ratios {
@@ -267,10 +269,45 @@ func sshForward(t *testing.T, echo, sink string) (e, s string, pids []int, ok bo
 // their descendants (sshd serves a session in a child of its own), as
 // /proc says; 0 where /proc is unreadable.
 func treeCPU(pids []int) time.Duration {
-	type proc struct {
-		ppid int
-		cpu  time.Duration
+	var total time.Duration
+	for _, p := range inTree(pids) {
+		total += p.cpu
 	}
+	return total
+}
+
+// treeSwitches is how many times the threads of the processes pids and
+// all their descendants were switched out, by their own wait or by the
+// kernel: each is a wake-up paid on the path.
+func treeSwitches(pids []int) int {
+	total := 0
+	for pid := range inTree(pids) {
+		tasks, _ := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
+		for _, task := range tasks {
+			data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "task", task.Name(), "status"))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(data), "\n") {
+				if name, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(name, "ctxt_switches") {
+					n, _ := strconv.Atoi(strings.TrimSpace(v))
+					total += n
+				}
+			}
+		}
+	}
+	return total
+}
+
+// proc is what /proc/PID/stat says of a process.
+type proc struct {
+	ppid int
+	cpu  time.Duration
+}
+
+// inTree is every process that is one of pids or descends from one, by
+// PID.
+func inTree(pids []int) map[int]proc {
 	procs := map[int]proc{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -298,16 +335,16 @@ func treeCPU(pids []int) time.Duration {
 	for _, p := range pids {
 		in[p] = true
 	}
-	var total time.Duration
+	tree := map[int]proc{}
 	for pid, p := range procs {
 		for up, hops := pid, 0; up > 1 && hops < 64; up, hops = procs[up].ppid, hops+1 {
 			if in[up] {
-				total += p.cpu
+				tree[pid] = p
 				break
 			}
 		}
 	}
-	return total
+	return tree
 }
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc's CPU times: 100
