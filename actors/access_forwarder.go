@@ -63,14 +63,29 @@ func (f *accessForwarder) stop() {
 
 // acceptLoop bridges every connection over its own stream: the dialer's
 // warm streams (access.Dialer) spare it the stream open, and early
-// data brings it to one round trip to the peer.
+// data brings it to one round trip to the peer. The goroutine that
+// accepted a connection bridges it, and a new one accepts the next: the
+// connection's first bytes go out without waiting for another goroutine
+// to be scheduled, nor for the next accept's empty poll.
 func (f *accessForwarder) acceptLoop(ctx context.Context, ln net.Listener, hdr *messages.AccessHeader) {
-	for {
+	for pause := 5 * time.Millisecond; ; pause = min(2*pause, time.Second) {
 		conn, err := ln.Accept()
-		if err != nil {
+		if err == nil {
+			go f.acceptLoop(ctx, ln, hdr)
+			f.bridge(ctx, conn.(*net.TCPConn), hdr)
 			return
 		}
-		go f.bridge(ctx, conn.(*net.TCPConn), hdr)
+		if errors.Is(err, net.ErrClosed) || ctx.Err() != nil {
+			return
+		}
+		// Out of file descriptors, most likely: the entry stays, and
+		// accepts again once connections ended, as net/http's server does.
+		f.logger.Warn("access entry cannot accept", "service", f.rec.ServiceID, "err", err, "retry in", pause)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package actors
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -165,4 +166,33 @@ func accessPeers(t *testing.T) (using, serving host.Host, servingGate *transport
 	servingGate.Set(map[peer.ID]string{using.ID(): RoleAccess}, map[peer.ID]bool{})
 	using.Peerstore().AddAddrs(serving.ID(), serving.Addrs(), time.Hour)
 	return using, serving, servingGate
+}
+
+// failingListener fails its first accepts with errs, then reports itself
+// closed.
+type failingListener struct {
+	net.Listener
+	errs  []error
+	calls int
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	l.calls++
+	if len(l.errs) > 0 {
+		err := l.errs[0]
+		l.errs = l.errs[1:]
+		return nil, err
+	}
+	return nil, net.ErrClosed
+}
+
+// An accept that fails for want of file descriptors does not end the
+// entry: it accepts again, until its listener is closed.
+func TestForwarderAcceptsAgainAfterAFailedAccept(t *testing.T) {
+	ln := &failingListener{errs: []error{errors.New("accept4: too many open files"), errors.New("accept4: too many open files")}}
+	f := &accessForwarder{rec: &accessRecord{ServiceID: "files"}, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	f.acceptLoop(context.Background(), ln, &messages.AccessHeader{ServiceId: "files"})
+	if ln.calls != 3 {
+		t.Fatalf("accept was called %d times, want 3 (two failures, then the close)", ln.calls)
+	}
 }
