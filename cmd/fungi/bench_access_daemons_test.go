@@ -99,7 +99,8 @@ func TestAccessDaemonsBench(t *testing.T) {
 	results := map[string]map[string][]float64{}
 	const cpuRow = "CPU per new connection (forwarders)"
 	const switchRow = "thread switches per new connection (forwarders)"
-	results[cpuRow], results[switchRow] = map[string][]float64{}, map[string][]float64{}
+	const keptSwitchRow = "thread switches per kept round trip (forwarders)"
+	results[cpuRow], results[switchRow], results[keptSwitchRow] = map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	only := os.Getenv("FUNGI_BENCH_ACCESS_ONLY")
 	for _, m := range measures {
 		results[m.name] = map[string][]float64{}
@@ -113,14 +114,19 @@ func TestAccessDaemonsBench(t *testing.T) {
 			cpu[p.name], switches[p.name] = treeCPU(p.pids), treeSwitches(p.pids)
 		}
 		results[m.name] = m.run(paths)
-		if strings.HasPrefix(m.name, "new connection") {
+		if strings.HasPrefix(m.name, "kept") {
 			for _, p := range paths[1:] { // not direct: nothing forwards
+				results[keptSwitchRow][p.name] = []float64{float64(treeSwitches(p.pids)-switches[p.name]) / float64(n.kept)}
+			}
+		}
+		if strings.HasPrefix(m.name, "new connection") {
+			for _, p := range paths[1:] {
 				results[cpuRow][p.name] = []float64{float64(treeCPU(p.pids)-cpu[p.name]) / float64(time.Microsecond) / float64(n.fresh)}
 				results[switchRow][p.name] = []float64{float64(treeSwitches(p.pids)-switches[p.name]) / float64(n.fresh)}
 			}
 		}
 	}
-	measures = append(measures, benchMeasure{cpuRow, "µs", nil}, benchMeasure{switchRow, "", nil})
+	measures = append(measures, benchMeasure{cpuRow, "µs", nil}, benchMeasure{switchRow, "", nil}, benchMeasure{keptSwitchRow, "", nil})
 	if !full {
 		return
 	}
@@ -145,7 +151,7 @@ func TestAccessDaemonsBench(t *testing.T) {
 			case len(v) == 2:
 				row = append(row, fmt.Sprintf("%.0f (p90 %.0f) %s", v[0], v[1], m.unit))
 			default:
-				row = append(row, strings.TrimSpace(fmt.Sprintf("%.0f %s", v[0], m.unit)))
+				row = append(row, strings.TrimSpace(fmt.Sprintf("%.*f %s", precision(v[0]), v[0], m.unit)))
 			}
 		}
 		for _, q := range ratios {
@@ -450,4 +456,13 @@ func throughput(t *testing.T, addr string, streams int, n benchCounts) float64 {
 	}
 	slices.Sort(rates)
 	return rates[len(rates)/2]
+}
+
+// precision is how many decimals a figure in the table gets: one below 10
+// (a count of wake-ups per round trip), none above.
+func precision(v float64) int {
+	if v < 10 {
+		return 1
+	}
+	return 0
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/install"
 	"github.com/fungi-go/fungi/internal/logging"
+	"github.com/fungi-go/fungi/internal/sysmon"
 )
 
 // daemonCmd runs the node (`fungi daemon`, the default) and manages it: its
@@ -41,6 +42,7 @@ type daemonFlags struct {
 type daemonRunCmd struct{}
 
 func (*daemonRunCmd) Run(e *env, d *daemonCmd) error {
+	keepMonitorAwake(e)
 	c := d.daemonFlags
 	run := func(ctx context.Context) error {
 		return daemon.Run(ctx, daemon.Options{Home: e.home, Listen: c.Listen, Relays: c.Relay, Bootstrap: c.Bootstrap, Log: e.stderr, LogLevel: c.LogLevel})
@@ -207,4 +209,14 @@ func (c *daemonStatusCmd) Run(e *env) error {
 		fmt.Fprintf(e.stdout, "daemon: not answering on %s\n", out.Socket)
 	}
 	return nil
+}
+
+// keepMonitorAwake re-executes a daemon (the node, a relay) so the Go
+// runtime's monitor does not sleep deeply between the messages it forwards
+// (package sysmon): the access path's round trip is ~20% shorter. It
+// returns only when it did not; why, if something failed, goes to the log.
+func keepMonitorAwake(e *env) {
+	if err := sysmon.KeepAwake(); err != nil {
+		fmt.Fprintf(e.stderr, "fungi: %v; running with the runtime's defaults\n", err)
+	}
 }

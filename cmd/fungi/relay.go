@@ -31,6 +31,7 @@ type relayServeCmd struct {
 }
 
 func (c *relayServeCmd) Run(e *env) error {
+	keepMonitorAwake(e)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if _, err := e.home.Init(); err != nil {
