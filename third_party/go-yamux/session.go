@@ -251,10 +251,17 @@ GET_ID:
 
 	// Register the stream
 	stream := newStream(s, id, streamInit, initialStreamWindow, span)
+	stream.lazySYN = isLazySYN(ctx)
 	s.streamLock.Lock()
 	s.streams[id] = stream
 	s.inflight[id] = struct{}{}
 	s.streamLock.Unlock()
+
+	if stream.lazySYN {
+		// Fork: the SYN rides on the stream's first frame (lazy.go);
+		// the slot and span are released as for any stream in flight.
+		return stream, nil
+	}
 
 	// Send the window update to create (fork: from this goroutine when it
 	// can, see sendWindowUpdateNow)
@@ -287,6 +294,11 @@ func (s *Session) AcceptStream() (*Stream, error) {
 	for {
 		select {
 		case stream := <-s.acceptCh:
+			if stream.lazyACK {
+				// Fork: its SYN came on a data frame, so its ACK
+				// rides on its first frame (lazy.go).
+				return stream, nil
+			}
 			if err := stream.sendWindowUpdateNow(nil, time.Time{}); err != nil {
 				// don't return accept errors.
 				s.logger.Printf("[WARN] error sending window update before accepting: %s", err)
@@ -857,7 +869,7 @@ func (s *Session) handleStreamMessage(hdr header) error {
 	id := hdr.StreamID()
 	flags := hdr.Flags()
 	if flags&flagSYN == flagSYN {
-		if err := s.incomingStream(id); err != nil {
+		if err := s.incomingStream(id, hdr.MsgType() == typeData); err != nil {
 			return err
 		}
 	}
@@ -942,8 +954,9 @@ func (s *Session) handleGoAway(hdr header) error {
 	return &GoAwayError{Remote: true, ErrorCode: code}
 }
 
-// incomingStream is used to create a new incoming stream
-func (s *Session) incomingStream(id uint32) error {
+// incomingStream is used to create a new incoming stream (fork: onData, its
+// SYN came on a data frame and its ACK waits for its first frame).
+func (s *Session) incomingStream(id uint32, onData bool) error {
 	if s.client != (id%2 == 0) {
 		s.logger.Printf("[ERR] yamux: both endpoints are clients")
 		return fmt.Errorf("both yamux endpoints are clients")
@@ -963,6 +976,7 @@ func (s *Session) incomingStream(id uint32) error {
 		return err
 	}
 	stream := newStream(s, id, streamSYNReceived, initialStreamWindow, span)
+	stream.lazyACK = onData
 
 	s.streamLock.Lock()
 	defer s.streamLock.Unlock()

@@ -62,6 +62,15 @@ type Stream struct {
 	deliverMax   uint32
 	readerParked bool
 	windowDue    bool
+
+	// Fork: lazy open (lazy.go). Both are set before the stream is
+	// shared. lazySYN: opened with WithLazySYN, its SYN rides on its first
+	// frame; synMu orders its frames until that one is out (synOut).
+	// lazyACK: its SYN arrived on a data frame, its ACK rides on its
+	// first frame.
+	lazySYN, lazyACK bool
+	synMu            sync.Mutex
+	synOut           atomic.Bool
 }
 
 // newStream is used to construct a new stream within a given session for an ID.
@@ -206,6 +215,7 @@ START:
 	}
 
 	// Determine the flags if any
+	first := s.lockFirstFrame()
 	flags = s.sendFlags()
 
 	// Send up to min(message, window
@@ -213,7 +223,9 @@ START:
 
 	// Send the header
 	hdr = encode(typeData, flags, s.id, max)
-	if err = s.session.sendDirect(hdr, b[:max], &s.writeDeadline); err != nil {
+	err = s.session.sendDirect(hdr, b[:max], &s.writeDeadline)
+	s.unlockFirstFrame(first, flags, err)
+	if err != nil {
 		return 0, err
 	}
 
@@ -229,6 +241,11 @@ START:
 func (s *Stream) sendFlags() uint16 {
 	s.stateLock.Lock()
 	defer s.stateLock.Unlock()
+	return s.sendFlagsLocked()
+}
+
+// sendFlagsLocked is sendFlags with stateLock held.
+func (s *Stream) sendFlagsLocked() uint16 {
 	var flags uint16
 	switch s.state {
 	case streamInit:
@@ -259,8 +276,10 @@ func (s *Stream) sendWindowUpdate(deadline <-chan struct{}) error {
 // deadline nearer than the connection's write timeout (a direct write may
 // block that long), the frame is queued as upstream does, so the context
 // still bounds the wait.
-func (s *Stream) sendWindowUpdateNow(done <-chan struct{}, deadline time.Time) error {
+func (s *Stream) sendWindowUpdateNow(done <-chan struct{}, deadline time.Time) (err error) {
+	first := s.lockFirstFrame()
 	hdr, needed := s.windowUpdate()
+	defer func() { s.unlockFirstFrame(first, hdr.Flags(), err) }()
 	if !needed {
 		return nil
 	}
@@ -272,8 +291,10 @@ func (s *Stream) sendWindowUpdateNow(done <-chan struct{}, deadline time.Time) e
 
 // sendWindowUpdateDirect is sendWindowUpdate for the reader: the update may
 // go out from the reading goroutine itself (fork: Session.sendDirect).
-func (s *Stream) sendWindowUpdateDirect(deadline *pipeDeadline) error {
+func (s *Stream) sendWindowUpdateDirect(deadline *pipeDeadline) (err error) {
+	first := s.lockFirstFrame()
 	hdr, needed := s.windowUpdate()
+	defer func() { s.unlockFirstFrame(first, hdr.Flags(), err) }()
 	if !needed {
 		return nil
 	}
@@ -316,11 +337,11 @@ func (s *Stream) windowUpdate() (header, bool) {
 	return encode(typeWindowUpdate, flags, s.id, delta), true
 }
 
-// sendClose is used to send a FIN (fork: from the closing goroutine when
-// nothing is queued and nobody is writing, see Session.sendNow; only a
-// stream's user closes it, never the receive loop).
-func (s *Stream) sendClose() error {
-	flags := s.sendFlags()
+// sendClose is used to send a FIN, with the flags CloseWrite took (fork:
+// from the closing goroutine when nothing is queued and nobody is writing,
+// see Session.sendNow; only a stream's user closes it, never the receive
+// loop).
+func (s *Stream) sendClose(flags uint16) error {
 	flags |= flagFIN
 	hdr := encode(typeWindowUpdate, flags, s.id, 0)
 	return s.session.sendNow(hdr, nil, nil)
@@ -339,13 +360,17 @@ func (s *Stream) Reset() error {
 
 func (s *Stream) ResetWithError(errCode uint32) error {
 	sendReset := false
+	// Fork: a lazy stream's RST must not overtake its SYN (lazy.go).
+	first := s.lockFirstFrame()
+	defer s.unlockFirstFrame(first, 0, nil)
 	s.stateLock.Lock()
 	switch s.state {
 	case streamFinished:
 		s.stateLock.Unlock()
 		return nil
 	case streamInit:
-		// we haven't sent anything, so we don't need to send a reset.
+		// we haven't sent anything, so we don't need to send a reset
+		// (fork: nor has a lazy stream that sent no frame yet).
 	case streamSYNSent, streamSYNReceived, streamEstablished:
 		sendReset = true
 	default:
@@ -374,7 +399,11 @@ func (s *Stream) ResetWithError(errCode uint32) error {
 }
 
 // CloseWrite is used to close the stream for writing.
-func (s *Stream) CloseWrite() error {
+func (s *Stream) CloseWrite() (err error) {
+	// Fork: a lazy stream's FIN must not overtake its SYN (lazy.go).
+	first := s.lockFirstFrame()
+	var flags uint16
+	defer func() { s.unlockFirstFrame(first, flags, err) }()
 	s.stateLock.Lock()
 	switch s.writeState {
 	case halfOpen:
@@ -390,13 +419,23 @@ func (s *Stream) CloseWrite() error {
 	}
 	s.writeState = halfClosed
 	cleanup := s.readState != halfOpen
+	// Fork: taken before the state ends, so a SYN or an ACK not sent yet
+	// (a lazy stream's, lazy.go) rides on the FIN: an acceptor that
+	// closes without writing frees the opener's in-flight SYN slot.
+	flags = s.sendFlagsLocked()
 	if cleanup {
 		s.state = streamFinished
 	}
 	s.stateLock.Unlock()
 	s.notifyWaiting()
 
-	err := s.sendClose()
+	if cleanup && flags&flagSYN != 0 {
+		// A lazy stream closed before any frame: the peer never knew
+		// of it, so there is nothing to close there (as Reset).
+		s.cleanup()
+		return nil
+	}
+	err = s.sendClose(flags)
 	if cleanup {
 		// we're fully closed, might as well be nice to the user and
 		// free everything early.
