@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	goyamux "github.com/libp2p/go-yamux/v5"
 )
 
 // Warm streams kept per peer, and how long one may wait for its use. A web
@@ -119,8 +120,15 @@ func (d *Dialer) pool(p peer.ID) *warmPool {
 
 // warm opens a stream to p and negotiates the access protocol on it, so
 // the peer's handler is running and waiting for a header when it is used.
+//
+// On yamux the stream opens lazily (the fork's WithLazySYN; libp2p hands
+// the context down to the muxer): its SYN rides on the protocol selection
+// written below, and the peer's ACK on its reply, one frame each way
+// instead of two, each a TLS record, a write and a wake-up of the other
+// side. The write follows at once, so the stream's in-flight SYN slot is
+// not held.
 func (d *Dialer) warm(ctx context.Context, p peer.ID) (network.Stream, error) {
-	s, err := newUserStream(ctx, d.h, p, wire.AccessProtocol, "fungi access")
+	s, err := newUserStream(goyamux.WithLazySYN(ctx), d.h, p, wire.AccessProtocol, "fungi access")
 	if err != nil {
 		return nil, err
 	}

@@ -296,3 +296,55 @@ func TestAccessDialerLeavesRelayedWarmStreamsForADirectConnection(t *testing.T) 
 	}
 	echoes(t, s, "direct")
 }
+
+// Warm streams open lazily through libp2p: the dialer's context marker
+// reaches the fork's OpenStream through host.NewStream, the swarm and the
+// upgrader (the client's yamux stream says so), and the stream's SYN
+// reaches the peer on its first data frame, the protocol selection (the
+// peer's yamux stream says so, and so sends its ACK on its reply). A
+// connection's own stream, opened without a warm one, opens as upstream
+// does on both sides.
+func TestAccessWarmStreamsOpenLazily(t *testing.T) {
+	r := newWarmRig(t)
+	first := r.open(t)
+	echoes(t, first, "first")
+	r.waitWarm(t, access.WarmStreams)
+	r.waitPeerHolds(t, 1+access.WarmStreams)
+
+	peerSide := map[uint32]bool{} // the server's access streams: id -> opened lazily
+	for _, c := range r.server.Network().ConnsToPeer(r.client.ID()) {
+		for _, s := range c.GetStreams() {
+			if s.Protocol() != wire.AccessProtocol {
+				continue
+			}
+			ys := access.YamuxStreamOf(s)
+			if ys == nil {
+				t.Fatalf("no yamux stream under the server's %T", s)
+			}
+			peerSide[ys.StreamID()] = ys.LazyOpen()
+		}
+	}
+	check := func(what string, s network.Stream, lazy bool) {
+		t.Helper()
+		ys := access.YamuxStreamOf(s)
+		if ys == nil {
+			t.Fatalf("%s: no yamux stream under %T", what, s)
+		}
+		if ys.LazyOpen() != lazy {
+			t.Errorf("%s: the client's yamux stream opened lazily: %v, want %v", what, ys.LazyOpen(), lazy)
+		}
+		peerLazy, ok := peerSide[ys.StreamID()]
+		if !ok {
+			t.Fatalf("%s: the server holds no access stream %d (it holds %v)", what, ys.StreamID(), peerSide)
+		}
+		if peerLazy != lazy {
+			t.Errorf("%s: the server's yamux stream got its SYN on a data frame: %v, want %v", what, peerLazy, lazy)
+		}
+	}
+	check("the first connection's stream", access.Underlying(first), false)
+	for i, s := range r.ready() {
+		check(fmt.Sprintf("warm stream %d", i), s, true)
+	}
+	// A warm stream carries a connection as a fresh one does.
+	echoes(t, r.open(t), "on a lazily opened stream")
+}
