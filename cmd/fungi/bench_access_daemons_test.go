@@ -58,7 +58,7 @@ func TestAccessDaemonsBench(t *testing.T) {
 	full := os.Getenv("FUNGI_BENCH_ACCESS_DAEMONS") == "1"
 	n := benchCounts{kept: 20, fresh: 5, streamBytes: 1 << 20, rounds: 1}
 	if full {
-		n = benchCounts{kept: 2000, fresh: 300, streamBytes: 128 << 20, rounds: 3}
+		n = benchCounts{kept: 2000, fresh: 300, streamBytes: 128 << 20, rounds: 5}
 	}
 	n.fresh = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_NEW", n.fresh, 100000)
 	fungi, err := exec.LookPath("fungi") // the test binary as fungi, put on PATH by testscript.Main
@@ -93,8 +93,8 @@ func TestAccessDaemonsBench(t *testing.T) {
 	measures := []benchMeasure{
 		{"kept connection, round trip p50", "µs", func(ps []benchPath) map[string][]float64 { return keptRoundTrips(t, ps, n.kept) }},
 		{"new connection + first round trip p50", "µs", func(ps []benchPath) map[string][]float64 { return newConnections(t, ps, n.fresh) }},
-		{"one stream", "MB/s", eachPath(func(p benchPath) []float64 { return []float64{throughput(t, p.sink, 1, n)} })},
-		{"8 streams", "MB/s", eachPath(func(p benchPath) []float64 { return []float64{throughput(t, p.sink, 8, n)} })},
+		{"one stream", "MB/s", func(ps []benchPath) map[string][]float64 { return throughputs(t, ps, 1, n) }},
+		{"8 streams", "MB/s", func(ps []benchPath) map[string][]float64 { return throughputs(t, ps, 8, n) }},
 	}
 	results := map[string]map[string][]float64{}
 	const cpuRow = "CPU per new connection (forwarders)"
@@ -179,17 +179,6 @@ type benchMeasure struct {
 	name string
 	unit string
 	run  func(ps []benchPath) map[string][]float64
-}
-
-// eachPath is a measure that runs on one path at a time.
-func eachPath(run func(p benchPath) []float64) func(ps []benchPath) map[string][]float64 {
-	return func(ps []benchPath) map[string][]float64 {
-		out := map[string][]float64{}
-		for _, p := range ps {
-			out[p.name] = run(p)
-		}
-		return out
-	}
 }
 
 // benchPath is one way to the echo server and the sink; pids are the
@@ -433,29 +422,44 @@ func percentiles(lat []time.Duration) []float64 {
 	return []float64{at(0.5), at(0.9)}
 }
 
-// throughput pushes n.streamBytes to the sink over streams connections at
-// once, n.rounds times, and is the median in MB/s.
-func throughput(t *testing.T, addr string, streams int, n benchCounts) float64 {
-	var rates []float64
-	for range n.rounds {
-		t0 := time.Now()
-		var wg sync.WaitGroup
-		errs := make(chan error, streams)
-		for range streams {
-			wg.Add(1)
-			go func() { defer wg.Done(); errs <- testutil.SendToSink(addr, n.streamBytes/streams) }()
+// throughputs pushes n.streamBytes to each path's sink over streams
+// connections at once, n.rounds times, the paths in turns within each
+// round (a machine's slow minute then costs every path alike); it returns
+// each path's median in MB/s.
+func throughputs(t *testing.T, ps []benchPath, streams int, n benchCounts) map[string][]float64 {
+	rates := make([][]float64, len(ps))
+	for round := range n.rounds {
+		for k := range ps {
+			i := (round + k) % len(ps)
+			rates[i] = append(rates[i], throughput(t, ps[i].sink, streams, n.streamBytes))
 		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatalf("%d streams to %s: %v", streams, addr, err)
-			}
-		}
-		rates = append(rates, float64(n.streamBytes)/time.Since(t0).Seconds()/1e6)
 	}
-	slices.Sort(rates)
-	return rates[len(rates)/2]
+	out := map[string][]float64{}
+	for i, p := range ps {
+		slices.Sort(rates[i])
+		out[p.name] = []float64{rates[i][len(rates[i])/2]}
+	}
+	return out
+}
+
+// throughput pushes bytes to the sink at addr over streams connections at
+// once and is the rate in MB/s.
+func throughput(t *testing.T, addr string, streams, bytes int) float64 {
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, streams)
+	for range streams {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs <- testutil.SendToSink(addr, bytes/streams) }()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("%d streams to %s: %v", streams, addr, err)
+		}
+	}
+	return float64(bytes) / time.Since(t0).Seconds() / 1e6
 }
 
 // precision is how many decimals a figure in the table gets: one below 10
