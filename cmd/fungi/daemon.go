@@ -14,6 +14,7 @@ import (
 	"github.com/fungi-go/fungi/internal/home"
 	"github.com/fungi-go/fungi/internal/install"
 	"github.com/fungi-go/fungi/internal/logging"
+	"github.com/fungi-go/fungi/internal/maxprocs"
 	"github.com/fungi-go/fungi/internal/sysmon"
 )
 
@@ -45,6 +46,7 @@ func (*daemonRunCmd) Run(e *env, d *daemonCmd) error {
 	keepMonitorAwake(e)
 	c := d.daemonFlags
 	run := func(ctx context.Context) error {
+		go maxprocs.Run(ctx)
 		return daemon.Run(ctx, daemon.Options{Home: e.home, Listen: c.Listen, Relays: c.Relay, Bootstrap: c.Bootstrap, Log: e.stderr, LogLevel: c.LogLevel})
 	}
 	if handled, err := underServiceManager(run); handled {

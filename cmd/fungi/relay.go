@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/fungi-go/fungi/internal/maxprocs"
 	"github.com/fungi-go/fungi/transport"
 	"github.com/fungi-go/fungi/transport/discovery"
 )
@@ -34,6 +35,7 @@ func (c *relayServeCmd) Run(e *env) error {
 	keepMonitorAwake(e)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	go maxprocs.Run(ctx)
 	if _, err := e.home.Init(); err != nil {
 		return err
 	}
