@@ -27,7 +27,7 @@ import (
 // below lowerBelow for quietPeriods in a row, one P is enough again.
 const (
 	period       = time.Second
-	raiseAbove   = 250 * time.Microsecond
+	raiseAbove   = time.Millisecond
 	lowerBelow   = 50 * time.Microsecond
 	quietPeriods = 10
 	minSamples   = 3 // fewer scheduling events in a period say nothing (CPU-bound goroutines, preempted every 10 ms, make few)

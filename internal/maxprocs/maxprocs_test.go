@@ -20,10 +20,10 @@ func TestControllerRaisesAtOnceAndLowersSlowly(t *testing.T) {
 	if n := c.Next(10*time.Microsecond, 1000); n != 1 {
 		t.Fatalf("quiet start: %d Ps, want 1", n)
 	}
-	if n := c.Next(time.Millisecond, 2); n != 1 {
+	if n := c.Next(5*time.Millisecond, 2); n != 1 {
 		t.Fatalf("a slow period of %d events (too few to say): %d Ps, want 1", 2, n)
 	}
-	if n := c.Next(time.Millisecond, 1000); n != 4 {
+	if n := c.Next(5*time.Millisecond, 1000); n != 4 {
 		t.Fatalf("goroutines queued: %d Ps, want 4", n)
 	}
 	for i := range quietPeriods - 1 {
