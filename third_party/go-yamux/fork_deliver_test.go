@@ -3,7 +3,11 @@ package yamux
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"math"
+	"net"
 	"runtime"
 	"sync"
 	"testing"
@@ -128,9 +132,10 @@ func TestDeliverSkipsTheWaitingReader(t *testing.T) {
 	}
 }
 
-// Frames above the limit are not offered to deliver: they are read into
-// the buffer and reach the reader, after the smaller frames before them.
-func TestDeliverLeavesLargerFrames(t *testing.T) {
+// A frame larger than the piece size given with the deliver function is
+// offered in pieces of that size, and while the reader waits none of it
+// reaches the reader.
+func TestDeliverOffersLargeFramesInPieces(t *testing.T) {
 	cs, ss := deliverPair(t)
 	var delivered, read sink
 	var offered []int
@@ -144,7 +149,7 @@ func TestDeliverLeavesLargerFrames(t *testing.T) {
 	go readInto(ss, &read, &reads, done)
 	waitFor(t, "the reader to wait", func() bool { return parked(ss) })
 
-	small, large := pattern(100)[:60], pattern(2000)[:1000]
+	small, large := pattern(100)[:60], pattern(2000)[:1050]
 	if _, err := cs.Write(small); err != nil {
 		t.Fatal(err)
 	}
@@ -152,13 +157,86 @@ func TestDeliverLeavesLargerFrames(t *testing.T) {
 	if _, err := cs.Write(large); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, "the large frame to be delivered", func() bool { return delivered.len() == len(small)+len(large) })
 	cs.Close()
 	<-done
-	if len(offered) != 1 || offered[0] != len(small) {
-		t.Fatalf("deliver was offered frames of %v bytes, want only the %d-byte one", offered, len(small))
+	want := []int{60, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 50}
+	if fmt.Sprint(offered) != fmt.Sprint(want) {
+		t.Fatalf("deliver was offered pieces of %v bytes, want %v", offered, want)
 	}
-	if !bytes.Equal(read.buf.Bytes(), large) {
-		t.Fatalf("the reader got %d bytes, want the %d of the large frame", read.len(), len(large))
+	if !bytes.Equal(delivered.buf.Bytes(), append(append([]byte(nil), small...), large...)) {
+		t.Fatal("the delivered bytes differ from those sent")
+	}
+	if read.len() != 0 || reads != 0 {
+		t.Fatalf("the reader was handed %d bytes in %d reads, want none", read.len(), reads)
+	}
+}
+
+// A reader whose deadline passes while a frame is still arriving leaves
+// its wait on time: the receive loop does not hold up the reader while it
+// waits for the rest of the frame. The bytes delivered before and those
+// buffered after reach the destination in order.
+func TestDeliverLetsTheReaderLeaveMidFrame(t *testing.T) {
+	conf := testConfNoKeepAlive()
+	conf.ConnectionWriteTimeout = 10 * time.Second
+	peer, conn := net.Pipe()
+	server, _ := Server(conn, conf, nil)
+	t.Cleanup(func() { server.Close(); peer.Close() })
+	go io.Copy(io.Discard, peer) // the server's ACK and window updates
+	syn := encode(typeWindowUpdate, flagSYN, 1, 0)
+	if _, err := peer.Write(syn[:]); err != nil {
+		t.Fatal(err)
+	}
+	ss, err := server.AcceptStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out sink
+	ss.SetDeliver(512, func(b []byte) int { out.write(b); return len(b) })
+	ss.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	readErr := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 64<<10)
+		n, err := ss.Read(buf)
+		out.write(buf[:n])
+		readErr <- err
+	}()
+	waitFor(t, "the reader to wait", func() bool { return parked(ss) })
+
+	frame := pattern(2000)[:8<<10]
+	hdr := encode(typeData, 0, 1, uint32(len(frame)))
+	if _, err := peer.Write(append(hdr[:], frame[:1024]...)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first pieces to be delivered", func() bool { return out.len() == 1024 })
+	// The rest of the frame has not been sent: the read must end by
+	// its deadline all the same.
+	var rerr error
+	waitFor(t, "the read to end at its deadline", func() bool {
+		select {
+		case rerr = <-readErr:
+			return true
+		default:
+			return false
+		}
+	})
+	if !errors.Is(rerr, ErrTimeout) {
+		t.Fatalf("the read ended with %v, want a timeout", rerr)
+	}
+	if _, err := peer.Write(frame[1024:]); err != nil {
+		t.Fatal(err)
+	}
+	ss.SetReadDeadline(time.Time{})
+	buf := make([]byte, 64<<10)
+	for out.len() < len(frame) {
+		n, err := ss.Read(buf)
+		out.write(buf[:n])
+		if err != nil {
+			t.Fatalf("after %d of %d bytes: %v", out.len(), len(frame), err)
+		}
+	}
+	if !bytes.Equal(out.buf.Bytes(), frame) {
+		t.Fatal("the frame's bytes arrived out of order")
 	}
 }
 
@@ -167,11 +245,13 @@ func TestDeliverLeavesLargerFrames(t *testing.T) {
 // opening, whether the bytes went through the buffer or not.
 func TestDeliverPartlyKeepsOrderAndWindow(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		take func(i, n int) int
+		name  string
+		piece uint32
+		take  func(i, n int) int
 	}{
-		{"all", func(i, n int) int { return n }},
-		{"mixed", func(i, n int) int { return []int{n, n / 2, 0, n, 1}[i%5] }},
+		{"all", math.MaxUint32, func(i, n int) int { return n }},
+		{"mixed", math.MaxUint32, func(i, n int) int { return []int{n, n / 2, 0, n, 1}[i%5] }},
+		{"mixed pieces", 1000, func(i, n int) int { return []int{n, n / 2, n, 0, n, n, 1}[i%7] }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cs, ss := deliverPair(t)
@@ -181,7 +261,7 @@ func TestDeliverPartlyKeepsOrderAndWindow(t *testing.T) {
 			var out sink
 			out.buf.Grow(len(want))
 			calls := 0
-			ss.SetDeliver(math.MaxUint32, func(b []byte) int {
+			ss.SetDeliver(tc.piece, func(b []byte) int {
 				n := tc.take(calls, len(b))
 				calls++
 				out.write(b[:n])

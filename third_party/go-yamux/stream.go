@@ -588,8 +588,11 @@ func (s *Stream) readData(hdr header, flags uint16, conn io.Reader) error {
 		return nil
 	}
 
-	if s.tryDeliver(conn, length) {
-		return nil
+	if delivered, err := s.tryDeliver(conn, length); delivered {
+		if err != nil {
+			s.session.logger.Printf("[ERR] yamux: Failed to read stream data on stream %d: %v", s.id, err)
+		}
+		return err
 	}
 
 	// Copy into buffer
@@ -613,15 +616,15 @@ func (s *Stream) Intact() bool {
 }
 
 // SetDeliver lets the session's receive loop hand this stream's data
-// frames of up to max bytes to deliver instead of queueing them for Read,
-// whenever the stream's reader is waiting in Read with nothing buffered:
-// the data then reaches its destination without waking the reader. deliver
-// must not block (a non-blocking write, say) and returns how many bytes it
-// took; the rest is buffered for Read as usual, in order. Bytes deliver took
-// count as read. Larger frames are read into the buffer as without
-// delivery, with no extra copy. A nil deliver turns delivery off. Only the reader's
-// own destination may be written by deliver: while the reader is waiting it
-// holds no data, so nothing it wrote can be overtaken.
+// frames to deliver, in pieces of up to max bytes, instead of queueing them
+// for Read, whenever the stream's reader is waiting in Read with nothing
+// buffered: the data then reaches its destination without waking the
+// reader. deliver must not block (a non-blocking write, say) and returns
+// how many bytes it took; the rest of the piece and of its frame are
+// buffered for Read as usual, in order. Bytes deliver took count as read.
+// A nil deliver turns delivery off. Only the reader's own destination may
+// be written by deliver: while the reader is waiting it holds no data, so
+// nothing it wrote can be overtaken.
 func (s *Stream) SetDeliver(max uint32, deliver func([]byte) int) {
 	s.deliverMu.Lock()
 	s.deliver = deliver
@@ -629,41 +632,74 @@ func (s *Stream) SetDeliver(max uint32, deliver func([]byte) int) {
 	s.deliverMu.Unlock()
 }
 
-// tryDeliver reads a data frame of length bytes from conn and hands it to
-// the stream's deliver function if the reader is waiting on an empty
-// buffer; whatever deliver did not take is buffered. It reports false,
-// having read nothing, when the frame must go through the buffer.
-func (s *Stream) tryDeliver(conn io.Reader, length uint32) bool {
-	s.deliverMu.Lock()
-	defer s.deliverMu.Unlock()
-	if s.deliver == nil || length > s.deliverMax || !s.readerParked || s.recvBuf.Len() != 0 {
+// deliverableLocked reports whether the receive loop may hand bytes to
+// deliver now: the reader waits in Read with nothing buffered and the
+// stream is open for reading. The caller holds deliverMu.
+func (s *Stream) deliverableLocked() bool {
+	if s.deliver == nil || s.deliverMax == 0 || !s.readerParked || s.recvBuf.Len() != 0 {
 		return false
 	}
 	s.stateLock.Lock()
-	open := s.readState == halfOpen
-	s.stateLock.Unlock()
-	if !open || s.recvBuf.checkOverflow(length) != nil {
-		return false
+	defer s.stateLock.Unlock()
+	return s.readState == halfOpen
+}
+
+// tryDeliver reads a data frame of length bytes from conn and hands it, a
+// piece at a time, to the stream's deliver function while the reader waits
+// on an empty buffer; whatever deliver does not take, and the rest of the
+// frame, is buffered. It reports false, having read nothing, when the frame
+// must go through the buffer. deliverMu is not held while a piece is read
+// from conn: a frame may arrive slowly, and a reader whose deadline passes
+// meanwhile must be able to leave its wait (it then gets the rest of the
+// frame from the buffer).
+func (s *Stream) tryDeliver(conn io.Reader, length uint32) (bool, error) {
+	s.deliverMu.Lock()
+	piece := s.deliverMax
+	ok := s.deliverableLocked()
+	s.deliverMu.Unlock()
+	if !ok || s.recvBuf.checkOverflow(length) != nil {
+		return false, nil
 	}
-	buf := pool.Get(int(length))
+	if piece > length {
+		piece = length
+	}
+	buf := pool.Get(int(piece))
 	defer pool.Put(buf)
-	if _, err := io.ReadFull(conn, buf); err != nil {
-		// The session is ending: the reader learns it from the
-		// stream's close, as when Append fails.
-		return true
+	for left := length; left > 0; {
+		m := piece
+		if m > left {
+			m = left
+		}
+		if _, err := io.ReadFull(conn, buf[:m]); err != nil {
+			// The session is ending: the reader learns it from the
+			// stream's close, as when Append fails.
+			return true, nil
+		}
+		left -= m
+		n := 0
+		s.deliverMu.Lock()
+		if s.deliverableLocked() {
+			n = s.deliver(buf[:m])
+			s.recvBuf.consume(uint32(n))
+		}
+		s.deliverMu.Unlock()
+		if n < int(m) {
+			s.recvBuf.Append(bytes.NewReader(buf[n:m]), m-uint32(n))
+			var err error
+			if left > 0 {
+				err = s.recvBuf.Append(conn, left)
+			}
+			asyncNotify(s.recvNotifyCh)
+			return true, err
+		}
 	}
-	n := s.deliver(buf)
-	s.recvBuf.consume(uint32(n))
-	if rest := buf[n:]; len(rest) > 0 {
-		s.recvBuf.Append(bytes.NewReader(rest), uint32(len(rest)))
-		asyncNotify(s.recvNotifyCh)
-		return true
-	}
+	s.deliverMu.Lock()
 	if s.recvBuf.windowLow(s.recvWindow) {
 		s.windowDue = true
 		asyncNotify(s.recvNotifyCh)
 	}
-	return true
+	s.deliverMu.Unlock()
+	return true, nil
 }
 
 // SetDeadline sets the read and write deadlines
