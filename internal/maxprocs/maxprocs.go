@@ -22,18 +22,23 @@ import (
 	"time"
 )
 
-// Thresholds of the controller, on the runnable-to-running latency of the
-// last period: above raiseAbove at p90, goroutines queue for the one P;
-// below lowerBelow for quietPeriods in a row, one P is enough again.
+// Thresholds of the controller, read every period: goroutines queue for
+// the one P when the p90 of the runnable-to-running latency is above
+// raiseAbove and goroutines stand ready at the read (a burst of
+// connections shows within a period; so do CPU-bound goroutines, which
+// wait a 10 ms preemption slice each). A slow p90 with nothing ready is
+// the machine's CPU, not the P, taken by others: more Ps do not help
+// there. Below lowerBelow for quietPeriods in a row, one P is enough
+// again.
 const (
-	period       = time.Second
+	period       = 100 * time.Millisecond
 	raiseAbove   = time.Millisecond
 	lowerBelow   = 50 * time.Microsecond
-	quietPeriods = 10
-	minSamples   = 3 // fewer scheduling events in a period say nothing (CPU-bound goroutines, preempted every 10 ms, make few)
+	quietPeriods = 100 // 10 s
+	minSamples   = 3   // fewer scheduling events in a period say nothing
 )
 
-// Controller decides the number of Ps from one period's latencies.
+// Controller decides the number of Ps from one period's figures.
 type Controller struct {
 	Max   int // the Ps a busy daemon gets
 	procs int // the Ps it has now
@@ -41,13 +46,14 @@ type Controller struct {
 }
 
 // Next is the number of Ps for the next period, given the p90 of the
-// scheduling latency in the last one and how many events it holds.
-func (c *Controller) Next(p90 time.Duration, events uint64) int {
+// scheduling latency in the last one, how many events it holds, and how
+// many goroutines stand ready now.
+func (c *Controller) Next(p90 time.Duration, events, runnable uint64) int {
 	if c.procs == 0 {
 		c.procs = 1
 	}
 	switch {
-	case c.procs < c.Max && events >= minSamples && p90 > raiseAbove:
+	case c.procs < c.Max && events >= minSamples && p90 > raiseAbove && runnable > 0:
 		c.procs, c.quiet = c.Max, 0
 	case c.procs > 1 && (events < minSamples || p90 < lowerBelow):
 		c.quiet++
@@ -73,7 +79,7 @@ func Run(ctx context.Context) {
 	}
 	runtime.GOMAXPROCS(1)
 	defer runtime.GOMAXPROCS(c.Max)
-	sample := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	sample := []metrics.Sample{{Name: "/sched/latencies:seconds"}, {Name: "/sched/goroutines/runnable:goroutines"}}
 	var last []uint64
 	tick := time.NewTicker(period)
 	defer tick.Stop()
@@ -84,13 +90,13 @@ func Run(ctx context.Context) {
 		case <-tick.C:
 		}
 		metrics.Read(sample)
-		if sample[0].Value.Kind() != metrics.KindFloat64Histogram {
-			return // a runtime without the metric: stay on one P
+		if sample[0].Value.Kind() != metrics.KindFloat64Histogram || sample[1].Value.Kind() != metrics.KindUint64 {
+			return // a runtime without the metrics: its default (deferred)
 		}
 		h := sample[0].Value.Float64Histogram()
 		p90, events := percentile(h, last, 0.9)
 		last = append(last[:0], h.Counts...)
-		if n := c.Next(p90, events); n != runtime.GOMAXPROCS(0) {
+		if n := c.Next(p90, events, sample[1].Value.Uint64()); n != runtime.GOMAXPROCS(0) {
 			runtime.GOMAXPROCS(n)
 		}
 	}

@@ -17,27 +17,30 @@ import (
 // back to one only after quietPeriods quiet periods in a row.
 func TestControllerRaisesAtOnceAndLowersSlowly(t *testing.T) {
 	c := &Controller{Max: 4}
-	if n := c.Next(10*time.Microsecond, 1000); n != 1 {
+	if n := c.Next(10*time.Microsecond, 1000, 1); n != 1 {
 		t.Fatalf("quiet start: %d Ps, want 1", n)
 	}
-	if n := c.Next(5*time.Millisecond, 2); n != 1 {
+	if n := c.Next(5*time.Millisecond, 2, 1); n != 1 {
 		t.Fatalf("a slow period of %d events (too few to say): %d Ps, want 1", 2, n)
 	}
-	if n := c.Next(5*time.Millisecond, 1000); n != 4 {
+	if n := c.Next(5*time.Millisecond, 1000, 0); n != 1 {
+		t.Fatalf("a slow period with nothing ready (the machine busy, not the P): %d Ps, want 1", n)
+	}
+	if n := c.Next(5*time.Millisecond, 1000, 1); n != 4 {
 		t.Fatalf("goroutines queued: %d Ps, want 4", n)
 	}
 	for i := range quietPeriods - 1 {
-		if n := c.Next(10*time.Microsecond, 1000); n != 4 {
+		if n := c.Next(10*time.Microsecond, 1000, 0); n != 4 {
 			t.Fatalf("quiet period %d of %d: %d Ps, want 4 still", i+1, quietPeriods, n)
 		}
 	}
-	if n := c.Next(100*time.Microsecond, 1000); n != 4 {
+	if n := c.Next(100*time.Microsecond, 1000, 0); n != 4 {
 		t.Fatalf("a period between the thresholds: %d Ps, want 4", n)
 	}
 	for range quietPeriods - 1 {
-		c.Next(10*time.Microsecond, 1000)
+		c.Next(10*time.Microsecond, 1000, 0)
 	}
-	if n := c.Next(10*time.Microsecond, 1000); n != 1 {
+	if n := c.Next(10*time.Microsecond, 1000, 0); n != 1 {
 		t.Fatalf("after %d quiet periods in a row: %d Ps, want 1", quietPeriods, n)
 	}
 }
