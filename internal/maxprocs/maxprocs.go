@@ -22,7 +22,7 @@ import (
 	"time"
 )
 
-// Thresholds of the controller, read every period: goroutines queue for
+// Thresholds of the controller, read every readEvery (a period): goroutines queue for
 // the one P when the p90 of the runnable-to-running latency is above
 // raiseAbove and goroutines stand ready at the read (a burst of
 // connections shows within a period; so do CPU-bound goroutines, which
@@ -31,7 +31,7 @@ import (
 // there. Below lowerBelow for quietPeriods in a row, one P is enough
 // again.
 const (
-	period       = 100 * time.Millisecond
+	readEvery    = 100 * time.Millisecond
 	raiseAbove   = time.Millisecond
 	lowerBelow   = 50 * time.Microsecond
 	quietPeriods = 100 // 10 s
@@ -80,8 +80,8 @@ func Run(ctx context.Context) {
 	runtime.GOMAXPROCS(1)
 	defer runtime.GOMAXPROCS(c.Max)
 	sample := []metrics.Sample{{Name: "/sched/latencies:seconds"}, {Name: "/sched/goroutines/runnable:goroutines"}}
-	var last []uint64
-	tick := time.NewTicker(period)
+	var last, period []uint64
+	tick := time.NewTicker(readEvery)
 	defer tick.Stop()
 	for {
 		select {
@@ -94,23 +94,30 @@ func Run(ctx context.Context) {
 			return // a runtime without the metrics: its default (deferred)
 		}
 		h := sample[0].Value.Float64Histogram()
-		p90, events := percentile(h, last, 0.9)
+		period = since(period, h.Counts, last)
 		last = append(last[:0], h.Counts...)
+		p90, events := percentile(period, h.Buckets, 0.9)
 		if n := c.Next(p90, events, sample[1].Value.Uint64()); n != runtime.GOMAXPROCS(0) {
 			runtime.GOMAXPROCS(n)
 		}
 	}
 }
 
-// percentile is the q-quantile of the events h holds beyond the counts in
-// last (the histogram at the previous read), as the upper bound of its
-// bucket, and how many events that is.
-func percentile(h *metrics.Float64Histogram, last []uint64, q float64) (time.Duration, uint64) {
+// since is counts less last (the histogram at the previous read; nil at
+// the first), in d's memory.
+func since(d, counts, last []uint64) []uint64 {
+	d = append(d[:0], counts...)
+	for i := range min(len(d), len(last)) {
+		d[i] -= last[i]
+	}
+	return d
+}
+
+// percentile is the q-quantile of a histogram's counts, as the upper
+// bound of its bucket, and how many events the counts hold.
+func percentile(counts []uint64, buckets []float64, q float64) (time.Duration, uint64) {
 	var total uint64
-	for i, n := range h.Counts {
-		if i < len(last) {
-			n -= last[i]
-		}
+	for _, n := range counts {
 		total += n
 	}
 	if total == 0 {
@@ -118,16 +125,13 @@ func percentile(h *metrics.Float64Histogram, last []uint64, q float64) (time.Dur
 	}
 	want := uint64(q * float64(total))
 	var seen uint64
-	for i, n := range h.Counts {
-		if i < len(last) {
-			n -= last[i]
-		}
+	for i, n := range counts {
 		seen += n
 		if seen > want {
-			return bound(h.Buckets[i+1]), total
+			return bound(buckets[i+1]), total
 		}
 	}
-	return bound(h.Buckets[len(h.Buckets)-1]), total
+	return bound(buckets[len(buckets)-1]), total
 }
 
 // bound is a bucket's upper bound in seconds as a duration; the last

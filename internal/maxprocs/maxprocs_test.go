@@ -48,12 +48,14 @@ func TestControllerRaisesAtOnceAndLowersSlowly(t *testing.T) {
 // percentile reads the events since the last read, not since start.
 func TestPercentileOfThePeriod(t *testing.T) {
 	h := &metrics.Float64Histogram{Buckets: []float64{0, 1e-5, 1e-4, 1e-3, 1e-2}, Counts: []uint64{100, 0, 0, 0}}
-	if p, n := percentile(h, nil, 0.9); p != 10*time.Microsecond || n != 100 {
+	d := since(nil, h.Counts, nil)
+	if p, n := percentile(d, h.Buckets, 0.9); p != 10*time.Microsecond || n != 100 {
 		t.Fatalf("first read: p90 %v of %d events, want 10µs of 100", p, n)
 	}
 	last := append([]uint64(nil), h.Counts...)
 	h.Counts = []uint64{100, 0, 0, 50}
-	if p, n := percentile(h, last, 0.9); p != 10*time.Millisecond || n != 50 {
+	d = since(d, h.Counts, last)
+	if p, n := percentile(d, h.Buckets, 0.9); p != 10*time.Millisecond || n != 50 {
 		t.Fatalf("second read: p90 %v of %d events, want 10ms of 50", p, n)
 	}
 }
