@@ -41,6 +41,8 @@ import (
 	manet "github.com/multiformats/go-multiaddr/net"
 	quicgo "github.com/quic-go/quic-go"
 	"golang.org/x/crypto/hkdf"
+
+	"github.com/fungi-go/fungi/transport/recordbatch"
 )
 
 // The host is assembled here from go-libp2p's parts instead of by
@@ -106,7 +108,8 @@ func newTransports(priv crypto.PrivKey, gater connmgr.ConnectionGater, rm networ
 	if err != nil {
 		return nil, err
 	}
-	up, err := tptu.New([]sec.SecureTransport{tlsT, noiseT}, muxers, nil, rm, gater)
+	// TLS's records of one write leave in one syscall, not one each.
+	up, err := tptu.New([]sec.SecureTransport{recordbatch.New(tlsT), noiseT}, muxers, nil, rm, gater)
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,173 @@
+// Package recordbatch wraps a libp2p security transport so that one Write
+// on a secured connection reaches the socket in as few writes as its size
+// allows, however many records the security protocol cuts it into.
+//
+// crypto/tls seals a Write in records of at most 16 KiB and writes each
+// record to the socket on its own: a 128 KiB frame is nine write
+// syscalls, where ssh's client makes about one per 64 KiB. The records,
+// their order and their bytes on the wire are unchanged; only the
+// syscalls that carry them are fewer. A Write of one record or less is
+// passed through as it was, so a small message leaves no later than
+// before.
+package recordbatch
+
+import (
+	"context"
+	"net"
+	"sync"
+
+	pool "github.com/libp2p/go-buffer-pool"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/core/sec"
+)
+
+// recordPayload is the most plaintext one TLS record carries: a Write no
+// larger is one record and one write already.
+const recordPayload = 16 << 10
+
+// batchBytes is how many bytes of sealed records are held before they
+// are written: a 128 KiB frame's nine records (with their 22 bytes of
+// framing each) in one write.
+const batchBytes = 136 << 10
+
+// Transport is a security transport whose connections write the records
+// of one Write together. It negotiates and speaks exactly what the
+// transport it wraps does, under the same protocol ID.
+type Transport struct {
+	inner sec.SecureTransport
+}
+
+var _ sec.SecureTransport = (*Transport)(nil)
+
+// New wraps t. Wrap a transport whose Write cuts data into records
+// written one by one (libp2p's TLS); one that already writes a Write at
+// once gains nothing.
+func New(t sec.SecureTransport) *Transport { return &Transport{inner: t} }
+
+// ID is the wrapped transport's protocol ID.
+func (t *Transport) ID() protocol.ID { return t.inner.ID() }
+
+// SecureInbound runs the wrapped transport's handshake as the server.
+func (t *Transport) SecureInbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
+	held := &heldConn{Conn: insecure}
+	sc, err := t.inner.SecureInbound(ctx, held, p)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{SecureConn: sc, held: held}, nil
+}
+
+// SecureOutbound runs the wrapped transport's handshake as the client.
+func (t *Transport) SecureOutbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
+	held := &heldConn{Conn: insecure}
+	sc, err := t.inner.SecureOutbound(ctx, held, p)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{SecureConn: sc, held: held}, nil
+}
+
+// conn is a secured connection whose large Writes hold their records
+// under the security layer until the Write is sealed whole.
+type conn struct {
+	sec.SecureConn
+	held *heldConn
+	// writing keeps two large Writes from holding at once; the security
+	// layer orders their records anyway.
+	writing sync.Mutex
+}
+
+// Write seals b as the wrapped connection does. A record written under
+// the security layer while this Write holds (a record another goroutine
+// sends, a TLS KeyUpdate answered by the reader) joins the batch in the
+// order it was written, so the records reach the socket in their order.
+func (c *conn) Write(b []byte) (int, error) {
+	if len(b) <= recordPayload {
+		return c.SecureConn.Write(b)
+	}
+	c.writing.Lock()
+	defer c.writing.Unlock()
+	c.held.hold()
+	n, err := c.SecureConn.Write(b)
+	if ferr := c.held.release(); ferr != nil && err == nil {
+		// The records were sealed but did not reach the socket; the
+		// connection is broken from here on (the error sticks).
+		return 0, ferr
+	}
+	return n, err
+}
+
+// heldConn is the socket under the security layer: while held it keeps
+// what it is given in one buffer and writes it when the buffer is full or
+// the hold is released.
+type heldConn struct {
+	net.Conn
+	mu      sync.Mutex
+	holding bool
+	buf     []byte // from pool while holding, nil otherwise
+	err     error  // the first failed write: every later one fails with it
+}
+
+func (h *heldConn) Write(b []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.err != nil {
+		return 0, h.err
+	}
+	if !h.holding {
+		return h.Conn.Write(b)
+	}
+	if len(h.buf)+len(b) > batchBytes {
+		if err := h.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(b) > batchBytes {
+			return h.writeLocked(b)
+		}
+	}
+	if h.buf == nil {
+		h.buf = pool.Get(batchBytes)[:0]
+	}
+	h.buf = append(h.buf, b...)
+	return len(b), nil
+}
+
+func (h *heldConn) hold() {
+	h.mu.Lock()
+	h.holding = true
+	h.mu.Unlock()
+}
+
+// release writes what is held and ends the hold.
+func (h *heldConn) release() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.holding = false
+	err := h.flushLocked()
+	if h.buf != nil {
+		pool.Put(h.buf[:cap(h.buf)])
+		h.buf = nil
+	}
+	return err
+}
+
+func (h *heldConn) flushLocked() error {
+	if h.err != nil {
+		return h.err
+	}
+	if len(h.buf) == 0 {
+		return nil
+	}
+	_, err := h.writeLocked(h.buf)
+	h.buf = h.buf[:0]
+	return err
+}
+
+func (h *heldConn) writeLocked(b []byte) (int, error) {
+	n, err := h.Conn.Write(b)
+	if err != nil {
+		h.err = err
+	}
+	return n, err
+}
