@@ -61,6 +61,7 @@ func TestAccessDaemonsBench(t *testing.T) {
 		n = benchCounts{kept: 2000, fresh: 300, streamBytes: 128 << 20, rounds: 5}
 	}
 	n.fresh = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_NEW", n.fresh, 100000)
+	n.kept = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_KEPT", n.kept, 1000000)
 	fungi, err := exec.LookPath("fungi") // the test binary as fungi, put on PATH by testscript.Main
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +101,12 @@ func TestAccessDaemonsBench(t *testing.T) {
 	const cpuRow = "CPU per new connection (forwarders)"
 	const switchRow = "thread switches per new connection (forwarders)"
 	const keptSwitchRow = "thread switches per kept round trip (forwarders)"
-	results[cpuRow], results[switchRow], results[keptSwitchRow] = map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
+	const keptCPURow = "CPU per kept round trip (forwarders)"
+	const streamsCPURow = "CPU per GiB, 8 streams (forwarders)"
+	derived := []string{cpuRow, switchRow, keptSwitchRow, keptCPURow, streamsCPURow}
+	for _, row := range derived {
+		results[row] = map[string][]float64{}
+	}
 	only := os.Getenv("FUNGI_BENCH_ACCESS_ONLY")
 	for _, m := range measures {
 		results[m.name] = map[string][]float64{}
@@ -117,6 +123,13 @@ func TestAccessDaemonsBench(t *testing.T) {
 		if strings.HasPrefix(m.name, "kept") {
 			for _, p := range paths[1:] { // not direct: nothing forwards
 				results[keptSwitchRow][p.name] = []float64{float64(treeSwitches(p.pids)-switches[p.name]) / float64(n.kept)}
+				results[keptCPURow][p.name] = []float64{float64(treeCPU(p.pids)-cpu[p.name]) / float64(time.Microsecond) / float64(n.kept)}
+			}
+		}
+		if strings.HasPrefix(m.name, "8 streams") {
+			for _, p := range paths[1:] {
+				gib := float64(n.streamBytes) * float64(n.rounds) / (1 << 30)
+				results[streamsCPURow][p.name] = []float64{float64(treeCPU(p.pids)-cpu[p.name]) / float64(time.Millisecond) / gib}
 			}
 		}
 		if strings.HasPrefix(m.name, "new connection") {
@@ -126,7 +139,8 @@ func TestAccessDaemonsBench(t *testing.T) {
 			}
 		}
 	}
-	measures = append(measures, benchMeasure{cpuRow, "µs", nil}, benchMeasure{switchRow, "", nil}, benchMeasure{keptSwitchRow, "", nil})
+	measures = append(measures, benchMeasure{cpuRow, "µs", nil}, benchMeasure{switchRow, "", nil}, benchMeasure{keptSwitchRow, "", nil},
+		benchMeasure{keptCPURow, "µs", nil}, benchMeasure{streamsCPURow, "ms", nil})
 	if !full {
 		return
 	}
@@ -260,15 +274,45 @@ func sshForward(t *testing.T, echo, sink string) (e, s string, pids []int, ok bo
 	return e, s, []int{ssh.Process.Pid, srv.PID}, true
 }
 
-// treeCPU is the user and system CPU time of the processes pids and all
-// their descendants (sshd serves a session in a child of its own), as
-// /proc says; 0 where /proc is unreadable.
+// treeCPU is the CPU time of the threads of the processes pids and all
+// their descendants (sshd serves a session in a child of its own): the
+// scheduler's own count in nanoseconds (/proc/PID/task/TID/schedstat).
+// utime and stime in /proc/PID/stat are sampled at the clock tick, which
+// on a tickless machine lands on whoever wakes a sleeping CPU: a path of
+// short wake-ups is charged far more than it ran. Where schedstat is
+// unreadable it falls back to those.
 func treeCPU(pids []int) time.Duration {
 	var total time.Duration
-	for _, p := range inTree(pids) {
-		total += p.cpu
+	for pid, p := range inTree(pids) {
+		ran, ok := threadsRan(pid)
+		if !ok {
+			ran = p.cpu
+		}
+		total += ran
 	}
 	return total
+}
+
+// threadsRan sums the time the live threads of pid have run.
+func threadsRan(pid int) (time.Duration, bool) {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, false
+	}
+	var total time.Duration
+	for _, task := range tasks {
+		data, err := os.ReadFile(filepath.Join(dir, task.Name(), "schedstat"))
+		if err != nil {
+			return 0, false
+		}
+		ns, err := strconv.ParseInt(strings.Fields(string(data) + " x")[0], 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		total += time.Duration(ns)
+	}
+	return total, true
 }
 
 // treeSwitches is how many times the threads of the processes pids and

@@ -55,7 +55,11 @@ func muxedStreamOf(s any) any {
 		}
 		switch step := unwrapStepOf(rv.Type()); {
 		case step.convert:
-			return rv.Convert(yamuxStreamType).Interface().(*goyamux.Stream)
+			// A pointer convertible to *goyamux.Stream points to the same
+			// memory layout: reading it as one is the conversion, without
+			// reflect's per-call type comparison (0.4% of a forwarding
+			// daemon's CPU per new connection).
+			return (*goyamux.Stream)(rv.UnsafePointer())
 		case step.field < 0:
 			return nil
 		default:
