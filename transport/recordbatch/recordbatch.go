@@ -50,18 +50,18 @@ func (t *Transport) ID() protocol.ID { return t.inner.ID() }
 
 // SecureInbound runs the wrapped transport's handshake as the server.
 func (t *Transport) SecureInbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
-	held := &heldConn{Conn: insecure}
-	sc, err := t.inner.SecureInbound(ctx, held, p)
-	if err != nil {
-		return nil, err
-	}
-	return &conn{SecureConn: sc, held: held}, nil
+	return secure(insecure, func(c net.Conn) (sec.SecureConn, error) { return t.inner.SecureInbound(ctx, c, p) })
 }
 
 // SecureOutbound runs the wrapped transport's handshake as the client.
 func (t *Transport) SecureOutbound(ctx context.Context, insecure net.Conn, p peer.ID) (sec.SecureConn, error) {
+	return secure(insecure, func(c net.Conn) (sec.SecureConn, error) { return t.inner.SecureOutbound(ctx, c, p) })
+}
+
+// secure runs handshake over insecure with the holding socket under it.
+func secure(insecure net.Conn, handshake func(net.Conn) (sec.SecureConn, error)) (sec.SecureConn, error) {
 	held := &heldConn{Conn: insecure}
-	sc, err := t.inner.SecureOutbound(ctx, held, p)
+	sc, err := handshake(held)
 	if err != nil {
 		return nil, err
 	}

@@ -13,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/sec"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 
 	"github.com/fungi-go/fungi/transport/recordbatch"
+	"github.com/fungi-go/fungi/transport/transporttest"
 )
 
 // countingConn counts the writes that reach the socket.
@@ -34,15 +34,8 @@ func (c *countingConn) Write(b []byte) (int, error) {
 
 func newTLS(t *testing.T) (sec.SecureTransport, peer.ID) {
 	t.Helper()
-	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	priv, id := transporttest.Key(t)
 	tr, err := libp2ptls.New(libp2ptls.ID, priv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(priv)
 	if err != nil {
 		t.Fatal(err)
 	}
