@@ -47,7 +47,9 @@ import (
 // (FUNGI_CPUPROFILE in the daemon); FUNGI_BENCH_ACCESS_ONLY=new (a part of
 // a measure's name) runs only that measure, to profile it;
 // FUNGI_BENCH_ACCESS_NEW=3000 makes that many new connections instead of
-// 300 (the CPU figure's resolution is 10 ms over all of them).
+// 300, FUNGI_BENCH_ACCESS_KEPT that many kept round trips instead of 2,000;
+// FUNGI_BENCH_ACCESS_BLOCKS=10 first makes ten runs of new connections on
+// the same daemons and prints each run's p50 and CPU by path.
 // FUNGI_BENCH_ACCESS_BASE=/path/to/fungi adds a pair of daemons of that
 // build over TCP (base-tcp) and a tcp / base column: a change measured
 // against the build before it, in the same run, in the same turns. Give
@@ -106,6 +108,9 @@ func TestAccessDaemonsBench(t *testing.T) {
 	derived := []string{cpuRow, switchRow, keptSwitchRow, keptCPURow, streamsCPURow}
 	for _, row := range derived {
 		results[row] = map[string][]float64{}
+	}
+	if blocks := testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_BLOCKS", 0, 1000); blocks > 0 {
+		newConnectionBlocks(t, paths, n.fresh, blocks)
 	}
 	only := os.Getenv("FUNGI_BENCH_ACCESS_ONLY")
 	for _, m := range measures {
@@ -448,6 +453,25 @@ func newConnections(t *testing.T, ps []benchPath, n int) map[string][]float64 {
 		}
 		return time.Since(t0)
 	}))
+}
+
+// newConnectionBlocks makes blocks runs of n new connections on every
+// path, one after the other on the same daemons, and prints each run's
+// p50 and CPU per connection by path: whether the first connections of a
+// daemon cost more than later ones, and on which path.
+func newConnectionBlocks(t *testing.T, ps []benchPath, n, blocks int) {
+	for b := range blocks {
+		cpu := map[string]time.Duration{}
+		for _, p := range ps[1:] {
+			cpu[p.name] = treeCPU(p.pids)
+		}
+		p50 := newConnections(t, ps, n)
+		var line []string
+		for _, p := range ps[1:] {
+			line = append(line, fmt.Sprintf("%s %.0f µs, CPU %.0f µs", p.name, p50[p.name][0], float64(treeCPU(p.pids)-cpu[p.name])/float64(time.Microsecond)/float64(n)))
+		}
+		fmt.Printf("new connections %d–%d: %s\n", b*n+1, (b+1)*n, strings.Join(line, "; "))
+	}
 }
 
 // byPath is the p50 and p90 of each path's latencies.
