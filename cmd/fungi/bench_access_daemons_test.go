@@ -461,14 +461,15 @@ func newConnections(t *testing.T, ps []benchPath, n int) map[string][]float64 {
 // daemon cost more than later ones, and on which path.
 func newConnectionBlocks(t *testing.T, ps []benchPath, n, blocks int) {
 	for b := range blocks {
-		cpu := map[string]time.Duration{}
+		cpu, switches := map[string]time.Duration{}, map[string]int{}
 		for _, p := range ps[1:] {
-			cpu[p.name] = treeCPU(p.pids)
+			cpu[p.name], switches[p.name] = treeCPU(p.pids), treeSwitches(p.pids)
 		}
 		p50 := newConnections(t, ps, n)
 		var line []string
 		for _, p := range ps[1:] {
-			line = append(line, fmt.Sprintf("%s %.0f µs, CPU %.0f µs", p.name, p50[p.name][0], float64(treeCPU(p.pids)-cpu[p.name])/float64(time.Microsecond)/float64(n)))
+			line = append(line, fmt.Sprintf("%s %.0f µs, CPU %.0f µs, %.1f switches", p.name, p50[p.name][0],
+				float64(treeCPU(p.pids)-cpu[p.name])/float64(time.Microsecond)/float64(n), float64(treeSwitches(p.pids)-switches[p.name])/float64(n)))
 		}
 		fmt.Printf("new connections %d–%d: %s\n", b*n+1, (b+1)*n, strings.Join(line, "; "))
 	}
