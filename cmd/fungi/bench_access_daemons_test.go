@@ -120,27 +120,20 @@ func TestAccessDaemonsBench(t *testing.T) {
 		}
 		// The forwarders of a path work only for that path's connections,
 		// so each path's CPU is told apart even with the turns.
-		cpu, switches := map[string]time.Duration{}, map[string]int{}
-		for _, p := range paths {
-			cpu[p.name], switches[p.name] = treeCPU(p.pids), treeSwitches(p.pids)
-		}
+		before := spentBefore(paths)
 		results[m.name] = m.run(paths)
-		if strings.HasPrefix(m.name, "kept") {
-			for _, p := range paths[1:] { // not direct: nothing forwards
-				results[keptSwitchRow][p.name] = []float64{float64(treeSwitches(p.pids)-switches[p.name]) / float64(n.kept)}
-				results[keptCPURow][p.name] = []float64{float64(treeCPU(p.pids)-cpu[p.name]) / float64(time.Microsecond) / float64(n.kept)}
-			}
-		}
-		if strings.HasPrefix(m.name, "8 streams") {
-			for _, p := range paths[1:] {
+		for _, p := range paths[1:] { // not direct: nothing forwards
+			used := spentBy(p).less(before[p.name])
+			switch {
+			case strings.HasPrefix(m.name, "kept"):
+				results[keptSwitchRow][p.name] = []float64{used.switchesEach(n.kept)}
+				results[keptCPURow][p.name] = []float64{used.cpuEach(n.kept, time.Microsecond)}
+			case strings.HasPrefix(m.name, "8 streams"):
 				gib := float64(n.streamBytes) * float64(n.rounds) / (1 << 30)
-				results[streamsCPURow][p.name] = []float64{float64(treeCPU(p.pids)-cpu[p.name]) / float64(time.Millisecond) / gib}
-			}
-		}
-		if strings.HasPrefix(m.name, "new connection") {
-			for _, p := range paths[1:] {
-				results[cpuRow][p.name] = []float64{float64(treeCPU(p.pids)-cpu[p.name]) / float64(time.Microsecond) / float64(n.fresh)}
-				results[switchRow][p.name] = []float64{float64(treeSwitches(p.pids)-switches[p.name]) / float64(n.fresh)}
+				results[streamsCPURow][p.name] = []float64{float64(used.cpu) / float64(time.Millisecond) / gib}
+			case strings.HasPrefix(m.name, "new connection"):
+				results[cpuRow][p.name] = []float64{used.cpuEach(n.fresh, time.Microsecond)}
+				results[switchRow][p.name] = []float64{used.switchesEach(n.fresh)}
 			}
 		}
 	}
@@ -279,6 +272,33 @@ func sshForward(t *testing.T, echo, sink string) (e, s string, pids []int, ok bo
 	return e, s, []int{ssh.Process.Pid, srv.PID}, true
 }
 
+// spent is what a path's forwarders have used: CPU time and thread
+// switches.
+type spent struct {
+	cpu      time.Duration
+	switches int
+}
+
+func spentBy(p benchPath) spent { return spent{treeCPU(p.pids), treeSwitches(p.pids)} }
+
+// spentBefore is spentBy for every path, by name: the start of a measure.
+func spentBefore(ps []benchPath) map[string]spent {
+	out := map[string]spent{}
+	for _, p := range ps {
+		out[p.name] = spentBy(p)
+	}
+	return out
+}
+
+func (s spent) less(o spent) spent { return spent{s.cpu - o.cpu, s.switches - o.switches} }
+
+// cpuEach is the CPU per one of n, in unit.
+func (s spent) cpuEach(n int, unit time.Duration) float64 {
+	return float64(s.cpu) / float64(unit) / float64(n)
+}
+
+func (s spent) switchesEach(n int) float64 { return float64(s.switches) / float64(n) }
+
 // treeCPU is the CPU time of the threads of the processes pids and all
 // their descendants (sshd serves a session in a child of its own): the
 // scheduler's own count in nanoseconds (/proc/PID/task/TID/schedstat).
@@ -321,24 +341,13 @@ func threadsRan(pid int) (time.Duration, bool) {
 }
 
 // treeSwitches is how many times the threads of the processes pids and
-// all their descendants were switched out, by their own wait or by the
-// kernel: each is a wake-up paid on the path.
+// all their descendants were switched out (testutil.ThreadSwitches): each
+// is a wake-up paid on the path.
 func treeSwitches(pids []int) int {
 	total := 0
 	for pid := range inTree(pids) {
-		tasks, _ := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "task"))
-		for _, task := range tasks {
-			data, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "task", task.Name(), "status"))
-			if err != nil {
-				continue
-			}
-			for _, line := range strings.Split(string(data), "\n") {
-				if name, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(name, "ctxt_switches") {
-					n, _ := strconv.Atoi(strings.TrimSpace(v))
-					total += n
-				}
-			}
-		}
+		n, _ := testutil.ThreadSwitches(pid) // 0 for one that just ended
+		total += n
 	}
 	return total
 }
@@ -461,15 +470,13 @@ func newConnections(t *testing.T, ps []benchPath, n int) map[string][]float64 {
 // daemon cost more than later ones, and on which path.
 func newConnectionBlocks(t *testing.T, ps []benchPath, n, blocks int) {
 	for b := range blocks {
-		cpu, switches := map[string]time.Duration{}, map[string]int{}
-		for _, p := range ps[1:] {
-			cpu[p.name], switches[p.name] = treeCPU(p.pids), treeSwitches(p.pids)
-		}
+		before := spentBefore(ps)
 		p50 := newConnections(t, ps, n)
 		var line []string
 		for _, p := range ps[1:] {
+			used := spentBy(p).less(before[p.name])
 			line = append(line, fmt.Sprintf("%s %.0f µs, CPU %.0f µs, %.1f switches", p.name, p50[p.name][0],
-				float64(treeCPU(p.pids)-cpu[p.name])/float64(time.Microsecond)/float64(n), float64(treeSwitches(p.pids)-switches[p.name])/float64(n)))
+				used.cpuEach(n, time.Microsecond), used.switchesEach(n)))
 		}
 		fmt.Printf("new connections %d–%d: %s\n", b*n+1, (b+1)*n, strings.Join(line, "; "))
 	}

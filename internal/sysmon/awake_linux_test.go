@@ -7,11 +7,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fungi-go/fungi/internal/testutil"
 )
 
 // echoEnv makes this test binary an echo server (TestMain): it prints its
@@ -97,28 +97,13 @@ func switchesPerRoundTrip(t *testing.T, godebug string, others []net.Conn, round
 	return float64(threadSwitches(t, pid)-before) / float64(rounds)
 }
 
-// threadSwitches is how many times pid's threads were switched out, as
-// /proc says.
+// threadSwitches is ThreadSwitches for a process that must be there.
 func threadSwitches(t *testing.T, pid int) int {
-	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
-	tasks, err := os.ReadDir(dir)
+	n, err := testutil.ThreadSwitches(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := 0
-	for _, task := range tasks {
-		data, err := os.ReadFile(filepath.Join(dir, task.Name(), "status"))
-		if err != nil {
-			continue // the thread ended
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			if name, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(name, "ctxt_switches") {
-				n, _ := strconv.Atoi(strings.TrimSpace(v))
-				total += n
-			}
-		}
-	}
-	return total
+	return n
 }
 
 // A process that goes idle between requests pays the runtime monitor's

@@ -20,23 +20,10 @@
 // left alone: it is the way to turn this off.
 package sysmon
 
-import (
-	"os"
-	"strings"
-)
+import "strings"
 
 // Setting is the GODEBUG setting KeepAwake adds.
 const Setting = "schedtrace=2147483647"
-
-// Awake reports whether this process runs with Setting.
-func Awake() bool {
-	for _, kv := range strings.Split(os.Getenv("GODEBUG"), ",") {
-		if kv == Setting {
-			return true
-		}
-	}
-	return false
-}
 
 // withSetting is env with Setting added to GODEBUG, and whether that
 // changed it: not when GODEBUG already sets schedtrace.

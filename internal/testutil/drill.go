@@ -152,3 +152,29 @@ func LoadAvg() string {
 	f := strings.Fields(string(data))
 	return strings.Join(f[:min(3, len(f))], " ")
 }
+
+// ThreadSwitches is how many times the live threads of process pid were
+// switched out, by their own wait or by the kernel (/proc's voluntary and
+// involuntary ctxt_switches): each is a wake-up the process paid. It fails
+// where /proc has no such process (not Linux, or it ended).
+func ThreadSwitches(pid int) (int, error) {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, task := range tasks {
+		data, err := os.ReadFile(dir + "/" + task.Name() + "/status")
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if name, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(name, "ctxt_switches") {
+				n, _ := strconv.Atoi(strings.TrimSpace(v))
+				total += n
+			}
+		}
+	}
+	return total, nil
+}
