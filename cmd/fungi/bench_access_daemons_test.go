@@ -49,7 +49,12 @@ import (
 // FUNGI_BENCH_ACCESS_NEW=3000 makes that many new connections instead of
 // 300, FUNGI_BENCH_ACCESS_KEPT that many kept round trips instead of 2,000;
 // FUNGI_BENCH_ACCESS_BLOCKS=10 first makes ten runs of new connections on
-// the same daemons and prints each run's p50 and CPU by path.
+// the same daemons and prints each run's p50 and CPU by path;
+// FUNGI_BENCH_ACCESS_MIB=1024 sends that many MiB per throughput run
+// instead of 128 (a long transfer: steady state, not ramp-up);
+// FUNGI_BENCH_ACCESS_TRANSPORT=tcp (or quic) starts only that daemon pair;
+// FUNGI_BENCH_DAEMON_ENV="GOMAXPROCS=1 GOGC=200" adds to the daemons'
+// environment.
 // FUNGI_BENCH_ACCESS_BASE=/path/to/fungi adds a pair of daemons of that
 // build over TCP (base-tcp) and a tcp / base column: a change measured
 // against the build before it, in the same run, in the same turns. Give
@@ -64,6 +69,7 @@ func TestAccessDaemonsBench(t *testing.T) {
 	}
 	n.fresh = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_NEW", n.fresh, 100000)
 	n.kept = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_KEPT", n.kept, 1000000)
+	n.streamBytes = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_MIB", n.streamBytes>>20, 100000) << 20
 	fungi, err := exec.LookPath("fungi") // the test binary as fungi, put on PATH by testscript.Main
 	if err != nil {
 		t.Fatal(err)
@@ -77,6 +83,9 @@ func TestAccessDaemonsBench(t *testing.T) {
 		{"fungi-tcp", "/ip4/127.0.0.1/tcp/0"},
 		{"fungi-quic", "/ip4/127.0.0.1/udp/0/quic-v1"},
 	} {
+		if only := os.Getenv("FUNGI_BENCH_ACCESS_TRANSPORT"); only != "" && !strings.HasSuffix(tr.name, only) {
+			continue
+		}
 		p := benchPath{name: tr.name}
 		p.echo, p.sink, p.pids = attachedPair(t, fungi, tr.name, tr.listen, echo, sink)
 		paths = append(paths, p)
@@ -234,8 +243,12 @@ func benchDaemon(t *testing.T, fungi, name, listen string) *drill {
 	}
 	cmd := exec.Command(fungi, "-f", h.Dir, "daemon", "--listen", listen)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = os.Environ()
 	if dir := os.Getenv("FUNGI_BENCH_CPUPROFILE"); dir != "" {
-		cmd.Env = append(os.Environ(), "FUNGI_CPUPROFILE="+filepath.Join(dir, name+".pprof"))
+		cmd.Env = append(cmd.Env, "FUNGI_CPUPROFILE="+filepath.Join(dir, name+".pprof"))
+	}
+	if env := os.Getenv("FUNGI_BENCH_DAEMON_ENV"); env != "" {
+		cmd.Env = append(cmd.Env, strings.Fields(env)...)
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

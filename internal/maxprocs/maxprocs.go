@@ -10,7 +10,18 @@
 // the latency down by 15%, with throughput no lower. But a CPU-bound load
 // (several wasm requests at once, bulk transfers) needs every P, so the
 // controller watches the runtime's scheduling latency, the time goroutines
-// stand ready for a P, and gives them all Ps as soon as they queue.
+// stand ready for a P, and gives them all Ps as soon as they queue while
+// the one P runs flat out.
+//
+// Goroutines also stand ready when the machine's cores are taken by other
+// processes: on the access path's bulk transfers (two daemons, the client
+// and the service on two cores) each daemon had goroutines queueing while
+// it got 0.6–0.7 of a core. More Ps do not make cores; they made each
+// daemon's threads hand work to each other, and the two daemons spent
+// 2.5–3.0 s of CPU per GiB over eight streams instead of 1.8–2.0 s at one
+// P. So the controller raises only when the process has used nearly all
+// of its one P's core in the period, which CPU-bound goroutines and a
+// burst of connections do.
 package maxprocs
 
 import (
@@ -28,14 +39,21 @@ import (
 // connections shows within a period; so do CPU-bound goroutines, which
 // wait a 10 ms preemption slice each). A slow p90 with nothing ready is
 // the machine's CPU, not the P, taken by others: more Ps do not help
-// there. Below lowerBelow for quietPeriods in a row, one P is enough
-// again.
+// there; nor do they when the process used less than saturated of a core
+// in the period (its one thread is not what the goroutines wait for).
+// Below lowerBelow, or with no more than a core's work (more Ps ran
+// nothing in parallel), for quietPeriods in a row, one P is enough again:
+// a daemon raised by a burst would otherwise stay raised through a bulk
+// transfer, whose thread hand-offs at more Ps cost the CPU that keeps its
+// latency above the threshold.
 const (
 	readEvery    = 100 * time.Millisecond
 	raiseAbove   = time.Millisecond
 	lowerBelow   = 50 * time.Microsecond
-	quietPeriods = 100 // 10 s
-	minSamples   = 3   // fewer scheduling events in a period say nothing
+	saturated    = 0.85 // of one core, in a period, to raise
+	parallelAt   = 1.0  // cores used in a period: at most this is quiet
+	quietPeriods = 100  // 10 s
+	minSamples   = 3    // fewer scheduling events in a period say nothing
 )
 
 // Controller decides the number of Ps from one period's figures.
@@ -45,17 +63,24 @@ type Controller struct {
 	quiet int // periods in a row below lowerBelow
 }
 
-// Next is the number of Ps for the next period, given the p90 of the
-// scheduling latency in the last one, how many events it holds, and how
-// many goroutines stand ready now.
-func (c *Controller) Next(p90 time.Duration, events, runnable uint64) int {
+// Period is what the controller reads of one period.
+type Period struct {
+	P90      time.Duration // of the runnable-to-running latency
+	Events   uint64        // scheduling events the latency histogram holds
+	Runnable uint64        // goroutines standing ready at the read
+	Cores    float64       // CPU the process used, in cores (1 = one core all the period); negative where unknown
+}
+
+// Next is the number of Ps for the next period, given the last one.
+func (c *Controller) Next(p Period) int {
 	if c.procs == 0 {
 		c.procs = 1
 	}
+	known := p.Cores >= 0
 	switch {
-	case c.procs < c.Max && events >= minSamples && p90 > raiseAbove && runnable > 0:
+	case c.procs < c.Max && p.Events >= minSamples && p.P90 > raiseAbove && p.Runnable > 0 && (!known || p.Cores >= saturated*float64(c.procs)):
 		c.procs, c.quiet = c.Max, 0
-	case c.procs > 1 && (events < minSamples || p90 < lowerBelow):
+	case c.procs > 1 && (p.Events < minSamples || p.P90 < lowerBelow || known && p.Cores <= parallelAt):
 		c.quiet++
 		if c.quiet >= quietPeriods {
 			c.procs, c.quiet = 1, 0
@@ -81,6 +106,8 @@ func Run(ctx context.Context) {
 	defer runtime.GOMAXPROCS(c.Max)
 	sample := []metrics.Sample{{Name: "/sched/latencies:seconds"}, {Name: "/sched/goroutines/runnable:goroutines"}}
 	var last, period []uint64
+	cpuBefore, _ := processCPU()
+	readBefore := time.Now()
 	tick := time.NewTicker(readEvery)
 	defer tick.Stop()
 	for {
@@ -96,8 +123,15 @@ func Run(ctx context.Context) {
 		h := sample[0].Value.Float64Histogram()
 		period = since(period, h.Counts, last)
 		last = append(last[:0], h.Counts...)
-		p90, events := percentile(period, h.Buckets, 0.9)
-		if n := c.Next(p90, events, sample[1].Value.Uint64()); n != runtime.GOMAXPROCS(0) {
+		p := Period{Runnable: sample[1].Value.Uint64(), Cores: -1}
+		p.P90, p.Events = percentile(period, h.Buckets, 0.9)
+		now := time.Now()
+		if cpu, ok := processCPU(); ok {
+			p.Cores = float64(cpu-cpuBefore) / float64(now.Sub(readBefore))
+			cpuBefore = cpu
+		}
+		readBefore = now
+		if n := c.Next(p); n != runtime.GOMAXPROCS(0) {
 			runtime.GOMAXPROCS(n)
 		}
 	}

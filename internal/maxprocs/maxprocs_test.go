@@ -13,35 +13,75 @@ import (
 	"github.com/fungi-go/fungi/internal/testutil"
 )
 
-// The controller gives all Ps at once when goroutines queue, and goes
-// back to one only after quietPeriods quiet periods in a row.
+// The controller gives all Ps at once when goroutines queue while the one
+// P runs flat out, and goes back to one only after quietPeriods quiet
+// periods in a row.
 func TestControllerRaisesAtOnceAndLowersSlowly(t *testing.T) {
+	quiet := Period{P90: 10 * time.Microsecond, Events: 1000, Cores: 0.2}
+	queued := Period{P90: 5 * time.Millisecond, Events: 1000, Runnable: 1, Cores: 0.95}
 	c := &Controller{Max: 4}
-	if n := c.Next(10*time.Microsecond, 1000, 1); n != 1 {
+	if n := c.Next(quiet); n != 1 {
 		t.Fatalf("quiet start: %d Ps, want 1", n)
 	}
-	if n := c.Next(5*time.Millisecond, 2, 1); n != 1 {
-		t.Fatalf("a slow period of %d events (too few to say): %d Ps, want 1", 2, n)
+	few := queued
+	few.Events = 2
+	if n := c.Next(few); n != 1 {
+		t.Fatalf("a slow period of %d events (too few to say): %d Ps, want 1", few.Events, n)
 	}
-	if n := c.Next(5*time.Millisecond, 1000, 0); n != 1 {
+	none := queued
+	none.Runnable = 0
+	if n := c.Next(none); n != 1 {
 		t.Fatalf("a slow period with nothing ready (the machine busy, not the P): %d Ps, want 1", n)
 	}
-	if n := c.Next(5*time.Millisecond, 1000, 1); n != 4 {
+	if n := c.Next(queued); n != 4 {
 		t.Fatalf("goroutines queued: %d Ps, want 4", n)
 	}
 	for i := range quietPeriods - 1 {
-		if n := c.Next(10*time.Microsecond, 1000, 0); n != 4 {
+		if n := c.Next(quiet); n != 4 {
 			t.Fatalf("quiet period %d of %d: %d Ps, want 4 still", i+1, quietPeriods, n)
 		}
 	}
-	if n := c.Next(100*time.Microsecond, 1000, 0); n != 4 {
-		t.Fatalf("a period between the thresholds: %d Ps, want 4", n)
+	between := Period{P90: 100 * time.Microsecond, Events: 1000, Cores: 1.5}
+	if n := c.Next(between); n != 4 {
+		t.Fatalf("a busy period between the thresholds: %d Ps, want 4", n)
 	}
 	for range quietPeriods - 1 {
-		c.Next(10*time.Microsecond, 1000, 0)
+		c.Next(quiet)
 	}
-	if n := c.Next(10*time.Microsecond, 1000, 0); n != 1 {
+	if n := c.Next(quiet); n != 1 {
 		t.Fatalf("after %d quiet periods in a row: %d Ps, want 1", quietPeriods, n)
+	}
+}
+
+// Goroutines that queue while the process gets less than a core are
+// waiting for the machine, not for the P: the controller keeps one P, and
+// a daemon raised earlier goes back to one once it uses no more than a
+// core, however slow the latency.
+func TestControllerKeepsOnePWhenTheMachineIsBusy(t *testing.T) {
+	starved := Period{P90: 5 * time.Millisecond, Events: 1000, Runnable: 3, Cores: 0.65}
+	c := &Controller{Max: 2}
+	for i := range 3 * quietPeriods {
+		if n := c.Next(starved); n != 1 {
+			t.Fatalf("period %d: goroutines queued at %.2f of a core: %d Ps, want 1", i, starved.Cores, n)
+		}
+	}
+	unknown := starved
+	unknown.Cores = -1
+	if n := c.Next(unknown); n != 2 {
+		t.Fatalf("goroutines queued, the CPU not known: %d Ps, want 2 (the latency decides)", n)
+	}
+	parallel := starved
+	parallel.Cores = 1.6
+	for range 2 * quietPeriods {
+		if n := c.Next(parallel); n != 2 {
+			t.Fatalf("goroutines run in parallel on %.1f cores: %d Ps, want 2", parallel.Cores, n)
+		}
+	}
+	for range quietPeriods - 1 {
+		c.Next(starved)
+	}
+	if n := c.Next(starved); n != 1 {
+		t.Fatalf("after %d periods at %.2f of a core: %d Ps, want 1", quietPeriods, starved.Cores, n)
 	}
 }
 
