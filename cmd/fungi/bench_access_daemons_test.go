@@ -32,6 +32,13 @@ import (
 //
 //	FUNGI_BENCH_ACCESS_DAEMONS=1 go test -count=1 -run TestAccessDaemonsBench -v ./cmd/fungi
 //
+// New connections are measured twice: first on the freshly started
+// daemons, then after FUNGI_BENCH_ACCESS_WARM (1,000) more through every
+// path, ssh -L's included, which is what a daemon that has run for a while
+// gives. A fresh daemon's memory grows over its first ~600 connections,
+// and on a VM whose host backs guest memory on first touch every new page
+// costs 7.5–15 µs instead of 0.3 (the page-fault rows show it).
+//
 // Besides the latencies and rates it reports the CPU time the forwarding
 // processes spend per new connection: both daemons for fungi, the ssh
 // client and sshd (with its session processes) for ssh -L. On a shared
@@ -65,8 +72,9 @@ func TestAccessDaemonsBench(t *testing.T) {
 	full := os.Getenv("FUNGI_BENCH_ACCESS_DAEMONS") == "1"
 	n := benchCounts{kept: 20, fresh: 5, streamBytes: 1 << 20, rounds: 1}
 	if full {
-		n = benchCounts{kept: 2000, fresh: 300, streamBytes: 128 << 20, rounds: 5}
+		n = benchCounts{kept: 2000, fresh: 300, warm: 1000, streamBytes: 128 << 20, rounds: 5}
 	}
+	n.warm = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_WARM", n.warm, 100000)
 	n.fresh = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_NEW", n.fresh, 100000)
 	n.kept = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_KEPT", n.kept, 1000000)
 	n.streamBytes = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_MIB", n.streamBytes>>20, 100000) << 20
@@ -102,7 +110,9 @@ func TestAccessDaemonsBench(t *testing.T) {
 	// The latencies are sampled in turns over the paths; a throughput run
 	// is long, so each path has its runs back to back, the paths one after
 	// the other.
+	const freshRow = "new connection + first round trip p50, fresh daemons"
 	measures := []benchMeasure{
+		{freshRow, "µs", func(ps []benchPath) map[string][]float64 { return newConnections(t, ps, n.fresh) }},
 		{"kept connection, round trip p50", "µs", func(ps []benchPath) map[string][]float64 { return keptRoundTrips(t, ps, n.kept) }},
 		{"new connection + first round trip p50", "µs", func(ps []benchPath) map[string][]float64 { return newConnections(t, ps, n.fresh) }},
 		{"one stream", "MB/s", func(ps []benchPath) map[string][]float64 { return throughputs(t, ps, 1, n) }},
@@ -114,7 +124,9 @@ func TestAccessDaemonsBench(t *testing.T) {
 	const keptSwitchRow = "thread switches per kept round trip (forwarders)"
 	const keptCPURow = "CPU per kept round trip (forwarders)"
 	const streamsCPURow = "CPU per GiB, 8 streams (forwarders)"
-	derived := []string{cpuRow, switchRow, keptSwitchRow, keptCPURow, streamsCPURow}
+	const freshFaultRow = "page faults per new connection, fresh daemons (forwarders)"
+	const faultRow = "page faults per new connection (forwarders)"
+	derived := []string{cpuRow, switchRow, freshFaultRow, faultRow, keptSwitchRow, keptCPURow, streamsCPURow}
 	for _, row := range derived {
 		results[row] = map[string][]float64{}
 	}
@@ -134,6 +146,8 @@ func TestAccessDaemonsBench(t *testing.T) {
 		for _, p := range paths[1:] { // not direct: nothing forwards
 			used := spentBy(p).less(before[p.name])
 			switch {
+			case m.name == freshRow:
+				results[freshFaultRow][p.name] = []float64{used.faultsEach(n.fresh)}
 			case strings.HasPrefix(m.name, "kept"):
 				results[keptSwitchRow][p.name] = []float64{used.switchesEach(n.kept)}
 				results[keptCPURow][p.name] = []float64{used.cpuEach(n.kept, time.Microsecond)}
@@ -143,10 +157,15 @@ func TestAccessDaemonsBench(t *testing.T) {
 			case strings.HasPrefix(m.name, "new connection"):
 				results[cpuRow][p.name] = []float64{used.cpuEach(n.fresh, time.Microsecond)}
 				results[switchRow][p.name] = []float64{used.switchesEach(n.fresh)}
+				results[faultRow][p.name] = []float64{used.faultsEach(n.fresh)}
 			}
 		}
+		if m.name == freshRow && n.warm > 0 {
+			newConnections(t, paths, n.warm) // what a daemon that has run a while has behind it
+		}
 	}
-	measures = append(measures, benchMeasure{cpuRow, "µs", nil}, benchMeasure{switchRow, "", nil}, benchMeasure{keptSwitchRow, "", nil},
+	measures = append(measures, benchMeasure{cpuRow, "µs", nil}, benchMeasure{switchRow, "", nil},
+		benchMeasure{freshFaultRow, "", nil}, benchMeasure{faultRow, "", nil}, benchMeasure{keptSwitchRow, "", nil},
 		benchMeasure{keptCPURow, "µs", nil}, benchMeasure{streamsCPURow, "ms", nil})
 	if !full {
 		return
@@ -176,7 +195,7 @@ func TestAccessDaemonsBench(t *testing.T) {
 			}
 		}
 		for _, q := range ratios {
-			if len(r[q[0]]) == 0 || len(r[q[1]]) == 0 {
+			if len(r[q[0]]) == 0 || len(r[q[1]]) == 0 || r[q[1]][0] == 0 {
 				row = append(row, "–")
 				continue
 			}
@@ -190,6 +209,7 @@ func TestAccessDaemonsBench(t *testing.T) {
 // benchCounts are how much each measure does.
 type benchCounts struct {
 	kept, fresh int // round trips on one connection; new connections
+	warm        int // new connections, not measured, after the fresh daemons' first
 	streamBytes int // bytes per throughput run, split over the streams
 	rounds      int // throughput runs; the median is reported
 }
@@ -285,14 +305,21 @@ func sshForward(t *testing.T, echo, sink string) (e, s string, pids []int, ok bo
 	return e, s, []int{ssh.Process.Pid, srv.PID}, true
 }
 
-// spent is what a path's forwarders have used: CPU time and thread
-// switches.
+// spent is what a path's forwarders have used: CPU time, thread switches
+// and page faults (a page the process touches for the first time).
 type spent struct {
 	cpu      time.Duration
 	switches int
+	faults   int
 }
 
-func spentBy(p benchPath) spent { return spent{treeCPU(p.pids), treeSwitches(p.pids)} }
+func spentBy(p benchPath) spent {
+	faults := 0
+	for _, pr := range inTree(p.pids) {
+		faults += pr.faults
+	}
+	return spent{treeCPU(p.pids), treeSwitches(p.pids), faults}
+}
 
 // spentBefore is spentBy for every path, by name: the start of a measure.
 func spentBefore(ps []benchPath) map[string]spent {
@@ -303,7 +330,9 @@ func spentBefore(ps []benchPath) map[string]spent {
 	return out
 }
 
-func (s spent) less(o spent) spent { return spent{s.cpu - o.cpu, s.switches - o.switches} }
+func (s spent) less(o spent) spent {
+	return spent{s.cpu - o.cpu, s.switches - o.switches, s.faults - o.faults}
+}
 
 // cpuEach is the CPU per one of n, in unit.
 func (s spent) cpuEach(n int, unit time.Duration) float64 {
@@ -311,6 +340,8 @@ func (s spent) cpuEach(n int, unit time.Duration) float64 {
 }
 
 func (s spent) switchesEach(n int) float64 { return float64(s.switches) / float64(n) }
+
+func (s spent) faultsEach(n int) float64 { return float64(s.faults) / float64(n) }
 
 // treeCPU is the CPU time of the threads of the processes pids and all
 // their descendants (sshd serves a session in a child of its own): the
@@ -367,8 +398,9 @@ func treeSwitches(pids []int) int {
 
 // proc is what /proc/PID/stat says of a process.
 type proc struct {
-	ppid int
-	cpu  time.Duration
+	ppid   int
+	cpu    time.Duration
+	faults int // minor page faults
 }
 
 // inTree is every process that is one of pids or descends from one, by
@@ -386,7 +418,8 @@ func inTree(pids []int) map[int]proc {
 			continue
 		}
 		// The fields after the command's closing parenthesis: state,
-		// ppid, ..., utime (12th) and stime (13th), in clock ticks.
+		// ppid, ..., minflt (8th), utime (12th) and stime (13th), in
+		// clock ticks.
 		_, rest, ok := strings.Cut(string(data), ") ")
 		f := strings.Fields(rest)
 		if !ok || len(f) < 13 {
@@ -395,7 +428,8 @@ func inTree(pids []int) map[int]proc {
 		ppid, _ := strconv.Atoi(f[1])
 		utime, _ := strconv.ParseInt(f[11], 10, 64)
 		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		procs[pid] = proc{ppid: ppid, cpu: time.Duration(utime+stime) * (time.Second / clockTicks)}
+		minflt, _ := strconv.Atoi(f[7])
+		procs[pid] = proc{ppid: ppid, cpu: time.Duration(utime+stime) * (time.Second / clockTicks), faults: minflt}
 	}
 	in := map[int]bool{}
 	for _, p := range pids {
@@ -488,8 +522,8 @@ func newConnectionBlocks(t *testing.T, ps []benchPath, n, blocks int) {
 		var line []string
 		for _, p := range ps[1:] {
 			used := spentBy(p).less(before[p.name])
-			line = append(line, fmt.Sprintf("%s %.0f µs, CPU %.0f µs, %.1f switches", p.name, p50[p.name][0],
-				used.cpuEach(n, time.Microsecond), used.switchesEach(n)))
+			line = append(line, fmt.Sprintf("%s %.0f µs, CPU %.0f µs, %.1f switches, %.2f page faults", p.name, p50[p.name][0],
+				used.cpuEach(n, time.Microsecond), used.switchesEach(n), used.faultsEach(n)))
 		}
 		fmt.Printf("new connections %d–%d: %s\n", b*n+1, (b+1)*n, strings.Join(line, "; "))
 	}
