@@ -74,7 +74,11 @@ func TestAccessDaemonsBench(t *testing.T) {
 	if full {
 		n = benchCounts{kept: 2000, fresh: 300, warm: 1000, streamBytes: 128 << 20, rounds: 5}
 	}
-	n.warm = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_WARM", n.warm, 100000)
+	if os.Getenv("FUNGI_BENCH_ACCESS_WARM") == "0" {
+		n.warm = 0 // the fresh daemons only
+	} else {
+		n.warm = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_WARM", n.warm, 100000)
+	}
 	n.fresh = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_NEW", n.fresh, 100000)
 	n.kept = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_KEPT", n.kept, 1000000)
 	n.streamBytes = testutil.EnvCount(t, "FUNGI_BENCH_ACCESS_MIB", n.streamBytes>>20, 100000) << 20

@@ -260,7 +260,10 @@ var pipeBuffers = sync.Pool{New: func() any { b := make([]byte, 128<<10); return
 
 // How long a bridged connection may make no progress before Pipe tears it
 // down. A write that moves nothing for pipeWriteStall means the receiver
-// stopped reading while its side is still open. Once one direction ended,
+// stopped reading while its side is still open. (The write deadline moves
+// only once half of it has passed, so a stalled write ends after between
+// half and all of it: a deadline per write cost a timer each, on a yamux
+// stream a new one.) Once one direction ended,
 // the other must move a byte every pipeHalfIdle: a service that answered
 // and stopped reading an upload it does not want, or a client that left
 // half-way, would otherwise hold both ends forever. Variables so tests can
@@ -410,7 +413,8 @@ func (p *pipe) copyHalf(dst, src HalfCloser) {
 func (p *pipe) copyBytes(dst, src HalfCloser, buf []byte) (readBroken bool, err error) {
 	srcD, _ := src.(deadlines)
 	dstD, _ := dst.(deadlines)
-	var reply []byte // still to go out in front of src's first bytes
+	var reply []byte         // still to go out in front of src's first bytes
+	var writeUntil time.Time // dst's write deadline as last set
 	if src == p.a && srcD != nil {
 		reply = p.reply
 	}
@@ -444,7 +448,11 @@ func (p *pipe) copyBytes(dst, src HalfCloser, buf []byte) (readBroken bool, err 
 				if p.halfDone.Load() {
 					stall = min(stall, pipeHalfIdle)
 				}
-				dstD.SetWriteDeadline(time.Now().Add(stall))
+				now := time.Now()
+				if left := writeUntil.Sub(now); left < stall/2 || left > stall {
+					writeUntil = now.Add(stall)
+					dstD.SetWriteDeadline(writeUntil)
+				}
 			}
 			if _, werr := dst.Write(out); werr != nil {
 				return false, werr

@@ -106,3 +106,78 @@ func TestPipeFreesBridgesWhenServiceAnswersBeforeReadingUpload(t *testing.T) {
 		})
 	}
 }
+
+// deadlineCounter is a TCP end of a bridge that counts the write
+// deadlines the bridge sets on it.
+type deadlineCounter struct {
+	*net.TCPConn
+	mu   sync.Mutex
+	sets int
+}
+
+func (d *deadlineCounter) SetWriteDeadline(t time.Time) error {
+	d.mu.Lock()
+	d.sets++
+	d.mu.Unlock()
+	return d.TCPConn.SetWriteDeadline(t)
+}
+
+// tcpPair is both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dialed, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dialed.Close(); accepted.Close() })
+	return dialed.(*net.TCPConn), accepted.(*net.TCPConn)
+}
+
+// A bridge moves its write deadline once per half of pipeWriteStall, not
+// at every write: a deadline per write cost a timer each (on a yamux
+// stream a new one), on every message of a kept connection.
+func TestPipeSetsWriteDeadlinesOncePerHalfStall(t *testing.T) {
+	client, aEnd := tcpPair(t)
+	bEnd, service := tcpPair(t)
+	a, b := &deadlineCounter{TCPConn: aEnd}, &deadlineCounter{TCPConn: bEnd}
+	done := make(chan struct{})
+	go func() { defer close(done); access.Pipe(a, b) }()
+	const messages = 500
+	msg, got := []byte("ping"), make([]byte, 4)
+	for i := range messages {
+		if _, err := client.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		service.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(service, got); err != nil {
+			t.Fatalf("message %d through the bridge: %v", i, err)
+		}
+		if _, err := service.Write(got); err != nil {
+			t.Fatal(err)
+		}
+		client.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.ReadFull(client, got); err != nil {
+			t.Fatalf("answer %d through the bridge: %v", i, err)
+		}
+	}
+	client.CloseWrite()
+	service.CloseWrite()
+	<-done
+	for name, end := range map[string]*deadlineCounter{"towards the service": b, "towards the client": a} {
+		end.mu.Lock()
+		sets := end.sets
+		end.mu.Unlock()
+		if sets > 2 {
+			t.Errorf("%s: %d write deadlines set for %d writes, want at most 2", name, sets, messages)
+		}
+	}
+}
