@@ -94,7 +94,10 @@ func (c *Controller) Next(p Period) int {
 // Run sets one P and adjusts it every period until ctx ends, then gives
 // the runtime back its default. It does nothing where GOMAXPROCS is set
 // in the environment (the user's choice) or there is one CPU.
-func Run(ctx context.Context) {
+func Run(ctx context.Context) { run(ctx, processCPU) }
+
+// run is Run with the process's CPU time read by cpu.
+func run(ctx context.Context, cpu func() (time.Duration, bool)) {
 	if os.Getenv("GOMAXPROCS") != "" {
 		return
 	}
@@ -106,7 +109,7 @@ func Run(ctx context.Context) {
 	defer runtime.GOMAXPROCS(c.Max)
 	sample := []metrics.Sample{{Name: "/sched/latencies:seconds"}, {Name: "/sched/goroutines/runnable:goroutines"}}
 	var last, period []uint64
-	cpuBefore, _ := processCPU()
+	cpuBefore, _ := cpu()
 	readBefore := time.Now()
 	tick := time.NewTicker(readEvery)
 	defer tick.Stop()
@@ -126,9 +129,9 @@ func Run(ctx context.Context) {
 		p := Period{Runnable: sample[1].Value.Uint64(), Cores: -1}
 		p.P90, p.Events = percentile(period, h.Buckets, 0.9)
 		now := time.Now()
-		if cpu, ok := processCPU(); ok {
-			p.Cores = float64(cpu-cpuBefore) / float64(now.Sub(readBefore))
-			cpuBefore = cpu
+		if used, ok := cpu(); ok {
+			p.Cores = float64(used-cpuBefore) / float64(now.Sub(readBefore))
+			cpuBefore = used
 		}
 		readBefore = now
 		if n := c.Next(p); n != runtime.GOMAXPROCS(0) {
