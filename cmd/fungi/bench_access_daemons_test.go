@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -455,19 +456,31 @@ func inTree(pids []int) map[int]proc {
 // on every Linux architecture Go supports.
 const clockTicks = 100
 
+// turnOrder returns the orders of n paths for one round after another:
+// shuffled with a fixed seed, so runs are alike and, over the rounds,
+// every path follows every other about as often.
+func turnOrder(n int) func() []int {
+	rng := rand.New(rand.NewPCG(1, 2))
+	return func() []int { return rng.Perm(n) }
+}
+
 // benchTurn is how many samples a latency measure takes on one path before
 // it moves on to the next; the first of them is not kept.
 const benchTurn = 11
 
 // inTurns takes n kept samples of every path, benchTurn-1 of them on a
 // path at a time behind one it drops, and returns them by path. Each
-// round of turns starts one path further, so every path follows every
-// other as often.
+// round of turns takes the paths in an order of its own (turnOrder), so
+// no path always follows the same one: a path's daemons keep working a
+// while after its turn (warm streams, teardown, the collector), and in a
+// fixed order, even one started one path further each round, the path
+// behind them always paid for it (one build measured 7–10% slower than
+// the same build one place earlier).
 func inTurns(ps []benchPath, n int, sample func(i int) time.Duration) [][]time.Duration {
 	lat := make([][]time.Duration, len(ps))
-	for round, done := 0, 0; done < n; round, done = round+1, done+benchTurn-1 {
-		for k := range ps {
-			i := (round + k) % len(ps)
+	order := turnOrder(len(ps))
+	for done := 0; done < n; done += benchTurn - 1 {
+		for _, i := range order() {
 			sample(i) // after the path before: not kept
 			for range min(benchTurn-1, n-done) {
 				lat[i] = append(lat[i], sample(i))
@@ -555,9 +568,9 @@ func percentiles(lat []time.Duration) []float64 {
 // each path's median in MB/s.
 func throughputs(t *testing.T, ps []benchPath, streams int, n benchCounts) map[string][]float64 {
 	rates := make([][]float64, len(ps))
-	for round := range n.rounds {
-		for k := range ps {
-			i := (round + k) % len(ps)
+	order := turnOrder(len(ps))
+	for range n.rounds {
+		for _, i := range order() {
 			rates[i] = append(rates[i], throughput(t, ps[i].sink, streams, n.streamBytes))
 		}
 	}
