@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -321,21 +324,46 @@ func (r *serviceRegistry) assignPorts(name string, m *manifest.Manifest, beside 
 	return out, nil
 }
 
-// freePort asks the kernel for a free loopback port that no other service
-// has been assigned.
+// freePort picks a free loopback port that no other service has been
+// assigned, below the system's ephemeral range. The port is bound later,
+// at every start, and a port from the ephemeral range (where the kernel's
+// own choice of a free port lands) is handed by the kernel to any
+// outgoing connection in between: the service's start then failed with
+// "address already in use".
 func freePort(taken map[int]string) (int, error) {
-	for range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
+	low, high := autoPortRange()
+	for range 64 {
+		port := low + rand.IntN(high-low)
+		if _, used := taken[port]; used {
+			continue
 		}
-		port := ln.Addr().(*net.TCPAddr).Port
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
 		ln.Close()
-		if _, used := taken[port]; !used {
-			return port, nil
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free port between %d and %d after 64 tries", low, high)
+}
+
+// autoPortRange is where freePort picks from: from 10000 up to the start
+// of the ephemeral range (Linux's ip_local_port_range, 32768 by default;
+// 49152 elsewhere, IANA's dynamic range that Windows, macOS and the BSDs
+// use), or 20000–30000 when that range starts too low to leave room.
+func autoPortRange() (low, high int) {
+	ephemeral := 49152
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(data)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				ephemeral = n
+			}
 		}
 	}
-	return 0, fmt.Errorf("every port offered was taken")
+	if ephemeral < 11000 {
+		return 20000, 30000
+	}
+	return 10000, ephemeral
 }
 
 func (r *serviceRegistry) pulled(ctx actor.Context, msg *fetchDone) {
