@@ -38,7 +38,7 @@ import (
 // path, ssh -L's included, which is what a daemon that has run for a while
 // gives. A fresh daemon's memory grows over its first ~600 connections,
 // and on a VM whose host backs guest memory on first touch every new page
-// costs 7.5–15 µs instead of 0.3 (the page-fault rows show it).
+// costs 5–17 µs instead of 0.3 (the page-fault rows show it).
 //
 // Besides the latencies and rates it reports the CPU time the forwarding
 // processes spend per new connection: both daemons for fungi, the ssh
@@ -311,19 +311,32 @@ func sshForward(t *testing.T, echo, sink string) (e, s string, pids []int, ok bo
 }
 
 // spent is what a path's forwarders have used: CPU time, thread switches
-// and page faults (a page the process touches for the first time).
+// and minor page faults (a page the process touches for the first time).
 type spent struct {
 	cpu      time.Duration
 	switches int
 	faults   int
 }
 
+// spentBy is what the processes of p and all their descendants (sshd
+// serves a session in a child of its own) have used so far, from one walk
+// of /proc. The CPU time is the scheduler's own count in nanoseconds
+// (/proc/PID/task/TID/schedstat): utime and stime in /proc/PID/stat are
+// sampled at the clock tick, which on a tickless machine lands on whoever
+// wakes a sleeping CPU, so a path of short wake-ups is charged far more
+// than it ran; they stand in only where schedstat is unreadable. Each
+// thread switch (testutil.ThreadSwitches) is a wake-up paid on the path.
 func spentBy(p benchPath) spent {
-	faults := 0
-	for _, pr := range inTree(p.pids) {
-		faults += pr.faults
+	var s spent
+	for pid, pr := range inTree(p.pids) {
+		ran, ok := threadsRan(pid)
+		if !ok {
+			ran = pr.cpu
+		}
+		n, _ := testutil.ThreadSwitches(pid) // 0 for one that just ended
+		s.cpu, s.switches, s.faults = s.cpu+ran, s.switches+n, s.faults+pr.faults
 	}
-	return spent{treeCPU(p.pids), treeSwitches(p.pids), faults}
+	return s
 }
 
 // spentBefore is spentBy for every path, by name: the start of a measure.
@@ -348,25 +361,6 @@ func (s spent) switchesEach(n int) float64 { return float64(s.switches) / float6
 
 func (s spent) faultsEach(n int) float64 { return float64(s.faults) / float64(n) }
 
-// treeCPU is the CPU time of the threads of the processes pids and all
-// their descendants (sshd serves a session in a child of its own): the
-// scheduler's own count in nanoseconds (/proc/PID/task/TID/schedstat).
-// utime and stime in /proc/PID/stat are sampled at the clock tick, which
-// on a tickless machine lands on whoever wakes a sleeping CPU: a path of
-// short wake-ups is charged far more than it ran. Where schedstat is
-// unreadable it falls back to those.
-func treeCPU(pids []int) time.Duration {
-	var total time.Duration
-	for pid, p := range inTree(pids) {
-		ran, ok := threadsRan(pid)
-		if !ok {
-			ran = p.cpu
-		}
-		total += ran
-	}
-	return total
-}
-
 // threadsRan sums the time the live threads of pid have run.
 func threadsRan(pid int) (time.Duration, bool) {
 	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
@@ -387,18 +381,6 @@ func threadsRan(pid int) (time.Duration, bool) {
 		total += time.Duration(ns)
 	}
 	return total, true
-}
-
-// treeSwitches is how many times the threads of the processes pids and
-// all their descendants were switched out (testutil.ThreadSwitches): each
-// is a wake-up paid on the path.
-func treeSwitches(pids []int) int {
-	total := 0
-	for pid := range inTree(pids) {
-		n, _ := testutil.ThreadSwitches(pid) // 0 for one that just ended
-		total += n
-	}
-	return total
 }
 
 // proc is what /proc/PID/stat says of a process.

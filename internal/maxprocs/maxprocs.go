@@ -60,7 +60,7 @@ const (
 type Controller struct {
 	Max   int // the Ps a busy daemon gets
 	procs int // the Ps it has now
-	quiet int // periods in a row below lowerBelow
+	quiet int // quiet periods in a row (see the thresholds)
 }
 
 // Period is what the controller reads of one period.
