@@ -61,6 +61,8 @@ FUZZTIME ?= 5s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./runtimes/manifest
 	$(GO) test -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime $(FUZZTIME) ./transport/wire
+	$(GO) test -run '^$$' -fuzz '^FuzzChunkReader$$' -fuzztime $(FUZZTIME) ./transport/access
+	$(GO) test -run '^$$' -fuzz '^FuzzChunkReaderArbitraryInput$$' -fuzztime $(FUZZTIME) ./transport/access
 	$(GO) test -run '^$$' -fuzz '^FuzzMergeDataSegments$$' -fuzztime $(FUZZTIME) ./runtimes/wasm
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./runtimes/wasm/component/internal/binary
 	$(GO) test -run '^$$' -fuzz '^FuzzLink$$' -fuzztime $(FUZZTIME) ./runtimes/wasm/component
@@ -74,6 +76,8 @@ fuzz:
 fuzz-ci:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 2000x ./runtimes/manifest
 	$(GO) test -run '^$$' -fuzz '^FuzzReadFrame$$' -fuzztime 20000x ./transport/wire
+	$(GO) test -run '^$$' -fuzz '^FuzzChunkReader$$' -fuzztime 3000x ./transport/access
+	$(GO) test -run '^$$' -fuzz '^FuzzChunkReaderArbitraryInput$$' -fuzztime 10000x ./transport/access
 	$(GO) test -run '^$$' -fuzz '^FuzzMergeDataSegments$$' -fuzztime 10000x ./runtimes/wasm
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime 60000x ./runtimes/wasm/component/internal/binary
 	$(GO) test -run '^$$' -fuzz '^FuzzLink$$' -fuzztime 20000x ./runtimes/wasm/component

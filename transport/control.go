@@ -190,7 +190,7 @@ func serveControlStream(s network.Stream, from peer.ID, role string, handle Cont
 // callIdleTimeout); a call that ends early resets the stream, so the peer
 // stops working for it at once.
 func CallControl(ctx context.Context, h host.Host, p peer.ID, req *messages.Envelope, onReply func(*messages.Envelope) error) error {
-	s, err := newUserStream(ctx, h, p, wire.ControlProtocol, "fungi control")
+	s, err := newUserStream(ctx, h, p, "fungi control", wire.ControlProtocol)
 	if err != nil {
 		return wire.StreamOpenError(err)
 	}

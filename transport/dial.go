@@ -80,15 +80,15 @@ func relayOf(a ma.Multiaddr) peer.ID {
 // carries the backoff it met, and libp2p joins our dial to it: its "dial
 // backoff" is then about the past, so the stream is tried once more on a
 // dial of its own.
-func newUserStream(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, reason string) (network.Stream, error) {
+func newUserStream(ctx context.Context, h host.Host, p peer.ID, reason string, protos ...protocol.ID) (network.Stream, error) {
 	freshDial(h, p)
 	ctx = network.WithAllowLimitedConn(ctx, reason)
-	s, err := h.NewStream(ctx, p, proto)
+	s, err := h.NewStream(ctx, p, protos...)
 	if err == nil || !joinedStaleDial(err) || ctx.Err() != nil {
 		return s, err
 	}
 	freshDial(h, p)
-	return h.NewStream(ctx, p, proto)
+	return h.NewStream(ctx, p, protos...)
 }
 
 // ConnectNow connects to p for something the user asked for now (the peer

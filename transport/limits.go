@@ -86,11 +86,11 @@ func newResourceManager(gate *TrustGate) (network.ResourceManager, error) {
 		StreamsInbound:  rcmgr.LimitVal(trustedPeerStreams),
 		StreamsOutbound: rcmgr.LimitVal(trustedPeerStreams),
 	}
-	ours := map[protocol.ID]rcmgr.ResourceLimits{wire.ControlProtocol: perPeer, wire.AccessProtocol: perPeer}
+	ours := map[protocol.ID]rcmgr.ResourceLimits{wire.ControlProtocol: perPeer, wire.AccessProtocol: perPeer, wire.AccessReuseProtocol: perPeer}
 	cfg := rcmgr.PartialLimitConfig{
 		System:       node,
 		Transient:    node,
-		Protocol:     map[protocol.ID]rcmgr.ResourceLimits{wire.ControlProtocol: node, wire.AccessProtocol: node},
+		Protocol:     map[protocol.ID]rcmgr.ResourceLimits{wire.ControlProtocol: node, wire.AccessProtocol: node, wire.AccessReuseProtocol: node},
 		ProtocolPeer: ours,
 		PeerDefault:  perPeer,
 	}.Build(scaling.AutoScale())

@@ -11,6 +11,7 @@ package access
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/transport/wire"
@@ -43,52 +45,85 @@ type Gate interface {
 	Role(p peer.ID) string
 }
 
-// Serve registers the access protocol on h: a header naming service
-// and port, a reply, then raw bytes both ways.
+// Serve registers the access protocols on h: a header naming service
+// and port, a reply, then the bytes both ways, raw on a stream of one
+// connection (wire.AccessProtocol), in chunks on a stream that carries
+// one connection after another (wire.AccessReuseProtocol).
 func Serve(h host.Host, gate Gate, resolve Resolver, logf func(string, ...any)) {
-	h.SetStreamHandler(wire.AccessProtocol, func(s network.Stream) {
-		from := s.Conn().RemotePeer()
-		if gate.Role(from) == "" {
-			s.Reset()
-			return
+	srv := &server{gate: gate, resolve: resolve, logf: logf}
+	h.SetStreamHandler(wire.AccessProtocol, func(s network.Stream) { srv.serve(s, false) })
+	h.SetStreamHandler(wire.AccessReuseProtocol, func(s network.Stream) { srv.serve(s, true) })
+}
+
+// server is the serving side of the access protocols.
+type server struct {
+	gate    Gate
+	resolve Resolver
+	logf    func(string, ...any)
+}
+
+func (srv *server) serve(s network.Stream, reuse bool) {
+	if srv.gate.Role(s.Conn().RemotePeer()) == "" {
+		s.Reset()
+		return
+	}
+	bs := &bufferedStream{Stream: s, r: bufio.NewReader(s)}
+	if reuse {
+		bs.chunks = newChunkConn(s, bs.r, true)
+	}
+	for first := true; srv.serveOne(bs, first); first = false {
+	}
+}
+
+// serveOne serves the connection whose header comes next on bs and
+// reports whether bs may carry another.
+func (srv *server) serveOne(s *bufferedStream, first bool) bool {
+	from := s.Conn().RemotePeer()
+	s.SetDeadline(time.Now().Add(accessHeaderTimeout))
+	var hdr messages.AccessHeader
+	if err := wire.ReadFrame(s.frames(), &hdr, wire.MaxAccessFrame); err != nil {
+		if !first && errors.Is(err, io.EOF) {
+			// The opener closed a stream between connections.
+			s.Stream.Close()
+			return false
 		}
-		s.SetDeadline(time.Now().Add(accessHeaderTimeout))
-		br := bufio.NewReader(s)
-		var hdr messages.AccessHeader
-		if err := wire.ReadFrame(br, &hdr, wire.MaxAccessFrame); err != nil {
-			wire.WriteFrame(s, &messages.AccessReply{Error: "bad access header: " + err.Error()})
-			s.Close()
-			return
-		}
-		// The role is checked again now that the stream is used: a stream
-		// may be opened well before its header (Dialer's warm ones),
-		// and trust may have been withdrawn since.
-		if gate.Role(from) == "" {
-			s.Reset()
-			return
-		}
-		addr, err := resolve(from, &hdr)
-		if err != nil {
-			logf("access from %s to %s refused: %v", from, hdr.ServiceId, err)
-			wire.WriteFrame(s, &messages.AccessReply{Error: err.Error()})
-			s.Close()
-			return
-		}
-		conn, err := dialService(addr)
-		if err != nil {
-			logf("access from %s: %s does not answer on %s: %v", from, hdr.ServiceId, addr, err)
-			wire.WriteFrame(s, &messages.AccessReply{Error: fmt.Sprintf("%s is published but does not answer on its port: %v", hdr.ServiceId, err)})
-			s.Close()
-			return
-		}
-		s.SetDeadline(time.Time{})
-		// The OK goes out with the service's first bytes (a banner, the
-		// echo of early data), in one frame, not in a frame of its own:
-		// the opener wakes once for both. Nothing waits for it alone: the
-		// opener's upload does not, and its download has nothing to read
-		// before the service speaks.
-		(&pipe{a: conn.(*net.TCPConn), b: &bufferedStream{Stream: s, r: br}, reply: admittedReply, replyWait: replyWait}).run(nil)
-	})
+		wire.WriteFrame(s.Stream, &messages.AccessReply{Error: "bad access header: " + err.Error()})
+		s.Stream.Close()
+		return false
+	}
+	// The role is checked again now that the stream is used: a stream
+	// may be opened well before its header (Dialer's warm ones, a reused
+	// one), and trust may have been withdrawn since.
+	if srv.gate.Role(from) == "" {
+		s.Stream.Reset()
+		return false
+	}
+	addr, err := srv.resolve(from, &hdr)
+	if err != nil {
+		srv.logf("access from %s to %s refused: %v", from, hdr.ServiceId, err)
+		wire.WriteFrame(s.Stream, &messages.AccessReply{Error: err.Error()})
+		s.Stream.Close()
+		return false
+	}
+	conn, err := dialService(addr)
+	if err != nil {
+		srv.logf("access from %s: %s does not answer on %s: %v", from, hdr.ServiceId, addr, err)
+		wire.WriteFrame(s.Stream, &messages.AccessReply{Error: fmt.Sprintf("%s is published but does not answer on its port: %v", hdr.ServiceId, err)})
+		s.Stream.Close()
+		return false
+	}
+	s.SetDeadline(time.Time{})
+	reusable := false
+	if s.chunks != nil {
+		s.conn = s.chunks.begin(func(ok bool) { reusable = ok })
+	}
+	// The OK goes out with the service's first bytes (a banner, the
+	// echo of early data), in one frame, not in a frame of its own:
+	// the opener wakes once for both. Nothing waits for it alone: the
+	// opener's upload does not, and its download has nothing to read
+	// before the service speaks.
+	(&pipe{a: conn.(*net.TCPConn), b: s, reply: admittedReply, replyWait: replyWait}).run(nil)
+	return reusable
 }
 
 // admittedReply is the frame of the reply that admits a connection.
@@ -108,7 +143,17 @@ const replyWait = 2 * time.Millisecond
 // those bytes reach the service: until then they wait in the stream's
 // receive window.
 func Open(ctx context.Context, h host.Host, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
-	s, err := newUserStream(ctx, h, p, wire.AccessProtocol, "fungi access")
+	s, err := openStream(ctx, h, p, wire.AccessProtocol)
+	if err != nil {
+		return nil, err
+	}
+	return OpenOn(ctx, s, hdr)
+}
+
+// openStream opens a stream to p for a connection, of the first of
+// protos that p offers.
+func openStream(ctx context.Context, h host.Host, p peer.ID, protos ...protocol.ID) (network.Stream, error) {
+	s, err := newUserStream(ctx, h, p, "fungi access", protos...)
 	if err != nil {
 		// A stream that would not open on a connection we hold says the
 		// path may be dead: each is pinged (none when the dial failed).
@@ -117,11 +162,17 @@ func Open(ctx context.Context, h host.Host, p peer.ID, hdr *messages.AccessHeade
 		}
 		return nil, wire.StreamOpenError(err)
 	}
-	return OpenOn(ctx, s, hdr)
+	return s, nil
 }
 
 // OpenOn is Open on a stream already open.
 func OpenOn(ctx context.Context, s network.Stream, hdr *messages.AccessHeader) (HalfCloser, error) {
+	return openOn(ctx, &bufferedStream{Stream: s, r: bufio.NewReader(s)}, hdr)
+}
+
+// openOn sends hdr on s for a new connection; on a reusable stream the
+// client's first bytes behind it go as a chunk.
+func openOn(ctx context.Context, s *bufferedStream, hdr *messages.AccessHeader) (HalfCloser, error) {
 	deadline, _ := ctx.Deadline()
 	if !deadline.IsZero() {
 		s.SetWriteDeadline(deadline)
@@ -129,7 +180,10 @@ func OpenOn(ctx context.Context, s network.Stream, hdr *messages.AccessHeader) (
 	frame, err := wire.AppendFrame(nil, hdr)
 	if err == nil {
 		first, _ := ctx.Value(firstBytesKey{}).([]byte)
-		_, err = s.Write(append(frame, first...))
+		if s.chunks != nil && len(first) > 0 {
+			frame = binary.BigEndian.AppendUint32(frame, uint32(len(first)))
+		}
+		_, err = s.Stream.Write(append(frame, first...))
 	}
 	if err != nil {
 		s.Reset()
@@ -137,7 +191,7 @@ func OpenOn(ctx context.Context, s network.Stream, hdr *messages.AccessHeader) (
 		return nil, fmt.Errorf("the peer did not accept the connection: %w", wire.ExplainReset(err))
 	}
 	s.SetWriteDeadline(time.Time{})
-	a := &Stream{bufferedStream: bufferedStream{Stream: s, r: bufio.NewReader(s)}, replyDeadline: deadline}
+	a := &Stream{bufferedStream: *s, replyDeadline: deadline}
 	if early, _ := ctx.Value(earlyDataKey{}).(bool); early {
 		return a, nil
 	}
@@ -201,8 +255,8 @@ func (a *Stream) readReply() error {
 		a.SetReadDeadline(a.replyDeadline)
 	}
 	var reply messages.AccessReply
-	if err := wire.ReadFrame(a.r, &reply, wire.MaxAccessFrame); err != nil {
-		a.Stream.Reset()
+	if err := wire.ReadFrame(a.frames(), &reply, wire.MaxAccessFrame); err != nil {
+		a.bufferedStream.Reset()
 		suspectConn(a.Conn())
 		return fmt.Errorf("the peer did not accept the connection: %w", wire.ExplainReset(err))
 	}
@@ -210,7 +264,7 @@ func (a *Stream) readReply() error {
 	if !reply.Ok {
 		// A reset, not a close: with early data an upload may be blocked
 		// on a window the peer will never open again.
-		a.Stream.Reset()
+		a.bufferedStream.Reset()
 		return &wire.RemoteError{Code: "denied", Message: reply.Error}
 	}
 	return nil
@@ -221,7 +275,7 @@ func (a *Stream) Read(p []byte) (int, error) {
 	if err := a.Accepted(); err != nil {
 		return 0, err
 	}
-	return a.r.Read(p)
+	return a.bufferedStream.Read(p)
 }
 
 // WriteTo waits for the reply, then drains like bufferedStream.
@@ -229,7 +283,7 @@ func (a *Stream) WriteTo(w io.Writer) (int64, error) {
 	if err := a.Accepted(); err != nil {
 		return 0, err
 	}
-	return a.r.WriteTo(w)
+	return a.bufferedStream.WriteTo(w)
 }
 
 // HalfCloser is a connection that can end its writing side alone.
@@ -239,17 +293,90 @@ type HalfCloser interface {
 }
 
 // bufferedStream reads through the bufio.Reader that read the header, so no
-// byte the peer sent right behind it is lost.
+// byte the peer sent right behind it is lost. On a reusable stream
+// (chunks set) it is one connection's view of the stream: its bytes
+// travel in chunks, its half-close is the end marker, and its close hands
+// the stream on when the connection ended cleanly.
 type bufferedStream struct {
 	network.Stream
-	r *bufio.Reader
+	r      *bufio.Reader
+	chunks *chunkConn
+	conn   uint64 // which of chunks' connections this is
 }
 
-func (b *bufferedStream) Read(p []byte) (int, error) { return b.r.Read(p) }
+// stale reports whether b is a reusable stream's view of a connection
+// that has left it: it must not touch the stream's next connections.
+func (b *bufferedStream) stale() bool { return b.chunks != nil && !b.chunks.current(b.conn) }
+
+func (b *bufferedStream) Read(p []byte) (int, error) {
+	if b.chunks != nil {
+		if b.stale() {
+			return 0, net.ErrClosed
+		}
+		return b.chunks.read(p)
+	}
+	return b.r.Read(p)
+}
 
 // WriteTo lets io.Copy drain the buffer and then the stream with one
 // buffer of its own size.
-func (b *bufferedStream) WriteTo(w io.Writer) (int64, error) { return b.r.WriteTo(w) }
+func (b *bufferedStream) WriteTo(w io.Writer) (int64, error) {
+	if b.chunks != nil {
+		return io.Copy(w, struct{ io.Reader }{b})
+	}
+	return b.r.WriteTo(w)
+}
+
+func (b *bufferedStream) Write(p []byte) (int, error) {
+	if b.chunks != nil {
+		if b.stale() {
+			return 0, net.ErrClosed
+		}
+		return b.chunks.write(p)
+	}
+	return b.Stream.Write(p)
+}
+
+func (b *bufferedStream) CloseWrite() error {
+	if b.chunks != nil {
+		if b.stale() {
+			return net.ErrClosed
+		}
+		return b.chunks.closeWrite()
+	}
+	return b.Stream.CloseWrite()
+}
+
+func (b *bufferedStream) Close() error {
+	if b.chunks != nil {
+		if b.stale() {
+			return nil
+		}
+		return b.chunks.close()
+	}
+	return b.Stream.Close()
+}
+
+func (b *bufferedStream) Reset() error {
+	if b.chunks != nil {
+		if b.stale() {
+			return nil
+		}
+		return b.chunks.reset()
+	}
+	return b.Stream.Reset()
+}
+
+// frames is where the stream's header and reply frames are read.
+func (b *bufferedStream) frames() wire.FrameReader {
+	if b.chunks != nil {
+		return &b.chunks.raw
+	}
+	return b.r
+}
+
+// chunked is the stream's framing, nil on a stream of one connection.
+func (b *bufferedStream) chunked() *chunkConn { return b.chunks }
 
 // pipeBuffers are the bridges' copy buffers. 128 KiB: a read from the
 // client becomes one yamux frame (eight TLS records), and on a bulk
@@ -383,6 +510,9 @@ func (p *pipe) copyHalf(dst, src HalfCloser) {
 	buf := pipeBuffers.Get().(*[]byte)
 	defer pipeBuffers.Put(buf)
 	readBroken, err := p.copyBytes(dst, src, *buf)
+	if c, ok := src.(interface{ chunked() *chunkConn }); ok && err == nil && c.chunked() != nil {
+		c.chunked().inputDone()
+	}
 	p.mu.Lock()
 	p.ended++
 	if err != nil {
@@ -409,10 +539,19 @@ func (p *pipe) copyHalf(dst, src HalfCloser) {
 
 // copyBytes is io.Copy with a deadline on every write, and on every read
 // once the other direction ended. readBroken tells a failed read of src
-// from a failed write to dst.
+// from a failed write to dst. To a reusable stream each read goes out as
+// one chunk, its header written in front of the data in buf.
 func (p *pipe) copyBytes(dst, src HalfCloser, buf []byte) (readBroken bool, err error) {
 	srcD, _ := src.(deadlines)
 	dstD, _ := dst.(deadlines)
+	var chunks *chunkConn
+	if c, ok := dst.(interface{ chunked() *chunkConn }); ok {
+		chunks = c.chunked()
+	}
+	room := 0 // for the chunk header
+	if chunks != nil {
+		room = chunkHeaderLen
+	}
 	var reply []byte         // still to go out in front of src's first bytes
 	var writeUntil time.Time // dst's write deadline as last set
 	if src == p.a && srcD != nil {
@@ -426,14 +565,21 @@ func (p *pipe) copyBytes(dst, src HalfCloser, buf []byte) (readBroken bool, err 
 		case half && srcD != nil:
 			srcD.SetReadDeadline(time.Now().Add(pipeHalfIdle))
 		}
-		n, rerr := src.Read(buf[len(reply):])
-		out := buf[len(reply) : len(reply)+n]
+		// buf: the reply (if it still goes), the chunk header (on a
+		// reusable stream), then what src gives.
+		at := len(reply) + room
+		n, rerr := src.Read(buf[at:])
+		out := buf[at : at+n]
+		if n > 0 && room > 0 {
+			putChunkHeader(buf[len(reply):at], n)
+			out = buf[len(reply) : at+n]
+		}
 		if reply != nil {
 			// The reply goes now: with these bytes, alone when none came
 			// in time, and before the end or a failure, which the peer
 			// must not take for a refusal.
 			copy(buf, reply)
-			out = buf[:len(reply)+n]
+			out = buf[:len(reply)+len(out)]
 			reply = nil
 			if !half {
 				srcD.SetReadDeadline(time.Time{})
@@ -454,7 +600,13 @@ func (p *pipe) copyBytes(dst, src HalfCloser, buf []byte) (readBroken bool, err 
 					dstD.SetWriteDeadline(writeUntil)
 				}
 			}
-			if _, werr := dst.Write(out); werr != nil {
+			var werr error
+			if chunks != nil {
+				werr = chunks.writeFramed(out)
+			} else {
+				_, werr = dst.Write(out)
+			}
+			if werr != nil {
 				return false, werr
 			}
 			if p.count != nil && n > 0 {

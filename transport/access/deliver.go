@@ -173,6 +173,22 @@ func deliverTo(conn net.Conn, src any, allowed func() bool, wrote func(n int)) f
 	if write == nil {
 		return nil
 	}
+	if c, ok := src.(interface{ chunked() *chunkConn }); ok && c.chunked() != nil {
+		// A reusable stream's bytes are chunks: the data in them is
+		// delivered, the framing taken apart on the way.
+		chunks := c.chunked()
+		counted := func(n int) {
+			deliveredBytes.Add(int64(n))
+			wrote(n)
+		}
+		ys.SetDeliver(deliverMax, func(b []byte) int {
+			if !allowed() {
+				return 0
+			}
+			return chunks.deliver(b, write, counted)
+		})
+		return func() { ys.SetDeliver(0, nil) }
+	}
 	ys.SetDeliver(deliverMax, func(b []byte) int {
 		if !allowed() {
 			return 0

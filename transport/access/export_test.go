@@ -44,7 +44,7 @@ func Underlying(s HalfCloser) network.Stream {
 // SetMaxAge sets how long d keeps a warm stream nobody takes.
 func (d *Dialer) SetMaxAge(age time.Duration) { d.maxAge = age }
 
-// Ready is d's warm streams to p, oldest first.
+// Ready is d's warm streams to p, the next to be taken last.
 func (d *Dialer) Ready(p peer.ID) []network.Stream {
 	pool := d.pool(p)
 	pool.mu.Lock()
@@ -63,6 +63,34 @@ func (d *Dialer) Counts(p peer.ID) (ready, filling, warmed int) {
 	pool.mu.Lock()
 	defer pool.mu.Unlock()
 	return len(pool.ready), pool.filling, pool.warmed
+}
+
+// Reused is how many connections to p went on a stream back from an
+// earlier one.
+func (d *Dialer) Reused(p peer.ID) int {
+	pool := d.pool(p)
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	return pool.reused
+}
+
+// NextReused is the stream d takes next for p when that is one back from
+// a connection, with the peer's release; else nil.
+func (d *Dialer) NextReused(p peer.ID) network.Stream {
+	pool := d.pool(p)
+	pool.mu.Lock()
+	defer pool.mu.Unlock()
+	if len(pool.ready) == 0 {
+		return nil
+	}
+	st := pool.ready[len(pool.ready)-1]
+	if st.back == nil {
+		return nil
+	}
+	if released, _ := st.back.chunks.releasedNow(); !released {
+		return nil
+	}
+	return st.s
 }
 
 // ShortPipeTimers makes Pipe's no-progress deadlines fast for a test.

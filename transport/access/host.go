@@ -13,8 +13,8 @@ import (
 // imports access, provides both (Wire); until it does, a stream opens
 // with a plain NewStream and no connection is suspected.
 var (
-	newUserStream = func(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, reason string) (network.Stream, error) {
-		return h.NewStream(network.WithAllowLimitedConn(ctx, reason), p, proto)
+	newUserStream = func(ctx context.Context, h host.Host, p peer.ID, reason string, protos ...protocol.ID) (network.Stream, error) {
+		return h.NewStream(network.WithAllowLimitedConn(ctx, reason), p, protos...)
 	}
 	suspectConn = func(network.Conn) {}
 )
@@ -23,6 +23,6 @@ var (
 // dial backoff an earlier dial left must not refuse it) and has the path
 // of a connection on which a stream failed checked (suspect). transport
 // calls it once, as it is initialised, before any host starts.
-func Wire(open func(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, reason string) (network.Stream, error), suspect func(network.Conn)) {
+func Wire(open func(ctx context.Context, h host.Host, p peer.ID, reason string, protos ...protocol.ID) (network.Stream, error), suspect func(network.Conn)) {
 	newUserStream, suspectConn = open, suspect
 }

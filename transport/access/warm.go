@@ -1,6 +1,7 @@
 package access
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	goyamux "github.com/libp2p/go-yamux/v5"
 )
 
@@ -79,19 +81,27 @@ func (d *Dialer) Open(ctx context.Context, p peer.ID, hdr *messages.AccessHeader
 }
 
 func (d *Dialer) open(ctx context.Context, pool *warmPool, p peer.ID, hdr *messages.AccessHeader) (HalfCloser, error) {
-	if s := pool.take(); s != nil {
-		return OpenOn(ctx, s, hdr)
+	if st := pool.take(); st != nil {
+		return openOn(ctx, pool.lend(st), hdr)
 	}
-	stream, err := Open(ctx, d.h, p, hdr)
+	s, err := openStream(ctx, d.h, p, reuseFirst...)
 	if errors.Is(err, wire.ErrStreamLimit) {
 		// A warm stream may have taken the last stream the limits allow
 		// while this one was being opened: it is this connection's.
-		if s := pool.take(); s != nil {
-			return OpenOn(ctx, s, hdr)
+		if st := pool.take(); st != nil {
+			return openOn(ctx, pool.lend(st), hdr)
 		}
 	}
-	return stream, err
+	if err != nil {
+		return nil, err
+	}
+	return openOn(ctx, pool.lend(&warmStream{s: s}), hdr)
 }
+
+// reuseFirst is the access protocols a Dialer opens, the reusable one
+// first: libp2p takes the first the peer lists (identify tells, before
+// the stream opens), with no round trip to choose.
+var reuseFirst = []protocol.ID{wire.AccessReuseProtocol, wire.AccessProtocol}
 
 // Close resets every warm stream and warms no more.
 func (d *Dialer) Close() {
@@ -128,7 +138,7 @@ func (d *Dialer) pool(p peer.ID) *warmPool {
 // side. The write follows at once, so the stream's in-flight SYN slot is
 // not held.
 func (d *Dialer) warm(ctx context.Context, p peer.ID) (network.Stream, error) {
-	s, err := newUserStream(goyamux.WithLazySYN(ctx), d.h, p, wire.AccessProtocol, "fungi access")
+	s, err := newUserStream(goyamux.WithLazySYN(ctx), d.h, p, "fungi access", reuseFirst...)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +172,8 @@ func (d *Dialer) usable(s network.Stream) bool {
 	return true
 }
 
-// warmPool is one peer's warm streams.
+// warmPool is one peer's warm streams: opened ahead of use, and reusable
+// ones back from a connection that ended cleanly.
 type warmPool struct {
 	d *Dialer
 	p peer.ID
@@ -171,36 +182,91 @@ type warmPool struct {
 	ready   []*warmStream
 	filling int
 	warmed  int // streams warmed so far
+	reused  int // connections that went on a stream back from another
 	closed  bool
 }
 
+// PooledStreams bounds the reusable streams a Dialer keeps to a peer
+// after a burst of connections; each still leaves after accessWarmMaxAge
+// unused. The peer holds a goroutine for each, waiting for its next
+// header.
+const PooledStreams = 16
+
 type warmStream struct {
 	s      network.Stream
+	back   *bufferedStream // the stream as its last connection left it; nil: never used
 	expiry *time.Timer
 }
 
-// take returns a usable warm stream, oldest first, or nil; the unusable
-// ones it meets are reset.
-func (w *warmPool) take() network.Stream {
-	for {
-		w.mu.Lock()
-		if len(w.ready) == 0 {
-			w.mu.Unlock()
-			return nil
+// take returns a usable stream, the one last put back first (the others
+// may then age out), or nil; the unusable ones it meets are reset. A
+// stream whose last connection has not had the peer's release yet stays
+// for a later take.
+func (w *warmPool) take() *warmStream {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := len(w.ready) - 1; i >= 0; i-- {
+		st := w.ready[i]
+		ok := w.d.usable(st.s)
+		if ok && st.back != nil {
+			released, broken := st.back.chunks.releasedNow()
+			if !released && !broken {
+				continue
+			}
+			ok = released
 		}
-		st := w.ready[0]
-		w.ready = w.ready[1:]
-		w.mu.Unlock()
+		w.ready = append(w.ready[:i], w.ready[i+1:]...)
 		st.expiry.Stop()
-		if w.d.usable(st.s) {
-			return st.s
+		if ok {
+			return st
 		}
 		st.s.Reset()
 	}
+	return nil
+}
+
+// lend readies st for a connection. A reusable stream comes back to the
+// pool when the connection ends cleanly.
+func (w *warmPool) lend(st *warmStream) *bufferedStream {
+	bs := st.back
+	if bs == nil {
+		bs = &bufferedStream{Stream: st.s, r: bufio.NewReader(st.s)}
+		if st.s.Protocol() == wire.AccessReuseProtocol {
+			bs.chunks = newChunkConn(st.s, bs.r, false)
+		}
+	}
+	if bs.chunks != nil {
+		if st.back != nil {
+			w.mu.Lock()
+			w.reused++
+			w.mu.Unlock()
+		}
+		bs.conn = bs.chunks.begin(func(reusable bool) { w.put(bs, reusable) })
+	}
+	return bs
+}
+
+// put takes back a reusable stream whose connection ended: clean, it waits
+// for the next connection; otherwise it was reset.
+func (w *warmPool) put(bs *bufferedStream, reusable bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !reusable {
+		return
+	}
+	if w.closed || len(w.ready) >= PooledStreams {
+		bs.Stream.Close()
+		return
+	}
+	st := &warmStream{s: bs.Stream, back: bs}
+	st.expiry = time.AfterFunc(w.d.maxAge, func() { w.expire(st) })
+	w.ready = append(w.ready, st)
 }
 
 // refill starts warming streams until ready and warming ones make the
-// pool's size.
+// pool's size. A reusable stream comes back after its connection, so a run
+// of one connection after another warms none after the first: the pool
+// holds the stream that came back.
 func (w *warmPool) refill() {
 	w.mu.Lock()
 	defer w.mu.Unlock()

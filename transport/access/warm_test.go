@@ -1,6 +1,7 @@
 package access_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -81,12 +82,17 @@ func (r *warmRig) serverAccessStreams() int {
 	n := 0
 	for _, c := range r.server.Network().ConnsToPeer(r.client.ID()) {
 		for _, s := range c.GetStreams() {
-			if s.Protocol() == wire.AccessProtocol {
+			if isAccess(s) {
 				n++
 			}
 		}
 	}
 	return n
+}
+
+// isAccess reports whether s is an access stream, of either protocol.
+func isAccess(s network.Stream) bool {
+	return s.Protocol() == wire.AccessProtocol || s.Protocol() == wire.AccessReuseProtocol
 }
 
 // waitPeerHolds waits until the server holds n access streams.
@@ -127,8 +133,8 @@ func TestAccessDialerWarmsStreamsAfterUse(t *testing.T) {
 
 	warm := r.ready()
 	s := r.open(t)
-	if got := access.Underlying(s); got != warm[0] {
-		t.Fatalf("the second connection did not take the oldest warm stream (%v, warm %v)", got, warm)
+	if got := access.Underlying(s); got != warm[len(warm)-1] {
+		t.Fatalf("the second connection did not take the newest warm stream (%v, warm %v)", got, warm)
 	}
 	echoes(t, s, "second")
 	if n := r.accepted.Load(); n != 2 {
@@ -173,7 +179,7 @@ func skipsStreamsThePeerEnded(t *testing.T, r *warmRig) {
 	r.waitPeerHolds(t, access.WarmStreams)
 	for _, c := range r.server.Network().ConnsToPeer(r.client.ID()) {
 		for _, s := range c.GetStreams() {
-			if s.Protocol() == wire.AccessProtocol {
+			if isAccess(s) {
 				s.Reset()
 			}
 		}
@@ -314,7 +320,7 @@ func TestAccessWarmStreamsOpenLazily(t *testing.T) {
 	peerSide := map[uint32]bool{} // the server's access streams: id -> opened lazily
 	for _, c := range r.server.Network().ConnsToPeer(r.client.ID()) {
 		for _, s := range c.GetStreams() {
-			if s.Protocol() != wire.AccessProtocol {
+			if !isAccess(s) {
 				continue
 			}
 			ys := access.YamuxStreamOf(s)
@@ -347,4 +353,144 @@ func TestAccessWarmStreamsOpenLazily(t *testing.T) {
 	}
 	// A warm stream carries a connection as a fresh one does.
 	echoes(t, r.open(t), "on a lazily opened stream")
+}
+
+// roundTrip sends msg on s, ends its side, and checks the echo comes
+// back whole and ends.
+func roundTrip(t *testing.T, s access.HalfCloser, msg []byte) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := s.Write(msg)
+		if err == nil {
+			err = s.CloseWrite()
+		}
+		errc <- err
+	}()
+	back, err := io.ReadAll(s)
+	if err != nil || !bytes.Equal(back, msg) {
+		t.Fatalf("the echo of %d bytes: %d bytes back, %v", len(msg), len(back), err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitReused waits until the dialer's next stream to the server is s,
+// back from its connection with the peer's release.
+func (r *warmRig) waitReused(t *testing.T, s network.Stream) {
+	t.Helper()
+	testutil.WaitFor(t, 10*time.Second, "the stream back for the next connection", func() error {
+		if next := r.dialer.NextReused(r.server.ID()); next != s {
+			return fmt.Errorf("next reused stream %v", next)
+		}
+		return nil
+	})
+}
+
+// Connections that end cleanly leave their stream for the next one: each
+// is a connection of its own at the service, its bytes arrive whole both
+// ways (chunked, and delivered by the receive loops), the peer checks the
+// role again for each, and no new stream opens for them.
+func TestAccessStreamCarriesOneConnectionAfterAnother(t *testing.T) {
+	r := newWarmRig(t)
+	var first network.Stream
+	const n = 4
+	for i := range n {
+		s := r.open(t)
+		under := access.Underlying(s)
+		if i == 0 {
+			first = under
+			if first.Protocol() != wire.AccessReuseProtocol {
+				t.Fatalf("the dialer opened %s, not the reusable protocol", first.Protocol())
+			}
+		} else if under != first {
+			t.Fatalf("connection %d went on a stream of its own", i+1)
+		}
+		roundTrip(t, s, bytes.Repeat([]byte{'a' + byte(i)}, 300<<10))
+		s.Close()
+		r.waitReused(t, first)
+	}
+	if got := r.accepted.Load(); got != n {
+		t.Fatalf("the service saw %d connections for %d", got, n)
+	}
+	if got := r.dialer.Reused(r.server.ID()); got != n-1 {
+		t.Fatalf("%d connections went on a stream back from another, want %d", got, n-1)
+	}
+	// The reused stream and two warm ones (the refill after the first
+	// connection): the others opened none.
+	r.waitPeerHolds(t, 1+access.WarmStreams)
+
+	// The role is checked again on a reused stream.
+	r.gate.Set(map[peer.ID]string{}, map[peer.ID]bool{})
+	s := r.open(t)
+	if access.Underlying(s) != first {
+		t.Fatal("the connection after trust was withdrawn did not take the reused stream")
+	}
+	err := s.(*access.Stream).Accepted()
+	if err == nil || !strings.Contains(err.Error(), "untrusted this node") {
+		t.Fatalf("a reused stream after trust was withdrawn: %v", err)
+	}
+	if got := r.accepted.Load(); got != n {
+		t.Fatalf("the service saw a connection after trust was withdrawn")
+	}
+}
+
+// A connection that does not end cleanly (the client leaves mid-way, no
+// end of its own) ends its stream: the next connection gets another.
+func TestAccessStreamEndedUncleanlyIsNotReused(t *testing.T) {
+	r := newWarmRig(t)
+	s := r.open(t)
+	if p := access.Underlying(s).Protocol(); p != wire.AccessReuseProtocol {
+		t.Fatalf("a stream of %s", p)
+	}
+	echoes(t, s, "hello")
+	s.Close() // no CloseWrite: the connection was not finished
+	under := access.Underlying(s)
+	testutil.WaitFor(t, 10*time.Second, "the stream to end", func() error {
+		if !access.StreamEnded(under) {
+			return fmt.Errorf("still intact")
+		}
+		return nil
+	})
+	next := r.open(t)
+	if access.Underlying(next) == under {
+		t.Fatal("a stream whose connection ended uncleanly was reused")
+	}
+	echoes(t, next, "after")
+	if got := r.dialer.Reused(r.server.ID()); got != 0 {
+		t.Fatalf("%d connections reused a stream", got)
+	}
+}
+
+// With a peer that offers only the first access protocol (a node from
+// before the reusable one), the dialer opens that one, and it works.
+func TestAccessDialerUsesTheFirstProtocolWithAnOlderPeer(t *testing.T) {
+	r := newWarmRig(t)
+	r.server.RemoveStreamHandler(wire.AccessReuseProtocol)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.client.Connect(ctx, peer.AddrInfo{ID: r.server.ID(), Addrs: r.server.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, 10*time.Second, "the client to learn the server dropped the protocol", func() error {
+		if ok, _ := r.client.Peerstore().SupportsProtocols(r.server.ID(), wire.AccessReuseProtocol); len(ok) > 0 {
+			return fmt.Errorf("still listed")
+		}
+		if ok, _ := r.client.Peerstore().SupportsProtocols(r.server.ID(), wire.AccessProtocol); len(ok) == 0 {
+			return fmt.Errorf("the first protocol is not listed either")
+		}
+		return nil
+	})
+	for i := range 2 {
+		s := r.open(t)
+		if p := access.Underlying(s).Protocol(); p != wire.AccessProtocol {
+			t.Fatalf("connection %d opened %s", i+1, p)
+		}
+		roundTrip(t, s, []byte("over the first protocol"))
+		s.Close()
+	}
+	if got := r.accepted.Load(); got != 2 {
+		t.Fatalf("the service saw %d connections", got)
+	}
 }

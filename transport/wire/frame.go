@@ -6,7 +6,6 @@
 package wire
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,11 +14,23 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// FrameReader is what ReadFrame reads from: a *bufio.Reader, or a reader
+// that hands back bytes read ahead before its bufio.Reader's.
+type FrameReader interface {
+	io.Reader
+	io.ByteReader
+}
+
 // Protocol IDs. Service names never appear in them: which service a stream
 // is for travels inside, after the peer was admitted.
 const (
 	ControlProtocol = "/fungi/control/1.0.0"
 	AccessProtocol  = "/fungi/access/1.0.0"
+	// AccessReuseProtocol is AccessProtocol with the bytes in chunks and
+	// an end marker each way, so one stream carries one connection after
+	// another (transport/access/chunks.go). A node offers both, and an
+	// opener uses it with a peer that lists it.
+	AccessReuseProtocol = "/fungi/access/2.0.0"
 )
 
 // Frame size limits. Only an admin's control request may carry a shipped
@@ -68,7 +79,7 @@ func AppendFrame(dst []byte, m proto.Message) ([]byte, error) {
 // ReadFrame reads one frame of at most max bytes into m. The announced
 // length is only a promise: the buffer grows with the bytes that actually
 // arrive, so memory follows what a peer sent, never what it claimed.
-func ReadFrame(r *bufio.Reader, m proto.Message, max int) error {
+func ReadFrame(r FrameReader, m proto.Message, max int) error {
 	n, err := readLength(r)
 	if err != nil {
 		return err
