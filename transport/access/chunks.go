@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -305,8 +304,8 @@ func (c *chunkConn) closeWrite() error {
 
 // close ends the connection on the stream: a stream whose connection
 // ended cleanly both ways is handed on for the next one (done(true)),
-// after the serving side sent its release; any other is reset, as a
-// stream of its own would be.
+// after the serving side sent its release and the opening side read it;
+// any other is reset, as a stream of its own would be.
 func (c *chunkConn) close() error {
 	c.mu.Lock()
 	clean := c.ended && c.rerr == nil
@@ -319,8 +318,12 @@ func (c *chunkConn) close() error {
 		}
 		c.released = true
 	}
+	awaitRelease := clean && !c.serving && !c.released
 	once, done := c.once, c.done
 	c.wmu.Unlock()
+	if awaitRelease {
+		clean = c.readRelease()
+	}
 	if !clean {
 		return c.reset()
 	}
@@ -331,46 +334,28 @@ func (c *chunkConn) close() error {
 	return nil
 }
 
-// releasedNow reports whether the opening side has the serving side's
-// release for the connection that last ended on the stream, reading it if
-// it has arrived, without waiting for it. Anything but a release there is
-// a peer out of step: the stream is then no good.
-func (c *chunkConn) releasedNow() (released, broken bool) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.released {
-		return true, false
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for c.have < chunkHeaderLen {
-		if len(c.raw.stash) == 0 && c.raw.br.Buffered() == 0 {
-			// Not in the buffers: read it if the muxer has it, with a
-			// deadline already passed, which does not wait.
-			c.s.SetReadDeadline(time.Unix(1, 0))
-			n, err := c.raw.Read(c.hdr[c.have:])
-			c.s.SetReadDeadline(time.Time{})
-			c.have += n
-			if n == 0 {
-				return false, !errors.Is(err, os.ErrDeadlineExceeded) && !isTimeout(err)
-			}
-			continue
-		}
-		n, _ := c.raw.Read(c.hdr[c.have:])
-		c.have += n
-	}
-	c.have = 0
-	if binary.BigEndian.Uint32(c.hdr[:]) != 0 {
-		return false, true
-	}
-	c.released = true
-	return true, false
-}
+// releaseWait bounds how long the opening side waits for the serving
+// side's release once its connection ended. The release comes with the
+// serving side's end marker or right behind it; the client is gone by
+// then, so only the stream waits, and one whose release does not come is
+// not reused.
+const releaseWait = time.Second
 
-// isTimeout reports whether err is a read deadline passing.
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
+// readRelease reads the serving side's release behind its end marker
+// (the opening side's close): it usually came in the same frame and is
+// read from a buffer.
+func (c *chunkConn) readRelease() bool {
+	if c.raw.buffered() < chunkHeaderLen {
+		c.s.SetReadDeadline(time.Now().Add(releaseWait))
+	}
+	var m [chunkHeaderLen]byte
+	if _, err := io.ReadFull(&c.raw, m[:]); err != nil || m != [chunkHeaderLen]byte{} {
+		return false
+	}
+	c.wmu.Lock()
+	c.released = true
+	c.wmu.Unlock()
+	return true
 }
 
 // reset ends the stream for good.
@@ -403,6 +388,9 @@ type stashReader struct {
 	br    *bufio.Reader
 	s     io.Reader
 }
+
+// buffered is how many bytes s has without reading the stream.
+func (s *stashReader) buffered() int { return len(s.stash) + s.br.Buffered() }
 
 func (s *stashReader) keep(b []byte) {
 	if len(b) > 0 {

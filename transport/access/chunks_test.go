@@ -7,6 +7,9 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
 )
 
 // incoming is the muxer under a chunkConn in a test: the bytes the peer
@@ -191,4 +194,100 @@ func FuzzChunkReaderArbitraryInput(f *testing.F) {
 			t.Fatalf("%d bytes out of %d in", len(got), len(wire))
 		}
 	})
+}
+
+// recordingStream is the stream under a chunkConn in a unit test: it
+// records what is written and whether it was reset.
+type recordingStream struct {
+	network.Stream
+	in       io.Reader // what the peer sent
+	wrote    bytes.Buffer
+	reset    bool
+	finished bool
+}
+
+func (r *recordingStream) Write(b []byte) (int, error) { return r.wrote.Write(b) }
+func (r *recordingStream) Read(b []byte) (int, error)  { return r.in.Read(b) }
+func (r *recordingStream) Reset() error                { r.reset = true; return nil }
+func (r *recordingStream) CloseWrite() error           { r.finished = true; return nil }
+func (r *recordingStream) SetDeadline(time.Time) error { return nil }
+
+// servingConn is the serving side of a reusable stream whose connection's
+// incoming bytes have just ended (the opener's end marker read).
+func servingConn(t *testing.T) (*chunkConn, *recordingStream, *bool) {
+	t.Helper()
+	rs := &recordingStream{in: bytes.NewReader(nil)}
+	c := newChunkConn(rs, bufio.NewReader(rs), true)
+	reusable := new(bool)
+	c.begin(func(ok bool) { *reusable = ok })
+	c.mu.Lock()
+	c.ended = true
+	c.mu.Unlock()
+	return c, rs, reusable
+}
+
+// The serving side releases the stream only once the connection's bytes in
+// went whole to the service: its end marker goes alone while they have
+// not, and a connection that ends without them resets the stream.
+func TestServingSideReleasesOnlyAfterTheBytesInWentToTheService(t *testing.T) {
+	end, release := []byte{0, 0, 0, 0}, []byte{0, 0, 0, 0, 0, 0, 0, 0}
+
+	c, rs, reusable := servingConn(t)
+	c.closeWrite()
+	if !bytes.Equal(rs.wrote.Bytes(), end) {
+		t.Fatalf("the end marker with the bytes in not yet at the service: %x", rs.wrote.Bytes())
+	}
+	c.close() // the pipe failed to hand them on: no inputDone
+	if *reusable || !rs.reset {
+		t.Fatalf("a connection whose bytes in did not reach the service left its stream (reusable %v, reset %v)", *reusable, rs.reset)
+	}
+	if !bytes.Equal(rs.wrote.Bytes(), end) {
+		t.Fatalf("a release went out for it: %x", rs.wrote.Bytes())
+	}
+
+	c, rs, reusable = servingConn(t)
+	c.inputDone()
+	c.closeWrite()
+	if !bytes.Equal(rs.wrote.Bytes(), release) {
+		t.Fatalf("the end marker and the release, the bytes in done: %x", rs.wrote.Bytes())
+	}
+	c.close()
+	if !*reusable || rs.reset {
+		t.Fatal("a clean connection did not leave its stream for the next")
+	}
+
+	c, rs, reusable = servingConn(t)
+	c.closeWrite()
+	c.inputDone() // the bytes in finished after the end marker went
+	c.close()
+	if !*reusable || !bytes.Equal(rs.wrote.Bytes(), release) {
+		t.Fatalf("the release after the end marker: %x, reusable %v", rs.wrote.Bytes(), *reusable)
+	}
+}
+
+func (r *recordingStream) SetReadDeadline(time.Time) error { return nil }
+
+// The opening side hands its stream on only with the serving side's
+// release read behind the end marker; anything else there resets it.
+func TestOpeningSideTakesTheStreamBackOnlyWithTheRelease(t *testing.T) {
+	for name, behind := range map[string][]byte{
+		"release":      {0, 0, 0, 0},
+		"nothing":      {},
+		"a data chunk": {0, 0, 0, 1, 'x'},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rs := &recordingStream{in: bytes.NewReader(behind)}
+			c := newChunkConn(rs, bufio.NewReader(rs), false)
+			reusable := false
+			c.begin(func(ok bool) { reusable = ok })
+			c.mu.Lock()
+			c.ended = true
+			c.mu.Unlock()
+			c.closeWrite()
+			c.close()
+			if want := name == "release"; reusable != want || rs.reset == want {
+				t.Fatalf("reusable %v, reset %v; want reusable %v", reusable, rs.reset, want)
+			}
+		})
+	}
 }

@@ -75,7 +75,7 @@ func (d *Dialer) Reused(p peer.ID) int {
 }
 
 // NextReused is the stream d takes next for p when that is one back from
-// a connection, with the peer's release; else nil.
+// a connection (with the peer's release); else nil.
 func (d *Dialer) NextReused(p peer.ID) network.Stream {
 	pool := d.pool(p)
 	pool.mu.Lock()
@@ -85,9 +85,6 @@ func (d *Dialer) NextReused(p peer.ID) network.Stream {
 	}
 	st := pool.ready[len(pool.ready)-1]
 	if st.back == nil {
-		return nil
-	}
-	if released, _ := st.back.chunks.releasedNow(); !released {
 		return nil
 	}
 	return st.s

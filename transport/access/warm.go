@@ -199,30 +199,23 @@ type warmStream struct {
 }
 
 // take returns a usable stream, the one last put back first (the others
-// may then age out), or nil; the unusable ones it meets are reset. A
-// stream whose last connection has not had the peer's release yet stays
-// for a later take.
+// may then age out), or nil; the unusable ones it meets are reset.
 func (w *warmPool) take() *warmStream {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for i := len(w.ready) - 1; i >= 0; i-- {
-		st := w.ready[i]
-		ok := w.d.usable(st.s)
-		if ok && st.back != nil {
-			released, broken := st.back.chunks.releasedNow()
-			if !released && !broken {
-				continue
-			}
-			ok = released
+	for {
+		w.mu.Lock()
+		if len(w.ready) == 0 {
+			w.mu.Unlock()
+			return nil
 		}
-		w.ready = append(w.ready[:i], w.ready[i+1:]...)
+		st := w.ready[len(w.ready)-1]
+		w.ready = w.ready[:len(w.ready)-1]
+		w.mu.Unlock()
 		st.expiry.Stop()
-		if ok {
+		if w.d.usable(st.s) {
 			return st
 		}
 		st.s.Reset()
 	}
-	return nil
 }
 
 // lend readies st for a connection. A reusable stream comes back to the

@@ -40,14 +40,22 @@ func newWarmRig(t *testing.T) *warmRig {
 // newWarmRigOn is newWarmRig with both hosts listening on listen.
 func newWarmRigOn(t *testing.T, listen string) *warmRig {
 	t.Helper()
+	echo, accepted := countingEcho(t)
+	r := newWarmRigFor(t, listen, echo)
+	r.accepted = accepted
+	return r
+}
+
+// newWarmRigFor is newWarmRig in front of the service at addr.
+func newWarmRigFor(t *testing.T, listen, addr string) *warmRig {
+	t.Helper()
 	client, clientGate := transporttest.Host(t, startHost, listen)
 	server, gate := transporttest.Host(t, startHost, listen)
 	transporttest.TrustEachOther(client, clientGate, server, gate, "access")
-	echo, accepted := countingEcho(t)
-	access.Serve(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return echo, nil }, t.Logf)
+	access.Serve(server, gate, func(peer.ID, *messages.AccessHeader) (string, error) { return addr, nil }, t.Logf)
 	d := access.NewDialer(client)
 	t.Cleanup(d.Close)
-	return &warmRig{client: client, server: server, gate: gate, dialer: d, accepted: accepted}
+	return &warmRig{client: client, server: server, gate: gate, dialer: d}
 }
 
 // open opens an access stream as the forwarder does.
@@ -393,7 +401,12 @@ func (r *warmRig) waitReused(t *testing.T, s network.Stream) {
 // ways (chunked, and delivered by the receive loops), the peer checks the
 // role again for each, and no new stream opens for them.
 func TestAccessStreamCarriesOneConnectionAfterAnother(t *testing.T) {
-	r := newWarmRig(t)
+	for name, listen := range map[string]string{"tcp": "/ip4/127.0.0.1/tcp/0", "quic": "/ip4/127.0.0.1/udp/0/quic-v1"} {
+		t.Run(name, func(t *testing.T) { carriesOneConnectionAfterAnother(t, newWarmRigOn(t, listen)) })
+	}
+}
+
+func carriesOneConnectionAfterAnother(t *testing.T, r *warmRig) {
 	var first network.Stream
 	const n = 4
 	for i := range n {
