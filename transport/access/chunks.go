@@ -62,6 +62,8 @@ type chunkConn struct {
 	rerr  error                // a read failed: every later Read gets it
 	gen   uint64               // moved by deliver: the reader's view went stale
 
+	// wmu guards the writing side (one chunk write at a time) and what
+	// the connection did to the stream.
 	wmu      sync.Mutex
 	serving  bool                // the serving side: it sends the release
 	sent     bool                // this connection's end marker went out
