@@ -80,11 +80,7 @@ type chunkConn struct {
 var endMarkers [2 * chunkHeaderLen]byte
 
 func newChunkConn(s network.Stream, br *bufio.Reader, serving bool) *chunkConn {
-	c := &chunkConn{s: s, raw: stashReader{br: br}, serving: serving}
-	if s != nil {
-		c.raw.s = s
-	}
-	return c
+	return &chunkConn{s: s, raw: stashReader{br: br, s: s}, serving: serving}
 }
 
 // begin readies the stream for its next connection and returns the

@@ -173,32 +173,28 @@ func deliverTo(conn net.Conn, src any, allowed func() bool, wrote func(n int)) f
 	if write == nil {
 		return nil
 	}
+	counted := func(n int) {
+		deliveredBytes.Add(int64(n))
+		wrote(n)
+	}
+	take := func(b []byte) int {
+		n := write(b)
+		if n > 0 {
+			counted(n)
+		}
+		return n
+	}
 	if c, ok := src.(interface{ chunked() *chunkConn }); ok && c.chunked() != nil {
 		// A reusable stream's bytes are chunks: the data in them is
 		// delivered, the framing taken apart on the way.
 		chunks := c.chunked()
-		counted := func(n int) {
-			deliveredBytes.Add(int64(n))
-			wrote(n)
-		}
-		ys.SetDeliver(deliverMax, func(b []byte) int {
-			if !allowed() {
-				return 0
-			}
-			return chunks.deliver(b, write, counted)
-		})
-		return func() { ys.SetDeliver(0, nil) }
+		take = func(b []byte) int { return chunks.deliver(b, write, counted) }
 	}
 	ys.SetDeliver(deliverMax, func(b []byte) int {
 		if !allowed() {
 			return 0
 		}
-		n := write(b)
-		if n > 0 {
-			deliveredBytes.Add(int64(n))
-			wrote(n)
-		}
-		return n
+		return take(b)
 	})
 	return func() { ys.SetDeliver(0, nil) }
 }
