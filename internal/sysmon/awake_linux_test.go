@@ -117,10 +117,21 @@ func TestSettingKeepsTheMonitorAwake(t *testing.T) {
 		c, _ := echoServer(t, "")
 		others = append(others, c)
 	}
-	asleep := switchesPerRoundTrip(t, "", others, rounds)
-	awake := switchesPerRoundTrip(t, Setting, others, rounds)
-	t.Logf("thread switches per round trip: %.2f by default, %.2f with %s", asleep, awake, Setting)
-	if awake > 0.75*asleep {
-		t.Fatalf("with %s the echo server's threads switch %.2f times per round trip, by default %.2f: the setting no longer spares the monitor's wake-ups", Setting, awake, asleep)
+	// Other processes on a loaded machine (make test runs packages side
+	// by side) take the cores the round trips wait for, and the monitor
+	// then finds work often enough not to sleep deeply by default either:
+	// one pair of measures once came out 1.86 against 1.47. A setting
+	// that no longer helps loses every pair; noise does not.
+	const pairs = 3
+	var seen []string
+	for range pairs {
+		asleep := switchesPerRoundTrip(t, "", others, rounds)
+		awake := switchesPerRoundTrip(t, Setting, others, rounds)
+		t.Logf("thread switches per round trip: %.2f by default, %.2f with %s", asleep, awake, Setting)
+		if awake <= 0.75*asleep {
+			return
+		}
+		seen = append(seen, fmt.Sprintf("%.2f against %.2f", awake, asleep))
 	}
+	t.Fatalf("with %s the echo server's threads switched more than 0.75 times as often per round trip as by default in %d measures (%s): the setting no longer spares the monitor's wake-ups", Setting, pairs, strings.Join(seen, ", "))
 }
