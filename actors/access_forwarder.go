@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/fungi-go/fungi/internal/dialerr"
+	"github.com/fungi-go/fungi/internal/gopool"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/transport/access"
 	"github.com/fungi-go/fungi/transport/wire"
@@ -71,7 +72,7 @@ func (f *accessForwarder) acceptLoop(ctx context.Context, ln net.Listener, hdr *
 	for pause := 5 * time.Millisecond; ; pause = min(2*pause, time.Second) {
 		conn, err := ln.Accept()
 		if err == nil {
-			go f.acceptLoop(ctx, ln, hdr)
+			gopool.Go(func() { f.acceptLoop(ctx, ln, hdr) })
 			f.bridge(ctx, conn.(*net.TCPConn), hdr)
 			return
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/fungi-go/fungi/internal/gopool"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/transport/wire"
 )
@@ -445,7 +446,7 @@ func (p *pipe) run(refused func(error)) {
 	// whose stack has already grown: a bridge costs one goroutine start
 	// fewer on the way to its first byte.
 	done := make(chan struct{})
-	go func() { defer close(done); p.copyHalf(p.a, p.b) }()
+	gopool.Go(func() { defer close(done); p.copyHalf(p.a, p.b) })
 	p.copyHalf(p.b, p.a)
 	<-done
 	p.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/fungi-go/fungi/internal/gopool"
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/transport/access"
@@ -45,13 +46,17 @@ func ForwardLocally(t testing.TB, client host.Host, server peer.ID, hdr *message
 type Baseline struct{ FDs, Goroutines int }
 
 // TakeBaseline is what the process holds now.
-func TakeBaseline() Baseline { return Baseline{testutil.FDCount(), runtime.NumGoroutine()} }
+func TakeBaseline() Baseline {
+	return Baseline{testutil.FDCount(), runtime.NumGoroutine() - gopool.Idle()}
+}
 
 // BackTo waits until the process is back to b, with keptFDs more fds.
 func (b Baseline) BackTo(t testing.TB, what string, keptFDs func() int) {
 	t.Helper()
 	testutil.WaitFor(t, 20*time.Second, what, func() error {
-		fds, gs := testutil.FDCount(), runtime.NumGoroutine()
+		// Goroutines waiting in gopool for the next connection's task are
+		// kept on purpose, as the streams are.
+		fds, gs := testutil.FDCount(), runtime.NumGoroutine()-gopool.Idle()
 		// A few goroutines come and go; a peer also holds one for each
 		// stream the other's Dialer keeps for its next connections.
 		if fds > b.FDs+keptFDs() || gs > b.Goroutines+5+access.PooledStreams {
