@@ -98,3 +98,18 @@ func TestIdleGoroutinesAreBounded(t *testing.T) {
 		return nil
 	})
 }
+
+// The task a bridge's goroutine runs is deep: BenchmarkGo against
+// BenchmarkGoStatement is what the pool saves per task (the stack copies)
+// and what it costs (the hand-off to a parked goroutine).
+func benchmarkTasks(b *testing.B, start func(func())) {
+	done := make(chan struct{})
+	for b.Loop() {
+		start(func() { deep(64); done <- struct{}{} })
+		<-done
+	}
+}
+
+func BenchmarkGo(b *testing.B) { benchmarkTasks(b, Go) }
+
+func BenchmarkGoStatement(b *testing.B) { benchmarkTasks(b, func(fn func()) { go fn() }) }
