@@ -1,5 +1,5 @@
-// Package gopool starts short tasks on goroutines kept from earlier
-// tasks, so that a task begins on a stack that has already grown.
+// Package gopool starts tasks on goroutines kept from earlier tasks, so
+// that a task begins on a stack that has already grown.
 //
 // A goroutine starts on a small stack and copies it to a larger one each
 // time a call goes deeper than it holds; a bridged connection's goroutines
@@ -7,6 +7,8 @@
 // or three times, on the path of the connection's first bytes. A goroutine
 // that goes back to the pool keeps its stack until the garbage collector
 // shrinks it, so the next connection's task starts with room to run.
+// A panic's traceback names gopool's worker as the goroutine's creator,
+// not the code that called Go.
 package gopool
 
 import "sync"
