@@ -209,6 +209,50 @@ func TestAccessDaemonsBench(t *testing.T) {
 		fmt.Printf("| %s |\n", strings.Join(row, " | "))
 	}
 	fmt.Println()
+	for _, line := range accessTargets(results, "fungi-tcp") {
+		fmt.Println(line)
+	}
+	fmt.Println()
+}
+
+// accessTarget is one of issue 23's targets for the access path through
+// two daemons: the measure's p50 (or MB/s) for path against ssh -L's.
+type accessTarget struct {
+	measure, unit string
+	words         string
+	// met says whether v (the path's figure) against ssh (ssh -L's)
+	// meets the target.
+	met func(v, ssh float64) bool
+}
+
+var accessTargetList = []accessTarget{
+	{"new connection + first round trip p50", "µs", "≤ 500 µs and below ssh -L", func(v, ssh float64) bool { return v <= 500 && v < ssh }},
+	{"kept connection, round trip p50", "µs", "≤ 0.8× ssh -L", func(v, ssh float64) bool { return v <= 0.8*ssh }},
+	{"one stream", "MB/s", "≥ 1.3× ssh -L", func(v, ssh float64) bool { return v >= 1.3*ssh }},
+	{"8 streams", "MB/s", "≥ 1.6× ssh -L", func(v, ssh float64) bool { return v >= 1.6*ssh }},
+}
+
+// accessTargets says, for each target, the path's figure, its ratio to
+// ssh -L in the same run and whether the target is met: the figure that
+// counts, read off the table without arithmetic. Measures the run skipped
+// are left out.
+func accessTargets(results map[string]map[string][]float64, path string) []string {
+	lines := []string{fmt.Sprintf("targets, %s:", path)}
+	for _, tg := range accessTargetList {
+		v, ssh := results[tg.measure][path], results[tg.measure]["ssh-L"]
+		if len(v) == 0 || len(ssh) == 0 || ssh[0] == 0 {
+			continue
+		}
+		verdict := "not met"
+		if tg.met(v[0], ssh[0]) {
+			verdict = "met"
+		}
+		lines = append(lines, fmt.Sprintf("- %s %s: %.*f %s, %.2f× ssh -L: %s", tg.measure, tg.words, precision(v[0]), v[0], tg.unit, v[0]/ssh[0], verdict))
+	}
+	if len(lines) == 1 {
+		return nil
+	}
+	return lines
 }
 
 // benchCounts are how much each measure does.
@@ -591,4 +635,34 @@ func precision(v float64) int {
 		return 1
 	}
 	return 0
+}
+
+func TestAccessTargetsSayWhichAreMet(t *testing.T) {
+	results := map[string]map[string][]float64{
+		"new connection + first round trip p50": {"fungi-tcp": {554, 755}, "ssh-L": {627, 817}},
+		"kept connection, round trip p50":       {"fungi-tcp": {120, 150}, "ssh-L": {160, 200}},
+		"one stream":                            {"fungi-tcp": {697}, "ssh-L": {439}},
+		"8 streams":                             {"fungi-tcp": {600}, "ssh-L": {400}},
+	}
+	want := []string{
+		"targets, fungi-tcp:",
+		"- new connection + first round trip p50 ≤ 500 µs and below ssh -L: 554 µs, 0.88× ssh -L: not met",
+		"- kept connection, round trip p50 ≤ 0.8× ssh -L: 120 µs, 0.75× ssh -L: met",
+		"- one stream ≥ 1.3× ssh -L: 697 MB/s, 1.59× ssh -L: met",
+		"- 8 streams ≥ 1.6× ssh -L: 600 MB/s, 1.50× ssh -L: not met",
+	}
+	if got := accessTargets(results, "fungi-tcp"); !slices.Equal(got, want) {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// Below ssh -L but over 0.5 ms, and under 0.5 ms but not below ssh -L:
+	// both halves count.
+	for _, c := range []struct{ fungi, ssh float64 }{{520, 600}, {480, 470}} {
+		r := map[string]map[string][]float64{"new connection + first round trip p50": {"fungi-tcp": {c.fungi}, "ssh-L": {c.ssh}}}
+		if got := accessTargets(r, "fungi-tcp"); len(got) != 2 || !strings.HasSuffix(got[1], "not met") {
+			t.Errorf("%v µs against %v µs: %q, want not met", c.fungi, c.ssh, got)
+		}
+	}
+	if got := accessTargets(map[string]map[string][]float64{}, "fungi-tcp"); got != nil {
+		t.Errorf("a run that measured nothing printed %q", got)
+	}
 }
