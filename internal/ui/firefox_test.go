@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/sys/unix"
 
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/internal/ui"
@@ -87,11 +88,22 @@ user_pref("browser.aboutwelcome.enabled", false);
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", firefoxPath, err)
 	}
+	// The exit is awaited without reaping (WNOWAIT): until the cleanup's
+	// group kill, the leader's zombie keeps its PID, and with it the
+	// group's number, from going to another process. PIDs wrap at 32768
+	// on CI's machines, and a kill of a group number given again could
+	// SIGKILL a parallel test's processes (a container's shim).
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	go func() {
+		var info unix.Siginfo
+		for unix.Waitid(unix.P_PID, cmd.Process.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil) == unix.EINTR {
+		}
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-exited
+		cmd.Wait()
 		log.Close()
 	})
 	var server struct {
