@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/fungi-go/fungi/internal/gopool"
 	"github.com/fungi-go/fungi/internal/testutil"
 	"github.com/fungi-go/fungi/messages"
 	"github.com/fungi-go/fungi/transport/access"
@@ -70,5 +71,5 @@ func TestLoadDrill(t *testing.T) {
 	t.Logf("%d concurrent 1 MiB uploads: 0 errors, %v", uploads, time.Since(start).Round(time.Millisecond))
 
 	base.BackTo(t, "fds and goroutines of both nodes back to their baseline", func() int { return 0 })
-	t.Logf("back to baseline: %d fds, %d goroutines", testutil.FDCount(), runtime.NumGoroutine())
+	t.Logf("back to baseline: %d fds, %d goroutines (%d of them waiting in gopool for the next connection)", testutil.FDCount(), runtime.NumGoroutine(), gopool.Idle())
 }
