@@ -65,7 +65,8 @@ func (f *accessForwarder) stop() {
 // acceptLoop bridges every connection over its own stream: the dialer's
 // warm streams (access.Dialer) spare it the stream open, and early
 // data brings it to one round trip to the peer. The goroutine that
-// accepted a connection bridges it, and a new one accepts the next: the
+// accepted a connection bridges it, and another (from gopool, its stack
+// grown by an earlier connection) accepts the next: the
 // connection's first bytes go out without waiting for another goroutine
 // to be scheduled, nor for the next accept's empty poll.
 func (f *accessForwarder) acceptLoop(ctx context.Context, ln net.Listener, hdr *messages.AccessHeader) {

@@ -379,6 +379,15 @@ func (b *bufferedStream) frames() wire.FrameReader {
 // chunked is the stream's framing, nil on a stream of one connection.
 func (b *bufferedStream) chunked() *chunkConn { return b.chunks }
 
+// chunksOf is the chunk framing under an end of a bridge (a
+// bufferedStream, or a Stream around one), nil for any other end.
+func chunksOf(end any) *chunkConn {
+	if c, ok := end.(interface{ chunked() *chunkConn }); ok {
+		return c.chunked()
+	}
+	return nil
+}
+
 // pipeBuffers are the bridges' copy buffers. 128 KiB: a read from the
 // client becomes one yamux frame (eight TLS records), and on a bulk
 // transfer the receiving daemon spent less CPU per byte than with 256 KiB
@@ -511,8 +520,8 @@ func (p *pipe) copyHalf(dst, src HalfCloser) {
 	buf := pipeBuffers.Get().(*[]byte)
 	defer pipeBuffers.Put(buf)
 	readBroken, err := p.copyBytes(dst, src, *buf)
-	if c, ok := src.(interface{ chunked() *chunkConn }); ok && err == nil && c.chunked() != nil {
-		c.chunked().inputDone()
+	if chunks := chunksOf(src); chunks != nil && err == nil {
+		chunks.inputDone()
 	}
 	p.mu.Lock()
 	p.ended++
@@ -545,10 +554,7 @@ func (p *pipe) copyHalf(dst, src HalfCloser) {
 func (p *pipe) copyBytes(dst, src HalfCloser, buf []byte) (readBroken bool, err error) {
 	srcD, _ := src.(deadlines)
 	dstD, _ := dst.(deadlines)
-	var chunks *chunkConn
-	if c, ok := dst.(interface{ chunked() *chunkConn }); ok {
-		chunks = c.chunked()
-	}
+	chunks := chunksOf(dst)
 	room := 0 // for the chunk header
 	if chunks != nil {
 		room = chunkHeaderLen

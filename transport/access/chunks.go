@@ -249,7 +249,7 @@ func (c *chunkConn) write(p []byte) (int, error) {
 	for len(p) > 0 {
 		m := min(len(p), maxChunk)
 		buf := make([]byte, chunkHeaderLen+m)
-		binary.BigEndian.PutUint32(buf, uint32(m))
+		putChunkHeader(buf, m)
 		copy(buf[chunkHeaderLen:], p[:m])
 		if _, err := c.s.Write(buf); err != nil {
 			c.fail = true

@@ -184,10 +184,9 @@ func deliverTo(conn net.Conn, src any, allowed func() bool, wrote func(n int)) f
 		}
 		return n
 	}
-	if c, ok := src.(interface{ chunked() *chunkConn }); ok && c.chunked() != nil {
+	if chunks := chunksOf(src); chunks != nil {
 		// A reusable stream's bytes are chunks: the data in them is
 		// delivered, the framing taken apart on the way.
-		chunks := c.chunked()
 		take = func(b []byte) int { return chunks.deliver(b, write, counted) }
 	}
 	ys.SetDeliver(deliverMax, func(b []byte) int {
