@@ -25,7 +25,9 @@ import (
 // `fungi access attach`, a client on A's local port. The same echo server
 // and sink are reached in the same run directly and through `ssh -L`
 // (aes128-gcm), and fungi runs once with TCP and once with QUIC between
-// the daemons.
+// the daemons. A bare relay (testdata/relay: two C processes that only
+// read and write, no encryption) is the machine's floor for any
+// forwarder, the column a ratio to ssh -L is read against.
 //
 // By default (`make test`) it is a smoke run of a few iterations that
 // proves the harness works; with FUNGI_BENCH_ACCESS_DAEMONS=1 (`make
@@ -111,6 +113,9 @@ func TestAccessDaemonsBench(t *testing.T) {
 	if e, s, pids, ok := sshForward(t, echo, sink); ok {
 		paths = append(paths, benchPath{name: "ssh-L", echo: e, sink: s, pids: pids}) // without sshd, StartSSHD says so
 	}
+	if e, s, pids, ok := bareRelay(t, echo, sink); ok {
+		paths = append(paths, benchPath{name: "relay", echo: e, sink: s, pids: pids})
+	}
 
 	// The latencies are sampled in turns over the paths; a throughput run
 	// is long, so each path has its runs back to back, the paths one after
@@ -149,6 +154,9 @@ func TestAccessDaemonsBench(t *testing.T) {
 		before := spentBefore(paths)
 		results[m.name] = m.run(paths)
 		for _, p := range paths[1:] { // not direct: nothing forwards
+			if p.name == "relay" {
+				continue // its threads end with their connections, and their CPU time with them
+			}
 			used := spentBy(p).less(before[p.name])
 			switch {
 			case m.name == freshRow:
@@ -176,9 +184,9 @@ func TestAccessDaemonsBench(t *testing.T) {
 		return
 	}
 	fmt.Printf("\n# access through two fungi daemons on %s, %d cores, load average %s\n\n", testutil.CPUModel(), runtime.NumCPU(), testutil.LoadAvg())
-	cols := []string{"direct", "fungi-tcp", "fungi-quic", "ssh-L"}
-	ratios := [][2]string{{"fungi-tcp", "ssh-L"}, {"fungi-quic", "ssh-L"}}
-	ratioNames := []string{"tcp / ssh", "quic / ssh"}
+	cols := []string{"direct", "fungi-tcp", "fungi-quic", "ssh-L", "relay"}
+	ratios := [][2]string{{"fungi-tcp", "ssh-L"}, {"fungi-quic", "ssh-L"}, {"relay", "ssh-L"}}
+	ratioNames := []string{"tcp / ssh", "quic / ssh", "relay / ssh"}
 	if os.Getenv("FUNGI_BENCH_ACCESS_BASE") != "" {
 		cols = append(cols, "base-tcp")
 		ratios = append(ratios, [2]string{"fungi-tcp", "base-tcp"})
@@ -234,8 +242,9 @@ var accessTargetList = []accessTarget{
 
 // accessTargets says, for each target, the path's figure, its ratio to
 // ssh -L in the same run and whether the target is met: the figure that
-// counts, read off the table without arithmetic. Measures the run skipped
-// are left out.
+// counts, read off the table without arithmetic. Where the bare relay ran,
+// its ratio follows: how far the machine lets any forwarder go. Measures
+// the run skipped are left out.
 func accessTargets(results map[string]map[string][]float64, path string) []string {
 	lines := []string{fmt.Sprintf("targets, %s:", path)}
 	for _, tg := range accessTargetList {
@@ -247,7 +256,11 @@ func accessTargets(results map[string]map[string][]float64, path string) []strin
 		if tg.met(v[0], ssh[0]) {
 			verdict = "met"
 		}
-		lines = append(lines, fmt.Sprintf("- %s %s: %.*f %s, %.2f× ssh -L: %s", tg.measure, tg.words, precision(v[0]), v[0], tg.unit, v[0]/ssh[0], verdict))
+		line := fmt.Sprintf("- %s %s: %.*f %s, %.2f× ssh -L: %s", tg.measure, tg.words, precision(v[0]), v[0], tg.unit, v[0]/ssh[0], verdict)
+		if floor := results[tg.measure]["relay"]; len(floor) > 0 {
+			line += fmt.Sprintf(" (the bare relay: %.2f× ssh -L)", floor[0]/ssh[0])
+		}
+		lines = append(lines, line)
 	}
 	if len(lines) == 1 {
 		return nil
@@ -352,6 +365,41 @@ func sshForward(t *testing.T, echo, sink string) (e, s string, pids []int, ok bo
 		t.Fatalf("ssh -L does not forward: %v", err)
 	}
 	return e, s, []int{ssh.Process.Pid, srv.PID}, true
+}
+
+// bareRelay forwards to echo and sink through two processes of
+// testdata/relay (built here with the C compiler), chained over loopback
+// TCP as a pair of daemons is: a thread per direction doing a blocking
+// read and a write, no poll, no encryption, no framing. It is the floor:
+// what any two-process forwarder pays on this machine, which a target
+// against ssh -L is read against. ok is false without a C compiler.
+func bareRelay(t *testing.T, echo, sink string) (e, s string, pids []int, ok bool) {
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Log("no C compiler: apt-get install gcc to measure the bare relay's floor")
+		return "", "", nil, false
+	}
+	relay := filepath.Join(t.TempDir(), "relay")
+	if out, err := exec.Command(cc, "-O2", "-pthread", "-o", relay, filepath.Join("testdata", "relay", "relay.c")).CombinedOutput(); err != nil {
+		t.Fatalf("building the bare relay: %v\n%s", err, out)
+	}
+	hop := func(to string) string {
+		host, port, _ := net.SplitHostPort(to)
+		listen := testutil.FreePort(t)
+		cmd := exec.Command(relay, strconv.Itoa(listen), host, port)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		pids = append(pids, cmd.Process.Pid)
+		return fmt.Sprintf("127.0.0.1:%d", listen)
+	}
+	e, s = hop(hop(echo)), hop(hop(sink))
+	if err := testutil.Poll(10*time.Second, func() error { return testutil.EchoOnce(e, 5*time.Second) }); err != nil {
+		t.Fatalf("the bare relay does not forward: %v", err)
+	}
+	return e, s, pids, true
 }
 
 // spent is what a path's forwarders have used: CPU time, thread switches
@@ -640,14 +688,14 @@ func precision(v float64) int {
 func TestAccessTargetsSayWhichAreMet(t *testing.T) {
 	results := map[string]map[string][]float64{
 		"new connection + first round trip p50": {"fungi-tcp": {554, 755}, "ssh-L": {627, 817}},
-		"kept connection, round trip p50":       {"fungi-tcp": {120, 150}, "ssh-L": {160, 200}},
+		"kept connection, round trip p50":       {"fungi-tcp": {120, 150}, "ssh-L": {160, 200}, "relay": {136, 170}},
 		"one stream":                            {"fungi-tcp": {697}, "ssh-L": {439}},
 		"8 streams":                             {"fungi-tcp": {600}, "ssh-L": {400}},
 	}
 	want := []string{
 		"targets, fungi-tcp:",
 		"- new connection + first round trip p50 ≤ 500 µs and below ssh -L: 554 µs, 0.88× ssh -L: not met",
-		"- kept connection, round trip p50 ≤ 0.8× ssh -L: 120 µs, 0.75× ssh -L: met",
+		"- kept connection, round trip p50 ≤ 0.8× ssh -L: 120 µs, 0.75× ssh -L: met (the bare relay: 0.85× ssh -L)",
 		"- one stream ≥ 1.3× ssh -L: 697 MB/s, 1.59× ssh -L: met",
 		"- 8 streams ≥ 1.6× ssh -L: 600 MB/s, 1.50× ssh -L: not met",
 	}
