@@ -9,6 +9,12 @@
 // syscalls that carry them are fewer. A Write of one record or less is
 // passed through as it was, so a small message leaves no later than
 // before.
+//
+// The reading side is the mirror: crypto/tls reads a record (its header,
+// then the rest) at a time, four read syscalls for each batch the peer
+// wrote in one; the socket under it is read up to a batch at once and
+// the records are handed out from there. A read that finds one small
+// record is still one read syscall.
 package recordbatch
 
 import (
@@ -30,6 +36,10 @@ const recordPayload = 16 << 10
 // are written: a 128 KiB frame's nine records (with their 22 bytes of
 // framing each) in one write.
 const batchBytes = 136 << 10
+
+// readBatch is the most one read from the socket takes: a batch as the
+// peer writes it.
+const readBatch = batchBytes
 
 // Transport is a security transport whose connections write the records
 // of one Write together. It negotiates and speaks exactly what the
@@ -107,6 +117,48 @@ type heldConn struct {
 	holding bool
 	buf     []byte // from pool while holding, nil otherwise
 	err     error  // the first failed write: every later one fails with it
+
+	// read holds what one read from the socket brought beyond what the
+	// security layer asked for (from pool while it holds any, nil
+	// otherwise); unread is the part not handed out yet. Only the
+	// security layer's reader uses them.
+	read   []byte
+	unread []byte
+}
+
+// Read hands out what an earlier read brought first; otherwise it reads
+// up to readBatch bytes from the socket at once. crypto/tls asks for a
+// record (at most 16 KiB and its header) at a time, and read one at a
+// time a bulk transfer's receiver makes four read syscalls where the
+// sender made one write.
+func (h *heldConn) Read(p []byte) (int, error) {
+	if len(h.unread) == 0 {
+		if len(p) >= readBatch {
+			return h.Conn.Read(p)
+		}
+		if h.read == nil {
+			h.read = pool.Get(readBatch)
+		}
+		n, err := h.Conn.Read(h.read)
+		if n == 0 {
+			h.dropRead()
+			return 0, err
+		}
+		h.unread = h.read[:n]
+	}
+	n := copy(p, h.unread)
+	h.unread = h.unread[n:]
+	if len(h.unread) == 0 {
+		h.dropRead()
+	}
+	return n, nil
+}
+
+func (h *heldConn) dropRead() {
+	if h.read != nil {
+		pool.Put(h.read)
+		h.read, h.unread = nil, nil
+	}
 }
 
 func (h *heldConn) Write(b []byte) (int, error) {

@@ -190,3 +190,34 @@ func TestWriteToAClosedSocketFails(t *testing.T) {
 		}
 	}
 }
+
+// The batching side reads what a plain libp2p TLS peer sends, large
+// records and small ones, through its batched socket reads.
+func TestBatchedReadsDeliverEveryRecord(t *testing.T) {
+	client, server, _ := securedPair(t)
+	payload := make([]byte, 1<<20)
+	if _, err := rand.Read(payload); err != nil {
+		t.Fatal(err)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		for _, b := range [][]byte{payload, []byte("ping"), payload[:100<<10]} {
+			if _, err := server.Write(b); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	got := make([]byte, len(payload)+4+100<<10)
+	if _, err := io.ReadFull(client, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	want := append(append(append([]byte{}, payload...), "ping"...), payload[:100<<10]...)
+	if !bytes.Equal(got, want) {
+		t.Fatal("the batching side read other bytes than the peer sent")
+	}
+}
