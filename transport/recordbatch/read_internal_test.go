@@ -2,10 +2,13 @@ package recordbatch
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
 	"testing"
+
+	"github.com/libp2p/go-libp2p/core/sec"
 )
 
 // streamConn is a socket with the whole stream already queued: a read
@@ -36,7 +39,7 @@ func TestReadsTakeTheSocketABatchAtATime(t *testing.T) {
 		stream[i] = byte(i * 7)
 	}
 	sock := &streamConn{rest: stream}
-	h := &heldConn{Conn: sock}
+	h := &heldConn{Conn: sock, batchReads: true}
 	var got []byte
 	rng := rand.New(rand.NewPCG(1, 2))
 	for len(got) < len(stream) {
@@ -71,11 +74,56 @@ func TestReadsTakeTheSocketABatchAtATime(t *testing.T) {
 // A read that asks for a batch or more goes to the socket as it is.
 func TestALargeReadGoesStraightToTheSocket(t *testing.T) {
 	sock := &streamConn{rest: make([]byte, 2*readBatch)}
-	h := &heldConn{Conn: sock}
+	h := &heldConn{Conn: sock, batchReads: true}
 	if n, err := h.Read(make([]byte, 2*readBatch)); n != 2*readBatch || err != nil {
 		t.Fatalf("Read = %d, %v", n, err)
 	}
 	if sock.reads != 1 || h.read != nil {
 		t.Errorf("%d socket reads, buffer held %v; want 1 read into the caller's buffer", sock.reads, h.read != nil)
+	}
+}
+
+// On a connection that is not a socket (a stream to a relay) a read is
+// no syscall, and a batch would only copy the bytes once more.
+func TestReadsOffASocketAreNotBatched(t *testing.T) {
+	sock := &streamConn{rest: make([]byte, 1000)}
+	h := &heldConn{Conn: sock}
+	for range 3 {
+		if n, err := h.Read(make([]byte, 100)); n != 100 || err != nil {
+			t.Fatalf("Read = %d, %v", n, err)
+		}
+	}
+	if sock.reads != 3 || h.read != nil {
+		t.Errorf("%d reads of the connection for 3 reads, buffer held %v; want each read passed through", sock.reads, h.read != nil)
+	}
+}
+
+// secure batches reads on a socket only.
+func TestSecureBatchesReadsOnSocketsOnly(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	tcp, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	for _, c := range []struct {
+		conn net.Conn
+		want bool
+	}{{a, false}, {tcp, true}} {
+		var held *heldConn
+		secure(c.conn, func(h net.Conn) (sec.SecureConn, error) {
+			held = h.(*heldConn)
+			return nil, errors.New("no handshake here")
+		})
+		if held.batchReads != c.want {
+			t.Errorf("%T: batchReads %v, want %v", c.conn, held.batchReads, c.want)
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"syscall"
 
 	pool "github.com/libp2p/go-buffer-pool"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -70,7 +71,11 @@ func (t *Transport) SecureOutbound(ctx context.Context, insecure net.Conn, p pee
 
 // secure runs handshake over insecure with the holding socket under it.
 func secure(insecure net.Conn, handshake func(net.Conn) (sec.SecureConn, error)) (sec.SecureConn, error) {
-	held := &heldConn{Conn: insecure}
+	// Reads are batched on a socket, where each read is a syscall; on a
+	// relayed connection (a stream to the relay) a read is a copy from the
+	// stream's buffer, and a batch would only add another.
+	_, socket := insecure.(syscall.Conn)
+	held := &heldConn{Conn: insecure, batchReads: socket}
 	sc, err := handshake(held)
 	if err != nil {
 		return nil, err
@@ -118,6 +123,7 @@ type heldConn struct {
 	buf     []byte // from pool while holding, nil otherwise
 	err     error  // the first failed write: every later one fails with it
 
+	batchReads bool // the connection is a socket
 	// read holds what one read from the socket brought beyond what the
 	// security layer asked for (from pool while it holds any, nil
 	// otherwise); unread is the part not handed out yet. Only the
@@ -126,14 +132,14 @@ type heldConn struct {
 	unread []byte
 }
 
-// Read hands out what an earlier read brought first; otherwise it reads
-// up to readBatch bytes from the socket at once. crypto/tls asks for a
+// Read hands out what an earlier read brought first; otherwise, on a
+// socket, it reads up to readBatch bytes at once. crypto/tls asks for a
 // record (at most 16 KiB and its header) at a time, and read one at a
 // time a bulk transfer's receiver makes four read syscalls where the
 // sender made one write.
 func (h *heldConn) Read(p []byte) (int, error) {
 	if len(h.unread) == 0 {
-		if len(p) >= readBatch {
+		if !h.batchReads || len(p) >= readBatch {
 			return h.Conn.Read(p)
 		}
 		if h.read == nil {
