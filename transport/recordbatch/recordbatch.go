@@ -145,6 +145,8 @@ func (h *heldConn) Read(p []byte) (int, error) {
 		if h.read == nil {
 			h.read = pool.Get(readBatch)
 		}
+		// An error that comes with bytes is left for the next read of
+		// the socket to return: a socket's errors repeat.
 		n, err := h.Conn.Read(h.read)
 		if n == 0 {
 			h.dropRead()
