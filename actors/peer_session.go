@@ -20,12 +20,24 @@ const (
 
 // peerSession keeps this node connected to one device it dials: it dials
 // at start, and again with backoff whenever the connection is lost.
+//
+// A connection counts as made only once the device answers a ping over
+// it. A device that does not trust this node completes the handshake and
+// then closes the connection, so the dial itself succeeds; resetting the
+// backoff on that would knock on its door every second, forever.
 type peerSession struct {
 	id      peer.ID
 	net     PeerNetwork
 	backoff time.Duration
 	dialing bool
 	gen     uint64
+	// answered: the device answered a ping over the current connection.
+	answered bool
+	// after schedules f in d; time.AfterFunc but in tests.
+	after func(d time.Duration, f func())
+	// stopDial cancels the dial under way: a device removed is not dialed
+	// once more after it left the book.
+	stopDial context.CancelFunc
 }
 
 type dialDone struct {
@@ -37,14 +49,27 @@ type redialDue struct{ gen uint64 }
 
 type pingDue struct{ gen uint64 }
 
+type pingDone struct {
+	gen uint64
+	err error
+}
+
 func peerSessionProps(id peer.ID, n PeerNetwork) *actor.Props {
-	return actor.PropsFromProducer(func() actor.Actor { return &peerSession{id: id, net: n} })
+	return actor.PropsFromProducer(func() actor.Actor { return newPeerSession(id, n) })
+}
+
+func newPeerSession(id peer.ID, n PeerNetwork) *peerSession {
+	return &peerSession{id: id, net: n, after: func(d time.Duration, f func()) { time.AfterFunc(d, f) }}
 }
 
 func (s *peerSession) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *actor.Started:
 		s.dial(ctx)
+	case *actor.Stopping:
+		if s.stopDial != nil {
+			s.stopDial()
+		}
 	case *dialDone:
 		s.dialed(ctx, msg)
 	case *redialDue:
@@ -55,9 +80,10 @@ func (s *peerSession) Receive(ctx actor.Context) {
 		if msg.gen == s.gen {
 			s.ping(ctx)
 		}
+	case *pingDone:
+		s.pinged(ctx, msg)
 	case *peerDisconnected:
-		s.backoff = 0
-		s.retry(ctx)
+		s.disconnected(ctx)
 	case *addrsChanged:
 		// This node moved: a device it could not reach may be reachable
 		// now, so dial it at once instead of at the end of the backoff.
@@ -74,19 +100,21 @@ func (s *peerSession) dial(ctx actor.Context) {
 	}
 	s.dialing = true
 	s.gen++
-	gen, self, system := s.gen, ctx.Self(), ctx.ActorSystem()
+	gen, self, system, net, id := s.gen, ctx.Self(), ctx.ActorSystem(), s.net, s.id
+	c, cancel := context.WithTimeout(context.Background(), sessionDialTimeout)
+	s.stopDial = cancel
 	go func() {
-		c, cancel := context.WithTimeout(context.Background(), sessionDialTimeout)
 		defer cancel()
-		err := s.net.Connect(c, s.id)
+		err := net.Connect(c, id)
 		system.Root.Send(self, &dialDone{gen: gen, err: err})
 	}()
 }
 
 func (s *peerSession) dialed(ctx actor.Context, msg *dialDone) {
 	s.dialing = false
+	s.stopDial = nil
 	if msg.err == nil {
-		s.backoff = 0
+		s.answered = false
 		if an, ok := s.net.(interface{ ConnAddr(peer.ID) string }); ok && ctx.Parent() != nil {
 			ctx.Send(ctx.Parent(), &reachedVia{id: s.id, addr: an.ConnAddr(s.id)})
 		}
@@ -101,16 +129,41 @@ func (s *peerSession) dialed(ctx actor.Context, msg *dialDone) {
 	}
 }
 
-// ping measures the round trip now and schedules the next measurement; a
-// failed ping is left to the disconnect notification.
+// ping measures the round trip outside the mailbox and reports back.
 func (s *peerSession) ping(ctx actor.Context) {
-	gen, self, system := s.gen, ctx.Self(), ctx.ActorSystem()
+	gen, self, system, net, id := s.gen, ctx.Self(), ctx.ActorSystem(), s.net, s.id
 	go func() {
 		c, cancel := context.WithTimeout(context.Background(), sessionDialTimeout)
-		s.net.Ping(c, s.id)
+		_, err := net.Ping(c, id)
 		cancel()
-		time.AfterFunc(sessionPingEvery, func() { system.Root.Send(self, &pingDue{gen: gen}) })
+		system.Root.Send(self, &pingDone{gen: gen, err: err})
 	}()
+}
+
+// pinged schedules the next measurement. A ping answered means the device
+// let this node in, which is what ends the backoff; a failed one is left
+// to the disconnect notification.
+func (s *peerSession) pinged(ctx actor.Context, msg *pingDone) {
+	if msg.gen != s.gen {
+		return
+	}
+	if msg.err == nil {
+		s.answered = true
+		s.backoff = 0
+	}
+	gen, self, system := s.gen, ctx.Self(), ctx.ActorSystem()
+	s.after(sessionPingEvery, func() { system.Root.Send(self, &pingDue{gen: gen}) })
+}
+
+// disconnected redials: at once-ish after a connection the device had
+// answered on, with the backoff still growing after one it closed
+// without answering (it does not trust this node, or not yet).
+func (s *peerSession) disconnected(ctx actor.Context) {
+	if s.answered {
+		s.backoff = 0
+	}
+	s.answered = false
+	s.retry(ctx)
 }
 
 func (s *peerSession) retry(ctx actor.Context) {
@@ -124,5 +177,5 @@ func (s *peerSession) retry(ctx actor.Context) {
 	}
 	s.gen++
 	gen, self, system := s.gen, ctx.Self(), ctx.ActorSystem()
-	time.AfterFunc(s.backoff, func() { system.Root.Send(self, &redialDue{gen: gen}) })
+	s.after(s.backoff, func() { system.Root.Send(self, &redialDue{gen: gen}) })
 }
