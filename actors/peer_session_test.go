@@ -66,18 +66,10 @@ func TestSessionBacksOffFromADeviceThatClosesOnIt(t *testing.T) {
 	// pings' schedules are taken and left unfired.
 	nextRedial := func() time.Duration {
 		t.Helper()
-		deadline := time.After(10 * time.Second)
 		for {
-			select {
-			case s := <-timers:
-				if s.d == sessionPingEvery {
-					continue
-				}
+			if s := nextTimer(t, timers); s.d != sessionPingEvery {
 				s.f()
 				return s.d
-			case <-deadline:
-				t.Fatal("the session scheduled no redial")
-				return 0
 			}
 		}
 	}
@@ -99,20 +91,23 @@ func TestSessionBacksOffFromADeviceThatClosesOnIt(t *testing.T) {
 	}
 }
 
+// nextTimer waits for what the session schedules next.
+func nextTimer(t *testing.T, timers <-chan scheduled) scheduled {
+	t.Helper()
+	select {
+	case s := <-timers:
+		return s
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session scheduled nothing")
+		return scheduled{}
+	}
+}
+
 // pingScheduled waits until the session schedules its next ping, which it
 // does once a ping came back.
 func pingScheduled(t *testing.T, timers <-chan scheduled) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case s := <-timers:
-			if s.d == sessionPingEvery {
-				return
-			}
-			t.Fatalf("the session scheduled a redial in %v while connected", s.d)
-		case <-deadline:
-			t.Fatal("the session never pinged the device")
-		}
+	if s := nextTimer(t, timers); s.d != sessionPingEvery {
+		t.Fatalf("the session scheduled a redial in %v while connected", s.d)
 	}
 }
