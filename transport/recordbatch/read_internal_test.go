@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/sec"
+
+	"github.com/fungi-go/fungi/internal/testutil"
 )
 
 // streamConn is a socket with the whole stream already queued: a read
@@ -103,12 +105,7 @@ func TestSecureBatchesReadsOnSocketsOnly(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	tcp, err := net.Dial("tcp", ln.Addr().String())
+	tcp, err := net.Dial("tcp", testutil.ServeTCP(t, func(c net.Conn) { c.Close() }))
 	if err != nil {
 		t.Fatal(err)
 	}
